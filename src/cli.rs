@@ -1,0 +1,145 @@
+//! Command-line interface: clap definitions only.
+//!
+//! Parsed values are raw (like ripgrep's `lowargs`); `config` resolves them against
+//! `[package.metadata.slim]` into a `Plan`, so no later stage reads these structs.
+//! The top-level enum follows the cargo-subcommand pattern: cargo runs
+//! `cargo-slim slim build …` for `cargo slim build …`, and both spellings parse.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::shell::ColorChoice;
+
+#[derive(Debug, Parser)]
+#[command(name = "cargo", bin_name = "cargo", styles = clap_cargo::style::CLAP_STYLING)]
+pub enum CargoCli {
+    /// Build Rust crates into minimal, static, FROM-scratch OCI images
+    Slim(SlimArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(version, about, long_about = None)]
+pub struct SlimArgs {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Print only errors and results (no status lines)
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Print more detail (commands run, per-step timings)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Coloring of status output
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Compile a binary crate into a static, stripped binary inside a FROM-scratch image tarball
+    Build(Box<BuildArgs>),
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct BuildArgs {
+    /// Path to Cargo.toml
+    #[arg(long, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
+
+    /// Package to build (in a workspace)
+    #[arg(short, long, value_name = "SPEC")]
+    pub package: Option<String>,
+
+    /// Binary target to build (`bin` in [package.metadata.slim])
+    #[arg(long, value_name = "NAME")]
+    pub bin: Option<String>,
+
+    #[command(flatten)]
+    pub features: clap_cargo::Features,
+
+    /// Cargo profile to build with (`profile`; default: release)
+    #[arg(long, value_name = "PROFILE-NAME")]
+    pub profile: Option<String>,
+
+    /// Target triple (`target`; default: <host-arch>-unknown-linux-musl)
+    #[arg(long, value_name = "TRIPLE")]
+    pub target: Option<String>,
+
+    /// Require Cargo.lock to be up to date (passed to cargo)
+    #[arg(long)]
+    pub locked: bool,
+
+    /// Run without accessing the network (passed to cargo)
+    #[arg(long)]
+    pub offline: bool,
+
+    /// Require Cargo.lock and cache to be up to date (passed to cargo)
+    #[arg(long)]
+    pub frozen: bool,
+
+    /// Do not run `rustup target add` when the target's std is missing
+    #[arg(long)]
+    pub no_install_target: bool,
+
+    /// Pack an already-built ELF executable instead of running cargo
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["bin", "profile", "target", "features", "all_features", "no_default_features"])]
+    pub binary: Option<PathBuf>,
+
+    /// Image reference to name the image (`tag`; default: <bin-name>:<version>)
+    #[arg(long, value_name = "REF")]
+    pub tag: Option<String>,
+
+    /// Where to write the image tarball (default: <target-dir>/slim/<bin-name>-<version>.tar)
+    #[arg(short, long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+}
+
+/// Parse the process arguments. `cargo-slim build` (without `slim`) is accepted
+/// too, so the binary also works when run directly.
+pub fn parse() -> SlimArgs {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).map(|a| a != "slim").unwrap_or(true) {
+        args.insert(1, "slim".into());
+    }
+    args[0] = "cargo".into();
+    let CargoCli::Slim(slim) = CargoCli::parse_from(args);
+    slim
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        CargoCli::command().debug_assert();
+    }
+
+    #[test]
+    fn both_spellings_parse() {
+        for argv in [
+            vec!["cargo", "slim", "build", "--bin", "hello"],
+            vec!["cargo-slim", "slim", "build", "--bin", "hello"],
+        ] {
+            let CargoCli::Slim(s) = CargoCli::try_parse_from(argv).unwrap();
+            let Command::Build(b) = s.command;
+            assert_eq!(b.bin.as_deref(), Some("hello"));
+        }
+    }
+
+    #[test]
+    fn binary_conflicts_with_cargo_flags() {
+        let r = CargoCli::try_parse_from(["cargo", "slim", "build", "--binary", "x", "--target", "t"]);
+        assert!(r.is_err());
+    }
+}

@@ -1,0 +1,328 @@
+//! Compile: [`CargoBuild`] → [`Artifact`] (the unstripped ELF and how it was built).
+//!
+//! Runs `cargo build --message-format=json-render-diagnostics`, so cargo still
+//! renders its own diagnostics on stderr while we read `compiler-artifact` messages
+//! from stdout to find the executable. Static by default: the host's `-musl` target
+//! (installed with rustup when missing), else `-gnu` with `+crt-static`. Our extra
+//! rustflags never replace the user's: they are appended to `RUSTFLAGS` /
+//! `CARGO_ENCODED_RUSTFLAGS` when those are set, and otherwise passed as
+//! `--config target.<triple>.rustflags`, which cargo merges with `.cargo/config.toml`.
+
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result};
+use cargo_metadata::{Message, TargetKind};
+
+use crate::config::CargoBuild;
+use crate::error::{command_not_found, Failure};
+use crate::shell::{Shell, Verbosity};
+
+/// The binary cargo produced.
+#[derive(Debug, Clone)]
+pub struct Artifact {
+    pub path: PathBuf,
+    pub target: String,
+    pub package: String,
+    pub bin: String,
+}
+
+/// How the binary is made static.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetChoice {
+    pub triple: String,
+    /// Extra rustflags we must add (`+crt-static` for glibc targets).
+    pub rustflags: Vec<String>,
+}
+
+const CRT_STATIC: [&str; 2] = ["-C", "target-feature=+crt-static"];
+
+fn cargo_bin() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
+}
+
+fn rustc_bin() -> String {
+    std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string())
+}
+
+/// Run a command and return its stdout, with a clear error when it fails.
+fn capture(cmd: &mut Command, what: &str) -> Result<String> {
+    let out = cmd.stderr(Stdio::piped()).output().map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            anyhow::Error::from(command_not_found(
+                &cmd.get_program().to_string_lossy(),
+                "install Rust with rustup, or set $RUSTC / $CARGO",
+            ))
+        } else {
+            anyhow::anyhow!("could not run {what}: {e}")
+        }
+    })?;
+    if !out.status.success() {
+        return Err(Failure::new(format!("{what} failed ({})", out.status))
+            .detail(String::from_utf8_lossy(&out.stderr).trim().to_string())
+            .into());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The host triple, from `rustc -vV`.
+pub fn host_triple(dir: &Path) -> Result<String> {
+    let out = capture(
+        Command::new(rustc_bin()).arg("-vV").current_dir(dir),
+        "`rustc -vV`",
+    )?;
+    out.lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .map(|s| s.trim().to_string())
+        .ok_or_else(|| anyhow::anyhow!("`rustc -vV` printed no host line"))
+}
+
+/// Whether the standard library for `triple` is installed for the active toolchain.
+pub fn target_installed(dir: &Path, triple: &str) -> bool {
+    let Ok(libdir) = capture(
+        Command::new(rustc_bin())
+            .args(["--print", "target-libdir", "--target", triple])
+            .current_dir(dir),
+        "rustc --print target-libdir",
+    ) else {
+        return false;
+    };
+    std::fs::read_dir(libdir.trim())
+        .map(|rd| {
+            rd.flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("libstd-"))
+        })
+        .unwrap_or(false)
+}
+
+fn rustup_available() -> bool {
+    Command::new("rustup")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+fn rustup_add(dir: &Path, triple: &str, shell: &Shell) -> Result<()> {
+    shell.status("Installing", format!("target {triple} (rustup target add)"));
+    capture(
+        Command::new("rustup")
+            .args(["target", "add", triple])
+            .current_dir(dir),
+        &format!("`rustup target add {triple}`"),
+    )
+    .map(|_| ())
+}
+
+/// Rustflags needed for a fully static binary on `triple`.
+fn static_flags(triple: &str) -> Vec<String> {
+    if triple.contains("-linux-gnu") {
+        CRT_STATIC.iter().map(|s| s.to_string()).collect()
+    } else {
+        Vec::new()
+    }
+}
+
+/// Choose the target: an explicit one, else `<arch>-unknown-linux-musl`, installing
+/// it when allowed, else the `-gnu` fallback with `+crt-static`.
+pub fn choose_target(build: &CargoBuild, shell: &Shell) -> Result<TargetChoice> {
+    let dir = build
+        .manifest_path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    if let Some(t) = &build.target {
+        if !target_installed(&dir, t) {
+            if build.install_target && rustup_available() {
+                rustup_add(&dir, t, shell)?;
+            } else {
+                return Err(Failure::new(format!("the standard library for `{t}` is not installed"))
+                    .help(format!("run `rustup target add {t}`"))
+                    .into());
+            }
+        }
+        return Ok(TargetChoice {
+            triple: t.clone(),
+            rustflags: static_flags(t),
+        });
+    }
+    let host = host_triple(&dir)?;
+    let arch = host.split('-').next().unwrap_or("x86_64");
+    let musl = format!("{arch}-unknown-linux-musl");
+    if target_installed(&dir, &musl) {
+        return Ok(TargetChoice {
+            triple: musl,
+            rustflags: Vec::new(),
+        });
+    }
+    let why = if !build.install_target {
+        "--no-install-target was given".to_string()
+    } else if !rustup_available() {
+        "rustup is not available".to_string()
+    } else {
+        match rustup_add(&dir, &musl, shell) {
+            Ok(()) => {
+                return Ok(TargetChoice {
+                    triple: musl,
+                    rustflags: Vec::new(),
+                })
+            }
+            Err(e) => format!("`rustup target add {musl}` failed: {e}"),
+        }
+    };
+    let gnu = format!("{arch}-unknown-linux-gnu");
+    shell.warn(format!(
+        "the `{musl}` target is not installed ({why}); building `{gnu}` with +crt-static instead"
+    ));
+    shell.note(
+        "a static glibc binary still dlopen()s NSS modules for getaddrinfo/getpwnam at run time, \
+         which fail in a scratch image; install the musl target (`rustup target add ...-musl`) to avoid that",
+    );
+    Ok(TargetChoice {
+        rustflags: static_flags(&gnu),
+        triple: gnu,
+    })
+}
+
+/// Build the crate and return the executable cargo produced.
+pub fn build(build: &CargoBuild, target: &TargetChoice, shell: &Shell) -> Result<Artifact> {
+    let mut cmd = Command::new(cargo_bin());
+    cmd.arg("build")
+        .arg("--message-format=json-render-diagnostics")
+        .arg("--manifest-path")
+        .arg(&build.manifest_path)
+        .args(["-p", &build.package_id])
+        .args(["--bin", &build.bin])
+        .args(["--target", &target.triple])
+        .args(["--profile", &build.profile]);
+    if !build.features.is_empty() {
+        cmd.arg("--features").arg(build.features.join(","));
+    }
+    for (on, flag) in [
+        (build.all_features, "--all-features"),
+        (build.no_default_features, "--no-default-features"),
+        (build.locked, "--locked"),
+        (build.offline, "--offline"),
+        (build.frozen, "--frozen"),
+    ] {
+        if on {
+            cmd.arg(flag);
+        }
+    }
+    match shell.verbosity {
+        Verbosity::Quiet => {
+            cmd.arg("--quiet");
+        }
+        Verbosity::Verbose => {
+            cmd.arg("--verbose");
+        }
+        Verbosity::Normal => {}
+    }
+    add_rustflags(&mut cmd, &target.triple, &target.rustflags);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
+    shell.verbose("Running", format!("{cmd:?}"));
+
+    let mut child = cmd.spawn().map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            anyhow::Error::from(command_not_found(&cargo_bin(), "install Rust with rustup"))
+        } else {
+            anyhow::anyhow!("could not run cargo: {e}")
+        }
+    })?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut found: Vec<PathBuf> = Vec::new();
+    for message in Message::parse_stream(BufReader::new(stdout)) {
+        let message = message.context("reading cargo's JSON messages")?;
+        if let Message::CompilerArtifact(a) = message {
+            if a.package_id.repr == build.package_id
+                && a.target.name == build.bin
+                && a.target.kind.contains(&TargetKind::Bin)
+            {
+                if let Some(exe) = a.executable {
+                    found.push(exe.into_std_path_buf());
+                }
+            }
+        }
+    }
+    let status = child.wait().context("waiting for cargo")?;
+    if !status.success() {
+        return Err(Failure::new(format!(
+            "`cargo build` failed for package `{}` ({status})",
+            build.package_name
+        ))
+        .detail(format!("target: {}, profile: {}", target.triple, build.profile))
+        .help("cargo's own errors are printed above")
+        .into());
+    }
+    match found.pop() {
+        Some(path) => Ok(Artifact {
+            path,
+            target: target.triple.clone(),
+            package: build.package_name.clone(),
+            bin: build.bin.clone(),
+        }),
+        None => Err(Failure::new(format!(
+            "cargo reported no executable for binary `{}` of package `{}`",
+            build.bin, build.package_name
+        ))
+        .into()),
+    }
+}
+
+/// Add `flags` without clobbering the user's own rustflags (see the module doc).
+fn add_rustflags(cmd: &mut Command, triple: &str, flags: &[String]) {
+    if flags.is_empty() {
+        return;
+    }
+    if let Ok(existing) = std::env::var("CARGO_ENCODED_RUSTFLAGS") {
+        let mut all: Vec<String> = existing
+            .split('\x1f')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        all.extend(flags.iter().cloned());
+        cmd.env("CARGO_ENCODED_RUSTFLAGS", all.join("\x1f"));
+    } else if let Ok(existing) = std::env::var("RUSTFLAGS") {
+        cmd.env("RUSTFLAGS", format!("{existing} {}", flags.join(" ")));
+    } else {
+        let list: Vec<String> = flags.iter().map(|f| format!("{f:?}")).collect();
+        cmd.arg("--config")
+            .arg(format!("target.{triple}.rustflags=[{}]", list.join(", ")));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn static_flags_only_for_gnu() {
+        assert!(static_flags("x86_64-unknown-linux-musl").is_empty());
+        assert_eq!(
+            static_flags("aarch64-unknown-linux-gnu"),
+            vec!["-C", "target-feature=+crt-static"]
+        );
+    }
+
+    #[test]
+    fn config_flag_is_valid_toml_array() {
+        let mut cmd = Command::new("cargo");
+        // Only meaningful when the user has no RUSTFLAGS of their own.
+        if std::env::var_os("RUSTFLAGS").is_none()
+            && std::env::var_os("CARGO_ENCODED_RUSTFLAGS").is_none()
+        {
+            add_rustflags(&mut cmd, "x86_64-unknown-linux-gnu", &static_flags("x86_64-unknown-linux-gnu"));
+            let args: Vec<String> = cmd.get_args().map(|a| a.to_string_lossy().into()).collect();
+            assert_eq!(
+                args,
+                vec![
+                    "--config",
+                    "target.x86_64-unknown-linux-gnu.rustflags=[\"-C\", \"target-feature=+crt-static\"]"
+                ]
+            );
+        }
+    }
+}

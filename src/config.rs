@@ -1,0 +1,486 @@
+//! Resolve what to build: `[package.metadata.slim]` + CLI flags → [`Plan`].
+//!
+//! Every metadata field is optional; the CLI overrides the manifest, which overrides
+//! the defaults, in one place (`cli.or(meta).unwrap_or(default)`). An unknown key or
+//! a value of the wrong type is an error naming the key and the manifest path, so a
+//! typo never silently changes the image. Nothing after this stage reads CLI structs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use cargo_metadata::{Metadata, MetadataCommand, Package, TargetKind};
+use serde::Deserialize;
+
+use crate::cli::BuildArgs;
+use crate::error::{nearest_existing, Failure};
+use crate::reference::Reference;
+
+/// The `[package.metadata.slim]` table. Field names are the keys users write.
+#[derive(Debug, Default, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct SlimMetadata {
+    /// Binary target to pack when the package has several.
+    pub bin: Option<String>,
+    /// Target triple.
+    pub target: Option<String>,
+    /// Cargo profile.
+    pub profile: Option<String>,
+    /// Image reference; `{name}` and `{version}` are replaced.
+    pub tag: Option<String>,
+    /// Absolute path of the binary inside the image.
+    pub path: Option<String>,
+    /// `User` of the image config.
+    pub user: Option<String>,
+    /// Default arguments (`Cmd`).
+    pub cmd: Option<Vec<String>>,
+    /// Environment variables.
+    pub env: Option<BTreeMap<String, String>>,
+    /// Image labels.
+    pub labels: Option<BTreeMap<String, String>>,
+    /// Working directory.
+    pub workdir: Option<String>,
+    /// Exposed ports, e.g. `["8080", "53/udp"]`.
+    pub expose: Option<Vec<String>>,
+}
+
+/// Everything later stages need, resolved.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub source: Source,
+    pub image: ImageSpec,
+    pub output: PathBuf,
+    /// Timestamp for every file and the image `created` field (SOURCE_DATE_EPOCH or 0).
+    pub epoch: u64,
+}
+
+/// Where the binary comes from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    Cargo(CargoBuild),
+    /// `--binary PATH`: an ELF built elsewhere.
+    Binary(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct CargoBuild {
+    pub manifest_path: PathBuf,
+    pub package_id: String,
+    pub package_name: String,
+    pub bin: String,
+    /// An explicit target; `None` means the static default for the host.
+    pub target: Option<String>,
+    pub profile: String,
+    pub features: Vec<String>,
+    pub all_features: bool,
+    pub no_default_features: bool,
+    pub locked: bool,
+    pub offline: bool,
+    pub frozen: bool,
+    pub install_target: bool,
+    pub target_dir: PathBuf,
+}
+
+/// What goes into the image config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageSpec {
+    pub reference: Reference,
+    /// Absolute path of the binary in the image.
+    pub path: String,
+    pub user: String,
+    pub cmd: Option<Vec<String>>,
+    pub env: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+    pub workdir: Option<String>,
+    pub expose: Vec<String>,
+    pub name: String,
+    pub version: Option<String>,
+}
+
+pub const DEFAULT_USER: &str = "65532:65532";
+pub const DEFAULT_PROFILE: &str = "release";
+
+/// Resolve the CLI arguments (and the manifest they point at) into a plan.
+pub fn resolve(args: &BuildArgs) -> Result<Plan> {
+    let epoch = source_date_epoch()?;
+    match &args.binary {
+        Some(binary) => resolve_binary(args, binary, epoch),
+        None => resolve_cargo(args, epoch),
+    }
+}
+
+fn resolve_cargo(args: &BuildArgs, epoch: u64) -> Result<Plan> {
+    let metadata = load_metadata(args.manifest_path.as_deref())?;
+    let package = select_package(&metadata, args.package.as_deref())?;
+    let meta = read_slim_metadata(package)?;
+    let bin = select_bin(package, args.bin.as_deref().or(meta.bin.as_deref()))?;
+    let version = package.version.to_string();
+    let image = image_spec(&meta, args.tag.as_deref(), &bin, Some(&version))?;
+    let target_dir = metadata.target_directory.clone().into_std_path_buf();
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| default_output(&target_dir, &bin, Some(&version)));
+    Ok(Plan {
+        source: Source::Cargo(CargoBuild {
+            manifest_path: package.manifest_path.clone().into_std_path_buf(),
+            package_id: package.id.repr.clone(),
+            package_name: package.name.to_string(),
+            bin,
+            target: args.target.clone().or(meta.target.clone()),
+            profile: args
+                .profile
+                .clone()
+                .or(meta.profile.clone())
+                .unwrap_or_else(|| DEFAULT_PROFILE.to_string()),
+            features: args.features.features.clone(),
+            all_features: args.features.all_features,
+            no_default_features: args.features.no_default_features,
+            locked: args.locked,
+            offline: args.offline,
+            frozen: args.frozen,
+            install_target: !args.no_install_target,
+            target_dir,
+        }),
+        image,
+        output,
+        epoch,
+    })
+}
+
+/// `--binary`: the manifest is optional. When one is given (or `./Cargo.toml` has a
+/// package), its `[package.metadata.slim]` and version still apply.
+fn resolve_binary(args: &BuildArgs, binary: &Path, epoch: u64) -> Result<Plan> {
+    let manifest = args
+        .manifest_path
+        .clone()
+        .or_else(|| Some(PathBuf::from("Cargo.toml")).filter(|p| p.is_file()));
+    let name = binary
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| Failure::new(format!("`{}` is not a file name", binary.display())))?;
+    let (meta, version, target_dir) = match manifest {
+        Some(m) => {
+            let metadata = load_metadata(Some(&m))?;
+            match args
+                .package
+                .as_deref()
+                .map(|p| select_package(&metadata, Some(p)))
+                .or_else(|| metadata.root_package().map(Ok))
+            {
+                Some(pkg) => {
+                    let pkg = pkg?;
+                    (
+                        read_slim_metadata(pkg)?,
+                        Some(pkg.version.to_string()),
+                        metadata.target_directory.clone().into_std_path_buf(),
+                    )
+                }
+                None => (
+                    SlimMetadata::default(),
+                    None,
+                    metadata.target_directory.clone().into_std_path_buf(),
+                ),
+            }
+        }
+        None => (SlimMetadata::default(), None, PathBuf::from("target")),
+    };
+    let image = image_spec(&meta, args.tag.as_deref(), &name, version.as_deref())?;
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| default_output(&target_dir, &name, version.as_deref()));
+    Ok(Plan {
+        source: Source::Binary(binary.to_path_buf()),
+        image,
+        output,
+        epoch,
+    })
+}
+
+fn default_output(target_dir: &Path, name: &str, version: Option<&str>) -> PathBuf {
+    let file = match version {
+        Some(v) => format!("{name}-{v}.tar"),
+        None => format!("{name}.tar"),
+    };
+    target_dir.join("slim").join(file)
+}
+
+/// `cargo metadata --no-deps` for the manifest, with errors that say where.
+pub fn load_metadata(manifest_path: Option<&Path>) -> Result<Metadata> {
+    let mut cmd = MetadataCommand::new();
+    cmd.no_deps();
+    if let Some(path) = manifest_path {
+        if !path.is_file() {
+            let mut f = Failure::new(format!("manifest `{}` does not exist", path.display()));
+            if let Some(dir) = nearest_existing(path) {
+                f = f.detail(format!("nearest existing directory: {}", dir.display()));
+            }
+            return Err(f
+                .help("pass the path of a Cargo.toml with --manifest-path")
+                .into());
+        }
+        cmd.manifest_path(path);
+    }
+    if let Ok(cargo) = std::env::var("CARGO") {
+        cmd.cargo_path(cargo);
+    }
+    cmd.exec().map_err(|e| {
+        let place = manifest_path
+            .map(|p| format!("`{}`", p.display()))
+            .unwrap_or_else(|| "the current directory".to_string());
+        let mut f = Failure::new(format!("could not read the cargo manifest for {place}"));
+        match e {
+            cargo_metadata::Error::CargoMetadata { stderr } => {
+                for line in stderr.lines().filter(|l| !l.trim().is_empty()) {
+                    f = f.detail(line.to_string());
+                }
+            }
+            other => f = f.detail(other.to_string()),
+        }
+        f.help("run `cargo metadata` there to see cargo's own error, or pass --manifest-path")
+            .into()
+    })
+}
+
+fn select_package<'m>(metadata: &'m Metadata, spec: Option<&str>) -> Result<&'m Package> {
+    let members = metadata.workspace_packages();
+    let names = || {
+        members
+            .iter()
+            .map(|p| p.name.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if let Some(spec) = spec {
+        let (name, version) = match spec.split_once('@') {
+            Some((n, v)) => (n, Some(v)),
+            None => (spec, None),
+        };
+        return members
+            .iter()
+            .copied()
+            .find(|p| {
+                p.name.as_str() == name && version.is_none_or(|v| p.version.to_string() == v)
+            })
+            .ok_or_else(|| {
+                Failure::new(format!("package `{spec}` is not a member of the workspace"))
+                    .detail(format!("members: {}", names()))
+                    .help("pass one of the members with -p")
+                    .into()
+            });
+    }
+    if let Some(root) = metadata.root_package() {
+        return Ok(root);
+    }
+    let with_bins: Vec<&Package> = members
+        .iter()
+        .copied()
+        .filter(|p| bins_of(p).next().is_some())
+        .collect();
+    match with_bins.as_slice() {
+        [only] => Ok(only),
+        _ => Err(Failure::new(format!(
+            "`{}` is a virtual workspace manifest; choose the package to build",
+            metadata.workspace_root.join("Cargo.toml")
+        ))
+        .detail(format!(
+            "packages with binaries: {}",
+            with_bins
+                .iter()
+                .map(|p| p.name.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .help("pass -p <package>")
+        .into()),
+    }
+}
+
+fn bins_of(p: &Package) -> impl Iterator<Item = &cargo_metadata::Target> {
+    p.targets.iter().filter(|t| t.kind.contains(&TargetKind::Bin))
+}
+
+fn select_bin(package: &Package, wanted: Option<&str>) -> Result<String> {
+    let bins: Vec<&str> = bins_of(package).map(|t| t.name.as_str()).collect();
+    if let Some(w) = wanted {
+        if bins.contains(&w) {
+            return Ok(w.to_string());
+        }
+        return Err(Failure::new(format!(
+            "package `{}` has no binary target named `{w}`",
+            package.name
+        ))
+        .detail(format!(
+            "available binaries: {}",
+            if bins.is_empty() {
+                "(none)".to_string()
+            } else {
+                bins.join(", ")
+            }
+        ))
+        .into());
+    }
+    match bins.as_slice() {
+        [] => Err(Failure::new(format!(
+            "package `{}` has no binary target; it is a library",
+            package.name
+        ))
+        .detail(format!("manifest: {}", package.manifest_path))
+        .help("cargo slim packs executables: add a `src/main.rs` or a [[bin]] target, or choose another package with -p")
+        .into()),
+        [one] => Ok(one.to_string()),
+        many => {
+            if let Some(default) = package.default_run.as_deref() {
+                return Ok(default.to_string());
+            }
+            Err(Failure::new(format!(
+                "package `{}` has several binaries; choose one",
+                package.name
+            ))
+            .detail(format!("available binaries: {}", many.join(", ")))
+            .help("pass --bin NAME, or set `bin = \"NAME\"` in [package.metadata.slim]")
+            .into())
+        }
+    }
+}
+
+/// Deserialise `package.metadata.slim`, naming the manifest on error.
+pub fn read_slim_metadata(package: &Package) -> Result<SlimMetadata> {
+    let Some(value) = package.metadata.get("slim") else {
+        return Ok(SlimMetadata::default());
+    };
+    parse_slim_table(value.clone(), package.manifest_path.as_std_path())
+}
+
+pub fn parse_slim_table(value: serde_json::Value, manifest: &Path) -> Result<SlimMetadata> {
+    serde_json::from_value(value).map_err(|e| {
+        Failure::new(format!(
+            "invalid [package.metadata.slim] in `{}`",
+            manifest.display()
+        ))
+        .detail(e.to_string())
+        .help("see the README for the keys cargo slim understands")
+        .into()
+    })
+}
+
+fn image_spec(
+    meta: &SlimMetadata,
+    cli_tag: Option<&str>,
+    name: &str,
+    version: Option<&str>,
+) -> Result<ImageSpec> {
+    let reference = match cli_tag.or(meta.tag.as_deref()) {
+        Some(t) => {
+            let t = t
+                .replace("{name}", name)
+                .replace("{version}", version.unwrap_or("latest"));
+            Reference::parse(&t)?
+        }
+        None => Reference::default_for(name, version)?,
+    };
+    let path = meta.path.clone().unwrap_or_else(|| format!("/{name}"));
+    if !path.starts_with('/') || path.ends_with('/') || path.split('/').any(|c| c == "..") {
+        return Err(Failure::new(format!(
+            "invalid `path` in [package.metadata.slim]: `{path}`"
+        ))
+        .help("give an absolute file path inside the image, e.g. \"/app\" or \"/usr/local/bin/app\"")
+        .into());
+    }
+    let expose = meta
+        .expose
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| if p.contains('/') { p } else { format!("{p}/tcp") })
+        .collect();
+    Ok(ImageSpec {
+        reference,
+        path,
+        user: meta.user.clone().unwrap_or_else(|| DEFAULT_USER.to_string()),
+        cmd: meta.cmd.clone(),
+        env: meta.env.clone().unwrap_or_default(),
+        labels: meta.labels.clone().unwrap_or_default(),
+        workdir: meta.workdir.clone(),
+        expose,
+        name: name.to_string(),
+        version: version.map(str::to_string),
+    })
+}
+
+/// `SOURCE_DATE_EPOCH` (reproducible-builds.org) or 0.
+pub fn source_date_epoch() -> Result<u64> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse::<u64>()
+            .with_context(|| {
+                Failure::new(format!("SOURCE_DATE_EPOCH=`{v}` is not a number of seconds"))
+                    .help("set it to a Unix timestamp, e.g. $(git log -1 --format=%ct)")
+            }),
+        _ => Ok(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn metadata_table_parses_every_key() {
+        let m = parse_slim_table(
+            json!({"bin": "a", "target": "t", "profile": "p", "tag": "x:{version}",
+                   "path": "/usr/bin/a", "user": "1:1", "cmd": ["--x"], "env": {"A": "1"},
+                   "labels": {"l": "v"}, "workdir": "/w", "expose": ["80"]}),
+            Path::new("Cargo.toml"),
+        )
+        .unwrap();
+        assert_eq!(m.bin.as_deref(), Some("a"));
+        assert_eq!(m.expose, Some(vec!["80".to_string()]));
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_manifest() {
+        let err = parse_slim_table(json!({"bogus": 1}), Path::new("/x/Cargo.toml")).unwrap_err();
+        let f = err.downcast_ref::<Failure>().unwrap();
+        assert!(f.what.contains("/x/Cargo.toml"), "{f:?}");
+        assert!(f.details[0].contains("bogus"), "{f:?}");
+    }
+
+    #[test]
+    fn wrong_type_is_an_error() {
+        assert!(parse_slim_table(json!({"cmd": "not-a-list"}), Path::new("C")).is_err());
+        assert!(parse_slim_table(json!("not-a-table"), Path::new("C")).is_err());
+    }
+
+    #[test]
+    fn image_spec_defaults_and_overrides() {
+        let s = image_spec(&SlimMetadata::default(), None, "hello", Some("0.1.0")).unwrap();
+        assert_eq!(s.reference.to_string(), "localhost/hello:0.1.0");
+        assert_eq!(s.path, "/hello");
+        assert_eq!(s.user, DEFAULT_USER);
+        let meta = SlimMetadata {
+            tag: Some("ghcr.io/a/{name}:{version}".into()),
+            expose: Some(vec!["8080".into(), "53/udp".into()]),
+            ..Default::default()
+        };
+        let s = image_spec(&meta, None, "hello", Some("1.0.0")).unwrap();
+        assert_eq!(s.reference.to_string(), "ghcr.io/a/hello:1.0.0");
+        assert_eq!(s.expose, vec!["8080/tcp", "53/udp"]);
+        let s = image_spec(&meta, Some("other:2"), "hello", Some("1.0.0")).unwrap();
+        assert_eq!(s.reference.to_string(), "localhost/other:2");
+    }
+
+    #[test]
+    fn bad_path_is_refused() {
+        for p in ["relative", "/dir/", "/a/../b"] {
+            let meta = SlimMetadata {
+                path: Some(p.into()),
+                ..Default::default()
+            };
+            assert!(image_spec(&meta, None, "x", None).is_err(), "{p}");
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! Parallel, deterministic gzip for image layers.
+//!
+//! Compressing the layer is most of the time cargo-slim spends after cargo. Like
+//! pigz, the input is cut into fixed 1 MiB chunks; each chunk is deflated on its own
+//! thread with the previous 32 KiB as a preset dictionary and ends with a sync
+//! flush, so the chunks concatenate into one valid deflate stream. Chunk boundaries
+//! depend only on the input, never on the number of threads, so the output (and the
+//! layer digest) is the same on every machine. The gzip header carries no mtime, no
+//! name and OS = 255 (unknown), again for reproducibility.
+//!
+//! The writer also computes the SHA-256 and length of the *uncompressed* stream —
+//! the layer's `diff_id` — while the workers compress.
+
+use std::collections::VecDeque;
+use std::io::{self, Write};
+use std::thread::JoinHandle;
+
+use flate2::{Compress, Compression, FlushCompress, Status};
+use sha2::{Digest, Sha256};
+
+/// Input bytes per independently compressed chunk.
+pub const CHUNK: usize = 1 << 20;
+const DICT: usize = 32 * 1024;
+
+/// gzip magic, deflate, no flags, mtime 0, no extra flags, OS unknown.
+const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+
+pub struct ParGzWriter<W: Write> {
+    inner: W,
+    level: u32,
+    threads: usize,
+    buf: Vec<u8>,
+    dict: Vec<u8>,
+    pending: VecDeque<JoinHandle<io::Result<Vec<u8>>>>,
+    crc: crc32fast::Hasher,
+    sha: Sha256,
+    len: u64,
+    header_written: bool,
+}
+
+/// What the writer learned about the uncompressed stream.
+pub struct GzSummary<W> {
+    pub inner: W,
+    /// `sha256:<hex>` of the uncompressed input.
+    pub diff_id: String,
+    pub uncompressed_size: u64,
+}
+
+impl<W: Write> ParGzWriter<W> {
+    pub fn new(inner: W, level: u32) -> Self {
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 16);
+        ParGzWriter {
+            inner,
+            level,
+            threads,
+            buf: Vec::with_capacity(CHUNK),
+            dict: Vec::new(),
+            pending: VecDeque::new(),
+            crc: crc32fast::Hasher::new(),
+            sha: Sha256::new(),
+            len: 0,
+            header_written: false,
+        }
+    }
+
+    fn dispatch(&mut self) -> io::Result<()> {
+        if !self.header_written {
+            self.inner.write_all(&HEADER)?;
+            self.header_written = true;
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
+        let start = chunk.len().saturating_sub(DICT);
+        let next_dict = chunk[start..].to_vec();
+        let dict = std::mem::replace(&mut self.dict, next_dict);
+        let level = self.level;
+        while self.pending.len() >= self.threads {
+            self.drain_one()?;
+        }
+        self.pending.push_back(std::thread::spawn(move || {
+            deflate_chunk(&chunk, &dict, level, FlushCompress::Sync)
+        }));
+        Ok(())
+    }
+
+    fn drain_one(&mut self) -> io::Result<()> {
+        if let Some(handle) = self.pending.pop_front() {
+            let out = handle
+                .join()
+                .map_err(|_| io::Error::other("a compression thread panicked"))??;
+            self.inner.write_all(&out)?;
+        }
+        Ok(())
+    }
+
+    /// Flush every chunk, write the final block and the trailer.
+    pub fn finish(mut self) -> io::Result<GzSummary<W>> {
+        if !self.buf.is_empty() || !self.header_written {
+            self.dispatch()?;
+        }
+        while !self.pending.is_empty() {
+            self.drain_one()?;
+        }
+        // An empty final block closes the deflate stream.
+        let last = deflate_chunk(&[], &[], self.level, FlushCompress::Finish)?;
+        self.inner.write_all(&last)?;
+        self.inner
+            .write_all(&self.crc.clone().finalize().to_le_bytes())?;
+        self.inner.write_all(&(self.len as u32).to_le_bytes())?;
+        self.inner.flush()?;
+        Ok(GzSummary {
+            diff_id: format!("sha256:{}", hex(&self.sha.finalize())),
+            uncompressed_size: self.len,
+            inner: self.inner,
+        })
+    }
+}
+
+impl<W: Write> Write for ParGzWriter<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let room = CHUNK - self.buf.len();
+        let n = room.min(data.len());
+        let taken = &data[..n];
+        self.buf.extend_from_slice(taken);
+        self.crc.update(taken);
+        self.sha.update(taken);
+        self.len += n as u64;
+        if self.buf.len() == CHUNK {
+            self.dispatch()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Raw-deflate one chunk with an optional preset dictionary.
+fn deflate_chunk(input: &[u8], dict: &[u8], level: u32, flush: FlushCompress) -> io::Result<Vec<u8>> {
+    let mut c = Compress::new(Compression::new(level), false);
+    if !dict.is_empty() {
+        c.set_dictionary(dict).map_err(io::Error::other)?;
+    }
+    let mut out = Vec::with_capacity(input.len() / 2 + 1024);
+    let mut rest = input;
+    loop {
+        if out.capacity() - out.len() < 1024 {
+            out.reserve(out.capacity().max(64 * 1024));
+        }
+        let before = c.total_in();
+        let status = c
+            .compress_vec(rest, &mut out, flush)
+            .map_err(io::Error::other)?;
+        rest = &rest[(c.total_in() - before) as usize..];
+        let done = match flush {
+            FlushCompress::Finish => status == Status::StreamEnd,
+            // A flush is complete once all input is taken and output space remains.
+            _ => rest.is_empty() && out.len() < out.capacity(),
+        };
+        if done {
+            return Ok(out);
+        }
+    }
+}
+
+/// Lowercase hex of a digest.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn roundtrip(data: &[u8]) -> (Vec<u8>, GzSummary<Vec<u8>>) {
+        let mut w = ParGzWriter::new(Vec::new(), 6);
+        w.write_all(data).unwrap();
+        let s = w.finish().unwrap();
+        let mut d = flate2::read::GzDecoder::new(&s.inner[..]);
+        let mut back = Vec::new();
+        d.read_to_end(&mut back).unwrap();
+        (back, s)
+    }
+
+    fn sample(n: usize) -> Vec<u8> {
+        let mut x: u64 = 0x9e3779b97f4a7c15;
+        (0..n)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                // half text-like, half noise, so compression has work to do
+                if i % 3 == 0 {
+                    (x & 0xff) as u8
+                } else {
+                    b"fn main() { println!(\"hello\"); }\n"[i % 34]
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn roundtrips_across_chunk_boundaries() {
+        for n in [0, 1, 1000, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 12345] {
+            let data = sample(n);
+            let (back, s) = roundtrip(&data);
+            assert_eq!(back, data, "size {n}");
+            assert_eq!(s.uncompressed_size, n as u64);
+            assert_eq!(s.diff_id, format!("sha256:{}", hex(&Sha256::digest(&data))));
+        }
+    }
+
+    #[test]
+    fn output_does_not_depend_on_thread_count() {
+        let data = sample(2 * CHUNK + 777);
+        let mut outs = Vec::new();
+        for threads in [1, 2, 5] {
+            let mut w = ParGzWriter::new(Vec::new(), 6);
+            w.threads = threads;
+            // odd write sizes must not matter either
+            for piece in data.chunks(4099 * threads) {
+                w.write_all(piece).unwrap();
+            }
+            outs.push(w.finish().unwrap().inner);
+        }
+        assert_eq!(outs[0], outs[1]);
+        assert_eq!(outs[1], outs[2]);
+    }
+
+    #[test]
+    fn gzip_header_has_no_timestamp() {
+        let (_, s) = roundtrip(b"x");
+        assert_eq!(&s.inner[..10], &HEADER);
+    }
+}

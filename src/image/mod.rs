@@ -1,0 +1,390 @@
+//! Image: final binary + image settings → OCI blobs (layer, config, manifest).
+//!
+//! An immutable model in the spirit of go-containerregistry: a [`Layer`] knows its
+//! compressed `digest` and uncompressed `diff_id`; an [`Image`] is FROM scratch (no
+//! base) plus our layers. Everything here is deterministic: sorted paths, fixed
+//! modes, uid/gid 0, timestamps from `SOURCE_DATE_EPOCH` (or 0), and canonical JSON
+//! (sorted keys, compact) — oci-spec keeps labels and annotations in `HashMap`s,
+//! so its structs are serialised through a `serde_json::Value`, whose maps are
+//! ordered.
+
+pub mod gzip;
+pub mod tarball;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::Write;
+
+use anyhow::{Context, Result};
+use oci_spec::image::{
+    Arch, ConfigBuilder, Descriptor, DescriptorBuilder, HistoryBuilder, ImageConfigurationBuilder,
+    ImageIndexBuilder, ImageManifestBuilder, MediaType, Os, PlatformBuilder, RootFsBuilder,
+};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::config::ImageSpec;
+use gzip::{hex, ParGzWriter};
+
+/// gzip level for layers: the same trade-off as `gzip -6`, registries' default.
+pub const GZIP_LEVEL: u32 = 6;
+
+/// A content-addressed blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blob {
+    pub media_type: MediaType,
+    /// `sha256:<hex>`
+    pub digest: String,
+    pub bytes: Vec<u8>,
+}
+
+impl Blob {
+    pub fn new(media_type: MediaType, bytes: Vec<u8>) -> Blob {
+        Blob {
+            media_type,
+            digest: sha256_digest(&bytes),
+            bytes,
+        }
+    }
+
+    pub fn size(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+
+    /// The hex part of the digest (the blob's file name).
+    pub fn hex(&self) -> &str {
+        self.digest.trim_start_matches("sha256:")
+    }
+
+    fn descriptor(&self) -> Result<Descriptor> {
+        Ok(DescriptorBuilder::default()
+            .media_type(self.media_type.clone())
+            .digest(self.digest.parse::<oci_spec::image::Digest>()?)
+            .size(self.size())
+            .build()?)
+    }
+}
+
+/// A gzip-compressed layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layer {
+    pub blob: Blob,
+    /// `sha256:<hex>` of the uncompressed tar.
+    pub diff_id: String,
+    pub uncompressed_size: u64,
+}
+
+/// One file to put in a layer.
+#[derive(Debug, Clone)]
+pub struct LayerFile<'a> {
+    /// Absolute path inside the image.
+    pub path: String,
+    pub mode: u32,
+    pub data: &'a [u8],
+}
+
+/// The platform, as read from the ELF header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Platform {
+    pub os: String,
+    pub architecture: String,
+    pub variant: Option<String>,
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A complete FROM-scratch image.
+#[derive(Debug, Clone)]
+pub struct Image {
+    pub reference: String,
+    pub platform: Platform,
+    pub config: Blob,
+    pub layers: Vec<Layer>,
+    pub manifest: Blob,
+}
+
+impl Image {
+    /// Bytes a client downloads to pull the image: manifest + config + layers.
+    pub fn pull_size(&self) -> u64 {
+        self.manifest.size()
+            + self.config.size()
+            + self.layers.iter().map(|l| l.blob.size()).sum::<u64>()
+    }
+}
+
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex(&Sha256::digest(bytes)))
+}
+
+/// Serialise with sorted keys and no whitespace, so the digest is stable.
+pub fn canonical_json<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    let value = serde_json::to_value(value)?;
+    Ok(serde_json::to_vec(&value)?)
+}
+
+/// RFC 3339 UTC time for a Unix timestamp (civil-from-days, no time crate needed).
+pub fn rfc3339(epoch: u64) -> String {
+    let days = (epoch / 86_400) as i64;
+    let secs = epoch % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// Build one gzip layer holding `files` (plus their parent directories).
+pub fn build_layer(files: &[LayerFile<'_>], epoch: u64) -> Result<Layer> {
+    // Every parent directory of every file, as its own entry.
+    let mut dirs = BTreeSet::new();
+    for f in files {
+        let rel = f.path.trim_start_matches('/');
+        let mut acc = String::new();
+        let parts: Vec<&str> = rel.split('/').collect();
+        for part in &parts[..parts.len() - 1] {
+            acc.push_str(part);
+            acc.push('/');
+            dirs.insert(acc.clone());
+        }
+    }
+    enum Entry<'a> {
+        Dir,
+        File(&'a LayerFile<'a>),
+    }
+    let mut entries: BTreeMap<String, Entry> = dirs.into_iter().map(|d| (d, Entry::Dir)).collect();
+    for f in files {
+        let rel = f.path.trim_start_matches('/').to_string();
+        if entries.insert(rel.clone(), Entry::File(f)).is_some() {
+            anyhow::bail!("`{}` is added to the image twice", f.path);
+        }
+    }
+
+    let gz = ParGzWriter::new(Vec::new(), GZIP_LEVEL);
+    let mut tar = tar::Builder::new(gz);
+    for (path, entry) in &entries {
+        let mut h = tar::Header::new_ustar();
+        h.set_path(path)
+            .with_context(|| format!("`{path}` cannot be stored in a tar header"))?;
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(epoch);
+        h.set_username("")?;
+        h.set_groupname("")?;
+        match entry {
+            Entry::Dir => {
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_mode(0o755);
+                h.set_size(0);
+                h.set_cksum();
+                tar.append(&h, std::io::empty())?;
+            }
+            Entry::File(f) => {
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_mode(f.mode);
+                h.set_size(f.data.len() as u64);
+                h.set_cksum();
+                tar.append(&h, f.data)?;
+            }
+        }
+    }
+    let gz = tar.into_inner()?;
+    let summary = gz.finish()?;
+    Ok(Layer {
+        blob: Blob::new(MediaType::ImageLayerGzip, summary.inner),
+        diff_id: summary.diff_id,
+        uncompressed_size: summary.uncompressed_size,
+    })
+}
+
+fn oci_arch(name: &str) -> Arch {
+    Arch::from(name)
+}
+
+/// Assemble config and manifest for a FROM-scratch image made of `layers`.
+pub fn build_image(
+    spec: &ImageSpec,
+    platform: &Platform,
+    layers: Vec<Layer>,
+    epoch: u64,
+) -> Result<Image> {
+    let created = rfc3339(epoch);
+    let mut cfg = ConfigBuilder::default()
+        .user(spec.user.clone())
+        .entrypoint(vec![spec.path.clone()]);
+    if let Some(cmd) = &spec.cmd {
+        cfg = cfg.cmd(cmd.clone());
+    }
+    if !spec.env.is_empty() {
+        cfg = cfg.env(
+            spec.env
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>(),
+        );
+    }
+    if let Some(w) = &spec.workdir {
+        cfg = cfg.working_dir(w.clone());
+    }
+    if !spec.expose.is_empty() {
+        cfg = cfg.exposed_ports(spec.expose.clone());
+    }
+    let mut labels: HashMap<String, String> = spec.labels.clone().into_iter().collect();
+    labels
+        .entry("org.opencontainers.image.title".into())
+        .or_insert_with(|| spec.name.clone());
+    if let Some(v) = &spec.version {
+        labels
+            .entry("org.opencontainers.image.version".into())
+            .or_insert_with(|| v.clone());
+    }
+    cfg = cfg.labels(labels);
+
+    let history = HistoryBuilder::default()
+        .created(created.clone())
+        .created_by(format!("cargo-slim build ({})", spec.path))
+        .comment(format!("static binary {}", spec.path))
+        .build()?;
+    let rootfs = RootFsBuilder::default()
+        .typ("layers")
+        .diff_ids(layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>())
+        .build()?;
+    let mut config = ImageConfigurationBuilder::default()
+        .created(created)
+        .architecture(oci_arch(&platform.architecture))
+        .os(Os::from(platform.os.as_str()))
+        .config(cfg.build()?)
+        .rootfs(rootfs)
+        .history(vec![history]);
+    if let Some(v) = &platform.variant {
+        config = config.variant(v.clone());
+    }
+    let config = Blob::new(MediaType::ImageConfig, canonical_json(&config.build()?)?);
+
+    let manifest = ImageManifestBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageManifest)
+        .config(config.descriptor()?)
+        .layers(
+            layers
+                .iter()
+                .map(|l| l.blob.descriptor())
+                .collect::<Result<Vec<_>>>()?,
+        )
+        .build()?;
+    let manifest = Blob::new(MediaType::ImageManifest, canonical_json(&manifest)?);
+    Ok(Image {
+        reference: spec.reference.to_string(),
+        platform: platform.clone(),
+        config,
+        layers,
+        manifest,
+    })
+}
+
+/// `index.json`: one manifest, with its platform and the full reference.
+pub fn index_json(image: &Image) -> Result<Vec<u8>> {
+    let mut platform = PlatformBuilder::default()
+        .architecture(oci_arch(&image.platform.architecture))
+        .os(Os::from(image.platform.os.as_str()));
+    if let Some(v) = &image.platform.variant {
+        platform = platform.variant(v.clone());
+    }
+    let mut desc = image.manifest.descriptor()?;
+    desc.set_platform(Some(platform.build()?));
+    desc.set_annotations(Some(HashMap::from([
+        ("io.containerd.image.name".to_string(), image.reference.clone()),
+        (
+            "org.opencontainers.image.ref.name".to_string(),
+            image.reference.clone(),
+        ),
+    ])));
+    let index = ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageIndex)
+        .manifests(vec![desc])
+        .build()?;
+    canonical_json(&index)
+}
+
+/// `manifest.json` in `docker save` form, so `docker load` / `podman load` work too.
+pub fn docker_manifest_json(image: &Image) -> Result<Vec<u8>> {
+    let value = serde_json::json!([{
+        "Config": format!("blobs/sha256/{}", image.config.hex()),
+        "RepoTags": [image.reference],
+        "Layers": image.layers.iter().map(|l| format!("blobs/sha256/{}", l.blob.hex())).collect::<Vec<_>>(),
+    }]);
+    let mut out = serde_json::to_vec(&value)?;
+    out.flush()?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_known_values() {
+        for (t, want) in [
+            (0, "1970-01-01T00:00:00Z"),
+            (951_782_400, "2000-02-29T00:00:00Z"),
+            (1_700_000_000, "2023-11-14T22:13:20Z"),
+            (4_102_444_799, "2099-12-31T23:59:59Z"),
+        ] {
+            assert_eq!(rfc3339(t), want);
+        }
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys() {
+        let m: HashMap<&str, u32> = HashMap::from([("b", 1), ("a", 2), ("c", 3)]);
+        assert_eq!(canonical_json(&m).unwrap(), br#"{"a":2,"b":1,"c":3}"#);
+    }
+
+    #[test]
+    fn layer_is_deterministic_and_has_parents() {
+        let data = b"\x7fELF fake";
+        let files = [LayerFile {
+            path: "/usr/local/bin/app".into(),
+            mode: 0o555,
+            data,
+        }];
+        let a = build_layer(&files, 0).unwrap();
+        let b = build_layer(&files, 0).unwrap();
+        assert_eq!(a, b);
+        let tar_bytes = {
+            use std::io::Read;
+            let mut v = Vec::new();
+            flate2::read::GzDecoder::new(&a.blob.bytes[..])
+                .read_to_end(&mut v)
+                .unwrap();
+            v
+        };
+        assert_eq!(sha256_digest(&tar_bytes), a.diff_id);
+        let mut ar = tar::Archive::new(&tar_bytes[..]);
+        let names: Vec<String> = ar
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        assert_eq!(names, ["usr/", "usr/local/", "usr/local/bin/", "usr/local/bin/app"]);
+        let c = build_layer(&files, 5).unwrap();
+        assert_ne!(a.diff_id, c.diff_id, "the epoch must reach the tar headers");
+    }
+}

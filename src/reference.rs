@@ -1,0 +1,184 @@
+//! Image references (`[registry/]repo[:tag]`), normalised the way podman does.
+//!
+//! A short name like `hello:0.1.0` becomes `localhost/hello:0.1.0`, which is what
+//! `podman load` would call it anyway; writing the full name into `index.json` and
+//! `manifest.json` makes every loader agree on one name. A reference is checked
+//! here so a bad `--tag` fails before a long build, not at push time.
+
+use crate::error::Failure;
+
+/// A parsed, normalised reference: `registry/repository:tag`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    pub registry: String,
+    pub repository: String,
+    pub tag: String,
+}
+
+impl std::fmt::Display for Reference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}:{}", self.registry, self.repository, self.tag)
+    }
+}
+
+impl Reference {
+    /// Parse and normalise `input`. A missing registry becomes `localhost`, a missing
+    /// tag becomes `latest`. Digest references are not image names and are refused.
+    pub fn parse(input: &str) -> Result<Reference, Failure> {
+        let bad = |why: &str| {
+            Failure::new(format!("invalid image reference `{input}`"))
+                .detail(why.to_string())
+                .help("use the form [registry/]repository[:tag], e.g. ghcr.io/acme/app:1.2.0 or app:0.1.0 (lowercase repository)")
+        };
+        if input.contains('@') {
+            return Err(bad("a digest (@sha256:…) cannot name a new image"));
+        }
+        let (name, tag) = match input.rfind(':') {
+            Some(i) if !input[i..].contains('/') => (&input[..i], &input[i + 1..]),
+            _ => (input, "latest"),
+        };
+        let (registry, repository) = match name.split_once('/') {
+            Some((first, rest))
+                if first.contains('.') || first.contains(':') || first == "localhost" =>
+            {
+                (first, rest)
+            }
+            _ => ("localhost", name),
+        };
+        if registry.is_empty() || registry.contains(|c: char| c.is_whitespace() || c == '/') {
+            return Err(bad("the registry part is empty or malformed"));
+        }
+        if repository.is_empty() {
+            return Err(bad("the repository name is empty"));
+        }
+        for component in repository.split('/') {
+            if !valid_component(component) {
+                return Err(bad(&format!(
+                    "repository component `{component}` must be lowercase letters and digits, separated by `.`, `_`, `__` or `-`"
+                )));
+            }
+        }
+        if !valid_tag(tag) {
+            return Err(bad(&format!(
+                "tag `{tag}` must be 1-128 characters of letters, digits, `_`, `.`, `-`, not starting with `.` or `-`"
+            )));
+        }
+        Ok(Reference {
+            registry: registry.to_string(),
+            repository: repository.to_string(),
+            tag: tag.to_string(),
+        })
+    }
+
+    /// The default name for a binary and version: lowercase name, and a tag in which
+    /// characters a tag cannot hold (semver's `+build`) become `_`.
+    pub fn default_for(bin: &str, version: Option<&str>) -> Result<Reference, Failure> {
+        let name = bin.to_ascii_lowercase();
+        let tag: String = version
+            .unwrap_or("latest")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "_.-".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        Reference::parse(&format!("{name}:{tag}"))
+    }
+}
+
+fn valid_component(c: &str) -> bool {
+    let bytes = c.as_bytes();
+    if bytes.is_empty() || !is_alnum(bytes[0]) || !is_alnum(bytes[bytes.len() - 1]) {
+        return false;
+    }
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if is_alnum(b) {
+            i += 1;
+            continue;
+        }
+        // separators: `.`, `_`, `__`, or one or more `-`
+        let sep_len = match b {
+            b'.' => 1,
+            b'_' if bytes.get(i + 1) == Some(&b'_') => 2,
+            b'_' => 1,
+            b'-' => bytes[i..].iter().take_while(|&&x| x == b'-').count(),
+            _ => return false,
+        };
+        i += sep_len;
+        if i >= bytes.len() || !is_alnum(bytes[i]) {
+            return false;
+        }
+    }
+    true
+}
+
+fn is_alnum(b: u8) -> bool {
+    b.is_ascii_lowercase() || b.is_ascii_digit()
+}
+
+fn valid_tag(t: &str) -> bool {
+    let b = t.as_bytes();
+    !b.is_empty()
+        && b.len() <= 128
+        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises() {
+        let cases = [
+            ("hello", "localhost/hello:latest"),
+            ("hello:0.1.0", "localhost/hello:0.1.0"),
+            ("localhost/hello:1", "localhost/hello:1"),
+            ("localhost:5000/a/b:v2", "localhost:5000/a/b:v2"),
+            ("127.0.0.1:5000/app", "127.0.0.1:5000/app:latest"),
+            ("ghcr.io/acme/app:1.2.0", "ghcr.io/acme/app:1.2.0"),
+            ("acme/app:x", "localhost/acme/app:x"),
+            ("my_service:0.1.0", "localhost/my_service:0.1.0"),
+            ("a__b-c--d.e:T_1.x-y", "localhost/a__b-c--d.e:T_1.x-y"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(Reference::parse(input).unwrap().to_string(), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn rejects() {
+        for input in [
+            "Hello:1",
+            "hello:",
+            "hello:-x",
+            "hello:a+b",
+            "-hello",
+            "a///b",
+            "a/b/",
+            "a___b",
+            "app@sha256:00",
+            "",
+            "a.b/",
+        ] {
+            assert!(Reference::parse(input).is_err(), "{input} should be rejected");
+        }
+    }
+
+    #[test]
+    fn default_names() {
+        assert_eq!(
+            Reference::default_for("Hello", Some("0.1.0+git.5")).unwrap().to_string(),
+            "localhost/hello:0.1.0_git.5"
+        );
+        assert_eq!(
+            Reference::default_for("app", None).unwrap().to_string(),
+            "localhost/app:latest"
+        );
+    }
+}
