@@ -139,7 +139,8 @@ mod tests {
 
     #[test]
     fn binary_conflicts_with_cargo_flags() {
-        let r = CargoCli::try_parse_from(["cargo", "slim", "build", "--binary", "x", "--target", "t"]);
+        let r =
+            CargoCli::try_parse_from(["cargo", "slim", "build", "--binary", "x", "--target", "t"]);
         assert!(r.is_err());
     }
 }

@@ -139,9 +139,11 @@ pub fn choose_target(build: &CargoBuild, shell: &Shell) -> Result<TargetChoice> 
             if build.install_target && rustup_available() {
                 rustup_add(&dir, t, shell)?;
             } else {
-                return Err(Failure::new(format!("the standard library for `{t}` is not installed"))
-                    .help(format!("run `rustup target add {t}`"))
-                    .into());
+                return Err(Failure::new(format!(
+                    "the standard library for `{t}` is not installed"
+                ))
+                .help(format!("run `rustup target add {t}`"))
+                .into());
             }
         }
         return Ok(TargetChoice {
@@ -253,7 +255,10 @@ pub fn build(build: &CargoBuild, target: &TargetChoice, shell: &Shell) -> Result
             "`cargo build` failed for package `{}` ({status})",
             build.package_name
         ))
-        .detail(format!("target: {}, profile: {}", target.triple, build.profile))
+        .detail(format!(
+            "target: {}, profile: {}",
+            target.triple, build.profile
+        ))
         .help("cargo's own errors are printed above")
         .into());
     }
@@ -314,7 +319,11 @@ mod tests {
         if std::env::var_os("RUSTFLAGS").is_none()
             && std::env::var_os("CARGO_ENCODED_RUSTFLAGS").is_none()
         {
-            add_rustflags(&mut cmd, "x86_64-unknown-linux-gnu", &static_flags("x86_64-unknown-linux-gnu"));
+            add_rustflags(
+                &mut cmd,
+                "x86_64-unknown-linux-gnu",
+                &static_flags("x86_64-unknown-linux-gnu"),
+            );
             let args: Vec<String> = cmd.get_args().map(|a| a.to_string_lossy().into()).collect();
             assert_eq!(
                 args,

@@ -260,9 +260,7 @@ fn select_package<'m>(metadata: &'m Metadata, spec: Option<&str>) -> Result<&'m 
         return members
             .iter()
             .copied()
-            .find(|p| {
-                p.name.as_str() == name && version.is_none_or(|v| p.version.to_string() == v)
-            })
+            .find(|p| p.name.as_str() == name && version.is_none_or(|v| p.version.to_string() == v))
             .ok_or_else(|| {
                 Failure::new(format!("package `{spec}` is not a member of the workspace"))
                     .detail(format!("members: {}", names()))
@@ -298,7 +296,9 @@ fn select_package<'m>(metadata: &'m Metadata, spec: Option<&str>) -> Result<&'m 
 }
 
 fn bins_of(p: &Package) -> impl Iterator<Item = &cargo_metadata::Target> {
-    p.targets.iter().filter(|t| t.kind.contains(&TargetKind::Bin))
+    p.targets
+        .iter()
+        .filter(|t| t.kind.contains(&TargetKind::Bin))
 }
 
 fn select_bin(package: &Package, wanted: Option<&str>) -> Result<String> {
@@ -385,7 +385,9 @@ fn image_spec(
         return Err(Failure::new(format!(
             "invalid `path` in [package.metadata.slim]: `{path}`"
         ))
-        .help("give an absolute file path inside the image, e.g. \"/app\" or \"/usr/local/bin/app\"")
+        .help(
+            "give an absolute file path inside the image, e.g. \"/app\" or \"/usr/local/bin/app\"",
+        )
         .into());
     }
     let expose = meta
@@ -393,12 +395,21 @@ fn image_spec(
         .clone()
         .unwrap_or_default()
         .into_iter()
-        .map(|p| if p.contains('/') { p } else { format!("{p}/tcp") })
+        .map(|p| {
+            if p.contains('/') {
+                p
+            } else {
+                format!("{p}/tcp")
+            }
+        })
         .collect();
     Ok(ImageSpec {
         reference,
         path,
-        user: meta.user.clone().unwrap_or_else(|| DEFAULT_USER.to_string()),
+        user: meta
+            .user
+            .clone()
+            .unwrap_or_else(|| DEFAULT_USER.to_string()),
         cmd: meta.cmd.clone(),
         env: meta.env.clone().unwrap_or_default(),
         labels: meta.labels.clone().unwrap_or_default(),
@@ -412,13 +423,12 @@ fn image_spec(
 /// `SOURCE_DATE_EPOCH` (reproducible-builds.org) or 0.
 pub fn source_date_epoch() -> Result<u64> {
     match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.trim().is_empty() => v
-            .trim()
-            .parse::<u64>()
-            .with_context(|| {
-                Failure::new(format!("SOURCE_DATE_EPOCH=`{v}` is not a number of seconds"))
-                    .help("set it to a Unix timestamp, e.g. $(git log -1 --format=%ct)")
-            }),
+        Ok(v) if !v.trim().is_empty() => v.trim().parse::<u64>().with_context(|| {
+            Failure::new(format!(
+                "SOURCE_DATE_EPOCH=`{v}` is not a number of seconds"
+            ))
+            .help("set it to a Unix timestamp, e.g. $(git log -1 --format=%ct)")
+        }),
         _ => Ok(0),
     }
 }

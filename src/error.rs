@@ -78,10 +78,14 @@ pub fn nearest_existing(path: &Path) -> Option<PathBuf> {
 
 /// A failure for a file that could not be opened, read or written.
 pub fn io_failure(action: &str, path: &Path, err: &std::io::Error) -> Failure {
-    let mut f = Failure::new(format!("could not {action} `{}`", path.display())).detail(err.to_string());
+    let mut f =
+        Failure::new(format!("could not {action} `{}`", path.display())).detail(err.to_string());
     if err.kind() == std::io::ErrorKind::NotFound {
         if let Some(existing) = nearest_existing(path) {
-            f = f.detail(format!("nearest existing directory: {}", existing.display()));
+            f = f.detail(format!(
+                "nearest existing directory: {}",
+                existing.display()
+            ));
         }
     }
     if err.kind() == std::io::ErrorKind::PermissionDenied {
@@ -111,7 +115,10 @@ mod tests {
 
     #[test]
     fn failure_builder_keeps_everything() {
-        let f = Failure::new("boom").detail("one").detail("two").help("fix it");
+        let f = Failure::new("boom")
+            .detail("one")
+            .detail("two")
+            .help("fix it");
         assert_eq!(f.to_string(), "boom");
         assert_eq!(f.details, vec!["one", "two"]);
         assert_eq!(f.help.as_deref(), Some("fix it"));

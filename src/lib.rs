@@ -136,9 +136,12 @@ pub fn build(plan: &Plan, shell: &Shell) -> Result<BuildOutcome> {
 fn read_binary(path: &Path) -> Result<Vec<u8>> {
     let meta = std::fs::metadata(path).map_err(|e| io_failure("read", path, &e))?;
     if meta.is_dir() {
-        return Err(Failure::new(format!("`{}` is a directory, not an executable", path.display()))
-            .help("pass the path of the binary file")
-            .into());
+        return Err(Failure::new(format!(
+            "`{}` is a directory, not an executable",
+            path.display()
+        ))
+        .help("pass the path of the binary file")
+        .into());
     }
     Ok(std::fs::read(path).map_err(|e| io_failure("read", path, &e))?)
 }

@@ -126,7 +126,8 @@ fn valid_tag(t: &str) -> bool {
     !b.is_empty()
         && b.len() <= 128
         && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(c))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(c))
 }
 
 #[cfg(test)]
@@ -147,7 +148,11 @@ mod tests {
             ("a__b-c--d.e:T_1.x-y", "localhost/a__b-c--d.e:T_1.x-y"),
         ];
         for (input, want) in cases {
-            assert_eq!(Reference::parse(input).unwrap().to_string(), want, "{input}");
+            assert_eq!(
+                Reference::parse(input).unwrap().to_string(),
+                want,
+                "{input}"
+            );
         }
     }
 
@@ -166,14 +171,19 @@ mod tests {
             "",
             "a.b/",
         ] {
-            assert!(Reference::parse(input).is_err(), "{input} should be rejected");
+            assert!(
+                Reference::parse(input).is_err(),
+                "{input} should be rejected"
+            );
         }
     }
 
     #[test]
     fn default_names() {
         assert_eq!(
-            Reference::default_for("Hello", Some("0.1.0+git.5")).unwrap().to_string(),
+            Reference::default_for("Hello", Some("0.1.0+git.5"))
+                .unwrap()
+                .to_string(),
             "localhost/hello:0.1.0_git.5"
         );
         assert_eq!(

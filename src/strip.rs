@@ -43,9 +43,9 @@ pub fn strip(data: &[u8]) -> Result<Cow<'_, [u8]>, Failure> {
     }
     builder.delete_orphans();
     let mut out = Vec::with_capacity(data.len());
-    builder.write(&mut out).map_err(|e| {
-        Failure::new("could not write the stripped ELF file").detail(e.to_string())
-    })?;
+    builder
+        .write(&mut out)
+        .map_err(|e| Failure::new("could not write the stripped ELF file").detail(e.to_string()))?;
     Ok(Cow::Owned(out))
 }
 

@@ -139,7 +139,12 @@ impl<W: Write> Write for ParGzWriter<W> {
 }
 
 /// Raw-deflate one chunk with an optional preset dictionary.
-fn deflate_chunk(input: &[u8], dict: &[u8], level: u32, flush: FlushCompress) -> io::Result<Vec<u8>> {
+fn deflate_chunk(
+    input: &[u8],
+    dict: &[u8],
+    level: u32,
+    flush: FlushCompress,
+) -> io::Result<Vec<u8>> {
     let mut c = Compress::new(Compression::new(level), false);
     if !dict.is_empty() {
         c.set_dictionary(dict).map_err(io::Error::other)?;
@@ -191,6 +196,8 @@ mod tests {
         (back, s)
     }
 
+    const TEXT: &[u8] = b"fn main() { println!(\"hello\"); }\n";
+
     fn sample(n: usize) -> Vec<u8> {
         let mut x: u64 = 0x9e3779b97f4a7c15;
         (0..n)
@@ -202,7 +209,7 @@ mod tests {
                 if i % 3 == 0 {
                     (x & 0xff) as u8
                 } else {
-                    b"fn main() { println!(\"hello\"); }\n"[i % 34]
+                    TEXT[i % TEXT.len()]
                 }
             })
             .collect()

@@ -309,7 +309,10 @@ pub fn index_json(image: &Image) -> Result<Vec<u8>> {
     let mut desc = image.manifest.descriptor()?;
     desc.set_platform(Some(platform.build()?));
     desc.set_annotations(Some(HashMap::from([
-        ("io.containerd.image.name".to_string(), image.reference.clone()),
+        (
+            "io.containerd.image.name".to_string(),
+            image.reference.clone(),
+        ),
         (
             "org.opencontainers.image.ref.name".to_string(),
             image.reference.clone(),
@@ -383,7 +386,10 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().path().unwrap().display().to_string())
             .collect();
-        assert_eq!(names, ["usr/", "usr/local/", "usr/local/bin/", "usr/local/bin/app"]);
+        assert_eq!(
+            names,
+            ["usr/", "usr/local/", "usr/local/bin/", "usr/local/bin/app"]
+        );
         let c = build_layer(&files, 5).unwrap();
         assert_ne!(a.diff_id, c.diff_id, "the epoch must reach the tar headers");
     }

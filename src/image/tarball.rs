@@ -19,7 +19,12 @@ use crate::error::{io_failure, Failure};
 
 pub const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
-fn append<W: Write>(tar: &mut tar::Builder<W>, path: &str, data: &[u8], epoch: u64) -> std::io::Result<()> {
+fn append<W: Write>(
+    tar: &mut tar::Builder<W>,
+    path: &str,
+    data: &[u8],
+    epoch: u64,
+) -> std::io::Result<()> {
     let mut h = tar::Header::new_ustar();
     h.set_path(path)?;
     h.set_entry_type(tar::EntryType::Regular);
@@ -39,7 +44,12 @@ pub fn write_to<W: Write>(image: &Image, w: W, epoch: u64) -> Result<W> {
     let mut tar = tar::Builder::new(w);
     append(&mut tar, "oci-layout", OCI_LAYOUT, epoch)?;
     append(&mut tar, "index.json", &index_json(image)?, epoch)?;
-    append(&mut tar, "manifest.json", &docker_manifest_json(image)?, epoch)?;
+    append(
+        &mut tar,
+        "manifest.json",
+        &docker_manifest_json(image)?,
+        epoch,
+    )?;
     append(
         &mut tar,
         &format!("blobs/sha256/{}", image.config.hex()),
@@ -70,17 +80,22 @@ pub fn write(image: &Image, path: &Path, epoch: u64) -> Result<u64> {
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir).map_err(|e| io_failure("create the output directory", dir, &e))?;
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| Failure::new(format!("output path `{}` has no file name", path.display())))?;
+    let file_name = path.file_name().ok_or_else(|| {
+        Failure::new(format!("output path `{}` has no file name", path.display()))
+    })?;
     let tmp = tempfile::Builder::new()
         .prefix(&format!(".{}.", file_name.to_string_lossy()))
         .suffix(".tmp")
         .tempfile_in(dir)
         .map_err(|e| io_failure("create a temporary file in", dir, &e))?;
     let writer = BufWriter::with_capacity(1 << 20, tmp.as_file().try_clone()?);
-    let mut writer = write_to(image, writer, epoch)
-        .map_err(|e| anyhow::anyhow!(io_failure("write", tmp.path(), &std::io::Error::other(e.to_string()))))?;
+    let mut writer = write_to(image, writer, epoch).map_err(|e| {
+        anyhow::anyhow!(io_failure(
+            "write",
+            tmp.path(),
+            &std::io::Error::other(e.to_string())
+        ))
+    })?;
     writer
         .flush()
         .map_err(|e| io_failure("write", tmp.path(), &e))?;

@@ -1,0 +1,252 @@
+//! Bad input gives exit 1 with what/where/help — never a panic, never a partial file.
+
+use std::path::Path;
+
+use crate::util::*;
+
+fn stderr_of(args: &[&str], cwd: Option<&Path>, code: i32) -> String {
+    let mut cmd = slim(args);
+    if let Some(d) = cwd {
+        cmd.current_dir(d);
+    }
+    text(&run_code(&mut cmd, code).stderr)
+}
+
+#[test]
+fn unknown_metadata_key_names_key_and_manifest() {
+    let dir = copy_fixture("hello");
+    let manifest = dir.path().join("Cargo.toml");
+    let mut toml = std::fs::read_to_string(&manifest).unwrap();
+    toml = toml.replace(
+        "[package.metadata.slim]\n",
+        "[package.metadata.slim]\nentrypiont = \"/x\"\n",
+    );
+    std::fs::write(&manifest, toml).unwrap();
+    let err = stderr_of(
+        &["build", "--manifest-path", manifest.to_str().unwrap()],
+        None,
+        1,
+    );
+    assert!(err.contains("entrypiont"), "{err}");
+    assert!(err.contains(manifest.to_str().unwrap()), "{err}");
+    assert!(err.contains("[package.metadata.slim]"), "{err}");
+}
+
+#[test]
+fn wrong_value_type_is_a_clear_error() {
+    let dir = copy_fixture("hello");
+    let manifest = dir.path().join("Cargo.toml");
+    let toml = std::fs::read_to_string(&manifest).unwrap().replace(
+        "[package.metadata.slim]\n",
+        "[package.metadata.slim]\ncmd = \"--flag\"\n",
+    );
+    std::fs::write(&manifest, toml).unwrap();
+    let err = stderr_of(
+        &["build", "--manifest-path", manifest.to_str().unwrap()],
+        None,
+        1,
+    );
+    assert!(err.contains("invalid type"), "{err}");
+    assert!(err.contains(manifest.to_str().unwrap()), "{err}");
+}
+
+#[test]
+fn missing_manifest() {
+    let err = stderr_of(
+        &["build", "--manifest-path", "/nonexistent/dir/Cargo.toml"],
+        None,
+        1,
+    );
+    assert!(err.contains("/nonexistent/dir/Cargo.toml"), "{err}");
+    assert!(err.contains("does not exist"), "{err}");
+    assert!(err.contains("nearest existing directory: /"), "{err}");
+}
+
+#[test]
+fn no_manifest_in_an_empty_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = stderr_of(&["build"], Some(dir.path()), 1);
+    assert!(err.contains("could not find `Cargo.toml`"), "{err}");
+}
+
+#[test]
+fn non_elf_binary_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("run.sh");
+    std::fs::write(&script, "#!/bin/sh\necho hi\n").unwrap();
+    let out = dir.path().join("o.tar");
+    let err = stderr_of(
+        &[
+            "build",
+            "--binary",
+            script.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        Some(dir.path()),
+        1,
+    );
+    assert!(err.contains("run.sh"), "{err}");
+    assert!(err.contains("#!"), "{err}");
+    assert!(!out.exists());
+
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, "").unwrap();
+    let err = stderr_of(
+        &["build", "--binary", empty.to_str().unwrap()],
+        Some(dir.path()),
+        1,
+    );
+    assert!(err.contains("empty"), "{err}");
+
+    let err = stderr_of(
+        &["build", "--binary", "/nonexistent/bin"],
+        Some(dir.path()),
+        1,
+    );
+    assert!(err.contains("/nonexistent/bin"), "{err}");
+    let err = stderr_of(
+        &["build", "--binary", dir.path().to_str().unwrap()],
+        Some(dir.path()),
+        1,
+    );
+    assert!(err.contains("is a directory"), "{err}");
+}
+
+#[test]
+fn dynamic_program_is_refused_naming_its_libraries() {
+    let dir = tempfile::tempdir().unwrap();
+    // Any dynamically linked program of the host will do.
+    let prog = ["/usr/bin/env", "/bin/ls", "/usr/bin/true"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap();
+    let out = dir.path().join("o.tar");
+    let err = stderr_of(
+        &["build", "--binary", prog, "-o", out.to_str().unwrap()],
+        Some(dir.path()),
+        1,
+    );
+    assert!(err.contains("is not static"), "{err}");
+    assert!(err.contains("interpreter: /lib"), "{err}");
+    assert!(err.contains("libc.so.6"), "{err}");
+    assert!(err.contains("help:"), "{err}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn unwritable_output_folder() {
+    warm_up();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plain-file");
+    std::fs::write(&file, "x").unwrap();
+    let out = file.join("sub/o.tar");
+    let manifest = fixture("hello").join("Cargo.toml");
+    let err = stderr_of(
+        &[
+            "build",
+            "--manifest-path",
+            manifest.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        None,
+        1,
+    );
+    assert!(
+        err.contains("could not create the output directory"),
+        "{err}"
+    );
+    assert!(err.contains("plain-file"), "{err}");
+}
+
+#[test]
+fn failed_write_leaves_nothing_behind() {
+    warm_up();
+    let dir = tempfile::tempdir().unwrap();
+    // The output path is an existing directory: the rename must fail, and neither
+    // a partial tarball nor a temporary file may remain.
+    let out = dir.path().join("taken");
+    std::fs::create_dir(&out).unwrap();
+    let manifest = fixture("hello").join("Cargo.toml");
+    let err = stderr_of(
+        &[
+            "build",
+            "--manifest-path",
+            manifest.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        None,
+        1,
+    );
+    assert!(err.contains("taken"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        left,
+        vec![std::ffi::OsString::from("taken")],
+        "leftovers: {left:?}"
+    );
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0);
+}
+
+#[test]
+fn library_crate_and_ambiguous_bins() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("lib/src")).unwrap();
+    std::fs::write(
+        root.join("lib/Cargo.toml"),
+        "[package]\nname = \"onlylib\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[workspace]\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("lib/src/lib.rs"), "").unwrap();
+    let err = stderr_of(&["build"], Some(&root.join("lib")), 1);
+    assert!(err.contains("no binary target"), "{err}");
+    assert!(err.contains("onlylib"), "{err}");
+
+    std::fs::create_dir_all(root.join("two/src/bin")).unwrap();
+    std::fs::write(
+        root.join("two/Cargo.toml"),
+        "[package]\nname = \"two\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[workspace]\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("two/src/bin/alpha.rs"), "fn main() {}").unwrap();
+    std::fs::write(root.join("two/src/bin/beta.rs"), "fn main() {}").unwrap();
+    let err = stderr_of(&["build"], Some(&root.join("two")), 1);
+    assert!(err.contains("several binaries"), "{err}");
+    assert!(err.contains("alpha, beta"), "{err}");
+    assert!(err.contains("--bin"), "{err}");
+    let err = stderr_of(&["build", "--bin", "gamma"], Some(&root.join("two")), 1);
+    assert!(err.contains("no binary target named `gamma`"), "{err}");
+}
+
+#[test]
+fn bad_tag_and_epoch_fail_before_building() {
+    let manifest = fixture("hello").join("Cargo.toml");
+    let err = stderr_of(
+        &[
+            "build",
+            "--manifest-path",
+            manifest.to_str().unwrap(),
+            "--tag",
+            "Bad:Tag!",
+        ],
+        None,
+        1,
+    );
+    assert!(err.contains("invalid image reference `Bad:Tag!`"), "{err}");
+    let mut cmd = slim(&["build", "--manifest-path", manifest.to_str().unwrap()]);
+    cmd.env("SOURCE_DATE_EPOCH", "yesterday");
+    let err = text(&run_code(&mut cmd, 1).stderr);
+    assert!(err.contains("SOURCE_DATE_EPOCH"), "{err}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    run_code(&mut slim(&["build", "--no-such-flag"]), 2);
+    run_code(&mut slim(&["frobnicate"]), 2);
+}

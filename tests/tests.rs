@@ -1,0 +1,8 @@
+//! One integration-test binary (like ripgrep's `tests/`), so linking stays fast.
+//! The end-to-end tests use real peers: cargo builds the fixture crates, podman
+//! loads and runs the images, skopeo reads the tarballs.
+
+mod util;
+
+mod build;
+mod errors;

@@ -1,0 +1,161 @@
+//! Shared helpers: running cargo-slim, the fixtures' shared target dir, and tool
+//! checks that skip on a laptop but fail in CI (`CI=true`).
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Once;
+
+pub const HELLO_LINE: &str = "Hello from a FROM-scratch image!";
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    repo().join("testdata").join(name)
+}
+
+/// One target dir for every fixture build, so cargo's cache is shared.
+pub fn fixture_target_dir() -> PathBuf {
+    repo().join("target").join("fixtures")
+}
+
+/// `cargo-slim slim <args>` with the fixtures' target dir.
+pub fn slim(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cargo-slim"));
+    cmd.arg("slim")
+        .args(args)
+        .env("CARGO_TARGET_DIR", fixture_target_dir())
+        .env_remove("SOURCE_DATE_EPOCH")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env("CARGO_TERM_COLOR", "never");
+    cmd
+}
+
+pub fn text(out: &[u8]) -> String {
+    String::from_utf8_lossy(out).into_owned()
+}
+
+/// Run and require success, printing both streams on failure.
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("spawn");
+    assert!(
+        out.status.success(),
+        "command failed: {cmd:?}\nstatus: {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    out
+}
+
+/// Run and require the exit code, returning stderr.
+pub fn run_code(cmd: &mut Command, code: i32) -> Output {
+    let out = cmd.output().expect("spawn");
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "unexpected exit for {cmd:?}\nstdout:\n{}\nstderr:\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        !text(&out.stderr).contains("panicked"),
+        "panic in {cmd:?}: {}",
+        text(&out.stderr)
+    );
+    out
+}
+
+/// The last line of stdout: the tarball path.
+pub fn last_line(out: &Output) -> PathBuf {
+    PathBuf::from(
+        text(&out.stdout)
+            .lines()
+            .last()
+            .expect("stdout has a path")
+            .trim(),
+    )
+}
+
+pub fn in_ci() -> bool {
+    std::env::var("CI")
+        .map(|v| v == "true" || v == "1")
+        .unwrap_or(false)
+}
+
+/// Whether `tool` can run. In CI a missing tool is a failure, elsewhere a skip
+/// with the reason printed.
+pub fn have(tool: &str) -> bool {
+    let ok = Command::new(tool)
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        if in_ci() {
+            panic!(
+                "`{tool}` is required in CI (CI=true) but is not installed; .ci/run installs it"
+            );
+        }
+        eprintln!("SKIPPED: `{tool}` is not installed (install it, or run .ci/run)");
+    }
+    ok
+}
+
+/// Build testdata/hello once per test run into `dir`, returning the tarball.
+pub fn build_hello(out_dir: &Path, extra: &[&str]) -> PathBuf {
+    let out = out_dir.join("hello.tar");
+    let manifest = fixture("hello").join("Cargo.toml");
+    let mut args = vec![
+        "build",
+        "--manifest-path",
+        manifest.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let o = run_ok(&mut slim(&args));
+    assert_eq!(last_line(&o), out);
+    out
+}
+
+static WARM: Once = Once::new();
+
+/// Make sure the fixture's dependencies are fetched and the musl target exists
+/// before tests race to build it.
+pub fn warm_up() {
+    WARM.call_once(|| {
+        let dir = tempfile::tempdir().unwrap();
+        build_hello(dir.path(), &[]);
+    });
+}
+
+pub fn sha256_file(path: &Path) -> String {
+    use sha2::Digest;
+    let bytes = std::fs::read(path).unwrap();
+    cargo_slim::image::gzip::hex(&sha2::Sha256::digest(&bytes))
+}
+
+/// Copy a fixture crate into a fresh temp dir (for tests that edit it).
+pub fn copy_fixture(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let src = fixture(name);
+    for entry in walkdir::WalkDir::new(&src) {
+        let entry = entry.unwrap();
+        let rel = entry.path().strip_prefix(&src).unwrap();
+        if rel.starts_with("target") {
+            continue;
+        }
+        let dst = dir.path().join(rel);
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&dst).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &dst).unwrap();
+        }
+    }
+    dir
+}
