@@ -7,6 +7,7 @@
 //!
 //! [`build`] below reads as that list.
 
+pub mod budget;
 pub mod cli;
 pub mod compile;
 pub mod config;
@@ -17,7 +18,7 @@ pub mod reference;
 pub mod report;
 pub mod shell;
 pub mod strip;
-// pub mod validate; (pending)
+pub mod validate;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;

@@ -73,7 +73,6 @@ impl Reference {
     /// The default name for a binary and version: lowercase name, and a tag in which
     /// characters a tag cannot hold (semver's `+build`) become `_`.
     pub fn default_for(bin: &str, version: Option<&str>) -> Result<Reference, Failure> {
-        let name = bin.to_ascii_lowercase();
         let tag: String = version
             .unwrap_or("latest")
             .chars()
@@ -85,6 +84,24 @@ impl Reference {
                 }
             })
             .collect();
+        // A binary's file name may hold characters a repository name cannot: keep it
+        // when it is valid as it is, else map it to one that is.
+        let lower = bin.to_ascii_lowercase();
+        if lower.split('/').count() == 1 && valid_component(&lower) {
+            return Reference::parse(&format!("{lower}:{tag}"));
+        }
+        let mapped: String = bin
+            .to_ascii_lowercase()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let mut name = mapped.trim_matches('-').to_string();
+        while name.contains("--") {
+            name = name.replace("--", "-");
+        }
+        if name.is_empty() {
+            name = "app".to_string();
+        }
         Reference::parse(&format!("{name}:{tag}"))
     }
 }
@@ -190,5 +207,13 @@ mod tests {
             Reference::default_for("app", None).unwrap().to_string(),
             "localhost/app:latest"
         );
+        for (bin, want) in [
+            (".tmpX1", "localhost/tmpx1:latest"),
+            ("my_app.v2", "localhost/my_app.v2:latest"),
+            ("My App!", "localhost/my-app:latest"),
+            ("___", "localhost/app:latest"),
+        ] {
+            assert_eq!(Reference::default_for(bin, None).unwrap().to_string(), want);
+        }
     }
 }

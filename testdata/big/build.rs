@@ -5,12 +5,13 @@
 //! `gzip -6` (roughly 30–60 % per table, not all zeros, not pure noise). Four
 //! tables, each shaped like something real programs embed:
 //!
-//! * `messages.txt`  ~6 MiB: log/diagnostic lines built from a Zipf-weighted
+//! * `messages.txt`  ~8 MiB: log/diagnostic lines built from a Zipf-weighted
 //!   vocabulary, identifiers, paths and numbers (compresses like `.rodata` strings).
-//! * `records.bin`   ~8 MiB: 32-byte little-endian structs (sequential ids, skewed
-//!   enums, sparse flags, random-walk coordinates, a full-entropy hash, offsets and counts).
-//! * `code.bin`      ~6 MiB: an x86-64-like instruction stream drawn from common
-//!   opcode templates with random registers, displacements and call targets.
+//! * `records.bin`   ~5 MiB: 32-byte little-endian structs (sequential ids, skewed
+//!   enums, sparse flags, fixed-point random-walk coordinates, a full-entropy hash, offsets and counts).
+//! * `code.bin`      ~7 MiB: an x86-64-like instruction stream drawn from common
+//!   opcode templates with random registers, displacements and call targets,
+//!   a third of the functions near-copies of recent ones (monomorphisation).
 //! * `lut.bin`       ~2 MiB: quantised curves and CRC/permutation tables.
 //!
 //! Everything comes from one xorshift generator with a fixed seed: same bytes on
@@ -112,8 +113,10 @@ fn messages(rng: &mut Rng, size: usize) -> Vec<u8> {
 
 fn records(rng: &mut Rng, size: usize, text_len: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(size);
-    let (mut lat, mut lon) = (48.0f32, 11.0f32);
+    // coordinates as fixed-point micro-degrees, moving in a random walk
+    let (mut lat, mut lon) = (48_137_000i32, 11_575_000i32);
     let mut id = 1000u32;
+    let mut name_off = 0u32;
     while out.len() + 32 <= size {
         id += 1 + (rng.below(8) == 0) as u32 * rng.below(16) as u32;
         let parent = id.saturating_sub(1 + rng.zipf(500) as u32);
@@ -122,11 +125,12 @@ fn records(rng: &mut Rng, size: usize, text_len: usize) -> Vec<u8> {
         for _ in 0..rng.below(3) {
             flags |= 1 << rng.zipf(16);
         }
-        lat += (rng.below(2001) as f32 - 1000.0) * 1e-4;
-        lon += (rng.below(2001) as f32 - 1000.0) * 1e-4;
+        lat += rng.below(101) as i32 - 50;
+        lon += rng.below(101) as i32 - 50;
         let hash = rng.next() as u32;
-        let name_off = rng.below(text_len as u64) as u32;
-        let count = rng.zipf(1 << 16) as u32;
+        // records are sorted by name: offsets into the text only move forward
+        name_off = (name_off + rng.zipf(256) as u32) % text_len as u32;
+        let count = rng.zipf(1 << 10) as u32;
         out.extend_from_slice(&id.to_le_bytes());
         out.extend_from_slice(&parent.to_le_bytes());
         out.extend_from_slice(&kind.to_le_bytes());
@@ -145,6 +149,23 @@ fn records(rng: &mut Rng, size: usize, text_len: usize) -> Vec<u8> {
 fn code(rng: &mut Rng, size: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(size + 32);
     while out.len() < size {
+        // Generic code is monomorphised many times: a third of the functions are
+        // near-copies of a recent one.
+        if out.len() > 4096 && rng.below(3) == 0 {
+            let len = 64 + rng.zipf(1024);
+            let back = len + rng.zipf(16 * 1024);
+            if back < out.len() {
+                let start = out.len() - back;
+                let copy: Vec<u8> = out[start..start + len].to_vec();
+                out.extend_from_slice(&copy);
+                // patch a few displacements, as a different type would
+                for _ in 0..rng.below(4) {
+                    let i = out.len() - 1 - rng.below(len as u64) as usize;
+                    out[i] = rng.next() as u8;
+                }
+                continue;
+            }
+        }
         // function prologue
         out.extend_from_slice(&[0x55, 0x48, 0x89, 0xe5, 0x41, 0x57, 0x41, 0x56, 0x53]);
         let body = 8 + rng.zipf(200);
@@ -230,13 +251,13 @@ fn lut(rng: &mut Rng, size: usize) -> Vec<u8> {
     let mut k = 0u32;
     while out.len() < size {
         k += 1;
-        match k % 3 {
+        match k % 6 {
             // quantised sine/exp curves with a little noise (i16)
-            0 => {
+            0 | 3 => {
                 let f = 1.0 + rng.below(64) as f64;
                 for i in 0..4096 {
                     let x = i as f64 / 4096.0;
-                    let y = (x * f).sin() * (-x * 2.0).exp() * 30000.0 + rng.below(9) as f64 - 4.0;
+                    let y = (x * f).sin() * (-x * 2.0).exp() * 30000.0 + rng.below(3) as f64 - 1.0;
                     out.extend_from_slice(&(y as i16).to_le_bytes());
                 }
             }
@@ -254,7 +275,7 @@ fn lut(rng: &mut Rng, size: usize) -> Vec<u8> {
             _ => {
                 let mut v = rng.below(1 << 20) as u32;
                 for _ in 0..2048 {
-                    v += rng.zipf(4096) as u32;
+                    v += rng.zipf(256) as u32;
                     out.extend_from_slice(&v.to_le_bytes());
                 }
             }
@@ -268,9 +289,9 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let mut rng = Rng(0x5eed_cafe_f00d_d00d);
-    let text = messages(&mut rng, 6 * MIB);
-    let rec = records(&mut rng, 8 * MIB, text.len());
-    let code = code(&mut rng, 6 * MIB);
+    let text = messages(&mut rng, 8 * MIB);
+    let rec = records(&mut rng, 5 * MIB, text.len());
+    let code = code(&mut rng, 7 * MIB);
     let lut = lut(&mut rng, 2 * MIB);
     for (name, data) in [
         ("messages.txt", &text),
