@@ -59,6 +59,50 @@ pub enum MessageFormat {
 pub enum Command {
     /// Compile a binary crate into a static, stripped binary inside a FROM-scratch image tarball
     Build(Box<BuildArgs>),
+    /// Recompute the size report of an image tarball written by cargo slim
+    Report(ReportArgs),
+}
+
+/// Size report and budget flags, shared by `build` and `report`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct BudgetArgs {
+    /// Fail (exit 3) when the image pull size exceeds SIZE, e.g. "2 MiB" (`budget.image`)
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_arg)]
+    pub max_image_size: Option<u64>,
+
+    /// Fail (exit 3) when the binary in the image exceeds SIZE (`budget.binary`)
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_arg)]
+    pub max_binary_size: Option<u64>,
+
+    /// An earlier report (JSON) to compare with: shows the change per stage and crate
+    #[arg(long, value_name = "REPORT.json")]
+    pub baseline: Option<PathBuf>,
+
+    /// Fail (exit 3) when the pull size grew more than PCT percent over --baseline (`budget.increase`)
+    #[arg(long, value_name = "PCT", value_parser = parse_percent_arg)]
+    pub max_increase: Option<f64>,
+
+    /// Write an SVG bar chart of the stages and the top crates
+    #[arg(long, value_name = "FILE.svg")]
+    pub chart: Option<PathBuf>,
+}
+
+fn parse_size_arg(s: &str) -> Result<u64, String> {
+    crate::budget::parse_size(s)
+}
+
+fn parse_percent_arg(s: &str) -> Result<f64, String> {
+    crate::budget::parse_percent(s)
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// An image tarball written by `cargo slim build`
+    #[arg(value_name = "TARBALL")]
+    pub tarball: PathBuf,
+
+    #[command(flatten)]
+    pub budget: BudgetArgs,
 }
 
 #[derive(Debug, Clone, Default, Args)]
@@ -113,6 +157,13 @@ pub struct BuildArgs {
     /// Where to write the image tarball (default: <target-dir>/slim/<bin-name>-<version>.tar)
     #[arg(short, long, value_name = "PATH")]
     pub output: Option<PathBuf>,
+
+    /// Show the standard library's crates (core, alloc, ...) separately in the report
+    #[arg(long)]
+    pub split_std: bool,
+
+    #[command(flatten)]
+    pub budget: BudgetArgs,
 }
 
 /// Parse the process arguments. `cargo-slim build` (without `slim`) is accepted
@@ -144,9 +195,27 @@ mod tests {
             vec!["cargo-slim", "slim", "build", "--bin", "hello"],
         ] {
             let CargoCli::Slim(s) = CargoCli::try_parse_from(argv).unwrap();
-            let Command::Build(b) = s.command;
+            let Command::Build(b) = s.command else {
+                panic!("not a build command")
+            };
             assert_eq!(b.bin.as_deref(), Some("hello"));
         }
+    }
+
+    #[test]
+    fn sizes_are_validated_by_clap() {
+        let CargoCli::Slim(s) =
+            CargoCli::try_parse_from(["cargo", "slim", "build", "--max-image-size", "2 MiB"])
+                .unwrap();
+        let Command::Build(b) = s.command else {
+            panic!("not a build command")
+        };
+        assert_eq!(b.budget.max_image_size, Some(2 * 1024 * 1024));
+        let e =
+            CargoCli::try_parse_from(["cargo", "slim", "build", "--max-image-size", "2 parsecs"])
+                .unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("unknown unit"), "{e}");
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub struct Artifact {
     pub target: String,
     pub package: String,
     pub bin: String,
+    /// Every rlib of the build, for attributing symbols to crates.
+    pub rlibs: Vec<PathBuf>,
 }
 
 /// How the binary is made static.
@@ -236,9 +238,16 @@ pub fn build(build: &CargoBuild, target: &TargetChoice, shell: &Shell) -> Result
     })?;
     let stdout = child.stdout.take().expect("stdout is piped");
     let mut found: Vec<PathBuf> = Vec::new();
+    let mut rlibs: Vec<PathBuf> = Vec::new();
     for message in Message::parse_stream(BufReader::new(stdout)) {
         let message = message.context("reading cargo's JSON messages")?;
         if let Message::CompilerArtifact(a) = message {
+            rlibs.extend(
+                a.filenames
+                    .iter()
+                    .filter(|f| f.extension() == Some("rlib"))
+                    .map(|f| f.clone().into_std_path_buf()),
+            );
             if a.package_id.repr == build.package_id
                 && a.target.name == build.bin
                 && a.target.kind.contains(&TargetKind::Bin)
@@ -268,6 +277,7 @@ pub fn build(build: &CargoBuild, target: &TargetChoice, shell: &Shell) -> Result
             target: target.triple.clone(),
             package: build.package_name.clone(),
             bin: build.bin.clone(),
+            rlibs,
         }),
         None => Err(Failure::new(format!(
             "cargo reported no executable for binary `{}` of package `{}`",

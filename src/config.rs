@@ -12,7 +12,8 @@ use anyhow::{Context, Result};
 use cargo_metadata::{Metadata, MetadataCommand, Package, TargetKind};
 use serde::Deserialize;
 
-use crate::cli::BuildArgs;
+use crate::budget::{parse_percent, parse_size, Budget, BudgetTable, Origin};
+use crate::cli::{BudgetArgs, BuildArgs};
 use crate::error::{nearest_existing, Failure};
 use crate::reference::Reference;
 
@@ -42,7 +43,34 @@ pub struct SlimMetadata {
     pub workdir: Option<String>,
     /// Exposed ports, e.g. `["8080", "53/udp"]`.
     pub expose: Option<Vec<String>>,
+    /// Copy the host's CA bundle (`true`, or a path) to /etc/ssl/certs/ca-certificates.crt.
+    pub ca_certificates: Option<BoolOrPath>,
+    /// Copy the host's time-zone database (`true`, or a path) to /usr/share/zoneinfo.
+    pub zoneinfo: Option<BoolOrPath>,
+    /// `[package.metadata.slim.budget]`
+    pub budget: Option<BudgetTable>,
 }
+
+/// `true`/`false`, or a host path.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum BoolOrPath {
+    Bool(bool),
+    Path(PathBuf),
+}
+
+impl BoolOrPath {
+    fn resolve(&self, default: &str) -> Option<PathBuf> {
+        match self {
+            BoolOrPath::Bool(false) => None,
+            BoolOrPath::Bool(true) => Some(PathBuf::from(default)),
+            BoolOrPath::Path(p) => Some(p.clone()),
+        }
+    }
+}
+
+pub const HOST_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+pub const HOST_ZONEINFO: &str = "/usr/share/zoneinfo";
 
 /// Everything later stages need, resolved.
 #[derive(Debug, Clone)]
@@ -52,6 +80,16 @@ pub struct Plan {
     pub output: PathBuf,
     /// Timestamp for every file and the image `created` field (SOURCE_DATE_EPOCH or 0).
     pub epoch: u64,
+    pub report: ReportPlan,
+}
+
+/// What to report and which limits to enforce.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReportPlan {
+    pub split_std: bool,
+    pub chart: Option<PathBuf>,
+    pub baseline: Option<PathBuf>,
+    pub budget: Budget,
 }
 
 /// Where the binary comes from.
@@ -95,6 +133,10 @@ pub struct ImageSpec {
     pub expose: Vec<String>,
     pub name: String,
     pub version: Option<String>,
+    /// Host CA bundle to copy to /etc/ssl/certs/ca-certificates.crt.
+    pub ca_certificates: Option<PathBuf>,
+    /// Host zoneinfo directory to copy to /usr/share/zoneinfo.
+    pub zoneinfo: Option<PathBuf>,
 }
 
 pub const DEFAULT_USER: &str = "65532:65532";
@@ -113,6 +155,12 @@ fn resolve_cargo(args: &BuildArgs, epoch: u64) -> Result<Plan> {
     let metadata = load_metadata(args.manifest_path.as_deref())?;
     let package = select_package(&metadata, args.package.as_deref())?;
     let meta = read_slim_metadata(package)?;
+    let report = report_plan(
+        &args.budget,
+        args.split_std,
+        meta.budget.as_ref(),
+        package.manifest_path.as_std_path(),
+    )?;
     let bin = select_bin(package, args.bin.as_deref().or(meta.bin.as_deref()))?;
     let version = package.version.to_string();
     let image = image_spec(&meta, args.tag.as_deref(), &bin, Some(&version))?;
@@ -145,6 +193,7 @@ fn resolve_cargo(args: &BuildArgs, epoch: u64) -> Result<Plan> {
         image,
         output,
         epoch,
+        report,
     })
 }
 
@@ -159,7 +208,7 @@ fn resolve_binary(args: &BuildArgs, binary: &Path, epoch: u64) -> Result<Plan> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .ok_or_else(|| Failure::new(format!("`{}` is not a file name", binary.display())))?;
-    let (meta, version, target_dir) = match manifest {
+    let (meta, version, target_dir, manifest_used) = match manifest.clone() {
         Some(m) => {
             let metadata = load_metadata(Some(&m))?;
             match args
@@ -174,17 +223,25 @@ fn resolve_binary(args: &BuildArgs, binary: &Path, epoch: u64) -> Result<Plan> {
                         read_slim_metadata(pkg)?,
                         Some(pkg.version.to_string()),
                         metadata.target_directory.clone().into_std_path_buf(),
+                        Some(pkg.manifest_path.clone().into_std_path_buf()),
                     )
                 }
                 None => (
                     SlimMetadata::default(),
                     None,
                     metadata.target_directory.clone().into_std_path_buf(),
+                    None,
                 ),
             }
         }
-        None => (SlimMetadata::default(), None, PathBuf::from("target")),
+        None => (SlimMetadata::default(), None, PathBuf::from("target"), None),
     };
+    let report = report_plan(
+        &args.budget,
+        args.split_std,
+        meta.budget.as_ref(),
+        manifest_used.as_deref().unwrap_or(Path::new("Cargo.toml")),
+    )?;
     let image = image_spec(&meta, args.tag.as_deref(), &name, version.as_deref())?;
     let output = args
         .output
@@ -195,6 +252,71 @@ fn resolve_binary(args: &BuildArgs, binary: &Path, epoch: u64) -> Result<Plan> {
         image,
         output,
         epoch,
+        report,
+    })
+}
+
+/// Budget limits: CLI flags override `[package.metadata.slim.budget]`.
+pub fn report_plan(
+    cli: &BudgetArgs,
+    split_std: bool,
+    table: Option<&BudgetTable>,
+    manifest: &Path,
+) -> Result<ReportPlan> {
+    let origin = |key: &str| {
+        Origin::Manifest(format!(
+            "{} [package.metadata.slim.budget] {key}",
+            manifest.display()
+        ))
+    };
+    let bad = |key: &str, msg: String| -> anyhow::Error {
+        Failure::new(format!(
+            "invalid `{key}` in [package.metadata.slim.budget] of `{}`",
+            manifest.display()
+        ))
+        .detail(msg)
+        .help("sizes look like \"2 MiB\", \"500 KB\" or \"1048576\"; increases like \"5%\"")
+        .into()
+    };
+    let table = table.cloned().unwrap_or_default();
+    let size = |cli: Option<u64>,
+                flag: &str,
+                key: &str,
+                v: &Option<String>|
+     -> Result<Option<(u64, Origin)>> {
+        Ok(match (cli, v) {
+            (Some(n), _) => Some((n, Origin::Cli(flag.to_string()))),
+            (None, Some(s)) => Some((parse_size(s).map_err(|e| bad(key, e))?, origin(key))),
+            (None, None) => None,
+        })
+    };
+    let budget = Budget {
+        image: size(
+            cli.max_image_size,
+            "--max-image-size",
+            "image",
+            &table.image,
+        )?,
+        binary: size(
+            cli.max_binary_size,
+            "--max-binary-size",
+            "binary",
+            &table.binary,
+        )?,
+        increase: match (cli.max_increase, &table.increase) {
+            (Some(p), _) => Some((p, Origin::Cli("--max-increase".into()))),
+            (None, Some(s)) => Some((
+                parse_percent(s).map_err(|e| bad("increase", e))?,
+                origin("increase"),
+            )),
+            (None, None) => None,
+        },
+    };
+    Ok(ReportPlan {
+        split_std,
+        chart: cli.chart.clone(),
+        baseline: cli.baseline.clone(),
+        budget,
     })
 }
 
@@ -417,6 +539,14 @@ fn image_spec(
         expose,
         name: name.to_string(),
         version: version.map(str::to_string),
+        ca_certificates: meta
+            .ca_certificates
+            .as_ref()
+            .and_then(|c| c.resolve(HOST_CA_BUNDLE)),
+        zoneinfo: meta
+            .zoneinfo
+            .as_ref()
+            .and_then(|z| z.resolve(HOST_ZONEINFO)),
     })
 }
 
@@ -443,12 +573,15 @@ mod tests {
         let m = parse_slim_table(
             json!({"bin": "a", "target": "t", "profile": "p", "tag": "x:{version}",
                    "path": "/usr/bin/a", "user": "1:1", "cmd": ["--x"], "env": {"A": "1"},
-                   "labels": {"l": "v"}, "workdir": "/w", "expose": ["80"]}),
+                   "labels": {"l": "v"}, "workdir": "/w", "expose": ["80"],
+                   "ca-certificates": true, "zoneinfo": "/tz"}),
             Path::new("Cargo.toml"),
         )
         .unwrap();
         assert_eq!(m.bin.as_deref(), Some("a"));
         assert_eq!(m.expose, Some(vec!["80".to_string()]));
+        assert_eq!(m.ca_certificates, Some(BoolOrPath::Bool(true)));
+        assert_eq!(m.zoneinfo, Some(BoolOrPath::Path("/tz".into())));
     }
 
     #[test]
@@ -457,6 +590,58 @@ mod tests {
         let f = err.downcast_ref::<Failure>().unwrap();
         assert!(f.what.contains("/x/Cargo.toml"), "{f:?}");
         assert!(f.details[0].contains("bogus"), "{f:?}");
+    }
+
+    #[test]
+    fn budget_table_and_cli_precedence() {
+        let m = parse_slim_table(
+            json!({"budget": {"image": "2 MiB", "binary": "1MB", "increase": "5%"}}),
+            Path::new("/p/Cargo.toml"),
+        )
+        .unwrap();
+        let plan = report_plan(
+            &BudgetArgs::default(),
+            false,
+            m.budget.as_ref(),
+            Path::new("/p/Cargo.toml"),
+        )
+        .unwrap();
+        let (limit, origin) = plan.budget.image.clone().unwrap();
+        assert_eq!(limit, 2 * 1024 * 1024);
+        assert_eq!(
+            origin.to_string(),
+            "/p/Cargo.toml [package.metadata.slim.budget] image"
+        );
+        assert_eq!(plan.budget.binary.clone().unwrap().0, 1_000_000);
+        assert_eq!(plan.budget.increase.clone().unwrap().0, 5.0);
+        let cli = BudgetArgs {
+            max_image_size: Some(10),
+            ..Default::default()
+        };
+        let plan = report_plan(&cli, false, m.budget.as_ref(), Path::new("/p/Cargo.toml")).unwrap();
+        assert_eq!(
+            plan.budget.image,
+            Some((10, Origin::Cli("--max-image-size".into())))
+        );
+
+        let m = parse_slim_table(
+            json!({"budget": {"image": "2 parsecs"}}),
+            Path::new("/p/Cargo.toml"),
+        )
+        .unwrap();
+        let err = report_plan(
+            &BudgetArgs::default(),
+            false,
+            m.budget.as_ref(),
+            Path::new("/p/Cargo.toml"),
+        )
+        .unwrap_err();
+        let f = err.downcast_ref::<Failure>().unwrap();
+        assert!(
+            f.what.contains("`image`") && f.what.contains("/p/Cargo.toml"),
+            "{f:?}"
+        );
+        assert!(parse_slim_table(json!({"budget": {"images": "1"}}), Path::new("C")).is_err());
     }
 
     #[test]

@@ -53,7 +53,16 @@ pub struct BudgetExceeded {
 
 impl fmt::Display for BudgetExceeded {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "size budget exceeded: {}", self.checks.join("; "))
+        match self.checks.as_slice() {
+            [one] => write!(f, "size budget exceeded: {one}"),
+            many => {
+                write!(f, "size budget exceeded ({} checks):", many.len())?;
+                for c in many {
+                    write!(f, "\n  {c}")?;
+                }
+                Ok(())
+            }
+        }
     }
 }
 

@@ -1,12 +1,15 @@
-//! The `cargo-slim` executable: parse arguments, run the library, map errors to
-//! exit codes (0 ok, 1 error, 2 usage — clap's own, 3 size budget exceeded).
+//! The `cargo-slim` executable: parse arguments, run the library, print results on
+//! stdout, and map errors to exit codes (0 ok, 1 error, 2 usage — clap's own,
+//! 3 size budget exceeded, whatever the output format).
 
 use std::process::ExitCode;
 
-use cargo_slim::cli::{self, Command};
+use anyhow::Result;
+use cargo_slim::cli::{self, Command, MessageFormat};
 use cargo_slim::error::BudgetExceeded;
+use cargo_slim::report::BuildReport;
 use cargo_slim::shell::{print_out, Shell, Verbosity};
-use cargo_slim::{build, config};
+use cargo_slim::{build, config, report_tarball};
 
 fn main() -> ExitCode {
     let args = cli::parse();
@@ -18,10 +21,16 @@ fn main() -> ExitCode {
         Verbosity::Normal
     };
     let shell = Shell::new(verbosity, args.global.color);
+    let format = args.global.message_format;
     let result = match args.command {
         Command::Build(b) => config::resolve(&b)
             .and_then(|plan| build(&plan, &shell))
-            .and_then(|out| Ok(print_out(&out.path.display().to_string())?)),
+            .and_then(|out| emit(format, &out.report, out.over_budget)),
+        Command::Report(r) => {
+            let plan = config::report_plan(&r.budget, false, None, std::path::Path::new("-"));
+            plan.and_then(|plan| report_tarball(&r.tarball, &plan, &shell))
+                .and_then(|(report, over)| emit(format, &report, over))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -33,5 +42,22 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         }
+    }
+}
+
+/// Print the result (the tarball path, or the JSON line), then turn a budget
+/// failure into an error: the result is printed either way.
+fn emit(format: MessageFormat, report: &BuildReport, over_budget: Vec<String>) -> Result<()> {
+    match format {
+        MessageFormat::Human => print_out(&report.path)?,
+        MessageFormat::Json => print_out(&serde_json::to_string(report)?)?,
+    }
+    if over_budget.is_empty() {
+        Ok(())
+    } else {
+        Err(BudgetExceeded {
+            checks: over_budget,
+        }
+        .into())
     }
 }

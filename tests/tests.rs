@@ -6,3 +6,4 @@ mod util;
 
 mod build;
 mod errors;
+mod report;

@@ -8,6 +8,7 @@
 //! so its structs are serialised through a `serde_json::Value`, whose maps are
 //! ordered.
 
+pub mod files;
 pub mod gzip;
 pub mod tarball;
 

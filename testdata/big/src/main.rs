@@ -20,6 +20,7 @@ static MESSAGES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/messages.txt"
 static RECORDS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/records.bin"));
 static CODE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/code.bin"));
 static LUT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/lut.bin"));
+static RELOCS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/relocs.bin"));
 
 const RECORD_SIZE: usize = 32;
 
@@ -98,16 +99,21 @@ fn opcode_histogram() -> BTreeMap<u8, usize> {
 }
 
 fn summary() {
-    let tables: [(&str, &[u8]); 4] = [
+    let tables: [(&str, &[u8]); 5] = [
         ("messages", MESSAGES),
         ("records", RECORDS),
         ("code", CODE),
         ("lut", LUT),
+        ("relocs", RELOCS),
     ];
     let mut total = 0;
     for (name, data) in tables {
         total += data.len();
-        println!("{name:<9} {:>9} bytes  fnv {:016x}", data.len(), checksum(data));
+        println!(
+            "{name:<9} {:>9} bytes  fnv {:016x}",
+            data.len(),
+            checksum(data)
+        );
     }
     println!("{:<9} {total:>9} bytes", "total");
     let lines = MESSAGES.iter().filter(|&&c| c == b'\n').count();
@@ -124,8 +130,20 @@ fn summary() {
         .max_by_key(|&(_, c)| *c)
         .map_or(0, |(k, _)| k);
     let hist = opcode_histogram();
-    let (op, n) = hist.iter().max_by_key(|&(_, n)| *n).map_or((0, 0), |(o, n)| (*o, *n));
+    let (op, n) = hist
+        .iter()
+        .max_by_key(|&(_, n)| *n)
+        .map_or((0, 0), |(o, n)| (*o, *n));
     println!("{lines} message lines, {records} records (most common kind {top}), opcode {op:#04x} leads {n} slots");
+    println!("{} relative relocations", relative_relocations());
+}
+
+/// `R_X86_64_RELATIVE` entries at the start of the relocation table.
+fn relative_relocations() -> usize {
+    RELOCS
+        .chunks_exact(24)
+        .take_while(|e| u64::from_le_bytes(e[8..16].try_into().expect("8 bytes")) == 8)
+        .count()
 }
 
 fn grep(word: &str) -> usize {

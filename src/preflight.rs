@@ -1,0 +1,290 @@
+//! Pre-build checks on the dependency graph: `cargo metadata` → findings.
+//!
+//! Some FROM-scratch failures are visible before compiling anything: `openssl-sys`
+//! on a musl target without its `vendored` feature cannot give a static binary;
+//! TLS stacks that read the system trust store find no CA bundle in an empty
+//! image; time-zone code that reads `/usr/share/zoneinfo` finds nothing; musl's
+//! allocator is slow under many threads. Catching the first one here fails the
+//! build in a second instead of after a long compile; the rest are warnings and
+//! notes that name the `[package.metadata.slim]` key or crate feature that fixes
+//! them.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use anyhow::Result;
+use cargo_metadata::{CargoOpt, DependencyKind, Metadata, MetadataCommand};
+
+use crate::config::{CargoBuild, ImageSpec};
+use crate::error::Failure;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Error,
+    Warning,
+    Note,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub level: Level,
+    pub message: String,
+    pub help: Option<String>,
+}
+
+/// The runtime dependency closure of the package: crate name → enabled features.
+pub type Closure = BTreeMap<String, BTreeSet<String>>;
+
+/// Run `cargo metadata` with the build's features for `triple` and return the
+/// package's normal-dependency closure.
+pub fn closure(build: &CargoBuild, triple: &str) -> Result<Closure> {
+    let mut cmd = MetadataCommand::new();
+    cmd.manifest_path(&build.manifest_path);
+    if let Ok(cargo) = std::env::var("CARGO") {
+        cmd.cargo_path(cargo);
+    }
+    if build.all_features {
+        cmd.features(CargoOpt::AllFeatures);
+    }
+    if build.no_default_features {
+        cmd.features(CargoOpt::NoDefaultFeatures);
+    }
+    if !build.features.is_empty() {
+        cmd.features(CargoOpt::SomeFeatures(build.features.clone()));
+    }
+    let mut other = vec!["--filter-platform".to_string(), triple.to_string()];
+    for (on, flag) in [
+        (build.locked, "--locked"),
+        (build.offline, "--offline"),
+        (build.frozen, "--frozen"),
+    ] {
+        if on {
+            other.push(flag.to_string());
+        }
+    }
+    cmd.other_options(other);
+    let metadata = cmd.exec().map_err(|e| {
+        Failure::new(format!(
+            "could not resolve the dependencies of `{}`",
+            build.package_name
+        ))
+        .detail(e.to_string())
+        .help("run `cargo metadata` in the crate to see cargo's error")
+    })?;
+    Ok(closure_of(&metadata, &build.package_id))
+}
+
+fn closure_of(metadata: &Metadata, root: &str) -> Closure {
+    let mut out = Closure::new();
+    let Some(resolve) = &metadata.resolve else {
+        return out;
+    };
+    let nodes: BTreeMap<&str, &cargo_metadata::Node> = resolve
+        .nodes
+        .iter()
+        .map(|n| (n.id.repr.as_str(), n))
+        .collect();
+    let names: BTreeMap<&str, &str> = metadata
+        .packages
+        .iter()
+        .map(|p| (p.id.repr.as_str(), p.name.as_str()))
+        .collect();
+    let mut seen = BTreeSet::new();
+    let mut queue = VecDeque::from([root]);
+    while let Some(id) = queue.pop_front() {
+        if !seen.insert(id) {
+            continue;
+        }
+        let Some(node) = nodes.get(id) else { continue };
+        if id != root {
+            if let Some(name) = names.get(id) {
+                out.entry(name.to_string())
+                    .or_default()
+                    .extend(node.features.iter().map(|f| f.to_string()));
+            }
+        }
+        for dep in &node.deps {
+            if dep
+                .dep_kinds
+                .iter()
+                .any(|k| k.kind == DependencyKind::Normal)
+            {
+                queue.push_back(dep.pkg.repr.as_str());
+            }
+        }
+    }
+    out
+}
+
+/// Crates that load the system trust store at run time.
+const SYSTEM_ROOTS: [&str; 4] = [
+    "rustls-native-certs",
+    "openssl",
+    "native-tls",
+    "openssl-probe",
+];
+/// Global allocators that fix musl's slow malloc under contention.
+const ALLOCATORS: [&str; 6] = [
+    "mimalloc",
+    "tikv-jemallocator",
+    "jemallocator",
+    "snmalloc-rs",
+    "rpmalloc",
+    "tcmalloc",
+];
+/// Crates that make a program multi-threaded in practice.
+const THREADED: [&str; 4] = ["rayon", "actix-rt", "async-std", "crossbeam-utils"];
+
+/// Evaluate the closure against the target and what the image carries.
+pub fn check(closure: &Closure, triple: &str, image: &ImageSpec) -> Vec<Finding> {
+    let has = |name: &str| closure.contains_key(name);
+    let feature = |name: &str, f: &str| closure.get(name).is_some_and(|fs| fs.contains(f));
+    let musl = triple.contains("musl");
+    let mut out = Vec::new();
+
+    if musl
+        && has("openssl-sys")
+        && !feature("openssl-sys", "vendored")
+        && std::env::var_os("OPENSSL_STATIC").is_none()
+    {
+        out.push(Finding {
+            level: Level::Error,
+            message: format!(
+                "`openssl-sys` links the system OpenSSL, which cannot be linked statically for `{triple}`"
+            ),
+            help: Some(
+                "enable the `vendored` feature: `openssl = { version = \"0.10\", features = [\"vendored\"] }` \
+                 (builds OpenSSL from source), or switch to rustls; set OPENSSL_STATIC=1 if you provide a static musl OpenSSL yourself"
+                    .into(),
+            ),
+        });
+    }
+
+    if image.ca_certificates.is_none() {
+        let users: Vec<&str> = SYSTEM_ROOTS.iter().copied().filter(|c| has(c)).collect();
+        if !users.is_empty() {
+            out.push(Finding {
+                level: Level::Warning,
+                message: format!(
+                    "{} read{} the system CA certificates at run time, but the image carries no CA bundle: TLS connections will fail",
+                    users.join(", "),
+                    if users.len() == 1 { "s" } else { "" }
+                ),
+                help: Some("set `ca-certificates = true` in [package.metadata.slim] to copy the host's bundle to /etc/ssl/certs/ca-certificates.crt, or use `webpki-roots`".into()),
+            });
+        }
+    }
+
+    if image.zoneinfo.is_none() {
+        let mut users = Vec::new();
+        if has("jiff") && !feature("jiff", "tzdb-bundle-always") {
+            users.push("jiff (without `tzdb-bundle-always`)");
+        }
+        if feature("time", "local-offset") {
+            users.push("time (with `local-offset`)");
+        }
+        if has("tzfile") {
+            users.push("tzfile");
+        }
+        if has("chrono-tz") && feature("chrono-tz", "filter-by-regex") {
+            users.push("chrono-tz (filtered data)");
+        }
+        if !users.is_empty() {
+            out.push(Finding {
+                level: Level::Warning,
+                message: format!(
+                    "{} look{} up time zones in /usr/share/zoneinfo, which the image does not have: local times will silently be UTC",
+                    users.join(", "),
+                    if users.len() == 1 { "s" } else { "" }
+                ),
+                help: Some("set `zoneinfo = true` in [package.metadata.slim] to copy the host's zoneinfo, or bundle the data (jiff: `tzdb-bundle-always`)".into()),
+            });
+        }
+    }
+
+    let threaded = THREADED.iter().any(|c| has(c)) || feature("tokio", "rt-multi-thread");
+    if musl && threaded && !ALLOCATORS.iter().any(|a| has(a)) {
+        out.push(Finding {
+            level: Level::Note,
+            message: "this multi-threaded program uses musl's default allocator, which is slow under contention".into(),
+            help: Some("a global allocator such as `mimalloc` or `tikv-jemallocator` is the usual cure".into()),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reference::Reference;
+
+    fn spec() -> ImageSpec {
+        ImageSpec {
+            reference: Reference::parse("x").unwrap(),
+            path: "/x".into(),
+            user: "1".into(),
+            cmd: None,
+            env: Default::default(),
+            labels: Default::default(),
+            workdir: None,
+            expose: vec![],
+            name: "x".into(),
+            version: None,
+            ca_certificates: None,
+            zoneinfo: None,
+        }
+    }
+
+    fn closure(items: &[(&str, &[&str])]) -> Closure {
+        items
+            .iter()
+            .map(|(n, fs)| (n.to_string(), fs.iter().map(|f| f.to_string()).collect()))
+            .collect()
+    }
+
+    const MUSL: &str = "x86_64-unknown-linux-musl";
+
+    #[test]
+    fn table() {
+        type Case<'a> = (&'a [(&'a str, &'a [&'a str])], &'a str, &'a [Level]);
+        let cases: &[Case] = &[
+            (&[], MUSL, &[]),
+            (&[("openssl-sys", &[])], MUSL, &[Level::Error]),
+            (&[("openssl-sys", &["vendored"])], MUSL, &[]),
+            (&[("openssl-sys", &[])], "x86_64-unknown-linux-gnu", &[]),
+            (
+                &[("openssl", &[]), ("openssl-sys", &["vendored"])],
+                MUSL,
+                &[Level::Warning],
+            ),
+            (&[("rustls-native-certs", &[])], MUSL, &[Level::Warning]),
+            (&[("webpki-roots", &[])], MUSL, &[]),
+            (&[("jiff", &["std"])], MUSL, &[Level::Warning]),
+            (&[("jiff", &["tzdb-bundle-always"])], MUSL, &[]),
+            (&[("time", &["local-offset"])], MUSL, &[Level::Warning]),
+            (&[("tokio", &["rt-multi-thread"])], MUSL, &[Level::Note]),
+            (
+                &[("tokio", &["rt-multi-thread"]), ("mimalloc", &[])],
+                MUSL,
+                &[],
+            ),
+            (&[("tokio", &["rt"])], MUSL, &[]),
+            (&[("rayon", &[])], "x86_64-unknown-linux-gnu", &[]),
+        ];
+        for (deps, triple, want) in cases {
+            let got: Vec<Level> = check(&closure(deps), triple, &spec())
+                .into_iter()
+                .map(|f| f.level)
+                .collect();
+            assert_eq!(&got, want, "{deps:?} on {triple}");
+        }
+    }
+
+    #[test]
+    fn image_contents_silence_warnings() {
+        let mut s = spec();
+        s.ca_certificates = Some("/etc/ssl/certs/ca-certificates.crt".into());
+        s.zoneinfo = Some("/usr/share/zoneinfo".into());
+        let c = closure(&[("rustls-native-certs", &[]), ("jiff", &[])]);
+        assert!(check(&c, MUSL, &s).is_empty());
+    }
+}

@@ -1,0 +1,356 @@
+//! Report: the size of every stage, per crate and per section → a human table,
+//! a JSON line, a markdown summary, an SVG chart; plus the budget verdict.
+//!
+//! Every number is the byte count of something that was really produced: the
+//! binary cargo wrote, the stripped (and packed) bytes put in the layer, the
+//! compressed layer blob, the pull size (manifest + config + layers, what a
+//! registry client downloads) and the tarball on disk. Humans get KiB/MiB with the
+//! exact bytes beside them; JSON gets exact bytes. The JSON (`image-built`) is
+//! also written next to the tarball (`<name>.report.json`), so `cargo slim report`
+//! can show the per-crate figures later and a later build can use it as a baseline.
+
+pub mod markdown;
+pub mod svg;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+
+use crate::budget::Verdict;
+use crate::error::{io_failure, Failure};
+
+/// Byte counts of each stage of one build (the JSON `sizes` object).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sizes {
+    pub binary_unstripped: Option<u64>,
+    pub binary_stripped: Option<u64>,
+    /// After UPX; `null` when not packed.
+    pub binary_packed: Option<u64>,
+    /// The binary as it is in the image.
+    pub binary_final: u64,
+    pub layer_compressed: u64,
+    pub layer_uncompressed: u64,
+    pub image_pull: u64,
+    pub tarball: u64,
+}
+
+/// A named byte count (a crate or a section).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamedSize {
+    pub name: String,
+    pub bytes: u64,
+}
+
+/// The `image-built` JSON line (and `image-report` for `cargo slim report`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BuildReport {
+    pub reason: String,
+    pub path: String,
+    pub reference: String,
+    pub manifest_digest: String,
+    pub platform: String,
+    pub sizes: Sizes,
+    pub crates: Vec<NamedSize>,
+    pub sections: Vec<NamedSize>,
+    pub budget: VerdictJson,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineDiff>,
+}
+
+/// The `budget` object.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VerdictJson {
+    pub passed: bool,
+    pub checks: Vec<CheckJson>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckJson {
+    pub name: String,
+    pub limit: u64,
+    pub actual: u64,
+    pub passed: bool,
+}
+
+impl From<&Verdict> for VerdictJson {
+    fn from(v: &Verdict) -> Self {
+        VerdictJson {
+            passed: v.passed,
+            checks: v
+                .checks
+                .iter()
+                .map(|c| CheckJson {
+                    name: c.name.clone(),
+                    limit: c.limit,
+                    actual: c.actual,
+                    passed: c.passed,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Differences against a baseline report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BaselineDiff {
+    pub path: String,
+    pub stages: Vec<Delta>,
+    pub crates: Vec<Delta>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delta {
+    pub name: String,
+    pub before: u64,
+    pub after: u64,
+    pub bytes: i64,
+    /// Percent change; `null` when `before` is 0.
+    pub percent: Option<f64>,
+}
+
+impl Delta {
+    pub fn new(name: &str, before: u64, after: u64) -> Delta {
+        let bytes = after as i64 - before as i64;
+        let percent = (before > 0).then(|| {
+            let p = bytes as f64 * 100.0 / before as f64;
+            (p * 100.0).round() / 100.0
+        });
+        Delta {
+            name: name.to_string(),
+            before,
+            after,
+            bytes,
+            percent,
+        }
+    }
+
+    /// `+1.2 KiB (+3.40%)`
+    pub fn human(&self) -> String {
+        let sign = if self.bytes < 0 { "-" } else { "+" };
+        let pct = match self.percent {
+            Some(p) => format!(" ({}{:.2}%)", if p < 0.0 { "" } else { "+" }, p),
+            None => " (new)".to_string(),
+        };
+        format!("{sign}{}{pct}", human(self.bytes.unsigned_abs()))
+    }
+}
+
+/// The stage rows: label, JSON key, bytes.
+pub fn stages(s: &Sizes) -> Vec<(&'static str, &'static str, u64)> {
+    let mut rows = Vec::new();
+    if let Some(b) = s.binary_unstripped {
+        rows.push(("binary (unstripped)", "binary_unstripped", b));
+    }
+    if let Some(b) = s.binary_stripped {
+        rows.push(("binary (stripped)", "binary_stripped", b));
+    }
+    if let Some(b) = s.binary_packed {
+        rows.push(("binary (upx)", "binary_packed", b));
+    }
+    if s.binary_unstripped.is_none() && s.binary_stripped.is_none() && s.binary_packed.is_none() {
+        rows.push(("binary", "binary_final", s.binary_final));
+    }
+    rows.push(("layer (gzip)", "layer_compressed", s.layer_compressed));
+    rows.push(("image pull size", "image_pull", s.image_pull));
+    rows.push(("tarball on disk", "tarball", s.tarball));
+    rows
+}
+
+/// Compare a report with a baseline report, stage by stage and crate by crate.
+pub fn diff(baseline: &BuildReport, baseline_path: &Path, now: &BuildReport) -> BaselineDiff {
+    let before = serde_json::to_value(&baseline.sizes).unwrap_or_default();
+    let mut stage_deltas = Vec::new();
+    for (_, key, after) in stages(&now.sizes) {
+        if let Some(b) = before.get(key).and_then(|v| v.as_u64()) {
+            stage_deltas.push(Delta::new(key, b, after));
+        }
+    }
+    let mut names: Vec<&str> = now.crates.iter().map(|c| c.name.as_str()).collect();
+    for c in &baseline.crates {
+        if !names.contains(&c.name.as_str()) {
+            names.push(&c.name);
+        }
+    }
+    let find =
+        |list: &[NamedSize], n: &str| list.iter().find(|c| c.name == n).map_or(0, |c| c.bytes);
+    let mut crate_deltas: Vec<Delta> = names
+        .into_iter()
+        .map(|n| Delta::new(n, find(&baseline.crates, n), find(&now.crates, n)))
+        .filter(|d| d.bytes != 0)
+        .collect();
+    crate_deltas.sort_by(|a, b| {
+        b.bytes
+            .unsigned_abs()
+            .cmp(&a.bytes.unsigned_abs())
+            .then(a.name.cmp(&b.name))
+    });
+    BaselineDiff {
+        path: baseline_path.display().to_string(),
+        stages: stage_deltas,
+        crates: crate_deltas,
+    }
+}
+
+/// Read a report JSON (the output of `--message-format json`, or a sidecar). When
+/// the file holds several JSON lines, the `image-built` one is used.
+pub fn load_report(path: &Path) -> Result<BuildReport> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| io_failure("read the report", path, &e))?;
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.contains("\"image-built\"") || l.contains("\"image-report\""))
+        .unwrap_or(text.trim());
+    serde_json::from_str(line).map_err(|e| {
+        Failure::new(format!("`{}` is not a cargo-slim report", path.display()))
+            .detail(e.to_string())
+            .help("use the JSON printed by `cargo slim build --message-format json`, or the .report.json written beside the tarball")
+            .into()
+    })
+}
+
+/// Where the report of a tarball is kept: `x.tar` → `x.report.json`.
+pub fn sidecar_path(tarball: &Path) -> PathBuf {
+    let name = tarball
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = name.strip_suffix(".tar").unwrap_or(&name);
+    tarball.with_file_name(format!("{stem}.report.json"))
+}
+
+/// Write `contents` to `path` through a temporary file and a rename.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| io_failure("create the directory", dir, &e))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".slim-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| io_failure("create a temporary file in", dir, &e))?;
+    std::io::Write::write_all(&mut tmp, contents).map_err(|e| io_failure("write", path, &e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
+    tmp.persist(path)
+        .map_err(|e| io_failure("move into place", path, &e.error))?;
+    Ok(())
+}
+
+/// `1.5 MiB`-style size: binary units, one decimal above 1 KiB.
+pub fn human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
+/// `12,345,678`
+pub fn grouped(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Rows of (label, bytes, optional delta) as an aligned block, indented to sit
+/// under cargo-style status lines.
+fn block(title: &str, rows: &[(String, u64, Option<String>)]) -> String {
+    let label_w = rows
+        .iter()
+        .map(|r| r.0.len())
+        .max()
+        .unwrap_or(0)
+        .max(title.len());
+    let human_w = rows.iter().map(|r| human(r.1).len()).max().unwrap_or(0);
+    let bytes_w = rows.iter().map(|r| grouped(r.1).len()).max().unwrap_or(0);
+    let mut out = format!("{:>12} {title}\n", "");
+    for (label, bytes, delta) in rows {
+        let mut line = format!(
+            "{:>12} {label:<label_w$}  {:>human_w$}  {:>bytes_w$} bytes",
+            "",
+            human(*bytes),
+            grouped(*bytes)
+        );
+        if let Some(d) = delta {
+            line.push_str("  ");
+            line.push_str(d);
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// Number of crates shown in the human table (JSON has them all).
+pub const TOP_CRATES: usize = 10;
+
+/// The human report: stages, top crates, sections, deltas and the budget.
+pub fn table(r: &BuildReport) -> String {
+    let stage_delta = |key: &str| {
+        r.baseline
+            .as_ref()
+            .and_then(|b| b.stages.iter().find(|d| d.name == key))
+            .map(Delta::human)
+    };
+    let rows: Vec<(String, u64, Option<String>)> = stages(&r.sizes)
+        .into_iter()
+        .map(|(label, key, b)| (label.to_string(), b, stage_delta(key)))
+        .collect();
+    let mut out = block("size", &rows);
+    if !r.crates.is_empty() {
+        let crate_delta = |name: &str| {
+            r.baseline
+                .as_ref()
+                .and_then(|b| b.crates.iter().find(|d| d.name == name))
+                .map(Delta::human)
+        };
+        let mut rows: Vec<(String, u64, Option<String>)> = r
+            .crates
+            .iter()
+            .take(TOP_CRATES)
+            .map(|c| (c.name.clone(), c.bytes, crate_delta(&c.name)))
+            .collect();
+        if r.crates.len() > TOP_CRATES {
+            let rest: u64 = r.crates[TOP_CRATES..].iter().map(|c| c.bytes).sum();
+            rows.push((
+                format!("({} more crates)", r.crates.len() - TOP_CRATES),
+                rest,
+                None,
+            ));
+        }
+        out.push_str(&block("crates (unstripped binary)", &rows));
+    }
+    if !r.sections.is_empty() {
+        let rows: Vec<(String, u64, Option<String>)> = r
+            .sections
+            .iter()
+            .take(8)
+            .map(|s| (s.name.clone(), s.bytes, None))
+            .collect();
+        out.push_str(&block("sections", &rows));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

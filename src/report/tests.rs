@@ -1,0 +1,132 @@
+//! Unit tests for the report: units, alignment, baseline deltas, sidecar names.
+
+use super::*;
+
+pub(crate) fn sample() -> BuildReport {
+    BuildReport {
+        reason: "image-built".into(),
+        path: "/t/hello.tar".into(),
+        reference: "localhost/hello:0.1.0".into(),
+        manifest_digest: "sha256:00".into(),
+        platform: "linux/amd64".into(),
+        sizes: Sizes {
+            binary_unstripped: Some(4_000_000),
+            binary_stripped: Some(400_000),
+            binary_packed: None,
+            binary_final: 400_000,
+            layer_compressed: 200_000,
+            layer_uncompressed: 401_000,
+            image_pull: 201_000,
+            tarball: 210_000,
+        },
+        crates: vec![
+            NamedSize {
+                name: "std".into(),
+                bytes: 300_000,
+            },
+            NamedSize {
+                name: "hello".into(),
+                bytes: 1_000,
+            },
+        ],
+        sections: vec![NamedSize {
+            name: ".text".into(),
+            bytes: 350_000,
+        }],
+        budget: VerdictJson {
+            passed: true,
+            checks: vec![],
+        },
+        baseline: None,
+    }
+}
+
+#[test]
+fn human_units() {
+    for (n, want) in [
+        (0, "0 B"),
+        (1023, "1023 B"),
+        (1024, "1.0 KiB"),
+        (1536, "1.5 KiB"),
+        (5 * 1024 * 1024, "5.0 MiB"),
+        (3 * 1024 * 1024 * 1024, "3.0 GiB"),
+    ] {
+        assert_eq!(human(n), want);
+    }
+}
+
+#[test]
+fn grouping() {
+    for (n, want) in [
+        (0, "0"),
+        (999, "999"),
+        (1000, "1,000"),
+        (1234567, "1,234,567"),
+    ] {
+        assert_eq!(grouped(n), want);
+    }
+}
+
+#[test]
+fn table_is_aligned_and_complete() {
+    let t = table(&sample());
+    let size_block: Vec<&str> = t.lines().skip(1).take(5).collect();
+    let ends: Vec<usize> = size_block
+        .iter()
+        .map(|l| l.find(" bytes").unwrap())
+        .collect();
+    assert!(ends.windows(2).all(|w| w[0] == w[1]), "{t}");
+    assert!(t.contains("4,000,000 bytes"));
+    assert!(t.contains("std"));
+    assert!(t.contains(".text"));
+    assert!(!t.contains("upx"), "no packed row when not packed");
+}
+
+#[test]
+fn deltas() {
+    let d = Delta::new("x", 1000, 1100);
+    assert_eq!((d.bytes, d.percent), (100, Some(10.0)));
+    assert_eq!(d.human(), "+100 B (+10.00%)");
+    let d = Delta::new("x", 2048, 1024);
+    assert_eq!(d.human(), "-1.0 KiB (-50.00%)");
+    assert_eq!(Delta::new("x", 0, 5).percent, None);
+
+    let before = sample();
+    let mut after = sample();
+    after.sizes.image_pull = 221_100;
+    after.crates[0].bytes = 330_000;
+    after.crates.push(NamedSize {
+        name: "regex".into(),
+        bytes: 50,
+    });
+    let diff = diff(&before, Path::new("base.json"), &after);
+    let pull = diff.stages.iter().find(|d| d.name == "image_pull").unwrap();
+    assert_eq!(
+        (pull.before, pull.after, pull.bytes),
+        (201_000, 221_100, 20_100)
+    );
+    assert_eq!(pull.percent, Some(10.0));
+    let names: Vec<&str> = diff.crates.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["std", "regex"],
+        "unchanged crates are left out, largest change first"
+    );
+}
+
+#[test]
+fn sidecar_names() {
+    assert_eq!(
+        sidecar_path(Path::new("/a/hello-0.1.0.tar")),
+        Path::new("/a/hello-0.1.0.report.json")
+    );
+    assert_eq!(sidecar_path(Path::new("img")), Path::new("img.report.json"));
+}
+
+#[test]
+fn report_roundtrips_through_json() {
+    let r = sample();
+    let text = serde_json::to_string(&r).unwrap();
+    let back: BuildReport = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, r);
+}

@@ -1,0 +1,420 @@
+//! The body of each pipeline stage as `build` calls it: status lines, error
+//! context, and the glue between the typed values of the stage modules. Kept out
+//! of `lib.rs` so that file reads as the pipeline and nothing else.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use crate::bloat::{self, Attribution};
+use crate::budget::{self, Verdict};
+use crate::compile;
+use crate::config::{Plan, ReportPlan, Source};
+use crate::error::{io_failure, Failure};
+use crate::image::{self, files, Image, LayerFile, Platform};
+use crate::inspect::{self, Inspection, LinkKind};
+use crate::preflight::{self, Level};
+use crate::report::{self, BuildReport, NamedSize, Sizes};
+use crate::shell::Shell;
+use crate::strip as stripper;
+use crate::validate;
+
+/// The binary to pack and how it was made.
+pub struct Compiled {
+    pub path: PathBuf,
+    pub target: Option<String>,
+    pub rlibs: Vec<PathBuf>,
+}
+
+/// Preflight the dependency graph, then compile (or take `--binary`).
+pub fn compile(plan: &Plan, shell: &Shell) -> Result<Compiled> {
+    match &plan.source {
+        Source::Cargo(b) => {
+            let choice = compile::choose_target(b, shell)?;
+            let closure = preflight::closure(b, &choice.triple)?;
+            let mut fatal = None;
+            for f in preflight::check(&closure, &choice.triple, &plan.image) {
+                match f.level {
+                    Level::Error => {
+                        let mut e = Failure::new(f.message);
+                        if let Some(h) = f.help {
+                            e = e.help(h);
+                        }
+                        fatal.get_or_insert(e);
+                    }
+                    Level::Warning => shell.warn(with_help(&f.message, f.help.as_deref())),
+                    Level::Note => shell.note(with_help(&f.message, f.help.as_deref())),
+                }
+            }
+            if let Some(e) = fatal {
+                return Err(e.into());
+            }
+            let artifact = compile::build(b, &choice, shell)?;
+            Ok(Compiled {
+                path: artifact.path,
+                target: Some(choice.triple),
+                rlibs: artifact.rlibs,
+            })
+        }
+        Source::Binary(p) => Ok(Compiled {
+            path: p.clone(),
+            target: None,
+            rlibs: Vec::new(),
+        }),
+    }
+}
+
+fn with_help(msg: &str, help: Option<&str>) -> String {
+    match help {
+        Some(h) => format!("{msg}\n  help: {h}"),
+        None => msg.to_string(),
+    }
+}
+
+pub fn read_binary(path: &Path) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(path).map_err(|e| io_failure("read", path, &e))?;
+    if meta.is_dir() {
+        return Err(Failure::new(format!(
+            "`{}` is a directory, not an executable",
+            path.display()
+        ))
+        .help("pass the path of the binary file")
+        .into());
+    }
+    Ok(std::fs::read(path).map_err(|e| io_failure("read", path, &e))?)
+}
+
+/// Read the ELF headers (before anything rewrites the file) and refuse what cannot
+/// run in an empty filesystem.
+pub fn inspect(bytes: &[u8], compiled: &Compiled, shell: &Shell) -> Result<Inspection> {
+    let path = &compiled.path;
+    shell.status("Verifying", path.display());
+    let insp = inspect::inspect(bytes).map_err(|e| {
+        Failure::new(format!(
+            "`{}` is not an executable cargo slim can pack",
+            path.display()
+        ))
+        .detail(e.to_string())
+        .help("cargo slim packs 64-bit little-endian Linux ELF executables")
+    })?;
+    require_static(&insp, path)?;
+    if let Some(t) = &compiled.target {
+        check_arch(&insp, t, path)?;
+    }
+    for w in &insp.warnings {
+        shell.warn(format!("{}: {w}", path.display()));
+    }
+    Ok(insp)
+}
+
+/// Refuse a dynamic binary, naming its interpreter and libraries.
+pub fn require_static(insp: &Inspection, path: &Path) -> Result<(), Failure> {
+    if insp.kind != LinkKind::Dynamic {
+        return Ok(());
+    }
+    let mut f = Failure::new(format!("`{}` is not static", path.display()));
+    if let Some(i) = &insp.interpreter {
+        f = f.detail(format!("interpreter: {i}"));
+    }
+    if !insp.needed.is_empty() {
+        f = f.detail(format!("needs: {}", insp.needed.join(", ")));
+    }
+    Err(f.help(
+        "a FROM-scratch image has no shared libraries: build for a `-musl` target, or add \
+         `-C target-feature=+crt-static` for `-gnu`; for C dependencies use their `vendored`/static \
+         features (e.g. openssl's `vendored`) or switch to rustls",
+    ))
+}
+
+/// The GOARCH name of a target triple's architecture, when we know it.
+pub fn triple_arch(triple: &str) -> Option<&'static str> {
+    Some(match triple.split('-').next().unwrap_or("") {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "i686" | "i586" => "386",
+        "riscv64gc" | "riscv64" => "riscv64",
+        "powerpc64le" => "ppc64le",
+        "s390x" => "s390x",
+        "loongarch64" => "loong64",
+        a if a.starts_with("arm") || a.starts_with("thumbv7") => "arm",
+        _ => return None,
+    })
+}
+
+/// The ELF machine must match the target cargo was asked for.
+fn check_arch(insp: &Inspection, triple: &str, path: &Path) -> Result<(), Failure> {
+    match triple_arch(triple) {
+        Some(want) if insp.arch != want => Err(Failure::new(format!(
+            "`{}` is a {} binary, but the target `{triple}` is {want}",
+            path.display(),
+            insp.arch
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Per-crate attribution from the symbol table (before strip). A binary without
+/// symbols (e.g. `--binary` of a stripped file) simply has no per-crate figures.
+pub fn attribute(
+    bytes: &[u8],
+    compiled: &Compiled,
+    plan: &ReportPlan,
+    shell: &Shell,
+) -> Option<Attribution> {
+    let opts = bloat::Options {
+        split_std: plan.split_std,
+        rlibs: compiled.rlibs.clone(),
+    };
+    match bloat::attribute(bytes, &opts) {
+        Ok(a) => Some(a),
+        Err(e) => {
+            shell.note(format!("no per-crate sizes: {e}"));
+            None
+        }
+    }
+}
+
+/// The stripped binary and the sizes around it.
+pub struct Stripped {
+    pub binary: Vec<u8>,
+    pub unstripped_size: u64,
+}
+
+pub fn strip(bytes: Vec<u8>, compiled: &Compiled, shell: &Shell) -> Result<Stripped> {
+    shell.status("Stripping", compiled.path.display());
+    let unstripped_size = bytes.len() as u64;
+    let owned = match stripper::strip(&bytes)? {
+        std::borrow::Cow::Borrowed(_) => None,
+        std::borrow::Cow::Owned(v) => Some(v),
+    };
+    // Keep only one copy of the binary in memory from here on.
+    let binary = owned.unwrap_or(bytes);
+    Ok(Stripped {
+        binary,
+        unstripped_size,
+    })
+}
+
+/// The layer (binary + requested host files) and the image around it.
+pub fn image(plan: &Plan, binary: &[u8], insp: &Inspection, shell: &Shell) -> Result<Image> {
+    let platform = Platform {
+        os: "linux".into(),
+        architecture: insp.arch.to_string(),
+        variant: insp.variant.map(str::to_string),
+    };
+    shell.status("Packing", format!("{} ({platform})", plan.image.reference));
+    let mut extra = Vec::new();
+    if let Some(ca) = &plan.image.ca_certificates {
+        extra.push(files::ca_bundle(ca)?);
+    }
+    if let Some(tz) = &plan.image.zoneinfo {
+        extra.extend(files::zoneinfo(tz)?);
+    }
+    let mut layer_files = vec![LayerFile {
+        path: plan.image.path.clone(),
+        mode: 0o555,
+        data: binary,
+    }];
+    layer_files.extend(extra.iter().map(|f| LayerFile {
+        path: f.path.clone(),
+        mode: f.mode,
+        data: &f.data,
+    }));
+    let layer = image::build_layer(&layer_files, plan.epoch)?;
+    image::build_image(&plan.image, &platform, vec![layer], plan.epoch)
+}
+
+pub fn sizes(stripped: &Stripped, image: &Image, tarball: u64) -> Sizes {
+    Sizes {
+        binary_unstripped: Some(stripped.unstripped_size),
+        binary_stripped: Some(stripped.binary.len() as u64),
+        binary_packed: None,
+        binary_final: stripped.binary.len() as u64,
+        layer_compressed: image.layers.iter().map(|l| l.blob.size()).sum(),
+        layer_uncompressed: image.layers.iter().map(|l| l.uncompressed_size).sum(),
+        image_pull: image.pull_size(),
+        tarball,
+    }
+}
+
+fn named<T>(items: &[T], f: impl Fn(&T) -> (String, u64)) -> Vec<NamedSize> {
+    items
+        .iter()
+        .map(|i| {
+            let (name, bytes) = f(i);
+            NamedSize { name, bytes }
+        })
+        .collect()
+}
+
+/// Build the report, compare with the baseline, check the budget, and write the
+/// sidecar, chart and step summary.
+pub fn report(
+    plan: &Plan,
+    image: &Image,
+    sizes: Sizes,
+    attribution: Option<Attribution>,
+    shell: &Shell,
+) -> Result<(BuildReport, Vec<String>)> {
+    let (crates, sections) = match &attribution {
+        Some(a) => (
+            named(&a.crates, |c| (c.name.clone(), c.bytes)),
+            named(&a.sections, |s| (s.name.clone(), s.bytes)),
+        ),
+        None => (Vec::new(), Vec::new()),
+    };
+    let report = BuildReport {
+        reason: "image-built".into(),
+        path: plan.output.display().to_string(),
+        reference: image.reference.clone(),
+        manifest_digest: image.manifest.digest.clone(),
+        platform: image.platform.to_string(),
+        sizes,
+        crates,
+        sections,
+        budget: Default::default(),
+        baseline: None,
+    };
+    // The sidecar records the measured figures, before any budget verdict.
+    let sidecar = report::sidecar_path(&plan.output);
+    report::write_atomic(&sidecar, &serde_json::to_vec(&report)?)?;
+    finish_report(report, &plan.report, shell)
+}
+
+/// Baseline diff, budget, outputs — shared by `build` and `report`.
+fn finish_report(
+    mut report: BuildReport,
+    plan: &ReportPlan,
+    shell: &Shell,
+) -> Result<(BuildReport, Vec<String>)> {
+    let baseline = match &plan.baseline {
+        Some(p) => Some((report::load_report(p)?, p.clone())),
+        None => None,
+    };
+    if let Some((base, path)) = &baseline {
+        report.baseline = Some(report::diff(base, path, &report));
+    }
+    let verdict = budget::evaluate(
+        &plan.budget,
+        report.sizes.image_pull,
+        report.sizes.binary_final,
+        baseline.as_ref().map(|(b, _)| b.sizes.image_pull),
+    )?;
+    report.budget = (&verdict).into();
+    shell.print_err(&report::table(&report));
+    if let Some(chart) = &plan.chart {
+        report::write_atomic(chart, report::svg::render(&report).as_bytes())?;
+        shell.status("Charted", chart.display());
+    }
+    if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty()) {
+        report::markdown::append(Path::new(&summary), &report)?;
+    }
+    Ok((report, budget_failures(&verdict)))
+}
+
+/// One sentence per failed check: which, limit, actual, by how much, set where.
+fn budget_failures(v: &Verdict) -> Vec<String> {
+    v.checks
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| {
+            let what = match c.name.as_str() {
+                "image" => "image pull size",
+                "binary" => "binary size",
+                _ => "image pull size (vs baseline)",
+            };
+            let over = c.actual - c.limit;
+            let origin = c.origin.as_ref().map(|o| o.to_string()).unwrap_or_default();
+            let extra = if c.detail.is_empty() {
+                String::new()
+            } else {
+                format!(", {}", c.detail)
+            };
+            format!(
+                "{what} {} ({} bytes) exceeds the `{}` budget of {} ({} bytes{extra}) by {} ({:.1}%); limit set by {origin}",
+                report::human(c.actual),
+                c.actual,
+                c.name,
+                report::human(c.limit),
+                c.limit,
+                report::human(over),
+                over as f64 * 100.0 / c.limit.max(1) as f64,
+            )
+        })
+        .collect()
+}
+
+/// `cargo slim report`: recompute from the tarball, reuse the sidecar's crate data
+/// when it belongs to the same image.
+pub fn report_existing(
+    tarball: &Path,
+    plan: &ReportPlan,
+    shell: &Shell,
+) -> Result<(BuildReport, Vec<String>)> {
+    let img = validate::validate_tarball(tarball).map_err(|e| {
+        Failure::new(format!(
+            "`{}` is not an image tarball written by cargo slim",
+            tarball.display()
+        ))
+        .detail(e.to_string())
+    })?;
+    let tar_size = std::fs::metadata(tarball)
+        .map_err(|e| io_failure("read", tarball, &e))?
+        .len();
+    let entry = img.config["config"]["Entrypoint"][0]
+        .as_str()
+        .or(img.config["config"]["Cmd"][0].as_str())
+        .unwrap_or("");
+    let binary_final = img
+        .find(entry.trim_start_matches('/'))
+        .map_or(0, |f| f.size);
+    let mut sizes = Sizes {
+        binary_unstripped: None,
+        binary_stripped: None,
+        binary_packed: None,
+        binary_final,
+        layer_compressed: img.layers.iter().map(|l| l.size).sum(),
+        layer_uncompressed: img.layers.iter().map(|l| l.uncompressed_size).sum(),
+        image_pull: img.manifest_size
+            + img.config_size
+            + img.layers.iter().map(|l| l.size).sum::<u64>(),
+        tarball: tar_size,
+    };
+    let mut crates = Vec::new();
+    let mut sections = Vec::new();
+    let sidecar = report::sidecar_path(tarball);
+    match report::load_report(&sidecar) {
+        Ok(stored) if stored.manifest_digest == img.manifest_digest => {
+            sizes.binary_unstripped = stored.sizes.binary_unstripped;
+            sizes.binary_stripped = stored.sizes.binary_stripped;
+            sizes.binary_packed = stored.sizes.binary_packed;
+            crates = stored.crates;
+            sections = stored.sections;
+        }
+        Ok(_) => shell.note(format!(
+            "{} belongs to another build (different manifest digest); showing image-level figures only",
+            sidecar.display()
+        )),
+        Err(_) => shell.note(format!(
+            "no report beside the tarball ({}); showing image-level figures only",
+            sidecar.display()
+        )),
+    }
+    let platform = match &img.variant {
+        Some(v) => format!("{}/{}/{v}", img.os, img.architecture),
+        None => format!("{}/{}", img.os, img.architecture),
+    };
+    let report = BuildReport {
+        reason: "image-report".into(),
+        path: tarball.display().to_string(),
+        reference: img.reference.clone(),
+        manifest_digest: img.manifest_digest.clone(),
+        platform,
+        sizes,
+        crates,
+        sections,
+        budget: Default::default(),
+        baseline: None,
+    };
+    finish_report(report, plan, shell)
+}

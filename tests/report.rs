@@ -1,0 +1,400 @@
+//! The size report and the budget: the numbers are the real byte counts, the JSON
+//! schema is stable, and every budget failure exits 3 in every output mode.
+
+use std::path::Path;
+
+use cargo_slim::validate::{read_layer_file, validate_tarball};
+use serde_json::Value;
+
+use crate::util::*;
+
+fn hello_manifest() -> String {
+    fixture("hello").join("Cargo.toml").display().to_string()
+}
+
+/// `build --message-format json` → (exit code, the image-built JSON, stderr).
+fn build_json(out: &Path, extra: &[&str], code: i32) -> (Value, String) {
+    let manifest = hello_manifest();
+    let mut args = vec![
+        "--message-format",
+        "json",
+        "build",
+        "--manifest-path",
+        &manifest,
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let o = run_code(&mut slim(&args), code);
+    let stdout = text(&o.stdout);
+    let line = stdout.lines().last().expect("a JSON line");
+    (
+        serde_json::from_str(line).expect("valid JSON"),
+        text(&o.stderr),
+    )
+}
+
+/// Keys and value types, with every value erased: the schema.
+fn shape(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), shape(v))).collect()),
+        Value::Array(a) => Value::Array(a.first().map(shape).into_iter().collect()),
+        Value::String(_) => "string".into(),
+        Value::Number(_) => "number".into(),
+        Value::Bool(_) => "bool".into(),
+        Value::Null => "null".into(),
+    }
+}
+
+#[test]
+fn json_report_schema_is_stable_and_numbers_are_real() {
+    warm_up();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("hello.tar");
+    let (v, _) = build_json(&out, &["--max-image-size", "10 MiB"], 0);
+    insta::assert_snapshot!(
+        "image_built_schema",
+        serde_json::to_string_pretty(&shape(&v)).unwrap()
+    );
+
+    let img = validate_tarball(&out).unwrap();
+    let s = &v["sizes"];
+    assert_eq!(v["reason"], "image-built");
+    assert_eq!(v["path"], out.to_str().unwrap());
+    assert_eq!(v["manifest_digest"], img.manifest_digest.as_str());
+    assert_eq!(v["platform"], "linux/amd64");
+    assert_eq!(s["tarball"], std::fs::metadata(&out).unwrap().len());
+    assert_eq!(s["layer_compressed"], img.layers[0].size);
+    assert_eq!(s["layer_uncompressed"], img.layers[0].uncompressed_size);
+    assert_eq!(
+        s["image_pull"],
+        img.manifest_size + img.config_size + img.layers[0].size
+    );
+    let in_layer = read_layer_file(&out, "hello").unwrap().len() as u64;
+    assert_eq!(s["binary_final"], in_layer);
+    assert_eq!(s["binary_stripped"], in_layer);
+    assert_eq!(s["binary_packed"], Value::Null);
+    let unstripped =
+        std::fs::metadata(fixture_target_dir().join("x86_64-unknown-linux-musl/release/hello"))
+            .unwrap()
+            .len();
+    assert_eq!(s["binary_unstripped"], unstripped);
+    let crates = v["crates"].as_array().unwrap();
+    assert!(crates.iter().any(|c| c["name"] == "std"), "{crates:?}");
+    let sections = v["sections"].as_array().unwrap();
+    assert!(
+        sections.iter().any(|c| c["name"] == ".text"),
+        "{sections:?}"
+    );
+    assert_eq!(v["budget"]["passed"], true);
+    assert_eq!(v["budget"]["checks"][0]["name"], "image");
+    assert_eq!(v["budget"]["checks"][0]["limit"], 10 * 1024 * 1024);
+
+    // The sidecar holds the same report.
+    let side: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("hello.report.json")).unwrap())
+            .unwrap();
+    assert_eq!(side["sizes"], v["sizes"]);
+    assert_eq!(side["crates"], v["crates"]);
+}
+
+#[test]
+fn over_budget_exits_3_for_each_check_in_every_mode() {
+    warm_up();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("hello.tar");
+    let manifest = hello_manifest();
+
+    // human mode, image check: message says which, limit, actual, by how much, where.
+    let o = run_code(
+        &mut slim(&[
+            "build",
+            "--manifest-path",
+            &manifest,
+            "-o",
+            out.to_str().unwrap(),
+            "--max-image-size",
+            "100 KiB",
+        ]),
+        3,
+    );
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("exceeds the `image` budget of 100.0 KiB (102400 bytes)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("limit set by command line --max-image-size"),
+        "{err}"
+    );
+    assert!(out.exists(), "the tarball is still written");
+    assert_eq!(last_line(&o), out);
+
+    // JSON mode, binary check.
+    let (v, err) = build_json(&out, &["--max-binary-size", "1 KB"], 3);
+    assert_eq!(v["budget"]["passed"], false);
+    assert_eq!(v["budget"]["checks"][0]["name"], "binary");
+    assert_eq!(v["budget"]["checks"][0]["limit"], 1000);
+    assert_eq!(v["budget"]["checks"][0]["passed"], false);
+    assert!(err.contains("`binary` budget"), "{err}");
+
+    // increase check against a baseline, with a step summary.
+    let (base, _) = build_json(&out, &[], 0);
+    let mut smaller = base.clone();
+    let pull = base["sizes"]["image_pull"].as_u64().unwrap();
+    smaller["sizes"]["image_pull"] = (pull - pull / 10).into();
+    let base_path = dir.path().join("base.json");
+    std::fs::write(&base_path, serde_json::to_vec(&smaller).unwrap()).unwrap();
+    let summary = dir.path().join("summary.md");
+    let manifest = hello_manifest();
+    let o = run_code(
+        slim(&[
+            "--message-format",
+            "json",
+            "build",
+            "--manifest-path",
+            &manifest,
+            "-o",
+            out.to_str().unwrap(),
+            "--baseline",
+            base_path.to_str().unwrap(),
+            "--max-increase",
+            "5%",
+        ])
+        .env("GITHUB_STEP_SUMMARY", &summary),
+        3,
+    );
+    let v: Value = serde_json::from_str(text(&o.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(v["budget"]["checks"][0]["name"], "increase");
+    assert_eq!(v["budget"]["checks"][0]["passed"], false);
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(md.contains("Budget: exceeded"), "{md}");
+    assert!(md.contains("| increase |"), "{md}");
+
+    // Under budget: exit 0.
+    run_code(
+        &mut slim(&[
+            "build",
+            "--manifest-path",
+            &manifest,
+            "-o",
+            out.to_str().unwrap(),
+            "--max-image-size",
+            "5MiB",
+            "--max-binary-size",
+            "5MiB",
+        ]),
+        0,
+    );
+}
+
+#[test]
+fn budget_from_the_manifest() {
+    warm_up();
+    let crate_dir = copy_fixture("hello");
+    let manifest = crate_dir.path().join("Cargo.toml");
+    let toml = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        format!("{toml}\n[package.metadata.slim.budget]\nimage = \"1 KiB\"\n"),
+    )
+    .unwrap();
+    let out = crate_dir.path().join("o.tar");
+    let o = run_code(
+        &mut slim(&[
+            "build",
+            "--manifest-path",
+            manifest.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ]),
+        3,
+    );
+    let err = text(&o.stderr);
+    assert!(
+        err.contains(&format!(
+            "limit set by {} [package.metadata.slim.budget] image",
+            manifest.display()
+        )),
+        "{err}"
+    );
+    // The CLI overrides the manifest.
+    run_code(
+        &mut slim(&[
+            "build",
+            "--manifest-path",
+            manifest.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--max-image-size",
+            "1 GiB",
+        ]),
+        0,
+    );
+
+    // A malformed size is a clear error, not a pass.
+    std::fs::write(
+        &manifest,
+        format!("{toml}\n[package.metadata.slim.budget]\nimage = \"1 parsec\"\n"),
+    )
+    .unwrap();
+    let o = run_code(
+        &mut slim(&[
+            "build",
+            "--manifest-path",
+            manifest.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ]),
+        1,
+    );
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("invalid `image` in [package.metadata.slim.budget]"),
+        "{err}"
+    );
+    assert!(err.contains("unknown unit `parsec`"), "{err}");
+    // On the command line it is a usage error.
+    run_code(
+        &mut slim(&[
+            "build",
+            "--manifest-path",
+            manifest.to_str().unwrap(),
+            "--max-image-size",
+            "lots",
+        ]),
+        2,
+    );
+}
+
+#[test]
+fn baseline_diff_matches_the_two_reports() {
+    warm_up();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("hello.tar");
+    let (first, _) = build_json(&out, &[], 0);
+    let mut base = first.clone();
+    base["sizes"]["image_pull"] = (first["sizes"]["image_pull"].as_u64().unwrap() - 1000).into();
+    base["sizes"]["binary_stripped"] =
+        (first["sizes"]["binary_stripped"].as_u64().unwrap() + 2048).into();
+    let std_now = first["crates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "std")
+        .unwrap()["bytes"]
+        .as_u64()
+        .unwrap();
+    for c in base["crates"].as_array_mut().unwrap() {
+        if c["name"] == "std" {
+            c["bytes"] = (std_now - 500).into();
+        }
+    }
+    let base_path = dir.path().join("base.json");
+    std::fs::write(&base_path, serde_json::to_vec(&base).unwrap()).unwrap();
+    let (v, err) = build_json(&out, &["--baseline", base_path.to_str().unwrap()], 0);
+    let stage = |name: &str| -> Value {
+        v["baseline"]["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    let pull = stage("image_pull");
+    assert_eq!(pull["bytes"], 1000);
+    assert_eq!(pull["after"], first["sizes"]["image_pull"]);
+    assert_eq!(pull["before"], base["sizes"]["image_pull"]);
+    let want_pct = 1000.0 * 100.0 / base["sizes"]["image_pull"].as_f64().unwrap();
+    assert!((pull["percent"].as_f64().unwrap() - want_pct).abs() < 0.01);
+    assert_eq!(stage("binary_stripped")["bytes"], -2048);
+    let std_delta = v["baseline"]["crates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "std")
+        .unwrap();
+    assert_eq!(std_delta["bytes"], 500);
+    assert!(
+        err.contains("+1000 B"),
+        "human table shows the delta: {err}"
+    );
+}
+
+#[test]
+fn report_command_recomputes_from_the_tarball() {
+    warm_up();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("hello.tar");
+    let (built, _) = build_json(&out, &[], 0);
+    let o = run_ok(&mut slim(&[
+        "--message-format",
+        "json",
+        "report",
+        out.to_str().unwrap(),
+    ]));
+    let v: Value = serde_json::from_str(text(&o.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(v["reason"], "image-report");
+    assert_eq!(v["sizes"], built["sizes"]);
+    assert_eq!(v["crates"], built["crates"]);
+    assert_eq!(v["manifest_digest"], built["manifest_digest"]);
+
+    // Without the sidecar: the image-level figures still come from the file.
+    std::fs::remove_file(dir.path().join("hello.report.json")).unwrap();
+    let o = run_ok(&mut slim(&[
+        "--message-format",
+        "json",
+        "report",
+        out.to_str().unwrap(),
+    ]));
+    let v: Value = serde_json::from_str(text(&o.stdout).lines().last().unwrap()).unwrap();
+    for k in [
+        "binary_final",
+        "layer_compressed",
+        "layer_uncompressed",
+        "image_pull",
+        "tarball",
+    ] {
+        assert_eq!(v["sizes"][k], built["sizes"][k], "{k}");
+    }
+    assert_eq!(v["sizes"]["binary_unstripped"], Value::Null);
+    assert_eq!(v["crates"], serde_json::json!([]));
+    assert!(text(&o.stderr).contains("no report beside the tarball"));
+    // Budgets apply to `report` too.
+    run_code(
+        &mut slim(&["report", out.to_str().unwrap(), "--max-image-size", "1KiB"]),
+        3,
+    );
+    // Not a tarball: exit 1.
+    let bogus = dir.path().join("bogus.tar");
+    std::fs::write(&bogus, b"nope").unwrap();
+    run_code(&mut slim(&["report", bogus.to_str().unwrap()]), 1);
+}
+
+#[test]
+fn chart_is_valid_svg_with_labels() {
+    warm_up();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("hello.tar");
+    let chart = dir.path().join("chart.svg");
+    build_json(&out, &["--chart", chart.to_str().unwrap()], 0);
+    let svg = std::fs::read_to_string(&chart).unwrap();
+    let doc = roxmltree::Document::parse(&svg).expect("well-formed XML");
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    let texts: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|n| n.text())
+        .collect();
+    for want in [
+        "stages",
+        "binary (stripped)",
+        "layer (gzip)",
+        "image pull size",
+        "std",
+    ] {
+        assert!(texts.contains(&want), "{want} not in {texts:?}");
+    }
+    assert!(doc.descendants().filter(|n| n.has_tag_name("rect")).count() >= 6);
+}
