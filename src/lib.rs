@@ -24,7 +24,6 @@ pub mod validate;
 mod stages;
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use anyhow::Result;
 
@@ -47,15 +46,21 @@ pub struct BuildOutcome {
 
 /// `cargo slim build`: the whole pipeline.
 pub fn build(plan: &Plan, shell: &Shell) -> Result<BuildOutcome> {
-    let started = Instant::now();
+    let mut clock = stages::Clock::start(shell);
     let compiled = stages::compile(plan, shell)?;
+    clock.lap("compile");
     let unstripped = stages::read_binary(&compiled.path)?;
     let inspection = stages::inspect(&unstripped, &compiled, shell)?;
+    clock.lap("inspect");
     let attribution = stages::attribute(&unstripped, &compiled, &plan.report, shell);
+    clock.lap("attribute");
     let stripped = stages::strip(unstripped, &compiled, shell)?;
+    clock.lap("strip");
     let image = stages::image(plan, &stripped.binary, &inspection, shell)?;
+    clock.lap("image");
     shell.status("Writing", plan.output.display());
     let tarball = image::tarball::write(&image, &plan.output, plan.epoch)?;
+    clock.lap("write");
     let (report, over_budget) = stages::report(
         plan,
         &image,
@@ -63,6 +68,7 @@ pub fn build(plan: &Plan, shell: &Shell) -> Result<BuildOutcome> {
         attribution,
         shell,
     )?;
+    clock.lap("report");
     shell.status(
         "Finished",
         format!(
@@ -71,7 +77,7 @@ pub fn build(plan: &Plan, shell: &Shell) -> Result<BuildOutcome> {
             image.platform,
             inspection.kind.as_str(),
             image.manifest.digest,
-            started.elapsed().as_secs_f64()
+            clock.total()
         ),
     );
     Ok(BuildOutcome {

@@ -3,6 +3,7 @@
 //! of `lib.rs` so that file reads as the pipeline and nothing else.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::Result;
 
@@ -18,6 +19,37 @@ use crate::report::{self, BuildReport, NamedSize, Sizes};
 use crate::shell::Shell;
 use crate::strip as stripper;
 use crate::validate;
+
+/// Per-stage wall time, printed with `-v`.
+pub struct Clock<'a> {
+    shell: &'a Shell,
+    start: Instant,
+    last: Instant,
+}
+
+impl<'a> Clock<'a> {
+    pub fn start(shell: &'a Shell) -> Self {
+        let now = Instant::now();
+        Clock {
+            shell,
+            start: now,
+            last: now,
+        }
+    }
+
+    pub fn lap(&mut self, stage: &str) {
+        let now = Instant::now();
+        self.shell.verbose(
+            "Timing",
+            format!("{stage}: {:.3}s", (now - self.last).as_secs_f64()),
+        );
+        self.last = now;
+    }
+
+    pub fn total(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+}
 
 /// The binary to pack and how it was made.
 pub struct Compiled {

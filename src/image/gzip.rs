@@ -34,6 +34,9 @@ pub struct ParGzWriter<W: Write> {
     pending: VecDeque<JoinHandle<io::Result<Vec<u8>>>>,
     crc: crc32fast::Hasher,
     sha: Sha256,
+    /// SHA-256 of the compressed output, computed while the workers run.
+    out_sha: Sha256,
+    out_len: u64,
     len: u64,
     header_written: bool,
 }
@@ -44,6 +47,9 @@ pub struct GzSummary<W> {
     /// `sha256:<hex>` of the uncompressed input.
     pub diff_id: String,
     pub uncompressed_size: u64,
+    /// `sha256:<hex>` of the compressed stream (the blob digest).
+    pub digest: String,
+    pub compressed_size: u64,
 }
 
 impl<W: Write> ParGzWriter<W> {
@@ -61,6 +67,8 @@ impl<W: Write> ParGzWriter<W> {
             pending: VecDeque::new(),
             crc: crc32fast::Hasher::new(),
             sha: Sha256::new(),
+            out_sha: Sha256::new(),
+            out_len: 0,
             len: 0,
             header_written: false,
         }
@@ -68,7 +76,7 @@ impl<W: Write> ParGzWriter<W> {
 
     fn dispatch(&mut self) -> io::Result<()> {
         if !self.header_written {
-            self.inner.write_all(&HEADER)?;
+            self.emit(&HEADER)?;
             self.header_written = true;
         }
         let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
@@ -90,9 +98,16 @@ impl<W: Write> ParGzWriter<W> {
             let out = handle
                 .join()
                 .map_err(|_| io::Error::other("a compression thread panicked"))??;
-            self.inner.write_all(&out)?;
+            self.emit(&out)?;
         }
         Ok(())
+    }
+
+    /// Write compressed bytes out, hashing them on the way.
+    fn emit(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.out_sha.update(bytes);
+        self.out_len += bytes.len() as u64;
+        self.inner.write_all(bytes)
     }
 
     /// Flush every chunk, write the final block and the trailer.
@@ -105,14 +120,16 @@ impl<W: Write> ParGzWriter<W> {
         }
         // An empty final block closes the deflate stream.
         let last = deflate_chunk(&[], &[], self.level, FlushCompress::Finish)?;
-        self.inner.write_all(&last)?;
-        self.inner
-            .write_all(&self.crc.clone().finalize().to_le_bytes())?;
-        self.inner.write_all(&(self.len as u32).to_le_bytes())?;
+        self.emit(&last)?;
+        let crc = self.crc.clone().finalize();
+        self.emit(&crc.to_le_bytes())?;
+        self.emit(&(self.len as u32).to_le_bytes())?;
         self.inner.flush()?;
         Ok(GzSummary {
             diff_id: format!("sha256:{}", hex(&self.sha.finalize())),
             uncompressed_size: self.len,
+            digest: format!("sha256:{}", hex(&self.out_sha.finalize())),
+            compressed_size: self.out_len,
             inner: self.inner,
         })
     }
@@ -223,6 +240,11 @@ mod tests {
             assert_eq!(back, data, "size {n}");
             assert_eq!(s.uncompressed_size, n as u64);
             assert_eq!(s.diff_id, format!("sha256:{}", hex(&Sha256::digest(&data))));
+            assert_eq!(
+                s.digest,
+                format!("sha256:{}", hex(&Sha256::digest(&s.inner)))
+            );
+            assert_eq!(s.compressed_size, s.inner.len() as u64);
         }
     }
 

@@ -26,8 +26,10 @@ use sha2::{Digest, Sha256};
 use crate::config::ImageSpec;
 use gzip::{hex, ParGzWriter};
 
-/// gzip level for layers: the same trade-off as `gzip -6`, registries' default.
-pub const GZIP_LEVEL: u32 = 6;
+/// gzip level for layers. zlib-rs's level 6 uses a faster strategy than GNU
+/// gzip's and comes out ~2.5% larger than `gzip -6`; its level 9 is ~1% smaller
+/// than `gzip -6` and, on two cores, still under half its time (scripts/bench-pack).
+pub const GZIP_LEVEL: u32 = 9;
 
 /// A content-addressed blob.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,7 +210,11 @@ pub fn build_layer(files: &[LayerFile<'_>], epoch: u64) -> Result<Layer> {
     let gz = tar.into_inner()?;
     let summary = gz.finish()?;
     Ok(Layer {
-        blob: Blob::new(MediaType::ImageLayerGzip, summary.inner),
+        blob: Blob {
+            media_type: MediaType::ImageLayerGzip,
+            digest: summary.digest,
+            bytes: summary.inner,
+        },
         diff_id: summary.diff_id,
         uncompressed_size: summary.uncompressed_size,
     })
