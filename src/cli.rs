@@ -158,6 +158,18 @@ pub struct BuildArgs {
     #[arg(short, long, value_name = "PATH")]
     pub output: Option<PathBuf>,
 
+    /// Pack the binary with UPX (`upx = true`, or a `upx` table)
+    #[arg(long)]
+    pub upx: bool,
+
+    /// The `upx` executable to use (`upx-path`; default: `upx` on $PATH)
+    #[arg(long, value_name = "PATH")]
+    pub upx_path: Option<PathBuf>,
+
+    /// If the packed binary fails its smoke run, ship the unpacked one with a warning
+    #[arg(long)]
+    pub upx_fallback: bool,
+
     /// Show the standard library's crates (core, alloc, ...) separately in the report
     #[arg(long)]
     pub split_std: bool,

@@ -80,6 +80,17 @@ pub fn host_triple(dir: &Path) -> Result<String> {
         .ok_or_else(|| anyhow::anyhow!("`rustc -vV` printed no host line"))
 }
 
+/// The active toolchain's sysroot (`rustc --print sysroot`).
+pub fn sysroot(dir: &Path) -> Result<PathBuf> {
+    let out = capture(
+        Command::new(rustc_bin())
+            .args(["--print", "sysroot"])
+            .current_dir(dir),
+        "`rustc --print sysroot`",
+    )?;
+    Ok(PathBuf::from(out.trim()))
+}
+
 /// Whether the standard library for `triple` is installed for the active toolchain.
 pub fn target_installed(dir: &Path, triple: &str) -> bool {
     let Ok(libdir) = capture(

@@ -16,6 +16,7 @@ use crate::budget::{parse_percent, parse_size, Budget, BudgetTable, Origin};
 use crate::cli::{BudgetArgs, BuildArgs};
 use crate::error::{nearest_existing, Failure};
 use crate::reference::Reference;
+use crate::upx::{UpxPlan, DEFAULT_ARGS, DEFAULT_TIMEOUT};
 
 /// The `[package.metadata.slim]` table. Field names are the keys users write.
 #[derive(Debug, Default, Clone, Deserialize, PartialEq)]
@@ -49,6 +50,30 @@ pub struct SlimMetadata {
     pub zoneinfo: Option<BoolOrPath>,
     /// `[package.metadata.slim.budget]`
     pub budget: Option<BudgetTable>,
+    /// `upx = true` or `upx = { args = [...], smoke = [...], allow-brute = false, timeout = 10 }`
+    pub upx: Option<UpxSetting>,
+    /// Path of the `upx` executable.
+    pub upx_path: Option<PathBuf>,
+}
+
+/// The `upx` key: a switch, or a table of settings (which turns UPX on).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum UpxSetting {
+    Enabled(bool),
+    Table(UpxTable),
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct UpxTable {
+    pub args: Option<Vec<String>>,
+    pub smoke: Option<Vec<String>>,
+    pub allow_brute: Option<bool>,
+    /// Seconds the smoke run may take.
+    pub timeout: Option<f64>,
+    /// Set to false to keep the table but turn UPX off.
+    pub enabled: Option<bool>,
 }
 
 /// `true`/`false`, or a host path.
@@ -81,6 +106,8 @@ pub struct Plan {
     /// Timestamp for every file and the image `created` field (SOURCE_DATE_EPOCH or 0).
     pub epoch: u64,
     pub report: ReportPlan,
+    /// UPX packing, when turned on.
+    pub upx: Option<UpxPlan>,
 }
 
 /// What to report and which limits to enforce.
@@ -194,6 +221,7 @@ fn resolve_cargo(args: &BuildArgs, epoch: u64) -> Result<Plan> {
         output,
         epoch,
         report,
+        upx: upx_plan(args, &meta, package.manifest_path.as_std_path())?,
     })
 }
 
@@ -249,11 +277,50 @@ fn resolve_binary(args: &BuildArgs, binary: &Path, epoch: u64) -> Result<Plan> {
         .unwrap_or_else(|| default_output(&target_dir, &name, version.as_deref()));
     Ok(Plan {
         source: Source::Binary(binary.to_path_buf()),
+        upx: upx_plan(
+            args,
+            &meta,
+            manifest_used.as_deref().unwrap_or(Path::new("Cargo.toml")),
+        )?,
         image,
         output,
         epoch,
         report,
     })
+}
+
+/// UPX: `--upx` or the `upx` key turns it on; the table's settings apply either way.
+pub fn upx_plan(args: &BuildArgs, meta: &SlimMetadata, manifest: &Path) -> Result<Option<UpxPlan>> {
+    let (enabled, table) = match &meta.upx {
+        None => (false, UpxTable::default()),
+        Some(UpxSetting::Enabled(on)) => (*on, UpxTable::default()),
+        Some(UpxSetting::Table(t)) => (t.enabled.unwrap_or(true), t.clone()),
+    };
+    if !(enabled || args.upx) {
+        return Ok(None);
+    }
+    let timeout = match table.timeout {
+        Some(t) if t.is_finite() && t > 0.0 => std::time::Duration::from_secs_f64(t),
+        Some(t) => {
+            return Err(Failure::new(format!(
+                "invalid `upx.timeout` in [package.metadata.slim] of `{}`: {t}",
+                manifest.display()
+            ))
+            .help("give the smoke run's time limit in seconds, e.g. 10")
+            .into())
+        }
+        None => DEFAULT_TIMEOUT,
+    };
+    Ok(Some(UpxPlan {
+        path: args.upx_path.clone().or(meta.upx_path.clone()),
+        args: table
+            .args
+            .unwrap_or_else(|| DEFAULT_ARGS.iter().map(|s| s.to_string()).collect()),
+        smoke: table.smoke,
+        allow_brute: table.allow_brute.unwrap_or(false),
+        fallback: args.upx_fallback,
+        timeout,
+    }))
 }
 
 /// Budget limits: CLI flags override `[package.metadata.slim.budget]`.

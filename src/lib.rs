@@ -4,7 +4,7 @@
 //! results and errors. Each stage is one module with one job and hands a typed
 //! value to the next, and [`build`] below reads as that list:
 //!
-//! config → preflight → compile → inspect → bloat → strip → image → write → report
+//! config → preflight → compile → inspect → bloat → strip → upx → image → write → report
 
 pub mod bloat;
 pub mod budget;
@@ -19,6 +19,7 @@ pub mod reference;
 pub mod report;
 pub mod shell;
 pub mod strip;
+pub mod upx;
 pub mod validate;
 
 mod stages;
@@ -56,7 +57,9 @@ pub fn build(plan: &Plan, shell: &Shell) -> Result<BuildOutcome> {
     clock.lap("attribute");
     let stripped = stages::strip(unstripped, &compiled, shell)?;
     clock.lap("strip");
-    let image = stages::image(plan, &stripped.binary, &inspection, shell)?;
+    let final_binary = stages::upx(plan, stripped, &inspection, shell)?;
+    clock.lap("upx");
+    let image = stages::image(plan, &final_binary.binary, &inspection, shell)?;
     clock.lap("image");
     shell.status("Writing", plan.output.display());
     let tarball = image::tarball::write(&image, &plan.output, plan.epoch)?;
@@ -64,7 +67,8 @@ pub fn build(plan: &Plan, shell: &Shell) -> Result<BuildOutcome> {
     let (report, over_budget) = stages::report(
         plan,
         &image,
-        stages::sizes(&stripped, &image, tarball),
+        stages::sizes(&final_binary, &image, tarball),
+        final_binary.upx.clone(),
         attribution,
         shell,
     )?;

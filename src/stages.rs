@@ -82,10 +82,16 @@ pub fn compile(plan: &Plan, shell: &Shell) -> Result<Compiled> {
                 return Err(e.into());
             }
             let artifact = compile::build(b, &choice, shell)?;
+            let mut rlibs = artifact.rlibs;
+            // The sysroot's rlibs let symbols like `memcpy` be placed in std.
+            let dir = b.manifest_path.parent().unwrap_or(Path::new("."));
+            if let Ok(sysroot) = compile::sysroot(dir) {
+                rlibs.extend(bloat::sysroot_rlibs(&sysroot, &choice.triple).unwrap_or_default());
+            }
             Ok(Compiled {
                 path: artifact.path,
                 target: Some(choice.triple),
-                rlibs: artifact.rlibs,
+                rlibs,
             })
         }
         Source::Binary(p) => Ok(Compiled {
@@ -206,10 +212,12 @@ pub fn attribute(
     }
 }
 
-/// The stripped binary and the sizes around it.
+/// The binary on its way into the image and the sizes around it.
 pub struct Stripped {
     pub binary: Vec<u8>,
     pub unstripped_size: u64,
+    pub stripped_size: u64,
+    pub upx: Option<crate::upx::UpxReport>,
 }
 
 pub fn strip(bytes: Vec<u8>, compiled: &Compiled, shell: &Shell) -> Result<Stripped> {
@@ -222,8 +230,24 @@ pub fn strip(bytes: Vec<u8>, compiled: &Compiled, shell: &Shell) -> Result<Strip
     // Keep only one copy of the binary in memory from here on.
     let binary = owned.unwrap_or(bytes);
     Ok(Stripped {
+        stripped_size: binary.len() as u64,
         binary,
         unstripped_size,
+        upx: None,
+    })
+}
+
+/// Optional UPX packing of the stripped binary.
+pub fn upx(plan: &Plan, stripped: Stripped, insp: &Inspection, shell: &Shell) -> Result<Stripped> {
+    let Some(upx_plan) = &plan.upx else {
+        return Ok(stripped);
+    };
+    let runnable = Some(insp.arch) == triple_arch(std::env::consts::ARCH);
+    let packed = crate::upx::pack(stripped.binary, upx_plan, runnable, shell)?;
+    Ok(Stripped {
+        binary: packed.binary,
+        upx: Some(packed.report),
+        ..stripped
     })
 }
 
@@ -259,8 +283,12 @@ pub fn image(plan: &Plan, binary: &[u8], insp: &Inspection, shell: &Shell) -> Re
 pub fn sizes(stripped: &Stripped, image: &Image, tarball: u64) -> Sizes {
     Sizes {
         binary_unstripped: Some(stripped.unstripped_size),
-        binary_stripped: Some(stripped.binary.len() as u64),
-        binary_packed: None,
+        binary_stripped: Some(stripped.stripped_size),
+        binary_packed: stripped
+            .upx
+            .as_ref()
+            .filter(|u| u.packed)
+            .map(|u| u.binary_after),
         binary_final: stripped.binary.len() as u64,
         layer_compressed: image.layers.iter().map(|l| l.blob.size()).sum(),
         layer_uncompressed: image.layers.iter().map(|l| l.uncompressed_size).sum(),
@@ -285,6 +313,7 @@ pub fn report(
     plan: &Plan,
     image: &Image,
     sizes: Sizes,
+    upx: Option<crate::upx::UpxReport>,
     attribution: Option<Attribution>,
     shell: &Shell,
 ) -> Result<(BuildReport, Vec<String>)> {
@@ -304,6 +333,7 @@ pub fn report(
         sizes,
         crates,
         sections,
+        upx,
         budget: Default::default(),
         baseline: None,
     };
@@ -414,6 +444,7 @@ pub fn report_existing(
     };
     let mut crates = Vec::new();
     let mut sections = Vec::new();
+    let mut upx = None;
     let sidecar = report::sidecar_path(tarball);
     match report::load_report(&sidecar) {
         Ok(stored) if stored.manifest_digest == img.manifest_digest => {
@@ -422,6 +453,7 @@ pub fn report_existing(
             sizes.binary_packed = stored.sizes.binary_packed;
             crates = stored.crates;
             sections = stored.sections;
+            upx = stored.upx;
         }
         Ok(_) => shell.note(format!(
             "{} belongs to another build (different manifest digest); showing image-level figures only",
@@ -445,6 +477,7 @@ pub fn report_existing(
         sizes,
         crates,
         sections,
+        upx,
         budget: Default::default(),
         baseline: None,
     };

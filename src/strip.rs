@@ -24,6 +24,10 @@ fn strippable(name: &[u8]) -> bool {
 /// Remove symbols and debug sections. Returns the input unchanged (borrowed) when
 /// there is nothing to remove.
 pub fn strip(data: &[u8]) -> Result<Cow<'_, [u8]>, Failure> {
+    if has_no_sections(data) {
+        // e.g. a UPX-packed file: only program headers, nothing to strip.
+        return Ok(Cow::Borrowed(data));
+    }
     let mut builder = Builder::read(data).map_err(|e| {
         Failure::new("could not parse the ELF file for stripping").detail(e.to_string())
     })?;
@@ -49,6 +53,16 @@ pub fn strip(data: &[u8]) -> Result<Cow<'_, [u8]>, Failure> {
     Ok(Cow::Owned(out))
 }
 
+/// A 64-bit little-endian ELF without a section header table.
+fn has_no_sections(data: &[u8]) -> bool {
+    if data.len() < 64 || &data[..4] != b"\x7fELF" || data[4] != 2 || data[5] != 1 {
+        return false;
+    }
+    let shoff = u64::from_le_bytes(data[0x28..0x30].try_into().expect("8 bytes"));
+    let shnum = u16::from_le_bytes([data[0x3c], data[0x3d]]);
+    shoff == 0 || shnum == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,6 +80,22 @@ mod tests {
         ] {
             assert_eq!(strippable(n.as_bytes()), want, "{n}");
         }
+    }
+
+    #[test]
+    fn section_less_files_pass_through() {
+        let packed =
+            std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/upx/packed")).unwrap();
+        assert!(matches!(strip(&packed).unwrap(), Cow::Borrowed(_)));
+        let unstripped = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/testdata/elf/static-unstripped"
+        ))
+        .unwrap();
+        let out = strip(&unstripped).unwrap();
+        assert!(out.len() < unstripped.len());
+        let insp = crate::inspect::inspect(&out).unwrap();
+        assert!(!insp.has_symtab && !insp.has_debug);
     }
 
     #[test]

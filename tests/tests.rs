@@ -7,3 +7,4 @@ mod util;
 mod build;
 mod errors;
 mod report;
+mod upx;

@@ -53,6 +53,9 @@ pub struct BuildReport {
     pub sizes: Sizes,
     pub crates: Vec<NamedSize>,
     pub sections: Vec<NamedSize>,
+    /// What UPX did; `null` when UPX was not used.
+    #[serde(default)]
+    pub upx: Option<crate::upx::UpxReport>,
     pub budget: VerdictJson,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<BaselineDiff>,
@@ -340,6 +343,9 @@ pub fn table(r: &BuildReport) -> String {
         }
         out.push_str(&block("crates (unstripped binary)", &rows));
     }
+    if let Some(u) = &r.upx {
+        out.push_str(&upx_block(u));
+    }
     if !r.sections.is_empty() {
         let rows: Vec<(String, u64, Option<String>)> = r
             .sections
@@ -348,6 +354,49 @@ pub fn table(r: &BuildReport) -> String {
             .map(|s| (s.name.clone(), s.bytes, None))
             .collect();
         out.push_str(&block("sections", &rows));
+    }
+    out
+}
+
+/// Disk and wire savings of UPX, and the start-up cost.
+fn upx_block(u: &crate::upx::UpxReport) -> String {
+    let saving = |before: u64, after: u64| {
+        if before == 0 {
+            String::new()
+        } else {
+            format!(
+                "{:+.1}%",
+                (after as f64 - before as f64) * 100.0 / before as f64
+            )
+        }
+    };
+    let mut rows = vec![
+        ("binary before".to_string(), u.binary_before, None),
+        (
+            "binary after".to_string(),
+            u.binary_after,
+            Some(saving(u.binary_before, u.binary_after)),
+        ),
+        ("gzip (wire) before".to_string(), u.gzip_before, None),
+        (
+            "gzip (wire) after".to_string(),
+            u.gzip_after,
+            Some(saving(u.gzip_before, u.gzip_after)),
+        ),
+    ];
+    if !u.packed {
+        rows.truncate(1);
+    }
+    let mut out = block(&format!("upx ({})", u.version), &rows);
+    if let Some(note) = &u.note {
+        out.push_str(&format!("{:>12} not packed: {note}\n", ""));
+    }
+    if let (Some(b), Some(a)) = (u.startup_ms_before, u.startup_ms_after) {
+        out.push_str(&format!(
+            "{:>12} start-up (median of the smoke run): {b:.2} ms before, {a:.2} ms after ({:+.2} ms)\n",
+            "",
+            a - b
+        ));
     }
     out
 }

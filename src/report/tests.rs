@@ -33,6 +33,7 @@ pub(crate) fn sample() -> BuildReport {
             name: ".text".into(),
             bytes: 350_000,
         }],
+        upx: None,
         budget: VerdictJson {
             passed: true,
             checks: vec![],

@@ -7,4 +7,10 @@ fn main() {
     if cfg!(slim_user_flag) {
         println!("user rustflags applied");
     }
+    // Hooks for the UPX smoke-run tests: a failing and a hanging program.
+    match std::env::args().nth(1).as_deref() {
+        Some("--fail") => std::process::exit(3),
+        Some("--hang") => std::thread::sleep(std::time::Duration::from_secs(600)),
+        _ => {}
+    }
 }
