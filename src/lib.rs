@@ -6,6 +6,7 @@
 //!
 //! config → preflight → compile → inspect → bloat → strip → upx → image → write → report
 
+pub mod atomic;
 pub mod bloat;
 pub mod budget;
 pub mod cli;

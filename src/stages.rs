@@ -339,7 +339,7 @@ pub fn report(
     };
     // The sidecar records the measured figures, before any budget verdict.
     let sidecar = report::sidecar_path(&plan.output);
-    report::write_atomic(&sidecar, &serde_json::to_vec(&report)?)?;
+    crate::atomic::write(&sidecar, &serde_json::to_vec(&report)?)?;
     finish_report(report, &plan.report, shell)
 }
 
@@ -365,7 +365,7 @@ fn finish_report(
     report.budget = (&verdict).into();
     shell.print_err(&report::table(&report));
     if let Some(chart) = &plan.chart {
-        report::write_atomic(chart, report::svg::render(&report).as_bytes())?;
+        crate::atomic::write(chart, report::svg::render(&report).as_bytes())?;
         shell.status("Charted", chart.display());
     }
     if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty()) {

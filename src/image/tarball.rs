@@ -8,14 +8,12 @@
 //! beside the output and renamed into place: an interrupted run never leaves a
 //! partial file at the output path.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::Result;
 
 use super::{docker_manifest_json, index_json, Image};
-use crate::error::{io_failure, Failure};
 
 pub const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
@@ -75,40 +73,5 @@ pub fn write_to<W: Write>(image: &Image, w: W, epoch: u64) -> Result<W> {
 
 /// Write the archive to `path` atomically; returns its size in bytes.
 pub fn write(image: &Image, path: &Path, epoch: u64) -> Result<u64> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir).map_err(|e| io_failure("create the output directory", dir, &e))?;
-    let file_name = path.file_name().ok_or_else(|| {
-        Failure::new(format!("output path `{}` has no file name", path.display()))
-    })?;
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{}.", file_name.to_string_lossy()))
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| io_failure("create a temporary file in", dir, &e))?;
-    let writer = BufWriter::with_capacity(1 << 20, tmp.as_file().try_clone()?);
-    let mut writer = write_to(image, writer, epoch).map_err(|e| {
-        anyhow::anyhow!(io_failure(
-            "write",
-            tmp.path(),
-            &std::io::Error::other(e.to_string())
-        ))
-    })?;
-    writer
-        .flush()
-        .map_err(|e| io_failure("write", tmp.path(), &e))?;
-    drop(writer);
-    let file: &File = tmp.as_file();
-    let size = file.metadata()?.len();
-    // Readable like any build output (tempfile creates 0600).
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    }
-    tmp.persist(path)
-        .map_err(|e| io_failure("move the image into place at", path, &e.error))?;
-    Ok(size)
+    crate::atomic::write_with(path, |w| write_to(image, w, epoch).map(|_| ()))
 }

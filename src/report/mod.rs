@@ -223,30 +223,6 @@ pub fn sidecar_path(tarball: &Path) -> PathBuf {
     tarball.with_file_name(format!("{stem}.report.json"))
 }
 
-/// Write `contents` to `path` through a temporary file and a rename.
-pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir).map_err(|e| io_failure("create the directory", dir, &e))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".slim-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| io_failure("create a temporary file in", dir, &e))?;
-    std::io::Write::write_all(&mut tmp, contents).map_err(|e| io_failure("write", path, &e))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    }
-    tmp.persist(path)
-        .map_err(|e| io_failure("move into place", path, &e.error))?;
-    Ok(())
-}
-
 /// `1.5 MiB`-style size: binary units, one decimal above 1 KiB.
 pub fn human(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
