@@ -61,6 +61,8 @@ pub enum Command {
     Build(Box<BuildArgs>),
     /// Recompute the size report of an image tarball written by cargo slim
     Report(ReportArgs),
+    /// Check that ELF files or image tarballs will run in a FROM-scratch image
+    Verify(VerifyArgs),
 }
 
 /// Size report and budget flags, shared by `build` and `report`.
@@ -103,6 +105,18 @@ pub struct ReportArgs {
 
     #[command(flatten)]
     pub budget: BudgetArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    /// ELF executables or image tarballs (OCI archive or docker-archive with one image)
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// Architecture every ELF file must be built for: a GOARCH name (amd64, arm64, ...) or a
+    /// Rust one (x86_64, aarch64); picks the image of a multi-platform archive
+    #[arg(long, value_name = "ARCH", value_parser = crate::verify::parse_arch)]
+    pub arch: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Args)]

@@ -6,6 +6,7 @@
 //!
 //! config → preflight → compile → inspect → bloat → strip → upx → image → write → report
 
+pub mod archive;
 pub mod atomic;
 pub mod bloat;
 pub mod budget;
@@ -22,6 +23,7 @@ pub mod shell;
 pub mod strip;
 pub mod upx;
 pub mod validate;
+pub mod verify;
 
 mod stages;
 

@@ -31,6 +31,7 @@ fn main() -> ExitCode {
             plan.and_then(|plan| report_tarball(&r.tarball, &plan, &shell))
                 .and_then(|(report, over)| emit(format, &report, over))
         }
+        Command::Verify(v) => cargo_slim::verify::run(&v, format, &shell),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,3 +8,4 @@ mod build;
 mod errors;
 mod report;
 mod upx;
+mod verify;

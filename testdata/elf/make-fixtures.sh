@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerate the small ELF fixtures used by src/inspect.rs tests.
 #
-# Needs: gcc, musl-gcc (musl-tools), strip, python3, and for the aarch64
+# Needs: gcc, musl-gcc (musl-tools), strip, python3, upx (UPX 4.x, for the
+# upx-packed* fixtures), and for the aarch64
 # fixture rustc with the aarch64-unknown-linux-musl std installed
 # (`rustup target add aarch64-unknown-linux-musl`) plus rust-lld from the
 # toolchain. No network access beyond that. Every output is far below 1 MB.
@@ -96,6 +97,19 @@ strip --strip-debug object
 
 head -c 100 static > truncated
 
+# UPX-packed copies of the static and static-pie programs. A packed file shows
+# only the UPX stub's headers: always static (ET_EXEC) or, for a PIE, an
+# ET_DYN with neither PT_INTERP nor PT_DYNAMIC. UPX 4.2 is deterministic for
+# the same input and refuses too-small or unknown inputs (e.g. the 864-byte
+# aarch64 fixture), so pack the ~40 KiB musl programs.
+if command -v upx >/dev/null; then
+    upx -q --best -o upx-packed static >/dev/null
+    upx -q --best -o upx-packed-pie static-pie >/dev/null
+    upx -q -t upx-packed upx-packed-pie >/dev/null
+else
+    echo "skipping upx-packed, upx-packed-pie: upx is not installed" >&2
+fi
+
 printf '#!/bin/sh\necho hello\n' > script
 chmod +x script
 
@@ -148,7 +162,7 @@ else
 fi
 
 for f in static static-unstripped static-pie glibc-dynamic musl-dynamic shared-lib \
-         object truncated script empty random i386 aarch64-static; do
+         object truncated script empty random i386 aarch64-static upx-packed upx-packed-pie; do
     if [ -e "$f" ]; then cp "$f" "$here/$f"; fi
 done
 ls -l "$here"

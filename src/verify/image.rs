@@ -1,0 +1,380 @@
+//! Image mode of `cargo slim verify`: judge a whole image archive.
+//!
+//! In: a seekable archive (see [`crate::archive`]). Out: a [`Report`] with a
+//! verdict for every ELF file in every layer, plus the image-level checks a
+//! FROM-scratch image needs: the config's platform matches the files and
+//! `--arch`, the entrypoint exists as an executable file (or a script whose
+//! interpreter exists), and the user is not root. Kept apart from
+//! `verify.rs` because this is the part that knows about layers and configs.
+
+use std::io::{Read, Seek};
+
+use super::{check_elf, normalize_arch, Expect, FileVerdict, ImageSummary, Input, Report};
+use crate::archive::{Archive, Fs, ImageRef, Node, NodeKind, Resolved};
+use crate::error::Failure;
+use crate::inspect::{inspect, InspectError};
+
+/// Docker's default `PATH` when the config's `Env` sets none.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Verify an image archive read from `r` (without the panic guard: tests
+/// and the fuzz target call this to prove it needs none).
+pub fn verify_archive<R: Read + Seek>(name: &str, r: R, arch: Option<&str>) -> Report {
+    let mut report = Report::new(name, Some(Input::Image));
+    let want = match arch.map(|a| (a, normalize_arch(a))) {
+        Some((a, None)) => {
+            report
+                .errors
+                .push(Failure::new(format!("unknown architecture `{a}`")));
+            return report;
+        }
+        Some((_, Some(w))) => Some(w),
+        None => None,
+    };
+    let prefix = |f: Failure| Failure {
+        what: format!("`{name}`: {}", f.what),
+        ..f
+    };
+    let mut ar = match Archive::open(r) {
+        Ok(a) => a,
+        Err(f) => {
+            report.errors.push(prefix(f));
+            return report;
+        }
+    };
+    let img = match ar.image(want) {
+        Ok(i) => i,
+        Err(f) => {
+            report.errors.push(prefix(f));
+            return report;
+        }
+    };
+
+    // Platform.
+    let cfg_arch = img
+        .architecture()
+        .map(|a| normalize_arch(a).unwrap_or(a).to_string());
+    let platform = format!(
+        "{}/{}",
+        img.os().unwrap_or("?"),
+        cfg_arch.as_deref().unwrap_or("?")
+    );
+    match img.os() {
+        Some("linux") => {}
+        Some(os) => report.errors.push(
+            Failure::new(format!("`{name}` is an image for `{os}`, not linux"))
+                .help("cargo slim builds and verifies Linux images"),
+        ),
+        None => report
+            .warnings
+            .push("the image config has no `os`; assuming linux".into()),
+    }
+    if let (Some(w), Some(c)) = (want, &cfg_arch) {
+        if w != c {
+            report.errors.push(
+                Failure::new(format!("`{name}` is a {platform} image, but --arch is {w}"))
+                    .help(super::arch_help(w)),
+            );
+        }
+    }
+    if cfg_arch.is_none() {
+        report.warnings.push(
+            "the image config has no `architecture`, so ELF files are checked against --arch only"
+                .into(),
+        );
+    }
+    let expect = match (&cfg_arch, want) {
+        (Some(a), _) => Some((a.clone(), format!("the image platform is {platform}"))),
+        (None, Some(w)) => Some((w.to_string(), format!("--arch is {w}"))),
+        (None, None) => None,
+    };
+
+    // Layers: every ELF file, and the merged filesystem.
+    let mut fs = Fs::default();
+    let mut files: Vec<FileVerdict> = Vec::new();
+    let layer_count = img.layers.len();
+    for (i, layer) in img.layers.iter().enumerate() {
+        let result = ar.walk_layer(layer, |entry, data| {
+            let mut head = Vec::new();
+            let mut tag = None;
+            if entry.kind == crate::archive::EntryKind::File {
+                data.take(Fs::HEAD as u64)
+                    .read_to_end(&mut head)
+                    .map_err(|e| read_failure(&entry.path, &e))?;
+                if head.starts_with(b"\x7fELF") {
+                    let mut bytes = head.clone();
+                    data.read_to_end(&mut bytes)
+                        .map_err(|e| read_failure(&entry.path, &e))?;
+                    let path = format!("/{}", entry.path);
+                    let mut verdict = check_elf(
+                        &path,
+                        &bytes,
+                        expect.as_ref().map(|(arch, why)| Expect { arch, why }),
+                    );
+                    for e in &mut verdict.errors {
+                        e.details
+                            .push(format!("in layer {} of {layer_count}", i + 1));
+                    }
+                    files.push(FileVerdict {
+                        path,
+                        layer: i,
+                        verdict,
+                    });
+                    tag = Some(files.len() - 1);
+                }
+            }
+            fs.add(entry, i, head, tag);
+            Ok(())
+        });
+        fs.end_layer();
+        if let Err(f) = result {
+            report
+                .errors
+                .push(prefix(f).detail("files in this layer after the problem were not checked"));
+        }
+    }
+    if layer_count == 0 {
+        report.errors.push(Failure::new(format!(
+            "`{name}` has no layers: the image is empty"
+        )));
+    }
+
+    // Entrypoint and user.
+    let (entry_path, entry) = check_entrypoint(&fs, &img, &files, &mut report);
+    check_user(&img, &mut report);
+
+    for f in &files {
+        for w in &f.verdict.warnings {
+            report.warnings.push(format!("`{}`: {w}", f.path));
+        }
+        for n in &f.verdict.notes {
+            let note = format!("`{}`: {n}", f.path);
+            if !report.notes.contains(&note) {
+                report.notes.push(note);
+            }
+        }
+        report.errors.extend(f.verdict.errors.iter().cloned());
+    }
+    report.subject = entry.and_then(|t| files.get(t)).map(|f| f.verdict.clone());
+    report.image = Some(ImageSummary {
+        format: img.format,
+        reference: img.reference.clone(),
+        os: img.os().map(str::to_string),
+        architecture: img.architecture().map(str::to_string),
+        variant: img.variant().map(str::to_string),
+        entrypoint: entrypoint_argv(&img).0,
+        entrypoint_path: entry_path,
+        user: img.run_str("User").map(str::to_string),
+        layers: layer_count,
+    });
+    report.files = files;
+    report
+}
+
+fn read_failure(path: &str, e: &std::io::Error) -> Failure {
+    Failure::new(format!("cannot read `/{path}` from the layer")).detail(e.to_string())
+}
+
+/// `Entrypoint`, or `Cmd` when there is no `Entrypoint`, and which it was.
+fn entrypoint_argv(img: &ImageRef) -> (Vec<String>, &'static str) {
+    let ep = img.run_list("Entrypoint");
+    if !ep.is_empty() {
+        return (ep, "Entrypoint");
+    }
+    (img.run_list("Cmd"), "Cmd")
+}
+
+const ENTRYPOINT_HELP: &str = "point the entrypoint at the binary's path in the image (`path` in \
+                               [package.metadata.slim]), or add the file to the image";
+
+/// Check the program the container starts; returns its resolved path and
+/// the index of its ELF verdict.
+fn check_entrypoint(
+    fs: &Fs,
+    img: &ImageRef,
+    files: &[FileVerdict],
+    report: &mut Report,
+) -> (Option<String>, Option<usize>) {
+    let name = report.path.clone();
+    let (argv, key) = entrypoint_argv(img);
+    let Some(argv0) = argv.first().filter(|a| !a.is_empty()) else {
+        report.errors.push(
+            Failure::new(format!(
+                "`{name}` has no Entrypoint or Cmd: the container has nothing to run"
+            ))
+            .help(ENTRYPOINT_HELP),
+        );
+        return (None, None);
+    };
+    // The runtime's lookup: a name without `/` is searched in PATH; a
+    // relative path is relative to WorkingDir.
+    let candidates: Vec<String> = if argv0.contains('/') {
+        if argv0.starts_with('/') {
+            vec![argv0.clone()]
+        } else {
+            let wd = img
+                .run_str("WorkingDir")
+                .filter(|w| !w.is_empty())
+                .unwrap_or("/");
+            vec![format!("{wd}/{argv0}")]
+        }
+    } else {
+        let env = img.run_list("Env");
+        let path = env
+            .iter()
+            .find_map(|e| e.strip_prefix("PATH="))
+            .unwrap_or(DEFAULT_PATH);
+        path.split(':')
+            .filter(|d| d.starts_with('/'))
+            .map(|d| format!("{d}/{argv0}"))
+            .collect()
+    };
+    let mut problems = Vec::new();
+    for cand in &candidates {
+        match fs.resolve(cand) {
+            Resolved::Found {
+                path,
+                node: Some(node),
+                chain,
+            } if node.kind == NodeKind::File => {
+                let user = match user_of(img) {
+                    (_, Some(uid), gid) if uid != 0 => Some((uid, gid)),
+                    _ => None,
+                };
+                check_runnable(fs, node, &path, &chain, (argv0, key), user, report);
+                let tag = node.tag.filter(|&t| t < files.len());
+                return (Some(path), tag);
+            }
+            Resolved::Found { path, .. } => {
+                problems.push(format!("{path} is a directory or special file"))
+            }
+            Resolved::Missing { path, chain } if chain.is_empty() => {
+                problems.push(format!("{path} does not exist"))
+            }
+            Resolved::Missing { path, chain } => problems.push(format!(
+                "{cand} is a symlink ({}) to {path}, which does not exist",
+                chain.join(", ")
+            )),
+            Resolved::NotADirectory { path } => {
+                problems.push(format!("{path} (on the way to {cand}) is not a directory"))
+            }
+            Resolved::Loop { chain } => problems.push(format!(
+                "{cand}: too many levels of symbolic links ({} …)",
+                chain.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+            )),
+        }
+    }
+    let mut f = Failure::new(format!(
+        "the entrypoint `{argv0}` of `{name}` is not in the image"
+    ))
+    .detail(format!("{key}: {}", serde_json::json!(argv)));
+    if candidates.len() > 1 {
+        f = f.detail(format!(
+            "searched PATH: {} candidates, none is a file",
+            candidates.len()
+        ));
+        problems.truncate(3);
+    }
+    for p in problems {
+        f = f.detail(p);
+    }
+    report.errors.push(f.help(ENTRYPOINT_HELP));
+    (None, None)
+}
+
+/// The entrypoint file exists: it must be executable, and be an ELF file or
+/// a script whose interpreter is in the image.
+fn check_runnable(
+    fs: &Fs,
+    node: &Node,
+    path: &str,
+    chain: &[String],
+    (argv0, key): (&str, &str),
+    user: Option<(u64, Option<u64>)>,
+    report: &mut Report,
+) {
+    let shown = if chain.is_empty() {
+        format!("`{path}`")
+    } else {
+        format!("`{argv0}` (→ `{path}`)")
+    };
+    if node.mode & 0o111 == 0 {
+        report.errors.push(
+            Failure::new(format!(
+                "the entrypoint {shown} is not executable (mode {:04o})",
+                node.mode
+            ))
+            .help("give the file an execute bit (cargo slim writes the binary with mode 0555)"),
+        );
+    } else if let Some((uid, gid)) = user {
+        let ok = (node.uid == uid && node.mode & 0o100 != 0)
+            || (gid == Some(node.gid) && node.mode & 0o010 != 0)
+            || node.mode & 0o001 != 0;
+        if !ok {
+            report.warnings.push(format!(
+                "the entrypoint {shown} (owner {}:{}, mode {:04o}) is not executable by the image's user {uid}; the container may fail with \"permission denied\"",
+                node.uid, node.gid, node.mode
+            ));
+        }
+    }
+    if node.tag.is_some() {
+        return; // an ELF file: judged with the other files
+    }
+    if node.head.starts_with(b"#!") {
+        let line = node.head[2..]
+            .split(|&b| b == b'\n')
+            .next()
+            .unwrap_or_default();
+        let line = String::from_utf8_lossy(line);
+        let interp = line.split_whitespace().next().unwrap_or("");
+        let found = interp.starts_with('/')
+            && matches!(fs.resolve(interp), Resolved::Found { node: Some(n), .. } if n.kind == NodeKind::File);
+        if !found {
+            report.errors.push(
+                Failure::new(format!(
+                    "the entrypoint {shown} is a script (starts with #!{}), and its interpreter `{interp}` is not in the image",
+                    line.trim_end()
+                ))
+                .help("a FROM-scratch image has no shell: make the entrypoint the compiled binary"),
+            );
+        }
+        return;
+    }
+    let found = match inspect(&node.head) {
+        Err(InspectError::NotElf { found }) => format!("the file {found}"),
+        Err(e) => e.to_string(),
+        Ok(_) => "the file is not an ELF file".into(),
+    };
+    report.errors.push(
+        Failure::new(format!("the entrypoint {shown} is not a program"))
+            .detail(format!("{key}[0] is `{argv0}`"))
+            .detail(found)
+            .help(ENTRYPOINT_HELP),
+    );
+}
+
+/// The config `User` string, and its uid and gid when numeric.
+fn user_of(img: &ImageRef) -> (String, Option<u64>, Option<u64>) {
+    let user = img.run_str("User").unwrap_or("").trim().to_string();
+    let (u, g) = match user.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (user.as_str(), None),
+    };
+    (user.clone(), u.parse().ok(), g.and_then(|g| g.parse().ok()))
+}
+
+fn check_user(img: &ImageRef, report: &mut Report) {
+    let (user, uid, _) = user_of(img);
+    let name_part = user.split(':').next().unwrap_or("");
+    if user.is_empty() {
+        report.warnings.push(
+            "the image config sets no User, so the container runs as root; set `user` in \
+             [package.metadata.slim] (cargo slim's default is 65532:65532)"
+                .into(),
+        );
+    } else if name_part == "root" || uid == Some(0) {
+        report.warnings.push(format!(
+            "the image runs as root (User `{user}`); prefer an unprivileged numeric user such as 65532:65532"
+        ));
+    }
+}

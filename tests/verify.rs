@@ -1,0 +1,358 @@
+//! `cargo slim verify`: every ELF fixture through the CLI (table-driven),
+//! flags and output forms here; image tarballs in `verify/images.rs`; the
+//! archive reader over thousands of mutated tarballs in `verify/robustness.rs`.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use crate::util::*;
+
+fn elf(name: &str) -> PathBuf {
+    fixture("elf").join(name)
+}
+
+fn elf_bytes(name: &str) -> Vec<u8> {
+    std::fs::read(elf(name)).unwrap()
+}
+
+/// Run `verify --message-format json` and return the exit code and JSON lines.
+fn verify_json(paths: &[&Path], extra: &[&str]) -> (i32, Vec<Value>, String) {
+    let mut args = vec!["verify", "--message-format", "json"];
+    args.extend_from_slice(extra);
+    let mut cmd = slim(&args);
+    cmd.args(paths);
+    let out = cmd.output().expect("spawn");
+    let stderr = text(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let lines = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l}: {e}")))
+        .collect();
+    (out.status.code().expect("exit code"), lines, stderr)
+}
+
+fn messages(v: &Value) -> String {
+    v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let mut s = e["message"].as_str().unwrap().to_string();
+            for d in e["details"].as_array().unwrap() {
+                s.push_str("\n  ");
+                s.push_str(d.as_str().unwrap());
+            }
+            s
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+struct Case {
+    name: &'static str,
+    passed: bool,
+    kind: Option<&'static str>,
+    arch: Option<&'static str>,
+    interpreter: Option<&'static str>,
+    needed: &'static [&'static str],
+    /// Substring of the errors (failures) or of the notes (passes).
+    says: &'static str,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        name: "static",
+        passed: true,
+        kind: Some("static"),
+        arch: Some("amd64"),
+        interpreter: None,
+        needed: &[],
+        says: "",
+    },
+    Case {
+        name: "static-unstripped",
+        passed: true,
+        kind: Some("static"),
+        arch: Some("amd64"),
+        interpreter: None,
+        needed: &[],
+        says: "",
+    },
+    Case {
+        name: "static-pie",
+        passed: true,
+        kind: Some("static-pie"),
+        arch: Some("amd64"),
+        interpreter: None,
+        needed: &[],
+        says: "",
+    },
+    Case {
+        name: "aarch64-static",
+        passed: true,
+        kind: Some("static"),
+        arch: Some("arm64"),
+        interpreter: None,
+        needed: &[],
+        says: "",
+    },
+    Case {
+        name: "upx-packed",
+        passed: true,
+        kind: Some("static"),
+        arch: Some("amd64"),
+        interpreter: None,
+        needed: &[],
+        says: "packed with UPX",
+    },
+    Case {
+        name: "upx-packed-pie",
+        passed: true,
+        kind: Some("static-pie"),
+        arch: Some("amd64"),
+        interpreter: None,
+        needed: &[],
+        says: "only the unpacking stub",
+    },
+    Case {
+        name: "glibc-dynamic",
+        passed: false,
+        kind: Some("dynamic"),
+        arch: Some("amd64"),
+        interpreter: Some("/lib64/ld-linux-x86-64.so.2"),
+        needed: &["libc.so.6"],
+        says: "needs: libc.so.6",
+    },
+    Case {
+        name: "musl-dynamic",
+        passed: false,
+        kind: Some("dynamic"),
+        arch: Some("amd64"),
+        interpreter: Some("/lib/ld-musl-x86_64.so.1"),
+        needed: &["libc.so"],
+        says: "interpreter: /lib/ld-musl-x86_64.so.1",
+    },
+    Case {
+        name: "shared-lib",
+        passed: false,
+        kind: None,
+        arch: Some("amd64"),
+        interpreter: None,
+        needed: &[],
+        says: "shared library",
+    },
+    Case {
+        name: "object",
+        passed: false,
+        kind: None,
+        arch: Some("amd64"),
+        interpreter: None,
+        needed: &[],
+        says: "ET_REL",
+    },
+    Case {
+        name: "i386",
+        passed: false,
+        kind: None,
+        arch: Some("386"),
+        interpreter: None,
+        needed: &[],
+        says: "32-bit",
+    },
+    Case {
+        name: "truncated",
+        passed: false,
+        kind: None,
+        arch: Some("amd64"),
+        interpreter: None,
+        needed: &[],
+        says: "truncated",
+    },
+    Case {
+        name: "script",
+        passed: false,
+        kind: None,
+        arch: None,
+        interpreter: None,
+        needed: &[],
+        says: "starts with #!",
+    },
+    Case {
+        name: "random",
+        passed: false,
+        kind: None,
+        arch: None,
+        interpreter: None,
+        needed: &[],
+        says: "starts with bytes a3 1c 06 bd",
+    },
+    Case {
+        name: "empty",
+        passed: false,
+        kind: None,
+        arch: None,
+        interpreter: None,
+        needed: &[],
+        says: "empty (0 bytes)",
+    },
+];
+
+#[test]
+fn every_elf_fixture_through_the_cli() {
+    // Every committed fixture has a row.
+    for entry in std::fs::read_dir(fixture("elf")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name != "README.md" && name != "make-fixtures.sh" {
+            assert!(
+                CASES.iter().any(|c| c.name == name),
+                "no test case for fixture {name}"
+            );
+        }
+    }
+    for c in CASES {
+        let path = elf(c.name);
+        let (code, lines, stderr) = verify_json(&[&path], &[]);
+        assert_eq!(
+            code,
+            if c.passed { 0 } else { 1 },
+            "{}: {lines:?}\n{stderr}",
+            c.name
+        );
+        assert_eq!(lines.len(), 1, "{}", c.name);
+        let v = &lines[0];
+        assert_eq!(v["reason"], "verified");
+        assert_eq!(v["path"], path.to_str().unwrap());
+        assert_eq!(v["input"], "elf", "{}", c.name);
+        assert_eq!(v["passed"], c.passed, "{}: {v}", c.name);
+        assert_eq!(v["kind"], json!(c.kind), "{}", c.name);
+        assert_eq!(v["arch"], json!(c.arch), "{}", c.name);
+        assert_eq!(v["interpreter"], json!(c.interpreter), "{}", c.name);
+        assert_eq!(v["needed"], json!(c.needed), "{}", c.name);
+        assert_eq!(v["files"], json!([]));
+        assert_eq!(v["image"], Value::Null);
+        if c.passed {
+            assert_eq!(v["errors"], json!([]), "{}", c.name);
+            let notes = v["notes"].to_string();
+            assert!(notes.contains(c.says), "{}: {notes}", c.name);
+        } else {
+            let m = messages(v);
+            assert!(m.contains(c.says), "{}: {m}", c.name);
+            assert!(
+                m.contains(path.to_str().unwrap()),
+                "{}: names the path: {m}",
+                c.name
+            );
+        }
+        assert_eq!(
+            v["packer"],
+            json!(c.name.starts_with("upx").then_some("upx"))
+        );
+    }
+}
+
+#[test]
+fn several_inputs_one_line_each_and_exit_1_if_any_fails() {
+    let (code, lines, stderr) = verify_json(
+        &[&elf("static"), &elf("musl-dynamic"), &elf("static-pie")],
+        &[],
+    );
+    assert_eq!(code, 1);
+    let passed: Vec<bool> = lines
+        .iter()
+        .map(|l| l["passed"].as_bool().unwrap())
+        .collect();
+    assert_eq!(passed, [true, false, true]);
+    assert!(
+        stderr.contains("1 of 3 inputs failed verification"),
+        "{stderr}"
+    );
+    let (code, lines, _) = verify_json(&[&elf("static"), &elf("static-pie")], &[]);
+    assert_eq!((code, lines.len()), (0, 2));
+}
+
+#[test]
+fn human_output_names_interpreter_libraries_and_fix() {
+    let out = run_code(slim(&["verify"]).arg(elf("glibc-dynamic")), 1);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(stderr.contains("   Verifying "), "{stderr}");
+    assert!(stderr.contains("is not static"), "{stderr}");
+    assert!(
+        stderr.contains("interpreter: /lib64/ld-linux-x86-64.so.2"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("needs: libc.so.6"), "{stderr}");
+    assert!(
+        stderr.contains("help:")
+            && stderr.contains("musl")
+            && stderr.contains("+crt-static")
+            && stderr.contains("vendored"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("warning:") && stderr.contains("getaddrinfo"),
+        "NSS warning: {stderr}"
+    );
+    assert!(stdout.contains("FAILED"), "{stdout}");
+
+    let out = run_code(slim(&["verify"]).arg(elf("static-pie")), 0);
+    assert!(
+        text(&out.stdout).contains(": ok (static-pie, amd64)"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run_code(slim(&["-q", "verify"]).arg(elf("static")), 0);
+    assert_eq!(text(&out.stderr), "", "-q silences status lines");
+}
+
+#[test]
+fn arch_flag_accepts_goarch_and_rust_names() {
+    for arch in ["amd64", "x86_64"] {
+        assert_eq!(
+            verify_json(&[&elf("static")], &["--arch", arch]).0,
+            0,
+            "{arch}"
+        );
+    }
+    for arch in ["arm64", "aarch64"] {
+        let (code, lines, _) = verify_json(&[&elf("static")], &["--arch", arch]);
+        assert_eq!(code, 1);
+        let m = messages(&lines[0]);
+        assert!(m.contains("built for amd64") && m.contains("arm64"), "{m}");
+        assert_eq!(
+            verify_json(&[&elf("aarch64-static")], &["--arch", arch]).0,
+            0
+        );
+    }
+    let out = run_code(slim(&["verify", "--arch", "sparc"]).arg(elf("static")), 2);
+    assert!(
+        text(&out.stderr).contains("unknown architecture `sparc`"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn directory_and_missing_path_fail_cleanly() {
+    let (code, lines, _) = verify_json(&[&fixture("elf"), Path::new("/nonexistent/dir/app")], &[]);
+    assert_eq!(code, 1);
+    assert_eq!(lines[0]["input"], Value::Null);
+    assert!(
+        messages(&lines[0]).contains("is a directory"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        messages(&lines[1]).contains("could not read `/nonexistent/dir/app`"),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        messages(&lines[1]).contains("nearest existing directory: /"),
+        "{}",
+        lines[1]
+    );
+}
+
+mod images;
+mod robustness;

@@ -1,0 +1,599 @@
+//! Image mode: tarballs built here — cargo-slim's own (via the library),
+//! hand-made docker archives with symlinks and whiteouts, a multi-platform
+//! OCI archive, and skopeo's conversions of the hello image.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use cargo_slim::config::ImageSpec;
+use cargo_slim::image::{build_image, build_layer, sha256_digest, tarball, LayerFile, Platform};
+use cargo_slim::reference::Reference;
+use cargo_slim::verify::verify_bytes;
+use serde_json::{json, Value};
+
+use super::{elf_bytes, messages, verify_json};
+use crate::util::*;
+
+pub fn spec(path: &str, user: &str) -> ImageSpec {
+    ImageSpec {
+        reference: Reference::parse("localhost/verify-test:1").unwrap(),
+        path: path.into(),
+        user: user.into(),
+        cmd: None,
+        env: BTreeMap::new(),
+        labels: BTreeMap::new(),
+        workdir: None,
+        expose: Vec::new(),
+        name: "verify-test".into(),
+        version: None,
+        ca_certificates: None,
+        zoneinfo: None,
+    }
+}
+
+/// A cargo-slim tarball (via the library) with `files` in one layer.
+pub fn slim_tarball(
+    dir: &Path,
+    files: &[(&str, u32, &[u8])],
+    spec: &ImageSpec,
+    arch: &str,
+) -> PathBuf {
+    let files: Vec<LayerFile> = files
+        .iter()
+        .map(|(path, mode, data)| LayerFile {
+            path: path.to_string(),
+            mode: *mode,
+            data,
+        })
+        .collect();
+    let layer = build_layer(&files, 0).unwrap();
+    let platform = Platform {
+        os: "linux".into(),
+        architecture: arch.into(),
+        variant: None,
+    };
+    let image = build_image(spec, &platform, vec![layer], 0).unwrap();
+    let path = dir.join(format!(
+        "image-{}.tar",
+        std::process::id() as u64 + rand_suffix()
+    ));
+    tarball::write(&image, &path, 0).unwrap();
+    path
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+#[test]
+fn hello_image_passes() {
+    warm_up();
+    let dir = tempfile::tempdir().unwrap();
+    let tar = build_hello(dir.path(), &[]);
+    let (code, lines, stderr) = verify_json(&[&tar], &[]);
+    assert_eq!(code, 0, "{lines:?}\n{stderr}");
+    let v = &lines[0];
+    assert_eq!(v["input"], "image");
+    assert_eq!(v["kind"], "static-pie");
+    assert_eq!(v["arch"], "amd64");
+    assert_eq!(v["warnings"], json!([]));
+    assert_eq!(v["image"]["format"], "oci");
+    assert_eq!(v["image"]["reference"], "localhost/hello:0.1.0");
+    assert_eq!(v["image"]["entrypoint"], json!(["/hello"]));
+    assert_eq!(v["image"]["entrypoint_path"], "/hello");
+    assert_eq!(v["image"]["user"], "65532:65532");
+    let files = v["files"].as_array().unwrap();
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0]["path"], "/hello");
+    assert_eq!(files[0]["passed"], true);
+    // The image's platform is amd64: asking for arm64 fails.
+    let (code, lines, _) = verify_json(&[&tar], &["--arch", "aarch64"]);
+    assert_eq!(code, 1);
+    assert!(
+        messages(&lines[0]).contains("but --arch is arm64"),
+        "{}",
+        lines[0]
+    );
+
+    let out = run_code(slim(&["verify"]).arg(&tar), 0);
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("ok (localhost/hello:0.1.0, linux/amd64, entrypoint /hello: static-pie, 1 ELF file checked)"), "{stdout}");
+}
+
+#[test]
+fn image_with_a_dynamic_elf_fails_naming_file_and_libraries() {
+    let dir = tempfile::tempdir().unwrap();
+    let dynamic = elf_bytes("glibc-dynamic");
+    let stat = elf_bytes("static");
+    let tar = slim_tarball(
+        dir.path(),
+        &[("/app", 0o555, &stat), ("/usr/lib/helper", 0o555, &dynamic)],
+        &spec("/app", "65532:65532"),
+        "amd64",
+    );
+    let (code, lines, stderr) = verify_json(&[&tar], &[]);
+    assert_eq!(code, 1, "{stderr}");
+    let v = &lines[0];
+    let m = messages(v);
+    assert!(m.contains("`/usr/lib/helper` is not static"), "{m}");
+    assert!(
+        m.contains("interpreter: /lib64/ld-linux-x86-64.so.2"),
+        "{m}"
+    );
+    assert!(m.contains("needs: libc.so.6"), "{m}");
+    assert!(!m.contains("`/app`"), "the static entrypoint is fine: {m}");
+    let files = v["files"].as_array().unwrap();
+    let helper = files
+        .iter()
+        .find(|f| f["path"] == "/usr/lib/helper")
+        .unwrap();
+    assert_eq!(helper["kind"], "dynamic");
+    assert_eq!(helper["needed"], json!(["libc.so.6"]));
+    assert_eq!(helper["passed"], false);
+    assert_eq!(v["kind"], "static", "top-level kind is the entrypoint's");
+
+    // The dynamic file as the entrypoint itself.
+    let tar = slim_tarball(
+        dir.path(),
+        &[("/app", 0o555, &dynamic)],
+        &spec("/app", "1000"),
+        "amd64",
+    );
+    let (code, lines, _) = verify_json(&[&tar], &[]);
+    assert_eq!(code, 1);
+    assert_eq!(lines[0]["kind"], "dynamic");
+    assert_eq!(lines[0]["needed"], json!(["libc.so.6"]));
+}
+
+#[test]
+fn image_with_missing_or_unrunnable_entrypoint_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let stat = elf_bytes("static");
+    let tar = slim_tarball(
+        dir.path(),
+        &[("/bin/app", 0o555, &stat)],
+        &spec("/app", "65532"),
+        "amd64",
+    );
+    let (code, lines, _) = verify_json(&[&tar], &[]);
+    assert_eq!(code, 1);
+    let m = messages(&lines[0]);
+    assert!(
+        m.contains("the entrypoint `/app`") && m.contains("is not in the image"),
+        "{m}"
+    );
+    assert!(m.contains("/app does not exist"), "{m}");
+    assert_eq!(lines[0]["image"]["entrypoint_path"], Value::Null);
+
+    // Not executable.
+    let tar = slim_tarball(
+        dir.path(),
+        &[("/app", 0o644, &stat)],
+        &spec("/app", "65532"),
+        "amd64",
+    );
+    let m = messages(&verify_json(&[&tar], &[]).1[0]);
+    assert!(m.contains("is not executable (mode 0644)"), "{m}");
+
+    // A script whose interpreter is missing.
+    let script = b"#!/bin/sh\necho hi\n";
+    let tar = slim_tarball(
+        dir.path(),
+        &[("/app", 0o555, script)],
+        &spec("/app", "65532"),
+        "amd64",
+    );
+    let m = messages(&verify_json(&[&tar], &[]).1[0]);
+    assert!(
+        m.contains("starts with #!/bin/sh") && m.contains("`/bin/sh` is not in the image"),
+        "{m}"
+    );
+
+    // Something that is neither ELF nor script.
+    let tar = slim_tarball(
+        dir.path(),
+        &[("/app", 0o555, b"hello world")],
+        &spec("/app", "65532"),
+        "amd64",
+    );
+    let m = messages(&verify_json(&[&tar], &[]).1[0]);
+    assert!(
+        m.contains("is not a program") && m.contains("looks like text"),
+        "{m}"
+    );
+}
+
+#[test]
+fn image_platform_must_match_every_elf() {
+    let dir = tempfile::tempdir().unwrap();
+    let arm = elf_bytes("aarch64-static");
+    let tar = slim_tarball(
+        dir.path(),
+        &[("/app", 0o555, &arm)],
+        &spec("/app", "65532"),
+        "amd64",
+    );
+    let (code, lines, _) = verify_json(&[&tar], &[]);
+    assert_eq!(code, 1);
+    let m = messages(&lines[0]);
+    assert!(
+        m.contains("`/app` is built for arm64, but the image platform is linux/amd64"),
+        "{m}"
+    );
+    let tar = slim_tarball(
+        dir.path(),
+        &[("/app", 0o555, &arm)],
+        &spec("/app", "65532"),
+        "arm64",
+    );
+    assert_eq!(verify_json(&[&tar], &["--arch", "aarch64"]).0, 0);
+}
+
+#[test]
+fn root_user_is_a_warning_not_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let stat = elf_bytes("static");
+    for (user, says) in [
+        ("", "sets no User"),
+        ("root", "runs as root"),
+        ("0:0", "runs as root"),
+    ] {
+        let tar = slim_tarball(
+            dir.path(),
+            &[("/app", 0o555, &stat)],
+            &spec("/app", user),
+            "amd64",
+        );
+        let (code, lines, _) = verify_json(&[&tar], &[]);
+        assert_eq!(code, 0, "{user}");
+        assert!(
+            lines[0]["warnings"].to_string().contains(says),
+            "{user}: {}",
+            lines[0]
+        );
+    }
+    // A non-root user that cannot execute a 0500 root-owned binary: warned.
+    let tar = slim_tarball(
+        dir.path(),
+        &[("/app", 0o500, &stat)],
+        &spec("/app", "65532:65532"),
+        "amd64",
+    );
+    let (code, lines, _) = verify_json(&[&tar], &[]);
+    assert_eq!(code, 0);
+    assert!(
+        lines[0]["warnings"]
+            .to_string()
+            .contains("not executable by the image's user 65532"),
+        "{}",
+        lines[0]
+    );
+}
+
+// ---- hand-made docker archives ----------------------------------------------
+
+pub enum E<'a> {
+    Dir(&'a str),
+    File(&'a str, u32, &'a [u8]),
+    Link(&'a str, &'a str),
+}
+
+pub fn layer_tar(entries: &[E]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for e in entries {
+        let mut h = tar::Header::new_gnu();
+        match e {
+            E::Dir(p) => {
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_mode(0o755);
+                h.set_size(0);
+                h.set_cksum();
+                b.append_data(&mut h, p, std::io::empty()).unwrap();
+            }
+            E::File(p, mode, data) => {
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_mode(*mode);
+                h.set_size(data.len() as u64);
+                h.set_cksum();
+                b.append_data(&mut h, p, *data).unwrap();
+            }
+            E::Link(p, target) => {
+                h.set_entry_type(tar::EntryType::Symlink);
+                h.set_mode(0o777);
+                h.set_size(0);
+                b.append_link(&mut h, p, target).unwrap();
+            }
+        }
+    }
+    b.into_inner().unwrap()
+}
+
+/// A `docker save`-style archive: `./`-prefixed names, config and layers
+/// after manifest.json, layer files reached through symlinks.
+pub fn docker_archive(entrypoint: &[&str], user: &str, layers: &[Vec<u8>]) -> Vec<u8> {
+    let diff_ids: Vec<String> = layers.iter().map(|l| sha256_digest(l)).collect();
+    let config = json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Entrypoint": entrypoint, "User": user, "Env": ["PATH=/usr/bin:/bin"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    });
+    let config = serde_json::to_vec(&config).unwrap();
+    let mut names = Vec::new();
+    let mut b = tar::Builder::new(Vec::new());
+    let add = |b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8]| {
+        let mut h = tar::Header::new_ustar();
+        h.set_mode(0o644);
+        h.set_size(data.len() as u64);
+        h.set_cksum();
+        b.append_data(&mut h, path, data).unwrap();
+    };
+    for (i, l) in layers.iter().enumerate() {
+        let hex = &diff_ids[i]["sha256:".len()..];
+        add(&mut b, &format!("./{hex}.tar"), l);
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        b.append_link(
+            &mut h,
+            format!("./layer{i}/layer.tar"),
+            format!("../{hex}.tar"),
+        )
+        .unwrap();
+        names.push(format!("layer{i}/layer.tar"));
+    }
+    let manifest =
+        json!([{"Config": "cfg.json", "RepoTags": ["example.com/hand:made"], "Layers": names}]);
+    add(
+        &mut b,
+        "./manifest.json",
+        &serde_json::to_vec(&manifest).unwrap(),
+    );
+    add(&mut b, "./cfg.json", &config);
+    b.into_inner().unwrap()
+}
+
+#[test]
+fn docker_archive_symlinks_whiteouts_and_path_lookup() {
+    let stat = elf_bytes("static");
+    let base = layer_tar(&[
+        E::Dir("bin/"),
+        E::File("bin/real", 0o755, &stat),
+        E::Link("bin/app", "real"),
+        E::Dir("usr/"),
+        E::Link("usr/bin", "../bin"),
+        E::File("gone", 0o755, &stat),
+    ]);
+    let top = layer_tar(&[
+        E::File(".wh.gone", 0o644, b""),
+        E::Link("loop", "loop2"),
+        E::Link("loop2", "loop"),
+    ]);
+
+    let check = |entrypoint: &[&str], passed: bool, says: &str| {
+        let bytes = docker_archive(entrypoint, "65532", &[base.clone(), top.clone()]);
+        let r = verify_bytes("hand.tar", &bytes, None);
+        let v = r.to_json();
+        assert_eq!(v["passed"], passed, "{entrypoint:?}: {v}");
+        assert_eq!(v["image"]["format"], "docker");
+        assert_eq!(v["image"]["reference"], "example.com/hand:made");
+        let all = format!("{} {}", messages(&v), v["image"]["entrypoint_path"]);
+        assert!(all.contains(says), "{entrypoint:?}: {all}");
+    };
+    check(&["/bin/app"], true, "/bin/real");
+    check(&["/usr/bin/app"], true, "/bin/real");
+    check(&["app"], true, "/bin/real"); // found through PATH=/usr/bin:/bin
+    check(&["/gone"], false, "/gone does not exist"); // whited out in the top layer
+    check(&["/loop"], false, "too many levels of symbolic links");
+    check(&["/bin/real/x"], false, "is not a directory");
+    check(&[], false, "no Entrypoint or Cmd");
+
+    // Gzip the whole archive (`docker save | gzip`): still read.
+    let plain = docker_archive(&["/bin/app"], "65532", std::slice::from_ref(&base));
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&plain).unwrap();
+    let r = verify_bytes("hand.tar.gz", &gz.finish().unwrap(), None);
+    assert!(r.passed(), "{:?}", r.errors);
+
+    // A corrupted layer is caught by its diff_id.
+    let mut bad = base.clone();
+    let at = bad
+        .windows(stat.len())
+        .position(|w| w == &stat[..])
+        .unwrap()
+        + 3000;
+    bad[at] ^= 0xff;
+    let mut bytes = docker_archive(&["/bin/app"], "65532", std::slice::from_ref(&base));
+    let good_id = sha256_digest(&base);
+    let bad_id = sha256_digest(&bad);
+    let pos = bytes
+        .windows(base.len())
+        .position(|w| w == &base[..])
+        .unwrap();
+    bytes[pos..pos + bad.len()].copy_from_slice(&bad);
+    assert_ne!(good_id, bad_id);
+    let r = verify_bytes("bad.tar", &bytes, None);
+    assert!(!r.passed());
+    assert!(
+        r.errors.iter().any(|e| e.what.contains("diff_id")),
+        "{:?}",
+        r.errors
+    );
+}
+
+#[test]
+fn non_image_tar_is_a_clean_failure() {
+    let tar = layer_tar(&[E::File("hello.txt", 0o644, b"hi")]);
+    let r = verify_bytes("plain.tar", &tar, None);
+    assert!(!r.passed());
+    assert!(
+        r.errors[0].what.contains("not a container image"),
+        "{:?}",
+        r.errors
+    );
+}
+
+/// An OCI archive like `docker save` of a multi-platform image: index.json →
+/// nested index → amd64 and arm64 manifests, an attestation manifest, and a
+/// listed platform whose blobs are absent.
+fn multi_platform_archive() -> Vec<u8> {
+    use cargo_slim::image::Image;
+    let amd = elf_bytes("static");
+    let arm = elf_bytes("aarch64-static");
+    let image = |data: &[u8], arch: &str| -> Image {
+        let layer = build_layer(
+            &[LayerFile {
+                path: "/app".into(),
+                mode: 0o555,
+                data,
+            }],
+            0,
+        )
+        .unwrap();
+        let platform = Platform {
+            os: "linux".into(),
+            architecture: arch.into(),
+            variant: None,
+        };
+        build_image(&spec("/app", "65532"), &platform, vec![layer], 0).unwrap()
+    };
+    let images = [image(&amd, "amd64"), image(&arm, "arm64")];
+    let desc = |digest: &str, size: u64, os: &str, arch: &str| {
+        json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest,
+               "size": size, "platform": {"os": os, "architecture": arch}})
+    };
+    let mut manifests: Vec<Value> = images
+        .iter()
+        .map(|i| {
+            desc(
+                &i.manifest.digest,
+                i.manifest.size(),
+                "linux",
+                &i.platform.architecture,
+            )
+        })
+        .collect();
+    let mut attestation = desc(&images[0].config.digest, 1, "unknown", "unknown");
+    attestation["annotations"] = json!({"vnd.docker.reference.type": "attestation-manifest"});
+    manifests.push(attestation);
+    manifests.push(desc(
+        &format!("sha256:{}", "ab".repeat(32)),
+        1,
+        "linux",
+        "s390x",
+    ));
+    let nested = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests})).unwrap();
+    let nested_digest = sha256_digest(&nested);
+    let index = json!({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.index.v1+json", "digest": nested_digest, "size": nested.len(),
+        "annotations": {"io.containerd.image.name": "docker.io/library/multi:1"}}]});
+    let mut b = tar::Builder::new(Vec::new());
+    let mut add = |path: &str, data: &[u8]| {
+        let mut h = tar::Header::new_ustar();
+        h.set_mode(0o644);
+        h.set_size(data.len() as u64);
+        h.set_cksum();
+        b.append_data(&mut h, path, data).unwrap();
+    };
+    add("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
+    add("index.json", &serde_json::to_vec(&index).unwrap());
+    add(&format!("blobs/sha256/{}", &nested_digest[7..]), &nested);
+    for i in &images {
+        for blob in [&i.config, &i.manifest]
+            .into_iter()
+            .chain(i.layers.iter().map(|l| &l.blob))
+        {
+            add(&format!("blobs/sha256/{}", blob.hex()), &blob.bytes);
+        }
+    }
+    b.into_inner().unwrap()
+}
+
+#[test]
+fn multi_platform_archive_needs_arch_to_pick_one() {
+    let bytes = multi_platform_archive();
+    let r = verify_bytes("multi.tar", &bytes, None);
+    assert!(!r.passed());
+    let m = format!("{:?}", r.errors);
+    assert!(
+        m.contains("holds 2 images")
+            && m.contains("linux/amd64, linux/arm64")
+            && m.contains("--arch"),
+        "{m}"
+    );
+    for (arch, kind_arch) in [("amd64", "amd64"), ("aarch64", "arm64")] {
+        let r = verify_bytes("multi.tar", &bytes, Some(arch));
+        assert!(r.passed(), "{arch}: {:?}", r.errors);
+        let v = r.to_json();
+        assert_eq!(v["arch"], kind_arch);
+        assert_eq!(v["image"]["reference"], "docker.io/library/multi:1");
+    }
+    let r = verify_bytes("multi.tar", &bytes, Some("riscv64"));
+    assert!(
+        format!("{:?}", r.errors).contains("no image for architecture riscv64"),
+        "{:?}",
+        r.errors
+    );
+}
+
+#[test]
+fn skopeo_converted_archives_verify() {
+    if !have("skopeo") {
+        return;
+    }
+    warm_up();
+    let dir = tempfile::tempdir().unwrap();
+    let tar = build_hello(dir.path(), &[]);
+    for (transport, format) in [("docker-archive", "docker"), ("oci-archive", "oci")] {
+        let out = dir.path().join(format!("{format}.tar"));
+        run_ok(
+            Command::new("skopeo")
+                .args(["copy", "--quiet"])
+                .arg(format!("oci-archive:{}", tar.display()))
+                .arg(format!("{transport}:{}", out.display())),
+        );
+        let (code, lines, stderr) = verify_json(&[&out], &[]);
+        assert_eq!(code, 0, "{transport}: {lines:?}\n{stderr}");
+        assert_eq!(lines[0]["image"]["format"], format);
+        assert_eq!(lines[0]["image"]["entrypoint_path"], "/hello");
+        assert_eq!(lines[0]["kind"], "static-pie");
+    }
+    // skopeo's docker-archive has uncompressed layers; an explicitly
+    // uncompressed OCI copy too.
+    let out = dir.path().join("plain-oci.tar");
+    run_ok(
+        Command::new("skopeo")
+            .args(["copy", "--quiet", "--dest-decompress"])
+            .arg(format!("oci-archive:{}", tar.display()))
+            .arg(format!("oci-archive:{}", out.display())),
+    );
+    assert_eq!(verify_json(&[&out], &[]).0, 0);
+}
+
+#[test]
+fn upx_packed_static_pie_in_an_image_passes_with_a_note() {
+    // What `cargo slim build --upx` ships for a Rust musl binary: a packed
+    // static-pie, which has lost PT_DYNAMIC and so looks like a shared library.
+    let dir = tempfile::tempdir().unwrap();
+    let packed = elf_bytes("upx-packed-pie");
+    let tar = slim_tarball(
+        dir.path(),
+        &[("/app", 0o555, &packed)],
+        &spec("/app", "65532"),
+        "amd64",
+    );
+    let (code, lines, _) = verify_json(&[&tar], &[]);
+    assert_eq!(code, 0, "{}", lines[0]);
+    assert_eq!(lines[0]["kind"], "static-pie");
+    assert_eq!(lines[0]["packer"], "upx");
+    assert!(
+        lines[0]["notes"]
+            .to_string()
+            .contains("only the unpacking stub"),
+        "{}",
+        lines[0]
+    );
+}
