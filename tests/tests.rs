@@ -6,5 +6,7 @@ mod util;
 
 mod build;
 mod errors;
+mod push;
+mod registry;
 mod report;
 mod upx;
