@@ -11,17 +11,22 @@
 //!    anything is uploaded. An unchanged file that passed before is not re-hashed
 //!    ([`verified`]);
 //! 3. ping the registry ([`transport`]): scheme, auth challenge, and a wrong
-//!    password caught once, up front; then HEAD every blob ([`layout::peek`] names
-//!    them without hashing);
+//!    password caught once, up front; then HEAD the tags — when one already names
+//!    our manifest, the registry has every blob and a re-push only reads — else
+//!    HEAD every blob ([`layout::peek`] names them without hashing);
 //! 4. upload only the missing blobs, streamed from the file ([`layout`]), with a
 //!    progress bar on a TTY;
 //! 5. PUT the manifest's raw bytes exactly as they are in the tarball (so the
-//!    registry's digest is the local one) under every tag, then check the
-//!    registry's `Docker-Content-Digest` for each tag equals ours.
+//!    registry's digest is the local one) under every tag that does not name it
+//!    yet, then check the registry's `Docker-Content-Digest` for it equals ours.
 //!
-//! All requests go through `oci-client` on a current-thread tokio runtime (push is
-//! I/O bound; a few concurrent blob uploads need no thread pool), each wrapped in
-//! a bounded retry for connection errors, 429 and 5xx.
+//! Blobs and manifests go through `oci-client` (which also does the Bearer token
+//! flow); the ping and the tag HEADs of anonymous and Basic registries use the
+//! same `reqwest` directly, because oci-client reads no status of `/v2/` and
+//! re-pings before every request once handed anonymous credentials. All of it
+//! runs on a current-thread tokio runtime (push is I/O bound; a few concurrent
+//! uploads need no thread pool), each request in a bounded retry for connection
+//! errors, 429 and 5xx.
 
 pub mod auth;
 pub mod layout;

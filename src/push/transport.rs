@@ -1,9 +1,12 @@
 //! Reaching a registry: TLS or plain HTTP, trusted CAs, the `/v2/` ping, retries.
 //!
 //! TLS is the default. Plain HTTP is allowed only for `localhost`, `127.0.0.1`,
-//! `[::1]`, or with `--insecure`, and even then HTTPS is tried first: the ping
-//! falls back to HTTP only when the server answers in plain HTTP, never because a
-//! certificate failed to verify (that is an error naming `--ca-file`). The ping
+//! `[::1]`, or with `--insecure`. With `--insecure` HTTPS is tried first, and HTTP
+//! only when the server does not speak TLS — never because a certificate failed
+//! to verify (that is an error naming `--ca-file`). On the loopback names the ping
+//! asks in plain HTTP first (it carries no secret, and a local registry mostly
+//! speaks HTTP), and switches to TLS when the server answers Go's "HTTP request to
+//! an HTTPS server" 400; with `--ca-file` TLS comes first there too. The ping
 //! (`GET /v2/`) also tells whether the registry wants credentials and how (Basic or
 //! a Bearer token service), and checks Basic credentials before anything is sent,
 //! so a wrong password fails with a 401 naming the registry, once.
