@@ -308,6 +308,54 @@ fn htpasswd_and_tls_with_every_credential_source() {
     );
     no_secret(&o, &secrets);
     assert!(text(&o.stderr).contains("REGISTRY_AUTH_FILE"));
+
+    // A credential helper (`credHelpers`), found on PATH, asked for this registry.
+    let bin = dir.path().join("helper-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let helper = bin.join("docker-credential-slimtest");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 2\nread server\n\
+             [ \"$server\" = \"{host}\" ] || {{ echo \"credentials not found in native keychain\"; exit 1; }}\n\
+             printf '{{\"ServerURL\":\"%s\",\"Username\":\"alice\",\"Secret\":\"{PASSWORD}\"}}' \"$server\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let helped = dir.path().join("helped");
+    std::fs::create_dir_all(&helped).unwrap();
+    std::fs::write(
+        helped.join("config.json"),
+        format!(r#"{{"credHelpers":{{"{host}":"slimtest"}}}}"#),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let o = run_ok(
+        push_cmd(&["-v", tar, &reference, "--ca-file", ca, "--tag", "helped"])
+            .env("DOCKER_CONFIG", &helped)
+            .env("PATH", &path),
+    );
+    no_secret(&o, &secrets);
+    assert!(
+        text(&o.stderr).contains("docker-credential-slimtest"),
+        "{}",
+        text(&o.stderr)
+    );
+    let d = skopeo_digest(
+        &format!("{host}/secure/hello:helped"),
+        &[
+            "--cert-dir",
+            certs_dir.to_str().unwrap(),
+            "--creds",
+            &format!("alice:{PASSWORD}"),
+        ],
+    );
+    assert_eq!(d, digest);
 }
 
 #[test]
