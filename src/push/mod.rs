@@ -324,8 +324,10 @@ impl Job<'_> {
         let (shell, policy) = (self.shell, &self.opts.retry);
         let registry = &self.target.registry;
         let t = Instant::now();
+        // The host oci-client will talk to (`docker.io` is `index.docker.io`).
+        let host = self.oci_ref(&self.tags[0]).resolve_registry().to_string();
         let endpoint = transport::ping(
-            registry,
+            &host,
             self.tls,
             self.opts.insecure,
             self.cred,
