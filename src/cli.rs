@@ -63,6 +63,8 @@ pub enum Command {
     Report(ReportArgs),
     /// Check that ELF files or image tarballs will run in a FROM-scratch image
     Verify(VerifyArgs),
+    /// Push an image tarball to an OCI registry; prints REPOSITORY@sha256:DIGEST
+    Push(PushArgs),
 }
 
 /// Size report and budget flags, shared by `build` and `report`.
@@ -117,6 +119,34 @@ pub struct VerifyArgs {
     /// Rust one (x86_64, aarch64); picks the image of a multi-platform archive
     #[arg(long, value_name = "ARCH", value_parser = crate::verify::parse_arch)]
     pub arch: Option<String>,
+}
+
+/// `cargo slim push TARBALL REF`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct PushArgs {
+    /// Image tarball written by `cargo slim build`
+    #[arg(value_name = "TARBALL")]
+    pub tarball: PathBuf,
+
+    /// Where to push, e.g. ghcr.io/acme/app:1.2.0 (a missing tag means `latest`)
+    #[arg(value_name = "REF")]
+    pub reference: String,
+
+    /// Also tag the pushed manifest as T (repeatable)
+    #[arg(long = "tag", value_name = "T")]
+    pub tags: Vec<String>,
+
+    /// Allow plain HTTP and unverified TLS (always allowed for localhost, 127.0.0.1, [::1])
+    #[arg(long)]
+    pub insecure: bool,
+
+    /// PEM file of CA certificates to trust for the registry (SSL_CERT_FILE and SSL_CERT_DIR are honoured too)
+    #[arg(long, value_name = "PATH")]
+    pub ca_file: Option<PathBuf>,
+
+    /// Also write REPOSITORY@sha256:DIGEST to FILE
+    #[arg(long, value_name = "FILE")]
+    pub image_refs: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Args)]
@@ -242,6 +272,37 @@ mod tests {
                 .unwrap_err();
         assert_eq!(e.exit_code(), 2);
         assert!(e.to_string().contains("unknown unit"), "{e}");
+    }
+
+    #[test]
+    fn push_parses_repeated_tags() {
+        let CargoCli::Slim(s) = CargoCli::try_parse_from([
+            "cargo",
+            "slim",
+            "push",
+            "app.tar",
+            "r:5000/app:1",
+            "--tag",
+            "latest",
+            "--tag",
+            "1.0",
+            "--insecure",
+            "--ca-file",
+            "ca.pem",
+            "--image-refs",
+            "refs.txt",
+        ])
+        .unwrap();
+        let Command::Push(p) = s.command else {
+            panic!("not a push command")
+        };
+        assert_eq!(p.tarball, PathBuf::from("app.tar"));
+        assert_eq!(p.reference, "r:5000/app:1");
+        assert_eq!(p.tags, ["latest", "1.0"]);
+        assert!(p.insecure);
+        assert_eq!(p.ca_file, Some(PathBuf::from("ca.pem")));
+        assert_eq!(p.image_refs, Some(PathBuf::from("refs.txt")));
+        assert!(CargoCli::try_parse_from(["cargo", "slim", "push", "app.tar"]).is_err());
     }
 
     #[test]

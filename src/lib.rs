@@ -17,6 +17,7 @@ pub mod error;
 pub mod image;
 pub mod inspect;
 pub mod preflight;
+pub mod push;
 pub mod reference;
 pub mod report;
 pub mod shell;

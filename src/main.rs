@@ -5,8 +5,9 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use cargo_slim::cli::{self, Command, MessageFormat};
-use cargo_slim::error::BudgetExceeded;
+use cargo_slim::cli::{self, Command, MessageFormat, PushArgs};
+use cargo_slim::error::{io_failure, BudgetExceeded};
+use cargo_slim::push::{push, PushOptions};
 use cargo_slim::report::BuildReport;
 use cargo_slim::shell::{print_out, Shell, Verbosity};
 use cargo_slim::{build, config, report_tarball};
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
                 .and_then(|(report, over)| emit(format, &report, over))
         }
         Command::Verify(v) => cargo_slim::verify::run(&v, format, &shell),
+        Command::Push(p) => run_push(&p, format, &shell),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -61,4 +63,25 @@ fn emit(format: MessageFormat, report: &BuildReport, over_budget: Vec<String>) -
         }
         .into())
     }
+}
+
+/// `cargo slim push`: print `REPO@sha256:DIGEST` (or the `pushed` JSON line), and
+/// write it to `--image-refs FILE` too.
+fn run_push(args: &PushArgs, format: MessageFormat, shell: &Shell) -> Result<()> {
+    let opts = PushOptions {
+        insecure: args.insecure,
+        ca_file: args.ca_file.clone(),
+        extra_tags: args.tags.clone(),
+        ..PushOptions::default()
+    };
+    let pushed = push(&args.tarball, &args.reference, &opts, shell)?;
+    if let Some(path) = &args.image_refs {
+        std::fs::write(path, format!("{}\n", pushed.pinned()))
+            .map_err(|e| io_failure("write --image-refs", path, &e))?;
+    }
+    match format {
+        MessageFormat::Human => print_out(&pushed.pinned())?,
+        MessageFormat::Json => print_out(&pushed.to_json().to_string())?,
+    }
+    Ok(())
 }

@@ -6,6 +6,8 @@ mod util;
 
 mod build;
 mod errors;
+mod push;
+mod registry;
 mod report;
 mod upx;
 mod verify;

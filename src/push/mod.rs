@@ -1,0 +1,634 @@
+//! Push: an image tarball → an OCI registry, under one or more tags.
+//!
+//! In: a tarball written by `image::tarball` (or any that passes `validate`) and a
+//! reference like `ghcr.io/acme/app:1.2.0`. Out: [`Pushed`], whose
+//! `repository@digest` is what a deployment should pin. The steps:
+//!
+//! 1. find credentials ([`auth`]) and CA files: cheap, so a missing credential
+//!    helper fails before the long check of a big tarball;
+//! 2. check the tarball (`validate`: every blob's digest and size, the whole
+//!    image) on a second thread, while 3 runs — a corrupted file is refused before
+//!    anything is uploaded. An unchanged file that passed before is not re-hashed
+//!    ([`verified`]);
+//! 3. ping the registry ([`transport`]): scheme, auth challenge, and a wrong
+//!    password caught once, up front; then HEAD the tags — when one already names
+//!    our manifest, the registry has every blob and a re-push only reads — else
+//!    HEAD every blob ([`layout::peek`] names them without hashing);
+//! 4. upload only the missing blobs, streamed from the file ([`layout`]), with a
+//!    progress bar on a TTY;
+//! 5. PUT the manifest's raw bytes exactly as they are in the tarball (so the
+//!    registry's digest is the local one) under every tag that does not name it
+//!    yet, then check the registry's `Docker-Content-Digest` for it equals ours.
+//!
+//! Blobs and manifests go through `oci-client` (which also does the Bearer token
+//! flow); the ping and the tag HEADs of anonymous and Basic registries use the
+//! same `reqwest` directly, because oci-client reads no status of `/v2/` and
+//! re-pings before every request once handed anonymous credentials. All of it
+//! runs on a current-thread tokio runtime (push is I/O bound; a few concurrent
+//! uploads need no thread pool), each request in a bounded retry for connection
+//! errors, 429 and 5xx.
+
+pub mod auth;
+pub mod layout;
+pub mod transport;
+pub mod verified;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Result;
+use futures_util::future::try_join_all;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use oci_client::secrets::RegistryAuth;
+use oci_client::RegistryOperation;
+
+use crate::error::{io_failure, Failure};
+use crate::reference::Reference;
+use crate::report::human;
+use crate::shell::{Shell, Verbosity};
+use crate::validate;
+pub use transport::RetryPolicy;
+use transport::{classify, gave_up, retry, Challenge, Tls};
+
+/// How to push.
+#[derive(Debug, Clone)]
+pub struct PushOptions {
+    /// Allow plain HTTP and unverified TLS for any registry (not only loopback).
+    pub insecure: bool,
+    /// A PEM file of CA certificates to trust (besides the system's, or those of
+    /// `SSL_CERT_FILE` / `SSL_CERT_DIR` when set).
+    pub ca_file: Option<PathBuf>,
+    /// More tags for the same manifest, besides the reference's own.
+    pub extra_tags: Vec<String>,
+    pub retry: RetryPolicy,
+    /// Show progress bars (only ever on a terminal, and only for blobs ≥ 1 MiB).
+    pub progress: bool,
+}
+
+impl Default for PushOptions {
+    fn default() -> Self {
+        PushOptions {
+            insecure: false,
+            ca_file: None,
+            extra_tags: Vec::new(),
+            retry: RetryPolicy::default(),
+            progress: true,
+        }
+    }
+}
+
+/// What was pushed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pushed {
+    /// `registry/repository`, e.g. `ghcr.io/acme/app`.
+    pub repository: String,
+    /// `sha256:<hex>` of the manifest: the same locally and in the registry.
+    pub digest: String,
+    /// Every tag now pointing at `digest`, the reference's own first.
+    pub tags: Vec<String>,
+    pub blobs_uploaded: usize,
+    /// Blobs the registry already had (HEAD answered 200).
+    pub blobs_skipped: usize,
+}
+
+impl Pushed {
+    /// `registry/repository@sha256:<hex>`: the immutable name of what was pushed.
+    pub fn pinned(&self) -> String {
+        format!("{}@{}", self.repository, self.digest)
+    }
+
+    /// The `{"reason":"pushed",…}` JSON line of `--message-format json`:
+    /// `reason`, `reference` (= [`Pushed::pinned`]), `repository`, `digest`, `tags`,
+    /// `blobs_uploaded`, `blobs_skipped`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "reason": "pushed",
+            "reference": self.pinned(),
+            "repository": self.repository,
+            "digest": self.digest,
+            "tags": self.tags,
+            "blobs_uploaded": self.blobs_uploaded,
+            "blobs_skipped": self.blobs_skipped,
+        })
+    }
+}
+
+/// Blobs at least this large get a progress bar.
+const PROGRESS_MIN: u64 = 1 << 20;
+
+/// Push the image tarball at `tarball` to `reference` (plus `opts.extra_tags`).
+pub fn push(tarball: &Path, reference: &str, opts: &PushOptions, shell: &Shell) -> Result<Pushed> {
+    let started = Instant::now();
+    let target = Reference::parse(reference)?;
+    let tags = all_tags(&target, &opts.extra_tags)?;
+
+    // 1. Credentials and CAs.
+    let cred = auth::find(&target.registry)?;
+    if let Some(c) = &cred {
+        shell.verbose(
+            "Credentials",
+            format!(
+                "{}: user `{}` from {}",
+                target.registry, c.username, c.source
+            ),
+        );
+    }
+    let tls = Tls {
+        extra_roots: transport::load_roots(opts.ca_file.as_deref())?,
+        insecure: opts.insecure,
+    };
+
+    // 2. The tarball. The manifest and the blob list are read first (small); the
+    // full check of every byte runs on a second thread while the registry is
+    // pinged and asked which blobs it has — and must pass before any upload.
+    std::fs::metadata(tarball).map_err(|e| io_failure("read", tarball, &e))?;
+    shell.status("Verifying", tarball.display());
+    let stamp = verified::Stamp::of(tarball);
+    let peek = match layout::peek(tarball) {
+        Ok(p) => p,
+        Err(e) => {
+            // The full check says precisely what is wrong.
+            validate::validate_tarball(tarball).map_err(|v| refuse(tarball, v))?;
+            return Err(refuse(tarball, e).into());
+        }
+    };
+    let memo = verified::is_verified(tarball, stamp, &peek.manifest_digest);
+    if memo {
+        shell.verbose(
+            "Verified",
+            format!(
+                "{} is unchanged since it passed the full check",
+                tarball.display()
+            ),
+        );
+    }
+    // ring, not aws-lc: aws-lc seeds its RNG from CPU jitter, ~20 ms of CPU on
+    // every run — half of an unchanged re-push. Installing fails harmlessly if the
+    // process already chose a provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let job = Job {
+        tarball,
+        target: &target,
+        tags: &tags,
+        peek: &peek,
+        cred: cred.as_ref(),
+        tls: &tls,
+        opts,
+        shell,
+    };
+    let (uploaded, skipped) = std::thread::scope(|s| -> Result<(usize, usize)> {
+        let check = (!memo).then(|| s.spawn(|| validate::validate_tarball(tarball)));
+        let prepared = rt.block_on(job.prepare());
+        if let Some(check) = check {
+            let image = check
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("the tarball check panicked")))
+                .map_err(|e| refuse(tarball, e))?;
+            if image.manifest_digest != peek.manifest_digest {
+                return Err(refuse(
+                    tarball,
+                    anyhow::anyhow!(
+                        "the file changed while it was read: manifest {} then {}",
+                        peek.manifest_digest,
+                        image.manifest_digest
+                    ),
+                )
+                .into());
+            }
+            verified::remember(tarball, stamp, &image.manifest_digest);
+            shell.verbose(
+                "Timing",
+                format!("tarball checked in {:.3}s", started.elapsed().as_secs_f64()),
+            );
+        }
+        rt.block_on(job.finish(prepared?))
+    })?;
+    let pushed = Pushed {
+        repository: format!("{}/{}", target.registry, target.repository),
+        digest: peek.manifest_digest.clone(),
+        tags,
+        blobs_uploaded: uploaded,
+        blobs_skipped: skipped,
+    };
+    shell.status(
+        "Finished",
+        format!(
+            "{} ({} uploaded, {} already present) in {:.2}s",
+            pushed.pinned(),
+            plural(uploaded, "blob"),
+            skipped,
+            started.elapsed().as_secs_f64()
+        ),
+    );
+    Ok(pushed)
+}
+
+/// The failure for a tarball that did not pass the check.
+fn refuse(tarball: &Path, e: anyhow::Error) -> Failure {
+    Failure::new(format!(
+        "refusing to push `{}`: it is not a valid image tarball",
+        tarball.display()
+    ))
+    .detail(e.to_string())
+    .help("rebuild it with `cargo slim build`; nothing was uploaded")
+}
+
+/// The reference's tag first, then the extra tags, each checked, without repeats.
+fn all_tags(target: &Reference, extra: &[String]) -> Result<Vec<String>> {
+    let mut tags = vec![target.tag.clone()];
+    for t in extra {
+        // Parse as a reference so a tag gets exactly the reference rules.
+        let bad = || {
+            Failure::new(format!("invalid tag `{t}`")).help(
+                "a tag is 1-128 letters, digits, `_`, `.` and `-`, not starting with `.` or `-`",
+            )
+        };
+        let r = Reference::parse(&format!("{}/{}:{t}", target.registry, target.repository))
+            .map_err(|_| bad())?;
+        if r.tag != *t {
+            return Err(bad().into());
+        }
+        if !tags.contains(t) {
+            tags.push(t.clone());
+        }
+    }
+    Ok(tags)
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+fn short(digest: &str) -> &str {
+    &digest[..digest.len().min("sha256:".len() + 12)]
+}
+
+/// A registry ready to take blobs: logged in, and which blobs it has.
+struct Prepared {
+    endpoint: transport::Endpoint,
+    client: oci_client::Client,
+    oref: oci_client::Reference,
+    auth: RegistryAuth,
+    base: String,
+    /// Per `Peek::blobs`: already in the registry.
+    present: Vec<bool>,
+    /// Per tag: the digest it pointed at before this push.
+    tag_digests: Vec<Option<String>>,
+}
+
+/// A 404 for a manifest, in any of the shapes oci-client reports it.
+fn is_not_found(e: &oci_client::errors::OciDistributionError) -> bool {
+    use oci_client::errors::{OciDistributionError as E, OciErrorCode as C};
+    match e {
+        E::ImageManifestNotFoundError(_) => true,
+        E::ServerError { code, .. } => *code == 404,
+        E::RegistryError { envelope, .. } => envelope
+            .errors
+            .iter()
+            .any(|e| matches!(e.code, C::ManifestUnknown | C::NotFound | C::NameUnknown)),
+        E::RequestError(r) => r.status().map(|s| s.as_u16()) == Some(404),
+        _ => false,
+    }
+}
+
+/// Everything the async part needs, borrowed.
+struct Job<'a> {
+    tarball: &'a Path,
+    target: &'a Reference,
+    tags: &'a [String],
+    peek: &'a layout::Peek,
+    cred: Option<&'a auth::Credential>,
+    tls: &'a Tls,
+    opts: &'a PushOptions,
+    shell: &'a Shell,
+}
+
+impl Job<'_> {
+    fn oci_ref(&self, tag: &str) -> oci_client::Reference {
+        oci_client::Reference::with_tag(
+            self.target.registry.clone(),
+            self.target.repository.clone(),
+            tag.to_string(),
+        )
+    }
+
+    /// Ping, log in, and ask which blobs the registry already has. Uploads nothing.
+    async fn prepare(&self) -> Result<Prepared> {
+        let (shell, policy) = (self.shell, &self.opts.retry);
+        let registry = &self.target.registry;
+        let t = Instant::now();
+        // The host oci-client will talk to (`docker.io` is `index.docker.io`).
+        let host = self.oci_ref(&self.tags[0]).resolve_registry().to_string();
+        let endpoint = transport::ping(
+            &host,
+            self.tls,
+            self.opts.insecure,
+            self.cred,
+            policy,
+            shell,
+        )
+        .await?;
+        shell.verbose(
+            "Timing",
+            format!("ping in {:.3}s", t.elapsed().as_secs_f64()),
+        );
+        let base = format!("{}://{registry}", endpoint.scheme.as_str());
+        let client = oci_client::Client::try_from(transport::client_config(&endpoint, self.tls))?;
+        let oref = self.oci_ref(&self.tags[0]);
+        let auth = match (endpoint.challenge, self.cred) {
+            (Challenge::None, _) | (_, None) => RegistryAuth::Anonymous,
+            (_, Some(c)) => c.to_registry_auth(),
+        };
+        if endpoint.challenge != Challenge::None {
+            // Basic: caches the credentials in the client. Bearer: the token flow.
+            for op in [RegistryOperation::Push, RegistryOperation::Pull] {
+                retry(
+                    policy,
+                    &format!("log in to {base}"),
+                    shell,
+                    classify,
+                    || client.auth(&oref, &auth, op),
+                )
+                .await
+                .map_err(|g| match (&g.last.message, self.cred) {
+                    (m, Some(c))
+                        if m.contains("401") || m.starts_with("Authentication failure") =>
+                    {
+                        transport::rejected(registry, c, 401)
+                            .detail(format!("token service: {}", first_line(m)))
+                    }
+                    _ => gave_up(g, "log in", &base),
+                })?;
+            }
+        }
+
+        // 4. Blobs: HEAD all (here), upload the missing (in `finish`).
+        let total: u64 = self.peek.blobs.iter().map(|j| j.range.size).sum();
+        shell.status(
+            "Pushing",
+            format!(
+                "{registry}/{}:{} ({}, {})",
+                self.target.repository,
+                self.tags[0],
+                plural(self.peek.blobs.len(), "blob"),
+                human(total)
+            ),
+        );
+        // What the tags point at now. If one already names our manifest, the
+        // registry holds every blob it references (it accepted that manifest).
+        let tag_digests = try_join_all(
+            self.tags
+                .iter()
+                .map(|tag| self.remote_digest(&endpoint, &client, &auth, tag)),
+        )
+        .await?;
+        let manifest_there = tag_digests
+            .iter()
+            .any(|d| d.as_deref() == Some(self.peek.manifest_digest.as_str()));
+        let present = if manifest_there {
+            vec![true; self.peek.blobs.len()]
+        } else {
+            try_join_all(self.peek.blobs.iter().map(|j| {
+                let (client, oref, base) = (&client, &oref, &base);
+                async move {
+                    retry(
+                        policy,
+                        &format!("HEAD {} {}", j.kind, short(&j.digest)),
+                        shell,
+                        classify,
+                        || client.blob_exists(oref, &j.digest),
+                    )
+                    .await
+                    .map_err(|g| gave_up(g, &format!("check {} {}", j.kind, j.digest), base))
+                }
+            }))
+            .await?
+        };
+        for (j, p) in self.peek.blobs.iter().zip(&present) {
+            if *p {
+                shell.verbose(
+                    "Skipping",
+                    format!("{} {} (already in {registry})", j.kind, short(&j.digest)),
+                );
+            }
+        }
+        shell.verbose(
+            "Timing",
+            format!("registry ready in {:.3}s", t.elapsed().as_secs_f64()),
+        );
+        Ok(Prepared {
+            endpoint,
+            client,
+            oref,
+            auth,
+            base,
+            present,
+            tag_digests,
+        })
+    }
+
+    /// The digest `tag` points at in the registry, `None` if it does not exist.
+    async fn remote_digest(
+        &self,
+        endpoint: &transport::Endpoint,
+        client: &oci_client::Client,
+        auth: &RegistryAuth,
+        tag: &str,
+    ) -> Result<Option<String>> {
+        let (shell, policy) = (self.shell, &self.opts.retry);
+        let repo = &self.target.repository;
+        let what = format!("HEAD manifest {repo}:{tag}");
+        let base = format!("{}://{}", endpoint.scheme.as_str(), endpoint.registry);
+        let r = if endpoint.challenge == Challenge::Bearer {
+            let r = self.oci_ref(tag);
+            retry(policy, &what, shell, classify, || async {
+                match client.fetch_manifest_digest(&r, auth).await {
+                    Ok(d) => Ok(Some(d)),
+                    Err(e) if is_not_found(&e) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            })
+            .await
+        } else {
+            retry(policy, &what, shell, transport::Attempt::clone, || {
+                transport::head_manifest(endpoint, self.cred, repo, tag, &self.peek.media_type)
+            })
+            .await
+        };
+        Ok(r.map_err(|g| gave_up(g, &format!("read the digest of `{tag}`"), &base))?)
+    }
+
+    /// Upload the missing blobs, then the manifest under every tag.
+    async fn finish(&self, p: Prepared) -> Result<(usize, usize)> {
+        let (shell, policy) = (self.shell, &self.opts.retry);
+        let registry = &self.target.registry;
+        let t = Instant::now();
+        let Prepared {
+            endpoint,
+            client,
+            oref,
+            auth,
+            base,
+            present,
+            tag_digests,
+        } = p;
+        let missing: Vec<&layout::BlobRef> = self
+            .peek
+            .blobs
+            .iter()
+            .zip(&present)
+            .filter(|(_, p)| !**p)
+            .map(|(j, _)| j)
+            .collect();
+        let bars = self.progress();
+        try_join_all(missing.iter().map(|j| {
+            let (client, oref, bars, base) = (&client, &oref, &bars, &base);
+            async move {
+                shell.status(
+                    "Uploading",
+                    format!("{} {} ({})", j.kind, short(&j.digest), human(j.range.size)),
+                );
+                let bar = bars
+                    .as_ref()
+                    .filter(|_| j.range.size >= PROGRESS_MIN)
+                    .map(|m| {
+                        let b = m.add(ProgressBar::new(j.range.size));
+                        b.set_style(bar_style());
+                        b.set_prefix("Uploading");
+                        b.set_message(short(&j.digest).to_string());
+                        b
+                    });
+                let r = retry(
+                    policy,
+                    &format!("upload {} {}", j.kind, short(&j.digest)),
+                    shell,
+                    classify,
+                    || {
+                        let stream =
+                            layout::blob_stream(self.tarball.to_path_buf(), j.range, bar.clone());
+                        client.push_blob_stream(oref, stream, &j.digest, Some(j.range.size))
+                    },
+                )
+                .await;
+                if let Some(b) = bar {
+                    b.finish_and_clear();
+                }
+                r.map_err(|g| gave_up(g, &format!("upload {} {}", j.kind, j.digest), base))
+            }
+        }))
+        .await?;
+
+        shell.verbose(
+            "Timing",
+            format!("blobs uploaded in {:.3}s", t.elapsed().as_secs_f64()),
+        );
+        // 5. The manifest, byte for byte, under every tag; then what the registry says.
+        for (tag, before) in self.tags.iter().zip(&tag_digests) {
+            let ours = &self.peek.manifest_digest;
+            if before.as_ref() == Some(ours) {
+                shell.verbose(
+                    "Unchanged",
+                    format!(
+                        "{registry}/{}:{tag} is already {ours}",
+                        self.target.repository
+                    ),
+                );
+                continue;
+            }
+            let r = self.oci_ref(tag);
+            let content_type = reqwest::header::HeaderValue::from_str(&self.peek.media_type)?;
+            retry(
+                policy,
+                &format!("PUT manifest {}:{tag}", self.target.repository),
+                shell,
+                classify,
+                || client.push_manifest_raw(&r, self.peek.manifest.clone(), content_type.clone()),
+            )
+            .await
+            .map_err(|g| gave_up(g, &format!("push the manifest as `{tag}`"), &base))?;
+            let remote = self
+                .remote_digest(&endpoint, &client, &auth, tag)
+                .await?
+                .unwrap_or_else(|| "nothing".to_string());
+            if remote != *ours {
+                return Err(Failure::new(format!(
+                    "{registry} reports {remote} for `{}:{tag}`, but the pushed manifest is {ours}",
+                    self.target.repository
+                ))
+                .help("the registry rewrote the manifest (or another push raced this one); pin the digest it reports only after checking it")
+                .into());
+            }
+            shell.verbose(
+                "Tagged",
+                format!("{registry}/{}:{tag} → {remote}", self.target.repository),
+            );
+        }
+        Ok((missing.len(), self.peek.blobs.len() - missing.len()))
+    }
+
+    /// A set of bars on stderr, when stderr is a terminal and output is not quiet.
+    fn progress(&self) -> Option<MultiProgress> {
+        use std::io::IsTerminal;
+        if !self.opts.progress
+            || self.shell.verbosity < Verbosity::Normal
+            || !std::io::stderr().is_terminal()
+        {
+            return None;
+        }
+        Some(MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
+    }
+}
+
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{prefix:>12.cyan.bold} [{bar:27}] {bytes}/{total_bytes} {bytes_per_sec} {msg}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ")
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_are_checked_and_deduplicated() {
+        let r = Reference::parse("127.0.0.1:5000/app:1.0").unwrap();
+        let tags = all_tags(&r, &["latest".into(), "1.0".into(), "latest".into()]).unwrap();
+        assert_eq!(tags, ["1.0", "latest"]);
+        for bad in ["", "-x", "a/b", "a:b", "UPPER ok"] {
+            assert!(all_tags(&r, &[bad.into()]).is_err(), "{bad:?}");
+        }
+        assert!(
+            all_tags(&r, &["UPPER".into()]).is_ok(),
+            "tags may hold capitals"
+        );
+    }
+
+    #[test]
+    fn json_line_has_the_documented_fields() {
+        let p = Pushed {
+            repository: "r:1/app".into(),
+            digest: "sha256:ab".into(),
+            tags: vec!["1".into(), "latest".into()],
+            blobs_uploaded: 1,
+            blobs_skipped: 1,
+        };
+        assert_eq!(p.pinned(), "r:1/app@sha256:ab");
+        let v = p.to_json();
+        assert_eq!(v["reason"], "pushed");
+        assert_eq!(v["reference"], "r:1/app@sha256:ab");
+        assert_eq!(v["tags"], serde_json::json!(["1", "latest"]));
+    }
+}

@@ -1,0 +1,754 @@
+//! Reaching a registry: TLS or plain HTTP, trusted CAs, the `/v2/` ping, retries.
+//!
+//! TLS is the default. Plain HTTP is allowed only for `localhost`, `127.0.0.1`,
+//! `[::1]`, or with `--insecure`. With `--insecure` HTTPS is tried first, and HTTP
+//! only when the server does not speak TLS — never because a certificate failed
+//! to verify (that is an error naming `--ca-file`). On the loopback names the ping
+//! asks in plain HTTP first (it carries no secret, and a local registry mostly
+//! speaks HTTP), and switches to TLS when the server answers Go's "HTTP request to
+//! an HTTPS server" 400; with `--ca-file` TLS comes first there too. The ping
+//! (`GET /v2/`) also tells whether the registry wants credentials and how (Basic or
+//! a Bearer token service), and checks Basic credentials before anything is sent,
+//! so a wrong password fails with a 401 naming the registry, once.
+//!
+//! Every network step goes through [`retry`]: connection errors, 429 and 5xx are
+//! retried with exponential backoff, a bounded number of times, with a cargo-style
+//! "spurious network error" warning; anything else fails at once.
+
+use std::future::Future;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use oci_client::errors::{OciDistributionError, OciErrorCode};
+
+use super::auth::Credential;
+use crate::error::{io_failure, Failure};
+use crate::shell::Shell;
+
+/// How often, and how patiently, to retry a failed request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Total tries per request, the first included (at least 1).
+    pub attempts: u32,
+    /// Wait before the second try; doubled each time after.
+    pub initial_backoff: Duration,
+    /// Upper bound for one wait.
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 5,
+            initial_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(4),
+        }
+    }
+}
+
+impl RetryPolicy {
+    fn backoff(&self, failed_attempts: u32) -> Duration {
+        let factor = 2u32.saturating_pow(failed_attempts.saturating_sub(1));
+        self.initial_backoff
+            .saturating_mul(factor)
+            .min(self.max_backoff)
+    }
+}
+
+/// Connect timeout for every request: a black-holed address fails in bounded time.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A registry that stops answering mid-request fails after this long.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Https,
+    Http,
+}
+
+impl Scheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Https => "https",
+            Scheme::Http => "http",
+        }
+    }
+}
+
+/// What the registry asked for in its `WWW-Authenticate` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Challenge {
+    /// `/v2/` answered 200: anonymous push (as far as the ping can tell).
+    None,
+    Basic,
+    Bearer,
+}
+
+/// A registry we have spoken to.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub registry: String,
+    pub scheme: Scheme,
+    pub challenge: Challenge,
+    /// The client the ping succeeded with (for [`head_manifest`]).
+    pub http: reqwest::Client,
+}
+
+/// Certificates to trust beyond the system's, and whether to skip verification.
+#[derive(Debug, Clone, Default)]
+pub struct Tls {
+    /// PEM `CERTIFICATE` blocks, one per entry.
+    pub extra_roots: Vec<Vec<u8>>,
+    pub insecure: bool,
+}
+
+/// Whether plain HTTP may be used for `registry` (`host[:port]`).
+pub fn allows_plain_http(registry: &str, insecure: bool) -> bool {
+    if insecure {
+        return true;
+    }
+    let host = if let Some(rest) = registry.strip_prefix('[') {
+        rest.split(']').next().map(|h| format!("[{h}]"))
+    } else {
+        registry.split(':').next().map(str::to_string)
+    };
+    matches!(
+        host.as_deref(),
+        Some("localhost") | Some("127.0.0.1") | Some("[::1]")
+    )
+}
+
+/// Read the CA certificates of `--ca-file`. (`SSL_CERT_FILE` and `SSL_CERT_DIR`
+/// need nothing here: the system roots are loaded through `rustls-native-certs`,
+/// which reads them in place of the distribution's bundle.)
+pub fn load_roots(ca_file: Option<&Path>) -> Result<Vec<Vec<u8>>> {
+    match ca_file {
+        Some(p) => read_pem_certs(p, "--ca-file"),
+        None => Ok(Vec::new()),
+    }
+}
+
+fn read_pem_certs(path: &Path, flag: &str) -> Result<Vec<Vec<u8>>> {
+    let text = std::fs::read(path).map_err(|e| io_failure(&format!("read {flag}"), path, &e))?;
+    let text = String::from_utf8_lossy(&text);
+    let mut out = Vec::new();
+    let mut rest = &text[..];
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    while let Some(start) = rest.find(BEGIN) {
+        let Some(len) = rest[start..].find(END) else {
+            break;
+        };
+        let block = &rest[start..start + len + END.len()];
+        reqwest::Certificate::from_pem(block.as_bytes()).map_err(|e| {
+            Failure::new(format!(
+                "`{}` ({flag}) holds a certificate that cannot be parsed",
+                path.display()
+            ))
+            .detail(e.to_string())
+        })?;
+        out.push(format!("{block}\n").into_bytes());
+        rest = &rest[start + len + END.len()..];
+    }
+    if out.is_empty() {
+        return Err(Failure::new(format!(
+            "`{}` ({flag}) holds no PEM certificate",
+            path.display()
+        ))
+        .help("pass a file with `-----BEGIN CERTIFICATE-----` blocks (the registry's CA)")
+        .into());
+    }
+    Ok(out)
+}
+
+/// The oci-client configuration for an endpoint.
+pub fn client_config(endpoint: &Endpoint, tls: &Tls) -> oci_client::client::ClientConfig {
+    use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+    ClientConfig {
+        protocol: match endpoint.scheme {
+            Scheme::Https => ClientProtocol::Https,
+            Scheme::Http => ClientProtocol::Http,
+        },
+        accept_invalid_certificates: tls.insecure,
+        // One PUT per blob: no 4 MiB PATCH round trips, and a file-backed stream.
+        use_monolithic_push: true,
+        extra_root_certificates: tls
+            .extra_roots
+            .iter()
+            .map(|pem| Certificate {
+                encoding: CertificateEncoding::Pem,
+                data: pem.clone(),
+            })
+            .collect(),
+        platform_resolver: None,
+        max_concurrent_upload: 3,
+        connect_timeout: Some(CONNECT_TIMEOUT),
+        read_timeout: Some(READ_TIMEOUT),
+        user_agent: concat!("cargo-slim/", env!("CARGO_PKG_VERSION")),
+        ..ClientConfig::default()
+    }
+}
+
+/// A client for the ping. `Scheme::Http` gets one that trusts no certificate at
+/// all: it never does TLS, and loading the system's roots costs milliseconds.
+fn ping_client(tls: &Tls, scheme: Scheme) -> Result<reqwest::Client> {
+    let b = reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .read_timeout(READ_TIMEOUT)
+        .user_agent(concat!("cargo-slim/", env!("CARGO_PKG_VERSION")));
+    if scheme == Scheme::Http {
+        return Ok(b.tls_certs_only(Vec::new()).build()?);
+    }
+    let mut b = b.tls_danger_accept_invalid_certs(tls.insecure);
+    let mut certs = Vec::new();
+    for pem in &tls.extra_roots {
+        certs.push(reqwest::Certificate::from_pem(pem)?);
+    }
+    if !certs.is_empty() {
+        b = b.tls_certs_merge(certs);
+    }
+    Ok(b.build()?)
+}
+
+/// One failed try: whether it is worth another, and what to tell the user.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub retryable: bool,
+    pub message: String,
+    /// Set when the cause is a certificate we do not trust.
+    pub certificate: bool,
+    pub refused: bool,
+}
+
+impl Attempt {
+    fn fatal(message: String) -> Attempt {
+        Attempt {
+            retryable: false,
+            message,
+            certificate: false,
+            refused: false,
+        }
+    }
+}
+
+/// `e` and all its sources, de-duplicated, joined with `: `.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        let s = err.to_string();
+        if !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+        cur = err.source();
+    }
+    parts.join(": ")
+}
+
+fn from_reqwest(e: &reqwest::Error) -> Attempt {
+    let message = chain(e);
+    let lower = message.to_ascii_lowercase();
+    let certificate = lower.contains("certificate") || lower.contains("unknownissuer");
+    let refused = lower.contains("connection refused");
+    let retryable = if let Some(s) = e.status() {
+        s.as_u16() == 429 || s.is_server_error()
+    } else {
+        !certificate && (e.is_connect() || e.is_timeout() || e.is_request() || e.is_body())
+    };
+    Attempt {
+        retryable,
+        message,
+        certificate,
+        refused,
+    }
+}
+
+/// Classify an oci-client error.
+pub fn classify(e: &OciDistributionError) -> Attempt {
+    match e {
+        OciDistributionError::RequestError(r) => from_reqwest(r),
+        OciDistributionError::ServerError { code, url, message } => {
+            let reason = reqwest::StatusCode::from_u16(*code)
+                .ok()
+                .and_then(|s| s.canonical_reason())
+                .unwrap_or("");
+            let body = message.lines().next().unwrap_or("").trim();
+            let mut m = format!("{code} {reason} from {url}");
+            if !body.is_empty() {
+                m.push_str(&format!(": {}", truncate(body, 300)));
+            }
+            Attempt {
+                retryable: *code == 429 || (500..600).contains(code),
+                ..Attempt::fatal(m)
+            }
+        }
+        OciDistributionError::RegistryError { envelope, url } => {
+            let codes: Vec<String> = envelope
+                .errors
+                .iter()
+                .map(|e| format!("{:?}: {}", e.code, e.message))
+                .collect();
+            Attempt {
+                retryable: envelope
+                    .errors
+                    .iter()
+                    .any(|e| e.code == OciErrorCode::Toomanyrequests),
+                ..Attempt::fatal(format!("{url}: {}", codes.join("; ")))
+            }
+        }
+        OciDistributionError::UnauthorizedError { url } => {
+            Attempt::fatal(format!("401 Unauthorized from {url}"))
+        }
+        other => Attempt::fatal(chain(other)),
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n).collect::<String>())
+    }
+}
+
+/// Everything tried, and why it failed.
+#[derive(Debug)]
+pub struct GaveUp {
+    pub attempts: u32,
+    pub elapsed: Duration,
+    pub last: Attempt,
+}
+
+/// Run `op` until it succeeds, fails for good, or `policy` runs out of tries.
+pub async fn retry<T, E, F, Fut>(
+    policy: &RetryPolicy,
+    what: &str,
+    shell: &Shell,
+    classify: impl Fn(&E) -> Attempt,
+    mut op: F,
+) -> std::result::Result<T, GaveUp>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = std::result::Result<T, E>>,
+{
+    let started = Instant::now();
+    let attempts = policy.attempts.max(1);
+    let mut n = 0;
+    loop {
+        n += 1;
+        match op().await {
+            Ok(v) => return Ok(v),
+            Err(e) => {
+                let a = classify(&e);
+                if !a.retryable || n >= attempts {
+                    return Err(GaveUp {
+                        attempts: n,
+                        elapsed: started.elapsed(),
+                        last: a,
+                    });
+                }
+                let wait = policy.backoff(n);
+                shell.warn(format!(
+                    "spurious network error ({} tries remaining, next in {:.2}s): {what}: {}",
+                    attempts - n,
+                    wait.as_secs_f64(),
+                    a.message
+                ));
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}
+
+/// A user-facing failure for a step that gave up.
+pub fn gave_up(g: GaveUp, what: &str, endpoint: &str) -> Failure {
+    let mut f = if g.last.certificate {
+        Failure::new(format!("the TLS certificate of {endpoint} is not trusted"))
+    } else {
+        Failure::new(format!("could not {what} at {endpoint}"))
+    };
+    if g.attempts > 1 {
+        f = f.detail(format!(
+            "gave up after {} attempts in {:.1}s",
+            g.attempts,
+            g.elapsed.as_secs_f64()
+        ));
+    }
+    f = f.detail(format!("last error: {}", g.last.message));
+    let help = if g.last.certificate {
+        "the registry's TLS certificate is not trusted: pass its CA with `--ca-file PATH` (or set SSL_CERT_FILE)".to_string()
+    } else if g.last.refused {
+        format!("is a registry running at {endpoint}? check the address and port")
+    } else if g.last.message.contains("401") {
+        "check the credentials: `docker login`/`podman login`, or CARGO_SLIM_REGISTRY_USERNAME and CARGO_SLIM_REGISTRY_PASSWORD".to_string()
+    } else if g.last.retryable {
+        "the registry kept failing; try again later (a re-run skips every blob already uploaded)"
+            .to_string()
+    } else {
+        String::new()
+    };
+    if !help.is_empty() {
+        f = f.help(help);
+    }
+    f
+}
+
+/// Ping `/v2/` and settle the scheme, the auth challenge, and (for Basic auth) the
+/// credentials.
+pub async fn ping(
+    registry: &str,
+    tls: &Tls,
+    insecure: bool,
+    cred: Option<&Credential>,
+    policy: &RetryPolicy,
+    shell: &Shell,
+) -> Result<Endpoint> {
+    let plain = &ping_client(tls, Scheme::Http)?;
+    let secure = &tokio::sync::OnceCell::new();
+    let allow_http = allows_plain_http(registry, insecure);
+    // Loopback speaks plain HTTP more often than not, and a probe carries no
+    // secret: ask in HTTP first there (unless a CA was given: then TLS is meant).
+    // Elsewhere TLS comes first, and HTTP only with --insecure.
+    let order: &[Scheme] = if allows_plain_http(registry, false) && tls.extra_roots.is_empty() {
+        &[Scheme::Http, Scheme::Https]
+    } else if allow_http {
+        &[Scheme::Https, Scheme::Http]
+    } else {
+        &[Scheme::Https]
+    };
+    let (scheme, status, www) = retry(
+        policy,
+        &format!("GET {}://{registry}/v2/", order[0].as_str()),
+        shell,
+        Attempt::clone,
+        || async move {
+            let mut first_err: Option<Attempt> = None;
+            let mut found = None;
+            for &scheme in order {
+                let url = format!("{}://{registry}/v2/", scheme.as_str());
+                let client = match scheme {
+                    Scheme::Http => plain,
+                    Scheme::Https => {
+                        secure
+                            .get_or_try_init(|| async { ping_client(tls, Scheme::Https) })
+                            .await
+                            .map_err(|e| Attempt::fatal(e.to_string()))?
+                    }
+                };
+                match client.get(&url).send().await {
+                    Ok(r) if scheme == Scheme::Http && is_http_to_https(&r) => continue,
+                    Ok(r) => {
+                        found = Some(status_of(scheme, r));
+                        break;
+                    }
+                    Err(e) => {
+                        let a = from_reqwest(&e);
+                        // Nothing listens, or TLS spoke and failed: no other scheme helps.
+                        let stop = a.refused || a.certificate;
+                        // Prefer the TLS error: it says more (certificate, handshake).
+                        if first_err.is_none() || scheme == Scheme::Https {
+                            first_err = Some(a);
+                        }
+                        if stop {
+                            break;
+                        }
+                    }
+                }
+            }
+            let Some((scheme, status, www)) = found else {
+                return Err(first_err.unwrap_or_else(|| {
+                    Attempt::fatal(format!(
+                        "{registry} answered plain HTTP with \"400 Client sent an HTTP request to an HTTPS server\", and TLS was not tried"
+                    ))
+                }));
+            };
+            if status == 429 || (500..600).contains(&status) {
+                return Err(Attempt {
+                    retryable: true,
+                    ..Attempt::fatal(format!(
+                        "{} from {}://{registry}/v2/",
+                        status_text(status),
+                        scheme.as_str()
+                    ))
+                });
+            }
+            Ok((scheme, status, www))
+        },
+    )
+    .await
+    .map_err(|g| {
+        let plain_help = !allow_http && !g.last.certificate && !g.last.refused;
+        let mut f = gave_up(g, "reach the registry", registry);
+        if plain_help {
+            f = f.help(format!(
+                "if {registry} serves plain HTTP, pass --insecure (only localhost, 127.0.0.1 and [::1] may use HTTP without it)"
+            ));
+        }
+        f
+    })?;
+    let base = format!("{}://{registry}", scheme.as_str());
+    shell.verbose("Ping", format!("{base}/v2/ → {}", status_text(status)));
+    let challenge = match status {
+        200..=299 => Challenge::None,
+        401 => {
+            let w = www.to_ascii_lowercase();
+            if w.starts_with("bearer") {
+                Challenge::Bearer
+            } else if w.starts_with("basic") {
+                Challenge::Basic
+            } else {
+                return Err(Failure::new(format!(
+                    "{registry} asks for an unsupported kind of authentication"
+                ))
+                .detail(format!("WWW-Authenticate: {}", truncate(&www, 200)))
+                .into());
+            }
+        }
+        s => {
+            return Err(Failure::new(format!(
+                "{base}/v2/ answered {}: this does not look like an OCI registry",
+                status_text(s)
+            ))
+            .help("check the registry address in the image reference")
+            .into())
+        }
+    };
+    let http = match scheme {
+        Scheme::Http => plain.clone(),
+        Scheme::Https => secure
+            .get_or_try_init(|| async { ping_client(tls, Scheme::Https) })
+            .await?
+            .clone(),
+    };
+    let endpoint = Endpoint {
+        registry: registry.to_string(),
+        scheme,
+        challenge,
+        http,
+    };
+    if challenge == Challenge::None {
+        return Ok(endpoint);
+    }
+    let Some(cred) = cred else {
+        return Err(Failure::new(format!(
+            "{registry} requires authentication (401 Unauthorized) and no credentials were found"
+        ))
+        .help("log in with `docker login` or `podman login`, or set CARGO_SLIM_REGISTRY_USERNAME and CARGO_SLIM_REGISTRY_PASSWORD")
+        .into());
+    };
+    if challenge == Challenge::Basic {
+        let url = &format!("{base}/v2/");
+        let client = &endpoint.http;
+        let status = retry(
+            policy,
+            &format!("GET {url} (with credentials)"),
+            shell,
+            Attempt::clone,
+            || async move {
+                let r = client
+                    .get(url)
+                    .basic_auth(&cred.username, Some(cred.password.expose()))
+                    .send()
+                    .await
+                    .map_err(|e| from_reqwest(&e))?;
+                let s = r.status().as_u16();
+                if s == 429 || (500..600).contains(&s) {
+                    return Err(Attempt {
+                        retryable: true,
+                        ..Attempt::fatal(format!("{} from {url}", status_text(s)))
+                    });
+                }
+                Ok(s)
+            },
+        )
+        .await
+        .map_err(|g| gave_up(g, "log in", &base))?;
+        if status == 401 || status == 403 {
+            return Err(rejected(registry, cred, status).into());
+        }
+    }
+    Ok(endpoint)
+}
+
+/// `HEAD /v2/<repository>/manifests/<tag>`: the registry's `Docker-Content-Digest`
+/// for the tag, or `None` when the tag does not exist. For anonymous and Basic
+/// endpoints (a Bearer endpoint goes through oci-client, which holds the token).
+pub async fn head_manifest(
+    endpoint: &Endpoint,
+    cred: Option<&Credential>,
+    repository: &str,
+    tag: &str,
+    media_type: &str,
+) -> std::result::Result<Option<String>, Attempt> {
+    let url = format!(
+        "{}://{}/v2/{repository}/manifests/{tag}",
+        endpoint.scheme.as_str(),
+        endpoint.registry
+    );
+    let mut req = endpoint
+        .http
+        .head(&url)
+        .header(reqwest::header::ACCEPT, media_type);
+    if let (Challenge::Basic, Some(c)) = (endpoint.challenge, cred) {
+        req = req.basic_auth(&c.username, Some(c.password.expose()));
+    }
+    let r = req.send().await.map_err(|e| from_reqwest(&e))?;
+    let status = r.status().as_u16();
+    match status {
+        200 => r
+            .headers()
+            .get("Docker-Content-Digest")
+            .and_then(|v| v.to_str().ok())
+            .map(|d| Some(d.to_string()))
+            .ok_or_else(|| {
+                Attempt::fatal(format!(
+                    "HEAD {url} answered without a Docker-Content-Digest header"
+                ))
+            }),
+        404 => Ok(None),
+        s => Err(Attempt {
+            retryable: s == 429 || (500..600).contains(&s),
+            ..Attempt::fatal(format!("{} from HEAD {url}", status_text(s)))
+        }),
+    }
+}
+
+/// The registry refused our credentials.
+pub fn rejected(registry: &str, cred: &Credential, status: u16) -> Failure {
+    Failure::new(format!(
+        "{registry} rejected the credentials of user `{}` ({})",
+        cred.username,
+        status_text(status)
+    ))
+    .detail(format!("credentials from: {}", cred.source))
+    .help("check the password (`docker login`/`podman login` again), or set CARGO_SLIM_REGISTRY_USERNAME and CARGO_SLIM_REGISTRY_PASSWORD")
+}
+
+fn status_of(scheme: Scheme, r: reqwest::Response) -> (Scheme, u16, String) {
+    let www = r
+        .headers()
+        .get(reqwest::header::WWW_AUTHENTICATE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    (scheme, r.status().as_u16(), www)
+}
+
+/// Go's TLS servers answer a plain-HTTP request with this 400.
+fn is_http_to_https(r: &reqwest::Response) -> bool {
+    r.status() == reqwest::StatusCode::BAD_REQUEST
+        && r.headers().get(reqwest::header::WWW_AUTHENTICATE).is_none()
+}
+
+pub fn status_text(code: u16) -> String {
+    let reason = reqwest::StatusCode::from_u16(code)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    format!("{code} {reason}").trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_for_loopback_names_or_insecure() {
+        for (r, want) in [
+            ("localhost", true),
+            ("localhost:5000", true),
+            ("127.0.0.1:39999", true),
+            ("[::1]:5000", true),
+            ("[::1]", true),
+            ("ghcr.io", false),
+            ("localhost.example.com:5000", false),
+            ("127.0.0.2:5000", false),
+            ("10.0.0.1:5000", false),
+        ] {
+            assert_eq!(allows_plain_http(r, false), want, "{r}");
+            assert!(allows_plain_http(r, true));
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let p = RetryPolicy {
+            attempts: 10,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(500),
+        };
+        let waits: Vec<u128> = (1..6).map(|n| p.backoff(n).as_millis()).collect();
+        assert_eq!(waits, [100, 200, 400, 500, 500]);
+    }
+
+    #[test]
+    fn server_errors_are_retryable_client_errors_are_not() {
+        let e = |code| OciDistributionError::ServerError {
+            code,
+            url: "http://r/v2/".into(),
+            message: String::new(),
+        };
+        assert!(classify(&e(503)).retryable);
+        assert!(classify(&e(502)).retryable);
+        assert!(classify(&e(429)).retryable);
+        assert!(!classify(&e(404)).retryable);
+        assert!(!classify(&e(401)).retryable);
+        assert!(classify(&e(503))
+            .message
+            .contains("503 Service Unavailable"));
+    }
+
+    #[test]
+    fn retry_stops_after_the_policy() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let policy = RetryPolicy {
+            attempts: 3,
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(2),
+        };
+        let shell = Shell::new(crate::shell::Verbosity::Quiet, Default::default());
+        let mut calls = 0;
+        let r: std::result::Result<(), GaveUp> = rt.block_on(retry(
+            &policy,
+            "x",
+            &shell,
+            |_: &u16| Attempt {
+                retryable: true,
+                ..Attempt::fatal("boom".into())
+            },
+            || {
+                calls += 1;
+                async { Err(503u16) }
+            },
+        ));
+        assert_eq!(r.unwrap_err().attempts, 3);
+        assert_eq!(calls, 3);
+
+        let mut calls = 0;
+        let r: std::result::Result<(), GaveUp> = rt.block_on(retry(
+            &policy,
+            "x",
+            &shell,
+            |_: &u16| Attempt::fatal("no".into()),
+            || {
+                calls += 1;
+                async { Err(404u16) }
+            },
+        ));
+        assert_eq!(r.unwrap_err().attempts, 1);
+        assert_eq!(calls, 1);
+    }
+
+    #[test]
+    fn pem_blocks_are_split() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("none.pem");
+        std::fs::write(&p, "not a cert").unwrap();
+        let e = read_pem_certs(&p, "--ca-file").unwrap_err();
+        assert!(e.to_string().contains("no PEM certificate"), "{e}");
+    }
+}

@@ -1,0 +1,775 @@
+//! `cargo slim push` against the real CNCF registry started by the test (see
+//! `registry.rs`): anonymous HTTP, htpasswd + TLS with a test CA, credentials from
+//! every source, faults (503s, a dead registry, a registry killed mid-upload), and
+//! what the registry itself logged. Each test skips (or, in CI, fails) without its
+//! tools.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{mpsc, OnceLock};
+use std::time::{Duration, Instant};
+
+use cargo_slim::validate::validate_tarball;
+
+use crate::registry::*;
+use crate::util::*;
+
+const PASSWORD: &str = "Tr0ub4dor-and-3-horses";
+const WRONG_PASSWORD: &str = "correct-horse-battery-staple-42";
+
+/// `cargo-slim slim push …` with every credential and CA source cleared, so only
+/// what a test sets applies.
+fn push_cmd(args: &[&str]) -> Command {
+    let mut cmd = slim(&[]);
+    cmd.arg("push").args(args);
+    for v in [
+        "DOCKER_CONFIG",
+        "REGISTRY_AUTH_FILE",
+        "XDG_RUNTIME_DIR",
+        "SSL_CERT_FILE",
+        "XDG_CACHE_HOME",
+        "CARGO_SLIM_REGISTRY_USERNAME",
+        "CARGO_SLIM_REGISTRY_PASSWORD",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "ALL_PROXY",
+    ] {
+        cmd.env_remove(v);
+    }
+    // An empty HOME: no ~/.docker/config.json of the machine's.
+    cmd.env("HOME", empty_home());
+    cmd
+}
+
+fn empty_home() -> &'static Path {
+    static HOME: OnceLock<tempfile::TempDir> = OnceLock::new();
+    HOME.get_or_init(|| tempfile::tempdir().unwrap()).path()
+}
+
+/// The hello image, built once per test run.
+fn hello_tar() -> PathBuf {
+    static TAR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    TAR.get_or_init(|| {
+        warm_up();
+        let dir = tempfile::tempdir().unwrap();
+        let tar = build_hello(dir.path(), &[]);
+        (dir, tar)
+    })
+    .1
+    .clone()
+}
+
+fn local_digest(tar: &Path) -> String {
+    validate_tarball(tar).unwrap().manifest_digest
+}
+
+fn no_secret(out: &Output, secrets: &[&str]) {
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    for s in secrets {
+        assert!(!all.contains(s), "secret `{s}` leaked into output:\n{all}");
+    }
+}
+
+fn skopeo_digest(reference: &str, extra: &[&str]) -> String {
+    let mut cmd = Command::new("skopeo");
+    cmd.arg("inspect")
+        .args(extra)
+        .arg(format!("docker://{reference}"));
+    let o = run_ok(&mut cmd);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    v["Digest"].as_str().unwrap().to_string()
+}
+
+/// A `DOCKER_CONFIG` directory named `label` with `auths` for `host`.
+fn docker_config(dir: &Path, label: &str, host: &str, user: &str, pass: &str) -> PathBuf {
+    use std::io::Write;
+    let cfg = dir.join(label);
+    std::fs::create_dir_all(&cfg).unwrap();
+    // base64 by hand: no dev-dependency for one line.
+    let mut enc = Command::new("base64")
+        .arg("-w0")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    enc.stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{user}:{pass}").as_bytes())
+        .unwrap();
+    let b64 = text(&enc.wait_with_output().unwrap().stdout);
+    std::fs::write(
+        cfg.join("config.json"),
+        format!(r#"{{"auths":{{"{host}":{{"auth":"{}"}}}}}}"#, b64.trim()),
+    )
+    .unwrap();
+    cfg
+}
+
+#[test]
+fn anonymous_http_push_then_skopeo_podman_and_a_free_repush() {
+    let tar = hello_tar();
+    let Some(reg) = Registry::start(RegistryConfig::default()) else {
+        return;
+    };
+    if !have("skopeo") || !have("podman") {
+        return;
+    }
+    let host = reg.host();
+    let digest = local_digest(&tar);
+    let dir = tempfile::tempdir().unwrap();
+    let refs = dir.path().join("refs.txt");
+    let reference = format!("{host}/hello:0.1.0");
+    let o = run_ok(&mut push_cmd(&[
+        tar.to_str().unwrap(),
+        &reference,
+        "--tag",
+        "latest",
+        "--image-refs",
+        refs.to_str().unwrap(),
+    ]));
+    let pinned = format!("{host}/hello@{digest}");
+    assert_eq!(
+        text(&o.stdout).trim(),
+        pinned,
+        "stdout is the pinned reference"
+    );
+    assert_eq!(std::fs::read_to_string(&refs).unwrap().trim(), pinned);
+    let err = text(&o.stderr);
+    assert!(err.contains("Pushing"), "{err}");
+    assert!(err.contains("2 blobs uploaded"), "{err}");
+    assert!(!err.contains("[="), "no progress bar off a terminal: {err}");
+
+    // The registry serves our digest under both tags.
+    for tag in ["0.1.0", "latest"] {
+        let d = skopeo_digest(&format!("{host}/hello:{tag}"), &["--tls-verify=false"]);
+        assert_eq!(d, digest, "tag {tag}");
+    }
+
+    // podman pulls it from the registry and runs it.
+    let _ = Command::new("podman")
+        .args(["rmi", "-f", &reference])
+        .output();
+    run_ok(Command::new("podman").args(["pull", "-q", "--tls-verify=false", &reference]));
+    let run = run_ok(Command::new("podman").args(["run", "--rm", "--runtime", "runc", &reference]));
+    assert_eq!(text(&run.stdout).trim(), HELLO_LINE);
+    let _ = Command::new("podman")
+        .args(["rmi", "-f", &reference])
+        .output();
+
+    // Unchanged re-push: the registry's own log shows no upload endpoint hit.
+    let mark = reg.mark();
+    let o = run_ok(&mut push_cmd(&[
+        tar.to_str().unwrap(),
+        &reference,
+        "--tag",
+        "latest",
+        "--message-format",
+        "json",
+    ]));
+    let line: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(line["reason"], "pushed");
+    assert_eq!(line["reference"], pinned);
+    assert_eq!(line["digest"], digest);
+    assert_eq!(line["tags"], serde_json::json!(["0.1.0", "latest"]));
+    assert_eq!(line["blobs_uploaded"], 0);
+    assert_eq!(line["blobs_skipped"], 2);
+    let reqs = reg.requests_since(mark);
+    assert!(
+        !reqs.is_empty(),
+        "the access log is captured:\n{}",
+        reg.log_text()
+    );
+    let uploads: Vec<_> = reqs
+        .iter()
+        .filter(|r| r.uri.contains("/blobs/uploads"))
+        .collect();
+    assert!(uploads.is_empty(), "re-push uploaded: {uploads:?}");
+    // Both tags already name our manifest: the registry is only read.
+    assert!(
+        reqs.iter().all(|r| r.method == "GET" || r.method == "HEAD"),
+        "a re-push writes nothing: {reqs:?}"
+    );
+    for tag in ["0.1.0", "latest"] {
+        let uri = format!("/v2/hello/manifests/{tag}");
+        assert!(
+            reqs.iter()
+                .any(|r| r.method == "HEAD" && r.uri == uri && r.status == 200),
+            "the digest of `{tag}` was read back: {reqs:?}"
+        );
+    }
+}
+
+#[test]
+fn htpasswd_and_tls_with_every_credential_source() {
+    if !have_cmd("openssl", &["version"])
+        || !have_cmd("htpasswd", &["-nbB", "u", "p"])
+        || !have("skopeo")
+    {
+        return;
+    }
+    let tar = hello_tar();
+    let dir = tempfile::tempdir().unwrap();
+    let certs = Certs::generate(dir.path());
+    let Some(reg) = Registry::start(RegistryConfig {
+        tls: Some(certs.clone()),
+        htpasswd: Some(("alice".into(), PASSWORD.into())),
+        ..RegistryConfig::default()
+    }) else {
+        return;
+    };
+    let host = reg.host();
+    let digest = local_digest(&tar);
+    let reference = format!("{host}/secure/hello:0.1.0");
+    let tar = tar.to_str().unwrap();
+    let ca = certs.ca.to_str().unwrap();
+    // DOCKER_CONFIG auths, CA from --ca-file; -v must not show the password.
+    let good = docker_config(dir.path(), "good", &host, "alice", PASSWORD);
+    let bad = docker_config(dir.path(), "bad", &host, "alice", WRONG_PASSWORD);
+    let auth_of = |cfg: &Path| -> String {
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(cfg.join("config.json")).unwrap()).unwrap();
+        v["auths"][&host]["auth"].as_str().unwrap().to_string()
+    };
+    let (good_b64, bad_b64) = (auth_of(&good), auth_of(&bad));
+    let secrets = [PASSWORD, WRONG_PASSWORD, &good_b64, &bad_b64];
+    let o = run_ok(push_cmd(&["-v", tar, &reference, "--ca-file", ca]).env("DOCKER_CONFIG", &good));
+    no_secret(&o, &secrets);
+    assert_eq!(
+        text(&o.stdout).trim(),
+        format!("{host}/secure/hello@{digest}")
+    );
+    let err = text(&o.stderr);
+    assert!(err.contains("https://"), "TLS was used: {err}");
+    assert!(err.contains("user `alice`"), "{err}");
+
+    // skopeo, trusting the same CA, sees our digest.
+    let certs_dir = dir.path().join("skopeo-certs");
+    std::fs::create_dir_all(&certs_dir).unwrap();
+    std::fs::copy(&certs.ca, certs_dir.join("ca.crt")).unwrap();
+    let d = skopeo_digest(
+        &reference,
+        &[
+            "--cert-dir",
+            certs_dir.to_str().unwrap(),
+            "--creds",
+            &format!("alice:{PASSWORD}"),
+        ],
+    );
+    assert_eq!(d, digest);
+
+    // Without the CA: refused, pointing at --ca-file (never falling back to HTTP).
+    let o = run_code(push_cmd(&[tar, &reference]).env("DOCKER_CONFIG", &good), 1);
+    let err = text(&o.stderr);
+    assert!(err.contains("certificate"), "{err}");
+    assert!(err.contains("--ca-file"), "{err}");
+    no_secret(&o, &secrets);
+
+    // A wrong password: exit 1 naming the registry and the 401, the password nowhere.
+    for verbose in [false, true] {
+        let mut args = vec![tar, reference.as_str(), "--ca-file", ca];
+        if verbose {
+            args.insert(0, "-v");
+        }
+        let o = run_code(push_cmd(&args).env("DOCKER_CONFIG", &bad), 1);
+        let err = text(&o.stderr);
+        assert!(err.contains(&host), "{err}");
+        assert!(err.contains("401"), "{err}");
+        assert!(err.contains("alice"), "{err}");
+        no_secret(&o, &secrets);
+    }
+
+    // No credentials at all: a clear 401, not a confusing later failure.
+    let o = run_code(&mut push_cmd(&[tar, &reference, "--ca-file", ca]), 1);
+    let err = text(&o.stderr);
+    assert!(err.contains("requires authentication"), "{err}");
+
+    // Environment credentials, CA from SSL_CERT_FILE, another tag.
+    let o = run_ok(
+        push_cmd(&["-v", tar, &reference, "--tag", "env"])
+            .env("CARGO_SLIM_REGISTRY_USERNAME", "alice")
+            .env("CARGO_SLIM_REGISTRY_PASSWORD", PASSWORD)
+            .env("SSL_CERT_FILE", ca),
+    );
+    no_secret(&o, &secrets);
+    assert!(text(&o.stderr).contains("CARGO_SLIM_REGISTRY_USERNAME"));
+    assert!(
+        text(&o.stderr).contains("0 blobs uploaded"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    // podman's auth.json via REGISTRY_AUTH_FILE (same format as docker's).
+    let o = run_ok(
+        push_cmd(&["-v", tar, &reference, "--ca-file", ca])
+            .env("REGISTRY_AUTH_FILE", good.join("config.json")),
+    );
+    no_secret(&o, &secrets);
+    assert!(text(&o.stderr).contains("REGISTRY_AUTH_FILE"));
+
+    // A credential helper (`credHelpers`), found on PATH, asked for this registry.
+    let bin = dir.path().join("helper-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let helper = bin.join("docker-credential-slimtest");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 2\nread server\n\
+             [ \"$server\" = \"{host}\" ] || {{ echo \"credentials not found in native keychain\"; exit 1; }}\n\
+             printf '{{\"ServerURL\":\"%s\",\"Username\":\"alice\",\"Secret\":\"{PASSWORD}\"}}' \"$server\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let helped = dir.path().join("helped");
+    std::fs::create_dir_all(&helped).unwrap();
+    std::fs::write(
+        helped.join("config.json"),
+        format!(r#"{{"credHelpers":{{"{host}":"slimtest"}}}}"#),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let o = run_ok(
+        push_cmd(&["-v", tar, &reference, "--ca-file", ca, "--tag", "helped"])
+            .env("DOCKER_CONFIG", &helped)
+            .env("PATH", &path),
+    );
+    no_secret(&o, &secrets);
+    assert!(
+        text(&o.stderr).contains("docker-credential-slimtest"),
+        "{}",
+        text(&o.stderr)
+    );
+    let d = skopeo_digest(
+        &format!("{host}/secure/hello:helped"),
+        &[
+            "--cert-dir",
+            certs_dir.to_str().unwrap(),
+            "--creds",
+            &format!("alice:{PASSWORD}"),
+        ],
+    );
+    assert_eq!(d, digest);
+}
+
+#[test]
+fn bearer_token_flow_through_a_token_service() {
+    if !have_cmd("openssl", &["version"]) {
+        return;
+    }
+    let tar = hello_tar();
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = TokenServer::start(dir.path(), "alice", PASSWORD);
+    let Some(reg) = Registry::start(RegistryConfig {
+        token: Some(tokens.config.clone()),
+        ..RegistryConfig::default()
+    }) else {
+        return;
+    };
+    let host = reg.host();
+    let digest = local_digest(&tar);
+    let reference = format!("{host}/bearer/hello:0.1.0");
+    let tar = tar.to_str().unwrap();
+    let good = docker_config(dir.path(), "good", &host, "alice", PASSWORD);
+    let bad = docker_config(dir.path(), "bad", &host, "alice", WRONG_PASSWORD);
+
+    let o = run_ok(push_cmd(&["-v", tar, &reference]).env("DOCKER_CONFIG", &good));
+    no_secret(&o, &[PASSWORD, WRONG_PASSWORD]);
+    assert_eq!(
+        text(&o.stdout).trim(),
+        format!("{host}/bearer/hello@{digest}")
+    );
+    // The token service was asked for push rights on exactly this repository,
+    // and the registry accepted the tokens it issued.
+    let asked = tokens.requests.lock().unwrap().clone();
+    assert!(
+        asked
+            .iter()
+            .any(|(scope, ok)| *ok && scope == "repository:bearer/hello:pull,push"),
+        "{asked:?}"
+    );
+    let reqs = reg.requests();
+    let put = reqs
+        .iter()
+        .find(|r| r.method == "PUT" && r.uri == "/v2/bearer/hello/manifests/0.1.0")
+        .expect("the manifest was pushed");
+    assert_eq!(put.status, 201);
+
+    // Unchanged re-push with a token: nothing written.
+    let mark = reg.mark();
+    let o = run_ok(push_cmd(&[tar, &reference]).env("DOCKER_CONFIG", &good));
+    assert!(
+        text(&o.stderr).contains("0 blobs uploaded"),
+        "{}",
+        text(&o.stderr)
+    );
+    let reqs = reg.requests_since(mark);
+    assert!(
+        reqs.iter().all(|r| r.method == "GET" || r.method == "HEAD"),
+        "{reqs:?}"
+    );
+
+    // The token service refuses a wrong password: exit 1, naming the registry and
+    // the 401, the password nowhere (with -v too).
+    for verbose in [false, true] {
+        let mut args = vec![tar, reference.as_str()];
+        if verbose {
+            args.insert(0, "-v");
+        }
+        let o = run_code(push_cmd(&args).env("DOCKER_CONFIG", &bad), 1);
+        let err = text(&o.stderr);
+        assert!(err.contains(&host), "{err}");
+        assert!(err.contains("401"), "{err}");
+        assert!(err.contains("rejected the credentials"), "{err}");
+        no_secret(&o, &[PASSWORD, WRONG_PASSWORD]);
+    }
+}
+
+#[test]
+fn missing_credential_helper_is_named_before_any_request() {
+    let tar = hello_tar();
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens here: the helper error must come before any connection.
+    let host = format!("127.0.0.1:{}", free_port());
+    std::fs::write(
+        dir.path().join("config.json"),
+        format!(r#"{{"credHelpers":{{"{host}":"cargo-slim-test-missing"}}}}"#),
+    )
+    .unwrap();
+    let o = run_code(
+        push_cmd(&[tar.to_str().unwrap(), &format!("{host}/hello:1")])
+            .env("DOCKER_CONFIG", dir.path()),
+        1,
+    );
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("docker-credential-cargo-slim-test-missing"),
+        "{err}"
+    );
+    assert!(err.contains(&host), "{err}");
+    assert!(err.contains("not found"), "{err}");
+    assert!(!err.contains("refused"), "{err}");
+}
+
+/// Flip one byte in the middle of `digest`'s blob, in place (same inode).
+fn corrupt_in_place(tar: &Path, digest: &str) {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let r = cargo_slim::push::layout::locate_blobs(tar).unwrap()[digest];
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(tar)
+        .unwrap();
+    let at = SeekFrom::Start(r.offset + r.size / 2);
+    let mut b = [0u8];
+    f.seek(at).unwrap();
+    f.read_exact(&mut b).unwrap();
+    f.seek(at).unwrap();
+    f.write_all(&[b[0] ^ 0xff]).unwrap();
+}
+
+#[test]
+fn corrupted_tarball_is_refused_before_any_upload() {
+    let hello = hello_tar();
+    let Some(reg) = Registry::start(RegistryConfig::default()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("image.tar");
+    std::fs::copy(&hello, &tar).unwrap();
+    let layer = validate_tarball(&tar).unwrap().layers[0].digest.clone();
+    let reference = format!("{}/hello:1", reg.host());
+
+    // Pushed once (and remembered as checked) ...
+    run_ok(&mut push_cmd(&[tar.to_str().unwrap(), &reference]));
+    // ... then damaged in place, and pushed to a new repository: the memo of the
+    // earlier check must not hide the change.
+    corrupt_in_place(&tar, &layer);
+    let reference = format!("{}/other/hello:1", reg.host());
+    let mark = reg.mark();
+    let o = run_code(&mut push_cmd(&[tar.to_str().unwrap(), &reference]), 1);
+    let err = text(&o.stderr);
+    assert!(err.contains("refusing to push"), "{err}");
+    assert!(err.contains(tar.to_str().unwrap()), "{err}");
+    assert!(err.contains(&layer[7..19]), "names the bad blob: {err}");
+    assert!(err.contains("nothing was uploaded"), "{err}");
+    // The registry may have been asked what it has, but got nothing.
+    let reqs = reg.requests_since(mark);
+    assert!(
+        reqs.iter().all(|r| r.method == "GET" || r.method == "HEAD"),
+        "{reqs:?}"
+    );
+    assert!(!reqs.iter().any(|r| r.uri.contains("/blobs/uploads")));
+
+    // A file that is not a tarball at all: refused before any request.
+    std::fs::write(&tar, b"not a tarball").unwrap();
+    let mark = reg.mark();
+    let o = run_code(&mut push_cmd(&[tar.to_str().unwrap(), &reference]), 1);
+    assert!(text(&o.stderr).contains("refusing to push"));
+    assert_eq!(reg.requests_since(mark), vec![]);
+}
+
+#[test]
+fn registry_not_running_is_a_clear_error_in_bounded_time() {
+    let tar = hello_tar();
+    let host = format!("127.0.0.1:{}", free_port());
+    let started = Instant::now();
+    let o = run_code(
+        &mut push_cmd(&[tar.to_str().unwrap(), &format!("{host}/hello:1")]),
+        1,
+    );
+    let took = started.elapsed();
+    let err = text(&o.stderr);
+    assert!(
+        err.contains(&format!("could not reach the registry at {host}")),
+        "{err}"
+    );
+    assert!(err.to_lowercase().contains("connection refused"), "{err}");
+    assert!(err.contains("gave up after 5 attempts"), "{err}");
+    assert!(err.contains("is a registry running"), "{err}");
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+}
+
+#[test]
+fn transient_503s_are_retried_until_the_push_succeeds() {
+    let tar = hello_tar();
+    let Some(reg) = Registry::start(RegistryConfig::default()) else {
+        return;
+    };
+    let proxy = FaultProxy::start(
+        reg.port,
+        Faults {
+            fail_first: 3,
+            ..Faults::default()
+        },
+    );
+    let digest = local_digest(&tar);
+    let o = run_ok(&mut push_cmd(&[
+        tar.to_str().unwrap(),
+        &format!("{}/flaky/hello:1", proxy.host()),
+    ]));
+    let err = text(&o.stderr);
+    assert_eq!(proxy.failed.load(std::sync::atomic::Ordering::SeqCst), 3);
+    assert_eq!(err.matches("spurious network error").count(), 3, "{err}");
+    assert!(err.contains("503 Service Unavailable"), "{err}");
+    assert_eq!(
+        text(&o.stdout).trim(),
+        format!("{}/flaky/hello@{digest}", proxy.host())
+    );
+    // The registry behind the proxy holds the image.
+    let manifests: Vec<_> = reg
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT" && r.uri == "/v2/flaky/hello/manifests/1")
+        .collect();
+    assert_eq!(manifests.len(), 1, "{manifests:?}");
+    assert_eq!(manifests[0].status, 201);
+}
+
+#[test]
+fn a_registry_that_never_recovers_is_a_clear_error() {
+    let tar = hello_tar();
+    let Some(reg) = Registry::start(RegistryConfig::default()) else {
+        return;
+    };
+    let proxy = FaultProxy::start(
+        reg.port,
+        Faults {
+            fail_first: usize::MAX,
+            ..Faults::default()
+        },
+    );
+    let started = Instant::now();
+    let o = run_code(
+        &mut push_cmd(&[
+            tar.to_str().unwrap(),
+            &format!("{}/down/hello:1", proxy.host()),
+        ]),
+        1,
+    );
+    let err = text(&o.stderr);
+    assert!(
+        err.contains(&format!("could not reach the registry at {}", proxy.host())),
+        "{err}"
+    );
+    assert!(err.contains("gave up after 5 attempts"), "{err}");
+    assert!(err.contains("503 Service Unavailable"), "{err}");
+    assert!(err.contains("try again later"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert!(reg.requests().is_empty(), "nothing got through the proxy");
+}
+
+/// An image with one ≥ 50 MB incompressible layer, built with the library.
+fn big_tar() -> PathBuf {
+    static TAR: OnceLock<PathBuf> = OnceLock::new();
+    TAR.get_or_init(|| payload_tar("big", 52)).clone()
+}
+
+/// An image whose one layer holds `mib` MiB of incompressible bytes; kept in the
+/// fixtures' target dir between runs (the content is deterministic).
+fn payload_tar(name: &str, mib: usize) -> PathBuf {
+    use cargo_slim::config::{ImageSpec, DEFAULT_USER};
+    use cargo_slim::image::{build_image, build_layer, tarball, LayerFile, Platform};
+    use cargo_slim::reference::Reference;
+    let path = fixture_target_dir()
+        .join("push-test")
+        .join(format!("{name}-{mib}.tar"));
+    if path.exists() && validate_tarball(&path).is_ok() {
+        return path;
+    }
+    {
+        // xorshift64*: deterministic, and gzip cannot shrink it.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let data: Vec<u8> = (0..(mib << 20) / 8)
+            .flat_map(|_| {
+                x ^= x >> 12;
+                x ^= x << 25;
+                x ^= x >> 27;
+                x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes()
+            })
+            .collect();
+        let layer = build_layer(
+            &[LayerFile {
+                path: "/payload.bin".into(),
+                mode: 0o444,
+                data: &data,
+            }],
+            0,
+        )
+        .unwrap();
+        assert!(layer.blob.size() >= (mib << 20) as u64);
+        let spec = ImageSpec {
+            reference: Reference::parse(&format!("localhost/{name}:1")).unwrap(),
+            path: "/payload.bin".into(),
+            user: DEFAULT_USER.into(),
+            cmd: None,
+            env: Default::default(),
+            labels: Default::default(),
+            workdir: None,
+            expose: Vec::new(),
+            name: name.into(),
+            version: Some("1".into()),
+            ca_certificates: None,
+            zoneinfo: None,
+        };
+        let platform = Platform {
+            os: "linux".into(),
+            architecture: "amd64".into(),
+            variant: None,
+        };
+        let image = build_image(&spec, &platform, vec![layer], 0).unwrap();
+        tarball::write(&image, &path, 0).unwrap();
+    }
+    path
+}
+
+#[test]
+fn registry_killed_mid_upload_then_a_rerun_completes() {
+    let Some(mut reg) = Registry::start(RegistryConfig::default()) else {
+        return;
+    };
+    if !have("skopeo") {
+        return;
+    }
+    let tar = big_tar();
+    let image = validate_tarball(&tar).unwrap();
+    let (tell_tx, tell_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel();
+    let proxy = FaultProxy::start(
+        reg.port,
+        Faults {
+            go_dark_after: Some((16 << 20, tell_tx, go_rx)),
+            ..Faults::default()
+        },
+    );
+    let started = Instant::now();
+    let child = push_cmd(&[tar.to_str().unwrap(), &format!("{}/big:1", proxy.host())])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // 16 MiB of the layer are in the registry's upload: kill it there and then.
+    tell_rx
+        .recv_timeout(Duration::from_secs(120))
+        .expect("the upload reached 16 MiB");
+    let uploads = reg
+        .dir
+        .path()
+        .join("storage/docker/registry/v2/repositories/big/_uploads");
+    assert!(uploads.exists(), "the registry was receiving the layer");
+    reg.kill();
+    go_tx.send(()).unwrap();
+    let o = child.wait_with_output().unwrap();
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    // Config and layer upload side by side: either may be the one reported.
+    assert!(err.contains("could not upload"), "{err}");
+    assert!(err.contains("gave up after 5 attempts"), "{err}");
+    assert!(err.contains("is a registry running"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(90));
+
+    // Restarted (same storage): a re-run completes, and what the registry serves
+    // checks out blob by blob (skopeo verifies every digest it downloads).
+    reg.restart();
+    let reference = format!("{}/big:1", reg.host());
+    let o = run_ok(&mut push_cmd(&[tar.to_str().unwrap(), &reference]));
+    assert_eq!(
+        text(&o.stdout).trim(),
+        format!("{}/big@{}", reg.host(), image.manifest_digest)
+    );
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("copy");
+    run_ok(Command::new("skopeo").args([
+        "copy",
+        "-q",
+        "--src-tls-verify=false",
+        &format!("docker://{reference}"),
+        &format!("dir:{}", dest.display()),
+    ]));
+    assert_eq!(
+        std::fs::read(dest.join("manifest.json")).unwrap(),
+        image.manifest_bytes
+    );
+    let layer = std::fs::metadata(dest.join(&image.layers[0].digest[7..])).unwrap();
+    assert_eq!(layer.len(), image.layers[0].size);
+}
+
+#[test]
+fn progress_bar_on_a_terminal() {
+    if !have_cmd("script", &["--version"]) {
+        return;
+    }
+    let Some(reg) = Registry::start(RegistryConfig::default()) else {
+        return;
+    };
+    let tar = payload_tar("medium", 3);
+    // `script` gives the command a pseudo-terminal and records what it drew.
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let cmd = push_cmd(&[]);
+    let line = format!(
+        "{} slim push {} {}/tty:1",
+        cmd.get_program().to_str().unwrap(),
+        tar.display(),
+        reg.host()
+    );
+    let mut script = Command::new("script");
+    script
+        .args(["-qfec", &line, log.path().to_str().unwrap()])
+        .env("HOME", empty_home())
+        .env_remove("DOCKER_CONFIG")
+        .env_remove("CARGO_SLIM_REGISTRY_USERNAME")
+        .env_remove("CARGO_SLIM_REGISTRY_PASSWORD");
+    run_ok(&mut script);
+    let drawn = String::from_utf8_lossy(&std::fs::read(log.path()).unwrap()).into_owned();
+    assert!(
+        drawn.contains("] 0 B/3.00 MiB"),
+        "a bar was drawn:\n{drawn}"
+    );
+}
