@@ -214,6 +214,23 @@ pub struct BuildArgs {
     #[arg(long)]
     pub upx_fallback: bool,
 
+    /// After a successful build (within budget), push the image to REF; without REF,
+    /// to `repository` with each of `tags` from [package.metadata.slim]
+    #[arg(long, value_name = "REF", num_args = 0..=1, default_missing_value = "")]
+    pub push: Option<String>,
+
+    /// With --push: allow plain HTTP and unverified TLS for a non-loopback registry
+    #[arg(long, requires = "push")]
+    pub insecure: bool,
+
+    /// With --push: PEM file of CA certificates to trust for the registry
+    #[arg(long, value_name = "PATH", requires = "push")]
+    pub ca_file: Option<PathBuf>,
+
+    /// With --push: also write REPOSITORY@sha256:DIGEST to FILE
+    #[arg(long, value_name = "FILE", requires = "push")]
+    pub image_refs: Option<PathBuf>,
+
     /// Show the standard library's crates (core, alloc, ...) separately in the report
     #[arg(long)]
     pub split_std: bool,

@@ -54,6 +54,10 @@ pub struct SlimMetadata {
     pub upx: Option<UpxSetting>,
     /// Path of the `upx` executable.
     pub upx_path: Option<PathBuf>,
+    /// Registry repository for `build --push` without a REF, e.g. "ghcr.io/acme/app".
+    pub repository: Option<String>,
+    /// Tags pushed to `repository`; `{version}` and `{name}` are replaced.
+    pub tags: Option<Vec<String>>,
 }
 
 /// The `upx` key: a switch, or a table of settings (which turns UPX on).
@@ -108,6 +112,76 @@ pub struct Plan {
     pub report: ReportPlan,
     /// UPX packing, when turned on.
     pub upx: Option<UpxPlan>,
+    /// `--push`: where the image goes after a successful build.
+    pub push: Option<PushPlan>,
+}
+
+/// Where and how to push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushPlan {
+    pub reference: String,
+    pub extra_tags: Vec<String>,
+    pub insecure: bool,
+    pub ca_file: Option<PathBuf>,
+    pub image_refs: Option<PathBuf>,
+}
+
+/// Default `tags` when `repository` is set.
+pub const DEFAULT_PUSH_TAGS: [&str; 1] = ["{version}"];
+
+/// `--push [REF]` against `repository` / `tags`.
+pub fn push_plan(
+    args: &BuildArgs,
+    meta: &SlimMetadata,
+    name: &str,
+    version: Option<&str>,
+    manifest: &Path,
+) -> Result<Option<PushPlan>> {
+    let Some(cli_ref) = &args.push else {
+        return Ok(None);
+    };
+    let fill = |t: &str| {
+        t.replace("{name}", name)
+            .replace("{version}", version.unwrap_or("latest"))
+    };
+    let (reference, extra_tags) = if !cli_ref.is_empty() {
+        (fill(cli_ref), Vec::new())
+    } else {
+        let Some(repo) = &meta.repository else {
+            return Err(Failure::new("`--push` was given without a REF, and no `repository` is configured")
+                .detail(format!("manifest: {}", manifest.display()))
+                .help("pass --push ghcr.io/acme/app:1.0.0, or set `repository = \"ghcr.io/acme/app\"` (and optionally `tags = [\"{version}\", \"latest\"]`) in [package.metadata.slim]")
+                .into());
+        };
+        let tags: Vec<String> = meta
+            .tags
+            .clone()
+            .unwrap_or_else(|| DEFAULT_PUSH_TAGS.iter().map(|s| s.to_string()).collect())
+            .iter()
+            .map(|t| fill(t))
+            .collect();
+        let Some((first, rest)) = tags.split_first() else {
+            return Err(Failure::new(format!(
+                "`tags` in [package.metadata.slim] of `{}` is empty",
+                manifest.display()
+            ))
+            .help("list at least one tag, e.g. tags = [\"{version}\"]")
+            .into());
+        };
+        (
+            format!("{}:{first}", repo.trim_end_matches('/')),
+            rest.to_vec(),
+        )
+    };
+    // Fail before a long build when the reference cannot be pushed.
+    Reference::parse(&reference)?;
+    Ok(Some(PushPlan {
+        reference,
+        extra_tags,
+        insecure: args.insecure,
+        ca_file: args.ca_file.clone(),
+        image_refs: args.image_refs.clone(),
+    }))
 }
 
 /// What to report and which limits to enforce.
@@ -191,6 +265,7 @@ fn resolve_cargo(args: &BuildArgs, epoch: u64) -> Result<Plan> {
     let bin = select_bin(package, args.bin.as_deref().or(meta.bin.as_deref()))?;
     let version = package.version.to_string();
     let image = image_spec(&meta, args.tag.as_deref(), &bin, Some(&version))?;
+    let bin_for_push = bin.clone();
     let target_dir = metadata.target_directory.clone().into_std_path_buf();
     let output = args
         .output
@@ -222,6 +297,13 @@ fn resolve_cargo(args: &BuildArgs, epoch: u64) -> Result<Plan> {
         epoch,
         report,
         upx: upx_plan(args, &meta, package.manifest_path.as_std_path())?,
+        push: push_plan(
+            args,
+            &meta,
+            &bin_for_push,
+            Some(&version),
+            package.manifest_path.as_std_path(),
+        )?,
     })
 }
 
@@ -280,6 +362,13 @@ fn resolve_binary(args: &BuildArgs, binary: &Path, epoch: u64) -> Result<Plan> {
         upx: upx_plan(
             args,
             &meta,
+            manifest_used.as_deref().unwrap_or(Path::new("Cargo.toml")),
+        )?,
+        push: push_plan(
+            args,
+            &meta,
+            &name,
+            version.as_deref(),
             manifest_used.as_deref().unwrap_or(Path::new("Cargo.toml")),
         )?,
         image,
@@ -709,6 +798,52 @@ mod tests {
             "{f:?}"
         );
         assert!(parse_slim_table(json!({"budget": {"images": "1"}}), Path::new("C")).is_err());
+    }
+
+    #[test]
+    fn push_plans() {
+        let meta = parse_slim_table(
+            json!({"repository": "127.0.0.1:5000/acme/app", "tags": ["{version}", "latest"]}),
+            Path::new("C"),
+        )
+        .unwrap();
+        let args = BuildArgs {
+            push: Some(String::new()),
+            ..Default::default()
+        };
+        let p = push_plan(&args, &meta, "app", Some("1.2.0"), Path::new("C"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.reference, "127.0.0.1:5000/acme/app:1.2.0");
+        assert_eq!(p.extra_tags, vec!["latest"]);
+        let args = BuildArgs {
+            push: Some("ghcr.io/x/y:{version}".into()),
+            ..Default::default()
+        };
+        let p = push_plan(&args, &meta, "app", Some("1.2.0"), Path::new("C"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (p.reference.as_str(), p.extra_tags.len()),
+            ("ghcr.io/x/y:1.2.0", 0)
+        );
+        let none = BuildArgs::default();
+        assert!(push_plan(&none, &meta, "app", None, Path::new("C"))
+            .unwrap()
+            .is_none());
+        let args = BuildArgs {
+            push: Some(String::new()),
+            ..Default::default()
+        };
+        let err = push_plan(
+            &args,
+            &SlimMetadata::default(),
+            "app",
+            None,
+            Path::new("/m/Cargo.toml"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("without a REF"), "{err}");
     }
 
     #[test]

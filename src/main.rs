@@ -2,11 +2,13 @@
 //! stdout, and map errors to exit codes (0 ok, 1 error, 2 usage — clap's own,
 //! 3 size budget exceeded, whatever the output format).
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use cargo_slim::cli::{self, Command, MessageFormat, PushArgs};
-use cargo_slim::error::{io_failure, BudgetExceeded};
+use cargo_slim::config::PushPlan;
+use cargo_slim::error::BudgetExceeded;
 use cargo_slim::push::{push, PushOptions};
 use cargo_slim::report::BuildReport;
 use cargo_slim::shell::{print_out, Shell, Verbosity};
@@ -24,9 +26,15 @@ fn main() -> ExitCode {
     let shell = Shell::new(verbosity, args.global.color);
     let format = args.global.message_format;
     let result = match args.command {
-        Command::Build(b) => config::resolve(&b)
-            .and_then(|plan| build(&plan, &shell))
-            .and_then(|out| emit(format, &out.report, out.over_budget)),
+        Command::Build(b) => config::resolve(&b).and_then(|plan| {
+            let out = build(&plan, &shell)?;
+            let pushing = plan.push.as_ref().filter(|_| out.over_budget.is_empty());
+            emit(format, &out.report, out.over_budget)?;
+            match pushing {
+                Some(p) => push_and_print(&out.path, p, format, &shell),
+                None => Ok(()),
+            }
+        }),
         Command::Report(r) => {
             let plan = config::report_plan(&r.budget, false, None, std::path::Path::new("-"));
             plan.and_then(|plan| report_tarball(&r.tarball, &plan, &shell))
@@ -68,16 +76,32 @@ fn emit(format: MessageFormat, report: &BuildReport, over_budget: Vec<String>) -
 /// `cargo slim push`: print `REPO@sha256:DIGEST` (or the `pushed` JSON line), and
 /// write it to `--image-refs FILE` too.
 fn run_push(args: &PushArgs, format: MessageFormat, shell: &Shell) -> Result<()> {
-    let opts = PushOptions {
+    let plan = PushPlan {
+        reference: args.reference.clone(),
+        extra_tags: args.tags.clone(),
         insecure: args.insecure,
         ca_file: args.ca_file.clone(),
-        extra_tags: args.tags.clone(),
+        image_refs: args.image_refs.clone(),
+    };
+    push_and_print(&args.tarball, &plan, format, shell)
+}
+
+/// Push a tarball as planned (also used by `build --push`).
+fn push_and_print(
+    tarball: &Path,
+    plan: &PushPlan,
+    format: MessageFormat,
+    shell: &Shell,
+) -> Result<()> {
+    let opts = PushOptions {
+        insecure: plan.insecure,
+        ca_file: plan.ca_file.clone(),
+        extra_tags: plan.extra_tags.clone(),
         ..PushOptions::default()
     };
-    let pushed = push(&args.tarball, &args.reference, &opts, shell)?;
-    if let Some(path) = &args.image_refs {
-        std::fs::write(path, format!("{}\n", pushed.pinned()))
-            .map_err(|e| io_failure("write --image-refs", path, &e))?;
+    let pushed = push(tarball, &plan.reference, &opts, shell)?;
+    if let Some(path) = &plan.image_refs {
+        cargo_slim::atomic::write(path, format!("{}\n", pushed.pinned()).as_bytes())?;
     }
     match format {
         MessageFormat::Human => print_out(&pushed.pinned())?,

@@ -22,6 +22,12 @@ const WRONG_PASSWORD: &str = "correct-horse-battery-staple-42";
 fn push_cmd(args: &[&str]) -> Command {
     let mut cmd = slim(&[]);
     cmd.arg("push").args(args);
+    isolate(&mut cmd);
+    cmd
+}
+
+/// No credentials, proxies or caches of the machine's reach the command.
+fn isolate(cmd: &mut Command) {
     for v in [
         "DOCKER_CONFIG",
         "REGISTRY_AUTH_FILE",
@@ -40,7 +46,6 @@ fn push_cmd(args: &[&str]) -> Command {
     }
     // An empty HOME: no ~/.docker/config.json of the machine's.
     cmd.env("HOME", empty_home());
-    cmd
 }
 
 fn empty_home() -> &'static Path {
@@ -771,5 +776,72 @@ fn progress_bar_on_a_terminal() {
     assert!(
         drawn.contains("] 0 B/3.00 MiB"),
         "a bar was drawn:\n{drawn}"
+    );
+}
+
+#[test]
+fn build_push_uses_repository_and_tags_and_never_pushes_over_budget() {
+    warm_up();
+    let Some(reg) = Registry::start(RegistryConfig::default()) else {
+        return;
+    };
+    if !have("skopeo") {
+        return;
+    }
+    let host = reg.host();
+    let crate_dir = copy_fixture("hello");
+    let manifest = crate_dir.path().join("Cargo.toml");
+    let toml = std::fs::read_to_string(&manifest).unwrap().replace(
+        "[package.metadata.slim]\n",
+        &format!("[package.metadata.slim]\nrepository = \"{host}/built\"\ntags = [\"{{version}}\", \"latest\"]\n"),
+    );
+    std::fs::write(&manifest, toml).unwrap();
+    let out = crate_dir.path().join("img.tar");
+    let refs = crate_dir.path().join("refs.txt");
+    let mut build = slim(&[
+        "--message-format",
+        "json",
+        "build",
+        "-o",
+        out.to_str().unwrap(),
+        "--push",
+        "--image-refs",
+        refs.to_str().unwrap(),
+    ]);
+    isolate(&mut build);
+    let o = run_ok(build.current_dir(crate_dir.path()));
+    let lines: Vec<String> = text(&o.stdout).lines().map(str::to_string).collect();
+    let built: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    let pushed: serde_json::Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+    assert_eq!(built["reason"], "image-built");
+    assert_eq!(pushed["reason"], "pushed");
+    let digest = local_digest(&out);
+    assert_eq!(built["manifest_digest"], digest.as_str());
+    assert_eq!(
+        std::fs::read_to_string(&refs).unwrap().trim(),
+        format!("{host}/built@{digest}")
+    );
+    for tag in ["0.1.0", "latest"] {
+        let d = skopeo_digest(&format!("{host}/built:{tag}"), &["--tls-verify=false"]);
+        assert_eq!(d, digest, "tag {tag}");
+    }
+
+    // Over budget: exit 3 and nothing reaches the registry.
+    let mark = reg.mark();
+    let mut over = slim(&[
+        "build",
+        "-o",
+        out.to_str().unwrap(),
+        "--push",
+        &format!("{host}/over:1"),
+        "--max-image-size",
+        "1KiB",
+    ]);
+    isolate(&mut over);
+    over.current_dir(crate_dir.path());
+    run_code(&mut over, 3);
+    assert!(
+        reg.requests_since(mark).is_empty(),
+        "a build over budget must not push"
     );
 }
