@@ -250,3 +250,30 @@ fn usage_errors_exit_2() {
     run_code(&mut slim(&["build", "--no-such-flag"]), 2);
     run_code(&mut slim(&["frobnicate"]), 2);
 }
+
+#[test]
+fn openssl_sys_on_musl_is_refused_before_compiling() {
+    let manifest = fixture("openssl-musl").join("Cargo.toml");
+    let started = std::time::Instant::now();
+    let o = run_code(
+        &mut slim(&[
+            "build",
+            "--locked",
+            "--manifest-path",
+            manifest.to_str().unwrap(),
+        ]),
+        1,
+    );
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("`openssl-sys` links the system OpenSSL"),
+        "{err}"
+    );
+    assert!(err.contains("x86_64-unknown-linux-musl"), "{err}");
+    assert!(err.contains("features = [\"vendored\"]"), "{err}");
+    assert!(
+        !err.contains("Compiling"),
+        "refused before cargo build: {err}"
+    );
+    assert!(started.elapsed().as_secs() < 60);
+}
