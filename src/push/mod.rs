@@ -180,7 +180,7 @@ pub fn push(tarball: &Path, reference: &str, opts: &PushOptions, shell: &Shell) 
         shell,
     };
     let (uploaded, skipped) = std::thread::scope(|s| -> Result<(usize, usize)> {
-        let check = (!memo).then(|| s.spawn(|| validate::validate_tarball(tarball)));
+        let check = (!memo).then(|| s.spawn(|| validate::validate_blobs(tarball)));
         let prepared = rt.block_on(job.prepare());
         if let Some(check) = check {
             let image = check

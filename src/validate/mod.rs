@@ -181,12 +181,12 @@ macro_rules! ensure_at {
 /// Validate the image tarball at `path`.
 pub fn validate_tarball(path: &Path) -> Result<ValidImage> {
     let file = open(path)?;
-    Ok(validate_inner(std::io::BufReader::new(file), false)?.0)
+    Ok(validate_inner(std::io::BufReader::new(file), Depth::Full)?.0)
 }
 
 /// Validate an image tarball read from `r`.
 pub fn validate_reader<R: Read>(r: R) -> Result<ValidImage> {
-    Ok(validate_inner(r, false)?.0)
+    Ok(validate_inner(r, Depth::Full)?.0)
 }
 
 /// Read one file's bytes out of a layer (for tests that extract the binary).
@@ -195,7 +195,7 @@ pub fn validate_reader<R: Read>(r: R) -> Result<ValidImage> {
 /// wins; a leading `/` or `./` is ignored. Directories and symlinks are errors.
 pub fn read_layer_file(tarball: &Path, path_in_layer: &str) -> Result<Vec<u8>> {
     let file = open(tarball)?;
-    let (_, layer_tars) = validate_inner(std::io::BufReader::new(file), true)?;
+    let (_, layer_tars) = validate_inner(std::io::BufReader::new(file), Depth::KeepLayerTars)?;
     let want = normalize_lookup(path_in_layer);
     for (i, tar_bytes) in layer_tars.iter().enumerate().rev() {
         let mut archive = tar::Archive::new(tar_bytes.as_slice());
@@ -599,13 +599,32 @@ fn describe_type(t: tar::EntryType) -> &'static str {
 // ---------------------------------------------------------------------------
 // The whole image
 
-fn validate_inner<R: Read>(r: R, keep_layer_tars: bool) -> Result<(ValidImage, Vec<Vec<u8>>)> {
+/// How far to look into the layers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Depth {
+    /// Outer tar, JSON documents, every blob's digest and size; layers are not
+    /// uncompressed (their `diff_id`s and `files` are taken from the config / left empty).
+    Blobs,
+    Full,
+    KeepLayerTars,
+}
+
+/// The checks a push needs before uploading: the outer tar, the JSON documents,
+/// and every blob's digest and size — without uncompressing the layers, which
+/// the registry never looks into. Every invariant of [`validate_tarball`] except
+/// the layers' contents and `diff_id`s.
+pub fn validate_blobs(path: &Path) -> Result<ValidImage> {
+    let file = open(path)?;
+    Ok(validate_inner(std::io::BufReader::new(file), Depth::Blobs)?.0)
+}
+
+fn validate_inner<R: Read>(r: R, depth: Depth) -> Result<(ValidImage, Vec<Vec<u8>>)> {
     let outer = read_outer(r)?;
     // Hashing the blobs and gunzipping the layers are the two big costs: do them on
     // two cores. A blob whose content does not match its name is reported first.
     std::thread::scope(|s| {
         let names = s.spawn(|| check_blob_names(&outer.entries));
-        let rest = validate_entries(&outer, keep_layer_tars);
+        let rest = validate_entries(&outer, depth);
         names
             .join()
             .map_err(|_| anyhow!("the blob hashing thread panicked"))??;
@@ -628,7 +647,7 @@ fn check_blob_names(entries: &[OuterEntry]) -> Result<()> {
     Ok(())
 }
 
-fn validate_entries(outer: &OuterTar, keep_layer_tars: bool) -> Result<(ValidImage, Vec<Vec<u8>>)> {
+fn validate_entries(outer: &OuterTar, depth: Depth) -> Result<(ValidImage, Vec<Vec<u8>>)> {
     let entries = &outer.entries;
     let mtime = outer.mtime;
     for (i, want) in FIXED_ENTRIES.iter().enumerate() {
@@ -888,6 +907,16 @@ fn validate_entries(outer: &OuterTar, keep_layer_tars: bool) -> Result<(ValidIma
             desc,
             blob,
         )?;
+        if depth == Depth::Blobs {
+            layers.push(ValidLayer {
+                digest: desc.digest.clone(),
+                size: blob.len() as u64,
+                diff_id: diff_ids[i].as_str().unwrap_or_default().to_string(),
+                uncompressed_size: 0,
+                files: Vec::new(),
+            });
+            continue;
+        }
         let label = format!("layer {i}");
         let tar_bytes = gunzip_layer(name, &label, blob)?;
         let diff_id = format!("sha256:{}", sha256_hex(&tar_bytes));
@@ -906,7 +935,7 @@ fn validate_entries(outer: &OuterTar, keep_layer_tars: bool) -> Result<(ValidIma
             uncompressed_size: tar_bytes.len() as u64,
             files,
         });
-        if keep_layer_tars {
+        if depth == Depth::KeepLayerTars {
             layer_tars.push(tar_bytes);
         }
     }

@@ -1122,3 +1122,41 @@ fn canonical_json_sorts_keys_and_is_compact() {
         r#"{"a":1.5,"b":[1,{"c":null,"d":"é\u0001"}]}"#
     );
 }
+
+#[test]
+fn validate_blobs_checks_digests_but_not_layer_contents() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.tar");
+    std::fs::write(&good, Fixture::default().build().tar).unwrap();
+    let full = validate_tarball(&good).unwrap();
+    let light = validate_blobs(&good).unwrap();
+    assert_eq!(light.manifest_digest, full.manifest_digest);
+    assert_eq!(light.manifest_bytes, full.manifest_bytes);
+    let sizes = |i: &ValidImage| {
+        i.layers
+            .iter()
+            .map(|l| (l.digest.clone(), l.size))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(sizes(&light), sizes(&full));
+
+    // A corrupted blob is caught by both.
+    let bad_blob = dir.path().join("bad-blob.tar");
+    let fx = Fixture {
+        outer: |o| *o[4].data.last_mut().unwrap() ^= 0xff,
+        ..Fixture::default()
+    };
+    std::fs::write(&bad_blob, fx.build().tar).unwrap();
+    let err = validate_blobs(&bad_blob).unwrap_err().to_string();
+    assert!(err.contains("blob content has sha256:"), "{err}");
+
+    // A wrong diff_id (digests all consistent) is only a full-check finding.
+    let bad_diff = dir.path().join("bad-diff.tar");
+    let fx = Fixture {
+        config: |c| c["rootfs"]["diff_ids"][1] = json!(format!("sha256:{}", "0".repeat(64))),
+        ..Fixture::default()
+    };
+    std::fs::write(&bad_diff, fx.build().tar).unwrap();
+    assert!(validate_blobs(&bad_diff).is_ok());
+    assert!(validate_tarball(&bad_diff).is_err());
+}
