@@ -24,8 +24,8 @@ use std::io::{self, Read, Seek, SeekFrom};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::digest::hex;
 use crate::error::Failure;
-use crate::image::gzip::hex;
 
 /// Largest JSON document (index, manifest, config) read from an archive.
 pub const MAX_JSON: u64 = 16 << 20;

@@ -95,6 +95,18 @@ fn parse_size_arg(s: &str) -> Result<u64, String> {
     crate::budget::parse_size(s)
 }
 
+/// clap value parser for `--arch`: the GOARCH name, or a list of what is accepted.
+fn parse_arch(name: &str) -> Result<String, String> {
+    crate::arch::from_name(name)
+        .map(|a| a.goarch.to_string())
+        .ok_or_else(|| {
+            format!(
+                "unknown architecture `{name}`; use a GOARCH name ({}) or a Rust one (x86_64, aarch64)",
+                crate::arch::known_names().join(", ")
+            )
+        })
+}
+
 fn parse_percent_arg(s: &str) -> Result<f64, String> {
     crate::budget::parse_percent(s)
 }
@@ -117,7 +129,7 @@ pub struct VerifyArgs {
 
     /// Architecture every ELF file must be built for: a GOARCH name (amd64, arm64, ...) or a
     /// Rust one (x86_64, aarch64); picks the image of a multi-platform archive
-    #[arg(long, value_name = "ARCH", value_parser = crate::verify::parse_arch)]
+    #[arg(long, value_name = "ARCH", value_parser = parse_arch)]
     pub arch: Option<String>,
 }
 

@@ -6,16 +6,18 @@
 //!
 //! config → preflight → compile → inspect → bloat → strip → upx → image → write → report
 
+pub mod arch;
 pub mod archive;
-pub mod atomic;
 pub mod bloat;
 pub mod budget;
 pub mod cli;
 pub mod compile;
 pub mod config;
+pub mod digest;
+pub mod elf;
 pub mod error;
 pub mod image;
-pub mod inspect;
+pub mod io;
 pub mod preflight;
 pub mod push;
 pub mod reference;
@@ -33,8 +35,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use config::Plan;
+use elf::Inspection;
 use image::Image;
-use inspect::Inspection;
 use report::BuildReport;
 use shell::Shell;
 

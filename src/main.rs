@@ -101,7 +101,7 @@ fn push_and_print(
     };
     let pushed = push(tarball, &plan.reference, &opts, shell)?;
     if let Some(path) = &plan.image_refs {
-        cargo_slim::atomic::write(path, format!("{}\n", pushed.pinned()).as_bytes())?;
+        cargo_slim::io::write_atomic(path, format!("{}\n", pushed.pinned()).as_bytes())?;
     }
     match format {
         MessageFormat::Human => print_out(&pushed.pinned())?,

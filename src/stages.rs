@@ -11,9 +11,9 @@ use crate::bloat::{self, Attribution};
 use crate::budget::{self, Verdict};
 use crate::compile;
 use crate::config::{Plan, ReportPlan, Source};
+use crate::elf::{self, Expect, Inspection};
 use crate::error::{io_failure, Failure};
 use crate::image::{self, files, Image, LayerFile, Platform};
-use crate::inspect::{self, Inspection, LinkKind};
 use crate::preflight::{self, Level};
 use crate::report::{self, BuildReport, NamedSize, Sizes};
 use crate::shell::Shell;
@@ -109,86 +109,53 @@ fn with_help(msg: &str, help: Option<&str>) -> String {
     }
 }
 
+/// Read the binary to pack: a regular file only (a FIFO or `/dev/zero` is refused
+/// at once), and its first bytes before the rest, so a file that is no ELF at all
+/// (a 20 GiB sparse file, say) is judged from its header without reading it whole.
 pub fn read_binary(path: &Path) -> Result<Vec<u8>> {
-    let meta = std::fs::metadata(path).map_err(|e| io_failure("read", path, &e))?;
-    if meta.is_dir() {
-        return Err(Failure::new(format!(
-            "`{}` is a directory, not an executable",
-            path.display()
-        ))
-        .help("pass the path of the binary file")
-        .into());
+    let (mut file, size) = crate::io::open_regular(path, "an executable")?;
+    let mut head = [0u8; 64];
+    let n =
+        crate::io::read_up_to(&mut file, &mut head).map_err(|e| io_failure("read", path, &e))?;
+    if !head[..n].starts_with(b"\x7fELF") {
+        // The verdict words what the file is from these bytes alone.
+        return Ok(head[..n].to_vec());
     }
-    Ok(std::fs::read(path).map_err(|e| io_failure("read", path, &e))?)
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    bytes.extend_from_slice(&head[..n]);
+    std::io::Read::read_to_end(&mut file, &mut bytes).map_err(|e| io_failure("read", path, &e))?;
+    Ok(bytes)
 }
 
 /// Read the ELF headers (before anything rewrites the file) and refuse what cannot
-/// run in an empty filesystem.
+/// run in an empty filesystem: the same verdict, in the same words, as `verify`.
 pub fn inspect(bytes: &[u8], compiled: &Compiled, shell: &Shell) -> Result<Inspection> {
     let path = &compiled.path;
     shell.status("Verifying", path.display());
-    let insp = inspect::inspect(bytes).map_err(|e| {
-        Failure::new(format!(
-            "`{}` is not an executable cargo slim can pack",
-            path.display()
-        ))
-        .detail(e.to_string())
-        .help("cargo slim packs 64-bit little-endian Linux ELF executables")
-    })?;
-    require_static(&insp, path)?;
-    if let Some(t) = &compiled.target {
-        check_arch(&insp, t, path)?;
+    let name = path.display().to_string();
+    let target = compiled
+        .target
+        .as_deref()
+        .and_then(|t| Some((t, crate::arch::from_triple(t)?)));
+    let why = target.map(|(t, a)| format!("the target `{t}` is {}", a.goarch));
+    let expect = target.zip(why.as_deref()).map(|((_, a), why)| Expect {
+        arch: a.goarch,
+        why,
+    });
+    let verdict = elf::check(&name, bytes, expect).into_result()?;
+    for w in &verdict.warnings {
+        shell.warn(format!("{name}: {w}"));
     }
-    for w in &insp.warnings {
-        shell.warn(format!("{}: {w}", path.display()));
+    for n in &verdict.notes {
+        shell.note(format!("{name}: {n}"));
     }
-    Ok(insp)
-}
-
-/// Refuse a dynamic binary, naming its interpreter and libraries.
-pub fn require_static(insp: &Inspection, path: &Path) -> Result<(), Failure> {
-    if insp.kind != LinkKind::Dynamic {
-        return Ok(());
-    }
-    let mut f = Failure::new(format!("`{}` is not static", path.display()));
-    if let Some(i) = &insp.interpreter {
-        f = f.detail(format!("interpreter: {i}"));
-    }
-    if !insp.needed.is_empty() {
-        f = f.detail(format!("needs: {}", insp.needed.join(", ")));
-    }
-    Err(f.help(
-        "a FROM-scratch image has no shared libraries: build for a `-musl` target, or add \
-         `-C target-feature=+crt-static` for `-gnu`; for C dependencies use their `vendored`/static \
-         features (e.g. openssl's `vendored`) or switch to rustls",
-    ))
-}
-
-/// The GOARCH name of a target triple's architecture, when we know it.
-pub fn triple_arch(triple: &str) -> Option<&'static str> {
-    Some(match triple.split('-').next().unwrap_or("") {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "i686" | "i586" => "386",
-        "riscv64gc" | "riscv64" => "riscv64",
-        "powerpc64le" => "ppc64le",
-        "s390x" => "s390x",
-        "loongarch64" => "loong64",
-        a if a.starts_with("arm") || a.starts_with("thumbv7") => "arm",
-        _ => return None,
+    verdict.inspection.ok_or_else(|| {
+        // A UPX-packed static-pie passes verify (with a note) but cannot be
+        // inspected, stripped or attributed: build wants the unpacked binary.
+        Failure::new(format!("`{name}` is already packed with UPX"))
+            .help("pass the binary before packing (`upx -d` unpacks it); cargo slim packs it itself with --upx")
+            .into()
     })
-}
-
-/// The ELF machine must match the target cargo was asked for.
-fn check_arch(insp: &Inspection, triple: &str, path: &Path) -> Result<(), Failure> {
-    match triple_arch(triple) {
-        Some(want) if insp.arch != want => Err(Failure::new(format!(
-            "`{}` is a {} binary, but the target `{triple}` is {want}",
-            path.display(),
-            insp.arch
-        ))),
-        _ => Ok(()),
-    }
 }
 
 /// Per-crate attribution from the symbol table (before strip). A binary without
@@ -242,7 +209,7 @@ pub fn upx(plan: &Plan, stripped: Stripped, insp: &Inspection, shell: &Shell) ->
     let Some(upx_plan) = &plan.upx else {
         return Ok(stripped);
     };
-    let runnable = Some(insp.arch) == triple_arch(std::env::consts::ARCH);
+    let runnable = crate::arch::host().is_some_and(|h| h.goarch == insp.arch);
     let packed = crate::upx::pack(stripped.binary, upx_plan, runnable, shell)?;
     Ok(Stripped {
         binary: packed.binary,
@@ -339,7 +306,7 @@ pub fn report(
     };
     // The sidecar records the measured figures, before any budget verdict.
     let sidecar = report::sidecar_path(&plan.output);
-    crate::atomic::write(&sidecar, &serde_json::to_vec(&report)?)?;
+    crate::io::write_atomic(&sidecar, &serde_json::to_vec(&report)?)?;
     finish_report(report, &plan.report, shell)
 }
 
@@ -365,7 +332,7 @@ fn finish_report(
     report.budget = (&verdict).into();
     shell.print_err(&report::table(&report));
     if let Some(chart) = &plan.chart {
-        crate::atomic::write(chart, report::svg::render(&report).as_bytes())?;
+        crate::io::write_atomic(chart, report::svg::render(&report).as_bytes())?;
         shell.status("Charted", chart.display());
     }
     if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty()) {

@@ -94,7 +94,7 @@ mod tests {
         .unwrap();
         let out = strip(&unstripped).unwrap();
         assert!(out.len() < unstripped.len());
-        let insp = crate::inspect::inspect(&out).unwrap();
+        let insp = crate::elf::inspect(&out).unwrap();
         assert!(!insp.has_symtab && !insp.has_debug);
     }
 

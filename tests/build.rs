@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use cargo_slim::inspect::{inspect, LinkKind};
+use cargo_slim::elf::{inspect, LinkKind};
 use cargo_slim::validate::{read_layer_file, validate_tarball};
 
 use crate::util::*;

@@ -135,9 +135,8 @@ pub fn warm_up() {
 }
 
 pub fn sha256_file(path: &Path) -> String {
-    use sha2::Digest;
     let bytes = std::fs::read(path).unwrap();
-    cargo_slim::image::gzip::hex(&sha2::Sha256::digest(&bytes))
+    cargo_slim::digest::sha256_hex(&bytes)
 }
 
 /// Copy a fixture crate into a fresh temp dir (for tests that edit it).

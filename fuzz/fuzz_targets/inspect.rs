@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = cargo_slim::inspect::inspect(data);
-    let v = cargo_slim::verify::verify_elf_bytes("fuzz", data, Some("amd64"));
+    let _ = cargo_slim::elf::inspect(data);
+    let v = cargo_slim::elf::verify_elf_bytes("fuzz", data, Some("amd64"));
     assert_eq!(v.passed(), v.errors.is_empty());
 });

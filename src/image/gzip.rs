@@ -18,6 +18,8 @@ use std::thread::JoinHandle;
 use flate2::{Compress, Compression, FlushCompress, Status};
 use sha2::{Digest, Sha256};
 
+use crate::digest::hex;
+
 /// Input bytes per independently compressed chunk.
 pub const CHUNK: usize = 1 << 20;
 const DICT: usize = 32 * 1024;
@@ -186,16 +188,6 @@ fn deflate_chunk(
             return Ok(out);
         }
     }
-}
-
-/// Lowercase hex of a digest.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
 
 #[cfg(test)]

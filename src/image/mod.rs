@@ -21,10 +21,10 @@ use oci_spec::image::{
     ImageIndexBuilder, ImageManifestBuilder, MediaType, Os, PlatformBuilder, RootFsBuilder,
 };
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::config::ImageSpec;
-use gzip::{hex, ParGzWriter};
+use crate::digest::sha256_digest;
+use gzip::ParGzWriter;
 
 /// gzip level for layers. zlib-rs's level 6 uses a faster strategy than GNU
 /// gzip's and comes out ~2.5% larger than `gzip -6`; its level 9 is ~1% smaller
@@ -120,10 +120,6 @@ impl Image {
             + self.config.size()
             + self.layers.iter().map(|l| l.blob.size()).sum::<u64>()
     }
-}
-
-pub fn sha256_digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex(&Sha256::digest(bytes)))
 }
 
 /// Serialise with sorted keys and no whitespace, so the digest is stable.

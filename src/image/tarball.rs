@@ -73,5 +73,5 @@ pub fn write_to<W: Write>(image: &Image, w: W, epoch: u64) -> Result<W> {
 
 /// Write the archive to `path` atomically; returns its size in bytes.
 pub fn write(image: &Image, path: &Path, epoch: u64) -> Result<u64> {
-    crate::atomic::write_with(path, |w| write_to(image, w, epoch).map(|_| ()))
+    crate::io::write_atomic_with(path, |w| write_to(image, w, epoch).map(|_| ()))
 }

@@ -81,7 +81,7 @@ pub fn peek(path: &Path) -> Result<Peek> {
         .strip_prefix("sha256:")
         .ok_or_else(|| anyhow::anyhow!("index.json: manifest digest `{digest}` is not sha256"))?;
     let manifest = read(&format!("blobs/sha256/{hex}"))?;
-    let actual = crate::image::sha256_digest(&manifest);
+    let actual = crate::digest::sha256_digest(&manifest);
     anyhow::ensure!(
         actual == digest,
         "manifest blob {digest} hashes to {actual}"

@@ -56,7 +56,7 @@ fn cache_base() -> Option<PathBuf> {
 fn memo_file(base: Option<PathBuf>, path: &Path) -> Option<(PathBuf, PathBuf)> {
     let canonical = std::fs::canonicalize(path).ok()?;
     let base = base?;
-    let key = crate::image::sha256_digest(canonical.as_os_str().as_encoded_bytes());
+    let key = crate::digest::sha256_digest(canonical.as_os_str().as_encoded_bytes());
     let name = format!("{}.json", &key["sha256:".len()..][..32]);
     Some((base.join("cargo-slim/verified").join(name), canonical))
 }

@@ -55,14 +55,13 @@
 //! error wraps a [`Violation`], so callers can also `downcast_ref` it.
 
 use std::collections::{HashMap, HashSet};
-use std::fmt::Write as _;
 use std::io::Read;
 use std::path::Path;
 
+use crate::digest::{is_sha256_hex, sha256_hex};
 use anyhow::{anyhow, Result};
 use serde::Deserialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 /// `mediaType` of the OCI image index (`index.json`).
 pub const MEDIA_TYPE_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -385,21 +384,6 @@ fn from_value<T: for<'de> Deserialize<'de>>(entry: &str, what: &str, v: Value) -
 
 // ---------------------------------------------------------------------------
 // Digests
-
-fn sha256_hex(data: &[u8]) -> String {
-    let digest = Sha256::digest(data);
-    let mut hex = String::with_capacity(64);
-    for byte in digest.iter() {
-        write!(hex, "{byte:02x}").expect("writing to a String");
-    }
-    hex
-}
-
-fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
 
 /// `sha256:<hex>` → `blobs/sha256/<hex>`, or a violation naming `entry`/`field`.
 fn blob_name_of(entry: &str, field: &str, digest: &str) -> Result<String> {

@@ -9,10 +9,12 @@
 
 use std::io::{Read, Seek};
 
-use super::{check_elf, normalize_arch, Expect, FileVerdict, ImageSummary, Input, Report};
+use super::{FileVerdict, ImageSummary, Input, Report};
+use crate::arch;
 use crate::archive::{Archive, Fs, ImageRef, Node, NodeKind, Resolved};
+use crate::elf::verdict::arch_help;
+use crate::elf::{check, inspect, Expect, InspectError};
 use crate::error::Failure;
-use crate::inspect::{inspect, InspectError};
 
 /// Docker's default `PATH` when the config's `Env` sets none.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -21,7 +23,7 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 /// and the fuzz target call this to prove it needs none).
 pub fn verify_archive<R: Read + Seek>(name: &str, r: R, arch: Option<&str>) -> Report {
     let mut report = Report::new(name, Some(Input::Image));
-    let want = match arch.map(|a| (a, normalize_arch(a))) {
+    let want = match arch.map(|a| (a, arch::from_name(a).map(|r| r.goarch))) {
         Some((a, None)) => {
             report
                 .errors
@@ -53,7 +55,7 @@ pub fn verify_archive<R: Read + Seek>(name: &str, r: R, arch: Option<&str>) -> R
     // Platform.
     let cfg_arch = img
         .architecture()
-        .map(|a| normalize_arch(a).unwrap_or(a).to_string());
+        .map(|a| arch::from_name(a).map_or(a, |r| r.goarch).to_string());
     let platform = format!(
         "{}/{}",
         img.os().unwrap_or("?"),
@@ -73,7 +75,7 @@ pub fn verify_archive<R: Read + Seek>(name: &str, r: R, arch: Option<&str>) -> R
         if w != c {
             report.errors.push(
                 Failure::new(format!("`{name}` is a {platform} image, but --arch is {w}"))
-                    .help(super::arch_help(w)),
+                    .help(arch_help(w)),
             );
         }
     }
@@ -106,7 +108,7 @@ pub fn verify_archive<R: Read + Seek>(name: &str, r: R, arch: Option<&str>) -> R
                     data.read_to_end(&mut bytes)
                         .map_err(|e| read_failure(&entry.path, &e))?;
                     let path = format!("/{}", entry.path);
-                    let mut verdict = check_elf(
+                    let mut verdict = check(
                         &path,
                         &bytes,
                         expect.as_ref().map(|(arch, why)| Expect { arch, why }),

@@ -31,8 +31,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use goblin::elf::dynamic::{DF_1_PIE, DT_NEEDED};
 use goblin::elf::header::{
-    EI_CLASS, EI_DATA, EI_OSABI, ELFCLASS32, ELFCLASS64, ELFDATA2LSB, ELFDATA2MSB, ELFMAG, EM_386,
-    EM_AARCH64, EM_ARM, EM_LOONGARCH, EM_MIPS, EM_PPC64, EM_RISCV, EM_S390, EM_X86_64, ET_CORE,
+    EI_CLASS, EI_DATA, EI_OSABI, ELFCLASS32, ELFCLASS64, ELFDATA2LSB, ELFDATA2MSB, ELFMAG, ET_CORE,
     ET_DYN, ET_EXEC, ET_NONE, ET_REL, SELFMAG,
 };
 use goblin::elf::program_header::{PF_X, PT_GNU_STACK, PT_INTERP, PT_NOTE};
@@ -127,26 +126,6 @@ pub enum InspectError {
     /// Anything else structurally wrong, including everything goblin rejects.
     #[error("malformed ELF file: {detail}")]
     Malformed { detail: String },
-}
-
-/// Map an ELF `e_machine` to an OCI/GOARCH architecture and optional variant.
-///
-/// The 64-bit, little-endian name is returned where one machine number covers
-/// several (`EM_RISCV` → `riscv64`, `EM_MIPS` → `mips64le`, `EM_PPC64` →
-/// `ppc64le`), since those are the only ELF files [`inspect`] accepts.
-pub fn arch_for_machine(machine: u16) -> Option<(&'static str, Option<&'static str>)> {
-    Some(match machine {
-        EM_X86_64 => ("amd64", None),
-        EM_AARCH64 => ("arm64", Some("v8")),
-        EM_ARM => ("arm", None),
-        EM_386 => ("386", None),
-        EM_RISCV => ("riscv64", None),
-        EM_PPC64 => ("ppc64le", None),
-        EM_S390 => ("s390x", None),
-        EM_LOONGARCH => ("loong64", None),
-        EM_MIPS => ("mips64le", None),
-        _ => return None,
-    })
 }
 
 /// Inspect an ELF executable given as raw bytes. Never panics.
@@ -560,7 +539,8 @@ pub(crate) fn inspect_uncaught(bytes: &[u8]) -> Result<Inspection, InspectError>
         detail: e.to_string(),
     })?;
     let machine = elf.header.e_machine;
-    let (arch, variant) = arch_for_machine(machine).unwrap_or(("unknown", None));
+    let (arch, variant) =
+        crate::arch::from_machine(machine).map_or(("unknown", None), |a| (a.goarch, a.variant));
 
     // PT_INTERP: read it ourselves (goblin drops non-UTF-8 interpreters).
     let mut interpreter = None;
@@ -779,9 +759,15 @@ mod tests {
             }
         }
         let arm = inspect(&fixture("aarch64-static")).unwrap();
-        assert_eq!((arm.machine, arm.variant), (EM_AARCH64, Some("v8")));
+        assert_eq!(
+            (arm.machine, arm.variant),
+            (goblin::elf::header::EM_AARCH64, Some("v8"))
+        );
         let x86 = inspect(&fixture("static")).unwrap();
-        assert_eq!((x86.machine, x86.variant), (EM_X86_64, None));
+        assert_eq!(
+            (x86.machine, x86.variant),
+            (goblin::elf::header::EM_X86_64, None)
+        );
     }
 
     #[test]
@@ -957,10 +943,6 @@ mod tests {
 
     #[test]
     fn arch_table() {
-        assert_eq!(arch_for_machine(EM_X86_64), Some(("amd64", None)));
-        assert_eq!(arch_for_machine(EM_AARCH64), Some(("arm64", Some("v8"))));
-        assert_eq!(arch_for_machine(EM_RISCV), Some(("riscv64", None)));
-        assert_eq!(arch_for_machine(0xfff0), None);
         let mut odd = fixture("static");
         odd[0x12..0x14].copy_from_slice(&0xfff0u16.to_le_bytes());
         let ins = inspect(&odd).unwrap();

@@ -1,0 +1,199 @@
+//! File input and output with the guarantees every command relies on.
+//!
+//! In: paths a user named (a binary, a tarball, a report) and bytes to write.
+//! Out: opened regular files, bounded reads, and files created atomically. Why
+//! here: a FIFO, `/dev/zero` or a 20 GiB sparse file passed as input must be
+//! refused at once, naming what it is, instead of hanging or filling memory; and
+//! every file cargo-slim produces (tarball, report, chart, image refs) is written
+//! to a temporary file beside the target and renamed, so an interrupted or failed
+//! run never leaves a partial file where a user or a CI step will read it, and the
+//! temporary file is removed on any error.
+
+use std::fs::{File, Metadata};
+use std::io::{BufWriter, Read, Write};
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::error::{io_failure, Failure};
+
+/// What a non-regular file is, for "`x` is a FIFO, not …" messages.
+pub fn describe_kind(meta: &Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_file() {
+        "a regular file"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Open `path` for reading only if it is a regular file (symlinks followed),
+/// checked with `stat` before `open`, so a FIFO never blocks the process and a
+/// device is never read. `expected` names what the caller wanted ("an ELF
+/// executable"). Returns the file and its size.
+pub fn open_regular(path: &Path, expected: &str) -> Result<(File, u64), Failure> {
+    let meta = std::fs::metadata(path).map_err(|e| io_failure("read", path, &e))?;
+    if !meta.is_file() {
+        let mut f = Failure::new(format!(
+            "`{}` is {}, not {expected}",
+            path.display(),
+            describe_kind(&meta)
+        ));
+        f = if meta.is_dir() {
+            f.help("pass the path of a file; for an OCI layout directory, tar it first: `tar -cf image.tar -C DIR .`")
+        } else {
+            f.help("cargo slim reads regular files only: save the data to a file first")
+        };
+        return Err(f);
+    }
+    let file = File::open(path).map_err(|e| io_failure("open", path, &e))?;
+    // The file may have been swapped between stat and open: check the opened one.
+    let opened = file.metadata().map_err(|e| io_failure("read", path, &e))?;
+    if !opened.is_file() {
+        return Err(Failure::new(format!(
+            "`{}` is {}, not {expected}",
+            path.display(),
+            describe_kind(&opened)
+        )));
+    }
+    Ok((file, opened.len()))
+}
+
+/// Up to `buf.len()` bytes from the start of `r` (fewer only at end of file).
+pub fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Read a whole regular file of at most `limit` bytes; a larger one is refused
+/// before anything is read, naming both sizes.
+pub fn read_limited(path: &Path, expected: &str, limit: u64) -> Result<Vec<u8>, Failure> {
+    let (mut file, size) = open_regular(path, expected)?;
+    if size > limit {
+        return Err(Failure::new(format!(
+            "`{}` is {size} bytes, more than the {limit} bytes {expected} may have",
+            path.display()
+        )));
+    }
+    let mut buf = Vec::with_capacity(size as usize);
+    Read::by_ref(&mut file)
+        .take(limit + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| io_failure("read", path, &e))?;
+    if buf.len() as u64 > limit {
+        return Err(Failure::new(format!(
+            "`{}` grew past {limit} bytes while it was read",
+            path.display()
+        )));
+    }
+    Ok(buf)
+}
+
+/// Create `path` atomically with the bytes `fill` writes; returns the file size.
+pub fn write_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&mut BufWriter<File>) -> Result<()>,
+) -> Result<u64> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| io_failure("create the output directory", dir, &e))?;
+    let file_name = path.file_name().ok_or_else(|| {
+        Failure::new(format!("output path `{}` has no file name", path.display()))
+    })?;
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".{}.", file_name.to_string_lossy()))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| io_failure("create a temporary file in", dir, &e))?;
+    let mut writer = BufWriter::with_capacity(1 << 20, tmp.as_file().try_clone()?);
+    fill(&mut writer)?;
+    writer
+        .flush()
+        .map_err(|e| io_failure("write", tmp.path(), &e))?;
+    drop(writer);
+    let size = tmp.as_file().metadata()?.len();
+    // Readable like any build output (tempfile creates 0600).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
+    tmp.persist(path)
+        .map_err(|e| io_failure("move the file into place at", path, &e.error))?;
+    Ok(size)
+}
+
+/// Create `path` atomically with `contents`.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
+    write_atomic_with(path, |w| {
+        w.write_all(contents)
+            .map_err(|e| io_failure("write", path, &e).into())
+    })
+    .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.bin");
+        let r = write_atomic_with(&target, |w| {
+            w.write_all(b"partial")?;
+            anyhow::bail!("interrupted")
+        });
+        assert!(r.is_err());
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "no file, no temp file"
+        );
+        write_atomic(&target, b"whole").unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"whole");
+    }
+
+    #[test]
+    fn only_regular_files_are_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        let ok = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if ok.map(|s| s.success()).unwrap_or(false) {
+            let e = open_regular(&fifo, "an ELF executable").unwrap_err();
+            assert!(e.what.contains("FIFO"), "{e:?}");
+        }
+        let e = open_regular(Path::new("/dev/zero"), "an image tarball").unwrap_err();
+        assert!(e.what.contains("character device"), "{e:?}");
+        let e = open_regular(dir.path(), "an image tarball").unwrap_err();
+        assert!(e.what.contains("a directory"), "{e:?}");
+        let file = dir.path().join("f");
+        std::fs::write(&file, b"12345").unwrap();
+        assert_eq!(open_regular(&file, "x").unwrap().1, 5);
+        assert_eq!(read_limited(&file, "x", 5).unwrap(), b"12345");
+        let e = read_limited(&file, "a report", 4).unwrap_err();
+        assert!(e.what.contains("5 bytes"), "{e:?}");
+    }
+}
