@@ -1,7 +1,10 @@
-//! Command-line interface: clap definitions only.
+//! Command-line interface of the binary: clap definitions, and their mapping to
+//! the library's plain request types.
 //!
-//! Parsed values are raw (like ripgrep's `lowargs`); `config` resolves them against
-//! `[package.metadata.slim]` into a `Plan`, so no later stage reads these structs.
+//! In: the process arguments. Out: [`SlimArgs`], then [`BuildRequest`] /
+//! [`BudgetRequest`] / shell settings for the library. Parsed values are raw (like
+//! ripgrep's `lowargs`); `config` resolves them against `[package.metadata.slim]`
+//! into a `Plan`, so no stage reads these structs — they are private to `main.rs`.
 //! The top-level enum follows the cargo-subcommand pattern: cargo runs
 //! `cargo-slim slim build …` for `cargo slim build …`, and both spellings parse.
 
@@ -9,7 +12,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::shell::ColorChoice;
+use cargo_slim::config::{BudgetRequest, BuildRequest};
+use cargo_slim::shell::ColorChoice;
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo", bin_name = "cargo", styles = clap_cargo::style::CLAP_STYLING)]
@@ -44,8 +48,27 @@ pub struct GlobalArgs {
     pub message_format: MessageFormat,
 
     /// Coloring of status output
-    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
-    pub color: ColorChoice,
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto, value_name = "WHEN")]
+    pub color: Color,
+}
+
+/// `--color WHEN`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Color {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl From<Color> for ColorChoice {
+    fn from(c: Color) -> ColorChoice {
+        match c {
+            Color::Auto => ColorChoice::Auto,
+            Color::Always => ColorChoice::Always,
+            Color::Never => ColorChoice::Never,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -92,23 +115,23 @@ pub struct BudgetArgs {
 }
 
 fn parse_size_arg(s: &str) -> Result<u64, String> {
-    crate::budget::parse_size(s)
+    cargo_slim::units::parse_size(s)
 }
 
 /// clap value parser for `--arch`: the GOARCH name, or a list of what is accepted.
 fn parse_arch(name: &str) -> Result<String, String> {
-    crate::arch::from_name(name)
+    cargo_slim::arch::from_name(name)
         .map(|a| a.goarch.to_string())
         .ok_or_else(|| {
             format!(
                 "unknown architecture `{name}`; use a GOARCH name ({}) or a Rust one (x86_64, aarch64)",
-                crate::arch::known_names().join(", ")
+                cargo_slim::arch::known_names().join(", ")
             )
         })
 }
 
 fn parse_percent_arg(s: &str) -> Result<f64, String> {
-    crate::budget::parse_percent(s)
+    cargo_slim::units::parse_percent(s)
 }
 
 #[derive(Debug, Clone, Args)]
@@ -249,6 +272,49 @@ pub struct BuildArgs {
 
     #[command(flatten)]
     pub budget: BudgetArgs,
+}
+
+impl BudgetArgs {
+    pub fn to_request(&self) -> BudgetRequest {
+        BudgetRequest {
+            max_image_size: self.max_image_size,
+            max_binary_size: self.max_binary_size,
+            baseline: self.baseline.clone(),
+            max_increase: self.max_increase,
+            chart: self.chart.clone(),
+        }
+    }
+}
+
+impl BuildArgs {
+    pub fn to_request(&self) -> BuildRequest {
+        BuildRequest {
+            manifest_path: self.manifest_path.clone(),
+            package: self.package.clone(),
+            bin: self.bin.clone(),
+            features: self.features.features.clone(),
+            all_features: self.features.all_features,
+            no_default_features: self.features.no_default_features,
+            profile: self.profile.clone(),
+            target: self.target.clone(),
+            locked: self.locked,
+            offline: self.offline,
+            frozen: self.frozen,
+            no_install_target: self.no_install_target,
+            binary: self.binary.clone(),
+            tag: self.tag.clone(),
+            output: self.output.clone(),
+            upx: self.upx,
+            upx_path: self.upx_path.clone(),
+            upx_fallback: self.upx_fallback,
+            push: self.push.clone(),
+            insecure: self.insecure,
+            ca_file: self.ca_file.clone(),
+            image_refs: self.image_refs.clone(),
+            split_std: self.split_std,
+            budget: self.budget.to_request(),
+        }
+    }
 }
 
 /// Parse the process arguments. `cargo-slim build` (without `slim`) is accepted

@@ -15,9 +15,28 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, Result};
 use cargo_metadata::{Message, TargetKind};
 
-use crate::config::CargoBuild;
 use crate::error::{command_not_found, Failure};
 use crate::shell::{Shell, Verbosity};
+
+/// What to build with cargo: resolved by `config`, read by `preflight` and here.
+#[derive(Debug, Clone)]
+pub struct CargoBuild {
+    pub manifest_path: PathBuf,
+    pub package_id: String,
+    pub package_name: String,
+    pub bin: String,
+    /// An explicit target; `None` means the static default for the host.
+    pub target: Option<String>,
+    pub profile: String,
+    pub features: Vec<String>,
+    pub all_features: bool,
+    pub no_default_features: bool,
+    pub locked: bool,
+    pub offline: bool,
+    pub frozen: bool,
+    pub install_target: bool,
+    pub target_dir: PathBuf,
+}
 
 /// The binary cargo produced.
 #[derive(Debug, Clone)]

@@ -1,7 +1,8 @@
 //! cargo-slim: a Rust binary crate → the smallest correct container image.
 //!
-//! The library is the pipeline; `main.rs` only parses arguments and renders
-//! results and errors. Each stage is one module with one job and hands a typed
+//! The library is the pipeline; `main.rs` (with its `cli` module, the only place
+//! the argument parser lives) parses arguments into requests and renders results and errors.
+//! The library prints nothing to stdout. Each stage is one module with one job and hands a typed
 //! value to the next, and [`build`] below reads as that list:
 //!
 //! config → preflight → compile → inspect → bloat → strip → upx → image → write → report
@@ -10,12 +11,12 @@ pub mod arch;
 pub mod archive;
 pub mod bloat;
 pub mod budget;
-pub mod cli;
 pub mod compile;
 pub mod config;
 pub mod digest;
 pub mod elf;
 pub mod error;
+pub mod gzip;
 pub mod image;
 pub mod io;
 pub mod preflight;
@@ -24,11 +25,12 @@ pub mod reference;
 pub mod report;
 pub mod shell;
 pub mod strip;
+pub mod units;
 pub mod upx;
 pub mod validate;
 pub mod verify;
 
-mod stages;
+mod pipeline;
 
 use std::path::PathBuf;
 
@@ -53,27 +55,27 @@ pub struct BuildOutcome {
 
 /// `cargo slim build`: the whole pipeline.
 pub fn build(plan: &Plan, shell: &Shell) -> Result<BuildOutcome> {
-    let mut clock = stages::Clock::start(shell);
-    let compiled = stages::compile(plan, shell)?;
+    let mut clock = pipeline::Clock::start(shell);
+    let compiled = pipeline::compile(plan, shell)?;
     clock.lap("compile");
-    let unstripped = stages::read_binary(&compiled.path)?;
-    let inspection = stages::inspect(&unstripped, &compiled, shell)?;
+    let unstripped = pipeline::read_binary(&compiled.path)?;
+    let inspection = pipeline::inspect(&unstripped, &compiled, shell)?;
     clock.lap("inspect");
-    let attribution = stages::attribute(&unstripped, &compiled, &plan.report, shell);
+    let attribution = pipeline::attribute(&unstripped, &compiled, &plan.report, shell);
     clock.lap("attribute");
-    let stripped = stages::strip(unstripped, &compiled, shell)?;
+    let stripped = pipeline::strip(unstripped, &compiled, shell)?;
     clock.lap("strip");
-    let final_binary = stages::upx(plan, stripped, &inspection, shell)?;
+    let final_binary = pipeline::upx(plan, stripped, &inspection, shell)?;
     clock.lap("upx");
-    let image = stages::image(plan, &final_binary.binary, &inspection, shell)?;
+    let image = pipeline::image(plan, &final_binary.binary, &inspection, shell)?;
     clock.lap("image");
     shell.status("Writing", plan.output.display());
     let tarball = image::tarball::write(&image, &plan.output, plan.epoch)?;
     clock.lap("write");
-    let (report, over_budget) = stages::report(
+    let (report, over_budget) = pipeline::report(
         plan,
         &image,
-        stages::sizes(&final_binary, &image, tarball),
+        pipeline::sizes(&final_binary, &image, tarball),
         final_binary.upx.clone(),
         attribution,
         shell,
@@ -106,5 +108,5 @@ pub fn report_tarball(
     plan: &config::ReportPlan,
     shell: &Shell,
 ) -> Result<(BuildReport, Vec<String>)> {
-    stages::report_existing(tarball, plan, shell)
+    pipeline::report_existing(tarball, plan, shell)
 }

@@ -2,17 +2,21 @@
 //! stdout, and map errors to exit codes (0 ok, 1 error, 2 usage — clap's own,
 //! 3 size budget exceeded, whatever the output format).
 
+mod cli;
+
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use cargo_slim::cli::{self, Command, MessageFormat, PushArgs};
 use cargo_slim::config::PushPlan;
-use cargo_slim::error::BudgetExceeded;
+use cargo_slim::error::{BudgetExceeded, Failure};
 use cargo_slim::push::{push, PushOptions};
 use cargo_slim::report::BuildReport;
-use cargo_slim::shell::{print_out, Shell, Verbosity};
+use cargo_slim::shell::{Shell, Verbosity};
+use cargo_slim::verify::{verify_path, Report};
 use cargo_slim::{build, config, report_tarball};
+use cli::{Command, MessageFormat, PushArgs, VerifyArgs};
 
 fn main() -> ExitCode {
     let args = cli::parse();
@@ -23,10 +27,10 @@ fn main() -> ExitCode {
     } else {
         Verbosity::Normal
     };
-    let shell = Shell::new(verbosity, args.global.color);
+    let shell = Shell::new(verbosity, args.global.color.into());
     let format = args.global.message_format;
     let result = match args.command {
-        Command::Build(b) => config::resolve(&b).and_then(|plan| {
+        Command::Build(b) => config::resolve(&b.to_request()).and_then(|plan| {
             let out = build(&plan, &shell)?;
             let pushing = plan.push.as_ref().filter(|_| out.over_budget.is_empty());
             emit(format, &out.report, out.over_budget)?;
@@ -36,11 +40,11 @@ fn main() -> ExitCode {
             }
         }),
         Command::Report(r) => {
-            let plan = config::report_plan(&r.budget, false, None, std::path::Path::new("-"));
+            let plan = config::report_plan(&r.budget.to_request(), false, None, Path::new("-"));
             plan.and_then(|plan| report_tarball(&r.tarball, &plan, &shell))
                 .and_then(|(report, over)| emit(format, &report, over))
         }
-        Command::Verify(v) => cargo_slim::verify::run(&v, format, &shell),
+        Command::Verify(v) => run_verify(&v, format, &shell),
         Command::Push(p) => run_push(&p, format, &shell),
     };
     match result {
@@ -106,6 +110,89 @@ fn push_and_print(
     match format {
         MessageFormat::Human => print_out(&pushed.pinned())?,
         MessageFormat::Json => print_out(&pushed.to_json().to_string())?,
+    }
+    Ok(())
+}
+
+/// Write a result line to stdout. A closed pipe is not an error (`| head`).
+fn print_out(line: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{line}").and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r,
+    }
+}
+
+/// Most errors printed per input in human output (JSON has them all).
+const MAX_SHOWN_ERRORS: usize = 20;
+
+/// `cargo slim verify PATH...`: exit 0 when every input passes, else an error.
+fn run_verify(args: &VerifyArgs, format: MessageFormat, shell: &Shell) -> Result<()> {
+    let arch = args.arch.as_deref();
+    let mut failed = Vec::new();
+    for path in &args.paths {
+        shell.status("Verifying", path.display());
+        let report = verify_path(path, arch);
+        match format {
+            MessageFormat::Json => print_out(&report.to_json().to_string())?,
+            MessageFormat::Human => render_verified(&report, shell)?,
+        }
+        if !report.passed() {
+            failed.push(report.path.clone());
+        }
+    }
+    match failed.as_slice() {
+        [] => Ok(()),
+        [one] if args.paths.len() == 1 => {
+            Err(Failure::new(format!("`{one}` failed verification")).into())
+        }
+        _ => Err(Failure::new(format!(
+            "{} of {} inputs failed verification: {}",
+            failed.len(),
+            args.paths.len(),
+            failed.join(", ")
+        ))
+        .into()),
+    }
+}
+
+fn render_verified(report: &Report, shell: &Shell) -> Result<()> {
+    for f in &report.files {
+        let v = &f.verdict;
+        shell.verbose(
+            "Checked",
+            format!(
+                "{} (layer {}): {}, {}{}",
+                f.path,
+                f.layer,
+                v.kind.map(|k| k.as_str()).unwrap_or("not an executable"),
+                v.arch.as_deref().unwrap_or("?"),
+                if v.passed() { "" } else { " — FAILED" }
+            ),
+        );
+    }
+    for w in &report.warnings {
+        shell.warn(format!("{}: {w}", report.path));
+    }
+    for n in &report.notes {
+        shell.note(format!("{}: {n}", report.path));
+    }
+    for f in report.errors.iter().take(MAX_SHOWN_ERRORS) {
+        shell.error(&anyhow::Error::new(f.clone()));
+    }
+    if report.errors.len() > MAX_SHOWN_ERRORS {
+        shell.error(&anyhow::anyhow!(
+            "… and {} more errors in `{}` (`--message-format json` lists them all)",
+            report.errors.len() - MAX_SHOWN_ERRORS,
+            report.path
+        ));
+    }
+    let verdict = if report.passed() { "ok" } else { "FAILED" };
+    let summary = report.summary();
+    if summary.is_empty() {
+        print_out(&format!("{}: {verdict}", report.path))?;
+    } else {
+        print_out(&format!("{}: {verdict} ({summary})", report.path))?;
     }
     Ok(())
 }

@@ -14,8 +14,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use anyhow::Result;
 use cargo_metadata::{CargoOpt, DependencyKind, Metadata, MetadataCommand};
 
-use crate::config::{CargoBuild, ImageSpec};
+use crate::compile::CargoBuild;
 use crate::error::Failure;
+use crate::image::ImageSpec;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {

@@ -3,15 +3,20 @@
 //! Status lines go to stderr with the verb right-aligned in 12 columns and bold
 //! green (`   Compiling`, `   Stripping`, `    Finished`), `warning:` / `note:` /
 //! `error:` labels, and honour `-q`, `-v` and `--color`. Only results go to stdout,
-//! so scripts can capture the tarball path without parsing status noise.
+//! so scripts can capture the tarball path without parsing status noise. The
+//! library never writes to stdout: results go back to the binary as values.
+//!
+//! A shell writes to stderr, or to an in-memory buffer ([`Shell::buffer`], like
+//! cargo's `Shell::from_write`) so tests can read the warnings a stage gave.
 
 use anstream::AutoStream;
 use anstyle::{AnsiColor, Style};
 use std::io::Write;
+use std::sync::{Arc, Mutex};
 
 use crate::error::Failure;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ColorChoice {
     #[default]
     Auto,
@@ -27,11 +32,33 @@ pub enum Verbosity {
     Verbose,
 }
 
-/// Where status, warnings and results are written.
-#[derive(Debug, Clone, Copy)]
+/// Where status lines, warnings and errors are written.
+#[derive(Debug, Clone)]
 pub struct Shell {
     pub verbosity: Verbosity,
     pub color: ColorChoice,
+    sink: Sink,
+}
+
+#[derive(Debug, Clone)]
+enum Sink {
+    Stderr,
+    Buffer(Arc<Mutex<Vec<u8>>>),
+}
+
+/// Appends to the shared buffer of a [`Shell::buffer`].
+struct BufferWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for BufferWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut b = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        b.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 const GREEN: Style = AnsiColor::Green.on_default().bold();
@@ -42,25 +69,53 @@ const BOLD: Style = Style::new().bold();
 
 impl Default for Shell {
     fn default() -> Self {
-        Shell {
-            verbosity: Verbosity::Normal,
-            color: ColorChoice::Auto,
-        }
+        Shell::new(Verbosity::Normal, ColorChoice::Auto)
     }
 }
 
 impl Shell {
+    /// A shell on stderr.
     pub fn new(verbosity: Verbosity, color: ColorChoice) -> Self {
-        Shell { verbosity, color }
+        Shell {
+            verbosity,
+            color,
+            sink: Sink::Stderr,
+        }
     }
 
-    fn stderr(&self) -> AutoStream<std::io::Stderr> {
+    /// A shell that writes plain text (no colours) to memory; read it back with
+    /// [`Shell::captured`].
+    pub fn buffer(verbosity: Verbosity) -> Self {
+        Shell {
+            verbosity,
+            color: ColorChoice::Never,
+            sink: Sink::Buffer(Arc::default()),
+        }
+    }
+
+    /// Everything written so far to a [`Shell::buffer`] (empty for stderr).
+    pub fn captured(&self) -> String {
+        match &self.sink {
+            Sink::Stderr => String::new(),
+            Sink::Buffer(b) => {
+                String::from_utf8_lossy(&b.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+            }
+        }
+    }
+
+    fn stderr(&self) -> Box<dyn Write> {
         let choice = match self.color {
             ColorChoice::Auto => anstream::ColorChoice::Auto,
             ColorChoice::Always => anstream::ColorChoice::Always,
             ColorChoice::Never => anstream::ColorChoice::Never,
         };
-        AutoStream::new(std::io::stderr(), choice)
+        match &self.sink {
+            Sink::Stderr => Box::new(AutoStream::new(std::io::stderr(), choice)),
+            Sink::Buffer(b) => {
+                let raw: Box<dyn Write> = Box::new(BufferWriter(b.clone()));
+                Box::new(anstream::StripStream::new(raw))
+            }
+        }
     }
 
     /// `   Compiling hello v0.1.0` — a step of the pipeline.
@@ -124,11 +179,26 @@ impl Shell {
     }
 }
 
-/// Write a result line to stdout. A closed pipe is not an error (`| head`).
-pub fn print_out(line: &str) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
-    match writeln!(out, "{line}").and_then(|_| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        r => r,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_buffer_shell_keeps_plain_text_by_verbosity() {
+        let shell = Shell::buffer(Verbosity::Normal);
+        shell.status("Packing", "hello");
+        shell.warn("careful");
+        shell.verbose("Timing", "hidden at normal verbosity");
+        shell.error(&anyhow::Error::new(
+            Failure::new("boom").detail("why").help("fix"),
+        ));
+        assert_eq!(
+            shell.captured(),
+            "     Packing hello\nwarning: careful\nerror: boom\n  why\nhelp: fix\n"
+        );
+        let quiet = Shell::buffer(Verbosity::Quiet);
+        quiet.warn("not shown");
+        assert_eq!(quiet.captured(), "");
+        assert_eq!(Shell::default().captured(), "");
     }
 }

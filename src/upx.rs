@@ -17,10 +17,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use serde::{Deserialize, Serialize};
 
 use crate::error::{command_not_found, io_failure, Failure};
-use crate::image::gzip::ParGzWriter;
+use crate::gzip::{ParGzWriter, GZIP_LEVEL};
+use crate::report::UpxReport;
 use crate::shell::Shell;
 
 /// What the user asked for (`[package.metadata.slim] upx = …` and `--upx*`).
@@ -41,23 +41,6 @@ pub const DEFAULT_ARGS: [&str; 1] = ["--best"];
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Runs of each binary for the start-up time median.
 const TIMED_RUNS: usize = 5;
-
-/// What UPX did, for the report (the JSON `upx` object).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct UpxReport {
-    pub version: String,
-    pub args: Vec<String>,
-    pub packed: bool,
-    /// Why the unpacked binary was kept, when it was.
-    pub note: Option<String>,
-    pub binary_before: u64,
-    pub binary_after: u64,
-    pub gzip_before: u64,
-    pub gzip_after: u64,
-    /// Median wall time of the smoke run, in milliseconds.
-    pub startup_ms_before: Option<f64>,
-    pub startup_ms_after: Option<f64>,
-}
 
 /// The binary to put in the image and what happened.
 pub struct Packed {
@@ -125,7 +108,7 @@ pub fn check_args(args: &[String], allow_brute: bool) -> Result<(), Failure> {
 
 /// gzip size of `bytes` (what a registry client downloads for them).
 pub fn gzip_size(bytes: &[u8]) -> Result<u64> {
-    let mut w = ParGzWriter::new(std::io::sink(), crate::image::GZIP_LEVEL);
+    let mut w = ParGzWriter::new(std::io::sink(), GZIP_LEVEL);
     w.write_all(bytes)?;
     Ok(w.finish()?.compressed_size)
 }
@@ -354,7 +337,7 @@ mod tests {
     fn gzip_size_is_the_real_compressed_length() {
         let data = vec![7u8; 100_000];
         let n = gzip_size(&data).unwrap();
-        let mut w = ParGzWriter::new(Vec::new(), crate::image::GZIP_LEVEL);
+        let mut w = ParGzWriter::new(Vec::new(), GZIP_LEVEL);
         w.write_all(&data).unwrap();
         assert_eq!(n, w.finish().unwrap().inner.len() as u64);
     }

@@ -3,8 +3,9 @@
 //!
 //! In: paths to ELF executables or image tarballs (cargo-slim's, or any OCI
 //! archive / docker-archive holding one image, gzip or uncompressed layers).
-//! Out: one [`Report`] per path, rendered cargo-style or as JSON lines; the
-//! command fails (exit 1) when any report has an error, warnings allowed.
+//! Out: one [`Report`] per path, with its JSON line ([`Report::to_json`]) and its
+//! human summary ([`Report::summary`]); the binary prints them and fails the
+//! command (exit 1) when any report has an error, warnings allowed.
 //!
 //! Why: a "static" binary can still die in an empty filesystem. The checks:
 //!
@@ -22,8 +23,8 @@
 //!   40); a script entrypoint needs its `#!` interpreter in the image; a
 //!   config `User` that is empty, `root` or `0` is a warning.
 //!
-//! The library entry point for `build` is [`verify_elf_bytes`]; the whole
-//! command is [`run`]. Nothing here panics on bad input; [`verify_path`] and
+//! The ELF verdict is [`crate::elf::verdict`], the same one `build` gives; the
+//! command runs [`verify_path`] per input. Nothing here panics on bad input; [`verify_path`] and
 //! [`verify_bytes`] add a `catch_unwind` as a last line of defence.
 //!
 //! # JSON output (`--message-format json`)
@@ -69,14 +70,11 @@
 use std::io::{Read, Seek};
 use std::path::Path;
 
-use anyhow::Result;
 use serde_json::{json, Value};
 
 use crate::archive;
-use crate::cli::{MessageFormat, VerifyArgs};
 use crate::elf::{verify_elf_bytes, ElfVerdict};
 use crate::error::{io_failure, Failure};
-use crate::shell::{print_out, Shell};
 
 // ---------------------------------------------------------------------------
 // Reports.
@@ -205,7 +203,7 @@ impl Report {
     }
 
     /// `static-pie, amd64` and the like, for the human result line.
-    fn summary(&self) -> String {
+    pub fn summary(&self) -> String {
         let elf = self.subject.as_ref().map(|s| {
             let mut parts: Vec<String> = s.kind.iter().map(|k| k.to_string()).collect();
             if self.image.is_none() {
@@ -378,80 +376,3 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 
 mod image;
 pub use image::verify_archive;
-
-// ---------------------------------------------------------------------------
-// The command.
-
-/// Most errors printed per input in human output (JSON has them all).
-const MAX_SHOWN_ERRORS: usize = 20;
-
-/// `cargo slim verify PATH...`: exit 0 when every input passes, else an error.
-pub fn run(args: &VerifyArgs, format: MessageFormat, shell: &Shell) -> Result<()> {
-    let arch = args.arch.as_deref();
-    let mut failed = Vec::new();
-    for path in &args.paths {
-        shell.status("Verifying", path.display());
-        let report = verify_path(path, arch);
-        match format {
-            MessageFormat::Json => print_out(&report.to_json().to_string())?,
-            MessageFormat::Human => render_human(&report, shell)?,
-        }
-        if !report.passed() {
-            failed.push(report.path.clone());
-        }
-    }
-    match failed.as_slice() {
-        [] => Ok(()),
-        [one] if args.paths.len() == 1 => {
-            Err(Failure::new(format!("`{one}` failed verification")).into())
-        }
-        _ => Err(Failure::new(format!(
-            "{} of {} inputs failed verification: {}",
-            failed.len(),
-            args.paths.len(),
-            failed.join(", ")
-        ))
-        .into()),
-    }
-}
-
-fn render_human(report: &Report, shell: &Shell) -> Result<()> {
-    for f in &report.files {
-        let v = &f.verdict;
-        shell.verbose(
-            "Checked",
-            format!(
-                "{} (layer {}): {}, {}{}",
-                f.path,
-                f.layer,
-                v.kind.map(|k| k.as_str()).unwrap_or("not an executable"),
-                v.arch.as_deref().unwrap_or("?"),
-                if v.passed() { "" } else { " — FAILED" }
-            ),
-        );
-    }
-    for w in &report.warnings {
-        shell.warn(format!("{}: {w}", report.path));
-    }
-    for n in &report.notes {
-        shell.note(format!("{}: {n}", report.path));
-    }
-    for f in report.errors.iter().take(MAX_SHOWN_ERRORS) {
-        shell.error(&anyhow::Error::new(f.clone()));
-    }
-    if report.errors.len() > MAX_SHOWN_ERRORS {
-        shell.error(&anyhow::anyhow!(
-            "… and {} more errors in `{}` (`--message-format json` lists them all)",
-            report.errors.len() - MAX_SHOWN_ERRORS,
-            report.path
-        ));
-    }
-    let verdict = if report.passed() { "ok" } else { "FAILED" };
-    let summary = report.summary();
-    if summary.is_empty() {
-        print_out(&format!("{}: {verdict}", report.path))?;
-    } else {
-        print_out(&format!("{}: {verdict} ({summary})", report.path))?;
-    }
-    Ok(())
-}

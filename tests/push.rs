@@ -619,8 +619,8 @@ fn big_tar() -> PathBuf {
 /// An image whose one layer holds `mib` MiB of incompressible bytes; kept in the
 /// fixtures' target dir between runs (the content is deterministic).
 fn payload_tar(name: &str, mib: usize) -> PathBuf {
-    use cargo_slim::config::{ImageSpec, DEFAULT_USER};
     use cargo_slim::image::{build_image, build_layer, tarball, LayerFile, Platform};
+    use cargo_slim::image::{ImageSpec, DEFAULT_USER};
     use cargo_slim::reference::Reference;
     let path = fixture_target_dir()
         .join("push-test")

@@ -1,7 +1,7 @@
 //! ELF: what a binary is, and whether it will start in a FROM-scratch image.
 //!
 //! In: raw file bytes (never a path, never `ldd`). Out: an [`Inspection`] of the
-//! headers ([`inspect`]) and the one [`ElfVerdict`] on top of it ([`verdict`]),
+//! headers ([`inspect()`]) and the one [`ElfVerdict`] on top of it ([`verdict`]),
 //! shared by `build` and `verify`. Inspection must run before UPX: a packed file
 //! shows only the unpacking stub.
 

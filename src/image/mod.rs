@@ -9,11 +9,11 @@
 //! ordered.
 
 pub mod files;
-pub mod gzip;
 pub mod tarball;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use oci_spec::image::{
@@ -22,14 +22,57 @@ use oci_spec::image::{
 };
 use serde::Serialize;
 
-use crate::config::ImageSpec;
 use crate::digest::sha256_digest;
-use gzip::ParGzWriter;
+use crate::gzip::{ParGzWriter, GZIP_LEVEL};
+use crate::reference::Reference;
 
-/// gzip level for layers. zlib-rs's level 6 uses a faster strategy than GNU
-/// gzip's and comes out ~2.5% larger than `gzip -6`; its level 9 is ~1% smaller
-/// than `gzip -6` and, on two cores, still under half its time (scripts/bench-pack).
-pub const GZIP_LEVEL: u32 = 9;
+/// What goes into the image config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageSpec {
+    pub reference: Reference,
+    /// Absolute path of the binary in the image.
+    pub path: String,
+    pub user: String,
+    pub cmd: Option<Vec<String>>,
+    pub env: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+    pub workdir: Option<String>,
+    pub expose: Vec<String>,
+    pub name: String,
+    pub version: Option<String>,
+    /// Host CA bundle to copy to /etc/ssl/certs/ca-certificates.crt.
+    pub ca_certificates: Option<PathBuf>,
+    /// Host zoneinfo directory to copy to /usr/share/zoneinfo.
+    pub zoneinfo: Option<PathBuf>,
+}
+
+/// The image `User` unless configured: numeric (a scratch image has no
+/// `/etc/passwd` to look a name up in) and not root.
+pub const DEFAULT_USER: &str = "65532:65532";
+
+impl Default for ImageSpec {
+    /// `localhost/app:latest`, the binary at `/app`, user 65532:65532, nothing else.
+    fn default() -> Self {
+        ImageSpec {
+            reference: Reference {
+                registry: "localhost".into(),
+                repository: "app".into(),
+                tag: "latest".into(),
+            },
+            path: "/app".into(),
+            user: DEFAULT_USER.into(),
+            cmd: None,
+            env: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            workdir: None,
+            expose: Vec::new(),
+            name: "app".into(),
+            version: None,
+            ca_certificates: None,
+            zoneinfo: None,
+        }
+    }
+}
 
 /// A content-addressed blob.
 #[derive(Debug, Clone, PartialEq, Eq)]

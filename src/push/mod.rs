@@ -44,8 +44,8 @@ use oci_client::RegistryOperation;
 
 use crate::error::{io_failure, Failure};
 use crate::reference::Reference;
-use crate::report::human;
 use crate::shell::{Shell, Verbosity};
+use crate::units::human;
 use crate::validate;
 pub use transport::RetryPolicy;
 use transport::{classify, gave_up, retry, Challenge, Tls};

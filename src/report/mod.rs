@@ -19,8 +19,26 @@ use serde::{Deserialize, Serialize};
 
 use crate::budget::Verdict;
 use crate::error::{io_failure, Failure};
+pub use crate::units::{grouped, human};
 
 /// Byte counts of each stage of one build (the JSON `sizes` object).
+/// What UPX did, for the report (the JSON `upx` object).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpxReport {
+    pub version: String,
+    pub args: Vec<String>,
+    pub packed: bool,
+    /// Why the unpacked binary was kept, when it was.
+    pub note: Option<String>,
+    pub binary_before: u64,
+    pub binary_after: u64,
+    pub gzip_before: u64,
+    pub gzip_after: u64,
+    /// Median wall time of the smoke run, in milliseconds.
+    pub startup_ms_before: Option<f64>,
+    pub startup_ms_after: Option<f64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sizes {
     pub binary_unstripped: Option<u64>,
@@ -55,7 +73,7 @@ pub struct BuildReport {
     pub sections: Vec<NamedSize>,
     /// What UPX did; `null` when UPX was not used.
     #[serde(default)]
-    pub upx: Option<crate::upx::UpxReport>,
+    pub upx: Option<UpxReport>,
     pub budget: VerdictJson,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<BaselineDiff>,
@@ -223,34 +241,6 @@ pub fn sidecar_path(tarball: &Path) -> PathBuf {
     tarball.with_file_name(format!("{stem}.report.json"))
 }
 
-/// `1.5 MiB`-style size: binary units, one decimal above 1 KiB.
-pub fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut v = bytes as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    format!("{v:.1} {}", UNITS[unit])
-}
-
-/// `12,345,678`
-pub fn grouped(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// Rows of (label, bytes, optional delta) as an aligned block, indented to sit
 /// under cargo-style status lines.
 fn block(title: &str, rows: &[(String, u64, Option<String>)]) -> String {
@@ -335,7 +325,7 @@ pub fn table(r: &BuildReport) -> String {
 }
 
 /// Disk and wire savings of UPX, and the start-up cost.
-fn upx_block(u: &crate::upx::UpxReport) -> String {
+fn upx_block(u: &UpxReport) -> String {
     let saving = |before: u64, after: u64| {
         if before == 0 {
             String::new()

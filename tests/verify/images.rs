@@ -7,9 +7,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use cargo_slim::config::ImageSpec;
 use cargo_slim::digest::sha256_digest;
-use cargo_slim::image::{build_image, build_layer, tarball, LayerFile, Platform};
+use cargo_slim::image::{build_image, build_layer, tarball, ImageSpec, LayerFile, Platform};
 use cargo_slim::reference::Reference;
 use cargo_slim::verify::verify_bytes;
 use serde_json::{json, Value};

@@ -5,98 +5,26 @@
 //! a value of the wrong type is an error naming the key and the manifest path, so a
 //! typo never silently changes the image. Nothing after this stage reads CLI structs.
 
-use std::collections::BTreeMap;
+mod package;
+mod request;
+mod schema;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use cargo_metadata::{Metadata, MetadataCommand, Package, TargetKind};
-use serde::Deserialize;
 
 use crate::budget::{parse_percent, parse_size, Budget, BudgetTable, Origin};
-use crate::cli::{BudgetArgs, BuildArgs};
-use crate::error::{nearest_existing, Failure};
+use crate::compile::CargoBuild;
+use crate::error::Failure;
+use crate::image::{ImageSpec, DEFAULT_USER};
 use crate::reference::Reference;
 use crate::upx::{UpxPlan, DEFAULT_ARGS, DEFAULT_TIMEOUT};
 
-/// The `[package.metadata.slim]` table. Field names are the keys users write.
-#[derive(Debug, Default, Clone, Deserialize, PartialEq)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct SlimMetadata {
-    /// Binary target to pack when the package has several.
-    pub bin: Option<String>,
-    /// Target triple.
-    pub target: Option<String>,
-    /// Cargo profile.
-    pub profile: Option<String>,
-    /// Image reference; `{name}` and `{version}` are replaced.
-    pub tag: Option<String>,
-    /// Absolute path of the binary inside the image.
-    pub path: Option<String>,
-    /// `User` of the image config.
-    pub user: Option<String>,
-    /// Default arguments (`Cmd`).
-    pub cmd: Option<Vec<String>>,
-    /// Environment variables.
-    pub env: Option<BTreeMap<String, String>>,
-    /// Image labels.
-    pub labels: Option<BTreeMap<String, String>>,
-    /// Working directory.
-    pub workdir: Option<String>,
-    /// Exposed ports, e.g. `["8080", "53/udp"]`.
-    pub expose: Option<Vec<String>>,
-    /// Copy the host's CA bundle (`true`, or a path) to /etc/ssl/certs/ca-certificates.crt.
-    pub ca_certificates: Option<BoolOrPath>,
-    /// Copy the host's time-zone database (`true`, or a path) to /usr/share/zoneinfo.
-    pub zoneinfo: Option<BoolOrPath>,
-    /// `[package.metadata.slim.budget]`
-    pub budget: Option<BudgetTable>,
-    /// `upx = true` or `upx = { args = [...], smoke = [...], allow-brute = false, timeout = 10 }`
-    pub upx: Option<UpxSetting>,
-    /// Path of the `upx` executable.
-    pub upx_path: Option<PathBuf>,
-    /// Registry repository for `build --push` without a REF, e.g. "ghcr.io/acme/app".
-    pub repository: Option<String>,
-    /// Tags pushed to `repository`; `{version}` and `{name}` are replaced.
-    pub tags: Option<Vec<String>>,
-}
-
-/// The `upx` key: a switch, or a table of settings (which turns UPX on).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(untagged)]
-pub enum UpxSetting {
-    Enabled(bool),
-    Table(UpxTable),
-}
-
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct UpxTable {
-    pub args: Option<Vec<String>>,
-    pub smoke: Option<Vec<String>>,
-    pub allow_brute: Option<bool>,
-    /// Seconds the smoke run may take.
-    pub timeout: Option<f64>,
-    /// Set to false to keep the table but turn UPX off.
-    pub enabled: Option<bool>,
-}
-
-/// `true`/`false`, or a host path.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(untagged)]
-pub enum BoolOrPath {
-    Bool(bool),
-    Path(PathBuf),
-}
-
-impl BoolOrPath {
-    fn resolve(&self, default: &str) -> Option<PathBuf> {
-        match self {
-            BoolOrPath::Bool(false) => None,
-            BoolOrPath::Bool(true) => Some(PathBuf::from(default)),
-            BoolOrPath::Path(p) => Some(p.clone()),
-        }
-    }
-}
+pub use package::{load_metadata, select_bin, select_package};
+pub use request::{BudgetRequest, BuildRequest};
+pub use schema::{
+    parse_slim_table, read_slim_metadata, BoolOrPath, SlimMetadata, UpxSetting, UpxTable,
+};
 
 pub const HOST_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 pub const HOST_ZONEINFO: &str = "/usr/share/zoneinfo";
@@ -131,7 +59,7 @@ pub const DEFAULT_PUSH_TAGS: [&str; 1] = ["{version}"];
 
 /// `--push [REF]` against `repository` / `tags`.
 pub fn push_plan(
-    args: &BuildArgs,
+    args: &BuildRequest,
     meta: &SlimMetadata,
     name: &str,
     version: Option<&str>,
@@ -201,50 +129,10 @@ pub enum Source {
     Binary(PathBuf),
 }
 
-#[derive(Debug, Clone)]
-pub struct CargoBuild {
-    pub manifest_path: PathBuf,
-    pub package_id: String,
-    pub package_name: String,
-    pub bin: String,
-    /// An explicit target; `None` means the static default for the host.
-    pub target: Option<String>,
-    pub profile: String,
-    pub features: Vec<String>,
-    pub all_features: bool,
-    pub no_default_features: bool,
-    pub locked: bool,
-    pub offline: bool,
-    pub frozen: bool,
-    pub install_target: bool,
-    pub target_dir: PathBuf,
-}
-
-/// What goes into the image config.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ImageSpec {
-    pub reference: Reference,
-    /// Absolute path of the binary in the image.
-    pub path: String,
-    pub user: String,
-    pub cmd: Option<Vec<String>>,
-    pub env: BTreeMap<String, String>,
-    pub labels: BTreeMap<String, String>,
-    pub workdir: Option<String>,
-    pub expose: Vec<String>,
-    pub name: String,
-    pub version: Option<String>,
-    /// Host CA bundle to copy to /etc/ssl/certs/ca-certificates.crt.
-    pub ca_certificates: Option<PathBuf>,
-    /// Host zoneinfo directory to copy to /usr/share/zoneinfo.
-    pub zoneinfo: Option<PathBuf>,
-}
-
-pub const DEFAULT_USER: &str = "65532:65532";
 pub const DEFAULT_PROFILE: &str = "release";
 
 /// Resolve the CLI arguments (and the manifest they point at) into a plan.
-pub fn resolve(args: &BuildArgs) -> Result<Plan> {
+pub fn resolve(args: &BuildRequest) -> Result<Plan> {
     let epoch = source_date_epoch()?;
     match &args.binary {
         Some(binary) => resolve_binary(args, binary, epoch),
@@ -252,7 +140,7 @@ pub fn resolve(args: &BuildArgs) -> Result<Plan> {
     }
 }
 
-fn resolve_cargo(args: &BuildArgs, epoch: u64) -> Result<Plan> {
+fn resolve_cargo(args: &BuildRequest, epoch: u64) -> Result<Plan> {
     let metadata = load_metadata(args.manifest_path.as_deref())?;
     let package = select_package(&metadata, args.package.as_deref())?;
     let meta = read_slim_metadata(package)?;
@@ -283,9 +171,9 @@ fn resolve_cargo(args: &BuildArgs, epoch: u64) -> Result<Plan> {
                 .clone()
                 .or(meta.profile.clone())
                 .unwrap_or_else(|| DEFAULT_PROFILE.to_string()),
-            features: args.features.features.clone(),
-            all_features: args.features.all_features,
-            no_default_features: args.features.no_default_features,
+            features: args.features.clone(),
+            all_features: args.all_features,
+            no_default_features: args.no_default_features,
             locked: args.locked,
             offline: args.offline,
             frozen: args.frozen,
@@ -309,7 +197,7 @@ fn resolve_cargo(args: &BuildArgs, epoch: u64) -> Result<Plan> {
 
 /// `--binary`: the manifest is optional. When one is given (or `./Cargo.toml` has a
 /// package), its `[package.metadata.slim]` and version still apply.
-fn resolve_binary(args: &BuildArgs, binary: &Path, epoch: u64) -> Result<Plan> {
+fn resolve_binary(args: &BuildRequest, binary: &Path, epoch: u64) -> Result<Plan> {
     let manifest = args
         .manifest_path
         .clone()
@@ -379,7 +267,11 @@ fn resolve_binary(args: &BuildArgs, binary: &Path, epoch: u64) -> Result<Plan> {
 }
 
 /// UPX: `--upx` or the `upx` key turns it on; the table's settings apply either way.
-pub fn upx_plan(args: &BuildArgs, meta: &SlimMetadata, manifest: &Path) -> Result<Option<UpxPlan>> {
+pub fn upx_plan(
+    args: &BuildRequest,
+    meta: &SlimMetadata,
+    manifest: &Path,
+) -> Result<Option<UpxPlan>> {
     let (enabled, table) = match &meta.upx {
         None => (false, UpxTable::default()),
         Some(UpxSetting::Enabled(on)) => (*on, UpxTable::default()),
@@ -414,7 +306,7 @@ pub fn upx_plan(args: &BuildArgs, meta: &SlimMetadata, manifest: &Path) -> Resul
 
 /// Budget limits: CLI flags override `[package.metadata.slim.budget]`.
 pub fn report_plan(
-    cli: &BudgetArgs,
+    cli: &BudgetRequest,
     split_std: bool,
     table: Option<&BudgetTable>,
     manifest: &Path,
@@ -482,165 +374,6 @@ fn default_output(target_dir: &Path, name: &str, version: Option<&str>) -> PathB
         None => format!("{name}.tar"),
     };
     target_dir.join("slim").join(file)
-}
-
-/// `cargo metadata --no-deps` for the manifest, with errors that say where.
-pub fn load_metadata(manifest_path: Option<&Path>) -> Result<Metadata> {
-    let mut cmd = MetadataCommand::new();
-    cmd.no_deps();
-    if let Some(path) = manifest_path {
-        if !path.is_file() {
-            let mut f = Failure::new(format!("manifest `{}` does not exist", path.display()));
-            if let Some(dir) = nearest_existing(path) {
-                f = f.detail(format!("nearest existing directory: {}", dir.display()));
-            }
-            return Err(f
-                .help("pass the path of a Cargo.toml with --manifest-path")
-                .into());
-        }
-        cmd.manifest_path(path);
-    }
-    if let Ok(cargo) = std::env::var("CARGO") {
-        cmd.cargo_path(cargo);
-    }
-    cmd.exec().map_err(|e| {
-        let place = manifest_path
-            .map(|p| format!("`{}`", p.display()))
-            .unwrap_or_else(|| "the current directory".to_string());
-        let mut f = Failure::new(format!("could not read the cargo manifest for {place}"));
-        match e {
-            cargo_metadata::Error::CargoMetadata { stderr } => {
-                for line in stderr.lines().filter(|l| !l.trim().is_empty()) {
-                    f = f.detail(line.to_string());
-                }
-            }
-            other => f = f.detail(other.to_string()),
-        }
-        f.help("run `cargo metadata` there to see cargo's own error, or pass --manifest-path")
-            .into()
-    })
-}
-
-fn select_package<'m>(metadata: &'m Metadata, spec: Option<&str>) -> Result<&'m Package> {
-    let members = metadata.workspace_packages();
-    let names = || {
-        members
-            .iter()
-            .map(|p| p.name.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    if let Some(spec) = spec {
-        let (name, version) = match spec.split_once('@') {
-            Some((n, v)) => (n, Some(v)),
-            None => (spec, None),
-        };
-        return members
-            .iter()
-            .copied()
-            .find(|p| p.name.as_str() == name && version.is_none_or(|v| p.version.to_string() == v))
-            .ok_or_else(|| {
-                Failure::new(format!("package `{spec}` is not a member of the workspace"))
-                    .detail(format!("members: {}", names()))
-                    .help("pass one of the members with -p")
-                    .into()
-            });
-    }
-    if let Some(root) = metadata.root_package() {
-        return Ok(root);
-    }
-    let with_bins: Vec<&Package> = members
-        .iter()
-        .copied()
-        .filter(|p| bins_of(p).next().is_some())
-        .collect();
-    match with_bins.as_slice() {
-        [only] => Ok(only),
-        _ => Err(Failure::new(format!(
-            "`{}` is a virtual workspace manifest; choose the package to build",
-            metadata.workspace_root.join("Cargo.toml")
-        ))
-        .detail(format!(
-            "packages with binaries: {}",
-            with_bins
-                .iter()
-                .map(|p| p.name.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-        .help("pass -p <package>")
-        .into()),
-    }
-}
-
-fn bins_of(p: &Package) -> impl Iterator<Item = &cargo_metadata::Target> {
-    p.targets
-        .iter()
-        .filter(|t| t.kind.contains(&TargetKind::Bin))
-}
-
-fn select_bin(package: &Package, wanted: Option<&str>) -> Result<String> {
-    let bins: Vec<&str> = bins_of(package).map(|t| t.name.as_str()).collect();
-    if let Some(w) = wanted {
-        if bins.contains(&w) {
-            return Ok(w.to_string());
-        }
-        return Err(Failure::new(format!(
-            "package `{}` has no binary target named `{w}`",
-            package.name
-        ))
-        .detail(format!(
-            "available binaries: {}",
-            if bins.is_empty() {
-                "(none)".to_string()
-            } else {
-                bins.join(", ")
-            }
-        ))
-        .into());
-    }
-    match bins.as_slice() {
-        [] => Err(Failure::new(format!(
-            "package `{}` has no binary target; it is a library",
-            package.name
-        ))
-        .detail(format!("manifest: {}", package.manifest_path))
-        .help("cargo slim packs executables: add a `src/main.rs` or a [[bin]] target, or choose another package with -p")
-        .into()),
-        [one] => Ok(one.to_string()),
-        many => {
-            if let Some(default) = package.default_run.as_deref() {
-                return Ok(default.to_string());
-            }
-            Err(Failure::new(format!(
-                "package `{}` has several binaries; choose one",
-                package.name
-            ))
-            .detail(format!("available binaries: {}", many.join(", ")))
-            .help("pass --bin NAME, or set `bin = \"NAME\"` in [package.metadata.slim]")
-            .into())
-        }
-    }
-}
-
-/// Deserialise `package.metadata.slim`, naming the manifest on error.
-pub fn read_slim_metadata(package: &Package) -> Result<SlimMetadata> {
-    let Some(value) = package.metadata.get("slim") else {
-        return Ok(SlimMetadata::default());
-    };
-    parse_slim_table(value.clone(), package.manifest_path.as_std_path())
-}
-
-pub fn parse_slim_table(value: serde_json::Value, manifest: &Path) -> Result<SlimMetadata> {
-    serde_json::from_value(value).map_err(|e| {
-        Failure::new(format!(
-            "invalid [package.metadata.slim] in `{}`",
-            manifest.display()
-        ))
-        .detail(e.to_string())
-        .help("see the README for the keys cargo slim understands")
-        .into()
-    })
 }
 
 fn image_spec(
@@ -756,7 +489,7 @@ mod tests {
         )
         .unwrap();
         let plan = report_plan(
-            &BudgetArgs::default(),
+            &BudgetRequest::default(),
             false,
             m.budget.as_ref(),
             Path::new("/p/Cargo.toml"),
@@ -770,7 +503,7 @@ mod tests {
         );
         assert_eq!(plan.budget.binary.clone().unwrap().0, 1_000_000);
         assert_eq!(plan.budget.increase.clone().unwrap().0, 5.0);
-        let cli = BudgetArgs {
+        let cli = BudgetRequest {
             max_image_size: Some(10),
             ..Default::default()
         };
@@ -786,7 +519,7 @@ mod tests {
         )
         .unwrap();
         let err = report_plan(
-            &BudgetArgs::default(),
+            &BudgetRequest::default(),
             false,
             m.budget.as_ref(),
             Path::new("/p/Cargo.toml"),
@@ -807,7 +540,7 @@ mod tests {
             Path::new("C"),
         )
         .unwrap();
-        let args = BuildArgs {
+        let args = BuildRequest {
             push: Some(String::new()),
             ..Default::default()
         };
@@ -816,7 +549,7 @@ mod tests {
             .unwrap();
         assert_eq!(p.reference, "127.0.0.1:5000/acme/app:1.2.0");
         assert_eq!(p.extra_tags, vec!["latest"]);
-        let args = BuildArgs {
+        let args = BuildRequest {
             push: Some("ghcr.io/x/y:{version}".into()),
             ..Default::default()
         };
@@ -827,11 +560,11 @@ mod tests {
             (p.reference.as_str(), p.extra_tags.len()),
             ("ghcr.io/x/y:1.2.0", 0)
         );
-        let none = BuildArgs::default();
+        let none = BuildRequest::default();
         assert!(push_plan(&none, &meta, "app", None, Path::new("C"))
             .unwrap()
             .is_none());
-        let args = BuildArgs {
+        let args = BuildRequest {
             push: Some(String::new()),
             ..Default::default()
         };

@@ -1,6 +1,11 @@
-//! The body of each pipeline stage as `build` calls it: status lines, error
-//! context, and the glue between the typed values of the stage modules. Kept out
-//! of `lib.rs` so that file reads as the pipeline and nothing else.
+//! The pipeline layer: the body of each stage as `build` calls it — status lines,
+//! error context, and the glue between the typed values of the stage modules —
+//! and the `report` command's recomputation from a tarball.
+//!
+//! In: the resolved `Plan` and each stage's output. Out: the next stage's input,
+//! and the `BuildReport`. Why here: this is the one layer allowed to import every
+//! stage; stages never import it (nor each other's glue), and `lib.rs` stays a
+//! list of calls that reads as the pipeline.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -184,7 +189,7 @@ pub struct Stripped {
     pub binary: Vec<u8>,
     pub unstripped_size: u64,
     pub stripped_size: u64,
-    pub upx: Option<crate::upx::UpxReport>,
+    pub upx: Option<crate::report::UpxReport>,
 }
 
 pub fn strip(bytes: Vec<u8>, compiled: &Compiled, shell: &Shell) -> Result<Stripped> {
@@ -280,7 +285,7 @@ pub fn report(
     plan: &Plan,
     image: &Image,
     sizes: Sizes,
-    upx: Option<crate::upx::UpxReport>,
+    upx: Option<crate::report::UpxReport>,
     attribution: Option<Attribution>,
     shell: &Shell,
 ) -> Result<(BuildReport, Vec<String>)> {
@@ -361,12 +366,12 @@ fn budget_failures(v: &Verdict) -> Vec<String> {
             };
             format!(
                 "{what} {} ({} bytes) exceeds the `{}` budget of {} ({} bytes{extra}) by {} ({:.1}%); limit set by {origin}",
-                report::human(c.actual),
+                crate::units::human(c.actual),
                 c.actual,
                 c.name,
-                report::human(c.limit),
+                crate::units::human(c.limit),
                 c.limit,
-                report::human(over),
+                crate::units::human(over),
                 over as f64 * 100.0 / c.limit.max(1) as f64,
             )
         })

@@ -1,0 +1,52 @@
+//! What the user asked for on the command line, as plain library values.
+//!
+//! In: nothing parsed here — the binary's `cli` module (the argument parser) fills these from
+//! flags, and tests or other front ends fill them directly. Out: a
+//! [`BuildRequest`] that [`super::resolve`] merges with `[package.metadata.slim]`
+//! into a `Plan`. Why: the library knows no argument-parser type (like ripgrep's
+//! `lowargs`/`hiargs` split): flags are parsed once in the binary, resolved once
+//! here, and no stage ever reads a CLI struct.
+
+use std::path::PathBuf;
+
+/// `cargo slim build` flags. `None`/`false` means "not given on the command line".
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BuildRequest {
+    pub manifest_path: Option<PathBuf>,
+    /// `-p SPEC`.
+    pub package: Option<String>,
+    pub bin: Option<String>,
+    pub features: Vec<String>,
+    pub all_features: bool,
+    pub no_default_features: bool,
+    pub profile: Option<String>,
+    pub target: Option<String>,
+    pub locked: bool,
+    pub offline: bool,
+    pub frozen: bool,
+    pub no_install_target: bool,
+    /// `--binary PATH`: pack an ELF built elsewhere.
+    pub binary: Option<PathBuf>,
+    pub tag: Option<String>,
+    pub output: Option<PathBuf>,
+    pub upx: bool,
+    pub upx_path: Option<PathBuf>,
+    pub upx_fallback: bool,
+    /// `--push [REF]`: `Some("")` means "to `repository` with `tags`".
+    pub push: Option<String>,
+    pub insecure: bool,
+    pub ca_file: Option<PathBuf>,
+    pub image_refs: Option<PathBuf>,
+    pub split_std: bool,
+    pub budget: BudgetRequest,
+}
+
+/// Size report and budget flags, shared by `build` and `report`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BudgetRequest {
+    pub max_image_size: Option<u64>,
+    pub max_binary_size: Option<u64>,
+    pub baseline: Option<PathBuf>,
+    pub max_increase: Option<f64>,
+    pub chart: Option<PathBuf>,
+}
