@@ -385,6 +385,7 @@ pub fn report_existing(
     plan: &ReportPlan,
     shell: &Shell,
 ) -> Result<(BuildReport, Vec<String>)> {
+    crate::io::open_regular(tarball, "an image tarball")?;
     let img = validate::validate_tarball(tarball).map_err(|e| {
         Failure::new(format!(
             "`{}` is not an image tarball written by cargo slim",
@@ -454,4 +455,82 @@ pub fn report_existing(
         baseline: None,
     };
     finish_report(report, plan, shell)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shell::Verbosity;
+
+    fn fixture(name: &str) -> (PathBuf, Vec<u8>) {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata/elf")
+            .join(name);
+        let bytes = std::fs::read(&path).unwrap();
+        (path, bytes)
+    }
+
+    fn compiled(path: &Path, target: Option<&str>) -> Compiled {
+        Compiled {
+            path: path.to_path_buf(),
+            target: target.map(str::to_string),
+            rlibs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn build_and_verify_say_the_same_thing_about_one_file() {
+        for name in ["glibc-dynamic", "i386", "truncated", "script", "shared-lib"] {
+            let (path, bytes) = fixture(name);
+            let shell = Shell::buffer(Verbosity::Normal);
+            let err = inspect(&bytes, &compiled(&path, None), &shell).unwrap_err();
+            let built = err.downcast_ref::<Failure>().expect("a Failure");
+            let verified = crate::verify::verify_path(&path, None);
+            let first = &verified.errors[0];
+            assert_eq!(
+                (&built.what, &built.help),
+                (&first.what, &first.help),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_binary_for_another_arch_than_the_target_names_both() {
+        let (path, bytes) = fixture("static");
+        let shell = Shell::buffer(Verbosity::Normal);
+        let c = compiled(&path, Some("aarch64-unknown-linux-musl"));
+        let err = inspect(&bytes, &c, &shell).unwrap_err();
+        let f = err.downcast_ref::<Failure>().unwrap();
+        assert!(
+            f.what.ends_with(
+                "is built for amd64, but the target `aarch64-unknown-linux-musl` is arm64"
+            ),
+            "{f:?}"
+        );
+        assert!(f
+            .help
+            .as_deref()
+            .unwrap()
+            .contains("aarch64-unknown-linux-musl"));
+        let ok = inspect(
+            &bytes,
+            &compiled(&path, Some("x86_64-unknown-linux-musl")),
+            &shell,
+        );
+        assert_eq!(ok.unwrap().arch, "amd64");
+    }
+
+    #[test]
+    fn a_stage_note_is_read_back_from_a_buffer_shell() {
+        let (path, bytes) = fixture("upx-packed");
+        let shell = Shell::buffer(Verbosity::Normal);
+        inspect(&bytes, &compiled(&path, None), &shell).unwrap();
+        let out = shell.captured();
+        assert!(out.contains("   Verifying "), "{out}");
+        assert!(
+            out.contains("note: ") && out.contains("packed with UPX"),
+            "{out}"
+        );
+    }
 }

@@ -304,24 +304,13 @@ pub fn verify_path(path: &Path, arch: Option<&str>) -> Report {
 
 fn verify_path_uncaught(path: &Path, name: &str, arch: Option<&str>) -> Report {
     let io_fail = |e: &std::io::Error| Report::failed(name, None, io_failure("read", path, e));
-    let meta = match std::fs::metadata(path) {
-        Ok(m) => m,
-        Err(e) => return io_fail(&e),
-    };
-    if meta.is_dir() {
-        return Report::failed(
-            name,
-            None,
-            Failure::new(format!("`{name}` is a directory, not an ELF file or image tarball"))
-                .help("pass the binary or the image tarball; for an OCI layout directory, tar it first: `tar -cf image.tar -C DIR .`"),
-        );
-    }
-    let mut file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) => return io_fail(&e),
+    // A FIFO, a device or a directory is refused before anything blocks on it.
+    let mut file = match crate::io::open_regular(path, "an ELF file or image tarball") {
+        Ok((f, _)) => f,
+        Err(f) => return Report::failed(name, None, f),
     };
     let mut head = vec![0u8; 512];
-    let n = match read_up_to(&mut file, &mut head) {
+    let n = match crate::io::read_up_to(&mut file, &mut head) {
         Ok(n) => n,
         Err(e) => return io_fail(&e),
     };
@@ -334,7 +323,7 @@ fn verify_path_uncaught(path: &Path, name: &str, arch: Option<&str>) -> Report {
             std::io::copy(&mut flate2::read::MultiGzDecoder::new(&mut file), &mut tmp)?;
             tmp.rewind()?;
             let mut h = vec![0u8; 512];
-            let n = read_up_to(&mut tmp, &mut h)?;
+            let n = crate::io::read_up_to(&mut tmp, &mut h)?;
             tmp.rewind()?;
             Ok((tmp, archive::looks_like_tar(&h[..n])))
         });
@@ -351,27 +340,15 @@ fn verify_path_uncaught(path: &Path, name: &str, arch: Option<&str>) -> Report {
     // Not an archive: judge it as an ELF. Only a file with the ELF magic is
     // read whole; for anything else the first bytes say what it is.
     let bytes = if head.starts_with(b"\x7fELF") {
-        match std::fs::read(path) {
-            Ok(b) => b,
+        let mut all = head;
+        match file.read_to_end(&mut all) {
+            Ok(_) => all,
             Err(e) => return io_fail(&e),
         }
     } else {
         head
     };
     Report::from_elf(name, verify_elf_bytes(name, &bytes, arch))
-}
-
-fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 mod image;

@@ -6,6 +6,7 @@ mod util;
 
 mod build;
 mod errors;
+mod inputs;
 mod push;
 mod registry;
 mod report;

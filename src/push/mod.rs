@@ -119,6 +119,8 @@ const PROGRESS_MIN: u64 = 1 << 20;
 /// Push the image tarball at `tarball` to `reference` (plus `opts.extra_tags`).
 pub fn push(tarball: &Path, reference: &str, opts: &PushOptions, shell: &Shell) -> Result<Pushed> {
     let started = Instant::now();
+    // A FIFO or a device is refused before credentials, network or any read.
+    crate::io::open_regular(tarball, "an image tarball")?;
     let target = Reference::parse(reference)?;
     let tags = all_tags(&target, &opts.extra_tags)?;
 
