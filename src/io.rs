@@ -108,16 +108,22 @@ pub fn read_limited(path: &Path, expected: &str, limit: u64) -> Result<Vec<u8>, 
     Ok(buf)
 }
 
-/// Create `path` atomically with the bytes `fill` writes; returns the file size.
-pub fn write_atomic_with(
-    path: &Path,
-    fill: impl FnOnce(&mut BufWriter<File>) -> Result<()>,
-) -> Result<u64> {
+/// The folder `path` will be written in, created when missing.
+pub fn output_dir(path: &Path) -> Result<&Path, Failure> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir).map_err(|e| io_failure("create the output directory", dir, &e))?;
+    Ok(dir)
+}
+
+/// Create `path` atomically with the bytes `fill` writes; returns the file size.
+pub fn write_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&mut BufWriter<File>) -> Result<()>,
+) -> Result<u64> {
+    let dir = output_dir(path)?;
     let file_name = path.file_name().ok_or_else(|| {
         Failure::new(format!("output path `{}` has no file name", path.display()))
     })?;

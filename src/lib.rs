@@ -63,7 +63,7 @@ pub fn build(plan: &Plan, shell: &Shell) -> Result<BuildOutcome> {
     clock.lap("inspect");
     let attribution = pipeline::attribute(&unstripped, &compiled, &plan.report, shell);
     clock.lap("attribute");
-    let stripped = pipeline::strip(unstripped, &compiled, shell)?;
+    let stripped = pipeline::strip(unstripped, &compiled, io::output_dir(&plan.output)?, shell)?;
     clock.lap("strip");
     let final_binary = pipeline::upx(plan, stripped, &inspection, shell)?;
     clock.lap("upx");

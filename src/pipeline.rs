@@ -192,15 +192,22 @@ pub struct Stripped {
     pub upx: Option<crate::report::UpxReport>,
 }
 
-pub fn strip(bytes: Vec<u8>, compiled: &Compiled, shell: &Shell) -> Result<Stripped> {
+/// Strip into an unnamed file beside the output, drop the unstripped bytes, then
+/// read the stripped ones: the binary is never in memory twice.
+pub fn strip(bytes: Vec<u8>, compiled: &Compiled, spool: &Path, shell: &Shell) -> Result<Stripped> {
     shell.status("Stripping", compiled.path.display());
     let unstripped_size = bytes.len() as u64;
-    let owned = match stripper::strip(&bytes)? {
-        std::borrow::Cow::Borrowed(_) => None,
-        std::borrow::Cow::Owned(v) => Some(v),
+    let binary = match stripper::strip_to_file(&bytes, spool)? {
+        None => bytes,
+        Some(mut file) => {
+            drop(bytes);
+            let len = file.metadata().map_or(0, |m| m.len());
+            let mut out = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+            std::io::Read::read_to_end(&mut file, &mut out)
+                .map_err(|e| io_failure("read the stripped binary in", spool, &e))?;
+            out
+        }
     };
-    // Keep only one copy of the binary in memory from here on.
-    let binary = owned.unwrap_or(bytes);
     Ok(Stripped {
         stripped_size: binary.len() as u64,
         binary,
@@ -248,7 +255,10 @@ pub fn image(plan: &Plan, binary: &[u8], insp: &Inspection, shell: &Shell) -> Re
         mode: f.mode,
         data: &f.data,
     }));
-    let layer = image::build_layer(&layer_files, plan.epoch)?;
+    // The compressed layer waits for the tarball writer in an unnamed file beside
+    // the output, not in memory: the peak RSS stays near the binary's size.
+    let spool = crate::io::output_dir(&plan.output)?;
+    let layer = image::build_layer_in(&layer_files, plan.epoch, Some(spool))?;
     image::build_image(&plan.image, &platform, vec![layer], plan.epoch)
 }
 

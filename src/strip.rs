@@ -7,10 +7,14 @@
 //! with nothing to strip is passed through untouched (no copy, no rewrite).
 
 use std::borrow::Cow;
+use std::fs::File;
+use std::io::{BufWriter, Seek};
+use std::path::Path;
 
 use object::build::elf::Builder;
+use object::write::{StreamingBuffer, WritableBuffer};
 
-use crate::error::Failure;
+use crate::error::{io_failure, Failure};
 
 /// Whether a section name is one `--strip-all` removes.
 fn strippable(name: &[u8]) -> bool {
@@ -24,9 +28,47 @@ fn strippable(name: &[u8]) -> bool {
 /// Remove symbols and debug sections. Returns the input unchanged (borrowed) when
 /// there is nothing to remove.
 pub fn strip(data: &[u8]) -> Result<Cow<'_, [u8]>, Failure> {
+    let Some(builder) = plan(data)? else {
+        return Ok(Cow::Borrowed(data));
+    };
+    let mut out = Vec::with_capacity(data.len());
+    write(builder, &mut out)?;
+    Ok(Cow::Owned(out))
+}
+
+/// [`strip`], writing the stripped file to an unnamed temporary file in `dir`
+/// (rewound) instead of memory, so the caller can drop the unstripped bytes
+/// before reading it: a big binary is never held twice. `None`: nothing to strip.
+pub fn strip_to_file(data: &[u8], dir: &Path) -> Result<Option<File>, Failure> {
+    let Some(builder) = plan(data)? else {
+        return Ok(None);
+    };
+    let file = tempfile::tempfile_in(dir)
+        .map_err(|e| io_failure("create a temporary file in", dir, &e))?;
+    let mut out = StreamingBuffer::new(BufWriter::with_capacity(1 << 20, file));
+    write(builder, &mut out)?;
+    out.result()
+        .map_err(|e| Failure::new("could not write the stripped ELF file").detail(e.to_string()))?;
+    let mut file = out
+        .into_inner()
+        .into_inner()
+        .map_err(|e| io_failure("write", dir, e.error()))?;
+    file.rewind().map_err(|e| io_failure("read", dir, &e))?;
+    Ok(Some(file))
+}
+
+fn write(builder: Builder<'_>, out: &mut dyn WritableBuffer) -> Result<(), Failure> {
+    builder
+        .write(out)
+        .map_err(|e| Failure::new("could not write the stripped ELF file").detail(e.to_string()))
+}
+
+/// The builder with everything to strip marked deleted, or `None` when there is
+/// nothing to remove.
+fn plan(data: &[u8]) -> Result<Option<Builder<'_>>, Failure> {
     if has_no_sections(data) {
         // e.g. a UPX-packed file: only program headers, nothing to strip.
-        return Ok(Cow::Borrowed(data));
+        return Ok(None);
     }
     let mut builder = Builder::read(data).map_err(|e| {
         Failure::new("could not parse the ELF file for stripping").detail(e.to_string())
@@ -43,14 +85,10 @@ pub fn strip(data: &[u8]) -> Result<Cow<'_, [u8]>, Failure> {
         changed = true;
     }
     if !changed {
-        return Ok(Cow::Borrowed(data));
+        return Ok(None);
     }
     builder.delete_orphans();
-    let mut out = Vec::with_capacity(data.len());
-    builder
-        .write(&mut out)
-        .map_err(|e| Failure::new("could not write the stripped ELF file").detail(e.to_string()))?;
-    Ok(Cow::Owned(out))
+    Ok(Some(builder))
 }
 
 /// A 64-bit little-endian ELF without a section header table.

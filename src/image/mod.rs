@@ -8,6 +8,7 @@
 //! so its structs are serialised through a `serde_json::Value`, whose maps are
 //! ordered.
 
+pub mod blob;
 pub mod files;
 pub mod tarball;
 
@@ -17,14 +18,14 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use oci_spec::image::{
-    Arch, ConfigBuilder, Descriptor, DescriptorBuilder, HistoryBuilder, ImageConfigurationBuilder,
-    ImageIndexBuilder, ImageManifestBuilder, MediaType, Os, PlatformBuilder, RootFsBuilder,
+    Arch, ConfigBuilder, HistoryBuilder, ImageConfigurationBuilder, ImageIndexBuilder,
+    ImageManifestBuilder, MediaType, Os, PlatformBuilder, RootFsBuilder,
 };
 use serde::Serialize;
 
-use crate::digest::sha256_digest;
 use crate::gzip::{ParGzWriter, GZIP_LEVEL};
 use crate::reference::Reference;
+pub use blob::Blob;
 
 /// What goes into the image config.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,42 +75,6 @@ impl Default for ImageSpec {
     }
 }
 
-/// A content-addressed blob.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Blob {
-    pub media_type: MediaType,
-    /// `sha256:<hex>`
-    pub digest: String,
-    pub bytes: Vec<u8>,
-}
-
-impl Blob {
-    pub fn new(media_type: MediaType, bytes: Vec<u8>) -> Blob {
-        Blob {
-            media_type,
-            digest: sha256_digest(&bytes),
-            bytes,
-        }
-    }
-
-    pub fn size(&self) -> u64 {
-        self.bytes.len() as u64
-    }
-
-    /// The hex part of the digest (the blob's file name).
-    pub fn hex(&self) -> &str {
-        self.digest.trim_start_matches("sha256:")
-    }
-
-    fn descriptor(&self) -> Result<Descriptor> {
-        Ok(DescriptorBuilder::default()
-            .media_type(self.media_type.clone())
-            .digest(self.digest.parse::<oci_spec::image::Digest>()?)
-            .size(self.size())
-            .build()?)
-    }
-}
-
 /// A gzip-compressed layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layer {
@@ -117,6 +82,12 @@ pub struct Layer {
     /// `sha256:<hex>` of the uncompressed tar.
     pub diff_id: String,
     pub uncompressed_size: u64,
+}
+
+/// An entry of a layer tar: a parent directory, or a file.
+enum LayerEntry<'a> {
+    Dir,
+    File(&'a LayerFile<'a>),
 }
 
 /// One file to put in a layer.
@@ -194,6 +165,17 @@ pub fn rfc3339(epoch: u64) -> String {
 
 /// Build one gzip layer holding `files` (plus their parent directories).
 pub fn build_layer(files: &[LayerFile<'_>], epoch: u64) -> Result<Layer> {
+    build_layer_in(files, epoch, None)
+}
+
+/// [`build_layer`], with the compressed layer spooled to an unnamed temporary file
+/// in `spool_dir` instead of memory (for big binaries: the peak RSS stays near the
+/// binary's size).
+pub fn build_layer_in(
+    files: &[LayerFile<'_>],
+    epoch: u64,
+    spool_dir: Option<&std::path::Path>,
+) -> Result<Layer> {
     // Every parent directory of every file, as its own entry.
     let mut dirs = BTreeSet::new();
     for f in files {
@@ -206,21 +188,51 @@ pub fn build_layer(files: &[LayerFile<'_>], epoch: u64) -> Result<Layer> {
             dirs.insert(acc.clone());
         }
     }
-    enum Entry<'a> {
-        Dir,
-        File(&'a LayerFile<'a>),
-    }
-    let mut entries: BTreeMap<String, Entry> = dirs.into_iter().map(|d| (d, Entry::Dir)).collect();
+    let mut entries: BTreeMap<String, LayerEntry> =
+        dirs.into_iter().map(|d| (d, LayerEntry::Dir)).collect();
     for f in files {
         let rel = f.path.trim_start_matches('/').to_string();
-        if entries.insert(rel.clone(), Entry::File(f)).is_some() {
+        if entries.insert(rel.clone(), LayerEntry::File(f)).is_some() {
             anyhow::bail!("`{}` is added to the image twice", f.path);
         }
     }
 
-    let gz = ParGzWriter::new(Vec::new(), GZIP_LEVEL);
+    let entries: Vec<(&String, &LayerEntry)> = entries.iter().collect();
+    let (blob, summary) = match spool_dir {
+        None => {
+            let s = write_layer_tar(&entries, epoch, Vec::new())?;
+            let blob = Blob::new_with_digest(MediaType::ImageLayerGzip, s.digest.clone(), s.inner);
+            (blob, (s.diff_id, s.uncompressed_size))
+        }
+        Some(dir) => {
+            let file = tempfile::tempfile_in(dir)
+                .map_err(|e| crate::error::io_failure("create a temporary file in", dir, &e))?;
+            let s = write_layer_tar(
+                &entries,
+                epoch,
+                std::io::BufWriter::with_capacity(1 << 20, file),
+            )?;
+            let file = s.inner.into_inner().map_err(|e| e.into_error())?;
+            let blob = Blob::spooled(MediaType::ImageLayerGzip, s.digest.clone(), file)?;
+            (blob, (s.diff_id, s.uncompressed_size))
+        }
+    };
+    Ok(Layer {
+        blob,
+        diff_id: summary.0,
+        uncompressed_size: summary.1,
+    })
+}
+
+/// The tar entries (sorted, parents first), gzip-compressed into `w`.
+fn write_layer_tar<W: Write + Send>(
+    entries: &[(&String, &LayerEntry<'_>)],
+    epoch: u64,
+    w: W,
+) -> Result<crate::gzip::GzSummary<W>> {
+    let gz = ParGzWriter::new(w, GZIP_LEVEL);
     let mut tar = tar::Builder::new(gz);
-    for (path, entry) in &entries {
+    for (path, entry) in entries {
         let mut h = tar::Header::new_ustar();
         h.set_path(path)
             .with_context(|| format!("`{path}` cannot be stored in a tar header"))?;
@@ -230,14 +242,14 @@ pub fn build_layer(files: &[LayerFile<'_>], epoch: u64) -> Result<Layer> {
         h.set_username("")?;
         h.set_groupname("")?;
         match entry {
-            Entry::Dir => {
+            LayerEntry::Dir => {
                 h.set_entry_type(tar::EntryType::Directory);
                 h.set_mode(0o755);
                 h.set_size(0);
                 h.set_cksum();
                 tar.append(&h, std::io::empty())?;
             }
-            Entry::File(f) => {
+            LayerEntry::File(f) => {
                 h.set_entry_type(tar::EntryType::Regular);
                 h.set_mode(f.mode);
                 h.set_size(f.data.len() as u64);
@@ -246,17 +258,7 @@ pub fn build_layer(files: &[LayerFile<'_>], epoch: u64) -> Result<Layer> {
             }
         }
     }
-    let gz = tar.into_inner()?;
-    let summary = gz.finish()?;
-    Ok(Layer {
-        blob: Blob {
-            media_type: MediaType::ImageLayerGzip,
-            digest: summary.digest,
-            bytes: summary.inner,
-        },
-        diff_id: summary.diff_id,
-        uncompressed_size: summary.uncompressed_size,
-    })
+    Ok(tar.into_inner()?.finish()?)
 }
 
 fn oci_arch(name: &str) -> Arch {
@@ -420,7 +422,7 @@ mod tests {
         let tar_bytes = {
             use std::io::Read;
             let mut v = Vec::new();
-            flate2::read::GzDecoder::new(&a.blob.bytes[..])
+            flate2::read::GzDecoder::new(&a.blob.bytes().unwrap()[..])
                 .read_to_end(&mut v)
                 .unwrap();
             v

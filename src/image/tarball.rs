@@ -23,6 +23,16 @@ fn append<W: Write>(
     data: &[u8],
     epoch: u64,
 ) -> std::io::Result<()> {
+    append_from(tar, path, data, data.len() as u64, epoch)
+}
+
+fn append_from<W: Write>(
+    tar: &mut tar::Builder<W>,
+    path: &str,
+    data: impl std::io::Read,
+    size: u64,
+    epoch: u64,
+) -> std::io::Result<()> {
     let mut h = tar::Header::new_ustar();
     h.set_path(path)?;
     h.set_entry_type(tar::EntryType::Regular);
@@ -32,7 +42,7 @@ fn append<W: Write>(
     h.set_mtime(epoch);
     h.set_username("")?;
     h.set_groupname("")?;
-    h.set_size(data.len() as u64);
+    h.set_size(size);
     h.set_cksum();
     tar.append(&h, data)
 }
@@ -51,21 +61,22 @@ pub fn write_to<W: Write>(image: &Image, w: W, epoch: u64) -> Result<W> {
     append(
         &mut tar,
         &format!("blobs/sha256/{}", image.config.hex()),
-        &image.config.bytes,
+        &image.config.bytes()?,
         epoch,
     )?;
     for layer in &image.layers {
-        append(
+        append_from(
             &mut tar,
             &format!("blobs/sha256/{}", layer.blob.hex()),
-            &layer.blob.bytes,
+            layer.blob.reader(),
+            layer.blob.size(),
             epoch,
         )?;
     }
     append(
         &mut tar,
         &format!("blobs/sha256/{}", image.manifest.hex()),
-        &image.manifest.bytes,
+        &image.manifest.bytes()?,
         epoch,
     )?;
     Ok(tar.into_inner()?)
