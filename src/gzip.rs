@@ -17,9 +17,8 @@ use std::io::{self, Write};
 use std::thread::JoinHandle;
 
 use flate2::{Compress, Compression, FlushCompress, Status};
-use sha2::{Digest, Sha256};
 
-use crate::digest::hex;
+use crate::digest::Sha256Writer;
 
 /// gzip level for layers. zlib-rs's level 6 uses a faster strategy than GNU
 /// gzip's and comes out ~2.5% larger than `gzip -6`; its level 9 is ~1% smaller
@@ -41,9 +40,9 @@ pub struct ParGzWriter<W: Write> {
     dict: Vec<u8>,
     pending: VecDeque<JoinHandle<io::Result<Vec<u8>>>>,
     crc: crc32fast::Hasher,
-    sha: Sha256,
+    sha: Sha256Writer,
     /// SHA-256 of the compressed output, computed while the workers run.
-    out_sha: Sha256,
+    out_sha: Sha256Writer,
     out_len: u64,
     len: u64,
     header_written: bool,
@@ -74,8 +73,8 @@ impl<W: Write> ParGzWriter<W> {
             dict: Vec::new(),
             pending: VecDeque::new(),
             crc: crc32fast::Hasher::new(),
-            sha: Sha256::new(),
-            out_sha: Sha256::new(),
+            sha: Sha256Writer::new(),
+            out_sha: Sha256Writer::new(),
             out_len: 0,
             len: 0,
             header_written: false,
@@ -134,9 +133,9 @@ impl<W: Write> ParGzWriter<W> {
         self.emit(&(self.len as u32).to_le_bytes())?;
         self.inner.flush()?;
         Ok(GzSummary {
-            diff_id: format!("sha256:{}", hex(&self.sha.finalize())),
+            diff_id: self.sha.digest(),
             uncompressed_size: self.len,
-            digest: format!("sha256:{}", hex(&self.out_sha.finalize())),
+            digest: self.out_sha.digest(),
             compressed_size: self.out_len,
             inner: self.inner,
         })
@@ -237,11 +236,8 @@ mod tests {
             let (back, s) = roundtrip(&data);
             assert_eq!(back, data, "size {n}");
             assert_eq!(s.uncompressed_size, n as u64);
-            assert_eq!(s.diff_id, format!("sha256:{}", hex(&Sha256::digest(&data))));
-            assert_eq!(
-                s.digest,
-                format!("sha256:{}", hex(&Sha256::digest(&s.inner)))
-            );
+            assert_eq!(s.diff_id, crate::digest::sha256_digest(&data));
+            assert_eq!(s.digest, crate::digest::sha256_digest(&s.inner));
             assert_eq!(s.compressed_size, s.inner.len() as u64);
         }
     }

@@ -427,7 +427,7 @@ mod tests {
                 .unwrap();
             v
         };
-        assert_eq!(sha256_digest(&tar_bytes), a.diff_id);
+        assert_eq!(crate::digest::sha256_digest(&tar_bytes), a.diff_id);
         let mut ar = tar::Archive::new(&tar_bytes[..]);
         let names: Vec<String> = ar
             .entries()

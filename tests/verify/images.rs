@@ -506,7 +506,10 @@ fn multi_platform_archive() -> Vec<u8> {
             .into_iter()
             .chain(i.layers.iter().map(|l| &l.blob))
         {
-            add(&format!("blobs/sha256/{}", blob.hex()), &blob.bytes);
+            add(
+                &format!("blobs/sha256/{}", blob.hex()),
+                &blob.bytes().unwrap(),
+            );
         }
     }
     b.into_inner().unwrap()
