@@ -12,14 +12,48 @@ use crate::error::Failure;
 pub use crate::units::{parse_percent, parse_size};
 
 #[derive(Debug, Default, Clone, Deserialize, PartialEq)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(
+    rename_all = "kebab-case",
+    deny_unknown_fields,
+    expecting = "a table such as { image = \"2 MiB\", binary = \"1 MiB\", increase = \"5%\" }"
+)]
 pub struct BudgetTable {
     /// Limit on the image pull size.
-    pub image: Option<String>,
+    pub image: Option<Amount>,
     /// Limit on the final binary in the image.
-    pub binary: Option<String>,
+    pub binary: Option<Amount>,
     /// Allowed growth of the pull size against `--baseline`.
-    pub increase: Option<String>,
+    pub increase: Option<Amount>,
+}
+
+/// A limit as written in Cargo.toml: a plain number (bytes, or percent for
+/// `increase`), or a string with a unit (`"2 MiB"`, `"5%"`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(
+    untagged,
+    expecting = "a number of bytes, or a string such as \"2 MiB\" (\"5%\" for increase)"
+)]
+pub enum Amount {
+    Number(u64),
+    Text(String),
+}
+
+impl Amount {
+    /// Bytes: a plain number is bytes, a string is parsed with its unit.
+    pub fn bytes(&self) -> Result<u64, String> {
+        match self {
+            Amount::Number(n) => Ok(*n),
+            Amount::Text(s) => parse_size(s),
+        }
+    }
+
+    /// Percent: a plain number, or `"5%"`.
+    pub fn percent(&self) -> Result<f64, String> {
+        match self {
+            Amount::Number(n) => parse_percent(&n.to_string()),
+            Amount::Text(s) => parse_percent(s),
+        }
+    }
 }
 
 /// Where a limit came from, for the failure message.

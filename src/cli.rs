@@ -221,12 +221,32 @@ pub struct BuildArgs {
     #[arg(long)]
     pub frozen: bool,
 
+    /// Override a cargo configuration value, KEY=VALUE or a config file (passed to cargo; repeatable)
+    #[arg(long = "config", value_name = "KEY=VALUE|PATH")]
+    pub cargo_config: Vec<String>,
+
+    /// Unstable (nightly-only) flag for cargo, e.g. `-Z build-std` (passed to cargo; repeatable)
+    #[arg(short = 'Z', value_name = "FLAG")]
+    pub unstable: Vec<String>,
+
+    /// Directory for all generated artifacts (passed to cargo; default output goes under it)
+    #[arg(long, value_name = "DIRECTORY")]
+    pub target_dir: Option<PathBuf>,
+
+    /// Number of parallel jobs (passed to cargo)
+    #[arg(short, long, value_name = "N", allow_negative_numbers = true)]
+    pub jobs: Option<String>,
+
+    /// Write cargo's build timing report (passed to cargo)
+    #[arg(long)]
+    pub timings: bool,
+
     /// Do not run `rustup target add` when the target's std is missing
     #[arg(long)]
     pub no_install_target: bool,
 
     /// Pack an already-built ELF executable instead of running cargo
-    #[arg(long, value_name = "PATH", conflicts_with_all = ["bin", "profile", "target", "features", "all_features", "no_default_features"])]
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["bin", "profile", "target", "features", "all_features", "no_default_features", "jobs", "timings"])]
     pub binary: Option<PathBuf>,
 
     /// Image reference to name the image (`tag`; default: <bin-name>:<version>)
@@ -300,6 +320,11 @@ impl BuildArgs {
             locked: self.locked,
             offline: self.offline,
             frozen: self.frozen,
+            cargo_config: self.cargo_config.clone(),
+            unstable: self.unstable.clone(),
+            target_dir: self.target_dir.clone(),
+            jobs: self.jobs.clone(),
+            timings: self.timings,
             no_install_target: self.no_install_target,
             binary: self.binary.clone(),
             tag: self.tag.clone(),

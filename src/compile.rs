@@ -35,7 +35,14 @@ pub struct CargoBuild {
     pub offline: bool,
     pub frozen: bool,
     pub install_target: bool,
+    /// Where cargo puts its output (`--target-dir`, or cargo's own choice).
     pub target_dir: PathBuf,
+    /// Whether `target_dir` came from `--target-dir` (then it is passed to cargo).
+    pub target_dir_given: bool,
+    /// Passed to every cargo command: `--config …`, `-Z …`.
+    pub cargo_args: Vec<String>,
+    /// Passed to `cargo build` only: `-j N`, `--timings`.
+    pub build_args: Vec<String>,
 }
 
 /// The binary cargo produced.
@@ -231,7 +238,12 @@ pub fn build(build: &CargoBuild, target: &TargetChoice, shell: &Shell) -> Result
         .args(["-p", &build.package_id])
         .args(["--bin", &build.bin])
         .args(["--target", &target.triple])
-        .args(["--profile", &build.profile]);
+        .args(["--profile", &build.profile])
+        .args(&build.cargo_args)
+        .args(&build.build_args);
+    if build.target_dir_given {
+        cmd.arg("--target-dir").arg(&build.target_dir);
+    }
     if !build.features.is_empty() {
         cmd.arg("--features").arg(build.features.join(","));
     }

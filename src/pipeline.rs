@@ -374,15 +374,20 @@ fn budget_failures(v: &Verdict) -> Vec<String> {
             } else {
                 format!(", {}", c.detail)
             };
+            // A percentage of a zero limit means nothing: say what the limit is.
+            let share = if c.limit == 0 {
+                "the limit is 0".to_string()
+            } else {
+                format!("{:.1}%", over as f64 * 100.0 / c.limit as f64)
+            };
             format!(
-                "{what} {} ({} bytes) exceeds the `{}` budget of {} ({} bytes{extra}) by {} ({:.1}%); limit set by {origin}",
+                "{what} {} ({} bytes) exceeds the `{}` budget of {} ({} bytes{extra}) by {} ({share}); limit set by {origin}",
                 crate::units::human(c.actual),
                 c.actual,
                 c.name,
                 crate::units::human(c.limit),
                 c.limit,
                 crate::units::human(over),
-                over as f64 * 100.0 / c.limit.max(1) as f64,
             )
         })
         .collect()

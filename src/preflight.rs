@@ -53,6 +53,7 @@ pub fn closure(build: &CargoBuild, triple: &str) -> Result<Closure> {
         cmd.features(CargoOpt::SomeFeatures(build.features.clone()));
     }
     let mut other = vec!["--filter-platform".to_string(), triple.to_string()];
+    other.extend(build.cargo_args.iter().cloned());
     for (on, flag) in [
         (build.locked, "--locked"),
         (build.offline, "--offline"),

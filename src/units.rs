@@ -20,9 +20,6 @@ pub fn parse_size(input: &str) -> Result<u64, String> {
             "`{input}` is not a size: it must start with a number (e.g. \"2 MiB\")"
         ));
     }
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("`{input}` is not a size: `{num}` is not a number"))?;
     let mult: u64 = match unit {
         "" | "B" => 1,
         "KB" | "kB" => 1000,
@@ -37,14 +34,34 @@ pub fn parse_size(input: &str) -> Result<u64, String> {
         ))
         }
     };
-    let bytes = value * mult as f64;
-    if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
-        return Err(format!("`{input}` is out of range"));
+    let out_of_range = || {
+        format!(
+            "`{input}` is out of range (the largest size is {} bytes)",
+            u64::MAX
+        )
+    };
+    if !num.contains('.') {
+        // Whole numbers are exact: no rounding through f64, no silent clamping.
+        let n: u128 = num
+            .parse()
+            .map_err(|_| format!("`{input}` is not a size: `{num}` is not a number"))?;
+        return n
+            .checked_mul(u128::from(mult))
+            .and_then(|b| u64::try_from(b).ok())
+            .ok_or_else(out_of_range);
     }
-    if (unit.is_empty() || unit == "B") && num.contains('.') {
+    if mult == 1 {
         return Err(format!("`{input}`: a byte count must be a whole number"));
     }
-    Ok(bytes.round() as u64)
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("`{input}` is not a size: `{num}` is not a number"))?;
+    let bytes = (value * mult as f64).round();
+    // 2^64 is the first f64 that does not fit: compare against it, not u64::MAX.
+    if !bytes.is_finite() || bytes >= 18_446_744_073_709_551_616.0 {
+        return Err(out_of_range());
+    }
+    Ok(bytes as u64)
 }
 
 /// Parse `"5%"` or `"5"` (percent) into a fraction-free percentage.
@@ -110,6 +127,16 @@ mod tests {
         }
         for bad in ["", "MiB", "2 mb", "2 MiBs", "1.2.3 MB", "-1 MB", "1.5", "x"] {
             assert!(parse_size(bad).is_err(), "{bad} should fail");
+        }
+        assert_eq!(parse_size("18446744073709551615"), Ok(u64::MAX));
+        for huge in [
+            "18446744073709551616",
+            "99999999999999999999 B",
+            "17179869184 GiB",
+            "17179869184.5 GiB",
+        ] {
+            let e = parse_size(huge).unwrap_err();
+            assert!(e.contains("out of range"), "{huge}: {e}");
         }
     }
 

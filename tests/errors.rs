@@ -277,3 +277,120 @@ fn openssl_sys_on_musl_is_refused_before_compiling() {
     );
     assert!(started.elapsed().as_secs() < 60);
 }
+
+/// `hello` with `line` added to its [package.metadata.slim]; the manifest path.
+fn hello_with(line: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = copy_fixture("hello");
+    let manifest = dir.path().join("Cargo.toml");
+    let mut toml = std::fs::read_to_string(&manifest).unwrap();
+    if line.starts_with("user =") {
+        toml = toml.replace("user = \"65532:65532\"\n", "");
+    }
+    let toml = toml.replace(
+        "[package.metadata.slim]\n",
+        &format!("[package.metadata.slim]\n{line}\n"),
+    );
+    std::fs::write(&manifest, toml).unwrap();
+    (dir, manifest)
+}
+
+#[test]
+fn settings_that_make_an_image_no_runtime_starts_are_refused_naming_the_key() {
+    for (line, key, why) in [
+        ("path = \"relative/app\"", "path", "absolute"),
+        ("path = \"/a/../b\"", "path", ".."),
+        ("user = \"root\"", "user", "/etc/passwd"),
+        ("user = \"65532:65532:1\"", "user", "UID:GID"),
+        ("expose = [\"99999\"]", "expose", "outside 1-65535"),
+        ("expose = [\"80/icmp\"]", "expose", "protocol"),
+        ("env = { \"\" = \"y\" }", "env", "empty name"),
+        ("env = { \"A=B\" = \"y\" }", "env", "contains `=`"),
+        ("workdir = \"relative\"", "workdir", "absolute"),
+        ("tag = 5", "tag", "expected a string"),
+        ("budget = 5", "budget", "a table such as"),
+        (
+            "budget = { image = \"99999999999999999999 B\" }",
+            "image",
+            "out of range",
+        ),
+        ("upx = \"yes\"", "upx", "invalid"),
+    ] {
+        let (_dir, manifest) = hello_with(line);
+        let start = std::time::Instant::now();
+        let err = stderr_of(
+            &["build", "--manifest-path", manifest.to_str().unwrap()],
+            None,
+            1,
+        );
+        assert!(err.contains(&format!("invalid `{key}`")), "{line}: {err}");
+        assert!(err.contains(manifest.to_str().unwrap()), "{line}: {err}");
+        assert!(err.contains(why), "{line}: {err}");
+        assert!(
+            !err.contains("BudgetTable") && !err.contains("Compiling"),
+            "{line}: {err}"
+        );
+        assert!(
+            start.elapsed().as_secs() < 30,
+            "{line}: refused only after a build"
+        );
+    }
+    let err = text(
+        &run_code(
+            slim(&[
+                "build",
+                "--manifest-path",
+                fixture("hello").join("Cargo.toml").to_str().unwrap(),
+            ])
+            .env("SOURCE_DATE_EPOCH", "99999999999999"),
+            1,
+        )
+        .stderr,
+    );
+    assert!(err.contains("after the year 9999"), "{err}");
+}
+
+#[test]
+fn a_messy_image_path_is_folded_and_plain_integer_budgets_are_bytes() {
+    warm_up();
+    let (dir, manifest) =
+        hello_with("path = \"/usr//local/./bin/hello\"\nbudget = { image = 2097152 }");
+    let out = dir.path().join("o.tar");
+    let o = run_ok(&mut slim(&[
+        "--message-format",
+        "json",
+        "build",
+        "--manifest-path",
+        manifest.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]));
+    let report: serde_json::Value =
+        serde_json::from_str(text(&o.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(report["budget"]["checks"][0]["limit"], 2097152, "{report}");
+    let img = cargo_slim::validate::validate_tarball(&out).unwrap();
+    assert_eq!(
+        img.config["config"]["Entrypoint"][0],
+        "/usr/local/bin/hello"
+    );
+    assert!(img.find("usr/local/bin/hello").is_some());
+}
+
+#[test]
+fn a_zero_budget_fails_with_a_sane_message() {
+    warm_up();
+    let (dir, manifest) = hello_with("budget = { image = \"0\" }");
+    let out = dir.path().join("o.tar");
+    let err = stderr_of(
+        &[
+            "build",
+            "--manifest-path",
+            manifest.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        None,
+        3,
+    );
+    assert!(err.contains("the limit is 0"), "{err}");
+    assert!(!err.contains("inf") && !err.contains("00000%"), "{err}");
+}

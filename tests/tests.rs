@@ -12,3 +12,4 @@ mod registry;
 mod report;
 mod upx;
 mod verify;
+mod workspace;

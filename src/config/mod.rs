@@ -5,6 +5,7 @@
 //! a value of the wrong type is an error naming the key and the manifest path, so a
 //! typo never silently changes the image. Nothing after this stage reads CLI structs.
 
+mod checks;
 mod package;
 mod request;
 mod schema;
@@ -13,14 +14,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::budget::{parse_percent, parse_size, Budget, BudgetTable, Origin};
+use crate::budget::{Budget, BudgetTable, Origin};
 use crate::compile::CargoBuild;
-use crate::error::Failure;
+use crate::error::{io_failure, Failure};
 use crate::image::{ImageSpec, DEFAULT_USER};
 use crate::reference::Reference;
 use crate::upx::{UpxPlan, DEFAULT_ARGS, DEFAULT_TIMEOUT};
 
-pub use package::{load_metadata, select_bin, select_package};
+pub use package::{load_metadata, matches_spec, select_bin, select_package, Selector};
 pub use request::{BudgetRequest, BuildRequest};
 pub use schema::{
     parse_slim_table, read_slim_metadata, BoolOrPath, SlimMetadata, UpxSetting, UpxTable,
@@ -124,7 +125,7 @@ pub struct ReportPlan {
 /// Where the binary comes from.
 #[derive(Debug, Clone)]
 pub enum Source {
-    Cargo(CargoBuild),
+    Cargo(Box<CargoBuild>),
     /// `--binary PATH`: an ELF built elsewhere.
     Binary(PathBuf),
 }
@@ -141,9 +142,19 @@ pub fn resolve(args: &BuildRequest) -> Result<Plan> {
 }
 
 fn resolve_cargo(args: &BuildRequest, epoch: u64) -> Result<Plan> {
-    let metadata = load_metadata(args.manifest_path.as_deref())?;
-    let package = select_package(&metadata, args.package.as_deref())?;
-    let meta = read_slim_metadata(package)?;
+    let cargo_args = cargo_args(args);
+    let metadata = load_metadata(args.manifest_path.as_deref(), &cargo_args)?;
+    let cwd = std::env::current_dir().ok();
+    let package = select_package(
+        &metadata,
+        Selector {
+            spec: args.package.as_deref(),
+            bin: args.bin.as_deref(),
+            manifest: args.manifest_path.as_deref(),
+            cwd: cwd.as_deref(),
+        },
+    )?;
+    let meta = read_slim_metadata(&metadata, package)?;
     let report = report_plan(
         &args.budget,
         args.split_std,
@@ -152,15 +163,31 @@ fn resolve_cargo(args: &BuildRequest, epoch: u64) -> Result<Plan> {
     )?;
     let bin = select_bin(package, args.bin.as_deref().or(meta.bin.as_deref()))?;
     let version = package.version.to_string();
-    let image = image_spec(&meta, args.tag.as_deref(), &bin, Some(&version))?;
+    let image = image_spec(
+        &meta,
+        args.tag.as_deref(),
+        &bin,
+        Some(&version),
+        package.manifest_path.as_std_path(),
+    )?;
     let bin_for_push = bin.clone();
-    let target_dir = metadata.target_directory.clone().into_std_path_buf();
+    let target_dir = match &args.target_dir {
+        Some(d) => std::path::absolute(d).map_err(|e| io_failure("use", d, &e))?,
+        None => metadata.target_directory.clone().into_std_path_buf(),
+    };
     let output = args
         .output
         .clone()
         .unwrap_or_else(|| default_output(&target_dir, &bin, Some(&version)));
+    let mut build_args = Vec::new();
+    if let Some(j) = &args.jobs {
+        build_args.extend(["--jobs".to_string(), j.clone()]);
+    }
+    if args.timings {
+        build_args.push("--timings".into());
+    }
     Ok(Plan {
-        source: Source::Cargo(CargoBuild {
+        source: Source::Cargo(Box::new(CargoBuild {
             manifest_path: package.manifest_path.clone().into_std_path_buf(),
             package_id: package.id.repr.clone(),
             package_name: package.name.to_string(),
@@ -179,7 +206,10 @@ fn resolve_cargo(args: &BuildRequest, epoch: u64) -> Result<Plan> {
             frozen: args.frozen,
             install_target: !args.no_install_target,
             target_dir,
-        }),
+            target_dir_given: args.target_dir.is_some(),
+            cargo_args,
+            build_args,
+        })),
         image,
         output,
         epoch,
@@ -208,17 +238,25 @@ fn resolve_binary(args: &BuildRequest, binary: &Path, epoch: u64) -> Result<Plan
         .ok_or_else(|| Failure::new(format!("`{}` is not a file name", binary.display())))?;
     let (meta, version, target_dir, manifest_used) = match manifest.clone() {
         Some(m) => {
-            let metadata = load_metadata(Some(&m))?;
+            let metadata = load_metadata(Some(&m), &cargo_args(args))?;
             match args
                 .package
                 .as_deref()
-                .map(|p| select_package(&metadata, Some(p)))
+                .map(|p| {
+                    select_package(
+                        &metadata,
+                        Selector {
+                            spec: Some(p),
+                            ..Selector::default()
+                        },
+                    )
+                })
                 .or_else(|| metadata.root_package().map(Ok))
             {
                 Some(pkg) => {
                     let pkg = pkg?;
                     (
-                        read_slim_metadata(pkg)?,
+                        read_slim_metadata(&metadata, pkg)?,
                         Some(pkg.version.to_string()),
                         metadata.target_directory.clone().into_std_path_buf(),
                         Some(pkg.manifest_path.clone().into_std_path_buf()),
@@ -240,7 +278,14 @@ fn resolve_binary(args: &BuildRequest, binary: &Path, epoch: u64) -> Result<Plan
         meta.budget.as_ref(),
         manifest_used.as_deref().unwrap_or(Path::new("Cargo.toml")),
     )?;
-    let image = image_spec(&meta, args.tag.as_deref(), &name, version.as_deref())?;
+    let image = image_spec(
+        &meta,
+        args.tag.as_deref(),
+        &name,
+        version.as_deref(),
+        manifest_used.as_deref().unwrap_or(Path::new("Cargo.toml")),
+    )?;
+    let target_dir = args.target_dir.clone().unwrap_or(target_dir);
     let output = args
         .output
         .clone()
@@ -330,11 +375,11 @@ pub fn report_plan(
     let size = |cli: Option<u64>,
                 flag: &str,
                 key: &str,
-                v: &Option<String>|
+                v: &Option<crate::budget::Amount>|
      -> Result<Option<(u64, Origin)>> {
         Ok(match (cli, v) {
             (Some(n), _) => Some((n, Origin::Cli(flag.to_string()))),
-            (None, Some(s)) => Some((parse_size(s).map_err(|e| bad(key, e))?, origin(key))),
+            (None, Some(s)) => Some((s.bytes().map_err(|e| bad(key, e))?, origin(key))),
             (None, None) => None,
         })
     };
@@ -354,7 +399,7 @@ pub fn report_plan(
         increase: match (cli.max_increase, &table.increase) {
             (Some(p), _) => Some((p, Origin::Cli("--max-increase".into()))),
             (None, Some(s)) => Some((
-                parse_percent(s).map_err(|e| bad("increase", e))?,
+                s.percent().map_err(|e| bad("increase", e))?,
                 origin("increase"),
             )),
             (None, None) => None,
@@ -366,6 +411,18 @@ pub fn report_plan(
         baseline: cli.baseline.clone(),
         budget,
     })
+}
+
+/// `--config …` and `-Z …`, for every cargo command we run.
+fn cargo_args(args: &BuildRequest) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in &args.cargo_config {
+        out.extend(["--config".to_string(), c.clone()]);
+    }
+    for z in &args.unstable {
+        out.extend(["-Z".to_string(), z.clone()]);
+    }
+    out
 }
 
 fn default_output(target_dir: &Path, name: &str, version: Option<&str>) -> PathBuf {
@@ -381,7 +438,17 @@ fn image_spec(
     cli_tag: Option<&str>,
     name: &str,
     version: Option<&str>,
+    manifest: &Path,
 ) -> Result<ImageSpec> {
+    let bad = |key: &str, value: &str, why: String, help: &str| -> anyhow::Error {
+        Failure::new(format!(
+            "invalid `{key}` in [package.metadata.slim] of `{}`: `{value}`",
+            manifest.display()
+        ))
+        .detail(why)
+        .help(help.to_string())
+        .into()
+    };
     let reference = match cli_tag.or(meta.tag.as_deref()) {
         Some(t) => {
             let t = t
@@ -391,38 +458,57 @@ fn image_spec(
         }
         None => Reference::default_for(name, version)?,
     };
-    let path = meta.path.clone().unwrap_or_else(|| format!("/{name}"));
-    if !path.starts_with('/') || path.ends_with('/') || path.split('/').any(|c| c == "..") {
-        return Err(Failure::new(format!(
-            "invalid `path` in [package.metadata.slim]: `{path}`"
-        ))
-        .help(
+    let raw_path = meta.path.clone().unwrap_or_else(|| format!("/{name}"));
+    let path = checks::image_path(&raw_path).map_err(|why| {
+        bad(
+            "path",
+            &raw_path,
+            why,
             "give an absolute file path inside the image, e.g. \"/app\" or \"/usr/local/bin/app\"",
         )
-        .into());
-    }
+    })?;
+    let user = meta
+        .user
+        .clone()
+        .unwrap_or_else(|| DEFAULT_USER.to_string());
+    checks::user(&user).map_err(|why| {
+        bad(
+            "user",
+            &user,
+            why,
+            "give a numeric UID or UID:GID, e.g. \"65532:65532\" (not root)",
+        )
+    })?;
     let expose = meta
         .expose
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
+        .iter()
+        .flatten()
         .map(|p| {
-            if p.contains('/') {
-                p
-            } else {
-                format!("{p}/tcp")
-            }
+            checks::port(p)
+                .map_err(|why| bad("expose", p, why, "ports look like \"8080\" or \"53/udp\""))
         })
-        .collect();
+        .collect::<Result<Vec<_>>>()?;
+    let env = meta.env.clone().unwrap_or_default();
+    for (k, v) in &env {
+        checks::env(k, v).map_err(|why| {
+            bad(
+                "env",
+                k,
+                why,
+                "names are non-empty and have no `=`, e.g. env = { RUST_LOG = \"info\" }",
+            )
+        })?;
+    }
+    if let Some(w) = &meta.workdir {
+        checks::workdir(w)
+            .map_err(|why| bad("workdir", w, why, "give an absolute folder, e.g. \"/srv\""))?;
+    }
     Ok(ImageSpec {
         reference,
         path,
-        user: meta
-            .user
-            .clone()
-            .unwrap_or_else(|| DEFAULT_USER.to_string()),
+        user,
         cmd: meta.cmd.clone(),
-        env: meta.env.clone().unwrap_or_default(),
+        env,
         labels: meta.labels.clone().unwrap_or_default(),
         workdir: meta.workdir.clone(),
         expose,
@@ -442,12 +528,23 @@ fn image_spec(
 /// `SOURCE_DATE_EPOCH` (reproducible-builds.org) or 0.
 pub fn source_date_epoch() -> Result<u64> {
     match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.trim().is_empty() => v.trim().parse::<u64>().with_context(|| {
-            Failure::new(format!(
-                "SOURCE_DATE_EPOCH=`{v}` is not a number of seconds"
-            ))
-            .help("set it to a Unix timestamp, e.g. $(git log -1 --format=%ct)")
-        }),
+        Ok(v) if !v.trim().is_empty() => {
+            let epoch = v.trim().parse::<u64>().with_context(|| {
+                Failure::new(format!(
+                    "SOURCE_DATE_EPOCH=`{v}` is not a number of seconds"
+                ))
+                .help("set it to a Unix timestamp, e.g. $(git log -1 --format=%ct)")
+            })?;
+            if epoch > checks::MAX_EPOCH {
+                return Err(Failure::new(format!(
+                    "SOURCE_DATE_EPOCH=`{v}` is after the year 9999"
+                ))
+                .detail("skopeo, podman and containerd cannot parse an image created then")
+                .help("set it to a Unix timestamp, e.g. $(git log -1 --format=%ct)")
+                .into());
+            }
+            Ok(epoch)
+        }
         _ => Ok(0),
     }
 }
@@ -587,7 +684,14 @@ mod tests {
 
     #[test]
     fn image_spec_defaults_and_overrides() {
-        let s = image_spec(&SlimMetadata::default(), None, "hello", Some("0.1.0")).unwrap();
+        let s = image_spec(
+            &SlimMetadata::default(),
+            None,
+            "hello",
+            Some("0.1.0"),
+            Path::new("C"),
+        )
+        .unwrap();
         assert_eq!(s.reference.to_string(), "localhost/hello:0.1.0");
         assert_eq!(s.path, "/hello");
         assert_eq!(s.user, DEFAULT_USER);
@@ -596,10 +700,17 @@ mod tests {
             expose: Some(vec!["8080".into(), "53/udp".into()]),
             ..Default::default()
         };
-        let s = image_spec(&meta, None, "hello", Some("1.0.0")).unwrap();
+        let s = image_spec(&meta, None, "hello", Some("1.0.0"), Path::new("C")).unwrap();
         assert_eq!(s.reference.to_string(), "ghcr.io/a/hello:1.0.0");
         assert_eq!(s.expose, vec!["8080/tcp", "53/udp"]);
-        let s = image_spec(&meta, Some("other:2"), "hello", Some("1.0.0")).unwrap();
+        let s = image_spec(
+            &meta,
+            Some("other:2"),
+            "hello",
+            Some("1.0.0"),
+            Path::new("C"),
+        )
+        .unwrap();
         assert_eq!(s.reference.to_string(), "localhost/other:2");
     }
 
@@ -610,7 +721,10 @@ mod tests {
                 path: Some(p.into()),
                 ..Default::default()
             };
-            assert!(image_spec(&meta, None, "x", None).is_err(), "{p}");
+            assert!(
+                image_spec(&meta, None, "x", None, Path::new("C")).is_err(),
+                "{p}"
+            );
         }
     }
 }

@@ -24,6 +24,15 @@ pub struct BuildRequest {
     pub locked: bool,
     pub offline: bool,
     pub frozen: bool,
+    /// `--config KEY=VALUE|PATH`, passed to every cargo command (repeatable).
+    pub cargo_config: Vec<String>,
+    /// `-Z FLAG`, passed to every cargo command (repeatable).
+    pub unstable: Vec<String>,
+    /// `--target-dir`: cargo's, and where the default output goes.
+    pub target_dir: Option<PathBuf>,
+    /// `-j N`.
+    pub jobs: Option<String>,
+    pub timings: bool,
     pub no_install_target: bool,
     /// `--binary PATH`: pack an ELF built elsewhere.
     pub binary: Option<PathBuf>,

@@ -10,8 +10,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use cargo_metadata::Package;
+use cargo_metadata::{Metadata, Package};
 use serde::Deserialize;
+use serde_json::Value;
 
 use crate::budget::BudgetTable;
 use crate::error::Failure;
@@ -97,21 +98,61 @@ impl BoolOrPath {
 }
 
 /// Deserialise `package.metadata.slim`, naming the manifest on error.
-pub fn read_slim_metadata(package: &Package) -> Result<SlimMetadata> {
-    let Some(value) = package.metadata.get("slim") else {
-        return Ok(SlimMetadata::default());
-    };
-    parse_slim_table(value.clone(), package.manifest_path.as_std_path())
+pub fn read_slim_metadata(metadata: &Metadata, package: &Package) -> Result<SlimMetadata> {
+    let root = metadata.workspace_root.join("Cargo.toml");
+    let shared = metadata.workspace_metadata.get("slim");
+    let own = package.metadata.get("slim");
+    // Each table is checked on its own first, so an error names the file it is in.
+    if let Some(w) = shared {
+        parse_table(w.clone(), root.as_std_path(), "[workspace.metadata.slim]")?;
+    }
+    let own_manifest = package.manifest_path.as_std_path();
+    match (shared, own) {
+        (None, None) => Ok(SlimMetadata::default()),
+        (Some(w), None) => parse_table(w.clone(), root.as_std_path(), "[workspace.metadata.slim]"),
+        (None, Some(o)) => parse_slim_table(o.clone(), own_manifest),
+        (Some(w), Some(o)) => {
+            parse_slim_table(o.clone(), own_manifest)?;
+            parse_slim_table(merged(w, o), own_manifest)
+        }
+    }
 }
 
-pub fn parse_slim_table(value: serde_json::Value, manifest: &Path) -> Result<SlimMetadata> {
-    serde_json::from_value(value).map_err(|e| {
-        Failure::new(format!(
-            "invalid [package.metadata.slim] in `{}`",
-            manifest.display()
-        ))
-        .detail(e.to_string())
-        .help("see the README for the keys cargo slim understands")
-        .into()
+/// `over` on top of `base`: tables merge key by key (a member's `budget.image`
+/// keeps the workspace's `budget.binary`), anything else is replaced.
+fn merged(base: &Value, over: &Value) -> Value {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            let mut out = b.clone();
+            for (k, v) in o {
+                let m = match out.get(k) {
+                    Some(bv) => merged(bv, v),
+                    None => v.clone(),
+                };
+                out.insert(k.clone(), m);
+            }
+            Value::Object(out)
+        }
+        (_, o) => o.clone(),
+    }
+}
+
+/// Parse a `[package.metadata.slim]` table, naming the manifest and the key on error.
+pub fn parse_slim_table(value: Value, manifest: &Path) -> Result<SlimMetadata> {
+    parse_table(value, manifest, "[package.metadata.slim]")
+}
+
+fn parse_table(value: Value, manifest: &Path, table: &str) -> Result<SlimMetadata> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let key = e.path().to_string();
+        let what = if key == "." || key.is_empty() {
+            format!("invalid {table} in `{}`", manifest.display())
+        } else {
+            format!("invalid `{key}` in {table} of `{}`", manifest.display())
+        };
+        Failure::new(what)
+            .detail(e.into_inner().to_string())
+            .help("see the README for the keys cargo slim understands")
+            .into()
     })
 }

@@ -1,0 +1,146 @@
+//! Image settings that no runtime can start, refused before anything is built.
+//!
+//! In: the values of `path`, `user`, `expose`, `env`, `workdir` (and
+//! `SOURCE_DATE_EPOCH`) as the user wrote them. Out: the value to put in the image
+//! (normalised where that is safe and unambiguous: `/a//b/./c` → `/a/b/c`,
+//! `8080` → `8080/tcp`), or a sentence saying what is wrong. Why: each of these
+//! was once accepted and gave an image that podman, runc or skopeo refuse
+//! ("duplicates of file paths", "unable to find user root", "Cwd must be an
+//! absolute path", a year they cannot parse) — far from the key that caused it.
+
+/// The last second of year 9999: later `created` times are not RFC 3339 years
+/// that Go (skopeo, podman, containerd) can parse.
+pub const MAX_EPOCH: u64 = 253_402_300_799;
+
+/// An absolute file path in the image, with `//` and `/./` folded away.
+pub fn image_path(p: &str) -> Result<String, String> {
+    if !p.starts_with('/') {
+        return Err("it must be an absolute path inside the image".into());
+    }
+    if p.contains('\0') {
+        return Err("it contains a NUL byte".into());
+    }
+    if p.ends_with('/') || p.ends_with("/.") {
+        return Err("it names a folder; give the file path of the binary".into());
+    }
+    let parts: Vec<&str> = p
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    if parts.contains(&"..") {
+        return Err("`..` is not allowed in an image path".into());
+    }
+    if parts.is_empty() {
+        return Err("it names the root folder".into());
+    }
+    Ok(format!("/{}", parts.join("/")))
+}
+
+/// `UID` or `UID:GID`, numbers only: a scratch image has no `/etc/passwd` or
+/// `/etc/group` to look a name up in.
+pub fn user(u: &str) -> Result<(), String> {
+    let parts: Vec<&str> = u.split(':').collect();
+    if parts.len() > 2 {
+        return Err("it has more than two parts; the form is UID or UID:GID".into());
+    }
+    for part in &parts {
+        if part.is_empty() {
+            return Err("the form is UID or UID:GID, with no empty part".into());
+        }
+        if part.parse::<u32>().is_err() {
+            return Err(if part.bytes().all(|b| b.is_ascii_digit()) {
+                format!("`{part}` is larger than the largest id, {}", u32::MAX)
+            } else {
+                format!(
+                    "`{part}` is a name, and a FROM-scratch image has no /etc/passwd to look it up in"
+                )
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `PORT` or `PORT/tcp|udp|sctp`, PORT in 1..=65535; returns the `PORT/proto` form.
+pub fn port(p: &str) -> Result<String, String> {
+    let (num, proto) = p.split_once('/').unwrap_or((p, "tcp"));
+    if !matches!(proto, "tcp" | "udp" | "sctp") {
+        return Err(format!("protocol `{proto}` is not tcp, udp or sctp"));
+    }
+    match num.parse::<u32>() {
+        Ok(n) if (1..=65535).contains(&n) => Ok(format!("{n}/{proto}")),
+        Ok(n) => Err(format!("port {n} is outside 1-65535")),
+        Err(_) => Err(format!("`{num}` is not a port number")),
+    }
+}
+
+/// An environment variable's name and value.
+pub fn env(name: &str, value: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("a variable has an empty name".into());
+    }
+    if name.contains('=') {
+        return Err(format!("the name `{name}` contains `=`"));
+    }
+    if name.contains('\0') || value.contains('\0') {
+        return Err(format!("`{name}` contains a NUL byte"));
+    }
+    Ok(())
+}
+
+/// The working directory: absolute (runc: "Cwd must be an absolute path").
+pub fn workdir(w: &str) -> Result<(), String> {
+    if !w.starts_with('/') {
+        return Err("it must be an absolute path".into());
+    }
+    if w.contains('\0') {
+        return Err("it contains a NUL byte".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_folded_or_refused() {
+        assert_eq!(image_path("/a//b/./c").unwrap(), "/a/b/c");
+        assert_eq!(image_path("/app").unwrap(), "/app");
+        for bad in ["relative", "/dir/", "/a/../b", "/", "//", "/.", "/a\0b"] {
+            assert!(image_path(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn users_are_numeric() {
+        for ok in ["65532", "65532:65532", "0:0", "4294967295"] {
+            assert!(user(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "root",
+            "65532:65532:1",
+            "",
+            ":",
+            "1:",
+            "nonroot:1",
+            "4294967296",
+        ] {
+            assert!(user(bad).is_err(), "{bad}");
+        }
+        assert!(user("root").unwrap_err().contains("/etc/passwd"));
+    }
+
+    #[test]
+    fn ports_protocols_env_and_workdir() {
+        assert_eq!(port("8080").unwrap(), "8080/tcp");
+        assert_eq!(port("53/udp").unwrap(), "53/udp");
+        for bad in ["99999", "0", "http", "80/icmp", "-1"] {
+            assert!(port(bad).is_err(), "{bad}");
+        }
+        assert!(env("A", "1").is_ok());
+        assert!(env("", "y").is_err());
+        assert!(env("A=B", "y").is_err());
+        assert!(workdir("/srv").is_ok());
+        assert!(workdir("relative").is_err());
+    }
+}
