@@ -257,6 +257,10 @@ pub struct BuildArgs {
     #[arg(short, long, value_name = "PATH")]
     pub output: Option<PathBuf>,
 
+    /// Replace an existing --output file even if it is not an image tarball
+    #[arg(long)]
+    pub force: bool,
+
     /// Pack the binary with UPX (`upx = true`, or a `upx` table)
     #[arg(long)]
     pub upx: bool,
@@ -329,6 +333,7 @@ impl BuildArgs {
             binary: self.binary.clone(),
             tag: self.tag.clone(),
             output: self.output.clone(),
+            force: self.force,
             upx: self.upx,
             upx_path: self.upx_path.clone(),
             upx_fallback: self.upx_fallback,

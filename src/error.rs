@@ -15,6 +15,8 @@ pub struct Failure {
     pub what: String,
     pub details: Vec<String>,
     pub help: Option<String>,
+    /// A usage error (a bad flag or flag combination): exit code 2, like clap's.
+    pub usage: bool,
 }
 
 impl Failure {
@@ -23,7 +25,14 @@ impl Failure {
             what: what.into(),
             details: Vec::new(),
             help: None,
+            usage: false,
         }
+    }
+
+    /// Mark as a usage error (exit 2).
+    pub fn usage(mut self) -> Self {
+        self.usage = true;
+        self
     }
 
     pub fn detail(mut self, line: impl Into<String>) -> Self {

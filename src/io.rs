@@ -108,6 +108,63 @@ pub fn read_limited(path: &Path, expected: &str, limit: u64) -> Result<Vec<u8>, 
     Ok(buf)
 }
 
+/// Check an output path before any work, and say where the bytes will really go.
+///
+/// A path ending in `/` or naming a folder is refused; a symlink is written
+/// through (its target is replaced, never the link); an existing file that is not
+/// a tar archive (e.g. `-o Cargo.toml`) is refused unless `force`.
+pub fn check_output(path: &Path, force: bool) -> Result<std::path::PathBuf, Failure> {
+    let shown = path.display();
+    if path.as_os_str().to_string_lossy().ends_with('/') {
+        return Err(Failure::new(format!("output `{shown}` names a folder"))
+            .help(format!(
+                "give the tarball's file name, e.g. -o {shown}image.tar"
+            ))
+            .usage());
+    }
+    let mut real = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&real) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let target = std::fs::read_link(&real)
+                    .map_err(|e| io_failure("read the link", &real, &e))?;
+                real = match real.parent() {
+                    Some(dir) if target.is_relative() => dir.join(target),
+                    _ => target,
+                };
+            }
+            _ => break,
+        }
+    }
+    match std::fs::metadata(&real) {
+        Err(_) => Ok(real),
+        Ok(m) if m.is_file() => {
+            if !force && m.len() > 0 && !starts_like_tar(&real) {
+                return Err(Failure::new(format!(
+                    "output `{shown}` exists and is not an image tarball; refusing to overwrite it"
+                ))
+                .help("choose another path with -o, or pass --force to replace it")
+                .usage());
+            }
+            Ok(real)
+        }
+        Ok(m) => Err(Failure::new(format!(
+            "output `{shown}` is {}, not a file",
+            describe_kind(&m)
+        ))
+        .help("give the tarball's file name, e.g. -o image.tar")
+        .usage()),
+    }
+}
+
+/// A `ustar` magic in the first header: what every image tarball starts with.
+fn starts_like_tar(path: &Path) -> bool {
+    let mut head = [0u8; 512];
+    File::open(path)
+        .and_then(|mut f| read_up_to(&mut f, &mut head))
+        .is_ok_and(|n| n == 512 && &head[257..262] == b"ustar")
+}
+
 /// The folder `path` will be written in, created when missing.
 pub fn output_dir(path: &Path) -> Result<&Path, Failure> {
     let dir = match path.parent() {
@@ -118,11 +175,38 @@ pub fn output_dir(path: &Path) -> Result<&Path, Failure> {
     Ok(dir)
 }
 
-/// Create `path` atomically with the bytes `fill` writes; returns the file size.
-pub fn write_atomic_with(
+/// A complete file waiting beside its final path: [`Pending::commit`] renames it
+/// into place; dropping it removes it. Lets several outputs of one run (the
+/// tarball and its report) be written in full before any of them replaces the
+/// old ones.
+#[derive(Debug)]
+pub struct Pending {
+    tmp: tempfile::NamedTempFile,
+    path: std::path::PathBuf,
+    size: u64,
+}
+
+impl Pending {
+    /// Bytes written.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Rename into place.
+    pub fn commit(self) -> Result<()> {
+        let path = self.path;
+        self.tmp
+            .persist(&path)
+            .map_err(|e| io_failure("move the file into place at", &path, &e.error))?;
+        Ok(())
+    }
+}
+
+/// Write the bytes `fill` writes to a temporary file beside `path` (not yet in place).
+pub fn prepare_with(
     path: &Path,
     fill: impl FnOnce(&mut BufWriter<File>) -> Result<()>,
-) -> Result<u64> {
+) -> Result<Pending> {
     let dir = output_dir(path)?;
     let file_name = path.file_name().ok_or_else(|| {
         Failure::new(format!("output path `{}` has no file name", path.display()))
@@ -140,15 +224,35 @@ pub fn write_atomic_with(
     drop(writer);
     let size = tmp.as_file().metadata()?.len();
     // Readable like any build output (tempfile creates 0600).
-    #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         tmp.as_file()
             .set_permissions(std::fs::Permissions::from_mode(0o644))?;
     }
-    tmp.persist(path)
-        .map_err(|e| io_failure("move the file into place at", path, &e.error))?;
+    Ok(Pending {
+        tmp,
+        path: path.to_path_buf(),
+        size,
+    })
+}
+
+/// Create `path` atomically with the bytes `fill` writes; returns the file size.
+pub fn write_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&mut BufWriter<File>) -> Result<()>,
+) -> Result<u64> {
+    let pending = prepare_with(path, fill)?;
+    let size = pending.size();
+    pending.commit()?;
     Ok(size)
+}
+
+/// `contents` as a [`Pending`] file for `path`.
+pub fn prepare(path: &Path, contents: &[u8]) -> Result<Pending> {
+    prepare_with(path, |w| {
+        w.write_all(contents)
+            .map_err(|e| io_failure("write", path, &e).into())
+    })
 }
 
 /// Create `path` atomically with `contents`.

@@ -70,16 +70,19 @@ pub fn build(plan: &Plan, shell: &Shell) -> Result<BuildOutcome> {
     let image = pipeline::image(plan, &final_binary.binary, &inspection, shell)?;
     clock.lap("image");
     shell.status("Writing", plan.output.display());
-    let tarball = image::tarball::write(&image, &plan.output, plan.epoch)?;
+    let tarball = image::tarball::prepare(&image, &plan.output, plan.epoch)?;
     clock.lap("write");
-    let (report, over_budget) = pipeline::report(
+    let (report, over_budget, sidecar) = pipeline::report(
         plan,
         &image,
-        pipeline::sizes(&final_binary, &image, tarball),
+        pipeline::sizes(&final_binary, &image, tarball.size()),
         final_binary.upx.clone(),
         attribution,
         shell,
     )?;
+    // Both files are complete: only now do they replace the old ones.
+    sidecar.commit()?;
+    tarball.commit()?;
     clock.lap("report");
     shell.status(
         "Finished",

@@ -53,6 +53,11 @@ fn main() -> ExitCode {
             shell.error(&e);
             if e.chain().any(|c| c.is::<BudgetExceeded>()) {
                 ExitCode::from(3)
+            } else if e
+                .chain()
+                .any(|c| c.downcast_ref::<Failure>().is_some_and(|f| f.usage))
+            {
+                ExitCode::from(2)
             } else {
                 ExitCode::from(1)
             }

@@ -298,7 +298,7 @@ pub fn report(
     upx: Option<crate::report::UpxReport>,
     attribution: Option<Attribution>,
     shell: &Shell,
-) -> Result<(BuildReport, Vec<String>)> {
+) -> Result<(BuildReport, Vec<String>, crate::io::Pending)> {
     let (crates, sections) = match &attribution {
         Some(a) => (
             named(&a.crates, |c| (c.name.clone(), c.bytes)),
@@ -319,10 +319,14 @@ pub fn report(
         budget: Default::default(),
         baseline: None,
     };
-    // The sidecar records the measured figures, before any budget verdict.
-    let sidecar = report::sidecar_path(&plan.output);
-    crate::io::write_atomic(&sidecar, &serde_json::to_vec(&report)?)?;
-    finish_report(report, &plan.report, shell)
+    // The sidecar records the measured figures, before any budget verdict; it goes
+    // into place together with the tarball.
+    let sidecar = crate::io::prepare(
+        &report::sidecar_path(&plan.output),
+        &serde_json::to_vec(&report)?,
+    )?;
+    let (report, over) = finish_report(report, &plan.report, shell)?;
+    Ok((report, over, sidecar))
 }
 
 /// Baseline diff, budget, outputs — shared by `build` and `report`.

@@ -164,8 +164,8 @@ fn unwritable_output_folder() {
 fn failed_write_leaves_nothing_behind() {
     warm_up();
     let dir = tempfile::tempdir().unwrap();
-    // The output path is an existing directory: the rename must fail, and neither
-    // a partial tarball nor a temporary file may remain.
+    // The output path is an existing directory: refused before any work (a usage
+    // error), and neither a partial tarball nor a temporary file may remain.
     let out = dir.path().join("taken");
     std::fs::create_dir(&out).unwrap();
     let manifest = fixture("hello").join("Cargo.toml");
@@ -178,7 +178,7 @@ fn failed_write_leaves_nothing_behind() {
             out.to_str().unwrap(),
         ],
         None,
-        1,
+        2,
     );
     assert!(err.contains("taken"), "{err}");
     let left: Vec<_> = std::fs::read_dir(dir.path())
@@ -393,4 +393,195 @@ fn a_zero_budget_fails_with_a_sane_message() {
     );
     assert!(err.contains("the limit is 0"), "{err}");
     assert!(!err.contains("inf") && !err.contains("00000%"), "{err}");
+}
+
+#[test]
+fn outputs_never_replace_what_is_not_a_tarball_or_a_link() {
+    warm_up();
+    let dir = copy_fixture("hello");
+    let manifest = dir.path().join("Cargo.toml");
+    let m = manifest.to_str().unwrap();
+    let before = std::fs::read(&manifest).unwrap();
+    let err = stderr_of(&["build", "--manifest-path", m, "-o", m], None, 2);
+    assert!(
+        err.contains("is not an image tarball") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&manifest).unwrap(), before);
+    let main_rs = dir.path().join("src/main.rs");
+    stderr_of(
+        &[
+            "build",
+            "--manifest-path",
+            m,
+            "-o",
+            main_rs.to_str().unwrap(),
+        ],
+        None,
+        2,
+    );
+    // --binary X -o X
+    let bin = dir.path().join("bin");
+    std::fs::copy(fixture("elf").join("static"), &bin).unwrap();
+    let b = bin.to_str().unwrap();
+    let err = stderr_of(&["build", "--binary", b, "-o", b], Some(dir.path()), 2);
+    assert!(err.contains("is the input binary"), "{err}");
+    assert_eq!(
+        std::fs::read(&bin).unwrap(),
+        std::fs::read(fixture("elf").join("static")).unwrap()
+    );
+    // -o d/ and -o LINK-TO-A-FOLDER
+    let err = stderr_of(
+        &[
+            "build",
+            "--manifest-path",
+            m,
+            "-o",
+            &format!("{}/", dir.path().display()),
+        ],
+        None,
+        2,
+    );
+    assert!(err.contains("names a folder"), "{err}");
+    let folder_link = dir.path().join("dirlink");
+    std::os::unix::fs::symlink(dir.path().join("src"), &folder_link).unwrap();
+    let err = stderr_of(
+        &[
+            "build",
+            "--manifest-path",
+            m,
+            "-o",
+            folder_link.to_str().unwrap(),
+        ],
+        None,
+        2,
+    );
+    assert!(err.contains("is a directory, not a file"), "{err}");
+    assert!(std::fs::symlink_metadata(&folder_link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    // --force replaces a file that is not a tarball.
+    let junk = dir.path().join("junk.tar");
+    std::fs::write(&junk, "not a tarball").unwrap();
+    run_ok(&mut slim(&[
+        "build",
+        "--manifest-path",
+        m,
+        "-o",
+        junk.to_str().unwrap(),
+        "--force",
+    ]));
+    cargo_slim::validate::validate_tarball(&junk).unwrap();
+}
+
+#[test]
+fn a_symlinked_output_is_written_through() {
+    warm_up();
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("real.tar");
+    let link = dir.path().join("link.tar");
+    std::os::unix::fs::symlink("real.tar", &link).unwrap();
+    let manifest = fixture("hello").join("Cargo.toml");
+    run_ok(&mut slim(&[
+        "build",
+        "--manifest-path",
+        manifest.to_str().unwrap(),
+        "-o",
+        link.to_str().unwrap(),
+    ]));
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the link was replaced"
+    );
+    let img = cargo_slim::validate::validate_tarball(&target).unwrap();
+    assert_eq!(img.reference, "localhost/hello:0.1.0");
+}
+
+#[test]
+fn tarball_and_report_go_into_place_together() {
+    warm_up();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o.tar");
+    let manifest = fixture("hello").join("Cargo.toml");
+    let args = [
+        "build",
+        "--manifest-path",
+        manifest.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    run_ok(slim(&args).env("SOURCE_DATE_EPOCH", "1700000000"));
+    let old = sha256_file(&out);
+    // The report cannot be put in place (a folder holds its name): the new
+    // tarball must not replace the old one either, and no temporary file stays.
+    std::fs::remove_file(dir.path().join("o.report.json")).unwrap();
+    std::fs::create_dir(dir.path().join("o.report.json")).unwrap();
+    let err = text(&run_code(slim(&args).env("SOURCE_DATE_EPOCH", "1700000001"), 1).stderr);
+    assert!(err.contains("o.report.json"), "{err}");
+    assert_eq!(
+        sha256_file(&out),
+        old,
+        "the tarball changed without its report"
+    );
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+}
+
+#[test]
+fn options_and_paths_are_checked_before_the_work() {
+    let manifest = fixture("hello").join("Cargo.toml");
+    let m = manifest.to_str().unwrap();
+    for (args, want) in [
+        (
+            vec!["build", "--manifest-path", m, "--max-increase", "5"],
+            "--max-increase needs --baseline",
+        ),
+        (
+            vec![
+                "build",
+                "--manifest-path",
+                m,
+                "--baseline",
+                "/nonexistent.json",
+            ],
+            "/nonexistent.json",
+        ),
+    ] {
+        let start = std::time::Instant::now();
+        let err = stderr_of(&args, None, 2);
+        assert!(
+            err.contains(want) && err.contains("help:"),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("Compiling"), "{args:?}: {err}");
+        assert!(start.elapsed().as_secs() < 20);
+    }
+    let folder = fixture("hello");
+    let err = stderr_of(
+        &["build", "--manifest-path", folder.to_str().unwrap()],
+        None,
+        1,
+    );
+    assert!(err.contains("is a folder, not a Cargo.toml"), "{err}");
+    assert!(
+        err.contains(&format!("{}/Cargo.toml", folder.display())),
+        "{err}"
+    );
+    let (_dir, manifest) = hello_with("zoneinfo = \"/etc/passwd\"");
+    let err = stderr_of(
+        &["build", "--manifest-path", manifest.to_str().unwrap()],
+        None,
+        1,
+    );
+    assert!(
+        err.contains("is a regular file, not a time-zone folder"),
+        "{err}"
+    );
 }

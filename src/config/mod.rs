@@ -175,10 +175,7 @@ fn resolve_cargo(args: &BuildRequest, epoch: u64) -> Result<Plan> {
         Some(d) => std::path::absolute(d).map_err(|e| io_failure("use", d, &e))?,
         None => metadata.target_directory.clone().into_std_path_buf(),
     };
-    let output = args
-        .output
-        .clone()
-        .unwrap_or_else(|| default_output(&target_dir, &bin, Some(&version)));
+    let output = output_path(args, default_output(&target_dir, &bin, Some(&version)))?;
     let mut build_args = Vec::new();
     if let Some(j) = &args.jobs {
         build_args.extend(["--jobs".to_string(), j.clone()]);
@@ -286,10 +283,24 @@ fn resolve_binary(args: &BuildRequest, binary: &Path, epoch: u64) -> Result<Plan
         manifest_used.as_deref().unwrap_or(Path::new("Cargo.toml")),
     )?;
     let target_dir = args.target_dir.clone().unwrap_or(target_dir);
-    let output = args
+    let given = args
         .output
         .clone()
         .unwrap_or_else(|| default_output(&target_dir, &name, version.as_deref()));
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    };
+    if same(binary, &given) {
+        return Err(Failure::new(format!(
+            "the output `{}` is the input binary",
+            given.display()
+        ))
+        .help("write the tarball elsewhere with -o, e.g. -o image.tar")
+        .usage()
+        .into());
+    }
+    let output = crate::io::check_output(&given, args.force)?;
     Ok(Plan {
         source: Source::Binary(binary.to_path_buf()),
         upx: upx_plan(
@@ -405,12 +416,44 @@ pub fn report_plan(
             (None, None) => None,
         },
     };
+    if let Some(p) = &cli.baseline {
+        // Checked now, not after a long build: a usage error with the OS reason.
+        if let Err(f) = crate::io::open_regular(p, "a report (JSON) to compare with") {
+            return Err(f
+                .help("pass the .report.json written beside an earlier tarball with --baseline")
+                .usage()
+                .into());
+        }
+    }
+    // An increase needs something to compare with: say so before a long build.
+    match (&budget.increase, &cli.baseline) {
+        (Some((_, Origin::Cli(flag))), None) => {
+            return Err(Failure::new(format!("{flag} needs --baseline"))
+                .help("pass the earlier report to compare with: --baseline OLD.report.json")
+                .usage()
+                .into())
+        }
+        (Some((_, origin @ Origin::Manifest(_))), None) => {
+            return Err(Failure::new(format!(
+                "an `increase` budget is set ({origin}) but no --baseline report was given"
+            ))
+            .help("pass the earlier report to compare with: --baseline OLD.report.json, or remove `budget.increase`")
+            .into())
+        }
+        _ => {}
+    }
     Ok(ReportPlan {
         split_std,
         chart: cli.chart.clone(),
         baseline: cli.baseline.clone(),
         budget,
     })
+}
+
+/// `-o` (or the default), checked before any work: see [`crate::io::check_output`].
+fn output_path(args: &BuildRequest, default: PathBuf) -> Result<PathBuf> {
+    let given = args.output.clone().unwrap_or(default);
+    Ok(crate::io::check_output(&given, args.force)?)
 }
 
 /// `--config …` and `-Z …`, for every cargo command we run.
@@ -585,8 +628,20 @@ mod tests {
             Path::new("/p/Cargo.toml"),
         )
         .unwrap();
-        let plan = report_plan(
+        let baseline = tempfile::NamedTempFile::new().unwrap();
+        let with_baseline = BudgetRequest {
+            baseline: Some(baseline.path().to_path_buf()),
+            ..Default::default()
+        };
+        assert!(report_plan(
             &BudgetRequest::default(),
+            false,
+            m.budget.as_ref(),
+            Path::new("/p/Cargo.toml")
+        )
+        .is_err());
+        let plan = report_plan(
+            &with_baseline,
             false,
             m.budget.as_ref(),
             Path::new("/p/Cargo.toml"),
@@ -602,7 +657,7 @@ mod tests {
         assert_eq!(plan.budget.increase.clone().unwrap().0, 5.0);
         let cli = BudgetRequest {
             max_image_size: Some(10),
-            ..Default::default()
+            ..with_baseline.clone()
         };
         let plan = report_plan(&cli, false, m.budget.as_ref(), Path::new("/p/Cargo.toml")).unwrap();
         assert_eq!(

@@ -18,6 +18,17 @@ pub fn load_metadata(manifest_path: Option<&Path>, cargo_args: &[String]) -> Res
     cmd.no_deps();
     cmd.other_options(cargo_args.to_vec());
     if let Some(path) = manifest_path {
+        if path.is_dir() {
+            return Err(Failure::new(format!(
+                "`{}` is a folder, not a Cargo.toml",
+                path.display()
+            ))
+            .help(format!(
+                "pass the manifest in it: --manifest-path {}",
+                path.join("Cargo.toml").display()
+            ))
+            .into());
+        }
         if !path.is_file() {
             let mut f = Failure::new(format!("manifest `{}` does not exist", path.display()));
             if let Some(dir) = nearest_existing(path) {

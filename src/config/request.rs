@@ -38,6 +38,8 @@ pub struct BuildRequest {
     pub binary: Option<PathBuf>,
     pub tag: Option<String>,
     pub output: Option<PathBuf>,
+    /// `--force`: replace an existing output that is not an image tarball.
+    pub force: bool,
     pub upx: bool,
     pub upx_path: Option<PathBuf>,
     pub upx_fallback: bool,

@@ -41,12 +41,20 @@ pub fn ca_bundle(host: &Path) -> Result<OwnedFile> {
 /// trees), at `/usr/share/zoneinfo/...`.
 pub fn zoneinfo(host: &Path) -> Result<Vec<OwnedFile>> {
     if !host.is_dir() {
-        return Err(Failure::new(format!(
-            "time-zone directory `{}` does not exist",
-            host.display()
-        ))
-        .help("install the `tzdata` package, or set `zoneinfo = \"/path/to/zoneinfo\"`")
-        .into());
+        let what = match std::fs::metadata(host) {
+            Ok(m) => format!(
+                "`zoneinfo` = `{}` is {}, not a time-zone folder",
+                host.display(),
+                crate::io::describe_kind(&m)
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                format!("time-zone folder `{}` does not exist", host.display())
+            }
+            Err(e) => format!("cannot read the time-zone folder `{}`: {e}", host.display()),
+        };
+        return Err(Failure::new(what)
+            .help("install the `tzdata` package, or set `zoneinfo = \"/usr/share/zoneinfo\"` (a folder)")
+            .into());
     }
     let mut out = Vec::new();
     let walker = walkdir::WalkDir::new(host)

@@ -82,6 +82,11 @@ pub fn write_to<W: Write>(image: &Image, w: W, epoch: u64) -> Result<W> {
     Ok(tar.into_inner()?)
 }
 
+/// Write the archive next to `path`, complete but not yet in place.
+pub fn prepare(image: &Image, path: &Path, epoch: u64) -> Result<crate::io::Pending> {
+    crate::io::prepare_with(path, |w| write_to(image, w, epoch).map(|_| ()))
+}
+
 /// Write the archive to `path` atomically; returns its size in bytes.
 pub fn write(image: &Image, path: &Path, epoch: u64) -> Result<u64> {
     crate::io::write_atomic_with(path, |w| write_to(image, w, epoch).map(|_| ()))
