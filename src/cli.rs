@@ -179,6 +179,11 @@ pub struct PushArgs {
     #[arg(long, value_name = "PATH")]
     pub ca_file: Option<PathBuf>,
 
+    /// Give up on a registry that does not answer within SECONDS (each request, and
+    /// each step across its retries; default 60)
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: Option<u64>,
+
     /// Also write REPOSITORY@sha256:DIGEST to FILE
     #[arg(long, value_name = "FILE")]
     pub image_refs: Option<PathBuf>,
@@ -285,6 +290,10 @@ pub struct BuildArgs {
     /// With --push: PEM file of CA certificates to trust for the registry
     #[arg(long, value_name = "PATH", requires = "push")]
     pub ca_file: Option<PathBuf>,
+
+    /// With --push: give up on a registry that does not answer within SECONDS (default 60)
+    #[arg(long, value_name = "SECONDS", requires = "push", value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: Option<u64>,
 
     /// With --push: also write REPOSITORY@sha256:DIGEST to FILE
     #[arg(long, value_name = "FILE", requires = "push")]

@@ -7,11 +7,12 @@ mod cli;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Result;
 use cargo_slim::config::PushPlan;
 use cargo_slim::error::{BudgetExceeded, Failure};
-use cargo_slim::push::{push, PushOptions};
+use cargo_slim::push::{push, PushOptions, RetryPolicy};
 use cargo_slim::report::BuildReport;
 use cargo_slim::shell::{Shell, Verbosity};
 use cargo_slim::verify::{verify_path, Report};
@@ -30,7 +31,10 @@ fn main() -> ExitCode {
     let shell = Shell::new(verbosity, args.global.color.into());
     let format = args.global.message_format;
     let result = match args.command {
-        Command::Build(b) => config::resolve(&b.to_request()).and_then(|plan| {
+        Command::Build(b) => config::resolve(&b.to_request()).and_then(|mut plan| {
+            if let Some(p) = plan.push.as_mut() {
+                p.timeout = b.timeout.map(Duration::from_secs);
+            }
             let out = build(&plan, &shell)?;
             let pushing = plan.push.as_ref().filter(|_| out.over_budget.is_empty());
             emit(format, &out.report, out.over_budget)?;
@@ -91,6 +95,7 @@ fn run_push(args: &PushArgs, format: MessageFormat, shell: &Shell) -> Result<()>
         insecure: args.insecure,
         ca_file: args.ca_file.clone(),
         image_refs: args.image_refs.clone(),
+        timeout: args.timeout.map(Duration::from_secs),
     };
     push_and_print(&args.tarball, &plan, format, shell)
 }
@@ -106,6 +111,10 @@ fn push_and_print(
         insecure: plan.insecure,
         ca_file: plan.ca_file.clone(),
         extra_tags: plan.extra_tags.clone(),
+        retry: RetryPolicy {
+            timeout: plan.timeout.unwrap_or(RetryPolicy::default().timeout),
+            ..RetryPolicy::default()
+        },
         ..PushOptions::default()
     };
     let pushed = push(tarball, &plan.reference, &opts, shell)?;

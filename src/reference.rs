@@ -4,6 +4,15 @@
 //! `podman load` would call it anyway; writing the full name into `index.json` and
 //! `manifest.json` makes every loader agree on one name. A reference is checked
 //! here so a bad `--tag` fails before a long build, not at push time.
+//!
+//! Two mistakes get their own sentence: a scheme (`http://host/app`; plain HTTP is
+//! `--insecure`), and credentials (`user:pw@host/app`), which are never echoed —
+//! the error shows `***@host/app`. The name (`registry/repository`) may hold at
+//! most [`NAME_MAX`] characters, as docker and podman enforce.
+
+/// The longest `registry/repository` docker and podman accept (distribution's
+/// `NameTotalLengthMax`).
+pub const NAME_MAX: usize = 255;
 
 use crate::error::Failure;
 
@@ -25,8 +34,10 @@ impl Reference {
     /// Parse and normalise `input`. A missing registry becomes `localhost`, a missing
     /// tag becomes `latest`. Digest references are not image names and are refused.
     pub fn parse(input: &str) -> Result<Reference, Failure> {
+        refuse_scheme_and_credentials(input)?;
+        let shown = shorten(input, 80);
         let bad = |why: &str| {
-            Failure::new(format!("invalid image reference `{input}`"))
+            Failure::new(format!("invalid image reference `{shown}`"))
                 .detail(why.to_string())
                 .help("use the form [registry/]repository[:tag], e.g. ghcr.io/acme/app:1.2.0 or app:0.1.0 (lowercase repository)")
         };
@@ -57,6 +68,13 @@ impl Reference {
                     "repository component `{component}` must be lowercase letters and digits, separated by `.`, `_`, `__` or `-`"
                 )));
             }
+        }
+        let name_len = registry.len() + 1 + repository.len();
+        if name_len > NAME_MAX {
+            return Err(bad(&format!(
+                "the name `{}` is {name_len} characters long; a repository name, registry included, may hold at most {NAME_MAX} (the limit docker and podman enforce)",
+                shorten(&format!("{registry}/{repository}"), 60)
+            )));
         }
         if !valid_tag(tag) {
             return Err(bad(&format!(
@@ -104,6 +122,85 @@ impl Reference {
         }
         Reference::parse(&format!("{name}:{tag}"))
     }
+}
+
+/// `s`, cut to `n` characters with `…`.
+fn shorten(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n).collect::<String>())
+    }
+}
+
+/// `sha256:abc…`-like: what follows `@` in a digest reference.
+fn looks_like_digest(s: &str) -> bool {
+    match s.split_once(':') {
+        Some((alg, hex)) => {
+            !alg.is_empty()
+                && !hex.is_empty()
+                && !s.contains('/')
+                && alg
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+._-".contains(&b))
+                && hex.bytes().all(|b| b.is_ascii_alphanumeric())
+        }
+        None => false,
+    }
+}
+
+/// `http://…` and `user:pw@host/…` get a sentence of their own; a password is
+/// never part of any message.
+fn refuse_scheme_and_credentials(input: &str) -> Result<(), Failure> {
+    let (scheme, rest) = match input.split_once("://") {
+        Some((s, rest))
+            if !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+.-".contains(&b)) =>
+        {
+            (Some(s), rest)
+        }
+        _ => (None, input),
+    };
+    // Userinfo comes before the host: an `@` with no `/` before it, and no digest after.
+    let userinfo_end = rest
+        .find('@')
+        .filter(|&at| !rest[..at].contains('/') && !looks_like_digest(&rest[at + 1..]));
+    let prefix = scheme.map(|s| format!("{s}://")).unwrap_or_default();
+    if let Some(at) = userinfo_end {
+        let shown = shorten(&format!("{prefix}***@{}", &rest[at + 1..]), 80);
+        return Err(Failure::new(format!(
+            "invalid image reference `{shown}`: credentials do not belong in a reference"
+        ))
+        .detail("a user name or password in a reference ends up in shell history, CI logs and error messages (it is not shown here)")
+        .help(format!(
+            "drop the `USER:PASSWORD@` part, and set {} and {} (CI secrets), or log in with `podman login` / `docker login`",
+            "CARGO_SLIM_REGISTRY_USERNAME", "CARGO_SLIM_REGISTRY_PASSWORD"
+        )));
+    }
+    if let Some(s) = scheme {
+        let lower = s.to_ascii_lowercase();
+        let why = match lower.as_str() {
+            "http" => "plain HTTP is chosen with `--insecure` (localhost, 127.0.0.1 and [::1] may use it without)".to_string(),
+            "https" => "TLS is the default".to_string(),
+            _ => format!("`{s}` is not a registry protocol"),
+        };
+        return Err(Failure::new(format!(
+            "invalid image reference `{}`: a scheme does not belong in a reference",
+            shorten(input, 80)
+        ))
+        .detail(format!("a reference is [registry/]repository[:tag]; {why}"))
+        .help(format!(
+            "drop `{prefix}`: write `{}`{}",
+            shorten(rest, 80),
+            if lower == "http" {
+                ", and pass --insecure if the registry serves plain HTTP"
+            } else {
+                ""
+            }
+        )));
+    }
+    Ok(())
 }
 
 fn valid_component(c: &str) -> bool {
@@ -193,6 +290,70 @@ mod tests {
                 "{input} should be rejected"
             );
         }
+    }
+
+    fn failure_text(input: &str) -> String {
+        let f = Reference::parse(input).unwrap_err();
+        format!(
+            "{} | {} | {}",
+            f.what,
+            f.details.join(" | "),
+            f.help.unwrap_or_default()
+        )
+    }
+
+    #[test]
+    fn credentials_are_refused_and_never_echoed() {
+        for input in [
+            "user:hunter2@ghcr.io/acme/app:1",
+            "user:hunter2@127.0.0.1:5000/app",
+            "https://user:hunter2@ghcr.io/acme/app:1",
+            "hunter2@ghcr.io/acme/app",
+        ] {
+            let t = failure_text(input);
+            assert!(!t.contains("hunter2"), "{input}: {t}");
+            assert!(
+                t.contains("credentials do not belong in a reference"),
+                "{t}"
+            );
+            assert!(t.contains("CARGO_SLIM_REGISTRY_USERNAME"), "{t}");
+            assert!(t.contains("CARGO_SLIM_REGISTRY_PASSWORD"), "{t}");
+            assert!(t.contains("podman login"), "{t}");
+            assert!(!t.contains("digest"), "{t}");
+            assert!(t.contains("***@"), "{t}");
+        }
+        // A digest is still a digest.
+        let t = failure_text("ghcr.io/acme/app@sha256:00ab");
+        assert!(t.contains("digest"), "{t}");
+        let t = failure_text("app@sha256:00");
+        assert!(t.contains("digest"), "{t}");
+    }
+
+    #[test]
+    fn a_scheme_is_refused_with_a_sentence() {
+        let t = failure_text("http://127.0.0.1:5000/app:1");
+        assert!(t.contains("a scheme does not belong in a reference"), "{t}");
+        assert!(t.contains("drop `http://`"), "{t}");
+        assert!(t.contains("127.0.0.1:5000/app:1"), "{t}");
+        assert!(t.contains("--insecure"), "{t}");
+        assert!(!t.contains("lowercase"), "{t}");
+        let t = failure_text("https://ghcr.io/acme/app");
+        assert!(t.contains("drop `https://`"), "{t}");
+        assert!(t.contains("TLS is the default"), "{t}");
+    }
+
+    #[test]
+    fn names_longer_than_255_are_refused() {
+        let repo = "a".repeat(300);
+        let t = failure_text(&format!("ghcr.io/{repo}:1"));
+        assert!(t.contains("at most 255"), "{t}");
+        assert!(t.contains("308 characters"), "{t}");
+        assert!(t.len() < 1000, "the input is shortened: {t}");
+        // Counted with the registry: `localhost/` + 246 = 256.
+        assert!(Reference::parse(&"b".repeat(246)).is_err());
+        assert!(Reference::parse(&"b".repeat(245)).is_ok());
+        let ok = format!("ghcr.io/{}", "c".repeat(255 - "ghcr.io/".len()));
+        assert!(Reference::parse(&ok).is_ok());
     }
 
     #[test]

@@ -338,6 +338,8 @@ pub struct FaultProxy {
     pub failed: Arc<AtomicUsize>,
     /// Request bytes forwarded upstream so far.
     pub forwarded: Arc<AtomicU64>,
+    /// Requests held unanswered so far (`Faults::stall_on`).
+    pub stalled: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
 }
 
@@ -350,6 +352,10 @@ pub struct Faults {
     /// (the `Sender`), wait for its go-ahead (the `Receiver`), then stop listening
     /// and drop every connection, as if the registry's address had died.
     pub go_dark_after: Option<(u64, mpsc::Sender<()>, mpsc::Receiver<()>)>,
+    /// A request whose request line starts with this (e.g. `"PUT /v2/"`) is held:
+    /// its head read, then nothing read or written again until the proxy is
+    /// dropped — a registry that stalls mid-push.
+    pub stall_on: Option<String>,
 }
 
 impl FaultProxy {
@@ -364,8 +370,11 @@ impl FaultProxy {
         let hold = Arc::new(Mutex::new(faults.go_dark_after));
         let seen = Arc::new(AtomicUsize::new(0));
         let fail_first = faults.fail_first;
+        let stall_on = faults.stall_on.clone();
+        let stalled = Arc::new(AtomicUsize::new(0));
         {
             let (failed, forwarded, stop) = (failed.clone(), forwarded.clone(), stop.clone());
+            let stalled = stalled.clone();
             std::thread::spawn(move || {
                 let deadline = Instant::now() + Duration::from_secs(300);
                 while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
@@ -383,6 +392,9 @@ impl FaultProxy {
                                 forwarded: forwarded.clone(),
                                 hold: hold.clone(),
                                 dark: dark.clone(),
+                                stall_on: stall_on.clone(),
+                                stalled: stalled.clone(),
+                                stop: stop.clone(),
                             };
                             std::thread::spawn(move || handle(conn, ctx));
                         }
@@ -398,6 +410,7 @@ impl FaultProxy {
             port,
             failed,
             forwarded,
+            stalled,
             stop,
         }
     }
@@ -423,6 +436,9 @@ struct ConnCtx {
     forwarded: Arc<AtomicU64>,
     hold: Hold,
     dark: Arc<AtomicBool>,
+    stall_on: Option<String>,
+    stalled: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
 }
 
 fn handle(mut client: TcpStream, ctx: ConnCtx) {
@@ -447,6 +463,25 @@ fn handle(mut client: TcpStream, ctx: ConnCtx) {
             }
             _ => return,
         }
+    }
+    // A request to hold: the first on the connection, or a later one on a kept-alive
+    // connection (its head starts a read: the client sends it after the answer).
+    let stall = |bytes: &[u8]| {
+        let hit = ctx
+            .stall_on
+            .as_ref()
+            .is_some_and(|p| bytes.starts_with(p.as_bytes()));
+        if hit {
+            ctx.stalled.fetch_add(1, Ordering::SeqCst);
+            let until = Instant::now() + Duration::from_secs(120);
+            while !ctx.stop.load(Ordering::SeqCst) && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        hit
+    };
+    if stall(&head) {
+        return;
     }
     let n = ctx.seen.fetch_add(1, Ordering::SeqCst);
     if n < ctx.fail_first {
@@ -486,6 +521,10 @@ fn handle(mut client: TcpStream, ctx: ConnCtx) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
+        if stall(&buf[..n]) {
+            let _ = up.shutdown(Shutdown::Both);
+            break;
+        }
         let total = ctx.forwarded.fetch_add(n as u64, Ordering::SeqCst) + n as u64;
         let trigger = {
             let mut h = ctx.hold.lock().unwrap();

@@ -8,6 +8,7 @@ mod build;
 mod errors;
 mod inputs;
 mod push;
+mod push_faults;
 mod registry;
 mod report;
 mod upx;

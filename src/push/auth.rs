@@ -11,9 +11,13 @@
 //!
 //! Nothing found means anonymous. The files are parsed by `docker_credential`; we
 //! read them first only to name the credential helper that applies, so a helper
-//! that is not installed is reported as such here — not as a 401 later. A secret
-//! lives in [`Secret`], whose `Debug` and `Display` print `<redacted>`, so no log
-//! line or error can show it.
+//! that is not installed is reported as such here — not as a 401 later. A helper
+//! is run here too (`docker-credential-NAME get`, the registry on stdin), not by
+//! `docker_credential`, whose error carries the helper's stdout and stderr: a
+//! failing helper may print the secret there, so its output is never shown —
+//! the error names the helper and its exit code. A secret lives in [`Secret`],
+//! whose `Debug` and `Display` print `<redacted>`, so no log line or error can
+//! show it.
 
 use std::path::{Path, PathBuf};
 
@@ -235,6 +239,9 @@ fn from_file(
         Some(h) => format!("{label} (helper docker-credential-{h})"),
         None => format!("{label} ({})", path.display()),
     };
+    if let Some(h) = &helper {
+        return from_helper(&format!("docker-credential-{h}"), registry, source);
+    }
     match docker_credential::get_credential_from_reader(&bytes[..], registry) {
         Ok(DockerCredential::UsernamePassword(username, password)) => Ok(Some(Credential {
             username,
@@ -249,28 +256,89 @@ fn from_file(
         ))
         .into()),
         Err(CredentialRetrievalError::NoCredentialConfigured) => Ok(None),
-        Err(CredentialRetrievalError::HelperFailure { helper, stdout, stderr })
-            if format!("{stdout}{stderr}").contains("credentials not found") =>
-        {
-            // Docker's helpers say this for a registry they have nothing for.
-            let _ = helper;
-            Ok(None)
-        }
-        Err(CredentialRetrievalError::HelperFailure { helper, stderr, .. }) => {
-            let mut f = Failure::new(format!(
-                "credential helper `{helper}` failed to give a credential for {registry}"
-            ));
-            for line in stderr.lines().filter(|l| !l.trim().is_empty()).take(5) {
-                f = f.detail(line.to_string());
-            }
-            Err(f.help(format!("check `{helper}` works: `echo {registry} | {helper} get`")).into())
-        }
+        // Only reached without a helper (those are run by `from_helper`); the
+        // Display of a helper failure holds the helper's output: never shown.
+        Err(CredentialRetrievalError::HelperFailure { helper, .. }) => Err(Failure::new(format!(
+            "credential helper `{helper}` failed to give a credential for {registry}"
+        ))
+        .into()),
         Err(e) => Err(Failure::new(format!(
             "could not read the credential for {registry} from {source}"
         ))
         .detail(e.to_string())
         .into()),
     }
+}
+
+/// Run `cmd get` (the docker credential-helper protocol: the registry on stdin, a
+/// `{"Username","Secret"}` JSON on stdout). Its output is read, never shown.
+fn from_helper(cmd: &str, registry: &str, source: String) -> Result<Option<Credential>> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let check = format!("check that `echo {registry} | {cmd} get` works");
+    let mut child = Command::new(cmd)
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            Failure::new(format!("could not run credential helper `{cmd}`"))
+                .detail(e.to_string())
+                .help(check.clone())
+        })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A helper that exits without reading stdin is judged by its exit code.
+        let _ = stdin.write_all(registry.as_bytes());
+    }
+    let out = child.wait_with_output().map_err(|e| {
+        Failure::new(format!("could not run credential helper `{cmd}`")).detail(e.to_string())
+    })?;
+    if !out.status.success() {
+        let said = |s: &[u8]| String::from_utf8_lossy(s).contains("credentials not found");
+        if said(&out.stdout) || said(&out.stderr) {
+            // Docker's helpers say this for a registry they have nothing for.
+            return Ok(None);
+        }
+        use std::os::unix::process::ExitStatusExt;
+        let how = match (out.status.code(), out.status.signal()) {
+            (Some(c), _) => format!("exit code {c}"),
+            (None, Some(s)) => format!("killed by signal {s}"),
+            (None, None) => "unknown exit status".to_string(),
+        };
+        return Err(Failure::new(format!(
+            "credential helper `{cmd}` failed ({how}) to give a credential for {registry}"
+        ))
+        .detail("its output is not shown: a credential helper's output may hold the secret")
+        .help(check)
+        .into());
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Answer {
+        username: String,
+        secret: String,
+    }
+    let answer: Answer = serde_json::from_slice(&out.stdout).map_err(|_| {
+        Failure::new(format!(
+            "credential helper `{cmd}` answered for {registry} with something that is not a credential (its output is not shown)"
+        ))
+        .help(check.clone())
+    })?;
+    if answer.username == "<token>" {
+        return Err(Failure::new(format!(
+            "the credential for {registry} in {source} is an identity token, which cargo slim cannot use"
+        ))
+        .help(format!(
+            "log in with a username and password (or access token as password), or set ${ENV_USERNAME} and ${ENV_PASSWORD}"
+        ))
+        .into());
+    }
+    Ok(Some(Credential {
+        username: answer.username,
+        password: Secret::new(answer.secret),
+        source,
+    }))
 }
 
 #[cfg(test)]
@@ -314,6 +382,55 @@ mod tests {
         for (cfg, want) in cases {
             assert_eq!(helper_for(&cfg, "r:5000").as_deref(), want, "{cfg}");
         }
+    }
+
+    fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let p = dir.join(name);
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    }
+
+    #[test]
+    fn a_failing_helper_is_named_with_its_exit_code_and_never_quoted() {
+        let dir = tempfile::tempdir().unwrap();
+        let leaky = script(
+            dir.path(),
+            "docker-credential-leaky",
+            "echo 'password=S3cr3t-from-helper' >&2; echo S3cr3t-on-stdout; exit 3",
+        );
+        let cmd = leaky.to_str().unwrap();
+        let e = from_helper(cmd, "r:5000", "test".into()).unwrap_err();
+        let f = e.downcast_ref::<Failure>().unwrap();
+        let text = format!("{} {:?} {:?}", f.what, f.details, f.help);
+        assert!(!text.contains("S3cr3t"), "{text}");
+        assert!(f.what.contains("docker-credential-leaky"), "{text}");
+        assert!(f.what.contains("exit code 3"), "{text}");
+        assert!(f.what.contains("r:5000"), "{text}");
+
+        let good = script(
+            dir.path(),
+            "docker-credential-good",
+            r#"read r; [ "$r" = r:5000 ] || exit 9; echo '{"ServerURL":"r:5000","Username":"bob","Secret":"pw"}'"#,
+        );
+        let c = from_helper(good.to_str().unwrap(), "r:5000", "src".into())
+            .unwrap()
+            .unwrap();
+        assert_eq!((c.username.as_str(), c.password.expose()), ("bob", "pw"));
+
+        let none = script(
+            dir.path(),
+            "docker-credential-none",
+            "echo 'credentials not found in native keychain'; exit 1",
+        );
+        assert!(from_helper(none.to_str().unwrap(), "r:5000", "s".into())
+            .unwrap()
+            .is_none());
+
+        let garbage = script(dir.path(), "docker-credential-garbage", "echo S3cr3t");
+        let e = from_helper(garbage.to_str().unwrap(), "r:5000", "s".into()).unwrap_err();
+        assert!(!e.to_string().contains("S3cr3t"), "{e}");
     }
 
     #[test]

@@ -14,6 +14,16 @@
 //! Every network step goes through [`retry`]: connection errors, 429 and 5xx are
 //! retried with exponential backoff, a bounded number of times, with a cargo-style
 //! "spurious network error" warning; anything else fails at once.
+//!
+//! Time is bounded by [`RetryPolicy::timeout`] (`--timeout`, 60 s by default): every
+//! request must connect and get its answer within it (reqwest's `connect_timeout`
+//! and `read_timeout` on both our client and oci-client's; reqwest counts the read
+//! timeout from sending the request to the response head, upload included), and a
+//! step stops retrying once it has spent it. A request that timed out is not
+//! retried: a registry that let a whole timeout pass in silence is not answering,
+//! and a retry would only multiply the wait. So a registry that accepts connections
+//! and never answers fails in one timeout, with an error naming it, the timeout and
+//! `--timeout`. (Consequence: one blob must upload within the timeout too.)
 
 use std::future::Future;
 use std::path::Path;
@@ -35,7 +45,13 @@ pub struct RetryPolicy {
     pub initial_backoff: Duration,
     /// Upper bound for one wait.
     pub max_backoff: Duration,
+    /// The longest wait on the registry: for one request (connecting included), and
+    /// for one step across all its tries. `--timeout`.
+    pub timeout: Duration,
 }
+
+/// `--timeout` when not given.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Default for RetryPolicy {
     fn default() -> Self {
@@ -43,6 +59,7 @@ impl Default for RetryPolicy {
             attempts: 5,
             initial_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(4),
+            timeout: DEFAULT_TIMEOUT,
         }
     }
 }
@@ -56,10 +73,14 @@ impl RetryPolicy {
     }
 }
 
-/// Connect timeout for every request: a black-holed address fails in bounded time.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// A registry that stops answering mid-request fails after this long.
-pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// `3s`, `1.5s`: a timeout as the user wrote it.
+pub fn seconds(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scheme {
@@ -93,6 +114,8 @@ pub struct Endpoint {
     pub challenge: Challenge,
     /// The client the ping succeeded with (for [`head_manifest`]).
     pub http: reqwest::Client,
+    /// [`RetryPolicy::timeout`]: oci-client's connect and read timeouts.
+    pub timeout: Duration,
 }
 
 /// Certificates to trust beyond the system's, and whether to skip verification.
@@ -183,8 +206,8 @@ pub fn client_config(endpoint: &Endpoint, tls: &Tls) -> oci_client::client::Clie
             .collect(),
         platform_resolver: None,
         max_concurrent_upload: 3,
-        connect_timeout: Some(CONNECT_TIMEOUT),
-        read_timeout: Some(READ_TIMEOUT),
+        connect_timeout: Some(endpoint.timeout),
+        read_timeout: Some(endpoint.timeout),
         user_agent: concat!("cargo-slim/", env!("CARGO_PKG_VERSION")),
         ..ClientConfig::default()
     }
@@ -192,10 +215,10 @@ pub fn client_config(endpoint: &Endpoint, tls: &Tls) -> oci_client::client::Clie
 
 /// A client for the ping. `Scheme::Http` gets one that trusts no certificate at
 /// all: it never does TLS, and loading the system's roots costs milliseconds.
-fn ping_client(tls: &Tls, scheme: Scheme) -> Result<reqwest::Client> {
+fn ping_client(tls: &Tls, scheme: Scheme, timeout: Duration) -> Result<reqwest::Client> {
     let b = reqwest::Client::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .read_timeout(READ_TIMEOUT)
+        .connect_timeout(timeout)
+        .read_timeout(timeout)
         .user_agent(concat!("cargo-slim/", env!("CARGO_PKG_VERSION")));
     if scheme == Scheme::Http {
         return Ok(b.tls_certs_only(Vec::new()).build()?);
@@ -219,6 +242,8 @@ pub struct Attempt {
     /// Set when the cause is a certificate we do not trust.
     pub certificate: bool,
     pub refused: bool,
+    /// No answer within the timeout: never retried.
+    pub timed_out: bool,
 }
 
 impl Attempt {
@@ -228,6 +253,14 @@ impl Attempt {
             message,
             certificate: false,
             refused: false,
+            timed_out: false,
+        }
+    }
+
+    fn timed_out(message: String) -> Attempt {
+        Attempt {
+            timed_out: true,
+            ..Attempt::fatal(message)
         }
     }
 }
@@ -251,16 +284,18 @@ fn from_reqwest(e: &reqwest::Error) -> Attempt {
     let lower = message.to_ascii_lowercase();
     let certificate = lower.contains("certificate") || lower.contains("unknownissuer");
     let refused = lower.contains("connection refused");
+    let timed_out = e.is_timeout() || lower.contains("timed out");
     let retryable = if let Some(s) = e.status() {
         s.as_u16() == 429 || s.is_server_error()
     } else {
-        !certificate && (e.is_connect() || e.is_timeout() || e.is_request() || e.is_body())
+        !certificate && !timed_out && (e.is_connect() || e.is_request() || e.is_body())
     };
     Attempt {
         retryable,
         message,
         certificate,
         refused,
+        timed_out,
     }
 }
 
@@ -300,7 +335,14 @@ pub fn classify(e: &OciDistributionError) -> Attempt {
         OciDistributionError::UnauthorizedError { url } => {
             Attempt::fatal(format!("401 Unauthorized from {url}"))
         }
-        other => Attempt::fatal(chain(other)),
+        other => {
+            let m = chain(other);
+            if m.to_ascii_lowercase().contains("timed out") {
+                Attempt::timed_out(m)
+            } else {
+                Attempt::fatal(m)
+            }
+        }
     }
 }
 
@@ -318,9 +360,13 @@ pub struct GaveUp {
     pub attempts: u32,
     pub elapsed: Duration,
     pub last: Attempt,
+    /// The policy's timeout (for the error's wording).
+    pub timeout: Duration,
 }
 
-/// Run `op` until it succeeds, fails for good, or `policy` runs out of tries.
+/// Run `op` until it succeeds, fails for good, or `policy` runs out of tries or
+/// time: each try gets what is left of `policy.timeout`, and no try starts (or
+/// backoff sleeps) past it.
 pub async fn retry<T, E, F, Fut>(
     policy: &RetryPolicy,
     what: &str,
@@ -333,31 +379,38 @@ where
     Fut: Future<Output = std::result::Result<T, E>>,
 {
     let started = Instant::now();
+    let deadline = started + policy.timeout;
     let attempts = policy.attempts.max(1);
     let mut n = 0;
     loop {
         n += 1;
-        match op().await {
-            Ok(v) => return Ok(v),
-            Err(e) => {
-                let a = classify(&e);
-                if !a.retryable || n >= attempts {
-                    return Err(GaveUp {
-                        attempts: n,
-                        elapsed: started.elapsed(),
-                        last: a,
-                    });
-                }
-                let wait = policy.backoff(n);
-                shell.warn(format!(
-                    "spurious network error ({} tries remaining, next in {:.2}s): {what}: {}",
-                    attempts - n,
-                    wait.as_secs_f64(),
-                    a.message
-                ));
-                tokio::time::sleep(wait).await;
-            }
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1));
+        let a = match tokio::time::timeout(left, op()).await {
+            Ok(Ok(v)) => return Ok(v),
+            Ok(Err(e)) => classify(&e),
+            Err(_) => Attempt::timed_out(format!(
+                "{what}: no answer within {}",
+                seconds(policy.timeout)
+            )),
+        };
+        let wait = policy.backoff(n);
+        if !a.retryable || n >= attempts || Instant::now() + wait >= deadline {
+            return Err(GaveUp {
+                attempts: n,
+                elapsed: started.elapsed(),
+                last: a,
+                timeout: policy.timeout,
+            });
         }
+        shell.warn(format!(
+            "spurious network error ({} tries remaining, next in {:.2}s): {what}: {}",
+            attempts - n,
+            wait.as_secs_f64(),
+            a.message
+        ));
+        tokio::time::sleep(wait).await;
     }
 }
 
@@ -365,6 +418,11 @@ where
 pub fn gave_up(g: GaveUp, what: &str, endpoint: &str) -> Failure {
     let mut f = if g.last.certificate {
         Failure::new(format!("the TLS certificate of {endpoint} is not trusted"))
+    } else if g.last.timed_out {
+        Failure::new(format!(
+            "could not {what} at {endpoint}: no answer within the timeout of {} (--timeout)",
+            seconds(g.timeout)
+        ))
     } else {
         Failure::new(format!("could not {what} at {endpoint}"))
     };
@@ -376,7 +434,13 @@ pub fn gave_up(g: GaveUp, what: &str, endpoint: &str) -> Failure {
         ));
     }
     f = f.detail(format!("last error: {}", g.last.message));
-    let help = if g.last.certificate {
+    let help = if g.last.timed_out {
+        format!(
+            "is {endpoint} up and reachable? It sent no answer in {} (each request, a blob upload included, must be answered within the timeout). To wait longer, pass `--timeout SECONDS` (default {})",
+            seconds(g.timeout),
+            seconds(DEFAULT_TIMEOUT)
+        )
+    } else if g.last.certificate {
         "the registry's TLS certificate is not trusted: pass its CA with `--ca-file PATH` (or set SSL_CERT_FILE)".to_string()
     } else if g.last.refused {
         format!("is a registry running at {endpoint}? check the address and port")
@@ -394,6 +458,36 @@ pub fn gave_up(g: GaveUp, what: &str, endpoint: &str) -> Failure {
     f
 }
 
+/// In which order the ping tries the schemes for `registry`, and why: the words
+/// used in the progress label, the verbose line and the error.
+fn scheme_plan(registry: &str, tls: &Tls, insecure: bool) -> (&'static [Scheme], &'static str) {
+    let loopback = allows_plain_http(registry, false);
+    // Loopback speaks plain HTTP more often than not, and a probe carries no
+    // secret: ask in HTTP first there (unless a CA was given: then TLS is meant).
+    // Elsewhere TLS comes first, and HTTP only with --insecure.
+    if loopback && tls.extra_roots.is_empty() {
+        (
+            &[Scheme::Http, Scheme::Https],
+            "http first (a loopback registry; a local one mostly speaks plain HTTP), then https",
+        )
+    } else if loopback {
+        (
+            &[Scheme::Https, Scheme::Http],
+            "https first (TLS is the default, and --ca-file was given), then http (allowed for a loopback registry)",
+        )
+    } else if insecure {
+        (
+            &[Scheme::Https, Scheme::Http],
+            "https first (TLS is the default), then http (--insecure) if the server does not speak TLS",
+        )
+    } else {
+        (
+            &[Scheme::Https],
+            "https only (TLS is the default; plain HTTP needs --insecure)",
+        )
+    }
+}
+
 /// Ping `/v2/` and settle the scheme, the auth challenge, and (for Basic auth) the
 /// credentials.
 pub async fn ping(
@@ -404,26 +498,19 @@ pub async fn ping(
     policy: &RetryPolicy,
     shell: &Shell,
 ) -> Result<Endpoint> {
-    let plain = &ping_client(tls, Scheme::Http)?;
+    let timeout = policy.timeout;
+    let plain = &ping_client(tls, Scheme::Http, timeout)?;
     let secure = &tokio::sync::OnceCell::new();
     let allow_http = allows_plain_http(registry, insecure);
-    // Loopback speaks plain HTTP more often than not, and a probe carries no
-    // secret: ask in HTTP first there (unless a CA was given: then TLS is meant).
-    // Elsewhere TLS comes first, and HTTP only with --insecure.
-    let order: &[Scheme] = if allows_plain_http(registry, false) && tls.extra_roots.is_empty() {
-        &[Scheme::Http, Scheme::Https]
-    } else if allow_http {
-        &[Scheme::Https, Scheme::Http]
-    } else {
-        &[Scheme::Https]
-    };
+    let (order, plan) = scheme_plan(registry, tls, insecure);
     let (scheme, status, www) = retry(
         policy,
-        &format!("GET {}://{registry}/v2/", order[0].as_str()),
+        &format!("GET /v2/ of {registry} (trying {plan})"),
         shell,
         Attempt::clone,
         || async move {
-            let mut first_err: Option<Attempt> = None;
+            // Per scheme tried: what went wrong.
+            let mut errors: Vec<(Scheme, Attempt)> = Vec::new();
             let mut found = None;
             for &scheme in order {
                 let url = format!("{}://{registry}/v2/", scheme.as_str());
@@ -431,7 +518,7 @@ pub async fn ping(
                     Scheme::Http => plain,
                     Scheme::Https => {
                         secure
-                            .get_or_try_init(|| async { ping_client(tls, Scheme::Https) })
+                            .get_or_try_init(|| async { ping_client(tls, Scheme::Https, timeout) })
                             .await
                             .map_err(|e| Attempt::fatal(e.to_string()))?
                     }
@@ -444,12 +531,10 @@ pub async fn ping(
                     }
                     Err(e) => {
                         let a = from_reqwest(&e);
-                        // Nothing listens, or TLS spoke and failed: no other scheme helps.
-                        let stop = a.refused || a.certificate;
-                        // Prefer the TLS error: it says more (certificate, handshake).
-                        if first_err.is_none() || scheme == Scheme::Https {
-                            first_err = Some(a);
-                        }
+                        // Nothing listens, TLS spoke and failed, or nothing answers
+                        // at all: no other scheme helps.
+                        let stop = a.refused || a.certificate || a.timed_out;
+                        errors.push((scheme, a));
                         if stop {
                             break;
                         }
@@ -457,11 +542,24 @@ pub async fn ping(
                 }
             }
             let Some((scheme, status, www)) = found else {
-                return Err(first_err.unwrap_or_else(|| {
-                    Attempt::fatal(format!(
+                if errors.is_empty() {
+                    return Err(Attempt::fatal(format!(
                         "{registry} answered plain HTTP with \"400 Client sent an HTTP request to an HTTPS server\", and TLS was not tried"
-                    ))
-                }));
+                    )));
+                }
+                // The flags of the TLS error (it says more: certificate, handshake),
+                // the words of every scheme tried, each named.
+                let message = errors
+                    .iter()
+                    .map(|(s, a)| format!("{}: {}", s.as_str(), a.message))
+                    .collect::<Vec<_>>()
+                    .join("; then ");
+                let pick = errors
+                    .iter()
+                    .position(|(s, _)| *s == Scheme::Https)
+                    .unwrap_or(0);
+                let (_, a) = errors.swap_remove(pick);
+                return Err(Attempt { message, ..a });
             };
             if status == 429 || (500..600).contains(&status) {
                 return Err(Attempt {
@@ -478,8 +576,9 @@ pub async fn ping(
     )
     .await
     .map_err(|g| {
-        let plain_help = !allow_http && !g.last.certificate && !g.last.refused;
-        let mut f = gave_up(g, "reach the registry", registry);
+        let plain_help = !allow_http && !g.last.certificate && !g.last.refused && !g.last.timed_out;
+        let mut f = gave_up(g, "reach the registry", registry)
+            .detail(format!("schemes: {plan}"));
         if plain_help {
             f = f.help(format!(
                 "if {registry} serves plain HTTP, pass --insecure (only localhost, 127.0.0.1 and [::1] may use HTTP without it)"
@@ -487,8 +586,18 @@ pub async fn ping(
         }
         f
     })?;
+    let why = match (scheme, order[0] == scheme) {
+        (Scheme::Http, true) => "plain HTTP, tried first on a loopback registry",
+        (Scheme::Https, true) => "TLS, the default",
+        (Scheme::Https, false) => "TLS: plain HTTP was answered with \"400 Client sent an HTTP request to an HTTPS server\"",
+        (Scheme::Http, false) if insecure => "plain HTTP: https failed, and --insecure allows HTTP",
+        (Scheme::Http, false) => "plain HTTP: https failed, and a loopback registry may use HTTP",
+    };
     let base = format!("{}://{registry}", scheme.as_str());
-    shell.verbose("Ping", format!("{base}/v2/ → {}", status_text(status)));
+    shell.verbose(
+        "Ping",
+        format!("{base}/v2/ → {} ({why})", status_text(status)),
+    );
     let challenge = match status {
         200..=299 => Challenge::None,
         401 => {
@@ -517,7 +626,7 @@ pub async fn ping(
     let http = match scheme {
         Scheme::Http => plain.clone(),
         Scheme::Https => secure
-            .get_or_try_init(|| async { ping_client(tls, Scheme::Https) })
+            .get_or_try_init(|| async { ping_client(tls, Scheme::Https, timeout) })
             .await?
             .clone(),
     };
@@ -526,6 +635,7 @@ pub async fn ping(
         scheme,
         challenge,
         http,
+        timeout,
     };
     if challenge == Challenge::None {
         return Ok(endpoint);
@@ -677,6 +787,7 @@ mod tests {
             attempts: 10,
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_millis(500),
+            timeout: DEFAULT_TIMEOUT,
         };
         let waits: Vec<u128> = (1..6).map(|n| p.backoff(n).as_millis()).collect();
         assert_eq!(waits, [100, 200, 400, 500, 500]);
@@ -709,6 +820,7 @@ mod tests {
             attempts: 3,
             initial_backoff: Duration::from_millis(1),
             max_backoff: Duration::from_millis(2),
+            timeout: DEFAULT_TIMEOUT,
         };
         let shell = Shell::new(crate::shell::Verbosity::Quiet, Default::default());
         let mut calls = 0;
@@ -741,6 +853,89 @@ mod tests {
         ));
         assert_eq!(r.unwrap_err().attempts, 1);
         assert_eq!(calls, 1);
+    }
+
+    #[test]
+    fn a_silent_step_gives_up_after_one_timeout_naming_it() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let policy = RetryPolicy {
+            timeout: Duration::from_millis(300),
+            ..RetryPolicy::default()
+        };
+        let shell = Shell::new(crate::shell::Verbosity::Quiet, Default::default());
+        let mut calls = 0;
+        let started = Instant::now();
+        let r: std::result::Result<(), GaveUp> = rt.block_on(retry(
+            &policy,
+            "GET /v2/",
+            &shell,
+            |_: &u16| Attempt {
+                retryable: true,
+                ..Attempt::fatal("boom".into())
+            },
+            || {
+                calls += 1;
+                std::future::pending::<std::result::Result<(), u16>>()
+            },
+        ));
+        let g = r.unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(g.last.timed_out);
+        assert_eq!((g.attempts, calls), (1, 1), "a timeout is not retried");
+        let f = gave_up(g, "reach the registry", "127.0.0.1:9");
+        let text = format!("{f:?}");
+        assert!(f.what.contains("127.0.0.1:9"), "{text}");
+        assert!(f.what.contains("0.3s"), "{text}");
+        assert!(text.contains("--timeout"), "{text}");
+
+        // Quick retryable failures stop once the step has spent its timeout.
+        let policy = RetryPolicy {
+            attempts: 100,
+            initial_backoff: Duration::from_millis(40),
+            max_backoff: Duration::from_millis(40),
+            timeout: Duration::from_millis(200),
+        };
+        let started = Instant::now();
+        let r: std::result::Result<(), GaveUp> = rt.block_on(retry(
+            &policy,
+            "x",
+            &shell,
+            |_: &u16| Attempt {
+                retryable: true,
+                ..Attempt::fatal("503".into())
+            },
+            || async { Err(503u16) },
+        ));
+        let g = r.unwrap_err();
+        assert!(g.attempts < 10, "{}", g.attempts);
+        assert!(started.elapsed() < Duration::from_millis(400));
+    }
+
+    #[test]
+    fn scheme_plans_say_why() {
+        let tls = Tls::default();
+        let (order, why) = scheme_plan("127.0.0.1:5000", &tls, false);
+        assert_eq!(order, [Scheme::Http, Scheme::Https]);
+        assert!(why.starts_with("http first (a loopback registry"), "{why}");
+        let (order, why) = scheme_plan("ghcr.io", &tls, false);
+        assert_eq!(order, [Scheme::Https]);
+        assert!(why.contains("TLS is the default") && why.contains("--insecure"));
+        let (order, why) = scheme_plan("r.example:5000", &tls, true);
+        assert_eq!(order, [Scheme::Https, Scheme::Http]);
+        assert!(why.contains("then http (--insecure)"), "{why}");
+        let ca = Tls {
+            extra_roots: vec![b"pem".to_vec()],
+            insecure: false,
+        };
+        let (order, why) = scheme_plan("localhost:5000", &ca, false);
+        assert_eq!(order, [Scheme::Https, Scheme::Http]);
+        assert!(
+            why.contains("--ca-file") && why.contains("loopback"),
+            "{why}"
+        );
     }
 
     #[test]
