@@ -350,6 +350,7 @@ impl BuildArgs {
             insecure: self.insecure,
             ca_file: self.ca_file.clone(),
             image_refs: self.image_refs.clone(),
+            timeout: self.timeout.map(std::time::Duration::from_secs),
             split_std: self.split_std,
             budget: self.budget.to_request(),
         }

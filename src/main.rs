@@ -31,10 +31,7 @@ fn main() -> ExitCode {
     let shell = Shell::new(verbosity, args.global.color.into());
     let format = args.global.message_format;
     let result = match args.command {
-        Command::Build(b) => config::resolve(&b.to_request()).and_then(|mut plan| {
-            if let Some(p) = plan.push.as_mut() {
-                p.timeout = b.timeout.map(Duration::from_secs);
-            }
+        Command::Build(b) => config::resolve(&b.to_request()).and_then(|plan| {
             let out = build(&plan, &shell)?;
             let pushing = plan.push.as_ref().filter(|_| out.over_budget.is_empty());
             emit(format, &out.report, out.over_budget)?;

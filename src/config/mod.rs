@@ -53,7 +53,7 @@ pub struct PushPlan {
     pub insecure: bool,
     pub ca_file: Option<PathBuf>,
     pub image_refs: Option<PathBuf>,
-    /// `--timeout`; `None`: the push default. (The binary sets it for `build --push`.)
+    /// `--timeout`; `None`: the push default.
     pub timeout: Option<std::time::Duration>,
 }
 
@@ -112,7 +112,7 @@ pub fn push_plan(
         insecure: args.insecure,
         ca_file: args.ca_file.clone(),
         image_refs: args.image_refs.clone(),
-        timeout: None,
+        timeout: args.timeout,
     }))
 }
 

@@ -48,6 +48,8 @@ pub struct BuildRequest {
     pub insecure: bool,
     pub ca_file: Option<PathBuf>,
     pub image_refs: Option<PathBuf>,
+    /// `--timeout` of `--push`.
+    pub timeout: Option<std::time::Duration>,
     pub split_std: bool,
     pub budget: BudgetRequest,
 }
