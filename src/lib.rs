@@ -7,7 +7,6 @@
 //! config → preflight → compile → inspect → bloat → strip → upx → image → write → report
 
 pub mod arch;
-pub mod archive;
 pub mod bloat;
 pub mod budget;
 pub mod cli;
@@ -18,6 +17,7 @@ pub mod elf;
 pub mod error;
 pub mod image;
 pub mod io;
+pub mod oci;
 pub mod preflight;
 pub mod push;
 pub mod reference;

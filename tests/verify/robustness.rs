@@ -35,7 +35,7 @@ impl XorShift {
 fn header_offsets(b: &[u8]) -> Vec<usize> {
     (0..b.len() / 512)
         .map(|i| i * 512)
-        .filter(|&o| cargo_slim::archive::looks_like_tar(&b[o..]))
+        .filter(|&o| cargo_slim::oci::looks_like_tar(&b[o..]))
         .collect()
 }
 
