@@ -1025,7 +1025,7 @@ fn pax_overrides_and_long_names() {
     h.set_size(1);
     builder.append_data(&mut h, &long, &b"x"[..]).unwrap();
     let tar = builder.into_inner().unwrap();
-    let files = check_layer_tar("L", "layer 0", &tar, 7).unwrap();
+    let files = check_layer_tar("L", "layer 0", tar.as_slice(), 7).unwrap();
     assert_eq!(files[1].path, long);
 
     let with_pax = |key: &str, value: &[u8]| {
@@ -1041,7 +1041,7 @@ fn pax_overrides_and_long_names() {
             .append_data(&mut h, "hello", std::io::empty())
             .unwrap();
         let tar = builder.into_inner().unwrap();
-        check_layer_tar("L", "layer 0", &tar, 0)
+        check_layer_tar("L", "layer 0", tar.as_slice(), 0)
             .unwrap_err()
             .to_string()
     };
