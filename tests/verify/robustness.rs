@@ -1,7 +1,8 @@
 //! Robustness of the archive reader: thousands of mutated image tarballs
 //! (bit flips, truncations, tar header fields rewritten with a valid
 //! checksum, JSON-ish junk) must each give a verdict or a clean error,
-//! never a panic. `VERIFY_FUZZ_ITERS=N` runs N mutations per base archive.
+//! never a panic, from the lenient reader (verify) and the strict one
+//! (validate). `VERIFY_FUZZ_ITERS=N` runs N mutations per base archive.
 
 use std::collections::BTreeMap;
 
@@ -154,6 +155,18 @@ fn mutated_archives_never_panic() {
             XorShift(0x0dd_ba11_5eed ^ (n as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
         for i in 0..per_base {
             let input = mutate(&mut rng, base, &headers);
+            // The strict reader (validate, report, push) meets the same inputs.
+            let strict = std::panic::catch_unwind(|| {
+                let _ = cargo_slim::validate::validate_reader(input.as_slice());
+            });
+            if strict.is_err() {
+                let dump = std::env::temp_dir().join(format!("validate-panic-{name}-{i}.tar"));
+                std::fs::write(&dump, &input).unwrap();
+                panic!(
+                    "validate panicked on mutation {i} of {name}; input saved to {}",
+                    dump.display()
+                );
+            }
             match std::panic::catch_unwind(|| verify_bytes_uncaught(name, &input, None)) {
                 Ok(r) => {
                     let key: String = if r.passed() {
