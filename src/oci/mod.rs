@@ -139,14 +139,6 @@ impl<R: Read + Seek> Archive<R> {
         serde_json::from_slice(&buf)
             .map_err(|e| Failure::new(format!("`{name}` is not valid JSON")).detail(e.to_string()))
     }
-
-    /// The sha256 of the bytes of `range`, streamed.
-    pub fn hash_range(&mut self, name: &str, range: Range) -> Result<String, Failure> {
-        let mut hashing = Hashing::new(self.open_range(name, range)?);
-        io::copy(&mut hashing, &mut io::sink())
-            .map_err(|e| Failure::new(format!("cannot read `{name}`")).detail(e.to_string()))?;
-        Ok(hashing.digest())
-    }
 }
 
 /// Lexically normalise a tar path: no leading `/` or `./`, no `.`, `..`

@@ -1160,3 +1160,25 @@ fn validate_blobs_checks_digests_but_not_layer_contents() {
     assert!(validate_blobs(&bad_diff).is_ok());
     assert!(validate_tarball(&bad_diff).is_err());
 }
+
+#[test]
+fn forged_entry_size_is_an_error_naming_the_entry() {
+    // index.json's header follows oci-layout's header and one data block.
+    let pos = 1024;
+    for field in [
+        *b"100000000000",                           // 8 GiB in octal
+        [0x80, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0], // 2^36 in base-256
+    ] {
+        let mut tar = Fixture::default().build().tar;
+        assert_eq!(&tar[pos..pos + 10], b"index.json");
+        tar[pos + 124..pos + 136].copy_from_slice(&field);
+        tar[pos + 148..pos + 156].fill(b' ');
+        let sum: u32 = tar[pos..pos + 512].iter().map(|&b| u32::from(b)).sum();
+        tar[pos + 148..pos + 156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        let err = validate_reader(tar.as_slice()).unwrap_err().to_string();
+        assert!(
+            err.contains("`index.json`") && err.contains("claims"),
+            "{err}"
+        );
+    }
+}
