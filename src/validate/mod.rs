@@ -54,9 +54,9 @@
 //! the outer tar built from its headers (a size past the end of the file is an
 //! error naming the entry), JSON documents read with a size limit, blobs as
 //! byte ranges of the file. The files split the checks as go-containerregistry
-//! splits `validateManifest`/`validateConfig`/`validateLayers`: [`outer`] (entry
-//! names, order, headers, blob digests), [`documents`] (index, manifests,
-//! config, canonical JSON), [`layers`] (each layer streamed once: gunzip →
+//! splits `validateManifest`/`validateConfig`/`validateLayers`: `outer` (entry
+//! names, order, headers, blob digests), `documents` (index, manifests,
+//! config, canonical JSON), `layers` (each layer streamed once: gunzip →
 //! diff_id → tar entries, never the whole layer in memory). Blob digests are
 //! hashed on a second thread while the layers are read.
 //!
