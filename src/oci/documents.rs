@@ -2,7 +2,7 @@
 //!
 //! In: parsed JSON values (`index.json`, nested indexes, image and artifact
 //! manifests, docker-archive `manifest.json`). Out: [`Descriptor`], [`Index`],
-//! [`Manifest`], [`DockerEntry`], and the classification every reader needs:
+//! [`Manifest`], [`Config`], [`DockerEntry`], and the classification every reader needs:
 //! is a manifest an image or an artifact (an SBOM, a signature, an attestation)?
 //!
 //! Why not serde derive: the same types serve the lenient reader (`verify`
@@ -211,6 +211,32 @@ impl Manifest {
         self.artifact_type.is_some()
             || self.subject.is_some()
             || config_type.is_some_and(|t| t != MEDIA_TYPE_CONFIG && t != MEDIA_TYPE_DOCKER_CONFIG)
+    }
+}
+
+/// The parts of an image config every reader needs (the rest stays JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Config {
+    /// `architecture` / `os` / `variant`, empty strings when missing.
+    pub platform: Platform,
+    /// `rootfs.type`.
+    pub rootfs_type: Option<String>,
+    /// `rootfs.diff_ids` (a non-string item is `None`); `None` when missing or
+    /// not an array.
+    pub diff_ids: Option<Vec<Option<String>>>,
+}
+
+impl Config {
+    pub fn from_value(v: &Value) -> Config {
+        let rootfs = v.get("rootfs");
+        Config {
+            platform: Platform::from_value(v).unwrap_or_default(),
+            rootfs_type: rootfs.and_then(|r| str_of(r, "type")),
+            diff_ids: rootfs
+                .and_then(|r| r.get("diff_ids"))
+                .and_then(Value::as_array)
+                .map(|a| a.iter().map(|d| d.as_str().map(str::to_string)).collect()),
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use std::io::{Read, Seek};
 
 use serde_json::Value;
 
-use super::documents::DockerEntry;
+use super::documents::{Config, DockerEntry};
 use super::{blob_path, Archive};
 use crate::error::Failure;
 
@@ -210,12 +210,7 @@ fn with_diff_ids(
     layers: impl Iterator<Item = (String, Option<String>)>,
 ) -> Vec<LayerRef> {
     let layers: Vec<_> = layers.collect();
-    let ids: Vec<Option<String>> = config
-        .get("rootfs")
-        .and_then(|r| r.get("diff_ids"))
-        .and_then(Value::as_array)
-        .map(|a| a.iter().map(|v| v.as_str().map(str::to_string)).collect())
-        .unwrap_or_default();
+    let ids = Config::from_value(config).diff_ids.unwrap_or_default();
     let use_ids = ids.len() == layers.len();
     layers
         .into_iter()

@@ -35,7 +35,7 @@ mod layer;
 mod listing;
 pub mod tar_index;
 
-pub use documents::{Descriptor, DockerEntry, Index, Manifest, Platform};
+pub use documents::{Config, Descriptor, DockerEntry, Index, Manifest, Platform};
 pub use fs::{Fs, Node, NodeKind, Resolved};
 pub use image::{Format, ImageRef, LayerRef};
 pub use layer::{compression, EntryKind, Hashing, LayerEntry};
