@@ -8,7 +8,6 @@
 //! config → preflight → compile → inspect → bloat → strip → upx → image → write → report
 
 pub mod arch;
-pub mod archive;
 pub mod bloat;
 pub mod budget;
 pub mod compile;
@@ -19,6 +18,7 @@ pub mod error;
 pub mod gzip;
 pub mod image;
 pub mod io;
+pub mod oci;
 pub mod preflight;
 pub mod push;
 pub mod reference;

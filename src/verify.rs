@@ -72,9 +72,9 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::archive;
 use crate::elf::{verify_elf_bytes, ElfVerdict};
 use crate::error::{io_failure, Failure};
+use crate::oci;
 
 // ---------------------------------------------------------------------------
 // Reports.
@@ -99,7 +99,7 @@ pub struct FileVerdict {
 /// Facts about an image input.
 #[derive(Debug, Clone)]
 pub struct ImageSummary {
-    pub format: archive::Format,
+    pub format: oci::Format,
     pub reference: Option<String>,
     pub os: Option<String>,
     pub architecture: Option<String>,
@@ -283,13 +283,12 @@ pub fn verify_bytes_uncaught(name: &str, bytes: &[u8], arch: Option<&str>) -> Re
     if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         let gz = flate2::read::MultiGzDecoder::new(bytes);
-        if gz.take(MAX_GUNZIP_IN_MEMORY).read_to_end(&mut out).is_ok()
-            && archive::looks_like_tar(&out)
+        if gz.take(MAX_GUNZIP_IN_MEMORY).read_to_end(&mut out).is_ok() && oci::looks_like_tar(&out)
         {
             return verify_archive(name, std::io::Cursor::new(&out[..]), arch);
         }
     }
-    if !bytes.starts_with(b"\x7fELF") && archive::looks_like_tar(bytes) {
+    if !bytes.starts_with(b"\x7fELF") && oci::looks_like_tar(bytes) {
         return verify_archive(name, std::io::Cursor::new(bytes), arch);
     }
     Report::from_elf(name, verify_elf_bytes(name, bytes, arch))
@@ -325,13 +324,13 @@ fn verify_path_uncaught(path: &Path, name: &str, arch: Option<&str>) -> Report {
             let mut h = vec![0u8; 512];
             let n = crate::io::read_up_to(&mut tmp, &mut h)?;
             tmp.rewind()?;
-            Ok((tmp, archive::looks_like_tar(&h[..n])))
+            Ok((tmp, oci::looks_like_tar(&h[..n])))
         });
         if let Ok((tmp, true)) = unpacked {
             return verify_archive(name, std::io::BufReader::new(tmp), arch);
         }
     }
-    if !head.starts_with(b"\x7fELF") && archive::looks_like_tar(&head) {
+    if !head.starts_with(b"\x7fELF") && oci::looks_like_tar(&head) {
         if let Err(e) = rewind(&mut file) {
             return io_fail(&e);
         }

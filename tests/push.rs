@@ -845,3 +845,34 @@ fn build_push_uses_repository_and_tags_and_never_pushes_over_budget() {
         "a build over budget must not push"
     );
 }
+
+/// `cargo slim report` checks a tarball (the same `validate` push runs) by
+/// streaming it: the peak RSS stays under 1.5 × the layer + 32 MiB, not the
+/// three copies (tarball, layer, uncompressed tar) the checker once held.
+#[test]
+fn checking_a_big_tarball_streams_it() {
+    if !have("/usr/bin/time") {
+        return;
+    }
+    let tar = big_tar();
+    let layer = std::fs::metadata(&tar).unwrap().len();
+    let out = std::process::Command::new("/usr/bin/time")
+        .args(["-f", "maxrss-kib=%M"])
+        .arg(env!("CARGO_BIN_EXE_cargo-slim"))
+        .args(["slim", "report"])
+        .arg(&tar)
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let kib: u64 = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("maxrss-kib="))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no maxrss in {stderr}"));
+    let limit = layer * 3 / 2 + (32 << 20);
+    assert!(
+        kib * 1024 < limit,
+        "peak RSS {kib} KiB for a {layer}-byte tarball (limit {limit} bytes)"
+    );
+}

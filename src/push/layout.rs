@@ -3,13 +3,14 @@
 //! The outer tar is uncompressed, so every `blobs/sha256/<hex>` entry is one
 //! contiguous byte range of the file. Push streams a layer straight from that range
 //! (with a progress bar) instead of holding a 100 MB layer in memory, and a retry
-//! simply opens the range again. [`peek`] reads only the tar headers and the small
-//! JSON documents (index, manifest), so push can start talking to the registry
-//! while `validate` checks every byte; no blob is uploaded before that check ends.
+//! simply opens the range again. [`peek`] reads, through [`crate::oci`], only the tar
+//! headers and the small JSON documents (index, manifest), so push can start talking
+//! to the registry while `validate` checks every byte; no blob is uploaded before
+//! that check ends.
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -17,19 +18,27 @@ use bytes::Bytes;
 use futures_util::Stream;
 use indicatif::ProgressBar;
 
+use crate::oci::{Archive, Strictness};
+
 /// A blob's byte range inside the tarball.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BlobRange {
-    pub offset: u64,
-    pub size: u64,
-}
+pub type BlobRange = crate::oci::Range;
 
 /// `sha256:<hex>` → where that blob's bytes are in the tarball.
 pub fn locate_blobs(path: &Path) -> Result<HashMap<String, BlobRange>> {
-    Ok(locate_entries(path)?
-        .into_iter()
-        .filter_map(|(name, r)| {
-            Some((format!("sha256:{}", name.strip_prefix("blobs/sha256/")?), r))
+    let ar = open(path)?;
+    Ok(ar
+        .index()
+        .entries()
+        .iter()
+        .filter_map(|e| {
+            let hex = e.name.strip_prefix("blobs/sha256/")?;
+            Some((
+                format!("sha256:{hex}"),
+                BlobRange {
+                    offset: e.offset,
+                    size: e.size,
+                },
+            ))
         })
         .collect())
 }
@@ -55,62 +64,60 @@ pub struct Peek {
     pub blobs: Vec<BlobRef>,
 }
 
-/// Read `index.json` → manifest → the blobs it names, and where each one is.
+fn open(path: &Path) -> Result<Archive<BufReader<File>>> {
+    let file = File::open(path).with_context(|| format!("could not open `{}`", path.display()))?;
+    Ok(Archive::open(BufReader::new(file), Strictness::Strict)?)
+}
+
+/// Read `index.json` → manifest → the blobs it names, and where each one is
+/// (the oci reader: headers only, documents bounded, nothing hashed but the
+/// manifest).
 pub fn peek(path: &Path) -> Result<Peek> {
-    let entries = locate_entries(path)?;
-    let read = |name: &str| -> Result<Vec<u8>> {
-        let r = entries
-            .get(name)
-            .ok_or_else(|| anyhow::anyhow!("no `{name}` entry"))?;
-        let mut f = File::open(path)?;
-        f.seek(SeekFrom::Start(r.offset))?;
-        let mut buf = vec![0u8; usize::try_from(r.size)?];
-        f.read_exact(&mut buf)?;
-        Ok(buf)
+    let mut ar = open(path)?;
+    let listing = ar.list()?;
+    let [image] = listing.images.as_slice() else {
+        anyhow::bail!(
+            "index.json lists {} images, expected 1",
+            listing.images.len()
+        );
     };
-    let index: serde_json::Value = serde_json::from_slice(&read("index.json")?)?;
-    let manifests = index["manifests"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    let [desc] = manifests else {
-        anyhow::bail!("index.json has {} manifests, expected 1", manifests.len());
-    };
-    let digest = desc["digest"].as_str().unwrap_or("").to_string();
-    let hex = digest
-        .strip_prefix("sha256:")
-        .ok_or_else(|| anyhow::anyhow!("index.json: manifest digest `{digest}` is not sha256"))?;
-    let manifest = read(&format!("blobs/sha256/{hex}"))?;
+    let digest = image.descriptor.digest.clone();
+    anyhow::ensure!(
+        crate::digest::sha256_hex_of(&digest).is_some(),
+        "index.json: manifest digest `{digest}` is not sha256"
+    );
+    let manifest = ar.read_small(&image.blob, crate::oci::MAX_JSON, "an image manifest")?;
     let actual = crate::digest::sha256_digest(&manifest);
     anyhow::ensure!(
         actual == digest,
         "manifest blob {digest} hashes to {actual}"
     );
-    let m: serde_json::Value = serde_json::from_slice(&manifest)?;
-    let media_type = m["mediaType"]
-        .as_str()
-        .unwrap_or(oci_client::manifest::OCI_IMAGE_MEDIA_TYPE)
-        .to_string();
+    let m = &image.manifest;
+    let media_type = m
+        .media_type
+        .clone()
+        .unwrap_or_else(|| oci_client::manifest::OCI_IMAGE_MEDIA_TYPE.to_string());
+    let Some(config) = &m.config else {
+        anyhow::bail!("the manifest {digest} has no config");
+    };
+    let Some(layers) = &m.layers else {
+        anyhow::bail!("the manifest {digest}: `layers` is not an array");
+    };
     let mut blobs: Vec<BlobRef> = Vec::new();
-    let config = std::iter::once(("config", &m["config"]));
-    let layers = m["layers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|l| ("layer", l));
-    for (kind, d) in config.chain(layers) {
-        let digest = d["digest"].as_str().unwrap_or("").to_string();
-        let size = d["size"].as_u64();
+    let all = std::iter::once(("config", config)).chain(layers.iter().map(|l| ("layer", l)));
+    for (kind, d) in all {
+        let digest = d.digest.clone();
         let name = format!(
             "blobs/sha256/{}",
-            digest.strip_prefix("sha256:").unwrap_or("")
+            crate::digest::sha256_hex_of(&digest).unwrap_or("")
         );
-        let range = *entries.get(&name).ok_or_else(|| {
+        let range = ar.locate(&name).map_err(|_| {
             anyhow::anyhow!("the manifest names {kind} `{digest}`, which is not in the tarball")
         })?;
         anyhow::ensure!(
-            size == Some(range.size),
-            "{kind} {digest}: the manifest says {size:?} bytes, the tarball holds {}",
+            d.size == Some(range.size),
+            "{kind} {digest}: the manifest says {:?} bytes, the tarball holds {}",
+            d.size,
             range.size
         );
         if !blobs.iter().any(|b| b.digest == digest) {
@@ -127,29 +134,6 @@ pub fn peek(path: &Path) -> Result<Peek> {
         media_type,
         blobs,
     })
-}
-
-/// Entry name → its byte range, for every entry of the outer tar.
-fn locate_entries(path: &Path) -> Result<HashMap<String, BlobRange>> {
-    let file = File::open(path).with_context(|| format!("could not open `{}`", path.display()))?;
-    let mut archive = tar::Archive::new(file);
-    let mut blobs = HashMap::new();
-    let entries = archive
-        .entries_with_seek()
-        .with_context(|| format!("could not read the tar entries of `{}`", path.display()))?;
-    for entry in entries {
-        let entry =
-            entry.with_context(|| format!("could not read a tar entry of `{}`", path.display()))?;
-        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        blobs.insert(
-            name,
-            BlobRange {
-                offset: entry.raw_file_position(),
-                size: entry.size(),
-            },
-        );
-    }
-    Ok(blobs)
 }
 
 /// Bytes per chunk handed to the HTTP body.

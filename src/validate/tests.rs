@@ -1025,7 +1025,7 @@ fn pax_overrides_and_long_names() {
     h.set_size(1);
     builder.append_data(&mut h, &long, &b"x"[..]).unwrap();
     let tar = builder.into_inner().unwrap();
-    let files = check_layer_tar("L", "layer 0", &tar, 7).unwrap();
+    let files = check_layer_tar("L", "layer 0", tar.as_slice(), 7).unwrap();
     assert_eq!(files[1].path, long);
 
     let with_pax = |key: &str, value: &[u8]| {
@@ -1041,7 +1041,7 @@ fn pax_overrides_and_long_names() {
             .append_data(&mut h, "hello", std::io::empty())
             .unwrap();
         let tar = builder.into_inner().unwrap();
-        check_layer_tar("L", "layer 0", &tar, 0)
+        check_layer_tar("L", "layer 0", tar.as_slice(), 0)
             .unwrap_err()
             .to_string()
     };
@@ -1159,4 +1159,26 @@ fn validate_blobs_checks_digests_but_not_layer_contents() {
     std::fs::write(&bad_diff, fx.build().tar).unwrap();
     assert!(validate_blobs(&bad_diff).is_ok());
     assert!(validate_tarball(&bad_diff).is_err());
+}
+
+#[test]
+fn forged_entry_size_is_an_error_naming_the_entry() {
+    // index.json's header follows oci-layout's header and one data block.
+    let pos = 1024;
+    for field in [
+        *b"100000000000",                           // 8 GiB in octal
+        [0x80, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0], // 2^36 in base-256
+    ] {
+        let mut tar = Fixture::default().build().tar;
+        assert_eq!(&tar[pos..pos + 10], b"index.json");
+        tar[pos + 124..pos + 136].copy_from_slice(&field);
+        tar[pos + 148..pos + 156].fill(b' ');
+        let sum: u32 = tar[pos..pos + 512].iter().map(|&b| u32::from(b)).sum();
+        tar[pos + 148..pos + 156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        let err = validate_reader(tar.as_slice()).unwrap_err().to_string();
+        assert!(
+            err.contains("`index.json`") && err.contains("claims"),
+            "{err}"
+        );
+    }
 }

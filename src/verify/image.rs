@@ -1,6 +1,6 @@
 //! Image mode of `cargo slim verify`: judge a whole image archive.
 //!
-//! In: a seekable archive (see [`crate::archive`]). Out: a [`Report`] with a
+//! In: a seekable archive (see [`crate::oci`]). Out: a [`Report`] with a
 //! verdict for every ELF file in every layer, plus the image-level checks a
 //! FROM-scratch image needs: the config's platform matches the files and
 //! `--arch`, the entrypoint exists as an executable file (or a script whose
@@ -11,10 +11,10 @@ use std::io::{Read, Seek};
 
 use super::{FileVerdict, ImageSummary, Input, Report};
 use crate::arch;
-use crate::archive::{Archive, Fs, ImageRef, Node, NodeKind, Resolved};
 use crate::elf::verdict::arch_help;
 use crate::elf::{check, inspect, Expect, InspectError};
 use crate::error::Failure;
+use crate::oci::{Archive, EntryKind, Fs, ImageRef, Node, NodeKind, Resolved, Strictness};
 
 /// Docker's default `PATH` when the config's `Env` sets none.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -37,7 +37,7 @@ pub fn verify_archive<R: Read + Seek>(name: &str, r: R, arch: Option<&str>) -> R
         what: format!("`{name}`: {}", f.what),
         ..f
     };
-    let mut ar = match Archive::open(r) {
+    let mut ar = match Archive::open(r, Strictness::Lenient) {
         Ok(a) => a,
         Err(f) => {
             report.errors.push(prefix(f));
@@ -99,7 +99,7 @@ pub fn verify_archive<R: Read + Seek>(name: &str, r: R, arch: Option<&str>) -> R
         let result = ar.walk_layer(layer, |entry, data| {
             let mut head = Vec::new();
             let mut tag = None;
-            if entry.kind == crate::archive::EntryKind::File {
+            if entry.kind == EntryKind::File {
                 data.take(Fs::HEAD as u64)
                     .read_to_end(&mut head)
                     .map_err(|e| read_failure(&entry.path, &e))?;
