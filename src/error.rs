@@ -15,7 +15,7 @@ pub struct Failure {
     pub what: String,
     pub details: Vec<String>,
     pub help: Option<String>,
-    /// A usage error (a bad flag or flag combination): exit code 2, like clap's.
+    /// A usage error (a bad flag or flag combination): exit code 2, like the argument parser's.
     pub usage: bool,
 }
 

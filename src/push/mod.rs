@@ -30,6 +30,7 @@
 
 pub mod auth;
 pub mod layout;
+pub mod retry;
 pub mod transport;
 pub mod verified;
 

@@ -11,9 +11,8 @@
 //! a Bearer token service), and checks Basic credentials before anything is sent,
 //! so a wrong password fails with a 401 naming the registry, once.
 //!
-//! Every network step goes through [`retry`]: connection errors, 429 and 5xx are
-//! retried with exponential backoff, a bounded number of times, with a cargo-style
-//! "spurious network error" warning; anything else fails at once.
+//! Every network step goes through [`retry`] (the `retry` module): connection
+//! errors, 429 and 5xx are retried with backoff, a bounded number of times.
 //!
 //! Time is bounded by [`RetryPolicy::timeout`] (`--timeout`, 60 s by default): every
 //! request must connect and get its answer within it (reqwest's `connect_timeout`
@@ -25,62 +24,18 @@
 //! and never answers fails in one timeout, with an error naming it, the timeout and
 //! `--timeout`. (Consequence: one blob must upload within the timeout too.)
 
-use std::future::Future;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Result;
-use oci_client::errors::{OciDistributionError, OciErrorCode};
 
 use super::auth::Credential;
+pub use super::retry::{
+    chain, classify, gave_up, retry, seconds, Attempt, GaveUp, RetryPolicy, DEFAULT_TIMEOUT,
+};
+use super::retry::{from_reqwest, truncate};
 use crate::error::{io_failure, Failure};
 use crate::shell::Shell;
-
-/// How often, and how patiently, to retry a failed request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Total tries per request, the first included (at least 1).
-    pub attempts: u32,
-    /// Wait before the second try; doubled each time after.
-    pub initial_backoff: Duration,
-    /// Upper bound for one wait.
-    pub max_backoff: Duration,
-    /// The longest wait on the registry: for one request (connecting included), and
-    /// for one step across all its tries. `--timeout`.
-    pub timeout: Duration,
-}
-
-/// `--timeout` when not given.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            attempts: 5,
-            initial_backoff: Duration::from_millis(250),
-            max_backoff: Duration::from_secs(4),
-            timeout: DEFAULT_TIMEOUT,
-        }
-    }
-}
-
-impl RetryPolicy {
-    fn backoff(&self, failed_attempts: u32) -> Duration {
-        let factor = 2u32.saturating_pow(failed_attempts.saturating_sub(1));
-        self.initial_backoff
-            .saturating_mul(factor)
-            .min(self.max_backoff)
-    }
-}
-
-/// `3s`, `1.5s`: a timeout as the user wrote it.
-pub fn seconds(d: Duration) -> String {
-    if d.subsec_millis() == 0 {
-        format!("{}s", d.as_secs())
-    } else {
-        format!("{:.1}s", d.as_secs_f64())
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scheme {
@@ -232,230 +187,6 @@ fn ping_client(tls: &Tls, scheme: Scheme, timeout: Duration) -> Result<reqwest::
         b = b.tls_certs_merge(certs);
     }
     Ok(b.build()?)
-}
-
-/// One failed try: whether it is worth another, and what to tell the user.
-#[derive(Debug, Clone)]
-pub struct Attempt {
-    pub retryable: bool,
-    pub message: String,
-    /// Set when the cause is a certificate we do not trust.
-    pub certificate: bool,
-    pub refused: bool,
-    /// No answer within the timeout: never retried.
-    pub timed_out: bool,
-}
-
-impl Attempt {
-    fn fatal(message: String) -> Attempt {
-        Attempt {
-            retryable: false,
-            message,
-            certificate: false,
-            refused: false,
-            timed_out: false,
-        }
-    }
-
-    fn timed_out(message: String) -> Attempt {
-        Attempt {
-            timed_out: true,
-            ..Attempt::fatal(message)
-        }
-    }
-}
-
-/// `e` and all its sources, de-duplicated, joined with `: `.
-pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        let s = err.to_string();
-        if !parts.iter().any(|p| p.contains(&s)) {
-            parts.push(s);
-        }
-        cur = err.source();
-    }
-    parts.join(": ")
-}
-
-fn from_reqwest(e: &reqwest::Error) -> Attempt {
-    let message = chain(e);
-    let lower = message.to_ascii_lowercase();
-    let certificate = lower.contains("certificate") || lower.contains("unknownissuer");
-    let refused = lower.contains("connection refused");
-    let timed_out = e.is_timeout() || lower.contains("timed out");
-    let retryable = if let Some(s) = e.status() {
-        s.as_u16() == 429 || s.is_server_error()
-    } else {
-        !certificate && !timed_out && (e.is_connect() || e.is_request() || e.is_body())
-    };
-    Attempt {
-        retryable,
-        message,
-        certificate,
-        refused,
-        timed_out,
-    }
-}
-
-/// Classify an oci-client error.
-pub fn classify(e: &OciDistributionError) -> Attempt {
-    match e {
-        OciDistributionError::RequestError(r) => from_reqwest(r),
-        OciDistributionError::ServerError { code, url, message } => {
-            let reason = reqwest::StatusCode::from_u16(*code)
-                .ok()
-                .and_then(|s| s.canonical_reason())
-                .unwrap_or("");
-            let body = message.lines().next().unwrap_or("").trim();
-            let mut m = format!("{code} {reason} from {url}");
-            if !body.is_empty() {
-                m.push_str(&format!(": {}", truncate(body, 300)));
-            }
-            Attempt {
-                retryable: *code == 429 || (500..600).contains(code),
-                ..Attempt::fatal(m)
-            }
-        }
-        OciDistributionError::RegistryError { envelope, url } => {
-            let codes: Vec<String> = envelope
-                .errors
-                .iter()
-                .map(|e| format!("{:?}: {}", e.code, e.message))
-                .collect();
-            Attempt {
-                retryable: envelope
-                    .errors
-                    .iter()
-                    .any(|e| e.code == OciErrorCode::Toomanyrequests),
-                ..Attempt::fatal(format!("{url}: {}", codes.join("; ")))
-            }
-        }
-        OciDistributionError::UnauthorizedError { url } => {
-            Attempt::fatal(format!("401 Unauthorized from {url}"))
-        }
-        other => {
-            let m = chain(other);
-            if m.to_ascii_lowercase().contains("timed out") {
-                Attempt::timed_out(m)
-            } else {
-                Attempt::fatal(m)
-            }
-        }
-    }
-}
-
-fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        format!("{}…", s.chars().take(n).collect::<String>())
-    }
-}
-
-/// Everything tried, and why it failed.
-#[derive(Debug)]
-pub struct GaveUp {
-    pub attempts: u32,
-    pub elapsed: Duration,
-    pub last: Attempt,
-    /// The policy's timeout (for the error's wording).
-    pub timeout: Duration,
-}
-
-/// Run `op` until it succeeds, fails for good, or `policy` runs out of tries or
-/// time: each try gets what is left of `policy.timeout`, and no try starts (or
-/// backoff sleeps) past it.
-pub async fn retry<T, E, F, Fut>(
-    policy: &RetryPolicy,
-    what: &str,
-    shell: &Shell,
-    classify: impl Fn(&E) -> Attempt,
-    mut op: F,
-) -> std::result::Result<T, GaveUp>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = std::result::Result<T, E>>,
-{
-    let started = Instant::now();
-    let deadline = started + policy.timeout;
-    let attempts = policy.attempts.max(1);
-    let mut n = 0;
-    loop {
-        n += 1;
-        let left = deadline
-            .saturating_duration_since(Instant::now())
-            .max(Duration::from_millis(1));
-        let a = match tokio::time::timeout(left, op()).await {
-            Ok(Ok(v)) => return Ok(v),
-            Ok(Err(e)) => classify(&e),
-            Err(_) => Attempt::timed_out(format!(
-                "{what}: no answer within {}",
-                seconds(policy.timeout)
-            )),
-        };
-        let wait = policy.backoff(n);
-        if !a.retryable || n >= attempts || Instant::now() + wait >= deadline {
-            return Err(GaveUp {
-                attempts: n,
-                elapsed: started.elapsed(),
-                last: a,
-                timeout: policy.timeout,
-            });
-        }
-        shell.warn(format!(
-            "spurious network error ({} tries remaining, next in {:.2}s): {what}: {}",
-            attempts - n,
-            wait.as_secs_f64(),
-            a.message
-        ));
-        tokio::time::sleep(wait).await;
-    }
-}
-
-/// A user-facing failure for a step that gave up.
-pub fn gave_up(g: GaveUp, what: &str, endpoint: &str) -> Failure {
-    let mut f = if g.last.certificate {
-        Failure::new(format!("the TLS certificate of {endpoint} is not trusted"))
-    } else if g.last.timed_out {
-        Failure::new(format!(
-            "could not {what} at {endpoint}: no answer within the timeout of {} (--timeout)",
-            seconds(g.timeout)
-        ))
-    } else {
-        Failure::new(format!("could not {what} at {endpoint}"))
-    };
-    if g.attempts > 1 {
-        f = f.detail(format!(
-            "gave up after {} attempts in {:.1}s",
-            g.attempts,
-            g.elapsed.as_secs_f64()
-        ));
-    }
-    f = f.detail(format!("last error: {}", g.last.message));
-    let help = if g.last.timed_out {
-        format!(
-            "is {endpoint} up and reachable? It sent no answer in {} (each request, a blob upload included, must be answered within the timeout). To wait longer, pass `--timeout SECONDS` (default {})",
-            seconds(g.timeout),
-            seconds(DEFAULT_TIMEOUT)
-        )
-    } else if g.last.certificate {
-        "the registry's TLS certificate is not trusted: pass its CA with `--ca-file PATH` (or set SSL_CERT_FILE)".to_string()
-    } else if g.last.refused {
-        format!("is a registry running at {endpoint}? check the address and port")
-    } else if g.last.message.contains("401") {
-        "check the credentials: `docker login`/`podman login`, or CARGO_SLIM_REGISTRY_USERNAME and CARGO_SLIM_REGISTRY_PASSWORD".to_string()
-    } else if g.last.retryable {
-        "the registry kept failing; try again later (a re-run skips every blob already uploaded)"
-            .to_string()
-    } else {
-        String::new()
-    };
-    if !help.is_empty() {
-        f = f.help(help);
-    }
-    f
 }
 
 /// In which order the ping tries the schemes for `registry`, and why: the words
@@ -762,6 +493,8 @@ pub fn status_text(code: u16) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use oci_client::errors::OciDistributionError;
+    use std::time::Instant;
 
     #[test]
     fn plain_http_only_for_loopback_names_or_insecure() {
