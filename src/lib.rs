@@ -25,6 +25,8 @@ pub mod reference;
 pub mod report;
 pub mod shell;
 pub mod strip;
+#[doc(hidden)]
+pub mod testing;
 pub mod units;
 pub mod upx;
 pub mod validate;

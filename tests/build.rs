@@ -6,7 +6,7 @@ use std::process::Command;
 use cargo_slim::elf::{inspect, LinkKind};
 use cargo_slim::validate::{read_layer_file, validate_tarball};
 
-use crate::util::*;
+use crate::support::*;
 
 #[test]
 fn hello_image_is_valid_static_and_stripped() {

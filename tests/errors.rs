@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::util::*;
+use crate::support::*;
 
 fn stderr_of(args: &[&str], cwd: Option<&Path>, code: i32) -> String {
     let mut cmd = slim(args);

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::*;
+use crate::support::*;
 
 /// Run `cmd`, killing it after `limit`; the test fails if it had to be killed.
 fn run_within(cmd: &mut Command, limit: Duration) -> Output {

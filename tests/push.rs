@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use cargo_slim::validate::validate_tarball;
 
 use crate::registry::*;
-use crate::util::*;
+use crate::support::*;
 
 const PASSWORD: &str = "Tr0ub4dor-and-3-horses";
 const WRONG_PASSWORD: &str = "correct-horse-battery-staple-42";

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::registry::*;
-use crate::util::*;
+use crate::support::*;
 
 /// `cargo-slim slim push …` with no credential, CA or proxy of the machine's.
 fn push_cmd(args: &[&str]) -> Command {

@@ -18,29 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::util::{have, in_ci, text};
-
-/// Whether `tool args…` runs and succeeds (for tools without `--version`:
-/// `openssl version`, `htpasswd -nbB u p`). Like `util::have`: a skip outside CI,
-/// a failure in CI.
-pub fn have_cmd(tool: &str, args: &[&str]) -> bool {
-    let ok = Command::new(tool)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok {
-        if in_ci() {
-            panic!(
-                "`{tool}` is required in CI (CI=true) but is not installed; .ci/run installs it"
-            );
-        }
-        eprintln!("SKIPPED: `{tool}` is not installed (install it, or run .ci/run)");
-    }
-    ok
-}
+use crate::support::{have, text};
 
 /// A free TCP port on 127.0.0.1 (bound and released; good enough for tests).
 pub fn free_port() -> u16 {

@@ -6,7 +6,7 @@ use std::path::Path;
 use cargo_slim::validate::{read_layer_file, validate_tarball};
 use serde_json::Value;
 
-use crate::util::*;
+use crate::support::*;
 
 fn hello_manifest() -> String {
     fixture("hello").join("Cargo.toml").display().to_string()

@@ -2,7 +2,7 @@
 //! The end-to-end tests use real peers: cargo builds the fixture crates, podman
 //! loads and runs the images, skopeo reads the tarballs.
 
-mod util;
+mod support;
 
 mod build;
 mod errors;

@@ -7,7 +7,7 @@ use std::process::Command;
 use cargo_slim::validate::{read_layer_file, validate_tarball};
 use serde_json::Value;
 
-use crate::util::*;
+use crate::support::*;
 
 /// A copy of testdata/hello with `extra` appended to its [package.metadata.slim].
 fn hello_with(extra: &str) -> tempfile::TempDir {

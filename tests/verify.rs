@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use crate::util::*;
+use crate::support::*;
 
 fn elf(name: &str) -> PathBuf {
     fixture("elf").join(name)

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use cargo_slim::validate::{read_layer_file, validate_tarball};
 
-use crate::util::*;
+use crate::support::*;
 
 fn ws() -> PathBuf {
     fixture("ws")

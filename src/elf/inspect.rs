@@ -953,25 +953,7 @@ mod tests {
 
     // ---- robustness -----------------------------------------------------
 
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            let mut x = self.0;
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            self.0 = x;
-            x
-        }
-        fn below(&mut self, n: usize) -> usize {
-            if n == 0 {
-                0
-            } else {
-                (self.next() % n as u64) as usize
-            }
-        }
-    }
+    use crate::testing::XorShift;
 
     fn put(buf: &mut [u8], off: usize, val: u64, width: usize) {
         if off.checked_add(width).is_some_and(|end| end <= buf.len()) {

@@ -14,7 +14,8 @@ use cargo_slim::verify::verify_bytes;
 use serde_json::{json, Value};
 
 use super::{elf_bytes, messages, verify_json};
-use crate::util::*;
+use crate::support::tar::Tar;
+use crate::support::*;
 
 pub fn spec(path: &str, user: &str) -> ImageSpec {
     ImageSpec {
@@ -283,33 +284,15 @@ pub enum E<'a> {
 }
 
 pub fn layer_tar(entries: &[E]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
+    let mut t = Tar::gnu();
     for e in entries {
-        let mut h = tar::Header::new_gnu();
         match e {
-            E::Dir(p) => {
-                h.set_entry_type(tar::EntryType::Directory);
-                h.set_mode(0o755);
-                h.set_size(0);
-                h.set_cksum();
-                b.append_data(&mut h, p, std::io::empty()).unwrap();
-            }
-            E::File(p, mode, data) => {
-                h.set_entry_type(tar::EntryType::Regular);
-                h.set_mode(*mode);
-                h.set_size(data.len() as u64);
-                h.set_cksum();
-                b.append_data(&mut h, p, *data).unwrap();
-            }
-            E::Link(p, target) => {
-                h.set_entry_type(tar::EntryType::Symlink);
-                h.set_mode(0o777);
-                h.set_size(0);
-                b.append_link(&mut h, p, target).unwrap();
-            }
-        }
+            E::Dir(p) => t.dir(p),
+            E::File(p, mode, data) => t.file(p, *mode, data),
+            E::Link(p, target) => t.symlink(p, target),
+        };
     }
-    b.into_inner().unwrap()
+    t.finish()
 }
 
 /// A `docker save`-style archive: `./`-prefixed names, config and layers
@@ -323,37 +306,18 @@ pub fn docker_archive(entrypoint: &[&str], user: &str, layers: &[Vec<u8>]) -> Ve
     });
     let config = serde_json::to_vec(&config).unwrap();
     let mut names = Vec::new();
-    let mut b = tar::Builder::new(Vec::new());
-    let add = |b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8]| {
-        let mut h = tar::Header::new_ustar();
-        h.set_mode(0o644);
-        h.set_size(data.len() as u64);
-        h.set_cksum();
-        b.append_data(&mut h, path, data).unwrap();
-    };
+    let mut t = Tar::ustar();
     for (i, l) in layers.iter().enumerate() {
         let hex = &diff_ids[i]["sha256:".len()..];
-        add(&mut b, &format!("./{hex}.tar"), l);
-        let mut h = tar::Header::new_ustar();
-        h.set_entry_type(tar::EntryType::Symlink);
-        h.set_size(0);
-        b.append_link(
-            &mut h,
-            format!("./layer{i}/layer.tar"),
-            format!("../{hex}.tar"),
-        )
-        .unwrap();
+        t.add(&format!("./{hex}.tar"), l);
+        t.symlink(&format!("./layer{i}/layer.tar"), &format!("../{hex}.tar"));
         names.push(format!("layer{i}/layer.tar"));
     }
     let manifest =
         json!([{"Config": "cfg.json", "RepoTags": ["example.com/hand:made"], "Layers": names}]);
-    add(
-        &mut b,
-        "./manifest.json",
-        &serde_json::to_vec(&manifest).unwrap(),
-    );
-    add(&mut b, "./cfg.json", &config);
-    b.into_inner().unwrap()
+    t.add("./manifest.json", &serde_json::to_vec(&manifest).unwrap());
+    t.add("./cfg.json", &config);
+    t.finish()
 }
 
 #[test]
@@ -490,29 +454,22 @@ fn multi_platform_archive() -> Vec<u8> {
     let index = json!({"schemaVersion": 2, "manifests": [{
         "mediaType": "application/vnd.oci.image.index.v1+json", "digest": nested_digest, "size": nested.len(),
         "annotations": {"io.containerd.image.name": "docker.io/library/multi:1"}}]});
-    let mut b = tar::Builder::new(Vec::new());
-    let mut add = |path: &str, data: &[u8]| {
-        let mut h = tar::Header::new_ustar();
-        h.set_mode(0o644);
-        h.set_size(data.len() as u64);
-        h.set_cksum();
-        b.append_data(&mut h, path, data).unwrap();
-    };
-    add("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
-    add("index.json", &serde_json::to_vec(&index).unwrap());
-    add(&format!("blobs/sha256/{}", &nested_digest[7..]), &nested);
+    let mut t = Tar::ustar();
+    t.add("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
+    t.add("index.json", &serde_json::to_vec(&index).unwrap());
+    t.add(&format!("blobs/sha256/{}", &nested_digest[7..]), &nested);
     for i in &images {
         for blob in [&i.config, &i.manifest]
             .into_iter()
             .chain(i.layers.iter().map(|l| &l.blob))
         {
-            add(
+            t.add(
                 &format!("blobs/sha256/{}", blob.hex()),
                 &blob.bytes().unwrap(),
             );
         }
     }
-    b.into_inner().unwrap()
+    t.finish()
 }
 
 #[test]

@@ -11,25 +11,7 @@ use cargo_slim::verify::verify_bytes_uncaught;
 use super::elf_bytes;
 use super::images::{docker_archive, layer_tar, slim_tarball, spec, E};
 
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next() % n as u64) as usize
-        }
-    }
-}
+use crate::support::XorShift;
 
 /// Offsets of 512-byte blocks that are valid tar headers (outer ones, and
 /// the inner headers of uncompressed layers, which are 512-aligned too).
@@ -291,7 +273,7 @@ fn self_referring_index(base: &[u8]) -> Vec<u8> {
 /// error naming `needle`, and no panic or abort.
 fn exits_1_naming(args: &[&str], needle: &str) {
     let started = std::time::Instant::now();
-    let out = crate::util::slim(args)
+    let out = crate::support::slim(args)
         .env_remove("CARGO_SLIM_REGISTRY_PASSWORD")
         .env(
             "DOCKER_CONFIG",
@@ -300,7 +282,7 @@ fn exits_1_naming(args: &[&str], needle: &str) {
         .output()
         .expect("spawn");
     let took = started.elapsed();
-    let stderr = crate::util::text(&out.stderr);
+    let stderr = crate::support::text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
     assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     assert!(!stderr.contains("memory allocation"), "{args:?}: {stderr}");

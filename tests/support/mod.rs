@@ -1,7 +1,13 @@
-//! Shared helpers: running cargo-slim, the fixtures' shared target dir, and tool
-//! checks that skip on a laptop but fail in CI (`CI=true`).
+//! The integration tests' helpers, in one place: running cargo-slim, the
+//! fixtures' shared target dir, tool checks that skip on a laptop but fail in CI
+//! (`CI=true`), the one tar builder ([`tar::Tar`]) and the one PRNG ([`XorShift`],
+//! shared with the library's unit tests).
 
 #![allow(dead_code)]
+
+pub mod tar;
+
+pub use cargo_slim::testing::XorShift;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -87,13 +93,22 @@ pub fn in_ci() -> bool {
         .unwrap_or(false)
 }
 
-/// Whether `tool` can run. In CI a missing tool is a failure, elsewhere a skip
-/// with the reason printed.
+/// Whether `tool --version` runs. In CI a missing tool is a failure, elsewhere a
+/// skip with the reason printed.
 pub fn have(tool: &str) -> bool {
+    have_cmd(tool, &["--version"])
+}
+
+/// Whether `tool args…` runs and succeeds (for tools without `--version`:
+/// `openssl version`, `htpasswd -nbB u p`). Like [`have`]: a skip outside CI, a
+/// failure in CI.
+pub fn have_cmd(tool: &str, args: &[&str]) -> bool {
     let ok = Command::new(tool)
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
         .unwrap_or(false);
     if !ok {
         if in_ci() {
