@@ -141,9 +141,24 @@ fn read_pem_certs(path: &Path, flag: &str) -> Result<Vec<Vec<u8>>> {
 }
 
 /// The oci-client configuration for an endpoint.
+/// The only root a plain-HTTP client trusts: a self-signed certificate whose key
+/// was thrown away when it was made. No TLS is spoken on such an endpoint, and
+/// oci-client takes an empty root list as "load the system store", which with
+/// `SSL_CERT_DIR` set reads hundreds of files — most of an unchanged re-push.
+/// Should a plain-HTTP registry redirect to HTTPS, verification fails closed.
+const PLAIN_HTTP_ROOT: &[u8] = include_bytes!("plain-http-root.pem");
+
 pub fn client_config(endpoint: &Endpoint, tls: &Tls) -> oci_client::client::ClientConfig {
     use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+    let tls_certs_only = match endpoint.scheme {
+        Scheme::Http => vec![Certificate {
+            encoding: CertificateEncoding::Pem,
+            data: PLAIN_HTTP_ROOT.to_vec(),
+        }],
+        Scheme::Https => Vec::new(),
+    };
     ClientConfig {
+        tls_certs_only,
         protocol: match endpoint.scheme {
             Scheme::Https => ClientProtocol::Https,
             Scheme::Http => ClientProtocol::Http,
@@ -176,7 +191,8 @@ fn ping_client(tls: &Tls, scheme: Scheme, timeout: Duration) -> Result<reqwest::
         .read_timeout(timeout)
         .user_agent(concat!("cargo-slim/", env!("CARGO_PKG_VERSION")));
     if scheme == Scheme::Http {
-        return Ok(b.tls_certs_only(Vec::new()).build()?);
+        let placeholder = reqwest::Certificate::from_pem(PLAIN_HTTP_ROOT)?;
+        return Ok(b.tls_certs_only([placeholder]).build()?);
     }
     let mut b = b.tls_danger_accept_invalid_certs(tls.insecure);
     let mut certs = Vec::new();
