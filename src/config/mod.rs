@@ -5,7 +5,6 @@
 //! a value of the wrong type is an error naming the key and the manifest path, so a
 //! typo never silently changes the image. Nothing after this stage reads CLI structs.
 
-mod checks;
 mod package;
 mod request;
 mod schema;
@@ -18,6 +17,7 @@ use crate::budget::{Budget, BudgetTable, Origin};
 use crate::compile::CargoBuild;
 use crate::error::{io_failure, Failure};
 use crate::image::{ImageSpec, DEFAULT_USER};
+use crate::oci::runtime as checks;
 use crate::reference::Reference;
 use crate::upx::{UpxPlan, DEFAULT_ARGS, DEFAULT_TIMEOUT};
 

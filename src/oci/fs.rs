@@ -156,6 +156,12 @@ impl Fs {
         self.nodes.get(&normalize(path))
     }
 
+    /// Like [`Fs::get`], but also sees the entries of the layer being added.
+    pub fn get_current(&self, path: &str) -> Option<&Node> {
+        let p = normalize(path);
+        self.pending.get(&p).or_else(|| self.nodes.get(&p))
+    }
+
     /// A path with no entry of its own but with entries below it.
     fn implicit_dir(&self, path: &str) -> bool {
         let prefix = format!("{path}/");
@@ -243,6 +249,7 @@ mod tests {
     fn entry(path: &str, kind: EntryKind) -> LayerEntry {
         LayerEntry {
             path: path.into(),
+            raw_path: path.into(),
             kind,
             mode: 0o755,
             uid: 0,

@@ -28,7 +28,10 @@ pub enum EntryKind {
 /// One entry of a layer tar, path normalised (no leading `/` or `./`).
 #[derive(Debug, Clone)]
 pub struct LayerEntry {
+    /// Normalised: no leading `/` or `./`, `..` resolved inside the root.
     pub path: String,
+    /// The path exactly as the tar stores it.
+    pub raw_path: String,
     pub kind: EntryKind,
     pub mode: u32,
     pub uid: u64,
@@ -135,7 +138,8 @@ impl<R: Read + Seek> Archive<R> {
                 {
                     continue;
                 }
-                let path = normalize(&String::from_utf8_lossy(&entry.path_bytes()));
+                let raw_path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+                let path = normalize(&raw_path);
                 let link = || {
                     entry
                         .link_name_bytes()
@@ -161,6 +165,7 @@ impl<R: Read + Seek> Archive<R> {
                     gid: h.gid().unwrap_or(0),
                     size: entry.size(),
                     path,
+                    raw_path,
                     kind,
                 };
                 if info.path.is_empty() {

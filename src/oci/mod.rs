@@ -33,6 +33,7 @@ pub mod fs;
 mod image;
 mod layer;
 mod listing;
+pub mod runtime;
 pub mod tar_index;
 
 pub use documents::{Config, Descriptor, DockerEntry, Index, Manifest, Platform};

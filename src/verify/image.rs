@@ -14,6 +14,7 @@ use crate::arch;
 use crate::elf::verdict::arch_help;
 use crate::elf::{check, inspect, Expect, InspectError};
 use crate::error::Failure;
+use crate::oci::runtime;
 use crate::oci::{Archive, EntryKind, Fs, ImageRef, Node, NodeKind, Resolved, Strictness};
 
 /// Docker's default `PATH` when the config's `Env` sets none.
@@ -94,9 +95,30 @@ pub fn verify_archive<R: Read + Seek>(name: &str, r: R, arch: Option<&str>) -> R
     // Layers: every ELF file, and the merged filesystem.
     let mut fs = Fs::default();
     let mut files: Vec<FileVerdict> = Vec::new();
+    let mut escapes: Vec<Failure> = Vec::new();
     let layer_count = img.layers.len();
     for (i, layer) in img.layers.iter().enumerate() {
         let result = ar.walk_layer(layer, |entry, data| {
+            if let Some(why) = runtime::entry_path(&entry.raw_path) {
+                escapes.push(
+                    Failure::new(format!(
+                        "`{name}`: layer {} entry `{}` {why}: it points outside the image root",
+                        i + 1,
+                        entry.raw_path
+                    ))
+                    .help("runtimes refuse such an entry or put it elsewhere than meant: rebuild the layer with relative paths inside the root"),
+                );
+            }
+            if let Some((link, target)) = escaping_parent(&fs, &entry.path) {
+                escapes.push(
+                    Failure::new(format!(
+                        "`{name}`: layer {} entry `/{}` is written through the symlink `/{link}` → `{target}`, which leads outside the image root",
+                        i + 1,
+                        entry.path
+                    ))
+                    .help("a runtime keeps the write inside the root, so the file is not where the layer means it to be: rebuild the layer without the symlink"),
+                );
+            }
             let mut head = Vec::new();
             let mut tag = None;
             if entry.kind == EntryKind::File {
@@ -135,6 +157,8 @@ pub fn verify_archive<R: Read + Seek>(name: &str, r: R, arch: Option<&str>) -> R
                 .push(prefix(f).detail("files in this layer after the problem were not checked"));
         }
     }
+    report.errors.extend(escapes);
+    check_config(&img, &fs, name, &mut report);
     if layer_count == 0 {
         report.errors.push(Failure::new(format!(
             "`{name}` has no layers: the image is empty"
@@ -363,6 +387,75 @@ fn user_of(img: &ImageRef) -> (String, Option<u64>, Option<u64>) {
         None => (user.as_str(), None),
     };
     (user.clone(), u.parse().ok(), g.and_then(|g| g.parse().ok()))
+}
+
+/// The symlink among the parents of `path` (as merged so far) whose target leads
+/// outside the root, with that target.
+fn escaping_parent(fs: &Fs, path: &str) -> Option<(String, String)> {
+    let mut prefix = String::new();
+    let parts: Vec<&str> = path.split('/').collect();
+    for part in &parts[..parts.len().saturating_sub(1)] {
+        if !prefix.is_empty() {
+            prefix.push('/');
+        }
+        prefix.push_str(part);
+        if let Some(Node {
+            kind: NodeKind::Symlink(target),
+            ..
+        }) = fs.get_current(&prefix)
+        {
+            if runtime::link_escapes(&prefix, target) {
+                return Some((prefix.clone(), target.clone()));
+            }
+        }
+    }
+    None
+}
+
+/// What runc and containerd refuse in the runtime config: a relative
+/// `WorkingDir`, a `User` that is not `UID[:GID]` (or a name with no
+/// `/etc/passwd` in the image), an exposed port outside 1-65535.
+fn check_config(img: &ImageRef, fs: &Fs, name: &str, report: &mut Report) {
+    let bad = |field: &str, value: &str, why: String| {
+        Failure::new(format!(
+            "`{name}`: the image config's {field} `{value}` {why}"
+        ))
+    };
+    if let Some(w) = img.run_str("WorkingDir").filter(|w| !w.is_empty()) {
+        if let Err(why) = runtime::workdir(w) {
+            report.errors.push(
+                bad("WorkingDir", w, format!("is refused by runc: {why}"))
+                    .help("set `workdir` to an absolute folder, e.g. \"/srv\""),
+            );
+        }
+    }
+    if let Some(u) = img.run_str("User").filter(|u| !u.is_empty()) {
+        let has_passwd = matches!(fs.resolve("/etc/passwd"), Resolved::Found { .. });
+        let parts = u.split(':').count();
+        let numeric = runtime::user(u).is_ok();
+        if parts > 2 || (!numeric && !has_passwd) {
+            let why = runtime::user(u).err().unwrap_or_default();
+            report.errors.push(
+                bad("User", u, format!("cannot be resolved at start: {why}"))
+                    .help("use a numeric UID or UID:GID, e.g. 65532:65532"),
+            );
+        }
+    }
+    if let Some(ports) = img
+        .config
+        .get("config")
+        .and_then(|c| c.get("ExposedPorts"))
+        .and_then(|p| p.as_object())
+    {
+        for port in ports.keys() {
+            if let Err(why) = runtime::port(port) {
+                report.errors.push(
+                    bad("ExposedPorts entry", port, format!("is invalid: {why}"))
+                        .help("ports look like \"8080/tcp\" or \"53/udp\""),
+                );
+            }
+        }
+    }
 }
 
 fn check_user(img: &ImageRef, report: &mut Report) {

@@ -50,6 +50,21 @@ impl Tar {
         self
     }
 
+    /// A regular file whose name is stored exactly as given, even where the tar
+    /// crate would refuse it (`../x`, `/abs`): for hostile archives.
+    pub fn raw_file(&mut self, path: &str, mode: u32, data: &[u8]) -> &mut Tar {
+        let mut h = self.header();
+        let name = &mut h.as_old_mut().name;
+        name.fill(0);
+        name[..path.len()].copy_from_slice(path.as_bytes());
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_mode(mode);
+        h.set_size(data.len() as u64);
+        h.set_cksum();
+        self.b.append(&h, data).unwrap();
+        self
+    }
+
     /// A regular file, mode 0644 (an outer archive entry).
     pub fn add(&mut self, path: &str, data: &[u8]) -> &mut Tar {
         self.file(path, 0o644, data)

@@ -238,11 +238,7 @@ fn image_platform_must_match_every_elf() {
 fn root_user_is_a_warning_not_a_failure() {
     let dir = tempfile::tempdir().unwrap();
     let stat = elf_bytes("static");
-    for (user, says) in [
-        ("", "sets no User"),
-        ("root", "runs as root"),
-        ("0:0", "runs as root"),
-    ] {
+    for (user, says) in [("", "sets no User"), ("0:0", "runs as root")] {
         let tar = slim_tarball(
             dir.path(),
             &[("/app", 0o555, &stat)],
@@ -257,6 +253,21 @@ fn root_user_is_a_warning_not_a_failure() {
             lines[0]
         );
     }
+    // A user name with no /etc/passwd in the image: runc cannot resolve it
+    // ("unable to find user root"), so the image would not start.
+    let tar = slim_tarball(
+        dir.path(),
+        &[("/app", 0o555, &stat)],
+        &spec("/app", "root"),
+        "amd64",
+    );
+    let (code, lines, _) = verify_json(&[&tar], &[]);
+    assert_eq!(code, 1);
+    let errors = lines[0]["errors"].to_string();
+    assert!(
+        errors.contains("User `root`") && errors.contains("/etc/passwd"),
+        "{errors}"
+    );
     // A non-root user that cannot execute a 0500 root-owned binary: warned.
     let tar = slim_tarball(
         dir.path(),
@@ -281,6 +292,8 @@ pub enum E<'a> {
     Dir(&'a str),
     File(&'a str, u32, &'a [u8]),
     Link(&'a str, &'a str),
+    /// A file whose name is stored as is (`../x`, `/abs`).
+    Raw(&'a str, &'a [u8]),
 }
 
 pub fn layer_tar(entries: &[E]) -> Vec<u8> {
@@ -290,6 +303,7 @@ pub fn layer_tar(entries: &[E]) -> Vec<u8> {
             E::Dir(p) => t.dir(p),
             E::File(p, mode, data) => t.file(p, *mode, data),
             E::Link(p, target) => t.symlink(p, target),
+            E::Raw(p, data) => t.raw_file(p, 0o644, data),
         };
     }
     t.finish()
@@ -556,4 +570,87 @@ fn upx_packed_static_pie_in_an_image_passes_with_a_note() {
         "{}",
         lines[0]
     );
+}
+
+#[test]
+fn configs_and_entries_no_runtime_accepts_fail_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let stat = elf_bytes("static");
+    // Config fields runc or containerd refuse.
+    for (field, value, want) in [
+        ("WorkingDir", json!("relative"), "WorkingDir `relative`"),
+        ("User", json!("65532:65532:1"), "User `65532:65532:1`"),
+        (
+            "ExposedPorts",
+            json!({"99999/tcp": {}}),
+            "ExposedPorts entry `99999/tcp`",
+        ),
+    ] {
+        let layer = layer_tar(&[E::File("app", 0o555, &stat)]);
+        let mut tar = docker_archive(&["/app"], "65532:65532", &[layer]);
+        tar = with_config_field(&tar, field, value);
+        let path = dir.path().join("cfg.tar");
+        std::fs::write(&path, &tar).unwrap();
+        let (code, lines, _) = verify_json(&[&path], &[]);
+        assert_eq!(code, 1, "{field}: {}", lines[0]);
+        assert!(
+            lines[0]["errors"].to_string().contains(want),
+            "{field}: {}",
+            lines[0]
+        );
+    }
+    // Layer entries outside the root, and a file written through an escaping link.
+    for (entries, want) in [
+        (
+            vec![E::Raw("../../x", b"x")],
+            "entry `../../x` has a `..` component",
+        ),
+        (
+            vec![E::Raw("/abs", b"x")],
+            "entry `/abs` is an absolute path",
+        ),
+        (
+            vec![E::Link("out", "../../.."), E::File("out/file", 0o644, b"x")],
+            "is written through the symlink `/out`",
+        ),
+    ] {
+        let mut all = vec![E::File("app", 0o555, &stat)];
+        all.extend(entries);
+        let tar = docker_archive(&["/app"], "65532:65532", &[layer_tar(&all)]);
+        let path = dir.path().join("entries.tar");
+        std::fs::write(&path, &tar).unwrap();
+        let (code, lines, _) = verify_json(&[&path], &[]);
+        assert_eq!(code, 1, "{want}: {}", lines[0]);
+        assert!(
+            lines[0]["errors"].to_string().contains(want),
+            "{want}: {}",
+            lines[0]
+        );
+    }
+    // Nothing was written outside while checking.
+    assert!(!dir.path().join("x").exists() && !Path::new("/abs").exists());
+}
+
+/// `tar` (a docker archive from [`docker_archive`]) with `config[field] = value`.
+fn with_config_field(tar: &[u8], field: &str, value: Value) -> Vec<u8> {
+    let mut out = Tar::ustar();
+    let mut ar = ::tar::Archive::new(tar);
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        let name = String::from_utf8(e.path_bytes().into_owned()).unwrap();
+        if e.header().entry_type().is_symlink() {
+            let target = String::from_utf8(e.link_name_bytes().unwrap().into_owned()).unwrap();
+            out.symlink(&name, &target);
+            continue;
+        }
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+        if name.ends_with("cfg.json") {
+            let mut cfg: Value = serde_json::from_slice(&data).unwrap();
+            cfg["config"][field] = value.clone();
+            data = serde_json::to_vec(&cfg).unwrap();
+        }
+        out.add(&name, &data);
+    }
+    out.finish()
 }

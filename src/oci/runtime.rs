@@ -1,7 +1,8 @@
-//! Image settings that no runtime can start, refused before anything is built.
+//! What a container runtime accepts in an image: the rules `build` applies to
+//! settings before anything is built, and `verify` applies to images it reads.
 //!
 //! In: the values of `path`, `user`, `expose`, `env`, `workdir` (and
-//! `SOURCE_DATE_EPOCH`) as the user wrote them. Out: the value to put in the image
+//! `SOURCE_DATE_EPOCH`) as a user wrote them, or as an image config holds them. Out: the value to put in the image
 //! (normalised where that is safe and unambiguous: `/a//b/./c` → `/a/b/c`,
 //! `8080` → `8080/tcp`), or a sentence saying what is wrong. Why: each of these
 //! was once accepted and gave an image that podman, runc or skopeo refuse
@@ -142,5 +143,66 @@ mod tests {
         assert!(env("A=B", "y").is_err());
         assert!(workdir("/srv").is_ok());
         assert!(workdir("relative").is_err());
+    }
+}
+
+/// Whether a symlink at `link_path` (relative to the image root) pointing at
+/// `target` leads outside the root when followed lexically (a relative target
+/// with more `..` than the link is deep). Absolute targets resolve inside the
+/// root in a container, as they would in a chroot.
+pub fn link_escapes(link_path: &str, target: &str) -> bool {
+    if target.starts_with('/') {
+        return false;
+    }
+    let mut depth: i64 = link_path
+        .trim_matches('/')
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .count() as i64
+        - 1;
+    for c in target.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                depth -= 1;
+                if depth < 0 {
+                    return true;
+                }
+            }
+            _ => depth += 1,
+        }
+    }
+    false
+}
+
+/// Why a layer entry's path (as stored in the tar) is not inside the root: an
+/// absolute path or a `..` component. Runtimes refuse such entries or silently
+/// clamp them; neither is what the image's author meant.
+pub fn entry_path(raw: &str) -> Option<&'static str> {
+    let p = raw.strip_prefix("./").unwrap_or(raw);
+    if p.starts_with('/') {
+        Some("is an absolute path")
+    } else if p.split('/').any(|c| c == "..") {
+        Some("has a `..` component")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod more_tests {
+    use super::*;
+
+    #[test]
+    fn escapes_and_entry_paths() {
+        assert!(link_escapes("a", ".."));
+        assert!(link_escapes("d/l", "../../x"));
+        assert!(!link_escapes("d/l", "../x"));
+        assert!(!link_escapes("l", "/etc"));
+        assert!(!link_escapes("d/e/l", "../../f"));
+        assert_eq!(entry_path("../../x"), Some("has a `..` component"));
+        assert_eq!(entry_path("/abs"), Some("is an absolute path"));
+        assert_eq!(entry_path("./usr/bin/app"), None);
+        assert_eq!(entry_path("usr/bin/app"), None);
     }
 }
