@@ -17,42 +17,6 @@ use crate::support::*;
 const PASSWORD: &str = "Tr0ub4dor-and-3-horses";
 const WRONG_PASSWORD: &str = "correct-horse-battery-staple-42";
 
-/// `cargo-slim slim push …` with every credential and CA source cleared, so only
-/// what a test sets applies.
-fn push_cmd(args: &[&str]) -> Command {
-    let mut cmd = slim(&[]);
-    cmd.arg("push").args(args);
-    isolate(&mut cmd);
-    cmd
-}
-
-/// No credentials, proxies or caches of the machine's reach the command.
-fn isolate(cmd: &mut Command) {
-    for v in [
-        "DOCKER_CONFIG",
-        "REGISTRY_AUTH_FILE",
-        "XDG_RUNTIME_DIR",
-        "SSL_CERT_FILE",
-        "XDG_CACHE_HOME",
-        "CARGO_SLIM_REGISTRY_USERNAME",
-        "CARGO_SLIM_REGISTRY_PASSWORD",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "ALL_PROXY",
-    ] {
-        cmd.env_remove(v);
-    }
-    // An empty HOME: no ~/.docker/config.json of the machine's.
-    cmd.env("HOME", empty_home());
-}
-
-fn empty_home() -> &'static Path {
-    static HOME: OnceLock<tempfile::TempDir> = OnceLock::new();
-    HOME.get_or_init(|| tempfile::tempdir().unwrap()).path()
-}
-
 /// The hello image, built once per test run.
 fn hello_tar() -> PathBuf {
     static TAR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();

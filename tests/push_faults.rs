@@ -6,45 +6,13 @@
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::registry::*;
 use crate::support::*;
-
-/// `cargo-slim slim push …` with no credential, CA or proxy of the machine's.
-fn push_cmd(args: &[&str]) -> Command {
-    let mut cmd = slim(&[]);
-    cmd.arg("push").args(args);
-    isolate(&mut cmd);
-    cmd
-}
-
-fn isolate(cmd: &mut Command) {
-    for v in [
-        "DOCKER_CONFIG",
-        "REGISTRY_AUTH_FILE",
-        "XDG_RUNTIME_DIR",
-        "SSL_CERT_FILE",
-        "XDG_CACHE_HOME",
-        "CARGO_SLIM_REGISTRY_USERNAME",
-        "CARGO_SLIM_REGISTRY_PASSWORD",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "ALL_PROXY",
-    ] {
-        cmd.env_remove(v);
-    }
-    static HOME: OnceLock<tempfile::TempDir> = OnceLock::new();
-    cmd.env(
-        "HOME",
-        HOME.get_or_init(|| tempfile::tempdir().unwrap()).path(),
-    );
-}
 
 /// A small valid image tarball, written with the library (no cargo build).
 fn tiny_tar() -> PathBuf {

@@ -173,3 +173,39 @@ pub fn copy_fixture(name: &str) -> tempfile::TempDir {
     }
     dir
 }
+
+/// `cargo-slim slim push …` with every credential and CA source cleared, so only
+/// what a test sets applies.
+pub fn push_cmd(args: &[&str]) -> Command {
+    let mut cmd = slim(&[]);
+    cmd.arg("push").args(args);
+    isolate(&mut cmd);
+    cmd
+}
+
+/// No credentials, proxies or caches of the machine's reach the command.
+pub fn isolate(cmd: &mut Command) {
+    for v in [
+        "DOCKER_CONFIG",
+        "REGISTRY_AUTH_FILE",
+        "XDG_RUNTIME_DIR",
+        "SSL_CERT_FILE",
+        "XDG_CACHE_HOME",
+        "CARGO_SLIM_REGISTRY_USERNAME",
+        "CARGO_SLIM_REGISTRY_PASSWORD",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "ALL_PROXY",
+    ] {
+        cmd.env_remove(v);
+    }
+    // An empty HOME: no ~/.docker/config.json of the machine's.
+    cmd.env("HOME", empty_home());
+}
+
+pub fn empty_home() -> &'static Path {
+    static HOME: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    HOME.get_or_init(|| tempfile::tempdir().unwrap()).path()
+}
