@@ -189,7 +189,33 @@ pub struct PushArgs {
     pub image_refs: Option<PathBuf>,
 }
 
+/// What `build --help` adds below the flags: what only Cargo.toml can set, the
+/// environment, and the exit codes.
+const BUILD_AFTER_HELP: &str = "\
+Settings only [package.metadata.slim] can give (see the README for every key):
+  path = \"/app\"            where the binary goes in the image (default /<bin-name>)
+  user = \"65532:65532\"     image User: numeric UID[:GID]
+  cmd = [\"--port\", \"80\"]   default arguments (Cmd)
+  env = { K = \"v\" }        Env;  labels = { ... }  Labels;  workdir = \"/srv\"
+  expose = [\"8080\", \"53/udp\"]   ExposedPorts
+  ca-certificates = true, zoneinfo = true   copy the host's CA bundle / time zones
+  budget = { image = \"2 MiB\", binary = \"1 MiB\", increase = \"5%\" }
+  repository = \"ghcr.io/acme/app\", tags = [\"{version}\"]   for --push without REF
+  [workspace.metadata.slim] gives every member's defaults.
+
+Environment:
+  SOURCE_DATE_EPOCH    every timestamp in the image (default 0): same input, same digest
+  CARGO_TARGET_DIR     cargo's target dir; the default output goes under it
+  CARGO_SLIM_REGISTRY_USERNAME, CARGO_SLIM_REGISTRY_PASSWORD
+                       registry credentials for --push (else REGISTRY_AUTH_FILE,
+                       then $DOCKER_CONFIG/config.json or ~/.docker/config.json)
+  GITHUB_STEP_SUMMARY  a markdown size report is appended to it when set
+
+Exit codes: 0 ok, 1 error, 2 usage error (checked before any work),
+3 size budget exceeded (the tarball is still written).";
+
 #[derive(Debug, Clone, Default, Args)]
+#[command(after_long_help = BUILD_AFTER_HELP)]
 pub struct BuildArgs {
     /// Path to Cargo.toml
     #[arg(long, value_name = "PATH")]

@@ -252,6 +252,24 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn build_help_lists_manifest_keys_environment_and_exit_codes() {
+    let help = text(&run_ok(&mut slim(&["build", "--help"])).stdout);
+    for want in [
+        "path = ",
+        "user = ",
+        "cmd = ",
+        "env = ",
+        "workspace.metadata.slim",
+        "SOURCE_DATE_EPOCH",
+        "CARGO_SLIM_REGISTRY_PASSWORD",
+        "Exit codes",
+        "3 size budget exceeded",
+    ] {
+        assert!(help.contains(want), "build --help lacks {want:?}:\n{help}");
+    }
+}
+
+#[test]
 fn openssl_sys_on_musl_is_refused_before_compiling() {
     let manifest = fixture("openssl-musl").join("Cargo.toml");
     let started = std::time::Instant::now();
