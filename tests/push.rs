@@ -583,58 +583,18 @@ fn big_tar() -> PathBuf {
 /// An image whose one layer holds `mib` MiB of incompressible bytes; kept in the
 /// fixtures' target dir between runs (the content is deterministic).
 fn payload_tar(name: &str, mib: usize) -> PathBuf {
-    use cargo_slim::image::{build_image, build_layer, tarball, LayerFile, Platform};
-    use cargo_slim::image::{ImageSpec, DEFAULT_USER};
-    use cargo_slim::reference::Reference;
     let path = fixture_target_dir()
         .join("push-test")
         .join(format!("{name}-{mib}.tar"));
     if path.exists() && validate_tarball(&path).is_ok() {
         return path;
     }
-    {
-        // xorshift64*: deterministic, and gzip cannot shrink it.
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        let data: Vec<u8> = (0..(mib << 20) / 8)
-            .flat_map(|_| {
-                x ^= x >> 12;
-                x ^= x << 25;
-                x ^= x >> 27;
-                x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes()
-            })
-            .collect();
-        let layer = build_layer(
-            &[LayerFile {
-                path: "/payload.bin".into(),
-                mode: 0o444,
-                data: &data,
-            }],
-            0,
-        )
-        .unwrap();
-        assert!(layer.blob.size() >= (mib << 20) as u64);
-        let spec = ImageSpec {
-            reference: Reference::parse(&format!("localhost/{name}:1")).unwrap(),
-            path: "/payload.bin".into(),
-            user: DEFAULT_USER.into(),
-            cmd: None,
-            env: Default::default(),
-            labels: Default::default(),
-            workdir: None,
-            expose: Vec::new(),
-            name: name.into(),
-            version: Some("1".into()),
-            ca_certificates: None,
-            zoneinfo: None,
-        };
-        let platform = Platform {
-            os: "linux".into(),
-            architecture: "amd64".into(),
-            variant: None,
-        };
-        let image = build_image(&spec, &platform, vec![layer], 0).unwrap();
-        tarball::write(&image, &path, 0).unwrap();
-    }
+    payload_tarball(&path, name, &noise(0x9E37_79B9_7F4A_7C15, mib << 20));
+    let img = validate_tarball(&path).unwrap();
+    assert!(
+        img.layers[0].size >= (mib << 20) as u64,
+        "the layer must stay incompressible"
+    );
     path
 }
 

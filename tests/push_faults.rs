@@ -16,44 +16,12 @@ use crate::support::*;
 
 /// A small valid image tarball, written with the library (no cargo build).
 fn tiny_tar() -> PathBuf {
-    use cargo_slim::image::{build_image, build_layer, tarball, LayerFile, Platform};
-    use cargo_slim::image::{ImageSpec, DEFAULT_USER};
-    use cargo_slim::reference::Reference;
     static TAR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
     TAR.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tiny.tar");
         let data: Vec<u8> = (0..64 * 1024u32).map(|i| (i * 7 % 251) as u8).collect();
-        let layer = build_layer(
-            &[LayerFile {
-                path: "/payload.bin".into(),
-                mode: 0o444,
-                data: &data,
-            }],
-            0,
-        )
-        .unwrap();
-        let spec = ImageSpec {
-            reference: Reference::parse("localhost/tiny:1").unwrap(),
-            path: "/payload.bin".into(),
-            user: DEFAULT_USER.into(),
-            cmd: None,
-            env: Default::default(),
-            labels: Default::default(),
-            workdir: None,
-            expose: Vec::new(),
-            name: "tiny".into(),
-            version: Some("1".into()),
-            ca_certificates: None,
-            zoneinfo: None,
-        };
-        let platform = Platform {
-            os: "linux".into(),
-            architecture: "amd64".into(),
-            variant: None,
-        };
-        let image = build_image(&spec, &platform, vec![layer], 0).unwrap();
-        tarball::write(&image, &path, 0).unwrap();
+        payload_tarball(&path, "tiny", &data);
         (dir, path)
     })
     .1
