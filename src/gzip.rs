@@ -213,12 +213,10 @@ mod tests {
     const TEXT: &[u8] = b"fn main() { println!(\"hello\"); }\n";
 
     fn sample(n: usize) -> Vec<u8> {
-        let mut x: u64 = 0x9e3779b97f4a7c15;
+        let mut rng = crate::testing::XorShift(0x9e3779b97f4a7c15);
         (0..n)
             .map(|i| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
+                let x = rng.next();
                 // half text-like, half noise, so compression has work to do
                 if i % 3 == 0 {
                     (x & 0xff) as u8
