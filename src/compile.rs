@@ -9,6 +9,7 @@
 //! `--config target.<triple>.rustflags`, which cargo merges with `.cargo/config.toml`.
 
 use std::io::BufReader;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -270,6 +271,10 @@ pub fn build(build: &CargoBuild, target: &TargetChoice, shell: &Shell) -> Result
     add_rustflags(&mut cmd, &target.triple, &target.rustflags);
     cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
     shell.verbose("Running", format!("{cmd:?}"));
+    // Its own process group: a signal to cargo-slim reaches cargo and every job it
+    // started (build scripts, rustc, cc1) through crate::interrupt, and cargo-slim
+    // waits for them before it exits.
+    cmd.process_group(0);
 
     let mut child = cmd.spawn().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
@@ -278,6 +283,7 @@ pub fn build(build: &CargoBuild, target: &TargetChoice, shell: &Shell) -> Result
             anyhow::anyhow!("could not run cargo: {e}")
         }
     })?;
+    let _forward = crate::interrupt::ChildGroup::watch(child.id());
     let stdout = child.stdout.take().expect("stdout is piped");
     let mut found: Vec<PathBuf> = Vec::new();
     let mut rlibs: Vec<PathBuf> = Vec::new();
@@ -301,6 +307,13 @@ pub fn build(build: &CargoBuild, target: &TargetChoice, shell: &Shell) -> Result
         }
     }
     let status = child.wait().context("waiting for cargo")?;
+    if let Some(sig) = crate::interrupt::received() {
+        return Err(
+            crate::interrupt::interrupted(sig, "while cargo was compiling")
+                .detail(format!("cargo stopped: {status}"))
+                .into(),
+        );
+    }
     if !status.success() {
         return Err(Failure::new(format!(
             "`cargo build` failed for package `{}` ({status})",

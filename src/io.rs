@@ -178,12 +178,16 @@ pub fn output_dir(path: &Path) -> Result<&Path, Failure> {
 /// A complete file waiting beside its final path: [`Pending::commit`] renames it
 /// into place; dropping it removes it. Lets several outputs of one run (the
 /// tarball and its report) be written in full before any of them replaces the
-/// old ones.
+/// old ones ([`commit_all`]). While it exists it holds an exclusive `flock` on the
+/// temporary file and is registered with [`crate::interrupt`], so a signal removes
+/// it, and a run killed by SIGKILL leaves an unlocked file the next run removes.
 #[derive(Debug)]
 pub struct Pending {
     tmp: tempfile::NamedTempFile,
     path: std::path::PathBuf,
     size: u64,
+    swept: Vec<std::path::PathBuf>,
+    _registered: crate::interrupt::TempFile,
 }
 
 impl Pending {
@@ -192,14 +196,76 @@ impl Pending {
         self.size
     }
 
+    /// Stale temporary files of this output's naming, left by runs that were
+    /// killed, that were removed before this one was written.
+    pub fn swept(&self) -> &[std::path::PathBuf] {
+        &self.swept
+    }
+
     /// Rename into place.
     pub fn commit(self) -> Result<()> {
-        let path = self.path;
-        self.tmp
-            .persist(&path)
-            .map_err(|e| io_failure("move the file into place at", &path, &e.error))?;
-        Ok(())
+        commit_all(vec![self])
     }
+}
+
+/// Rename every file into place, in order, as one step a signal cannot split.
+pub fn commit_all(files: Vec<Pending>) -> Result<()> {
+    // Dropping a registration takes the interrupt lock: keep them out of it.
+    let mut registrations = Vec::with_capacity(files.len());
+    let mut parts = Vec::with_capacity(files.len());
+    for Pending {
+        tmp,
+        path,
+        _registered,
+        ..
+    } in files
+    {
+        registrations.push(_registered);
+        parts.push((tmp, path));
+    }
+    let done = crate::interrupt::commit(|renamed| {
+        for (tmp, path) in parts {
+            tmp.persist(&path)
+                .map_err(|e| io_failure("move the file into place at", &path, &e.error))?;
+            renamed.push(path);
+        }
+        Ok(())
+    });
+    drop(registrations);
+    done
+}
+
+/// `.NAME.` + six random characters + `.tmp`: how [`prepare_with`] names a
+/// temporary file for the output `NAME` (tempfile's default random length).
+fn is_temp_name(candidate: &str, prefix: &str) -> bool {
+    candidate
+        .strip_prefix(prefix)
+        .and_then(|rest| rest.strip_suffix(".tmp"))
+        .is_some_and(|mid| mid.len() == 6 && mid.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+/// Remove temporary files named for this output that no live run holds locked
+/// (a run killed by SIGKILL, or a machine that lost power, left them).
+fn sweep_stale(dir: &Path, prefix: &str) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if !is_temp_name(&name.to_string_lossy(), prefix) {
+            continue;
+        }
+        let path = entry.path();
+        let regular = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file());
+        // A live writer holds the lock: leave its file alone.
+        let unlocked = regular && File::open(&path).is_ok_and(|f| f.try_lock().is_ok());
+        if unlocked && std::fs::remove_file(&path).is_ok() {
+            removed.push(path);
+        }
+    }
+    removed.sort();
+    removed
 }
 
 /// Write the bytes `fill` writes to a temporary file beside `path` (not yet in place).
@@ -211,11 +277,21 @@ pub fn prepare_with(
     let file_name = path.file_name().ok_or_else(|| {
         Failure::new(format!("output path `{}` has no file name", path.display()))
     })?;
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{}.", file_name.to_string_lossy()))
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| io_failure("create a temporary file in", dir, &e))?;
+    let prefix = format!(".{}.", file_name.to_string_lossy());
+    let swept = sweep_stale(dir, &prefix);
+    let (tmp, registered) = crate::interrupt::TempFile::create(
+        || {
+            tempfile::Builder::new()
+                .prefix(&prefix)
+                .suffix(".tmp")
+                .tempfile_in(dir)
+        },
+        |t| t.path(),
+    )
+    .map_err(|e| io_failure("create a temporary file in", dir, &e))?;
+    // Best effort: where the file system has no locks, stale files stay (the sweep
+    // removes only files it could lock).
+    let _ = tmp.as_file().try_lock();
     let mut writer = BufWriter::with_capacity(1 << 20, tmp.as_file().try_clone()?);
     fill(&mut writer)?;
     writer
@@ -233,6 +309,8 @@ pub fn prepare_with(
         tmp,
         path: path.to_path_buf(),
         size,
+        swept,
+        _registered: registered,
     })
 }
 

@@ -17,6 +17,7 @@ pub mod elf;
 pub mod error;
 pub mod gzip;
 pub mod image;
+pub mod interrupt;
 pub mod io;
 pub mod oci;
 pub mod preflight;
@@ -82,9 +83,15 @@ pub fn build(plan: &Plan, shell: &Shell) -> Result<BuildOutcome> {
         attribution,
         shell,
     )?;
-    // Both files are complete: only now do they replace the old ones.
-    sidecar.commit()?;
-    tarball.commit()?;
+    for stale in tarball.swept() {
+        shell.note(format!(
+            "removed `{}`, a temporary file left by an earlier run that was killed",
+            stale.display()
+        ));
+    }
+    // Both files are complete: only now do they replace the old ones, in one step
+    // a signal cannot split.
+    io::commit_all(vec![sidecar, tarball])?;
     clock.lap("report");
     shell.status(
         "Finished",

@@ -21,6 +21,9 @@ use cli::{Command, MessageFormat, PushArgs, VerifyArgs};
 
 fn main() -> ExitCode {
     let args = cli::parse();
+    if let Err(e) = cargo_slim::interrupt::install() {
+        eprintln!("warning: cannot watch for Ctrl-C ({e}); an interrupt may leave temporary files");
+    }
     let verbosity = if args.global.quiet {
         Verbosity::Quiet
     } else if args.global.verbose > 0 {
@@ -52,7 +55,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             shell.error(&e);
-            if e.chain().any(|c| c.is::<BudgetExceeded>()) {
+            if let Some(sig) = cargo_slim::interrupt::received() {
+                ExitCode::from(cargo_slim::interrupt::exit_code(sig))
+            } else if e.chain().any(|c| c.is::<BudgetExceeded>()) {
                 ExitCode::from(3)
             } else if e
                 .chain()

@@ -11,6 +11,7 @@ mod push;
 mod push_faults;
 mod registry;
 mod report;
+mod signals;
 mod upx;
 mod verify;
 mod workspace;

@@ -249,3 +249,17 @@ pub fn noise(seed: u64, len: usize) -> Vec<u8> {
     out.truncate(len);
     out
 }
+
+/// `cargo-slim slim build --manifest-path testdata/<name>/Cargo.toml -o <out> <extra…>`.
+pub fn build_fixture(name: &str, out: &Path, extra: &[&str]) -> Command {
+    let manifest = fixture(name).join("Cargo.toml");
+    let mut cmd = slim(&[
+        "build",
+        "--manifest-path",
+        manifest.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    cmd.args(extra);
+    cmd
+}
