@@ -237,8 +237,14 @@ pub struct BuildArgs {
     pub profile: Option<String>,
 
     /// Target triple (`target`; default: <host-arch>-unknown-linux-musl)
-    #[arg(long, value_name = "TRIPLE")]
+    #[arg(long, value_name = "TRIPLE", conflicts_with = "platform")]
     pub target: Option<String>,
+
+    /// Platforms to build, comma-separated: linux/amd64, linux/arm64, or `all` for
+    /// both (`platforms`; default: the host's). Two or more give one tarball holding
+    /// an OCI image index
+    #[arg(long, value_name = "OS/ARCH,...", value_delimiter = ',')]
+    pub platform: Vec<String>,
 
     /// Require Cargo.lock to be up to date (passed to cargo)
     #[arg(long)]
@@ -277,7 +283,7 @@ pub struct BuildArgs {
     pub no_install_target: bool,
 
     /// Pack an already-built ELF executable instead of running cargo
-    #[arg(long, value_name = "PATH", conflicts_with_all = ["bin", "profile", "target", "features", "all_features", "no_default_features", "jobs", "timings"])]
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["bin", "profile", "target", "platform", "features", "all_features", "no_default_features", "jobs", "timings"])]
     pub binary: Option<PathBuf>,
 
     /// Image reference to name the image (`tag`; default: <bin-name>:<version>)
@@ -356,6 +362,7 @@ impl BuildArgs {
             no_default_features: self.features.no_default_features,
             profile: self.profile.clone(),
             target: self.target.clone(),
+            platforms: self.platform.clone(),
             locked: self.locked,
             offline: self.offline,
             frozen: self.frozen,

@@ -68,9 +68,9 @@ pub fn compile(plan: &Plan, shell: &Shell) -> Result<Compiled> {
     match &plan.source {
         Source::Cargo(b) => {
             let choice = compile::choose_target(b, shell)?;
-            let closure = preflight::closure(b, &choice.triple)?;
+            let graph = preflight::resolve(b, &choice.triple)?;
             let mut fatal = None;
-            for f in preflight::check(&closure, &choice.triple, &plan.image) {
+            for f in preflight::check(&graph.crates, &choice.triple, &plan.image) {
                 match f.level {
                     Level::Error => {
                         let mut e = Failure::new(f.message);
@@ -86,10 +86,21 @@ pub fn compile(plan: &Plan, shell: &Shell) -> Result<Compiled> {
             if let Some(e) = fatal {
                 return Err(e.into());
             }
-            let artifact = compile::build(b, &choice, shell)?;
+            let dir = b.manifest_path.parent().unwrap_or(Path::new("."));
+            let link = compile::linker::choose(&choice.triple, &graph.native, &b.cargo_args, dir)?;
+            shell.status(
+                "Building",
+                format!(
+                    "{} for {} ({}), linking with {}",
+                    b.bin,
+                    platform_of(&choice.triple),
+                    choice.triple,
+                    link.describe()
+                ),
+            );
+            let artifact = compile::build(b, &choice, &link, shell)?;
             let mut rlibs = artifact.rlibs;
             // The sysroot's rlibs let symbols like `memcpy` be placed in std.
-            let dir = b.manifest_path.parent().unwrap_or(Path::new("."));
             if let Ok(sysroot) = compile::sysroot(dir) {
                 rlibs.extend(bloat::sysroot_rlibs(&sysroot, &choice.triple).unwrap_or_default());
             }
@@ -104,6 +115,14 @@ pub fn compile(plan: &Plan, shell: &Shell) -> Result<Compiled> {
             target: None,
             rlibs: Vec::new(),
         }),
+    }
+}
+
+/// `linux/arm64/v8` for a target triple (the triple itself when it is unknown).
+fn platform_of(triple: &str) -> String {
+    match crate::arch::from_triple(triple) {
+        Some(a) => format!("linux/{}", a.platform_suffix()),
+        None => triple.to_string(),
     }
 }
 

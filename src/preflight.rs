@@ -35,9 +35,23 @@ pub struct Finding {
 /// The runtime dependency closure of the package: crate name → enabled features.
 pub type Closure = BTreeMap<String, BTreeSet<String>>;
 
+/// The dependency graph for one target, as preflight reads it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Graph {
+    /// The normal-dependency closure (what is linked into the binary).
+    pub crates: Closure,
+    /// Packages of that closure (the root included) whose build script compiles
+    /// C for the target: a `cc` or `cmake` build dependency, or a `-sys` crate
+    /// with `links`. A cross build of these needs a C cross compiler.
+    pub native: Vec<String>,
+}
+
+/// Build dependencies that mean "this build script runs a C compiler".
+const C_BUILD_DEPS: [&str; 2] = ["cc", "cmake"];
+
 /// Run `cargo metadata` with the build's features for `triple` and return the
-/// package's normal-dependency closure.
-pub fn closure(build: &CargoBuild, triple: &str) -> Result<Closure> {
+/// package's normal-dependency closure and the crates in it that compile C.
+pub fn resolve(build: &CargoBuild, triple: &str) -> Result<Graph> {
     let mut cmd = MetadataCommand::new();
     cmd.manifest_path(&build.manifest_path);
     if let Ok(cargo) = std::env::var("CARGO") {
@@ -72,23 +86,28 @@ pub fn closure(build: &CargoBuild, triple: &str) -> Result<Closure> {
         .detail(e.to_string())
         .help("run `cargo metadata` in the crate to see cargo's error")
     })?;
-    Ok(closure_of(&metadata, &build.package_id))
+    Ok(graph_of(&metadata, &build.package_id))
 }
 
-fn closure_of(metadata: &Metadata, root: &str) -> Closure {
+fn graph_of(metadata: &Metadata, root: &str) -> Graph {
     let mut out = Closure::new();
+    let mut native = BTreeSet::new();
     let Some(resolve) = &metadata.resolve else {
-        return out;
+        return Graph::default();
     };
     let nodes: BTreeMap<&str, &cargo_metadata::Node> = resolve
         .nodes
         .iter()
         .map(|n| (n.id.repr.as_str(), n))
         .collect();
-    let names: BTreeMap<&str, &str> = metadata
+    let packages: BTreeMap<&str, &cargo_metadata::Package> = metadata
         .packages
         .iter()
-        .map(|p| (p.id.repr.as_str(), p.name.as_str()))
+        .map(|p| (p.id.repr.as_str(), p))
+        .collect();
+    let names: BTreeMap<&str, &str> = packages
+        .iter()
+        .map(|(id, p)| (*id, p.name.as_str()))
         .collect();
     let mut seen = BTreeSet::new();
     let mut queue = VecDeque::from([root]);
@@ -104,6 +123,19 @@ fn closure_of(metadata: &Metadata, root: &str) -> Closure {
                     .extend(node.features.iter().map(|f| f.to_string()));
             }
         }
+        let compiles_c = node.deps.iter().any(|d| {
+            d.dep_kinds.iter().any(|k| k.kind == DependencyKind::Build)
+                && names
+                    .get(d.pkg.repr.as_str())
+                    .is_some_and(|n| C_BUILD_DEPS.contains(n))
+        }) || packages
+            .get(id)
+            .is_some_and(|p| p.links.is_some() && p.name.ends_with("-sys"));
+        if compiles_c {
+            if let Some(name) = names.get(id) {
+                native.insert(name.to_string());
+            }
+        }
         for dep in &node.deps {
             if dep
                 .dep_kinds
@@ -114,7 +146,10 @@ fn closure_of(metadata: &Metadata, root: &str) -> Closure {
             }
         }
     }
-    out
+    Graph {
+        crates: out,
+        native: native.into_iter().collect(),
+    }
 }
 
 /// Crates that load the system trust store at run time.

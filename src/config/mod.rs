@@ -6,6 +6,7 @@
 //! typo never silently changes the image. Nothing after this stage reads CLI structs.
 
 mod package;
+mod platform;
 mod request;
 mod schema;
 
@@ -22,6 +23,7 @@ use crate::reference::Reference;
 use crate::upx::{UpxPlan, DEFAULT_ARGS, DEFAULT_TIMEOUT};
 
 pub use package::{load_metadata, matches_spec, select_bin, select_package, Selector};
+pub use platform::{parse_platforms, Targets, BUILDABLE};
 pub use request::{BudgetRequest, BuildRequest};
 pub use schema::{
     parse_slim_table, read_slim_metadata, BoolOrPath, SlimMetadata, UpxSetting, UpxTable,
@@ -178,7 +180,24 @@ fn resolve_cargo(args: &BuildRequest, epoch: u64) -> Result<Plan> {
         Some(d) => std::path::absolute(d).map_err(|e| io_failure("use", d, &e))?,
         None => metadata.target_directory.clone().into_std_path_buf(),
     };
-    let output = output_path(args, default_output(&target_dir, &bin, Some(&version)))?;
+    let targets = platform::resolve_targets(
+        args.target.as_deref(),
+        &args.platforms,
+        meta.target.as_deref(),
+        meta.platforms.as_deref(),
+        package.manifest_path.as_std_path(),
+    )?;
+    let output_name = match targets.name_suffix() {
+        Some(arch) => format!("{bin}-{version}-{arch}"),
+        None => format!("{bin}-{version}"),
+    };
+    let output = output_path(args, default_output(&target_dir, &output_name, None))?;
+    let (target, platforms) = match targets {
+        Targets::Host => (None, Vec::new()),
+        Targets::Triple(t) => (Some(t), Vec::new()),
+        Targets::Platforms(p) if p.len() == 1 => (Some(p[0].musl_triple()), Vec::new()),
+        Targets::Platforms(p) => (None, p),
+    };
     let mut build_args = Vec::new();
     if let Some(j) = &args.jobs {
         build_args.extend(["--jobs".to_string(), j.clone()]);
@@ -192,7 +211,8 @@ fn resolve_cargo(args: &BuildRequest, epoch: u64) -> Result<Plan> {
             package_id: package.id.repr.clone(),
             package_name: package.name.to_string(),
             bin,
-            target: args.target.clone().or(meta.target.clone()),
+            target,
+            platforms,
             profile: args
                 .profile
                 .clone()

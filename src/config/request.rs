@@ -21,6 +21,8 @@ pub struct BuildRequest {
     pub no_default_features: bool,
     pub profile: Option<String>,
     pub target: Option<String>,
+    /// `--platform linux/amd64,linux/arm64` (or `all`).
+    pub platforms: Vec<String>,
     pub locked: bool,
     pub offline: bool,
     pub frozen: bool,

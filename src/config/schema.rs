@@ -25,6 +25,8 @@ pub struct SlimMetadata {
     pub bin: Option<String>,
     /// Target triple.
     pub target: Option<String>,
+    /// Platforms to build (`["linux/amd64", "linux/arm64"]` or `["all"]`).
+    pub platforms: Option<Vec<String>>,
     /// Cargo profile.
     pub profile: Option<String>,
     /// Image reference; `{name}` and `{version}` are replaced.

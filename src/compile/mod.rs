@@ -19,6 +19,9 @@ use cargo_metadata::{Message, TargetKind};
 use crate::error::{command_not_found, Failure};
 use crate::shell::{Shell, Verbosity};
 
+pub mod linker;
+pub use linker::Linker;
+
 /// What to build with cargo: resolved by `config`, read by `preflight` and here.
 #[derive(Debug, Clone)]
 pub struct CargoBuild {
@@ -28,6 +31,9 @@ pub struct CargoBuild {
     pub bin: String,
     /// An explicit target; `None` means the static default for the host.
     pub target: Option<String>,
+    /// `--platform`: one build per arch (its musl target), in canonical order;
+    /// empty means one build of `target`.
+    pub platforms: Vec<&'static crate::arch::Arch>,
     pub profile: String,
     pub features: Vec<String>,
     pub all_features: bool,
@@ -230,9 +236,15 @@ pub fn choose_target(build: &CargoBuild, shell: &Shell) -> Result<TargetChoice> 
 }
 
 /// Build the crate and return the executable cargo produced.
-pub fn build(build: &CargoBuild, target: &TargetChoice, shell: &Shell) -> Result<Artifact> {
+pub fn build(
+    build: &CargoBuild,
+    target: &TargetChoice,
+    link: &Linker,
+    shell: &Shell,
+) -> Result<Artifact> {
     let mut cmd = Command::new(cargo_bin());
-    cmd.arg("build")
+    cmd.envs(link.env(&target.triple));
+    cmd.arg(link.subcommand())
         .arg("--message-format=json-render-diagnostics")
         .arg("--manifest-path")
         .arg(&build.manifest_path)
@@ -316,12 +328,15 @@ pub fn build(build: &CargoBuild, target: &TargetChoice, shell: &Shell) -> Result
     }
     if !status.success() {
         return Err(Failure::new(format!(
-            "`cargo build` failed for package `{}` ({status})",
+            "`cargo {}` failed for package `{}` ({status})",
+            link.subcommand(),
             build.package_name
         ))
         .detail(format!(
-            "target: {}, profile: {}",
-            target.triple, build.profile
+            "target: {}, profile: {}, linker: {}",
+            target.triple,
+            build.profile,
+            link.describe()
         ))
         .help("cargo's own errors are printed above")
         .into());
