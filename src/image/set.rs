@@ -1,0 +1,309 @@
+//! A set of images of one reference, one per platform: what a multi-platform
+//! build (or `cargo slim index`) writes as one tarball.
+//!
+//! In: the [`Image`]s, in any order. Out: an [`ImageSet`] with the images in
+//! the one canonical platform order (the order of the [`crate::arch`] table, so
+//! `linux/amd64` comes before `linux/arm64/v8` on every machine) and, for two or
+//! more, the OCI image index blob that lists their manifests with their
+//! platforms. Why a type: the tarball writer, `validate` and `index` must agree
+//! on the order, or the same images would give different bytes (and digests)
+//! depending on which machine or argument order produced them.
+
+use anyhow::Result;
+use oci_spec::image::MediaType;
+
+use super::{index_of, platform_descriptor, Blob, Image, Platform};
+use crate::error::Failure;
+
+/// The images of one reference, one per platform, in canonical order.
+#[derive(Debug, Clone)]
+pub struct ImageSet {
+    /// The full reference every image carries, e.g. `localhost/hello:0.1.0`.
+    pub reference: String,
+    /// One image per platform, in [`platform_rank`] order.
+    pub images: Vec<Image>,
+    /// The OCI image index listing the manifests (two or more images); `None`
+    /// for one image, whose tarball is the single-platform layout.
+    pub index: Option<Blob>,
+}
+
+/// Where a platform sorts: by the [`crate::arch::ARCHES`] row of its
+/// architecture (unknown ones after every known one, by name), then os and variant.
+pub fn platform_rank(p: &Platform) -> (usize, String, String, String) {
+    let row = crate::arch::ARCHES
+        .iter()
+        .position(|a| a.goarch == p.architecture)
+        .unwrap_or(crate::arch::ARCHES.len());
+    (
+        row,
+        p.architecture.clone(),
+        p.os.clone(),
+        p.variant.clone().unwrap_or_default(),
+    )
+}
+
+/// Two platforms a runtime cannot tell apart: same os and architecture, and the
+/// same variant once a missing one means the architecture's usual variant
+/// (`arm64` and `arm64/v8` are one platform).
+fn same_platform(a: &Platform, b: &Platform) -> bool {
+    let variant = |p: &Platform| {
+        p.variant.clone().or_else(|| {
+            crate::arch::from_name(&p.architecture)
+                .filter(|row| row.goarch == p.architecture)
+                .and_then(|row| row.variant.map(str::to_string))
+        })
+    };
+    a.os == b.os && a.architecture == b.architecture && variant(a) == variant(b)
+}
+
+impl ImageSet {
+    /// Sort `images` into canonical order and, for two or more, build the index.
+    /// Refuses no image, two images of one platform, and images of different references.
+    pub fn new(mut images: Vec<Image>) -> Result<ImageSet> {
+        let Some(first) = images.first() else {
+            return Err(Failure::new("no image to write: an image set needs at least one").into());
+        };
+        let reference = first.reference.clone();
+        if let Some(other) = images.iter().find(|i| i.reference != reference) {
+            return Err(Failure::new(format!(
+                "the images have different references: `{reference}` and `{}`",
+                other.reference
+            ))
+            .detail(format!("{}: {reference}", first.platform))
+            .detail(format!("{}: {}", other.platform, other.reference))
+            .help("every platform of one multi-platform image has the same name and tag")
+            .into());
+        }
+        images.sort_by_key(|i| platform_rank(&i.platform));
+        for (i, a) in images.iter().enumerate() {
+            if let Some(b) = images[i + 1..]
+                .iter()
+                .find(|b| same_platform(&a.platform, &b.platform))
+            {
+                return Err(Failure::new(format!(
+                    "two images of `{reference}` are for the same platform: {} and {}",
+                    a.platform, b.platform
+                ))
+                .detail(format!(
+                    "manifests {} and {}",
+                    a.manifest.digest, b.manifest.digest
+                ))
+                .help("give one image per platform")
+                .into());
+            }
+        }
+        let index = match images.len() {
+            1 => None,
+            _ => {
+                let descriptors = images
+                    .iter()
+                    .map(platform_descriptor)
+                    .collect::<Result<Vec<_>>>()?;
+                Some(Blob::new(MediaType::ImageIndex, index_of(descriptors)?))
+            }
+        };
+        Ok(ImageSet {
+            reference,
+            images,
+            index,
+        })
+    }
+
+    /// The digest a user pulls: the index's when there is one, else the manifest's.
+    pub fn digest(&self) -> &str {
+        match &self.index {
+            Some(index) => &index.digest,
+            None => &self.images[0].manifest.digest,
+        }
+    }
+
+    /// Every blob once, in the tarball's order: per image (canonical order) its
+    /// config, layers and manifest, a blob already written skipped; then the index.
+    pub fn blobs(&self) -> Vec<&Blob> {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for image in &self.images {
+            let own = std::iter::once(&image.config)
+                .chain(image.layers.iter().map(|l| &l.blob))
+                .chain(std::iter::once(&image.manifest));
+            for blob in own {
+                if seen.insert(blob.digest.as_str()) {
+                    out.push(blob);
+                }
+            }
+        }
+        out.extend(self.index.iter());
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::{build_image, build_layer, tarball, ImageSpec, LayerFile};
+
+    fn platform(arch: &str, variant: Option<&str>) -> Platform {
+        Platform {
+            os: "linux".into(),
+            architecture: arch.into(),
+            variant: variant.map(str::to_string),
+        }
+    }
+
+    /// An image whose binary differs per platform and which shares the `certs` layer.
+    fn image(spec: &ImageSpec, p: &Platform, certs: bool) -> Image {
+        let bin = format!("\x7fELF binary for {p}");
+        let mut layers = vec![build_layer(
+            &[LayerFile {
+                path: spec.path.clone(),
+                mode: 0o555,
+                data: bin.as_bytes(),
+            }],
+            0,
+        )
+        .unwrap()];
+        if certs {
+            let ca = b"-----BEGIN CERTIFICATE-----\n";
+            layers.insert(
+                0,
+                build_layer(
+                    &[LayerFile {
+                        path: "/etc/ssl/certs/ca-certificates.crt".into(),
+                        mode: 0o444,
+                        data: ca,
+                    }],
+                    0,
+                )
+                .unwrap(),
+            );
+        }
+        build_image(spec, p, layers, 0).unwrap()
+    }
+
+    fn amd64_arm64(certs: bool) -> (Image, Image) {
+        let spec = ImageSpec::default();
+        (
+            image(&spec, &platform("amd64", None), certs),
+            image(&spec, &platform("arm64", Some("v8")), certs),
+        )
+    }
+
+    fn tar_of(set: &ImageSet) -> Vec<u8> {
+        tarball::write_set_to(set, Vec::new(), 0).unwrap()
+    }
+
+    #[test]
+    fn one_image_is_the_single_platform_tarball_byte_for_byte() {
+        let (amd, _) = amd64_arm64(true);
+        let set = ImageSet::new(vec![amd.clone()]).unwrap();
+        assert!(set.index.is_none());
+        assert_eq!(set.digest(), amd.manifest.digest);
+        assert_eq!(
+            tar_of(&set),
+            tarball::write_to(&amd, Vec::new(), 0).unwrap()
+        );
+    }
+
+    #[test]
+    fn order_is_canonical_whatever_the_input_order() {
+        let (amd, arm) = amd64_arm64(false);
+        let a = ImageSet::new(vec![amd.clone(), arm.clone()]).unwrap();
+        let b = ImageSet::new(vec![arm, amd]).unwrap();
+        assert_eq!(a.images[0].platform.architecture, "amd64");
+        assert_eq!(a.images[1].platform.architecture, "arm64");
+        assert_eq!(a.index, b.index);
+        assert_eq!(tar_of(&a), tar_of(&b));
+        let index: serde_json::Value =
+            serde_json::from_slice(&a.index.as_ref().unwrap().bytes().unwrap()).unwrap();
+        assert_eq!(
+            index["mediaType"],
+            "application/vnd.oci.image.index.v1+json"
+        );
+        assert_eq!(index["schemaVersion"], 2);
+        let m = index["manifests"].as_array().unwrap();
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0]["digest"], a.images[0].manifest.digest.as_str());
+        assert_eq!(
+            m[0]["platform"],
+            serde_json::json!({"architecture": "amd64", "os": "linux"})
+        );
+        assert_eq!(
+            m[1]["platform"],
+            serde_json::json!({"architecture": "arm64", "os": "linux", "variant": "v8"})
+        );
+        assert_eq!(
+            m[1]["mediaType"],
+            "application/vnd.oci.image.manifest.v1+json"
+        );
+        assert_eq!(a.digest(), a.index.as_ref().unwrap().digest);
+    }
+
+    #[test]
+    fn a_shared_layer_is_written_once() {
+        let (amd, arm) = amd64_arm64(true);
+        assert_eq!(
+            amd.layers[0], arm.layers[0],
+            "the CA layer is the same blob"
+        );
+        let set = ImageSet::new(vec![amd.clone(), arm.clone()]).unwrap();
+        let names: Vec<String> = set.blobs().iter().map(|b| b.digest.clone()).collect();
+        let want = [
+            &amd.config.digest,
+            &amd.layers[0].blob.digest,
+            &amd.layers[1].blob.digest,
+            &amd.manifest.digest,
+            &arm.config.digest,
+            &arm.layers[1].blob.digest,
+            &arm.manifest.digest,
+            &set.index.as_ref().unwrap().digest,
+        ];
+        assert_eq!(names.iter().collect::<Vec<_>>(), want);
+        let bytes = tar_of(&set);
+        let mut ar = tar::Archive::new(&bytes[..]);
+        let entries: Vec<String> = ar
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        assert_eq!(entries.len(), 3 + want.len());
+        assert_eq!(entries[..3], ["oci-layout", "index.json", "manifest.json"]);
+        let docker: serde_json::Value = {
+            let mut ar = tar::Archive::new(&bytes[..]);
+            let mut e = ar.entries().unwrap().nth(2).unwrap().unwrap();
+            serde_json::from_reader(&mut e).unwrap()
+        };
+        assert_eq!(
+            docker[0]["Config"],
+            format!("blobs/sha256/{}", amd.config.hex()),
+            "manifest.json describes the first platform, amd64"
+        );
+    }
+
+    #[test]
+    fn refusals_name_what_is_wrong() {
+        let err = |images: Vec<Image>| format!("{:#}", ImageSet::new(images).unwrap_err());
+        assert!(err(Vec::new()).contains("at least one"));
+
+        let (amd, arm) = amd64_arm64(false);
+        let spec = ImageSpec::default();
+        let bare_arm = image(&spec, &platform("arm64", None), false);
+        let e = err(vec![arm.clone(), amd.clone(), bare_arm]);
+        assert!(
+            e.contains("same platform") && e.contains("linux/arm64"),
+            "{e}"
+        );
+
+        let other = ImageSpec {
+            reference: crate::reference::Reference::parse("localhost/other:1").unwrap(),
+            ..ImageSpec::default()
+        };
+        let e = err(vec![
+            amd,
+            image(&other, &platform("arm64", Some("v8")), false),
+        ]);
+        assert!(
+            e.contains("localhost/app:latest") && e.contains("localhost/other:1"),
+            "{e}"
+        );
+    }
+}
