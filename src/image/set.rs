@@ -306,4 +306,131 @@ mod tests {
             "{e}"
         );
     }
+
+    // Strict validation of the multi-platform layout.
+
+    use crate::validate::{validate_reader, validate_set_reader};
+
+    /// The outer entries of a tarball, to corrupt and write again.
+    fn entries(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+        use std::io::Read;
+        let mut ar = tar::Archive::new(bytes);
+        ar.entries()
+            .unwrap()
+            .map(|e| {
+                let mut e = e.unwrap();
+                let mut data = Vec::new();
+                e.read_to_end(&mut data).unwrap();
+                (e.path().unwrap().display().to_string(), data)
+            })
+            .collect()
+    }
+
+    fn retar(entries: &[(String, Vec<u8>)]) -> Vec<u8> {
+        let mut tar = tar::Builder::new(Vec::new());
+        for (name, data) in entries {
+            tarball::append(&mut tar, name, data, 0).unwrap();
+        }
+        tar.into_inner().unwrap()
+    }
+
+    fn invalid(bytes: &[u8]) -> String {
+        format!("{:#}", validate_set_reader(bytes).unwrap_err())
+    }
+
+    #[test]
+    fn a_multi_platform_tarball_validates_strictly() {
+        let (amd, arm) = amd64_arm64(true);
+        let set = ImageSet::new(vec![arm, amd]).unwrap();
+        let bytes = tar_of(&set);
+        let valid = validate_set_reader(&bytes[..]).unwrap();
+        assert_eq!(valid.reference, "localhost/app:latest");
+        assert_eq!(valid.digest(), set.digest());
+        assert_eq!(valid.platforms(), "linux/amd64, linux/arm64/v8");
+        assert_eq!(valid.images[1].variant.as_deref(), Some("v8"));
+        assert_eq!(
+            valid.images[0].layers[0], valid.images[1].layers[0],
+            "the shared layer is one blob"
+        );
+        assert_eq!(valid.images[1].find("app").unwrap().mode, 0o555);
+        let e = format!("{:#}", validate_reader(&bytes[..]).unwrap_err());
+        assert!(
+            e.contains("multi-platform") && e.contains("linux/amd64, linux/arm64/v8"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn multi_platform_violations_are_named() {
+        let (amd, arm) = amd64_arm64(true);
+        let set = ImageSet::new(vec![amd.clone(), arm.clone()]).unwrap();
+        let good = entries(&tar_of(&set));
+
+        // A blob missing: arm64's manifest.
+        let arm_manifest = format!("blobs/sha256/{}", arm.manifest.hex());
+        let mut e = good.clone();
+        e.retain(|(n, _)| *n != arm_manifest);
+        let msg = invalid(&retar(&e));
+        assert!(
+            msg.contains(&arm_manifest) && msg.contains("not in the tarball"),
+            "{msg}"
+        );
+
+        // An unreferenced blob after the index.
+        let mut e = good.clone();
+        let junk = b"junk".to_vec();
+        e.push((
+            format!("blobs/sha256/{}", crate::digest::sha256_hex(&junk)),
+            junk,
+        ));
+        let msg = invalid(&retar(&e));
+        assert!(msg.contains("not referenced"), "{msg}");
+
+        // A shared layer written twice.
+        let mut e = good.clone();
+        let shared = format!("blobs/sha256/{}", amd.layers[0].blob.hex());
+        let copy = e.iter().find(|(n, _)| *n == shared).unwrap().clone();
+        e.insert(8, copy);
+        let msg = invalid(&retar(&e));
+        assert!(msg.contains("duplicate outer tar entry"), "{msg}");
+
+        // Images out of canonical order in the index.
+        let images = vec![arm.clone(), amd.clone()];
+        let descriptors = images
+            .iter()
+            .map(|i| platform_descriptor(i).unwrap())
+            .collect();
+        let swapped = ImageSet {
+            reference: set.reference.clone(),
+            index: Some(Blob::new(
+                MediaType::ImageIndex,
+                index_of(descriptors).unwrap(),
+            )),
+            images,
+        };
+        let msg = invalid(&tar_of(&swapped));
+        assert!(
+            msg.contains("order") && msg.contains("linux/amd64"),
+            "{msg}"
+        );
+
+        // An index platform the config does not have.
+        let mut liar = arm.clone();
+        liar.platform = platform("riscv64", None);
+        let lying = ImageSet::new(vec![amd.clone(), liar]).unwrap();
+        let msg = invalid(&tar_of(&lying));
+        assert!(
+            msg.contains("architecture is \"arm64\"") && msg.contains("riscv64"),
+            "{msg}"
+        );
+
+        // manifest.json naming the second platform instead of the first.
+        let mut e = good.clone();
+        e[2].1 = crate::image::docker_manifest_json(&arm).unwrap();
+        let msg = invalid(&retar(&e));
+        assert!(
+            msg.contains("manifest.json") && msg.contains("Config"),
+            "{msg}"
+        );
+    }
 }

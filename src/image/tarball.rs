@@ -27,7 +27,7 @@ use super::{docker_manifest_json, index_json, reference_annotations, Image, Imag
 
 pub const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
-fn append<W: Write>(
+pub(super) fn append<W: Write>(
     tar: &mut tar::Builder<W>,
     path: &str,
     data: &[u8],
