@@ -18,6 +18,7 @@ pub mod error;
 pub mod gzip;
 pub mod image;
 pub mod io;
+pub mod merge;
 pub mod oci;
 pub mod preflight;
 pub mod push;

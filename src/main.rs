@@ -17,7 +17,7 @@ use cargo_slim::report::BuildReport;
 use cargo_slim::shell::{Shell, Verbosity};
 use cargo_slim::verify::{verify_path, Report};
 use cargo_slim::{build, config, report_tarball};
-use cli::{Command, MessageFormat, PushArgs, VerifyArgs};
+use cli::{Command, IndexArgs, MessageFormat, PushArgs, VerifyArgs};
 
 fn main() -> ExitCode {
     let args = cli::parse();
@@ -47,6 +47,7 @@ fn main() -> ExitCode {
         }
         Command::Verify(v) => run_verify(&v, format, &shell),
         Command::Push(p) => run_push(&p, format, &shell),
+        Command::Index(i) => run_index(&i, format, &shell),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -121,6 +122,26 @@ fn push_and_print(
     match format {
         MessageFormat::Human => print_out(&pushed.pinned())?,
         MessageFormat::Json => print_out(&pushed.to_json().to_string())?,
+    }
+    Ok(())
+}
+
+/// `cargo slim index`: print the output path (or the `indexed` JSON line).
+fn run_index(args: &IndexArgs, format: MessageFormat, shell: &Shell) -> Result<()> {
+    let merged = cargo_slim::merge::merge(&args.inputs, &args.output, args.force, shell)?;
+    match format {
+        MessageFormat::Human => print_out(&merged.path.display().to_string())?,
+        MessageFormat::Json => print_out(
+            &serde_json::json!({
+                "reason": "indexed",
+                "path": merged.path,
+                "reference": merged.reference,
+                "digest": merged.digest,
+                "platforms": merged.platforms,
+                "size": merged.size,
+            })
+            .to_string(),
+        )?,
     }
     Ok(())
 }

@@ -27,7 +27,7 @@ use serde::Serialize;
 use crate::gzip::{ParGzWriter, GZIP_LEVEL};
 use crate::reference::Reference;
 pub use blob::Blob;
-pub use set::{platform_rank, ImageSet};
+pub use set::{platform_rank, same_platform, ImageSet};
 
 /// What goes into the image config.
 #[derive(Debug, Clone, PartialEq)]

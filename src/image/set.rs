@@ -45,7 +45,7 @@ pub fn platform_rank(p: &Platform) -> (usize, String, String, String) {
 /// Two platforms a runtime cannot tell apart: same os and architecture, and the
 /// same variant once a missing one means the architecture's usual variant
 /// (`arm64` and `arm64/v8` are one platform).
-fn same_platform(a: &Platform, b: &Platform) -> bool {
+pub fn same_platform(a: &Platform, b: &Platform) -> bool {
     let variant = |p: &Platform| {
         p.variant.clone().or_else(|| {
             crate::arch::from_name(&p.architecture)
