@@ -219,6 +219,9 @@ fn render_verified(report: &Report, shell: &Shell) -> Result<()> {
             report.path
         ));
     }
+    for line in report.platform_lines() {
+        print_out(&line)?;
+    }
     let verdict = if report.passed() { "ok" } else { "FAILED" };
     let summary = report.summary();
     if summary.is_empty() {
