@@ -367,22 +367,9 @@ fn merging_big_layers_streams_them() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("all.tar");
     let started = std::time::Instant::now();
-    let o = Command::new("/usr/bin/time")
-        .args(["-f", "maxrss-kib=%M"])
-        .arg(env!("CARGO_BIN_EXE_cargo-slim"))
-        .args(["slim", "index"])
-        .args(&inputs)
-        .arg("-o")
-        .arg(&out)
-        .output()
-        .unwrap();
-    let stderr = text(&o.stderr);
-    assert!(o.status.success(), "{stderr}");
-    let kib: u64 = stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("maxrss-kib="))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no maxrss in {stderr}"));
+    let mut cmd = slim(&["index"]);
+    cmd.args(&inputs).arg("-o").arg(&out);
+    let kib = peak_rss_kib(cmd);
     eprintln!(
         "cargo slim index of 2 × {LAYER}-byte layers: peak RSS {kib} KiB, {:.1?}",
         started.elapsed()

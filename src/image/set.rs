@@ -27,19 +27,16 @@ pub struct ImageSet {
     pub index: Option<Blob>,
 }
 
-/// Where a platform sorts: by the [`crate::arch::ARCHES`] row of its
-/// architecture (unknown ones after every known one, by name), then os and variant.
+/// Where a platform sorts: [`crate::validate::platform_order`], the order the
+/// checker requires (by the [`crate::arch`] table: amd64 before arm64).
 pub fn platform_rank(p: &Platform) -> (usize, String, String, String) {
-    let row = crate::arch::ARCHES
-        .iter()
-        .position(|a| a.goarch == p.architecture)
-        .unwrap_or(crate::arch::ARCHES.len());
-    (
-        row,
-        p.architecture.clone(),
-        p.os.clone(),
-        p.variant.clone().unwrap_or_default(),
-    )
+    let oci = crate::oci::Platform {
+        architecture: p.architecture.clone(),
+        os: p.os.clone(),
+        variant: p.variant.clone(),
+    };
+    let (row, arch, os, variant) = crate::validate::platform_order(&oci);
+    (row, arch.into(), os.into(), variant.into())
 }
 
 /// Two platforms a runtime cannot tell apart: same os and architecture, and the

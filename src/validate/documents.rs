@@ -18,8 +18,9 @@ use serde_json::Value;
 use super::manifest::{self, Blobs};
 use super::outer::{blob_name_of, OuterEntry, OuterTar, FIXED_ENTRIES};
 use super::{
-    bail_at, ensure_at, from_failure, violation, Depth, ValidSet, ANNOTATION_CONTAINERD_NAME,
-    ANNOTATION_REF_NAME, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, OCI_LAYOUT,
+    bail_at, ensure_at, from_failure, platform_order, violation, Depth, ValidSet,
+    ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST,
+    OCI_LAYOUT,
 };
 use crate::oci::documents::{Descriptor, DockerEntry, Index, Platform};
 use crate::oci::{Archive, Range, MAX_JSON};
@@ -240,7 +241,7 @@ pub(super) fn check<R: Read + Seek>(
             let platform = required_platform(&name, &field, d)?;
             if let Some(prev) = platforms.last() {
                 ensure_at!(
-                    platform_rank(prev) < platform_rank(&platform),
+                    platform_order(prev) < platform_order(&platform),
                     &name,
                     "{field} is for {}, after {}: platforms must be distinct and in the \
                      order of cargo slim's architecture table (amd64, arm64, …)",
@@ -336,21 +337,6 @@ fn required_platform(entry: &str, field: &str, desc: &Descriptor) -> Result<Plat
         platform.os
     );
     Ok(platform.clone())
-}
-
-/// Where a platform sorts: the row of its architecture in [`crate::arch::ARCHES`]
-/// (unknown ones last, by name), then os and variant — the order `image::ImageSet` writes.
-fn platform_rank(p: &Platform) -> (usize, &str, &str, &str) {
-    let row = crate::arch::ARCHES
-        .iter()
-        .position(|a| a.goarch == p.architecture)
-        .unwrap_or(crate::arch::ARCHES.len());
-    (
-        row,
-        p.architecture.as_str(),
-        p.os.as_str(),
-        p.variant.as_deref().unwrap_or_default(),
-    )
 }
 
 /// The one entry of the docker-archive `manifest.json`.

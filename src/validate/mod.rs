@@ -84,7 +84,7 @@ use anyhow::{anyhow, Result};
 use serde_json::Value;
 
 use crate::error::Failure;
-use crate::oci::{Archive, Strictness};
+use crate::oci::{Archive, Platform, Strictness};
 
 mod documents;
 mod layers;
@@ -197,6 +197,23 @@ impl ValidSet {
             ),
         }))
     }
+}
+
+/// Where a platform sorts in a multi-platform tarball: by the row of its
+/// architecture in [`crate::arch::ARCHES`] (so amd64 before arm64; unknown
+/// ones after every known one, by name), then os and variant. The writer
+/// (`image::ImageSet`) sorts by it, and the checker requires it.
+pub fn platform_order(p: &Platform) -> (usize, &str, &str, &str) {
+    let row = crate::arch::ARCHES
+        .iter()
+        .position(|a| a.goarch == p.architecture)
+        .unwrap_or(crate::arch::ARCHES.len());
+    (
+        row,
+        p.architecture.as_str(),
+        p.os.as_str(),
+        p.variant.as_deref().unwrap_or_default(),
+    )
 }
 
 /// One validated layer.

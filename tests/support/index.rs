@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use cargo_slim::image::{build_image, build_layer, tarball, ImageSpec, LayerFile, Platform};
 use cargo_slim::image::{Image, ImageSet};
 
-use super::{fixture, run_ok, slim};
+use super::{fixture, run_ok, slim, text};
 
 /// The target triple of the arm64 build and the linker env var it needs.
 pub const ARM64_TARGET: &str = "aarch64-unknown-linux-musl";
@@ -83,4 +83,25 @@ pub fn fixture_pair(reference: &str, epoch: u64) -> (Image, Image) {
         fixture_image(reference, &platform("amd64"), "static", epoch),
         fixture_image(reference, &platform("arm64"), "aarch64-static", epoch),
     )
+}
+
+/// Run `cmd` (which must succeed) under `/usr/bin/time`; its peak RSS in KiB.
+pub fn peak_rss_kib(cmd: std::process::Command) -> u64 {
+    let mut timed = std::process::Command::new("/usr/bin/time");
+    timed.args(["-f", "maxrss-kib=%M"]).arg(cmd.get_program());
+    timed.args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => timed.env(k, v),
+            None => timed.env_remove(k),
+        };
+    }
+    let out = timed.output().unwrap();
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{cmd:?}: {stderr}");
+    stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("maxrss-kib="))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no maxrss in {stderr}"))
 }
