@@ -430,4 +430,23 @@ mod tests {
             "{msg}"
         );
     }
+
+    #[test]
+    fn mutated_multi_platform_tarballs_are_errors_not_panics() {
+        let (amd, arm) = amd64_arm64(true);
+        let good = tar_of(&ImageSet::new(vec![amd, arm]).unwrap());
+        let mut rng = crate::testing::XorShift(0x5EED_1DE7);
+        let mut refused = 0;
+        for _ in 0..300 {
+            let mut bytes = good.clone();
+            let at = rng.below(bytes.len());
+            bytes[at] ^= 1 << rng.below(8);
+            if validate_set_reader(&bytes[..]).is_err() {
+                refused += 1;
+            }
+        }
+        // Flips in tar padding may go unnoticed; flips in names, headers,
+        // documents and blobs may not.
+        assert!(refused > 200, "only {refused} of 300 mutations refused");
+    }
 }
