@@ -52,6 +52,13 @@ fn merged_hello_validates_and_keeps_every_digest() {
         assert_eq!(single.manifest_digest, image.manifest_digest);
         assert_eq!(single.config_bytes, image.config_bytes);
     }
+    // `verify` checks both platforms' real binaries.
+    let v = run_ok(slim(&["verify"]).arg(&out));
+    let lines = text(&v.stdout);
+    assert!(
+        lines.contains("linux/amd64: ok") && lines.contains("linux/arm64/v8: ok"),
+        "{lines}"
+    );
     // A single-platform reader is told what it got.
     let e = format!("{:#}", validate_tarball(&out).unwrap_err());
     assert!(e.contains("multi-platform"), "{e}");
