@@ -142,9 +142,25 @@ fn skopeo_reads_each_platform_of_the_merge() {
     );
     let v = inspect(format!("oci-archive:{}", arm_only.display()), None);
     assert_eq!(v["Digest"], set.images[1].manifest_digest.as_str());
-    // The docker-archive view (manifest.json) is the first platform, amd64.
+    // The docker-archive view (manifest.json) is the first platform, amd64,
+    // and copies out as that one image.
     let v = inspect(format!("docker-archive:{}", out.display()), None);
     assert_eq!(v["Architecture"], "amd64");
+    let from_docker = dir.path().join("from-docker.tar");
+    run_ok(
+        Command::new("skopeo")
+            .args(["copy", "-q"])
+            .arg(format!("docker-archive:{}", out.display()))
+            .arg(format!("oci-archive:{}", from_docker.display())),
+    );
+    let o = run_ok(
+        Command::new("skopeo")
+            .args(["inspect", "--config"])
+            .arg(format!("oci-archive:{}", from_docker.display())),
+    );
+    let config: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(config["architecture"], "amd64");
+    assert_eq!(config["rootfs"], set.images[0].config["rootfs"]);
 }
 
 /// Whether arm64 binaries run here (qemu-user-static registered with binfmt);
