@@ -88,6 +88,8 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Push an image tarball to an OCI registry; prints REPOSITORY@sha256:DIGEST
     Push(PushArgs),
+    /// Merge image tarballs of one image for different platforms into one multi-platform tarball
+    Index(IndexArgs),
 }
 
 /// Size report and budget flags, shared by `build` and `report`.
@@ -187,6 +189,28 @@ pub struct PushArgs {
     /// Also write REPOSITORY@sha256:DIGEST to FILE
     #[arg(long, value_name = "FILE")]
     pub image_refs: Option<PathBuf>,
+}
+
+/// `cargo slim index TARBALL... -o OUT`.
+#[derive(Debug, Clone, Args)]
+#[command(after_long_help = "\
+Every input is validated first. They must be images of one reference (name and tag), each
+platform in one input only, built with the same SOURCE_DATE_EPOCH. The output is the same
+bytes, in whatever order the inputs come, as a multi-platform build of the same images.
+
+Exit codes: 0 ok, 1 error (an invalid or mismatched input), 2 usage error.")]
+pub struct IndexArgs {
+    /// Image tarballs written by `cargo slim build` (or `cargo slim index`), one per platform
+    #[arg(required = true, value_name = "TARBALL")]
+    pub inputs: Vec<PathBuf>,
+
+    /// Where to write the multi-platform tarball
+    #[arg(short, long, required = true, value_name = "PATH")]
+    pub output: PathBuf,
+
+    /// Overwrite the output even if it exists and is not an image tarball
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// What `build --help` adds below the flags: what only Cargo.toml can set, the

@@ -19,6 +19,7 @@ pub mod gzip;
 pub mod image;
 pub mod interrupt;
 pub mod io;
+pub mod merge;
 pub mod oci;
 pub mod preflight;
 pub mod push;

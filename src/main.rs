@@ -17,7 +17,7 @@ use cargo_slim::report::BuildReport;
 use cargo_slim::shell::{Shell, Verbosity};
 use cargo_slim::verify::{verify_path, Report};
 use cargo_slim::{build, config, report_tarball};
-use cli::{Command, MessageFormat, PushArgs, VerifyArgs};
+use cli::{Command, IndexArgs, MessageFormat, PushArgs, VerifyArgs};
 
 fn main() -> ExitCode {
     let args = cli::parse();
@@ -50,6 +50,7 @@ fn main() -> ExitCode {
         }
         Command::Verify(v) => run_verify(&v, format, &shell),
         Command::Push(p) => run_push(&p, format, &shell),
+        Command::Index(i) => run_index(&i, format, &shell),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -130,6 +131,26 @@ fn push_and_print(
     Ok(())
 }
 
+/// `cargo slim index`: print the output path (or the `indexed` JSON line).
+fn run_index(args: &IndexArgs, format: MessageFormat, shell: &Shell) -> Result<()> {
+    let merged = cargo_slim::merge::merge(&args.inputs, &args.output, args.force, shell)?;
+    match format {
+        MessageFormat::Human => print_out(&merged.path.display().to_string())?,
+        MessageFormat::Json => print_out(
+            &serde_json::json!({
+                "reason": "indexed",
+                "path": merged.path,
+                "reference": merged.reference,
+                "digest": merged.digest,
+                "platforms": merged.platforms,
+                "size": merged.size,
+            })
+            .to_string(),
+        )?,
+    }
+    Ok(())
+}
+
 /// Write a result line to stdout. A closed pipe is not an error (`| head`).
 fn print_out(line: &str) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
@@ -202,6 +223,9 @@ fn render_verified(report: &Report, shell: &Shell) -> Result<()> {
             report.errors.len() - MAX_SHOWN_ERRORS,
             report.path
         ));
+    }
+    for line in report.platform_lines() {
+        print_out(&line)?;
     }
     let verdict = if report.passed() { "ok" } else { "FAILED" };
     let summary = report.summary();

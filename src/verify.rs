@@ -66,6 +66,13 @@
 //! For an image they describe the entrypoint's ELF file (null when it is
 //! none); `errors` and `warnings` collect the image's own and every file's
 //! (file messages name the path in the image); `layer` counts from 0.
+//!
+//! A multi-platform image (an OCI index of several platforms, as `cargo slim
+//! index` writes) without `--arch` is verified platform by platform: the object
+//! gets `"platforms": [ {same fields, per platform, plus "platform": "linux/arm64/v8"} ]`,
+//! `image` is null and `files` empty at the top, and the top `errors`,
+//! `warnings` and `notes` collect every platform's, each starting with the
+//! platform (`linux/arm64/v8: …`). The key is absent for every other input.
 
 use std::io::{Read, Seek};
 use std::path::Path;
@@ -122,6 +129,10 @@ pub struct Report {
     pub warnings: Vec<String>,
     pub notes: Vec<String>,
     pub errors: Vec<Failure>,
+    /// A multi-platform image: each platform (`linux/arm64/v8`) and its own
+    /// report. The fields above then hold every platform's messages, each
+    /// starting with its platform; `subject`, `image` and `files` stay empty.
+    pub platforms: Vec<(String, Report)>,
 }
 
 impl Report {
@@ -135,6 +146,7 @@ impl Report {
             warnings: Vec::new(),
             notes: Vec::new(),
             errors: Vec::new(),
+            platforms: Vec::new(),
         }
     }
 
@@ -199,7 +211,30 @@ impl Report {
         v["errors"] = errors_json(&self.errors);
         v["image"] = json!(image);
         v["files"] = json!(files);
+        if !self.platforms.is_empty() {
+            v["platforms"] = self
+                .platforms
+                .iter()
+                .map(|(p, r)| {
+                    let mut o = r.to_json();
+                    o["platform"] = json!(p);
+                    o
+                })
+                .collect();
+        }
         v
+    }
+
+    /// One human line per platform of a multi-platform image
+    /// (`linux/arm64/v8: ok (…)`); empty for any other input.
+    pub fn platform_lines(&self) -> Vec<String> {
+        self.platforms
+            .iter()
+            .map(|(p, r)| {
+                let verdict = if r.passed() { "ok" } else { "FAILED" };
+                format!("{} {p}: {verdict} ({})", self.path, r.summary())
+            })
+            .collect()
     }
 
     /// `static-pie, amd64` and the like, for the human result line.
@@ -214,6 +249,17 @@ impl Report {
             }
             parts.join(", ")
         });
+        if !self.platforms.is_empty() {
+            let mut parts: Vec<String> = self
+                .platforms
+                .iter()
+                .find_map(|(_, r)| r.image.as_ref()?.reference.clone())
+                .into_iter()
+                .collect();
+            let names: Vec<&str> = self.platforms.iter().map(|(p, _)| p.as_str()).collect();
+            parts.push(format!("{} platforms: {}", names.len(), names.join(", ")));
+            return parts.join(", ");
+        }
         let Some(i) = &self.image else {
             return elf.unwrap_or_default();
         };

@@ -6,6 +6,7 @@ mod support;
 
 mod build;
 mod errors;
+mod index;
 mod inputs;
 mod push;
 mod push_faults;

@@ -354,5 +354,73 @@ fn directory_and_missing_path_fail_cleanly() {
     );
 }
 
+#[test]
+fn multi_platform_tarball_verifies_every_platform() {
+    use crate::support::index::{fixture_pair, write_images};
+    let dir = tempfile::tempdir().unwrap();
+    let (amd, arm) = fixture_pair("localhost/app:1", 0);
+    let tar = write_images(&dir.path().join("all.tar"), vec![amd, arm], 0);
+
+    let o = run_ok(slim(&["verify"]).arg(&tar));
+    let out = text(&o.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(
+        lines[0].contains("linux/amd64: ok") && lines[0].contains("entrypoint /app: static"),
+        "{out}"
+    );
+    assert!(
+        lines[1].contains("linux/arm64/v8: ok") && lines[1].contains("linux/arm64"),
+        "{out}"
+    );
+    assert!(
+        lines[2].contains(": ok (localhost/app:1, 2 platforms: linux/amd64, linux/arm64/v8)"),
+        "{out}"
+    );
+
+    let (code, json, _) = verify_json(&[&tar], &[]);
+    assert_eq!(code, 0);
+    let platforms = json[0]["platforms"].as_array().unwrap();
+    assert_eq!(platforms.len(), 2);
+    for (p, (platform, arch)) in platforms
+        .iter()
+        .zip([("linux/amd64", "amd64"), ("linux/arm64/v8", "arm64")])
+    {
+        assert_eq!(p["platform"], platform);
+        assert_eq!(p["passed"], true);
+        assert_eq!(p["arch"], arch, "the entrypoint's e_machine");
+        assert_eq!(p["image"]["architecture"], arch);
+    }
+    // --arch still picks one platform, reported as a single image.
+    let (code, json, _) = verify_json(&[&tar], &["--arch", "arm64"]);
+    assert_eq!(code, 0);
+    assert_eq!(json[0]["image"]["architecture"], "arm64");
+    assert!(json[0].get("platforms").is_none());
+}
+
+#[test]
+fn a_wrong_binary_in_one_platform_fails_naming_it() {
+    use crate::support::index::{fixture_image, platform, write_images};
+    let dir = tempfile::tempdir().unwrap();
+    // The arm64 image holds an x86-64 binary.
+    let amd = fixture_image("localhost/app:1", &platform("amd64"), "static", 0);
+    let arm = fixture_image("localhost/app:1", &platform("arm64"), "static", 0);
+    let tar = write_images(&dir.path().join("all.tar"), vec![amd, arm], 0);
+    let o = run_code(slim(&["verify"]).arg(&tar), 1);
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert!(out.contains("linux/amd64: ok"), "{out}");
+    assert!(out.contains("linux/arm64/v8: FAILED"), "{out}");
+    assert!(
+        err.contains("linux/arm64/v8: ") && err.contains("amd64"),
+        "{err}"
+    );
+    let (code, json, _) = verify_json(&[&tar], &[]);
+    assert_eq!(code, 1);
+    assert_eq!(json[0]["platforms"][0]["passed"], true);
+    assert_eq!(json[0]["platforms"][1]["passed"], false);
+    let m = messages(&json[0]);
+    assert!(m.starts_with("linux/arm64/v8: "), "{m}");
+}
+
 mod images;
 mod robustness;

@@ -6,7 +6,9 @@
 //! streams from. Why spool: a 128 MiB binary compresses to a layer of about the
 //! same size, and holding both in memory doubled the peak RSS of `build`. The
 //! spool file is created with `O_TMPFILE` semantics (no name), so it never outlives
-//! the process, whatever happens.
+//! the process, whatever happens. A blob can also be a byte range of an existing
+//! file ([`Blob::in_file`]: a layer inside an input tarball of `cargo slim index`),
+//! streamed from there and never copied into memory.
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -22,7 +24,11 @@ use crate::digest::sha256_digest;
 #[derive(Debug, Clone)]
 enum Data {
     Memory(Vec<u8>),
-    Spooled(Arc<File>),
+    /// `size` bytes of `file` from `offset`.
+    Spooled {
+        file: Arc<File>,
+        offset: u64,
+    },
 }
 
 /// A content-addressed blob.
@@ -74,8 +80,28 @@ impl Blob {
             media_type,
             digest,
             size,
-            data: Data::Spooled(Arc::new(file)),
+            data: Data::Spooled {
+                file: Arc::new(file),
+                offset: 0,
+            },
         })
+    }
+
+    /// The `size` bytes of `file` at `offset`, whose sha256 is `digest` (the
+    /// caller has checked it, e.g. by validating the tarball they are in).
+    pub fn in_file(
+        media_type: MediaType,
+        digest: String,
+        file: Arc<File>,
+        offset: u64,
+        size: u64,
+    ) -> Blob {
+        Blob {
+            media_type,
+            digest,
+            size,
+            data: Data::Spooled { file, offset },
+        }
     }
 
     pub fn size(&self) -> u64 {
@@ -91,10 +117,10 @@ impl Blob {
     pub fn reader(&self) -> Box<dyn Read + '_> {
         match &self.data {
             Data::Memory(v) => Box::new(&v[..]),
-            Data::Spooled(f) => Box::new(AtReader {
-                file: f,
-                pos: 0,
-                end: self.size,
+            Data::Spooled { file, offset } => Box::new(AtReader {
+                file,
+                pos: *offset,
+                end: offset + self.size,
             }),
         }
     }
@@ -103,7 +129,7 @@ impl Blob {
     pub fn bytes(&self) -> io::Result<Cow<'_, [u8]>> {
         match &self.data {
             Data::Memory(v) => Ok(Cow::Borrowed(v)),
-            Data::Spooled(_) => {
+            Data::Spooled { .. } => {
                 let mut v = Vec::with_capacity(usize::try_from(self.size).unwrap_or(0));
                 self.reader().read_to_end(&mut v)?;
                 Ok(Cow::Owned(v))
@@ -138,7 +164,7 @@ impl Read for AtReader<'_> {
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
-                "the spooled layer is shorter than when it was written",
+                "the blob's file is shorter than when the blob was made",
             ));
         }
         self.pos += n as u64;
@@ -169,5 +195,24 @@ mod tests {
             .read_to_end(&mut via_reader)
             .unwrap();
         assert_eq!(via_reader, data);
+    }
+
+    #[test]
+    fn a_blob_in_file_reads_only_its_range() {
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(b"headBLOBBYtail").unwrap();
+        let want = Blob::new(MediaType::ImageLayerGzip, b"BLOBBY".to_vec());
+        let blob = Blob::in_file(
+            MediaType::ImageLayerGzip,
+            want.digest.clone(),
+            Arc::new(f),
+            4,
+            6,
+        );
+        assert_eq!(blob, want);
+        assert_eq!(&*blob.bytes().unwrap(), b"BLOBBY");
+        let mut via_reader = Vec::new();
+        blob.reader().read_to_end(&mut via_reader).unwrap();
+        assert_eq!(via_reader, b"BLOBBY");
     }
 }

@@ -10,6 +10,7 @@
 
 pub mod blob;
 pub mod files;
+mod set;
 pub mod tarball;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -26,6 +27,7 @@ use serde::Serialize;
 use crate::gzip::{ParGzWriter, GZIP_LEVEL};
 use crate::reference::Reference;
 pub use blob::Blob;
+pub use set::{platform_rank, same_platform, ImageSet};
 
 /// What goes into the image config.
 #[derive(Debug, Clone, PartialEq)]
@@ -346,8 +348,8 @@ pub fn build_image(
     })
 }
 
-/// `index.json`: one manifest, with its platform and the full reference.
-pub fn index_json(image: &Image) -> Result<Vec<u8>> {
+/// The descriptor of `image`'s manifest, with its platform (as an index lists it).
+pub(crate) fn platform_descriptor(image: &Image) -> Result<oci_spec::image::Descriptor> {
     let mut platform = PlatformBuilder::default()
         .architecture(oci_arch(&image.platform.architecture))
         .os(Os::from(image.platform.os.as_str()));
@@ -356,22 +358,38 @@ pub fn index_json(image: &Image) -> Result<Vec<u8>> {
     }
     let mut desc = image.manifest.descriptor()?;
     desc.set_platform(Some(platform.build()?));
-    desc.set_annotations(Some(HashMap::from([
+    Ok(desc)
+}
+
+/// The two annotations `index.json` carries the full reference in.
+pub(crate) fn reference_annotations(reference: &str) -> HashMap<String, String> {
+    HashMap::from([
         (
             "io.containerd.image.name".to_string(),
-            image.reference.clone(),
+            reference.to_string(),
         ),
         (
             "org.opencontainers.image.ref.name".to_string(),
-            image.reference.clone(),
+            reference.to_string(),
         ),
-    ])));
+    ])
+}
+
+/// An OCI image index (canonical JSON) listing `manifests`.
+pub(crate) fn index_of(manifests: Vec<oci_spec::image::Descriptor>) -> Result<Vec<u8>> {
     let index = ImageIndexBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageIndex)
-        .manifests(vec![desc])
+        .manifests(manifests)
         .build()?;
     canonical_json(&index)
+}
+
+/// `index.json`: one manifest, with its platform and the full reference.
+pub fn index_json(image: &Image) -> Result<Vec<u8>> {
+    let mut desc = platform_descriptor(image)?;
+    desc.set_annotations(Some(reference_annotations(&image.reference)));
+    index_of(vec![desc])
 }
 
 /// `manifest.json` in `docker save` form, so `docker load` / `podman load` work too.

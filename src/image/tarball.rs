@@ -1,4 +1,5 @@
-//! Write: an [`Image`] → one uncompressed tar file, written atomically.
+//! Write: an [`Image`] (or an [`ImageSet`] of several platforms) → one
+//! uncompressed tar file, written atomically.
 //!
 //! The file is both an OCI image layout (`oci-layout`, `index.json`, `blobs/`) and
 //! a `docker save` archive (`manifest.json`), so `podman load`, `docker load` and
@@ -7,17 +8,26 @@
 //! same image always gives the same bytes. The tar is written to a temporary file
 //! beside the output and renamed into place: an interrupted run never leaves a
 //! partial file at the output path.
+//!
+//! Several platforms: `index.json` holds one descriptor, of the OCI image index
+//! blob (with the reference annotations), which lists one manifest per
+//! platform. `manifest.json` (docker-archive form, which cannot hold two
+//! platforms under one tag) describes the first image in canonical platform
+//! order (`linux/amd64` when there is one), never the host's, so the bytes do not
+//! depend on the machine that wrote them. Blobs follow: each image's config,
+//! layers and manifest in canonical order, a blob shared by two platforms (the
+//! CA-certificates layer) written once, where it first appears; the index blob last.
 
 use std::io::Write;
 use std::path::Path;
 
 use anyhow::Result;
 
-use super::{docker_manifest_json, index_json, Image};
+use super::{docker_manifest_json, index_json, reference_annotations, Image, ImageSet};
 
 pub const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
-fn append<W: Write>(
+pub(super) fn append<W: Write>(
     tar: &mut tar::Builder<W>,
     path: &str,
     data: &[u8],
@@ -80,6 +90,50 @@ pub fn write_to<W: Write>(image: &Image, w: W, epoch: u64) -> Result<W> {
         epoch,
     )?;
     Ok(tar.into_inner()?)
+}
+
+/// `index.json` of a multi-platform tarball: one descriptor, the image index's.
+fn set_index_json(set: &ImageSet, index: &super::Blob) -> Result<Vec<u8>> {
+    let mut desc = index.descriptor()?;
+    desc.set_annotations(Some(reference_annotations(&set.reference)));
+    super::index_of(vec![desc])
+}
+
+/// Write the archive of `set` to `w`: exactly [`write_to`]'s bytes for one image,
+/// the multi-platform layout (module header) for more.
+pub fn write_set_to<W: Write>(set: &ImageSet, w: W, epoch: u64) -> Result<W> {
+    let Some(index) = &set.index else {
+        return write_to(&set.images[0], w, epoch);
+    };
+    let mut tar = tar::Builder::new(w);
+    append(&mut tar, "oci-layout", OCI_LAYOUT, epoch)?;
+    append(&mut tar, "index.json", &set_index_json(set, index)?, epoch)?;
+    append(
+        &mut tar,
+        "manifest.json",
+        &docker_manifest_json(&set.images[0])?,
+        epoch,
+    )?;
+    for blob in set.blobs() {
+        append_from(
+            &mut tar,
+            &format!("blobs/sha256/{}", blob.hex()),
+            blob.reader(),
+            blob.size(),
+            epoch,
+        )?;
+    }
+    Ok(tar.into_inner()?)
+}
+
+/// Write the archive of `set` next to `path`, complete but not yet in place.
+pub fn prepare_set(set: &ImageSet, path: &Path, epoch: u64) -> Result<crate::io::Pending> {
+    crate::io::prepare_with(path, |w| write_set_to(set, w, epoch).map(|_| ()))
+}
+
+/// Write the archive of `set` to `path` atomically; returns its size in bytes.
+pub fn write_set(set: &ImageSet, path: &Path, epoch: u64) -> Result<u64> {
+    crate::io::write_atomic_with(path, |w| write_set_to(set, w, epoch).map(|_| ()))
 }
 
 /// Write the archive next to `path`, complete but not yet in place.

@@ -1,11 +1,13 @@
-//! Strict checks of the JSON documents: `oci-layout`, `index.json`, the docker
-//! `manifest.json`, the OCI manifest and the image config, and how they refer
-//! to each other and to the blobs.
+//! Strict checks of the tarball's top documents: `oci-layout`, `index.json`
+//! (one manifest, or one image index of several platforms), the image index,
+//! the docker `manifest.json`, and the order of the blobs.
 //!
 //! In: the strict [`Archive`] and the checked outer entries. Out: the
-//! [`ValidImage`] (with each layer checked by [`super::layers`] unless only
-//! blobs are asked for). Documents are parsed into [`crate::oci::documents`]
-//! types; every field cargo-slim's layout requires is checked here by name.
+//! [`ValidSet`] — every image's manifest, config and layers checked by
+//! [`super::manifest`] (layers by [`super::layers`] unless only blobs are asked
+//! for). Documents are parsed into [`crate::oci::documents`] types; every field
+//! cargo-slim's layout requires is checked here by name. The shared helpers
+//! (canonical JSON, bounded reads of a document, descriptor sizes) live here too.
 
 use std::collections::HashMap;
 use std::io::{Read, Seek};
@@ -13,13 +15,14 @@ use std::io::{Read, Seek};
 use anyhow::Result;
 use serde_json::Value;
 
+use super::manifest::{self, Blobs};
 use super::outer::{blob_name_of, OuterEntry, OuterTar, FIXED_ENTRIES};
 use super::{
-    bail_at, ensure_at, from_failure, layers, violation, Depth, ValidImage, ValidLayer,
-    ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, MEDIA_TYPE_CONFIG, MEDIA_TYPE_INDEX,
-    MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_MANIFEST, OCI_LAYOUT,
+    bail_at, ensure_at, from_failure, platform_order, violation, Depth, ValidSet,
+    ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST,
+    OCI_LAYOUT,
 };
-use crate::oci::documents::{Descriptor, DockerEntry, Index, Manifest};
+use crate::oci::documents::{Descriptor, DockerEntry, Index, Platform};
 use crate::oci::{Archive, Range, MAX_JSON};
 
 /// Compact JSON with object keys sorted by byte order, independent of
@@ -65,7 +68,7 @@ pub(super) fn canonical_json(v: &Value) -> Vec<u8> {
 }
 
 /// Parse `bytes` as JSON and require them to be canonical.
-fn parse_canonical(entry: &str, what: &str, bytes: &[u8]) -> Result<Value> {
+pub(super) fn parse_canonical(entry: &str, what: &str, bytes: &[u8]) -> Result<Value> {
     let value: Value = serde_json::from_slice(bytes)
         .map_err(|e| violation(entry, format!("{what} is not valid JSON: {e}")))?;
     let canonical = canonical_json(&value);
@@ -94,17 +97,17 @@ fn snippet(bytes: &[u8], pos: usize) -> String {
 }
 
 /// `"value"` or `missing`, for messages.
-fn show(v: Option<&str>) -> String {
+pub(super) fn show(v: Option<&str>) -> String {
     v.map_or_else(|| "missing".to_string(), |s| format!("{s:?}"))
 }
 
-fn show_num(v: Option<u64>) -> String {
+pub(super) fn show_num(v: Option<u64>) -> String {
     v.map_or_else(|| "missing".to_string(), |n| n.to_string())
 }
 
 /// The bytes of a small outer entry (a JSON document), refused when larger
 /// than [`MAX_JSON`] before anything is read.
-fn read_doc<R: Read + Seek>(
+pub(super) fn read_doc<R: Read + Seek>(
     ar: &mut Archive<R>,
     name: &str,
     range: Range,
@@ -133,7 +136,11 @@ fn read_doc<R: Read + Seek>(
 
 /// A descriptor must carry a media type and a size (the digest is checked
 /// where it is turned into a blob name).
-fn require_descriptor(entry: &str, field: &str, d: &Descriptor) -> Result<(String, u64)> {
+pub(super) fn require_descriptor(
+    entry: &str,
+    field: &str,
+    d: &Descriptor,
+) -> Result<(String, u64)> {
     let Some(media_type) = d.media_type.clone() else {
         bail_at!(entry, "{field}.mediaType is missing");
     };
@@ -146,12 +153,12 @@ fn require_descriptor(entry: &str, field: &str, d: &Descriptor) -> Result<(Strin
     Ok((media_type, size))
 }
 
-/// Every document check, then the layers (at `depth`).
+/// Every document check, then the layers (at `depth`) of every image.
 pub(super) fn check<R: Read + Seek>(
     ar: &mut Archive<R>,
     outer: &OuterTar,
     depth: Depth,
-) -> Result<ValidImage> {
+) -> Result<ValidSet> {
     let entries = &outer.entries;
     let mtime = outer.mtime;
     for (i, want) in FIXED_ENTRIES.iter().enumerate() {
@@ -176,59 +183,172 @@ pub(super) fn check<R: Read + Seek>(
     // index.json
     let index_bytes = read_doc(ar, "index.json", entries[1].range, "index.json")?;
     let index_value = parse_canonical("index.json", "OCI index", &index_bytes)?;
-    let index = Index::from_value(&index_value);
-    ensure_at!(
-        index.schema_version == Some(2),
-        "index.json",
-        "schemaVersion is {}, expected 2",
-        show_num(index.schema_version)
-    );
-    ensure_at!(
-        index.media_type.as_deref() == Some(MEDIA_TYPE_INDEX),
-        "index.json",
-        "mediaType is {}, expected {MEDIA_TYPE_INDEX:?}",
-        show(index.media_type.as_deref())
-    );
-    let Some(manifests) = index.manifests else {
-        bail_at!(
-            "index.json",
-            "invalid OCI image index: `manifests` is missing or not an array"
-        );
-    };
+    let manifests = index_manifests("index.json", &index_value)?;
     ensure_at!(
         manifests.len() == 1,
         "index.json",
         "has {} manifest descriptors, expected exactly 1",
         manifests.len()
     );
-    let index_desc = &manifests[0];
-    let (index_media_type, _) = require_descriptor("index.json", "manifests[0]", index_desc)?;
+    let top = &manifests[0];
+    let (top_media_type, _) = require_descriptor("index.json", "manifests[0]", top)?;
+    let reference = index_reference(top)?;
+    let docker = docker_entry(ar, entries[2].range)?;
+
+    let blobs = Blobs::new(&entries[3..]);
+    // The manifests, each with its platform, and the image index (several platforms).
+    let mut read = Vec::new();
+    let mut index = None;
+    if top_media_type == MEDIA_TYPE_MANIFEST {
+        let platform = required_platform("index.json", "manifests[0]", top)?;
+        read.push(manifest::read(
+            ar,
+            &blobs,
+            "index.json",
+            "manifests[0]",
+            top,
+            &platform,
+        )?);
+    } else if top_media_type == MEDIA_TYPE_INDEX {
+        ensure_at!(
+            top.platform.is_none(),
+            "index.json",
+            "manifests[0].mediaType says an image index, so manifests[0] must have no \
+             platform (each manifest in the index has its own)"
+        );
+        let name = blob_name_of("index.json", "manifests[0]", &top.digest)?;
+        let range = blobs.find("index.json", "manifests[0]", &name)?;
+        check_size("index.json", "index.json manifests[0]", &name, top, range)?;
+        let bytes = read_doc(ar, &name, range, "OCI image index")?;
+        let value = parse_canonical(&name, "OCI image index", &bytes)?;
+        let descs = index_manifests(&name, &value)?;
+        ensure_at!(
+            descs.len() >= 2,
+            &name,
+            "the OCI image index lists {} manifests; a multi-platform tarball has 2 or more \
+             (one platform is written with the manifest in index.json)",
+            descs.len()
+        );
+        let mut platforms: Vec<Platform> = Vec::new();
+        for (i, d) in descs.iter().enumerate() {
+            let field = format!("manifests[{i}]");
+            let (media_type, _) = require_descriptor(&name, &field, d)?;
+            ensure_at!(
+                media_type == MEDIA_TYPE_MANIFEST,
+                &name,
+                "{field}.mediaType is {media_type:?}, expected {MEDIA_TYPE_MANIFEST:?}"
+            );
+            let platform = required_platform(&name, &field, d)?;
+            if let Some(prev) = platforms.last() {
+                ensure_at!(
+                    platform_order(prev) < platform_order(&platform),
+                    &name,
+                    "{field} is for {}, after {}: platforms must be distinct and in the \
+                     order of cargo slim's architecture table (amd64, arm64, …)",
+                    platform.display(),
+                    prev.display()
+                );
+            }
+            read.push(manifest::read(ar, &blobs, &name, &field, d, &platform)?);
+            platforms.push(platform);
+        }
+        index = Some((top.digest.clone(), name, bytes));
+    } else {
+        bail_at!(
+            "index.json",
+            "manifests[0].mediaType is {top_media_type:?}, expected {MEDIA_TYPE_MANIFEST:?} \
+             (one platform) or {MEDIA_TYPE_INDEX:?} (several)"
+        );
+    }
+
+    // 1. Blob order: per image config, layers, manifest (a shared blob once); the index.
+    check_blob_order(
+        entries,
+        &read,
+        index.as_ref().map(|(_, name, _)| name.as_str()),
+    )?;
+
+    // 3/5/7/8. Configs and layers.
+    let first_config = read[0].config_name.clone();
+    let first_layers = read[0].layer_names.clone();
+    let mut checked = HashMap::new();
+    let mut images = Vec::with_capacity(read.len());
+    for m in read {
+        images.push(manifest::finish(
+            ar,
+            &blobs,
+            m,
+            &reference,
+            (mtime, depth),
+            &mut checked,
+        )?);
+    }
+
+    // 3. docker manifest.json agrees with the (first) OCI manifest and the reference.
+    check_docker(&docker, &first_config, &first_layers, &reference)?;
+
+    let (index_digest, index_bytes) = match index {
+        Some((digest, _, bytes)) => (Some(digest), Some(bytes)),
+        None => (None, None),
+    };
+    Ok(ValidSet {
+        reference,
+        index_digest,
+        index_bytes,
+        images,
+        mtime,
+    })
+}
+
+/// The `manifests` of an OCI image index (`index.json` or an index blob).
+fn index_manifests(entry: &str, value: &Value) -> Result<Vec<Descriptor>> {
+    let index = Index::from_value(value);
     ensure_at!(
-        index_media_type == MEDIA_TYPE_MANIFEST,
-        "index.json",
-        "manifests[0].mediaType is {index_media_type:?}, expected {MEDIA_TYPE_MANIFEST:?}"
+        index.schema_version == Some(2),
+        entry,
+        "schemaVersion is {}, expected 2",
+        show_num(index.schema_version)
     );
-    let Some(platform) = &index_desc.platform else {
-        bail_at!("index.json", "manifests[0] has no platform");
+    ensure_at!(
+        index.media_type.as_deref() == Some(MEDIA_TYPE_INDEX),
+        entry,
+        "mediaType is {}, expected {MEDIA_TYPE_INDEX:?}",
+        show(index.media_type.as_deref())
+    );
+    let Some(manifests) = index.manifests else {
+        bail_at!(
+            entry,
+            "invalid OCI image index: `manifests` is missing or not an array"
+        );
+    };
+    Ok(manifests)
+}
+
+/// The platform a manifest descriptor must carry, with os and architecture set.
+fn required_platform(entry: &str, field: &str, desc: &Descriptor) -> Result<Platform> {
+    let Some(platform) = &desc.platform else {
+        bail_at!(entry, "{field} has no platform");
     };
     ensure_at!(
         !platform.architecture.is_empty() && !platform.os.is_empty(),
-        "index.json",
-        "manifests[0].platform architecture {:?} / os {:?} must not be empty",
+        entry,
+        "{field}.platform architecture {:?} / os {:?} must not be empty",
         platform.architecture,
         platform.os
     );
-    let reference = index_reference(index_desc)?;
+    Ok(platform.clone())
+}
 
-    // manifest.json (docker-archive)
-    let docker_bytes = read_doc(ar, "manifest.json", entries[2].range, "manifest.json")?;
+/// The one entry of the docker-archive `manifest.json`.
+fn docker_entry<R: Read + Seek>(ar: &mut Archive<R>, range: Range) -> Result<DockerEntry> {
+    let docker_bytes = read_doc(ar, "manifest.json", range, "manifest.json")?;
     let docker_value: Value = serde_json::from_slice(&docker_bytes).map_err(|e| {
         violation(
             "manifest.json",
             format!("invalid docker-archive manifest: {e}"),
         )
     })?;
-    let Some(docker) = DockerEntry::list(&docker_value) else {
+    let Some(mut docker) = DockerEntry::list(&docker_value) else {
         bail_at!(
             "manifest.json",
             "invalid docker-archive manifest: not a JSON array"
@@ -240,230 +360,40 @@ pub(super) fn check<R: Read + Seek>(
         "has {} entries, expected exactly 1",
         docker.len()
     );
-    let docker = &docker[0];
-    let Some(docker_config) = &docker.config else {
-        bail_at!(
-            "manifest.json",
-            "invalid docker-archive manifest: `Config` is missing or not a string"
-        );
-    };
-    let Some(docker_layers) = &docker.layers else {
-        bail_at!(
-            "manifest.json",
-            "invalid docker-archive manifest: `Layers` is not an array of strings"
-        );
-    };
+    let docker = docker.remove(0);
+    ensure_at!(
+        docker.config.is_some(),
+        "manifest.json",
+        "invalid docker-archive manifest: `Config` is missing or not a string"
+    );
+    ensure_at!(
+        docker.layers.is_some(),
+        "manifest.json",
+        "invalid docker-archive manifest: `Layers` is not an array of strings"
+    );
+    Ok(docker)
+}
 
-    let blobs: HashMap<&str, Range> = entries[3..]
-        .iter()
-        .map(|e| (e.name.as_str(), e.range))
-        .collect();
-    let find_blob = |referrer: &str, field: &str, name: &str| -> Result<Range> {
-        blobs.get(name).copied().ok_or_else(|| {
-            violation(
-                referrer,
-                format!("{field} points to `{name}`, which is not in the tarball"),
-            )
-        })
-    };
-
-    // 3/4/6. The OCI manifest.
-    let manifest_name = blob_name_of("index.json", "manifests[0]", &index_desc.digest)?;
-    let manifest_range = find_blob("index.json", "manifests[0]", &manifest_name)?;
-    check_size(
-        "index.json",
-        "index.json manifests[0]",
-        &manifest_name,
-        index_desc,
-        manifest_range,
-    )?;
-    let manifest_bytes = read_doc(ar, &manifest_name, manifest_range, "OCI manifest")?;
-    let manifest_value = parse_canonical(&manifest_name, "OCI manifest", &manifest_bytes)?;
-    let manifest = Manifest::from_value(&manifest_value);
+/// `manifest.json` names the config and layers of the (first) image and the reference.
+fn check_docker(
+    docker: &DockerEntry,
+    config_name: &str,
+    layer_names: &[String],
+    reference: &str,
+) -> Result<()> {
+    let docker_config = docker.config.as_deref().unwrap_or_default();
     ensure_at!(
-        manifest.schema_version == Some(2),
-        &manifest_name,
-        "OCI manifest schemaVersion is {}, expected 2",
-        show_num(manifest.schema_version)
-    );
-    ensure_at!(
-        manifest.media_type.as_deref() == Some(MEDIA_TYPE_MANIFEST),
-        &manifest_name,
-        "OCI manifest mediaType is {}, expected {MEDIA_TYPE_MANIFEST:?}",
-        show(manifest.media_type.as_deref())
-    );
-    let Some(config_desc) = &manifest.config else {
-        bail_at!(
-            &manifest_name,
-            "invalid OCI image manifest: `config` is missing"
-        );
-    };
-    let Some(layer_descs) = &manifest.layers else {
-        bail_at!(
-            &manifest_name,
-            "invalid OCI image manifest: `layers` is not an array"
-        );
-    };
-    let (config_media_type, _) = require_descriptor(&manifest_name, "config", config_desc)?;
-    ensure_at!(
-        config_media_type == MEDIA_TYPE_CONFIG,
-        &manifest_name,
-        "OCI manifest config.mediaType is {config_media_type:?}, expected {MEDIA_TYPE_CONFIG:?}"
-    );
-    ensure_at!(
-        !layer_descs.is_empty(),
-        &manifest_name,
-        "OCI manifest has no layers"
-    );
-    let config_name = blob_name_of(&manifest_name, "config", &config_desc.digest)?;
-    let mut layer_names = Vec::with_capacity(layer_descs.len());
-    for (i, layer) in layer_descs.iter().enumerate() {
-        let field = format!("layers[{i}]");
-        let (media_type, _) = require_descriptor(&manifest_name, &field, layer)?;
-        ensure_at!(
-            media_type == MEDIA_TYPE_LAYER_GZIP,
-            &manifest_name,
-            "OCI manifest {field}.mediaType is {media_type:?}, expected {MEDIA_TYPE_LAYER_GZIP:?}"
-        );
-        let name = blob_name_of(&manifest_name, &field, &layer.digest)?;
-        ensure_at!(
-            !layer_names.contains(&name) && name != config_name,
-            &manifest_name,
-            "OCI manifest {field} `{name}` is listed more than once"
-        );
-        layer_names.push(name);
-    }
-
-    // 1. Blob order: config, layers in manifest order, manifest.
-    check_blob_order(entries, &config_name, &layer_names, &manifest_name)?;
-
-    // 3/6/5. Config.
-    let config_range = find_blob(&manifest_name, "config", &config_name)?;
-    check_size(
-        &manifest_name,
-        "OCI manifest config",
-        &config_name,
-        config_desc,
-        config_range,
-    )?;
-    let config_bytes = read_doc(ar, &config_name, config_range, "image config")?;
-    let config = parse_canonical(&config_name, "image config", &config_bytes)?;
-    let Some(config_obj) = config.as_object() else {
-        bail_at!(&config_name, "image config is not a JSON object");
-    };
-    let config_str = |key: &str| -> Result<Option<&str>> {
-        match config_obj.get(key) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.as_str())),
-            Some(other) => bail_at!(
-                &config_name,
-                "image config `{key}` is {other}, expected a string"
-            ),
-        }
-    };
-    let architecture = config_str("architecture")?;
-    ensure_at!(
-        architecture == Some(platform.architecture.as_str()),
-        &config_name,
-        "image config architecture is {}, but index.json platform says {:?}",
-        show(architecture),
-        platform.architecture
-    );
-    let os = config_str("os")?;
-    ensure_at!(
-        os == Some(platform.os.as_str()),
-        &config_name,
-        "image config os is {}, but index.json platform says {:?}",
-        show(os),
-        platform.os
-    );
-    let variant = config_str("variant")?;
-    ensure_at!(
-        variant == platform.variant.as_deref(),
-        &config_name,
-        "image config variant is {}, but index.json platform says {}",
-        show(variant),
-        show(platform.variant.as_deref())
-    );
-    let rootfs = config_obj.get("rootfs");
-    let rootfs_type = rootfs.and_then(|r| r.get("type"));
-    ensure_at!(
-        rootfs_type == Some(&Value::String("layers".into())),
-        &config_name,
-        "image config rootfs.type is {}, expected \"layers\"",
-        rootfs_type.map_or_else(|| "missing".to_string(), |t| t.to_string())
-    );
-    let Some(diff_ids) = rootfs
-        .and_then(|r| r.get("diff_ids"))
-        .and_then(Value::as_array)
-    else {
-        bail_at!(
-            &config_name,
-            "image config rootfs.diff_ids is missing or not an array"
-        );
-    };
-    ensure_at!(
-        diff_ids.len() == layer_descs.len(),
-        &config_name,
-        "image config has {} rootfs.diff_ids, but the OCI manifest has {} layers",
-        diff_ids.len(),
-        layer_descs.len()
-    );
-
-    // 3/4/5/7/8. Layers.
-    let mut layers = Vec::with_capacity(layer_descs.len());
-    for (i, (desc, name)) in layer_descs.iter().zip(&layer_names).enumerate() {
-        let range = find_blob(&manifest_name, &format!("layers[{i}]"), name)?;
-        check_size(
-            &manifest_name,
-            &format!("OCI manifest layers[{i}]"),
-            name,
-            desc,
-            range,
-        )?;
-        if depth == Depth::Blobs {
-            layers.push(ValidLayer {
-                digest: desc.digest.clone(),
-                size: range.size,
-                diff_id: diff_ids[i].as_str().unwrap_or_default().to_string(),
-                uncompressed_size: 0,
-                files: Vec::new(),
-            });
-            continue;
-        }
-        let label = format!("layer {i}");
-        let blob = ar.open_range(name, range).map_err(from_failure)?;
-        let checked = layers::check_layer(name, &label, blob, mtime)?;
-        let claimed = diff_ids[i].as_str();
-        ensure_at!(
-            claimed == Some(checked.diff_id.as_str()),
-            &config_name,
-            "image config rootfs.diff_ids[{i}] is {}, but layer {i} `{name}` uncompresses to {}",
-            diff_ids[i],
-            checked.diff_id
-        );
-        checked.tar_problem.map_or(Ok(()), Err)?;
-        layers.push(ValidLayer {
-            digest: desc.digest.clone(),
-            size: range.size,
-            diff_id: checked.diff_id,
-            uncompressed_size: checked.uncompressed_size,
-            files: checked.files,
-        });
-    }
-
-    // 3. docker manifest.json agrees with the OCI manifest and the reference.
-    ensure_at!(
-        *docker_config == config_name,
+        docker_config == config_name,
         "manifest.json",
         "Config is {docker_config:?}, but the OCI manifest's config is {config_name:?}"
     );
+    let docker_layers = docker.layers.as_deref().unwrap_or_default();
     ensure_at!(
-        *docker_layers == layer_names,
+        docker_layers == layer_names,
         "manifest.json",
         "Layers are {docker_layers:?}, but the OCI manifest's layers are {layer_names:?}"
     );
-    let want_tags = vec![reference.clone()];
+    let want_tags = vec![reference.to_string()];
     ensure_at!(
         docker.repo_tags.as_ref() == Some(&want_tags),
         "manifest.json",
@@ -473,36 +403,44 @@ pub(super) fn check<R: Read + Seek>(
             .as_ref()
             .map_or_else(|| "missing".to_string(), |t| format!("{t:?}"))
     );
-
-    Ok(ValidImage {
-        reference,
-        manifest_digest: index_desc.digest.clone(),
-        manifest_size: manifest_bytes.len() as u64,
-        config_digest: config_desc.digest.clone(),
-        config_size: config_bytes.len() as u64,
-        layers,
-        architecture: platform.architecture.clone(),
-        os: platform.os.clone(),
-        variant: platform.variant.clone(),
-        mtime,
-        config,
-        manifest_bytes,
-        config_bytes,
-    })
+    Ok(())
 }
 
-/// The blobs come in exactly this order: config, layers, manifest; nothing after.
+/// The blobs come in exactly this order: for each image its config, layers and
+/// manifest (a blob already listed skipped), then the image index; nothing after.
 fn check_blob_order(
     entries: &[OuterEntry],
-    config_name: &str,
-    layer_names: &[String],
-    manifest_name: &str,
+    images: &[manifest::Read1],
+    index: Option<&str>,
 ) -> Result<()> {
-    let mut expected: Vec<(String, String)> = vec![(config_name.to_string(), "config".into())];
-    for (i, name) in layer_names.iter().enumerate() {
-        expected.push((name.clone(), format!("layer {i}")));
+    let several = images.len() > 1;
+    let mut expected: Vec<(String, String)> = Vec::new();
+    let mut push = |name: &str, role: String| {
+        if !expected.iter().any(|(n, _)| n == name) {
+            expected.push((name.to_string(), role));
+        }
+    };
+    for (k, m) in images.iter().enumerate() {
+        let of = if several {
+            format!(" of image {k}")
+        } else {
+            String::new()
+        };
+        push(&m.config_name, format!("config{of}"));
+        for (i, name) in m.layer_names.iter().enumerate() {
+            push(name, format!("layer {i}{of}"));
+        }
+        push(&m.manifest_name, format!("OCI manifest{of}"));
     }
-    expected.push((manifest_name.to_string(), "OCI manifest".into()));
+    if let Some(name) = index {
+        push(name, "OCI image index".into());
+    }
+    let order = if several {
+        "oci-layout, index.json, manifest.json, then per platform config, layers…, manifest \
+         (a shared blob once), then the image index"
+    } else {
+        "oci-layout, index.json, manifest.json, config, layers…, manifest"
+    };
     for (k, (want, role)) in expected.iter().enumerate() {
         let pos = k + FIXED_ENTRIES.len();
         match entries.get(pos) {
@@ -516,21 +454,23 @@ fn check_blob_order(
                 e.name == *want,
                 &e.name,
                 "outer tar entry #{pos} must be the {role} `{want}`, found `{}` (order must be \
-                 oci-layout, index.json, manifest.json, config, layers…, manifest)",
+                 {order})",
                 e.name
             ),
         }
     }
     if let Some(extra) = entries.get(FIXED_ENTRIES.len() + expected.len()) {
-        bail_at!(
-            &extra.name,
-            "unexpected outer tar entry after the OCI manifest blob: not referenced by the manifest"
-        );
+        let last = if several {
+            "the OCI image index blob: not referenced by it or any manifest"
+        } else {
+            "the OCI manifest blob: not referenced by the manifest"
+        };
+        bail_at!(&extra.name, "unexpected outer tar entry after {last}");
     }
     Ok(())
 }
 
-fn check_size(
+pub(super) fn check_size(
     referrer: &str,
     field: &str,
     blob_name: &str,

@@ -19,6 +19,18 @@
 //! blobs/sha256/<M>  OCI image manifest
 //! ```
 //!
+//! Several platforms (one reference): `index.json`'s one descriptor (no
+//! platform, the same annotations) points to an OCI image index blob listing
+//! two or more manifests, each with a `platform`, distinct and in the order of
+//! the [`crate::arch`] table (amd64, arm64, …); each image is checked as above
+//! (its config's os/architecture/variant equal its descriptor's platform);
+//! `manifest.json` describes the first image; the blobs are each image's
+//! config, layers and manifest in that order, a blob two images share stored
+//! once where it first appears, then the index blob. [`validate_set`] checks
+//! either form and returns a [`ValidSet`]; [`validate_tarball`] (and
+//! [`validate_blobs`], [`read_layer_file`]) take a single-platform tarball and
+//! refuse a multi-platform one with an error naming its platforms.
+//!
 //! Checks:
 //!
 //! 1. Outer entry names and order exactly as above, no other entries, no
@@ -55,8 +67,9 @@
 //! error naming the entry), JSON documents read with a size limit, blobs as
 //! byte ranges of the file. The files split the checks as go-containerregistry
 //! splits `validateManifest`/`validateConfig`/`validateLayers`: `outer` (entry
-//! names, order, headers, blob digests), `documents` (index, manifests,
-//! config, canonical JSON), `layers` (each layer streamed once: gunzip →
+//! names, order, headers, blob digests), `documents` (index.json, the image
+//! index, manifest.json, blob order, canonical JSON), `manifest` (each image's
+//! manifest, config), `layers` (each layer streamed once: gunzip →
 //! diff_id → tar entries, never the whole layer in memory). Blob digests are
 //! hashed on a second thread while the layers are read.
 //!
@@ -71,10 +84,11 @@ use anyhow::{anyhow, Result};
 use serde_json::Value;
 
 use crate::error::Failure;
-use crate::oci::{Archive, Strictness};
+use crate::oci::{Archive, Platform, Strictness};
 
 mod documents;
 mod layers;
+mod manifest;
 mod outer;
 
 #[cfg(test)]
@@ -118,6 +132,15 @@ pub struct ValidImage {
 }
 
 impl ValidImage {
+    /// `os/architecture[/variant]`.
+    pub fn platform(&self) -> String {
+        let mut s = format!("{}/{}", self.os, self.architecture);
+        if let Some(v) = &self.variant {
+            s = format!("{s}/{v}");
+        }
+        s
+    }
+
     /// The entry for `path` in the topmost layer that has it (leading `/` or
     /// `./` and a trailing `/` are ignored). Whiteouts are not interpreted.
     pub fn find(&self, path: &str) -> Option<&LayerEntry> {
@@ -127,6 +150,70 @@ impl ValidImage {
             .rev()
             .find_map(|l| l.files.iter().find(|e| e.path == want))
     }
+}
+
+/// A validated tarball: one image, or several platforms of one reference.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidSet {
+    /// Full reference, e.g. `localhost/hello:0.1.0` (from the index.json annotations).
+    pub reference: String,
+    /// `sha256:<hex>` of the OCI image index blob (several platforms only).
+    pub index_digest: Option<String>,
+    pub index_bytes: Option<Vec<u8>>,
+    /// One image per platform, in the tarball's (canonical) order.
+    pub images: Vec<ValidImage>,
+    /// The mtime of every outer tar entry (and of every layer entry).
+    pub mtime: u64,
+}
+
+impl ValidSet {
+    /// The digest a user pulls: the image index's, or the one manifest's.
+    pub fn digest(&self) -> &str {
+        match &self.index_digest {
+            Some(d) => d,
+            None => &self.images[0].manifest_digest,
+        }
+    }
+
+    /// `linux/amd64, linux/arm64/v8`: the platforms, for messages.
+    pub fn platforms(&self) -> String {
+        self.images
+            .iter()
+            .map(ValidImage::platform)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The one image, or an error naming the platforms of a multi-platform tarball.
+    pub fn single(mut self, what: &str) -> Result<ValidImage> {
+        if self.images.len() == 1 {
+            return Ok(self.images.remove(0));
+        }
+        Err(anyhow::Error::new(Violation {
+            entry: "index.json".into(),
+            detail: format!(
+                "{what} is a multi-platform image tarball ({}), but a single-platform one is                  expected here",
+                self.platforms()
+            ),
+        }))
+    }
+}
+
+/// Where a platform sorts in a multi-platform tarball: by the row of its
+/// architecture in [`crate::arch::ARCHES`] (so amd64 before arm64; unknown
+/// ones after every known one, by name), then os and variant. The writer
+/// (`image::ImageSet`) sorts by it, and the checker requires it.
+pub fn platform_order(p: &Platform) -> (usize, &str, &str, &str) {
+    let row = crate::arch::ARCHES
+        .iter()
+        .position(|a| a.goarch == p.architecture)
+        .unwrap_or(crate::arch::ARCHES.len());
+    (
+        row,
+        p.architecture.as_str(),
+        p.os.as_str(),
+        p.variant.as_deref().unwrap_or_default(),
+    )
 }
 
 /// One validated layer.
@@ -210,15 +297,28 @@ enum Depth {
     Full,
 }
 
-/// Validate the image tarball at `path`.
+/// Validate the single-platform image tarball at `path`. A multi-platform
+/// tarball is an error naming its platforms (use [`validate_set`]), so no
+/// caller silently takes one platform for the whole image.
 pub fn validate_tarball(path: &Path) -> Result<ValidImage> {
+    validate_set(path)?.single(&path.display().to_string())
+}
+
+/// Validate the image tarball at `path`: one image, or every image of a
+/// multi-platform tarball.
+pub fn validate_set(path: &Path) -> Result<ValidSet> {
     open(path)?;
     validate_with(|| open(path), Depth::Full)
 }
 
-/// Validate an image tarball read from `r` (held in memory: for tests and
-/// small inputs; [`validate_tarball`] reads a file in place).
-pub fn validate_reader<R: Read>(mut r: R) -> Result<ValidImage> {
+/// Validate a single-platform image tarball read from `r` (held in memory: for
+/// tests and small inputs; [`validate_tarball`] reads a file in place).
+pub fn validate_reader<R: Read>(r: R) -> Result<ValidImage> {
+    validate_set_reader(r)?.single("the image tarball")
+}
+
+/// [`validate_set`] of a tarball read from `r` into memory.
+pub fn validate_set_reader<R: Read>(mut r: R) -> Result<ValidSet> {
     let mut bytes = Vec::new();
     r.read_to_end(&mut bytes)
         .map_err(|e| anyhow!("reading the image tarball: {e}"))?;
@@ -228,10 +328,11 @@ pub fn validate_reader<R: Read>(mut r: R) -> Result<ValidImage> {
 /// The checks a push needs before uploading: the outer tar, the JSON documents,
 /// and every blob's digest and size — without uncompressing the layers, which
 /// the registry never looks into. Every invariant of [`validate_tarball`] except
-/// the layers' contents and `diff_id`s.
+/// the layers' contents and `diff_id`s. Single-platform tarballs only, like
+/// [`validate_tarball`].
 pub fn validate_blobs(path: &Path) -> Result<ValidImage> {
     open(path)?;
-    validate_with(|| open(path), Depth::Blobs)
+    validate_with(|| open(path), Depth::Blobs)?.single(&path.display().to_string())
 }
 
 /// Read one file's bytes out of a layer (for tests that extract the binary).
@@ -297,7 +398,7 @@ fn normalize_lookup(path: &str) -> String {
 
 /// The whole check. `reopen` gives a second reader over the same bytes for
 /// the thread that hashes the blobs.
-fn validate_with<R, F>(reopen: F, depth: Depth) -> Result<ValidImage>
+fn validate_with<R, F>(reopen: F, depth: Depth) -> Result<ValidSet>
 where
     R: Read + Seek + Send,
     F: Fn() -> Result<R> + Sync,

@@ -45,12 +45,84 @@ pub fn verify_archive<R: Read + Seek>(name: &str, r: R, arch: Option<&str>) -> R
             return report;
         }
     };
+    if want.is_none() {
+        if let Some(platforms) = platforms(&mut ar) {
+            return verify_each(name, &mut ar, &platforms, report);
+        }
+    }
     let img = match ar.image(want) {
         Ok(i) => i,
         Err(f) => {
             report.errors.push(prefix(f));
             return report;
         }
+    };
+    check_image(name, &mut ar, &img, want, report)
+}
+
+/// The platforms (display form, architecture) of a multi-platform OCI archive,
+/// when there are several and their architectures tell them apart.
+fn platforms<R: Read + Seek>(ar: &mut Archive<R>) -> Option<Vec<(String, String)>> {
+    if !ar.has("index.json") {
+        return None;
+    }
+    let images = ar.list().ok()?.images;
+    let found: Vec<(String, String)> = images
+        .iter()
+        .map(|i| {
+            Some((
+                i.platform(),
+                i.descriptor.platform.as_ref()?.architecture.clone(),
+            ))
+        })
+        .collect::<Option<_>>()?;
+    let mut arches: Vec<&String> = found.iter().map(|(_, a)| a).collect();
+    arches.sort();
+    arches.dedup();
+    (found.len() > 1 && arches.len() == found.len()).then_some(found)
+}
+
+/// Verify every platform's image: one sub-report each (in
+/// [`Report::platforms`]); the whole report carries their errors, warnings and
+/// notes, each starting with the platform, so a failure names it.
+fn verify_each<R: Read + Seek>(
+    name: &str,
+    ar: &mut Archive<R>,
+    platforms: &[(String, String)],
+    mut report: Report,
+) -> Report {
+    for (platform, arch) in platforms {
+        let sub = Report::new(name, Some(Input::Image));
+        let sub = match ar.image(Some(arch)) {
+            Ok(img) => check_image(name, ar, &img, None, sub),
+            Err(f) => Report {
+                errors: vec![f],
+                ..sub
+            },
+        };
+        let tag = |s: &str| format!("{platform}: {s}");
+        report.warnings.extend(sub.warnings.iter().map(|w| tag(w)));
+        report.notes.extend(sub.notes.iter().map(|n| tag(n)));
+        report.errors.extend(sub.errors.iter().map(|f| Failure {
+            what: tag(&f.what),
+            ..f.clone()
+        }));
+        report.platforms.push((platform.clone(), sub));
+    }
+    report
+}
+
+/// Every check of one image of the archive.
+fn check_image<R: Read + Seek>(
+    name: &str,
+    ar: &mut Archive<R>,
+    img: &ImageRef,
+    want: Option<&str>,
+    mut report: Report,
+) -> Report {
+    let prefix = |f: Failure| Failure {
+        what: format!("`{name}`: {}", f.what),
+        ..f
     };
 
     // Platform.
@@ -158,7 +230,7 @@ pub fn verify_archive<R: Read + Seek>(name: &str, r: R, arch: Option<&str>) -> R
         }
     }
     report.errors.extend(escapes);
-    check_config(&img, &fs, name, &mut report);
+    check_config(img, &fs, name, &mut report);
     if layer_count == 0 {
         report.errors.push(Failure::new(format!(
             "`{name}` has no layers: the image is empty"
@@ -166,8 +238,8 @@ pub fn verify_archive<R: Read + Seek>(name: &str, r: R, arch: Option<&str>) -> R
     }
 
     // Entrypoint and user.
-    let (entry_path, entry) = check_entrypoint(&fs, &img, &files, &mut report);
-    check_user(&img, &mut report);
+    let (entry_path, entry) = check_entrypoint(&fs, img, &files, &mut report);
+    check_user(img, &mut report);
 
     for f in &files {
         for w in &f.verdict.warnings {
@@ -188,7 +260,7 @@ pub fn verify_archive<R: Read + Seek>(name: &str, r: R, arch: Option<&str>) -> R
         os: img.os().map(str::to_string),
         architecture: img.architecture().map(str::to_string),
         variant: img.variant().map(str::to_string),
-        entrypoint: entrypoint_argv(&img).0,
+        entrypoint: entrypoint_argv(img).0,
         entrypoint_path: entry_path,
         user: img.run_str("User").map(str::to_string),
         layers: layer_count,

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod index;
 pub mod tar;
 
 pub use cargo_slim::testing::XorShift;

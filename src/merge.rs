@@ -1,0 +1,202 @@
+//! `cargo slim index`: several image tarballs of one reference → one
+//! multi-platform tarball.
+//!
+//! In: cargo-slim tarballs (single- or multi-platform), typically built on
+//! different machines, one per platform, and the output path. Out: one tarball
+//! written through [`ImageSet`] and [`tarball::prepare_set`] — the same writer a
+//! multi-platform build uses — so merging the images gives exactly the bytes a
+//! direct build of the same images writes, whatever the order of the inputs.
+//! Why: cross-compiling every platform on one machine is not always possible
+//! (C dependencies, native runners in CI); each runner builds its own platform
+//! and a last step joins them.
+//!
+//! Every input is validated strictly first ([`crate::validate::validate_set`]);
+//! its manifests and configs are copied byte for byte (so every digest is kept)
+//! and its layers are streamed from the input file into the output, never held
+//! in memory. Refused, naming the files: an input that is not a valid image
+//! tarball, two inputs with a platform in common, different references, and
+//! different outer-tar mtimes (`SOURCE_DATE_EPOCH`: the output has one mtime,
+//! and a layer's entries must carry it, so images built at different epochs
+//! cannot share a tarball without rewriting their layers and changing their
+//! digests). The output goes through [`crate::io`]: checked before any work
+//! (`--force` to replace a file that is not an image tarball), written to a
+//! temporary file and renamed into place.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Result;
+use oci_spec::image::MediaType;
+
+use crate::error::{io_failure, Failure};
+use crate::image::{same_platform, tarball, Blob, Image, ImageSet, Layer, Platform};
+use crate::oci::{Archive, Strictness, TarIndex};
+use crate::shell::Shell;
+use crate::validate::{validate_set, ValidImage};
+
+/// What `cargo slim index` wrote.
+#[derive(Debug, Clone)]
+pub struct Merged {
+    /// The output path as given.
+    pub path: PathBuf,
+    pub reference: String,
+    /// The digest a user pulls: the image index's (or the manifest's, for one platform).
+    pub digest: String,
+    /// `linux/amd64`, … in the tarball's order.
+    pub platforms: Vec<String>,
+    /// Bytes written.
+    pub size: u64,
+}
+
+/// One input image, with the file it came from.
+struct Input {
+    path: PathBuf,
+    image: Image,
+    mtime: u64,
+}
+
+/// Merge the images of `inputs` into one tarball at `output`.
+pub fn merge(inputs: &[PathBuf], output: &Path, force: bool, shell: &Shell) -> Result<Merged> {
+    if inputs.is_empty() {
+        return Err(Failure::new("no input tarball to merge")
+            .help("give the tarballs to merge, e.g. `cargo slim index amd64.tar arm64.tar -o all.tar`")
+            .usage()
+            .into());
+    }
+    let real_output = crate::io::check_output(output, force)?;
+    let mut images: Vec<Input> = Vec::new();
+    for path in inputs {
+        shell.status("Reading", path.display());
+        images.extend(read_input(path)?);
+    }
+    check_inputs(&images)?;
+    let epoch = images[0].mtime;
+    let set = ImageSet::new(images.into_iter().map(|i| i.image).collect())?;
+    shell.status("Writing", output.display());
+    let pending = tarball::prepare_set(&set, &real_output, epoch)?;
+    let size = pending.size();
+    pending.commit()?;
+    let platforms: Vec<String> = set.images.iter().map(|i| i.platform.to_string()).collect();
+    shell.status(
+        "Finished",
+        format!(
+            "{} ({}) {}",
+            set.reference,
+            platforms.join(", "),
+            set.digest()
+        ),
+    );
+    Ok(Merged {
+        path: output.to_path_buf(),
+        reference: set.reference.clone(),
+        digest: set.digest().to_string(),
+        platforms,
+        size,
+    })
+}
+
+/// The images of one input tarball, validated, their layers left in the file.
+fn read_input(path: &Path) -> Result<Vec<Input>> {
+    let shown = path.display();
+    // The handle is opened before validating, so it reads the bytes validated
+    // unless the file is rewritten in place meanwhile (a rename leaves it intact).
+    let (file, _) = crate::io::open_regular(path, "an image tarball")?;
+    let valid = validate_set(path).map_err(|e| {
+        Failure::new(format!("`{shown}` is not a valid image tarball"))
+            .detail(format!("{e:#}"))
+            .help("give tarballs written by `cargo slim build` or `cargo slim index`")
+    })?;
+    let file = Arc::new(file);
+    let reopened = file.try_clone().map_err(|e| io_failure("read", path, &e))?;
+    let ar = Archive::open(std::io::BufReader::new(reopened), Strictness::Strict)
+        .map_err(|f| Failure::new(format!("`{shown}` cannot be read")).detail(f.what))?;
+    let mtime = valid.mtime;
+    valid
+        .images
+        .into_iter()
+        .map(|v| {
+            Ok(Input {
+                path: path.to_path_buf(),
+                image: image_of(v, &file, ar.index(), path)?,
+                mtime,
+            })
+        })
+        .collect()
+}
+
+/// A validated image as an [`Image`]: documents copied, layers as ranges of `file`.
+fn image_of(v: ValidImage, file: &Arc<File>, index: &TarIndex, path: &Path) -> Result<Image> {
+    let mut layers = Vec::with_capacity(v.layers.len());
+    for l in &v.layers {
+        let name = format!("blobs/sha256/{}", l.digest.trim_start_matches("sha256:"));
+        let range = index.locate(&name).map_err(|f| {
+            Failure::new(format!(
+                "`{}`: layer `{name}` cannot be found",
+                path.display()
+            ))
+            .detail(f.what)
+        })?;
+        layers.push(Layer {
+            blob: Blob::in_file(
+                MediaType::ImageLayerGzip,
+                l.digest.clone(),
+                Arc::clone(file),
+                range.offset,
+                range.size,
+            ),
+            diff_id: l.diff_id.clone(),
+            uncompressed_size: l.uncompressed_size,
+        });
+    }
+    Ok(Image {
+        reference: v.reference,
+        platform: Platform {
+            os: v.os,
+            architecture: v.architecture,
+            variant: v.variant,
+        },
+        config: Blob::new(MediaType::ImageConfig, v.config_bytes),
+        layers,
+        manifest: Blob::new(MediaType::ImageManifest, v.manifest_bytes),
+    })
+}
+
+/// The refusals that name files: references, platforms, mtimes.
+fn check_inputs(images: &[Input]) -> Result<()> {
+    let first = &images[0];
+    let name = |i: &Input| format!("`{}` ({})", i.path.display(), i.image.platform);
+    if let Some(other) = images
+        .iter()
+        .find(|i| i.image.reference != first.image.reference)
+    {
+        return Err(Failure::new("the tarballs are images of different references")
+            .detail(format!("{}: {}", name(first), first.image.reference))
+            .detail(format!("{}: {}", name(other), other.image.reference))
+            .help("every platform of one image has the same name and tag: build them with the same `--tag`/`image.name`")
+            .into());
+    }
+    for (k, a) in images.iter().enumerate() {
+        if let Some(b) = images[k + 1..]
+            .iter()
+            .find(|b| same_platform(&a.image.platform, &b.image.platform))
+        {
+            return Err(Failure::new(format!(
+                "two inputs hold an image for the same platform {}",
+                a.image.platform
+            ))
+            .detail(name(a))
+            .detail(name(b))
+            .help("give one tarball per platform")
+            .into());
+        }
+    }
+    if let Some(other) = images.iter().find(|i| i.mtime != first.mtime) {
+        return Err(Failure::new("the tarballs were built with different SOURCE_DATE_EPOCH values")
+            .detail(format!("{}: mtime {}", name(first), first.mtime))
+            .detail(format!("{}: mtime {}", name(other), other.mtime))
+            .help("build every platform with the same SOURCE_DATE_EPOCH (e.g. the commit time: `git log -1 --format=%ct`)")
+            .into());
+    }
+    Ok(())
+}

@@ -1,0 +1,305 @@
+//! Strict checks of one image of the tarball: its OCI manifest, its config and
+//! its layers, and how they refer to each other and to the blobs.
+//!
+//! In: the strict [`Archive`], the blobs of the outer tar, and the descriptor
+//! (from `index.json`, or from the image index of a multi-platform tarball)
+//! with the platform it claims. Out: the manifest's blob names ([`read`]), for
+//! the blob-order check, then the [`ValidImage`] ([`finish`]: config, then each
+//! layer checked by [`super::layers`] unless only blobs are asked for). Two
+//! phases, so the order is reported before any layer is uncompressed. A layer
+//! two platforms share is checked once.
+
+use std::collections::HashMap;
+use std::io::{Read, Seek};
+
+use anyhow::Result;
+use serde_json::Value;
+
+use super::documents::{check_size, parse_canonical, read_doc, require_descriptor, show};
+use super::outer::{blob_name_of, OuterEntry};
+use super::{
+    bail_at, ensure_at, from_failure, layers, violation, Depth, ValidImage, ValidLayer,
+    MEDIA_TYPE_CONFIG, MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_MANIFEST,
+};
+use crate::oci::documents::{Descriptor, Manifest, Platform};
+use crate::oci::{Archive, Range};
+
+/// The blobs of the outer tar by name.
+pub(super) struct Blobs<'a>(HashMap<&'a str, Range>);
+
+impl<'a> Blobs<'a> {
+    pub fn new(entries: &'a [OuterEntry]) -> Blobs<'a> {
+        Blobs(entries.iter().map(|e| (e.name.as_str(), e.range)).collect())
+    }
+
+    /// The range of blob `name`, which `referrer`'s `field` points to.
+    pub fn find(&self, referrer: &str, field: &str, name: &str) -> Result<Range> {
+        self.0.get(name).copied().ok_or_else(|| {
+            violation(
+                referrer,
+                format!("{field} points to `{name}`, which is not in the tarball"),
+            )
+        })
+    }
+}
+
+/// An OCI manifest, read and checked on its own.
+pub(super) struct Read1 {
+    pub manifest_name: String,
+    pub manifest_digest: String,
+    manifest_bytes: Vec<u8>,
+    config_desc: Descriptor,
+    pub config_name: String,
+    layer_descs: Vec<Descriptor>,
+    pub layer_names: Vec<String>,
+    platform: Platform,
+}
+
+/// Read the manifest `desc` (listed as `field` of `referrer`) points to.
+pub(super) fn read<R: Read + Seek>(
+    ar: &mut Archive<R>,
+    blobs: &Blobs<'_>,
+    referrer: &str,
+    field: &str,
+    desc: &Descriptor,
+    platform: &Platform,
+) -> Result<Read1> {
+    let manifest_name = blob_name_of(referrer, field, &desc.digest)?;
+    let manifest_range = blobs.find(referrer, field, &manifest_name)?;
+    check_size(
+        referrer,
+        &format!("{referrer} {field}"),
+        &manifest_name,
+        desc,
+        manifest_range,
+    )?;
+    let manifest_bytes = read_doc(ar, &manifest_name, manifest_range, "OCI manifest")?;
+    let manifest_value = parse_canonical(&manifest_name, "OCI manifest", &manifest_bytes)?;
+    let manifest = Manifest::from_value(&manifest_value);
+    ensure_at!(
+        manifest.schema_version == Some(2),
+        &manifest_name,
+        "OCI manifest schemaVersion is {}, expected 2",
+        super::documents::show_num(manifest.schema_version)
+    );
+    ensure_at!(
+        manifest.media_type.as_deref() == Some(MEDIA_TYPE_MANIFEST),
+        &manifest_name,
+        "OCI manifest mediaType is {}, expected {MEDIA_TYPE_MANIFEST:?}",
+        show(manifest.media_type.as_deref())
+    );
+    let Some(config_desc) = manifest.config else {
+        bail_at!(
+            &manifest_name,
+            "invalid OCI image manifest: `config` is missing"
+        );
+    };
+    let Some(layer_descs) = manifest.layers else {
+        bail_at!(
+            &manifest_name,
+            "invalid OCI image manifest: `layers` is not an array"
+        );
+    };
+    let (config_media_type, _) = require_descriptor(&manifest_name, "config", &config_desc)?;
+    ensure_at!(
+        config_media_type == MEDIA_TYPE_CONFIG,
+        &manifest_name,
+        "OCI manifest config.mediaType is {config_media_type:?}, expected {MEDIA_TYPE_CONFIG:?}"
+    );
+    ensure_at!(
+        !layer_descs.is_empty(),
+        &manifest_name,
+        "OCI manifest has no layers"
+    );
+    let config_name = blob_name_of(&manifest_name, "config", &config_desc.digest)?;
+    let mut layer_names = Vec::with_capacity(layer_descs.len());
+    for (i, layer) in layer_descs.iter().enumerate() {
+        let field = format!("layers[{i}]");
+        let (media_type, _) = require_descriptor(&manifest_name, &field, layer)?;
+        ensure_at!(
+            media_type == MEDIA_TYPE_LAYER_GZIP,
+            &manifest_name,
+            "OCI manifest {field}.mediaType is {media_type:?}, expected {MEDIA_TYPE_LAYER_GZIP:?}"
+        );
+        let name = blob_name_of(&manifest_name, &field, &layer.digest)?;
+        ensure_at!(
+            !layer_names.contains(&name) && name != config_name,
+            &manifest_name,
+            "OCI manifest {field} `{name}` is listed more than once"
+        );
+        layer_names.push(name);
+    }
+    Ok(Read1 {
+        manifest_name,
+        manifest_digest: desc.digest.clone(),
+        manifest_bytes,
+        config_desc,
+        config_name,
+        layer_descs,
+        layer_names,
+        platform: platform.clone(),
+    })
+}
+
+/// Check the config and layers of a manifest [`read`] found; `checked` holds
+/// the layers already checked (by digest) for another platform.
+pub(super) fn finish<R: Read + Seek>(
+    ar: &mut Archive<R>,
+    blobs: &Blobs<'_>,
+    m: Read1,
+    reference: &str,
+    (mtime, depth): (u64, Depth),
+    checked: &mut HashMap<String, ValidLayer>,
+) -> Result<ValidImage> {
+    let Read1 {
+        manifest_name,
+        manifest_digest,
+        manifest_bytes,
+        config_desc,
+        config_name,
+        layer_descs,
+        layer_names,
+        platform,
+    } = m;
+    let config_range = blobs.find(&manifest_name, "config", &config_name)?;
+    check_size(
+        &manifest_name,
+        "OCI manifest config",
+        &config_name,
+        &config_desc,
+        config_range,
+    )?;
+    let config_bytes = read_doc(ar, &config_name, config_range, "image config")?;
+    let config = parse_canonical(&config_name, "image config", &config_bytes)?;
+    let Some(config_obj) = config.as_object() else {
+        bail_at!(&config_name, "image config is not a JSON object");
+    };
+    let config_str = |key: &str| -> Result<Option<&str>> {
+        match config_obj.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.as_str())),
+            Some(other) => bail_at!(
+                &config_name,
+                "image config `{key}` is {other}, expected a string"
+            ),
+        }
+    };
+    let architecture = config_str("architecture")?;
+    ensure_at!(
+        architecture == Some(platform.architecture.as_str()),
+        &config_name,
+        "image config architecture is {}, but index.json platform says {:?}",
+        show(architecture),
+        platform.architecture
+    );
+    let os = config_str("os")?;
+    ensure_at!(
+        os == Some(platform.os.as_str()),
+        &config_name,
+        "image config os is {}, but index.json platform says {:?}",
+        show(os),
+        platform.os
+    );
+    let variant = config_str("variant")?;
+    ensure_at!(
+        variant == platform.variant.as_deref(),
+        &config_name,
+        "image config variant is {}, but index.json platform says {}",
+        show(variant),
+        show(platform.variant.as_deref())
+    );
+    let rootfs = config_obj.get("rootfs");
+    let rootfs_type = rootfs.and_then(|r| r.get("type"));
+    ensure_at!(
+        rootfs_type == Some(&Value::String("layers".into())),
+        &config_name,
+        "image config rootfs.type is {}, expected \"layers\"",
+        rootfs_type.map_or_else(|| "missing".to_string(), |t| t.to_string())
+    );
+    let Some(diff_ids) = rootfs
+        .and_then(|r| r.get("diff_ids"))
+        .and_then(Value::as_array)
+    else {
+        bail_at!(
+            &config_name,
+            "image config rootfs.diff_ids is missing or not an array"
+        );
+    };
+    ensure_at!(
+        diff_ids.len() == layer_descs.len(),
+        &config_name,
+        "image config has {} rootfs.diff_ids, but the OCI manifest has {} layers",
+        diff_ids.len(),
+        layer_descs.len()
+    );
+
+    let mut layers = Vec::with_capacity(layer_descs.len());
+    for (i, (desc, name)) in layer_descs.iter().zip(&layer_names).enumerate() {
+        let range = blobs.find(&manifest_name, &format!("layers[{i}]"), name)?;
+        check_size(
+            &manifest_name,
+            &format!("OCI manifest layers[{i}]"),
+            name,
+            desc,
+            range,
+        )?;
+        if depth == Depth::Blobs {
+            layers.push(ValidLayer {
+                digest: desc.digest.clone(),
+                size: range.size,
+                diff_id: diff_ids[i].as_str().unwrap_or_default().to_string(),
+                uncompressed_size: 0,
+                files: Vec::new(),
+            });
+            continue;
+        }
+        let claimed = diff_ids[i].as_str();
+        let diff_id_ok = |actual: &str| -> Result<()> {
+            ensure_at!(
+                claimed == Some(actual),
+                &config_name,
+                "image config rootfs.diff_ids[{i}] is {}, but layer {i} `{name}` uncompresses to {actual}",
+                diff_ids[i]
+            );
+            Ok(())
+        };
+        let layer = match checked.get(name) {
+            Some(done) => done.clone(),
+            None => {
+                let label = format!("layer {i}");
+                let blob = ar.open_range(name, range).map_err(from_failure)?;
+                let found = layers::check_layer(name, &label, blob, mtime)?;
+                // A wrong diff_id is the more fundamental error: reported first.
+                diff_id_ok(&found.diff_id)?;
+                found.tar_problem.map_or(Ok(()), Err)?;
+                let layer = ValidLayer {
+                    digest: desc.digest.clone(),
+                    size: range.size,
+                    diff_id: found.diff_id,
+                    uncompressed_size: found.uncompressed_size,
+                    files: found.files,
+                };
+                checked.insert(name.clone(), layer.clone());
+                layer
+            }
+        };
+        diff_id_ok(&layer.diff_id)?;
+        layers.push(layer);
+    }
+
+    Ok(ValidImage {
+        reference: reference.to_string(),
+        manifest_digest,
+        manifest_size: manifest_bytes.len() as u64,
+        config_digest: config_desc.digest.clone(),
+        config_size: config_bytes.len() as u64,
+        layers,
+        architecture: platform.architecture.clone(),
+        os: platform.os.clone(),
+        variant: platform.variant.clone(),
+        mtime,
+        config,
+        manifest_bytes,
+        config_bytes,
+    })
+}

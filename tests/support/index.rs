@@ -1,0 +1,107 @@
+//! Helpers for the multi-platform tests: the hello fixture built for amd64 and
+//! arm64 once per test run, and small per-platform images written with the
+//! library (real ELF fixtures as the binary) for the refusal and verify tests.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use cargo_slim::image::{build_image, build_layer, tarball, ImageSpec, LayerFile, Platform};
+use cargo_slim::image::{Image, ImageSet};
+
+use super::{fixture, run_ok, slim, text};
+
+/// The target triple of the arm64 build and the linker env var it needs.
+pub const ARM64_TARGET: &str = "aarch64-unknown-linux-musl";
+pub const ARM64_LINKER_VAR: &str = "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER";
+
+/// testdata/hello built for linux/amd64 and linux/arm64 (once per run, shared).
+pub fn hello_pair() -> &'static (PathBuf, PathBuf) {
+    static PAIR: OnceLock<(tempfile::TempDir, (PathBuf, PathBuf))> = OnceLock::new();
+    &PAIR
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let amd = build_hello_for(dir.path(), "amd64.tar", None);
+            let arm = build_hello_for(dir.path(), "arm64.tar", Some(ARM64_TARGET));
+            (dir, (amd, arm))
+        })
+        .1
+}
+
+/// `cargo slim build` of testdata/hello to `dir/name`, for `target` (host's musl by default).
+pub fn build_hello_for(dir: &Path, name: &str, target: Option<&str>) -> PathBuf {
+    let out = dir.join(name);
+    let manifest = fixture("hello").join("Cargo.toml");
+    let mut cmd = slim(&["build", "--manifest-path"]);
+    cmd.arg(&manifest).arg("-o").arg(&out);
+    if let Some(t) = target {
+        cmd.args(["--target", t]).env(ARM64_LINKER_VAR, "rust-lld");
+    }
+    run_ok(&mut cmd);
+    out
+}
+
+/// The OCI platform of a GOARCH name, variant as cargo slim writes it.
+pub fn platform(goarch: &str) -> Platform {
+    let row = cargo_slim::arch::from_name(goarch).expect("a known architecture");
+    Platform {
+        os: "linux".into(),
+        architecture: row.goarch.into(),
+        variant: row.variant.map(str::to_string),
+    }
+}
+
+/// A one-layer image `reference` for `platform` whose entrypoint `/app` is the
+/// ELF fixture `elf` (testdata/elf), every timestamp `epoch`.
+pub fn fixture_image(reference: &str, platform: &Platform, elf: &str, epoch: u64) -> Image {
+    let data = std::fs::read(fixture("elf").join(elf)).unwrap();
+    let layer = build_layer(
+        &[LayerFile {
+            path: "/app".into(),
+            mode: 0o555,
+            data: &data,
+        }],
+        epoch,
+    )
+    .unwrap();
+    let spec = ImageSpec {
+        reference: cargo_slim::reference::Reference::parse(reference).unwrap(),
+        ..ImageSpec::default()
+    };
+    build_image(&spec, platform, vec![layer], epoch).unwrap()
+}
+
+/// Write `images` as one tarball (one image: the single-platform layout).
+pub fn write_images(path: &Path, images: Vec<Image>, epoch: u64) -> PathBuf {
+    let set = ImageSet::new(images).unwrap();
+    tarball::write_set(&set, path, epoch).unwrap();
+    path.to_path_buf()
+}
+
+/// The amd64 (testdata/elf/static) and arm64 (aarch64-static) fixture images of `reference`.
+pub fn fixture_pair(reference: &str, epoch: u64) -> (Image, Image) {
+    (
+        fixture_image(reference, &platform("amd64"), "static", epoch),
+        fixture_image(reference, &platform("arm64"), "aarch64-static", epoch),
+    )
+}
+
+/// Run `cmd` (which must succeed) under `/usr/bin/time`; its peak RSS in KiB.
+pub fn peak_rss_kib(cmd: std::process::Command) -> u64 {
+    let mut timed = std::process::Command::new("/usr/bin/time");
+    timed.args(["-f", "maxrss-kib=%M"]).arg(cmd.get_program());
+    timed.args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => timed.env(k, v),
+            None => timed.env_remove(k),
+        };
+    }
+    let out = timed.output().unwrap();
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{cmd:?}: {stderr}");
+    stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("maxrss-kib="))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no maxrss in {stderr}"))
+}
