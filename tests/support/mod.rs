@@ -5,7 +5,9 @@
 
 #![allow(dead_code)]
 
+mod archives;
 pub mod tar;
+pub use archives::*;
 
 pub use cargo_slim::testing::XorShift;
 
