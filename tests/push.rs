@@ -580,24 +580,6 @@ fn big_tar() -> PathBuf {
     TAR.get_or_init(|| payload_tar("big", 52)).clone()
 }
 
-/// An image whose one layer holds `mib` MiB of incompressible bytes; kept in the
-/// fixtures' target dir between runs (the content is deterministic).
-fn payload_tar(name: &str, mib: usize) -> PathBuf {
-    let path = fixture_target_dir()
-        .join("push-test")
-        .join(format!("{name}-{mib}.tar"));
-    if path.exists() && validate_tarball(&path).is_ok() {
-        return path;
-    }
-    payload_tarball(&path, name, &noise(0x9E37_79B9_7F4A_7C15, mib << 20));
-    let img = validate_tarball(&path).unwrap();
-    assert!(
-        img.layers[0].size >= (mib << 20) as u64,
-        "the layer must stay incompressible"
-    );
-    path
-}
-
 #[test]
 fn registry_killed_mid_upload_then_a_rerun_completes() {
     let Some(mut reg) = Registry::start(RegistryConfig::default()) else {

@@ -196,6 +196,12 @@ pub struct GaveUp {
     pub timeout: Duration,
 }
 
+/// The most a connection may hold of a body its receiver has not read yet
+/// (Linux's largest default send plus receive buffers, rounded up).
+pub const MAX_BUFFERED: u64 = 8 << 20;
+/// The slowest rate (bytes per second) a registry is given to drain that.
+pub const SLOWEST_DRAIN: u64 = 128 << 10;
+
 /// How far one upload has got: the bytes its body handed to the connection, and
 /// when. Shared between the body stream (which advances it) and the watchdog of
 /// [`retry_upload`] (which reads it).
@@ -204,7 +210,6 @@ pub struct Progress(Arc<Mutex<ProgressState>>);
 
 #[derive(Debug)]
 struct ProgressState {
-    started: Instant,
     last: Instant,
     sent: u64,
     size: u64,
@@ -215,7 +220,6 @@ impl Progress {
     pub fn new(size: u64) -> Progress {
         let now = Instant::now();
         Progress(Arc::new(Mutex::new(ProgressState {
-            started: now,
             last: now,
             sent: 0,
             size,
@@ -229,8 +233,7 @@ impl Progress {
     /// A new try: nothing sent yet, the clock starts now.
     pub fn restart(&self) {
         let mut s = self.state();
-        let now = Instant::now();
-        (s.started, s.last, s.sent) = (now, now, 0);
+        (s.last, s.sent) = (Instant::now(), 0);
     }
 
     /// `n` more bytes were taken by the connection.
@@ -248,11 +251,15 @@ impl Progress {
 
     /// When the try fails unless more bytes go: `timeout` after the last ones.
     /// Once the whole body is handed over, the answer may also wait for the bytes
-    /// still buffered in the connection (at most as long again as sending took).
+    /// still buffered in the connection: the kernel takes megabytes at once (on
+    /// loopback the whole of a 2 MiB blob), and no process can see how much of
+    /// that the registry has read. So the registry gets the time to drain up to
+    /// [`MAX_BUFFERED`] at [`SLOWEST_DRAIN`] on top of the timeout.
     fn deadline(&self, timeout: Duration) -> Instant {
         let s = self.state();
         if s.sent >= s.size && s.size > 0 {
-            s.last + timeout + (s.last - s.started)
+            let buffered = s.size.min(MAX_BUFFERED) as f64;
+            s.last + timeout + Duration::from_secs_f64(buffered / SLOWEST_DRAIN as f64)
         } else {
             s.last + timeout
         }

@@ -20,9 +20,9 @@
 //! oci-client's, which has no read timeout), and a step stops retrying once it has
 //! spent it. A blob upload is different: the timeout is a progress timeout. It
 //! fails only when the registry takes no bytes of the body for the timeout (and,
-//! once the whole body is handed over, does not answer within the timeout plus as
-//! long again as sending took: bytes still buffered in the connection drain at the
-//! registry's pace), so a big blob on a slow link uploads, and one that stalls
+//! once the whole body is handed over, does not answer within the timeout plus
+//! the time to drain what the connection may still buffer, at most 8 MiB at
+//! 128 KiB/s: those bytes reach the registry at its pace, unseen), so a big blob on a slow link uploads, and one that stalls
 //! fails in about one timeout naming the blob and the bytes sent. A request that
 //! timed out is not retried: a registry that let a whole timeout pass in silence is
 //! not answering, and a retry would only multiply the wait. So a registry that

@@ -167,3 +167,22 @@ pub fn multi_platform_archive(
         sbom: sbom_digest,
     }
 }
+
+/// An image whose one layer holds `mib` MiB of incompressible bytes; kept in the
+/// fixtures' target dir between runs (the content is deterministic).
+pub fn payload_tar(name: &str, mib: usize) -> std::path::PathBuf {
+    use cargo_slim::validate::validate_tarball;
+    let path = super::fixture_target_dir()
+        .join("push-test")
+        .join(format!("{name}-{mib}.tar"));
+    if path.exists() && validate_tarball(&path).is_ok() {
+        return path;
+    }
+    super::payload_tarball(&path, name, &super::noise(0x9E37_79B9_7F4A_7C15, mib << 20));
+    let img = validate_tarball(&path).unwrap();
+    assert!(
+        img.layers[0].size >= (mib << 20) as u64,
+        "the layer must stay incompressible"
+    );
+    path
+}
