@@ -332,7 +332,10 @@ fn a_registry_that_stops_reading_mid_upload_fails_within_the_timeout() {
     // Pushed once straight to the registry: the full check of the 52 MiB layer is
     // remembered, so the timing below is the upload's alone (another repository
     // does not have the blob).
-    run_ok(&mut push_cmd(&[tar.to_str().unwrap(), &format!("{}/warm:1", reg.host())]));
+    run_ok(&mut push_cmd(&[
+        tar.to_str().unwrap(),
+        &format!("{}/warm:1", reg.host()),
+    ]));
     let proxy = FaultProxy::start(
         reg.port,
         Faults {
