@@ -51,6 +51,19 @@ fn skopeo_digest(reference: &str, extra: &[&str]) -> String {
     v["Digest"].as_str().unwrap().to_string()
 }
 
+/// podman pulls `reference` from the registry and runs it: the hello line.
+fn pull_and_run(reference: &str) {
+    let _ = Command::new("podman")
+        .args(["rmi", "-f", reference])
+        .output();
+    run_ok(Command::new("podman").args(["pull", "-q", "--tls-verify=false", reference]));
+    let run = run_ok(Command::new("podman").args(["run", "--rm", "--runtime", "runc", reference]));
+    assert_eq!(text(&run.stdout).trim(), HELLO_LINE);
+    let _ = Command::new("podman")
+        .args(["rmi", "-f", reference])
+        .output();
+}
+
 /// A `DOCKER_CONFIG` directory named `label` with `auths` for `host`.
 fn docker_config(dir: &Path, label: &str, host: &str, user: &str, pass: &str) -> PathBuf {
     use std::io::Write;
@@ -118,15 +131,7 @@ fn anonymous_http_push_then_skopeo_podman_and_a_free_repush() {
     }
 
     // podman pulls it from the registry and runs it.
-    let _ = Command::new("podman")
-        .args(["rmi", "-f", &reference])
-        .output();
-    run_ok(Command::new("podman").args(["pull", "-q", "--tls-verify=false", &reference]));
-    let run = run_ok(Command::new("podman").args(["run", "--rm", "--runtime", "runc", &reference]));
-    assert_eq!(text(&run.stdout).trim(), HELLO_LINE);
-    let _ = Command::new("podman")
-        .args(["rmi", "-f", &reference])
-        .output();
+    pull_and_run(&reference);
 
     // Unchanged re-push: the registry's own log shows no upload endpoint hit.
     let mark = reg.mark();
@@ -872,15 +877,7 @@ fn skopeo_oci_and_docker_archives_report_push_and_run() {
     let cfg: serde_json::Value =
         serde_json::from_slice(&skopeo_raw(&reference, &["--config"])).unwrap();
     assert_eq!(layer["digest"], cfg["rootfs"]["diff_ids"][0]);
-    let _ = Command::new("podman")
-        .args(["rmi", "-f", &reference])
-        .output();
-    run_ok(Command::new("podman").args(["pull", "-q", "--tls-verify=false", &reference]));
-    let run = run_ok(Command::new("podman").args(["run", "--rm", "--runtime", "runc", &reference]));
-    assert_eq!(text(&run.stdout).trim(), HELLO_LINE);
-    let _ = Command::new("podman")
-        .args(["rmi", "-f", &reference])
-        .output();
+    pull_and_run(&reference);
 
     // Re-push: nothing uploaded.
     let mark = reg.mark();
@@ -933,7 +930,10 @@ fn not_an_image_archive_is_named_for_what_it_is() {
             random.as_path(),
             "a tar archive without `index.json` or `manifest.json`",
         ),
-        (elf.as_path(), "is an ELF executable, not an image archive"),
+        (
+            elf.as_path(),
+            "is not an image tarball: it is an ELF executable",
+        ),
         (dir.path(), "is a directory"),
     ] {
         let p = path.to_str().unwrap();

@@ -38,6 +38,7 @@
 
 pub mod auth;
 pub mod layout;
+mod manifests;
 pub mod retry;
 pub mod source;
 pub mod transport;
@@ -507,7 +508,6 @@ impl Job<'_> {
     /// Upload the missing blobs, then the manifest under every tag.
     async fn finish(&self, p: Prepared) -> Result<(usize, usize)> {
         let (shell, policy) = (self.shell, &self.opts.retry);
-        let registry = &self.target.registry;
         let t = Instant::now();
         let Prepared {
             endpoint,
@@ -574,79 +574,8 @@ impl Job<'_> {
             "Timing",
             format!("blobs uploaded in {:.3}s", t.elapsed().as_secs_f64()),
         );
-        // 5. Each platform's manifest by digest (an index names them), unless a tag
-        // already names our index; then the top document, byte for byte, under
-        // every tag; then what the registry says.
-        let ours = self.peek.digest();
-        if !tag_digests.iter().any(|d| d.as_deref() == Some(ours)) {
-            for child in &self.peek.children {
-                let r = oci_client::Reference::with_digest(
-                    self.target.registry.clone(),
-                    self.target.repository.clone(),
-                    child.digest.clone(),
-                );
-                let content_type = reqwest::header::HeaderValue::from_str(&child.media_type)?;
-                let platform = child.platform.as_deref().unwrap_or("?");
-                retry(
-                    policy,
-                    &format!("PUT manifest {} ({platform})", short(&child.digest)),
-                    shell,
-                    classify,
-                    || client.push_manifest_raw(&r, child.bytes.clone(), content_type.clone()),
-                )
-                .await
-                .map_err(|g| {
-                    gave_up(
-                        g,
-                        &format!("push the {platform} manifest {}", child.digest),
-                        &base,
-                    )
-                })?;
-                shell.verbose(
-                    "Manifest",
-                    format!("{} for {platform}", short(&child.digest)),
-                );
-            }
-        }
-        for (tag, before) in self.tags.iter().zip(&tag_digests) {
-            if before.as_deref() == Some(ours) {
-                shell.verbose(
-                    "Unchanged",
-                    format!(
-                        "{registry}/{}:{tag} is already {ours}",
-                        self.target.repository
-                    ),
-                );
-                continue;
-            }
-            let r = self.oci_ref(tag);
-            let content_type = reqwest::header::HeaderValue::from_str(&self.peek.top.media_type)?;
-            retry(
-                policy,
-                &format!("PUT manifest {}:{tag}", self.target.repository),
-                shell,
-                classify,
-                || client.push_manifest_raw(&r, self.peek.top.bytes.clone(), content_type.clone()),
-            )
-            .await
-            .map_err(|g| gave_up(g, &format!("push the manifest as `{tag}`"), &base))?;
-            let remote = self
-                .remote_digest(&endpoint, &client, &auth, tag)
-                .await?
-                .unwrap_or_else(|| "nothing".to_string());
-            if remote != ours {
-                return Err(Failure::new(format!(
-                    "{registry} reports {remote} for `{}:{tag}`, but the pushed manifest is {ours}",
-                    self.target.repository
-                ))
-                .help("the registry rewrote the manifest (or another push raced this one); pin the digest it reports only after checking it")
-                .into());
-            }
-            shell.verbose(
-                "Tagged",
-                format!("{registry}/{}:{tag} → {remote}", self.target.repository),
-            );
-        }
+        self.put_manifests(&endpoint, &client, &auth, &base, &tag_digests)
+            .await?;
         Ok((missing.len(), self.peek.blobs.len() - missing.len()))
     }
 

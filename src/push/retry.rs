@@ -428,3 +428,98 @@ pub fn gave_up(g: GaveUp, what: &str, endpoint: &str) -> Failure {
     }
     f
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    fn policy(ms: u64) -> RetryPolicy {
+        RetryPolicy {
+            timeout: Duration::from_millis(ms),
+            ..RetryPolicy::default()
+        }
+    }
+
+    /// An upload that keeps moving outlasts its timeout; one that stops fails
+    /// about one timeout after its last byte, saying how many went.
+    #[test]
+    fn an_upload_fails_only_when_it_stops_moving() {
+        let shell = Shell::new(crate::shell::Verbosity::Quiet, Default::default());
+        let p = Progress::new(1000);
+        let started = Instant::now();
+        // 10 bytes every 50 ms for 600 ms, with a 200 ms timeout: succeeds.
+        let r: std::result::Result<u32, GaveUp> = rt().block_on(retry_upload(
+            &policy(200),
+            "upload layer x",
+            &shell,
+            |_: &u16| Attempt::fatal("no".into()),
+            &p,
+            || async {
+                for _ in 0..12 {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    p.advance(10);
+                }
+                Ok(7)
+            },
+        ));
+        assert_eq!(r.unwrap(), 7);
+        assert!(started.elapsed() >= Duration::from_millis(600));
+
+        // 300 bytes, then silence: fails ~200 ms later, not retried.
+        let started = Instant::now();
+        let mut calls = 0;
+        let r: std::result::Result<u32, GaveUp> = rt().block_on(retry_upload(
+            &policy(200),
+            "upload layer x",
+            &shell,
+            |_: &u16| Attempt::fatal("no".into()),
+            &p,
+            || {
+                calls += 1;
+                async {
+                    for _ in 0..3 {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        p.advance(100);
+                    }
+                    std::future::pending::<std::result::Result<u32, u16>>().await
+                }
+            },
+        ));
+        let g = r.unwrap_err();
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(350), "{took:?}");
+        assert!(took < Duration::from_millis(1500), "{took:?}");
+        assert!(g.last.timed_out);
+        assert_eq!((g.attempts, calls), (1, 1));
+        assert!(
+            g.last.message.contains("after 300 of 1000"),
+            "{}",
+            g.last.message
+        );
+    }
+
+    /// Once the whole body is handed over, the answer may wait for what the
+    /// connection still buffers: longer than the timeout, bounded.
+    #[test]
+    fn a_sent_body_gets_the_drain_allowance() {
+        let p = Progress::new(1 << 20);
+        let t = Duration::from_secs(1);
+        let before = p.deadline(t);
+        p.advance(1 << 20);
+        let after = p.deadline(t);
+        let allowance = Duration::from_secs_f64((1 << 20) as f64 / SLOWEST_DRAIN as f64);
+        assert!(after >= before + allowance - Duration::from_millis(50));
+        assert!(after <= Instant::now() + t + allowance);
+        let huge = Progress::new(1 << 40);
+        huge.advance(1 << 40);
+        let cap = Duration::from_secs_f64(MAX_BUFFERED as f64 / SLOWEST_DRAIN as f64);
+        assert!(huge.deadline(t) <= Instant::now() + t + cap);
+    }
+}

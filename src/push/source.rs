@@ -37,8 +37,8 @@ use crate::oci::documents::{
     MEDIA_TYPE_CONFIG, MEDIA_TYPE_INDEX, MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_MANIFEST,
 };
 use crate::oci::{
-    blob_path, compression, looks_like_tar, Archive, ArtifactEntry, Descriptor, DockerEntry,
-    Format, ImageEntry, LayerRef, Strictness,
+    blob_path, compression, looks_like_tar, Archive, ArtifactEntry, Descriptor, Format, ImageEntry,
+    LayerRef, Strictness,
 };
 
 /// A blob's byte range inside the tarball.
@@ -123,31 +123,31 @@ fn open(path: &Path) -> Result<Archive<BufReader<File>>, Failure> {
 /// One phrase for a file that is not a tar archive, from its first bytes.
 fn what_it_is(head: &[u8]) -> &'static str {
     if head.starts_with(b"\x7fELF") {
-        "an ELF executable"
+        "it is an ELF executable (`cargo slim build --binary` packs one into an image)"
     } else if head.is_empty() {
-        "an empty file"
+        "it is empty"
     } else if let Some(c) = compression(head) {
         match c {
-            "gzip" => "a gzip file (a compressed tarball? `gunzip` it first)",
-            "zstd" => "a zstd file",
-            "xz" => "an xz file",
-            _ => "a bzip2 file",
+            "gzip" => "it is gzip-compressed (a compressed tarball? `gunzip` it first)",
+            "zstd" => "it is zstd-compressed",
+            "xz" => "it is xz-compressed",
+            _ => "it is bzip2-compressed",
         }
     } else if head.starts_with(b"{") || head.starts_with(b"[") {
-        "a JSON document"
+        "it is a JSON document"
     } else {
-        "not a tar archive"
+        "its first bytes are not a tar header"
     }
 }
 
 /// The sentence for anything that is not an image archive.
 pub fn not_an_archive(path: &Path, what: &str) -> Failure {
     Failure::new(format!(
-        "`{}` is {what}, not an image archive",
+        "`{}` is not an image tarball: {what}",
         path.display()
     ))
-    .detail("expected a tar holding an OCI image layout (`index.json` + `blobs/`) or a docker-archive (`manifest.json`)")
-    .help("pass the tarball of `cargo slim build`, `skopeo copy … oci-archive:FILE` or `docker-archive:FILE`, or `docker save`")
+    .detail("push and report take a tar holding an OCI image layout (`index.json` + `blobs/`) or a docker-archive (`manifest.json`)")
+    .help("pass the tarball of `cargo slim build`, of `skopeo copy … oci-archive:FILE` or `docker-archive:FILE`, or of `docker save`")
 }
 
 /// Read `path` into what a push sends.
@@ -411,22 +411,7 @@ fn image_document(ar: &mut Ar, image: &ImageEntry, peek: &mut Peek) -> Result<Do
 }
 
 fn docker(ar: &mut Ar) -> Result<Peek, Failure> {
-    let doc = ar.read_json("manifest.json")?;
-    let list = DockerEntry::list(&doc)
-        .ok_or_else(|| Failure::new("`manifest.json` is not a JSON array"))?;
-    let item = match list.as_slice() {
-        [one] => one.clone(),
-        [] => return Err(Failure::new("`manifest.json` lists no image")),
-        many => {
-            let names: Vec<&str> = many.iter().map(DockerEntry::name).collect();
-            return Err(Failure::new(format!(
-                "the docker archive holds {} images; push sends one",
-                many.len()
-            ))
-            .detail(format!("images: {}", names.join(", ")))
-            .help("copy the one to push, e.g. `skopeo copy docker-archive:IN:NAME docker-archive:OUT`"));
-        }
-    };
+    let item = ar.docker_entry("push sends one at a time")?;
     let config_name = item
         .config
         .clone()
