@@ -1054,6 +1054,31 @@ fn a_multi_platform_archive_pushes_an_index() {
     assert_eq!(v["manifests"][1]["platform"]["variant"], "v8");
     assert!(text(&o.stdout).contains(&cargo_slim::digest::sha256_digest(&raw)));
 
+    // An index naming a platform the archive does not carry: the image it holds
+    // is pushed alone, with a note.
+    let partial = dir.path().join("partial.tar");
+    multi_platform_archive(
+        &partial,
+        "localhost/multi:1",
+        &images,
+        Shape::NestedPartial,
+        false,
+    );
+    let o = run_ok(&mut push_cmd(&[
+        partial.to_str().unwrap(),
+        &format!("{host}/multi:partial"),
+    ]));
+    assert!(
+        text(&o.stdout).contains(&w.manifests[0]),
+        "{}",
+        text(&o.stdout)
+    );
+    assert!(
+        text(&o.stderr).contains("that image alone"),
+        "{}",
+        text(&o.stderr)
+    );
+
     // Flat with one image without a platform: which one is meant is unclear.
     let odd = dir.path().join("odd.tar");
     multi_platform_archive(

@@ -267,6 +267,9 @@ fn describe(peek: &source::Peek, shell: &Shell) {
             format!("{} ({})", short(peek.digest()), platforms.join(", ")),
         );
     }
+    for n in &peek.notes {
+        shell.note(n);
+    }
     for a in &peek.artifacts {
         shell.note(format!(
             "skipping artifact {} ({}): pushing attached artifacts is not supported yet",

@@ -90,6 +90,8 @@ pub struct Peek {
     pub checks: Vec<Check>,
     /// Artifact manifests (SBOM, signature) found and not pushed yet.
     pub artifacts: Vec<ArtifactEntry>,
+    /// What the reader decided that a user should hear (printed as notes).
+    pub notes: Vec<String>,
     /// The name the archive gives itself, if any (the reference on the command
     /// line decides where the image goes).
     pub name: Option<String>,
@@ -237,6 +239,7 @@ fn oci(ar: &mut Ar) -> Result<Peek, Failure> {
         blobs: Vec::new(),
         checks: Vec::new(),
         artifacts: listing.artifacts.clone(),
+        notes: Vec::new(),
         name,
     };
     let mut docs = Vec::new();
@@ -245,26 +248,27 @@ fn oci(ar: &mut Ar) -> Result<Peek, Failure> {
     }
     let is_index =
         |d: &Descriptor| d.says_index() || !images.iter().any(|i| i.descriptor.digest == d.digest);
-    match top_level.as_slice() {
-        [one] if !is_index(one) => {
+    if let [one] = top_level.as_slice() {
+        if !is_index(one) {
             peek.top = docs.remove(0);
             peek.top.platform = None;
+            return Ok(peek);
         }
-        [one] => {
-            // index.json → one image index → the manifests: PUT the index as stored.
-            let blob = blob_path(&one.digest, "index.json")?;
-            let bytes = document(ar, &blob, one, "the image index")?;
-            let nested = crate::oci::Index::from_value(
-                &serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-            );
-            let direct = nested.manifests.unwrap_or_default();
-            if let Some(deep) = images
-                .iter()
-                .find(|i| !direct.iter().any(|d| d.digest == i.descriptor.digest))
-            {
-                return Err(Failure::new(format!("manifest {} is nested more than one index deep", deep.descriptor.digest))
-                    .help("push takes `index.json` → one image index → manifests; flatten it, e.g. `skopeo copy --all oci-archive:IN oci-archive:OUT`"));
-            }
+        // index.json → one image index → the manifests: PUT the index as stored,
+        // when the archive holds every manifest it names.
+        let blob = blob_path(&one.digest, "index.json")?;
+        let bytes = document(ar, &blob, one, "the image index")?;
+        let nested =
+            crate::oci::Index::from_value(&serde_json::from_slice(&bytes).unwrap_or(Value::Null));
+        let direct = nested.manifests.unwrap_or_default();
+        if let Some(deep) = images
+            .iter()
+            .find(|i| !direct.iter().any(|d| d.digest == i.descriptor.digest))
+        {
+            return Err(Failure::new(format!("manifest {} is nested more than one index deep", deep.descriptor.digest))
+                .help("push takes `index.json` → one image index → manifests; flatten it, e.g. `skopeo copy --all oci-archive:IN oci-archive:OUT`"));
+        }
+        if direct.len() == images.len() {
             peek.top = Document {
                 digest: one.digest.clone(),
                 media_type: one
@@ -276,63 +280,80 @@ fn oci(ar: &mut Ar) -> Result<Peek, Failure> {
                 platform: None,
             };
             peek.children = docs;
+            return Ok(peek);
         }
-        many => {
-            let unplatformed: Vec<&ImageEntry> = images
-                .iter()
-                .filter(|i| i.descriptor.platform.is_none())
-                .collect();
-            if !unplatformed.is_empty() || many.iter().any(is_index) {
-                let names: Vec<String> = images
-                    .iter()
-                    .map(|i| {
-                        format!(
-                            "{} ({})",
-                            i.descriptor.digest,
-                            i.reference.as_deref().unwrap_or(&i.platform())
-                        )
-                    })
-                    .collect();
-                return Err(Failure::new(format!(
-                    "`index.json` lists {} images, not all with a platform: which one to push is not clear",
-                    images.len()
-                ))
-                .detail(format!("images: {}", names.join(", ")))
-                .help("copy the one to push into its own archive, e.g. `skopeo copy oci-archive:IN:NAME oci-archive:OUT`"));
-            }
-            // Several platform images listed directly: pushed as one index.
-            let manifests: Vec<Value> = images
-                .iter()
-                .zip(&docs)
-                .map(|(i, doc)| {
-                    let p = i.descriptor.platform.clone().unwrap_or_default();
-                    let mut platform = json!({"architecture": p.architecture, "os": p.os});
-                    if let Some(v) = p.variant {
-                        platform["variant"] = json!(v);
-                    }
-                    json!({
-                        "mediaType": doc.media_type,
-                        "digest": doc.digest,
-                        "size": doc.bytes.len(),
-                        "platform": platform,
-                    })
-                })
-                .collect();
-            let index = json!({
-                "schemaVersion": 2,
-                "mediaType": MEDIA_TYPE_INDEX,
-                "manifests": manifests,
-            });
-            let bytes = serde_json::to_vec(&index).unwrap_or_default();
-            peek.top = Document {
-                digest: sha256_digest(&bytes),
-                media_type: MEDIA_TYPE_INDEX.to_string(),
-                bytes,
-                platform: None,
-            };
-            peek.children = docs;
-        }
+        // `docker save` lists every platform (and attestations) but may carry one:
+        // the registry would refuse an index naming what it was never sent.
+        peek.notes.push(format!(
+            "the image index {} names {} manifests, {} of them images held in the archive (the others are missing or attestations): pushing {}",
+            one.digest,
+            direct.len(),
+            images.len(),
+            if images.len() == 1 { "that image alone" } else { "those as a new index" }
+        ));
+    } else if top_level.len() > 1 && top_level.iter().any(is_index) {
+        return Err(Failure::new(format!(
+            "`index.json` lists {} entries, image indexes among them: which one to push is not clear",
+            top_level.len()
+        ))
+        .detail(format!("entries: {}", top_level.iter().map(|d| d.digest.as_str()).collect::<Vec<_>>().join(", ")))
+        .help("copy the one to push into its own archive, e.g. `skopeo copy --all oci-archive:IN:NAME oci-archive:OUT`"));
     }
+    if images.len() == 1 {
+        peek.top = docs.remove(0);
+        peek.top.platform = None;
+        return Ok(peek);
+    }
+    if images.iter().any(|i| i.descriptor.platform.is_none()) {
+        let names: Vec<String> = images
+            .iter()
+            .map(|i| {
+                format!(
+                    "{} ({})",
+                    i.descriptor.digest,
+                    i.reference.as_deref().unwrap_or(&i.platform())
+                )
+            })
+            .collect();
+        return Err(Failure::new(format!(
+            "`index.json` lists {} images, not all with a platform: which one to push is not clear",
+            images.len()
+        ))
+        .detail(format!("images: {}", names.join(", ")))
+        .help("copy the one to push into its own archive, e.g. `skopeo copy oci-archive:IN:NAME oci-archive:OUT`"));
+    }
+    // Several platform images (listed directly, or what an incomplete index
+    // holds): pushed as one new index.
+    let manifests: Vec<Value> = images
+        .iter()
+        .zip(&docs)
+        .map(|(i, doc)| {
+            let p = i.descriptor.platform.clone().unwrap_or_default();
+            let mut platform = json!({"architecture": p.architecture, "os": p.os});
+            if let Some(v) = p.variant {
+                platform["variant"] = json!(v);
+            }
+            json!({
+                "mediaType": doc.media_type,
+                "digest": doc.digest,
+                "size": doc.bytes.len(),
+                "platform": platform,
+            })
+        })
+        .collect();
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": MEDIA_TYPE_INDEX,
+        "manifests": manifests,
+    });
+    let bytes = serde_json::to_vec(&index).unwrap_or_default();
+    peek.top = Document {
+        digest: sha256_digest(&bytes),
+        media_type: MEDIA_TYPE_INDEX.to_string(),
+        bytes,
+        platform: None,
+    };
+    peek.children = docs;
     Ok(peek)
 }
 
@@ -452,6 +473,7 @@ fn docker(ar: &mut Ar) -> Result<Peek, Failure> {
         }],
         checks: Vec::new(),
         artifacts: Vec::new(),
+        notes: Vec::new(),
         name: item.repo_tags.as_ref().and_then(|t| t.first()).cloned(),
     };
     peek.checks

@@ -46,6 +46,9 @@ pub enum Shape {
     Flat,
     /// Flat, but the last manifest has no platform.
     FlatOneUnplatformed,
+    /// Nested, but without the last image's blobs (as `docker save` of one
+    /// platform of a multi-platform image writes it).
+    NestedPartial,
 }
 
 /// Canonical (sorted keys, no whitespace) JSON bytes.
@@ -101,11 +104,14 @@ pub fn multi_platform_archive(
     };
     let mut listed = Vec::new();
     for (i, image) in images.iter().enumerate() {
+        let carried = !(shape == Shape::NestedPartial && i + 1 == images.len());
         for b in std::iter::once(&image.config)
             .chain(image.layers.iter().map(|l| &l.blob))
             .chain(std::iter::once(&image.manifest))
         {
-            add(&b.digest, b.bytes().unwrap().into_owned());
+            if carried {
+                add(&b.digest, b.bytes().unwrap().into_owned());
+            }
         }
         let mut d = descriptor(MANIFEST, &image.manifest.bytes().unwrap());
         let unplatformed = shape == Shape::FlatOneUnplatformed && i + 1 == images.len();
@@ -115,7 +121,7 @@ pub fn multi_platform_archive(
         listed.push(d);
     }
     let manifests: Vec<String> = images.iter().map(|i| i.manifest.digest.clone()).collect();
-    let (mut top, index) = if shape == Shape::Nested {
+    let (mut top, index) = if matches!(shape, Shape::Nested | Shape::NestedPartial) {
         let index = json_bytes(&json!({
             "schemaVersion": 2,
             "mediaType": INDEX,
