@@ -1002,32 +1002,23 @@ fn a_multi_platform_archive_pushes_an_index() {
     assert!(err.contains(&w.sbom.unwrap()[..19]), "{err}");
 
     assert_eq!(skopeo_raw(&reference, &[]), index);
+    let inspect = |arch: &str, reference: &str| -> serde_json::Value {
+        let mut cmd = Command::new("skopeo");
+        cmd.args(["inspect", "--tls-verify=false", "--override-os", "linux"])
+            .args(["--override-arch", arch])
+            .arg(format!("docker://{reference}"));
+        serde_json::from_slice(&run_ok(&mut cmd).stdout).unwrap()
+    };
     for (arch, want) in [("amd64", &w.manifests[0]), ("arm64", &w.manifests[1])] {
-        let mut cmd = Command::new("skopeo");
-        cmd.args([
-            "inspect",
-            "--tls-verify=false",
-            "--override-os",
-            "linux",
-            "--override-arch",
-            arch,
-        ])
-        .arg(format!("docker://{host}/multi@{want}"));
-        let v: serde_json::Value = serde_json::from_slice(&run_ok(&mut cmd).stdout).unwrap();
-        assert_eq!(v["Architecture"], arch);
         // Resolving the tag for the platform lands on that platform's manifest.
-        let mut cmd = Command::new("skopeo");
-        cmd.args([
-            "inspect",
-            "--tls-verify=false",
-            "--override-os",
-            "linux",
-            "--override-arch",
-            arch,
-        ])
-        .arg(format!("docker://{reference}"));
-        let v: serde_json::Value = serde_json::from_slice(&run_ok(&mut cmd).stdout).unwrap();
+        // (skopeo's `Digest` is the tag's, the index's; the platform's comes by
+        // digest below.)
+        let v = inspect(arch, &reference);
         assert_eq!(v["Architecture"], arch);
+        assert_eq!(v["Digest"], index_digest.as_str());
+        let v = inspect(arch, &format!("{host}/multi@{want}"));
+        assert_eq!(v["Architecture"], arch);
+        assert_eq!(&v["Digest"], want.as_str());
         let per_platform = skopeo_raw(&format!("{host}/multi@{want}"), &[]);
         assert_eq!(&cargo_slim::digest::sha256_digest(&per_platform), want);
     }
