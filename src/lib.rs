@@ -34,6 +34,7 @@ pub mod upx;
 pub mod validate;
 pub mod verify;
 
+mod archive_report;
 mod pipeline;
 
 use std::path::PathBuf;
@@ -114,12 +115,29 @@ pub fn build(plan: &Plan, shell: &Shell) -> Result<BuildOutcome> {
     })
 }
 
-/// `cargo slim report TARBALL`: the image-level numbers recomputed from the file,
-/// plus the per-crate figures stored beside it by the build that wrote it.
+/// `cargo slim report TARBALL`: the image-level numbers recomputed from the file
+/// (any OCI or docker archive), plus the per-crate figures stored beside it by the
+/// build that wrote it. A multi-platform archive prints one table per platform and
+/// checks the budget of each; the report returned is the first platform's (see
+/// [`report_archive`] for all of them).
 pub fn report_tarball(
     tarball: &std::path::Path,
     plan: &config::ReportPlan,
     shell: &Shell,
 ) -> Result<(BuildReport, Vec<String>)> {
-    pipeline::report_existing(tarball, plan, shell)
+    let (reports, over) = archive_report::report(tarball, plan, shell)?;
+    let first = reports
+        .into_iter()
+        .next()
+        .ok_or_else(|| error::Failure::new("the archive holds no image to report on"))?;
+    Ok((first, over))
+}
+
+/// `cargo slim report TARBALL`, one report per platform of the archive.
+pub fn report_archive(
+    tarball: &std::path::Path,
+    plan: &config::ReportPlan,
+    shell: &Shell,
+) -> Result<(Vec<BuildReport>, Vec<String>)> {
+    archive_report::report(tarball, plan, shell)
 }

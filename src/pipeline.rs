@@ -23,7 +23,6 @@ use crate::preflight::{self, Level};
 use crate::report::{self, BuildReport, NamedSize, Sizes};
 use crate::shell::Shell;
 use crate::strip as stripper;
-use crate::validate;
 
 /// Per-stage wall time, printed with `-v`.
 pub struct Clock<'a> {
@@ -349,7 +348,7 @@ pub fn report(
 }
 
 /// Baseline diff, budget, outputs — shared by `build` and `report`.
-fn finish_report(
+pub(crate) fn finish_report(
     mut report: BuildReport,
     plan: &ReportPlan,
     shell: &Shell,
@@ -414,85 +413,6 @@ fn budget_failures(v: &Verdict) -> Vec<String> {
             )
         })
         .collect()
-}
-
-/// `cargo slim report`: recompute from the tarball, reuse the sidecar's crate data
-/// when it belongs to the same image.
-pub fn report_existing(
-    tarball: &Path,
-    plan: &ReportPlan,
-    shell: &Shell,
-) -> Result<(BuildReport, Vec<String>)> {
-    crate::io::open_regular(tarball, "an image tarball")?;
-    let img = validate::validate_tarball(tarball).map_err(|e| {
-        Failure::new(format!(
-            "`{}` is not an image tarball written by cargo slim",
-            tarball.display()
-        ))
-        .detail(e.to_string())
-    })?;
-    let tar_size = std::fs::metadata(tarball)
-        .map_err(|e| io_failure("read", tarball, &e))?
-        .len();
-    let entry = img.config["config"]["Entrypoint"][0]
-        .as_str()
-        .or(img.config["config"]["Cmd"][0].as_str())
-        .unwrap_or("");
-    let binary_final = img
-        .find(entry.trim_start_matches('/'))
-        .map_or(0, |f| f.size);
-    let mut sizes = Sizes {
-        binary_unstripped: None,
-        binary_stripped: None,
-        binary_packed: None,
-        binary_final,
-        layer_compressed: img.layers.iter().map(|l| l.size).sum(),
-        layer_uncompressed: img.layers.iter().map(|l| l.uncompressed_size).sum(),
-        image_pull: img.manifest_size
-            + img.config_size
-            + img.layers.iter().map(|l| l.size).sum::<u64>(),
-        tarball: tar_size,
-    };
-    let mut crates = Vec::new();
-    let mut sections = Vec::new();
-    let mut upx = None;
-    let sidecar = report::sidecar_path(tarball);
-    match report::load_report(&sidecar) {
-        Ok(stored) if stored.manifest_digest == img.manifest_digest => {
-            sizes.binary_unstripped = stored.sizes.binary_unstripped;
-            sizes.binary_stripped = stored.sizes.binary_stripped;
-            sizes.binary_packed = stored.sizes.binary_packed;
-            crates = stored.crates;
-            sections = stored.sections;
-            upx = stored.upx;
-        }
-        Ok(_) => shell.note(format!(
-            "{} belongs to another build (different manifest digest); showing image-level figures only",
-            sidecar.display()
-        )),
-        Err(_) => shell.note(format!(
-            "no report beside the tarball ({}); showing image-level figures only",
-            sidecar.display()
-        )),
-    }
-    let platform = match &img.variant {
-        Some(v) => format!("{}/{}/{v}", img.os, img.architecture),
-        None => format!("{}/{}", img.os, img.architecture),
-    };
-    let report = BuildReport {
-        reason: "image-report".into(),
-        path: tarball.display().to_string(),
-        reference: img.reference.clone(),
-        manifest_digest: img.manifest_digest.clone(),
-        platform,
-        sizes,
-        crates,
-        sections,
-        upx,
-        budget: Default::default(),
-        baseline: None,
-    };
-    finish_report(report, plan, shell)
 }
 
 #[cfg(test)]

@@ -51,6 +51,19 @@ fn skopeo_digest(reference: &str, extra: &[&str]) -> String {
     v["Digest"].as_str().unwrap().to_string()
 }
 
+/// podman pulls `reference` from the registry and runs it: the hello line.
+fn pull_and_run(reference: &str) {
+    let _ = Command::new("podman")
+        .args(["rmi", "-f", reference])
+        .output();
+    run_ok(Command::new("podman").args(["pull", "-q", "--tls-verify=false", reference]));
+    let run = run_ok(Command::new("podman").args(["run", "--rm", "--runtime", "runc", reference]));
+    assert_eq!(text(&run.stdout).trim(), HELLO_LINE);
+    let _ = Command::new("podman")
+        .args(["rmi", "-f", reference])
+        .output();
+}
+
 /// A `DOCKER_CONFIG` directory named `label` with `auths` for `host`.
 fn docker_config(dir: &Path, label: &str, host: &str, user: &str, pass: &str) -> PathBuf {
     use std::io::Write;
@@ -118,15 +131,7 @@ fn anonymous_http_push_then_skopeo_podman_and_a_free_repush() {
     }
 
     // podman pulls it from the registry and runs it.
-    let _ = Command::new("podman")
-        .args(["rmi", "-f", &reference])
-        .output();
-    run_ok(Command::new("podman").args(["pull", "-q", "--tls-verify=false", &reference]));
-    let run = run_ok(Command::new("podman").args(["run", "--rm", "--runtime", "runc", &reference]));
-    assert_eq!(text(&run.stdout).trim(), HELLO_LINE);
-    let _ = Command::new("podman")
-        .args(["rmi", "-f", &reference])
-        .output();
+    pull_and_run(&reference);
 
     // Unchanged re-push: the registry's own log shows no upload endpoint hit.
     let mark = reg.mark();
@@ -580,24 +585,6 @@ fn big_tar() -> PathBuf {
     TAR.get_or_init(|| payload_tar("big", 52)).clone()
 }
 
-/// An image whose one layer holds `mib` MiB of incompressible bytes; kept in the
-/// fixtures' target dir between runs (the content is deterministic).
-fn payload_tar(name: &str, mib: usize) -> PathBuf {
-    let path = fixture_target_dir()
-        .join("push-test")
-        .join(format!("{name}-{mib}.tar"));
-    if path.exists() && validate_tarball(&path).is_ok() {
-        return path;
-    }
-    payload_tarball(&path, name, &noise(0x9E37_79B9_7F4A_7C15, mib << 20));
-    let img = validate_tarball(&path).unwrap();
-    assert!(
-        img.layers[0].size >= (mib << 20) as u64,
-        "the layer must stay incompressible"
-    );
-    path
-}
-
 #[test]
 fn registry_killed_mid_upload_then_a_rerun_completes() {
     let Some(mut reg) = Registry::start(RegistryConfig::default()) else {
@@ -798,5 +785,311 @@ fn checking_a_big_tarball_streams_it() {
     assert!(
         kib * 1024 < limit,
         "peak RSS {kib} KiB for a {layer}-byte tarball (limit {limit} bytes)"
+    );
+}
+
+/// Upload requests (the session POSTs) the registry logged since `mark`.
+fn upload_sessions(reg: &Registry, mark: usize) -> usize {
+    reg.requests_since(mark)
+        .iter()
+        .filter(|r| r.method == "POST" && r.uri.contains("/blobs/uploads"))
+        .count()
+}
+
+/// `skopeo inspect --raw`: the bytes the registry serves for `reference`.
+fn skopeo_raw(reference: &str, extra: &[&str]) -> Vec<u8> {
+    let mut cmd = Command::new("skopeo");
+    cmd.args(["inspect", "--raw", "--tls-verify=false"])
+        .args(extra)
+        .arg(format!("docker://{reference}"));
+    run_ok(&mut cmd).stdout
+}
+
+/// Issue 10: archives skopeo writes (OCI and docker-archive) are reported and
+/// pushed; the docker one as an OCI manifest with its uncompressed layers, which
+/// podman pulls and runs; a damaged one is refused before any upload.
+#[test]
+fn skopeo_oci_and_docker_archives_report_push_and_run() {
+    let hello = hello_tar();
+    let Some(reg) = Registry::start(RegistryConfig::default()) else {
+        return;
+    };
+    if !have("skopeo") || !have("podman") {
+        return;
+    }
+    let host = reg.host();
+    let dir = tempfile::tempdir().unwrap();
+    let sk = dir.path().join("sk.tar");
+    let dk = dir.path().join("dk.tar");
+    for (transport, out) in [("oci-archive", &sk), ("docker-archive", &dk)] {
+        run_ok(Command::new("skopeo").args([
+            "copy",
+            &format!("oci-archive:{}", hello.display()),
+            &format!("{transport}:{}:localhost/hello:1", out.display()),
+        ]));
+        let o = run_ok(&mut slim(&[
+            "report",
+            out.to_str().unwrap(),
+            "--message-format",
+            "json",
+        ]));
+        let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(r["platform"], "linux/amd64", "{transport}");
+        assert!(
+            r["sizes"]["binary_final"].as_u64().unwrap() > 100_000,
+            "{r}"
+        );
+    }
+
+    // The OCI archive: the manifest skopeo wrote is pushed byte for byte.
+    let index: serde_json::Value = {
+        let mut ar = cargo_slim::oci::Archive::open(
+            std::fs::File::open(&sk).unwrap(),
+            cargo_slim::oci::Strictness::Lenient,
+        )
+        .unwrap();
+        ar.read_json("index.json").unwrap()
+    };
+    let sk_digest = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let o = run_ok(&mut push_cmd(&[
+        sk.to_str().unwrap(),
+        &format!("{host}/sk:1"),
+    ]));
+    assert_eq!(text(&o.stdout).trim(), format!("{host}/sk@{sk_digest}"));
+
+    // The docker archive: an OCI manifest, layers as stored (uncompressed,
+    // digest = diff_id), config as stored.
+    let reference = format!("{host}/dk:1");
+    let o = run_ok(&mut push_cmd(&[dk.to_str().unwrap(), &reference, "-v"]));
+    eprintln!("{}", text(&o.stderr));
+    let raw = skopeo_raw(&reference, &[]);
+    let m: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(
+        text(&o.stdout).trim(),
+        format!("{host}/dk@{}", cargo_slim::digest::sha256_digest(&raw))
+    );
+    assert_eq!(m["mediaType"], "application/vnd.oci.image.manifest.v1+json");
+    let layer = &m["layers"][0];
+    assert_eq!(layer["mediaType"], "application/vnd.oci.image.layer.v1.tar");
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&skopeo_raw(&reference, &["--config"])).unwrap();
+    assert_eq!(layer["digest"], cfg["rootfs"]["diff_ids"][0]);
+    pull_and_run(&reference);
+
+    // Re-push: nothing uploaded.
+    let mark = reg.mark();
+    run_ok(&mut push_cmd(&[dk.to_str().unwrap(), &reference]));
+    assert_eq!(upload_sessions(&reg, mark), 0);
+
+    // One flipped byte in the docker layer: refused, nothing uploaded.
+    let name = layer["digest"].as_str().unwrap()["sha256:".len()..].to_string();
+    let (offset, size) = {
+        let ar = cargo_slim::oci::Archive::open(
+            std::fs::File::open(&dk).unwrap(),
+            cargo_slim::oci::Strictness::Lenient,
+        )
+        .unwrap();
+        let e = ar
+            .index()
+            .entries()
+            .iter()
+            .find(|e| e.name.contains(&name))
+            .unwrap_or_else(|| panic!("no layer file {name} in the archive"));
+        (e.offset, e.size)
+    };
+    let mut bytes = std::fs::read(&dk).unwrap();
+    bytes[(offset + size / 2) as usize] ^= 0xff;
+    std::fs::write(&dk, bytes).unwrap();
+    let mark = reg.mark();
+    let o = run_code(
+        &mut push_cmd(&[dk.to_str().unwrap(), &format!("{host}/bad:1")]),
+        1,
+    );
+    let err = text(&o.stderr);
+    assert!(err.contains("refusing to push"), "{err}");
+    assert!(err.contains("nothing was uploaded"), "{err}");
+    assert!(err.contains("diff_id") || err.contains("corrupt"), "{err}");
+    assert_eq!(upload_sessions(&reg, mark), 0, "{err}");
+}
+
+/// Anything that is not an image archive gets one sentence saying what it is.
+#[test]
+fn not_an_image_archive_is_named_for_what_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let random = dir.path().join("random.tar");
+    let mut t = crate::support::tar::Tar::ustar();
+    t.file("hello.txt", 0o644, b"hi");
+    std::fs::write(&random, t.finish()).unwrap();
+    let elf = std::env::current_exe().unwrap();
+    let host = format!("127.0.0.1:{}", free_port());
+    for (path, says) in [
+        (
+            random.as_path(),
+            "a tar archive without `index.json` or `manifest.json`",
+        ),
+        (
+            elf.as_path(),
+            "is not an image tarball: it is an ELF executable",
+        ),
+        (dir.path(), "is a directory"),
+    ] {
+        let p = path.to_str().unwrap();
+        let o = run_code(&mut push_cmd(&[p, &format!("{host}/x:1")]), 1);
+        let push_err = text(&o.stderr);
+        let o = run_code(&mut slim(&["report", p]), 1);
+        let report_err = text(&o.stderr);
+        for err in [&push_err, &report_err] {
+            assert!(err.contains(says), "{path:?}: {err}");
+            assert!(!err.contains("panicked"), "{err}");
+        }
+        if path != dir.path() {
+            assert!(
+                push_err.contains("oci-archive"),
+                "what push expects: {push_err}"
+            );
+        }
+    }
+}
+
+/// Issue 11: a multi-platform archive pushes every blob once, each manifest by
+/// digest, then the index under the tag; skopeo sees our index bytes and each
+/// platform's manifest. The SBOM artifact is skipped with a note.
+#[test]
+fn a_multi_platform_archive_pushes_an_index() {
+    let Some(reg) = Registry::start(RegistryConfig::default()) else {
+        return;
+    };
+    if !have("skopeo") {
+        return;
+    }
+    let host = reg.host();
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("multi.tar");
+    // The same payload: one layer blob shared by both platforms.
+    let data = noise(11, 200_000);
+    let images = [
+        payload_image("multi", &data, "amd64"),
+        payload_image("multi", &data, "arm64"),
+    ];
+    assert_eq!(
+        images[0].layers[0].blob.digest,
+        images[1].layers[0].blob.digest
+    );
+    let w = multi_platform_archive(&tar, "localhost/multi:1", &images, Shape::Nested, true);
+    let index = w.index.unwrap();
+    let index_digest = cargo_slim::digest::sha256_digest(&index);
+
+    let reference = format!("{host}/multi:1");
+    let mark = reg.mark();
+    let o = run_ok(&mut push_cmd(&[
+        tar.to_str().unwrap(),
+        &reference,
+        "--message-format",
+        "json",
+    ]));
+    let err = text(&o.stderr);
+    let line: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(line["digest"], index_digest.as_str(), "{err}");
+    assert_eq!(
+        line["blobs_uploaded"], 3,
+        "two configs, one shared layer: {err}"
+    );
+    assert_eq!(upload_sessions(&reg, mark), 3);
+    assert!(err.contains("skipping artifact"), "{err}");
+    assert!(err.contains(&w.sbom.unwrap()[..19]), "{err}");
+
+    assert_eq!(skopeo_raw(&reference, &[]), index);
+    let inspect = |arch: &str, reference: &str| -> serde_json::Value {
+        let mut cmd = Command::new("skopeo");
+        cmd.args(["inspect", "--tls-verify=false", "--override-os", "linux"])
+            .args(["--override-arch", arch])
+            .arg(format!("docker://{reference}"));
+        serde_json::from_slice(&run_ok(&mut cmd).stdout).unwrap()
+    };
+    for (arch, want) in [("amd64", &w.manifests[0]), ("arm64", &w.manifests[1])] {
+        // Resolving the tag for the platform lands on that platform's manifest.
+        // (skopeo's `Digest` is the tag's, the index's; the platform's comes by
+        // digest below.)
+        let v = inspect(arch, &reference);
+        assert_eq!(v["Architecture"], arch);
+        assert_eq!(v["Digest"], index_digest.as_str());
+        let v = inspect(arch, &format!("{host}/multi@{want}"));
+        assert_eq!(v["Architecture"], arch);
+        assert_eq!(&v["Digest"], want.as_str());
+        let per_platform = skopeo_raw(&format!("{host}/multi@{want}"), &[]);
+        assert_eq!(&cargo_slim::digest::sha256_digest(&per_platform), want);
+    }
+
+    // Re-push: nothing uploaded, nothing written.
+    let mark = reg.mark();
+    run_ok(&mut push_cmd(&[tar.to_str().unwrap(), &reference]));
+    assert_eq!(upload_sessions(&reg, mark), 0);
+
+    // The same images listed flat in index.json, all with a platform: pushed as an
+    // index; the blobs are all there already.
+    let flat = dir.path().join("flat.tar");
+    multi_platform_archive(&flat, "localhost/multi:1", &images, Shape::Flat, false);
+    let mark = reg.mark();
+    let o = run_ok(&mut push_cmd(&[
+        flat.to_str().unwrap(),
+        &format!("{host}/multi:flat"),
+    ]));
+    assert_eq!(upload_sessions(&reg, mark), 0);
+    let raw = skopeo_raw(&format!("{host}/multi:flat"), &[]);
+    let v: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(v["mediaType"], "application/vnd.oci.image.index.v1+json");
+    assert_eq!(v["manifests"].as_array().unwrap().len(), 2);
+    assert_eq!(v["manifests"][1]["platform"]["variant"], "v8");
+    assert!(text(&o.stdout).contains(&cargo_slim::digest::sha256_digest(&raw)));
+
+    // An index naming a platform the archive does not carry: the image it holds
+    // is pushed alone, with a note.
+    let partial = dir.path().join("partial.tar");
+    multi_platform_archive(
+        &partial,
+        "localhost/multi:1",
+        &images,
+        Shape::NestedPartial,
+        false,
+    );
+    let o = run_ok(&mut push_cmd(&[
+        partial.to_str().unwrap(),
+        &format!("{host}/multi:partial"),
+    ]));
+    assert!(
+        text(&o.stdout).contains(&w.manifests[0]),
+        "{}",
+        text(&o.stdout)
+    );
+    assert!(
+        text(&o.stderr).contains("that image alone"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    // Flat with one image without a platform: which one is meant is unclear.
+    let odd = dir.path().join("odd.tar");
+    multi_platform_archive(
+        &odd,
+        "localhost/multi:1",
+        &images,
+        Shape::FlatOneUnplatformed,
+        false,
+    );
+    let mark = reg.mark();
+    let o = run_code(
+        &mut push_cmd(&[odd.to_str().unwrap(), &format!("{host}/multi:odd")]),
+        1,
+    );
+    let err = text(&o.stderr);
+    assert!(err.contains("not all with a platform"), "{err}");
+    assert!(err.contains(&w.manifests[1]), "names the images: {err}");
+    assert_eq!(
+        reg.requests_since(mark),
+        vec![],
+        "refused before any request"
     );
 }

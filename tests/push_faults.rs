@@ -310,3 +310,97 @@ fn credentials_or_a_scheme_in_the_reference_get_a_sentence() {
     assert!(err.contains("--insecure"), "{err}");
     assert!(!err.contains("lowercase"), "{err}");
 }
+
+/// The digest of the one layer of `tar`.
+fn layer_of(tar: &Path) -> String {
+    cargo_slim::validate::validate_tarball(tar).unwrap().layers[0]
+        .digest
+        .clone()
+}
+
+/// Issue 10: `--timeout` is a progress timeout for uploads. A registry that takes
+/// the first MiB of a 52 MiB blob and then stops reading fails in about the
+/// timeout, the error naming the registry, the blob, the bytes sent and
+/// `--timeout`.
+#[test]
+fn a_registry_that_stops_reading_mid_upload_fails_within_the_timeout() {
+    let Some(reg) = Registry::start(RegistryConfig::default()) else {
+        return;
+    };
+    let tar = payload_tar("big", 52);
+    let layer = layer_of(&tar);
+    // Pushed once straight to the registry: the full check of the 52 MiB layer is
+    // remembered, so the timing below is the upload's alone (another repository
+    // does not have the blob).
+    run_ok(&mut push_cmd(&[
+        tar.to_str().unwrap(),
+        &format!("{}/warm:1", reg.host()),
+    ]));
+    let proxy = FaultProxy::start(
+        reg.port,
+        Faults {
+            stall_after: Some(1 << 20),
+            ..Faults::default()
+        },
+    );
+    let host = proxy.host();
+    let started = Instant::now();
+    let o = run_code(
+        &mut push_cmd(&[
+            tar.to_str().unwrap(),
+            &format!("{host}/mid:1"),
+            "--timeout",
+            "2",
+        ]),
+        1,
+    );
+    let took = started.elapsed();
+    let err = text(&o.stderr);
+    eprintln!("after {took:?}:\n{err}");
+    assert!(proxy.stalled.load(Ordering::SeqCst) >= 1, "{err}");
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+    assert!(took >= Duration::from_secs(2), "took {took:?}");
+    assert!(err.contains(&host), "{err}");
+    assert!(err.contains(&layer), "names the blob: {err}");
+    assert!(err.contains("--timeout") && err.contains("2s"), "{err}");
+    let sent = err
+        .split("took no more bytes after ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no byte count: {err}"));
+    assert!(
+        (1 << 20..52 << 20).contains(&sent),
+        "{sent} bytes sent: {err}"
+    );
+}
+
+/// A slow link that keeps moving (64 KiB every 200 ms: 320 KiB/s) uploads a blob
+/// that takes several seconds, with `--timeout 1`.
+#[test]
+fn a_slow_but_progressing_upload_outlasts_the_timeout() {
+    let Some(reg) = Registry::start(RegistryConfig::default()) else {
+        return;
+    };
+    let tar = payload_tar("slow", 2);
+    let proxy = FaultProxy::start(
+        reg.port,
+        Faults {
+            throttle: Some((64 << 10, Duration::from_millis(200))),
+            ..Faults::default()
+        },
+    );
+    let host = proxy.host();
+    let started = Instant::now();
+    let o = run_ok(&mut push_cmd(&[
+        tar.to_str().unwrap(),
+        &format!("{host}/slow:1"),
+        "--timeout",
+        "1",
+    ]));
+    let took = started.elapsed();
+    eprintln!("after {took:?}:\n{}", text(&o.stderr));
+    assert!(took > Duration::from_secs(3), "the link was slow: {took:?}");
+    assert!(proxy.forwarded.load(Ordering::SeqCst) >= 2 << 20);
+    assert!(text(&o.stdout).contains(&format!("{host}/slow@sha256:")));
+}

@@ -334,6 +334,12 @@ pub struct Faults {
     /// its head read, then nothing read or written again until the proxy is
     /// dropped — a registry that stalls mid-push.
     pub stall_on: Option<String>,
+    /// Read request bytes at most this many at a time, sleeping this long after
+    /// each read: a slow link that keeps progressing.
+    pub throttle: Option<(usize, Duration)>,
+    /// Once this many request bytes went upstream in total, stop reading (until
+    /// dropped): a registry that stalls in the middle of an upload.
+    pub stall_after: Option<u64>,
 }
 
 impl FaultProxy {
@@ -349,6 +355,7 @@ impl FaultProxy {
         let seen = Arc::new(AtomicUsize::new(0));
         let fail_first = faults.fail_first;
         let stall_on = faults.stall_on.clone();
+        let (throttle, stall_after) = (faults.throttle, faults.stall_after);
         let stalled = Arc::new(AtomicUsize::new(0));
         {
             let (failed, forwarded, stop) = (failed.clone(), forwarded.clone(), stop.clone());
@@ -371,6 +378,8 @@ impl FaultProxy {
                                 hold: hold.clone(),
                                 dark: dark.clone(),
                                 stall_on: stall_on.clone(),
+                                throttle,
+                                stall_after,
                                 stalled: stalled.clone(),
                                 stop: stop.clone(),
                             };
@@ -415,6 +424,8 @@ struct ConnCtx {
     hold: Hold,
     dark: Arc<AtomicBool>,
     stall_on: Option<String>,
+    throttle: Option<(usize, Duration)>,
+    stall_after: Option<u64>,
     stalled: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
 }
@@ -494,8 +505,23 @@ fn handle(mut client: TcpStream, ctx: ConnCtx) {
         let _ = client_w.shutdown(Shutdown::Both);
     });
     let mut buf = vec![0u8; 64 * 1024];
+    let cap = ctx.throttle.map_or(buf.len(), |(n, _)| n.min(buf.len()));
     loop {
-        let n = match client.read(&mut buf) {
+        if ctx
+            .stall_after
+            .is_some_and(|limit| ctx.forwarded.load(Ordering::SeqCst) >= limit)
+        {
+            ctx.stalled.fetch_add(1, Ordering::SeqCst);
+            let until = Instant::now() + Duration::from_secs(120);
+            while !ctx.stop.load(Ordering::SeqCst) && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            break;
+        }
+        if let Some((_, pause)) = ctx.throttle {
+            std::thread::sleep(pause);
+        }
+        let n = match client.read(&mut buf[..cap]) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };

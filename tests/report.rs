@@ -398,3 +398,61 @@ fn chart_is_valid_svg_with_labels() {
     }
     assert!(doc.descendants().filter(|n| n.has_tag_name("rect")).count() >= 6);
 }
+
+/// Issue 11: a multi-platform archive gets one section per platform (its
+/// platform and manifest digest on a status line, then its table), the budget is
+/// checked per platform, and the JSON line is the first platform's.
+#[test]
+fn report_of_a_multi_platform_archive_has_one_section_per_platform() {
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("multi.tar");
+    let images = [
+        payload_image("multi", &noise(3, 50_000), "amd64"),
+        payload_image("multi", &noise(4, 80_000), "arm64"),
+    ];
+    let w = multi_platform_archive(&tar, "localhost/multi:1", &images, Shape::Nested, true);
+    let o = run_ok(&mut slim(&[
+        "--message-format",
+        "json",
+        "report",
+        tar.to_str().unwrap(),
+    ]));
+    let err = text(&o.stderr);
+    for (platform, digest) in [
+        ("linux/amd64", &w.manifests[0]),
+        ("linux/arm64/v8", &w.manifests[1]),
+    ] {
+        assert!(
+            err.contains(&format!("{platform} ({digest})")),
+            "a section for {platform}: {err}"
+        );
+    }
+    assert_eq!(
+        err.matches("image pull size").count(),
+        2,
+        "two tables: {err}"
+    );
+    let v: Value = serde_json::from_str(text(&o.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(v["platform"], "linux/amd64");
+    assert_eq!(v["manifest_digest"], w.manifests[0].as_str());
+    assert_eq!(v["reference"], "localhost/multi:1");
+    let layer = images[0].layers[0].blob.size();
+    assert_eq!(v["sizes"]["layer_compressed"], layer);
+    assert_eq!(
+        v["sizes"]["image_pull"],
+        images[0].manifest.size() + images[0].config.size() + layer
+    );
+    assert_eq!(v["sizes"]["binary_final"], 50_000);
+
+    // Over budget: each platform says so, by name; exit 3.
+    let o = run_code(
+        &mut slim(&["report", tar.to_str().unwrap(), "--max-image-size", "60KiB"]),
+        3,
+    );
+    let err = text(&o.stderr);
+    assert!(
+        !err.contains("linux/amd64: image pull size"),
+        "amd64 fits: {err}"
+    );
+    assert!(err.contains("linux/arm64/v8: image pull size"), "{err}");
+}

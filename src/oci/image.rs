@@ -108,23 +108,29 @@ impl<R: Read + Seek> Archive<R> {
         }
     }
 
-    fn docker_image(&mut self) -> Result<ImageRef, Failure> {
+    /// The one image of a docker-archive's `manifest.json`; with several, an
+    /// error listing them, `doing` saying what takes one at a time.
+    pub fn docker_entry(&mut self, doing: &str) -> Result<DockerEntry, Failure> {
         let doc = self.read_json("manifest.json")?;
         let list = DockerEntry::list(&doc)
             .ok_or_else(|| Failure::new("`manifest.json` is not a JSON array"))?;
-        let item = match list.as_slice() {
-            [one] => one,
-            [] => return Err(Failure::new("`manifest.json` lists no image")),
+        match list.as_slice() {
+            [one] => Ok(one.clone()),
+            [] => Err(Failure::new("`manifest.json` lists no image")),
             many => {
                 let names: Vec<&str> = many.iter().map(DockerEntry::name).collect();
-                return Err(Failure::new(format!(
-                    "the archive holds {} images; cargo slim verify checks one at a time",
+                Err(Failure::new(format!(
+                    "the archive holds {} images; {doing}",
                     many.len()
                 ))
                 .detail(format!("images: {}", names.join(", ")))
-                .help("save or copy a single image, e.g. `skopeo copy docker-archive:IN:NAME docker-archive:OUT`"));
+                .help("save or copy a single image, e.g. `skopeo copy docker-archive:IN:NAME docker-archive:OUT`"))
             }
-        };
+        }
+    }
+
+    fn docker_image(&mut self) -> Result<ImageRef, Failure> {
+        let item = &self.docker_entry("cargo slim verify checks one at a time")?;
         let config_name = item
             .config
             .clone()

@@ -14,6 +14,15 @@ use crate::digest::Sha256Writer;
 use crate::error::Failure;
 use crate::io::read_up_to;
 
+/// The two sizes of a layer read to the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LayerSizes {
+    /// Bytes of the blob as stored.
+    pub blob: u64,
+    /// Bytes of the uncompressed tar stream.
+    pub uncompressed: u64,
+}
+
 /// Kind of a layer entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryKind {
@@ -97,8 +106,18 @@ impl<R: Read + Seek> Archive<R> {
     pub fn walk_layer(
         &mut self,
         layer: &LayerRef,
-        mut visit: impl FnMut(&LayerEntry, &mut dyn Read) -> Result<(), Failure>,
+        visit: impl FnMut(&LayerEntry, &mut dyn Read) -> Result<(), Failure>,
     ) -> Result<(), Failure> {
+        self.walk_layer_sized(layer, visit).map(|_| ())
+    }
+
+    /// [`Archive::walk_layer`], returning the blob's size and the size of the
+    /// uncompressed tar stream (what `report` shows).
+    pub fn walk_layer_sized(
+        &mut self,
+        layer: &LayerRef,
+        mut visit: impl FnMut(&LayerEntry, &mut dyn Read) -> Result<(), Failure>,
+    ) -> Result<LayerSizes, Failure> {
         let name = layer.name.clone();
         let ctx = |what: &str, e: &dyn std::fmt::Display| {
             Failure::new(format!("layer `{name}`: {what}")).detail(e.to_string())
@@ -182,9 +201,14 @@ impl<R: Read + Seek> Archive<R> {
         io::copy(&mut diff_hash, &mut io::sink())
             .map_err(|e| ctx("corrupt compressed stream", &e))?;
         let diff = diff_hash.digest();
+        let uncompressed = diff_hash.len();
         drop(diff_hash);
         io::copy(&mut blob_hash, &mut io::sink()).map_err(|e| ctx("cannot read", &e))?;
         let blob = blob_hash.digest();
+        let sizes = LayerSizes {
+            blob: blob_hash.len(),
+            uncompressed,
+        };
         if let Some(want) = &layer.digest {
             if want.starts_with("sha256:") && *want != blob {
                 return Err(Failure::new(format!(
@@ -203,6 +227,6 @@ impl<R: Read + Seek> Archive<R> {
                 .detail(format!("actual:          {diff}")));
             }
         }
-        Ok(())
+        Ok(sizes)
     }
 }

@@ -39,7 +39,7 @@ pub mod tar_index;
 pub use documents::{Config, Descriptor, DockerEntry, Index, Manifest, Platform};
 pub use fs::{Fs, Node, NodeKind, Resolved};
 pub use image::{Format, ImageRef, LayerRef};
-pub use layer::{compression, EntryKind, Hashing, LayerEntry};
+pub use layer::{compression, EntryKind, Hashing, LayerEntry, LayerSizes};
 pub use listing::{ArtifactEntry, ImageEntry, Listing};
 pub use tar_index::{first_nonzero, Range, TarEntry, TarIndex};
 

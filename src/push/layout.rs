@@ -3,10 +3,8 @@
 //! The outer tar is uncompressed, so every `blobs/sha256/<hex>` entry is one
 //! contiguous byte range of the file. Push streams a layer straight from that range
 //! (with a progress bar) instead of holding a 100 MB layer in memory, and a retry
-//! simply opens the range again. [`peek`] reads, through [`crate::oci`], only the tar
-//! headers and the small JSON documents (index, manifest), so push can start talking
-//! to the registry while `validate` checks every byte; no blob is uploaded before
-//! that check ends.
+//! simply opens the range again. Which blobs to send, and where they are, comes
+//! from [`super::source`].
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -18,6 +16,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use indicatif::ProgressBar;
 
+use super::retry::Progress;
 use crate::oci::{Archive, Strictness};
 
 /// A blob's byte range inside the tarball.
@@ -25,7 +24,8 @@ pub type BlobRange = crate::oci::Range;
 
 /// `sha256:<hex>` → where that blob's bytes are in the tarball.
 pub fn locate_blobs(path: &Path) -> Result<HashMap<String, BlobRange>> {
-    let ar = open(path)?;
+    let file = File::open(path).with_context(|| format!("could not open `{}`", path.display()))?;
+    let ar = Archive::open(BufReader::new(file), Strictness::Lenient)?;
     Ok(ar
         .index()
         .entries()
@@ -43,103 +43,13 @@ pub fn locate_blobs(path: &Path) -> Result<HashMap<String, BlobRange>> {
         .collect())
 }
 
-/// One blob the manifest names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BlobRef {
-    /// `config` or `layer`.
-    pub kind: &'static str,
-    pub digest: String,
-    pub range: BlobRange,
-}
+/// Bytes per chunk handed to the HTTP body: small, because the next chunk is
+/// taken only when the connection has taken the last one, and that is how
+/// `--timeout` sees an upload progress (64 KiB is 0.2 s at 320 KiB/s).
+const CHUNK: usize = 64 << 10;
 
-/// The manifest of a tarball and the blobs it names, read without hashing blobs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Peek {
-    /// `sha256:<hex>`; checked against the manifest bytes.
-    pub manifest_digest: String,
-    /// The manifest exactly as stored.
-    pub manifest: Vec<u8>,
-    pub media_type: String,
-    /// The config, then the layers, without repeats.
-    pub blobs: Vec<BlobRef>,
-}
-
-fn open(path: &Path) -> Result<Archive<BufReader<File>>> {
-    let file = File::open(path).with_context(|| format!("could not open `{}`", path.display()))?;
-    Ok(Archive::open(BufReader::new(file), Strictness::Strict)?)
-}
-
-/// Read `index.json` → manifest → the blobs it names, and where each one is
-/// (the oci reader: headers only, documents bounded, nothing hashed but the
-/// manifest).
-pub fn peek(path: &Path) -> Result<Peek> {
-    let mut ar = open(path)?;
-    let listing = ar.list()?;
-    let [image] = listing.images.as_slice() else {
-        anyhow::bail!(
-            "index.json lists {} images, expected 1",
-            listing.images.len()
-        );
-    };
-    let digest = image.descriptor.digest.clone();
-    anyhow::ensure!(
-        crate::digest::sha256_hex_of(&digest).is_some(),
-        "index.json: manifest digest `{digest}` is not sha256"
-    );
-    let manifest = ar.read_small(&image.blob, crate::oci::MAX_JSON, "an image manifest")?;
-    let actual = crate::digest::sha256_digest(&manifest);
-    anyhow::ensure!(
-        actual == digest,
-        "manifest blob {digest} hashes to {actual}"
-    );
-    let m = &image.manifest;
-    let media_type = m
-        .media_type
-        .clone()
-        .unwrap_or_else(|| oci_client::manifest::OCI_IMAGE_MEDIA_TYPE.to_string());
-    let Some(config) = &m.config else {
-        anyhow::bail!("the manifest {digest} has no config");
-    };
-    let Some(layers) = &m.layers else {
-        anyhow::bail!("the manifest {digest}: `layers` is not an array");
-    };
-    let mut blobs: Vec<BlobRef> = Vec::new();
-    let all = std::iter::once(("config", config)).chain(layers.iter().map(|l| ("layer", l)));
-    for (kind, d) in all {
-        let digest = d.digest.clone();
-        let name = format!(
-            "blobs/sha256/{}",
-            crate::digest::sha256_hex_of(&digest).unwrap_or("")
-        );
-        let range = ar.locate(&name).map_err(|_| {
-            anyhow::anyhow!("the manifest names {kind} `{digest}`, which is not in the tarball")
-        })?;
-        anyhow::ensure!(
-            d.size == Some(range.size),
-            "{kind} {digest}: the manifest says {:?} bytes, the tarball holds {}",
-            d.size,
-            range.size
-        );
-        if !blobs.iter().any(|b| b.digest == digest) {
-            blobs.push(BlobRef {
-                kind,
-                digest,
-                range,
-            });
-        }
-    }
-    Ok(Peek {
-        manifest_digest: digest,
-        manifest,
-        media_type,
-        blobs,
-    })
-}
-
-/// Bytes per chunk handed to the HTTP body.
-const CHUNK: usize = 1 << 20;
-
-/// A stream over one blob of the tarball, advancing `progress` as it is read.
+/// A stream over one blob of the tarball, advancing `progress` (the bar) and
+/// `watch` (the upload's progress timeout) as it is read.
 ///
 /// The file is read synchronously: push runs on a current-thread runtime and a
 /// 1 MiB read from the page cache is far shorter than the socket write it feeds.
@@ -147,12 +57,14 @@ pub fn blob_stream(
     path: PathBuf,
     range: BlobRange,
     progress: Option<ProgressBar>,
+    watch: Option<Progress>,
 ) -> impl Stream<Item = oci_client::errors::Result<Bytes>> + Send + 'static {
     struct State {
         path: PathBuf,
         file: Option<std::io::Take<File>>,
         range: BlobRange,
         progress: Option<ProgressBar>,
+        watch: Option<Progress>,
         done: bool,
     }
     let state = State {
@@ -160,6 +72,7 @@ pub fn blob_stream(
         file: None,
         range,
         progress,
+        watch,
         done: false,
     };
     fn failed(mut st: State) -> State {
@@ -207,6 +120,9 @@ pub fn blob_stream(
         buf.truncate(filled);
         if let Some(p) = &st.progress {
             p.inc(filled as u64);
+        }
+        if let Some(w) = &st.watch {
+            w.advance(filled as u64);
         }
         Some((Ok(Bytes::from(buf)), st))
     })
@@ -257,7 +173,7 @@ mod tests {
             .unwrap();
         let bar = ProgressBar::hidden();
         let chunks: Vec<Bytes> = rt.block_on(
-            blob_stream(path.clone(), blobs["sha256:bb"], Some(bar.clone()))
+            blob_stream(path.clone(), blobs["sha256:bb"], Some(bar.clone()), None)
                 .map(|c| c.unwrap())
                 .collect(),
         );

@@ -1,24 +1,32 @@
-//! Push: an image tarball → an OCI registry, under one or more tags.
+//! Push: an image archive → an OCI registry, under one or more tags.
 //!
-//! In: a tarball written by `image::tarball` (or any that passes `validate`) and a
-//! reference like `ghcr.io/acme/app:1.2.0`. Out: [`Pushed`], whose
-//! `repository@digest` is what a deployment should pin. The steps:
+//! In: any valid image archive ([`source`]: cargo-slim's tarball, an OCI archive
+//! from skopeo or `docker save`, a docker-archive, a multi-platform OCI archive)
+//! and a reference like `ghcr.io/acme/app:1.2.0` — the reference decides where the
+//! image goes, whatever name the archive gives itself. Out: [`Pushed`], whose
+//! `repository@digest` is what a deployment should pin (for a multi-platform
+//! archive, the image index's digest). The steps:
 //!
 //! 1. find credentials ([`auth`]) and CA files: cheap, so a missing credential
 //!    helper fails before the long check of a big tarball;
-//! 2. check the tarball (`validate`: every blob's digest and size, the whole
-//!    image) on a second thread, while 3 runs — a corrupted file is refused before
-//!    anything is uploaded. An unchanged file that passed before is not re-hashed
+//! 2. read the archive's documents ([`source::peek`]: manifests and indexes
+//!    hashed, blob sizes compared with their descriptors), then check every blob
+//!    byte ([`source::check`]: digests, `diff_id`s, tar streams) on a second
+//!    thread while 3 runs — a corrupted file is refused before anything is
+//!    uploaded. An unchanged file that passed before is not re-hashed
 //!    ([`verified`]);
 //! 3. ping the registry ([`transport`]): scheme, auth challenge, and a wrong
 //!    password caught once, up front; then HEAD the tags — when one already names
-//!    our manifest, the registry has every blob and a re-push only reads — else
-//!    HEAD every blob ([`layout::peek`] names them without hashing);
+//!    our manifest (or index), the registry has every blob and a re-push only
+//!    reads — else HEAD every blob (each once, however many platforms share it);
 //! 4. upload only the missing blobs, streamed from the file ([`layout`]), with a
-//!    progress bar on a TTY;
-//! 5. PUT the manifest's raw bytes exactly as they are in the tarball (so the
-//!    registry's digest is the local one) under every tag that does not name it
-//!    yet, then check the registry's `Docker-Content-Digest` for it equals ours.
+//!    progress bar on a TTY; `--timeout` is a progress timeout here ([`retry::retry_upload`]);
+//! 5. PUT each platform's manifest by digest (with an index on top), then the top
+//!    document's raw bytes exactly as they are in the archive (so the registry's
+//!    digest is the local one) under every tag that does not name it yet, then
+//!    check the registry's `Docker-Content-Digest` for it equals ours. Artifacts
+//!    (SBOMs, signatures: `artifactType` or `subject`) are skipped with a note for
+//!    now; [`source::Peek::artifacts`] lists them for a referrers push.
 //!
 //! Blobs and manifests go through `oci-client` (which also does the Bearer token
 //! flow); the ping and the tag HEADs of anonymous and Basic registries use the
@@ -30,7 +38,9 @@
 
 pub mod auth;
 pub mod layout;
+mod manifests;
 pub mod retry;
+pub mod source;
 pub mod transport;
 pub mod verified;
 
@@ -47,7 +57,6 @@ use crate::error::{io_failure, Failure};
 use crate::reference::Reference;
 use crate::shell::{Shell, Verbosity};
 use crate::units::human;
-use crate::validate;
 pub use transport::RetryPolicy;
 use transport::{classify, gave_up, retry, Challenge, Tls};
 
@@ -141,21 +150,15 @@ pub fn push(tarball: &Path, reference: &str, opts: &PushOptions, shell: &Shell) 
         insecure: opts.insecure,
     };
 
-    // 2. The tarball. The manifest and the blob list are read first (small); the
+    // 2. The archive. The documents and the blob list are read first (small); the
     // full check of every byte runs on a second thread while the registry is
     // pinged and asked which blobs it has — and must pass before any upload.
     std::fs::metadata(tarball).map_err(|e| io_failure("read", tarball, &e))?;
     shell.status("Verifying", tarball.display());
     let stamp = verified::Stamp::of(tarball);
-    let peek = match layout::peek(tarball) {
-        Ok(p) => p,
-        Err(e) => {
-            // The full check says precisely what is wrong.
-            validate::validate_tarball(tarball).map_err(|v| refuse(tarball, v))?;
-            return Err(refuse(tarball, e).into());
-        }
-    };
-    let memo = verified::is_verified(tarball, stamp, &peek.manifest_digest);
+    let peek = source::peek(tarball).map_err(|e| refuse(tarball, e))?;
+    describe(&peek, shell);
+    let memo = verified::is_verified(tarball, stamp, peek.digest());
     if memo {
         shell.verbose(
             "Verified",
@@ -183,35 +186,34 @@ pub fn push(tarball: &Path, reference: &str, opts: &PushOptions, shell: &Shell) 
         shell,
     };
     let (uploaded, skipped) = std::thread::scope(|s| -> Result<(usize, usize)> {
-        let check = (!memo).then(|| s.spawn(|| validate::validate_blobs(tarball)));
+        let check = (!memo).then(|| s.spawn(|| source::check(tarball)));
         let prepared = rt.block_on(job.prepare());
         if let Some(check) = check {
-            let image = check
+            let digest = check
                 .join()
-                .unwrap_or_else(|_| Err(anyhow::anyhow!("the tarball check panicked")))
+                .unwrap_or_else(|_| Err(Failure::new("the archive check panicked")))
                 .map_err(|e| refuse(tarball, e))?;
-            if image.manifest_digest != peek.manifest_digest {
+            if digest != peek.digest() {
                 return Err(refuse(
                     tarball,
-                    anyhow::anyhow!(
-                        "the file changed while it was read: manifest {} then {}",
-                        peek.manifest_digest,
-                        image.manifest_digest
-                    ),
+                    Failure::new(format!(
+                        "the file changed while it was read: {} then {digest}",
+                        peek.digest(),
+                    )),
                 )
                 .into());
             }
-            verified::remember(tarball, stamp, &image.manifest_digest);
+            verified::remember(tarball, stamp, &digest);
             shell.verbose(
                 "Timing",
-                format!("tarball checked in {:.3}s", started.elapsed().as_secs_f64()),
+                format!("archive checked in {:.3}s", started.elapsed().as_secs_f64()),
             );
         }
         rt.block_on(job.finish(prepared?))
     })?;
     let pushed = Pushed {
         repository: format!("{}/{}", target.registry, target.repository),
-        digest: peek.manifest_digest.clone(),
+        digest: peek.digest().to_string(),
         tags,
         blobs_uploaded: uploaded,
         blobs_skipped: skipped,
@@ -229,14 +231,52 @@ pub fn push(tarball: &Path, reference: &str, opts: &PushOptions, shell: &Shell) 
     Ok(pushed)
 }
 
-/// The failure for a tarball that did not pass the check.
-fn refuse(tarball: &Path, e: anyhow::Error) -> Failure {
-    Failure::new(format!(
-        "refusing to push `{}`: it is not a valid image tarball",
-        tarball.display()
-    ))
-    .detail(e.to_string())
-    .help("rebuild it with `cargo slim build`; nothing was uploaded")
+/// The failure for an archive that did not pass the check: what is wrong with
+/// it, and that nothing was uploaded.
+fn refuse(tarball: &Path, e: Failure) -> Failure {
+    let mut f = Failure::new(format!(
+        "refusing to push `{}`: {}",
+        tarball.display(),
+        e.what
+    ));
+    f.details = e.details;
+    f.details.push("nothing was uploaded".into());
+    f.help = e.help;
+    f
+}
+
+/// Say what the archive holds and what is left out (verbose: its own name).
+fn describe(peek: &source::Peek, shell: &Shell) {
+    if let Some(name) = &peek.name {
+        shell.verbose(
+            "Archive",
+            format!(
+                "{} archive naming itself `{name}` (the reference given decides where it goes)",
+                peek.format.as_str()
+            ),
+        );
+    }
+    if !peek.children.is_empty() {
+        let platforms: Vec<&str> = peek
+            .children
+            .iter()
+            .map(|c| c.platform.as_deref().unwrap_or("?"))
+            .collect();
+        shell.verbose(
+            "Index",
+            format!("{} ({})", short(peek.digest()), platforms.join(", ")),
+        );
+    }
+    for n in &peek.notes {
+        shell.note(n);
+    }
+    for a in &peek.artifacts {
+        shell.note(format!(
+            "skipping artifact {} ({}): pushing attached artifacts is not supported yet",
+            short(&a.descriptor.digest),
+            a.artifact_type.as_deref().unwrap_or("no artifact type")
+        ));
+    }
 }
 
 /// The reference's tag first, then the extra tags, each checked, without repeats.
@@ -306,7 +346,7 @@ struct Job<'a> {
     tarball: &'a Path,
     target: &'a Reference,
     tags: &'a [String],
-    peek: &'a layout::Peek,
+    peek: &'a source::Peek,
     cred: Option<&'a auth::Credential>,
     tls: &'a Tls,
     opts: &'a PushOptions,
@@ -394,7 +434,7 @@ impl Job<'_> {
         .await?;
         let manifest_there = tag_digests
             .iter()
-            .any(|d| d.as_deref() == Some(self.peek.manifest_digest.as_str()));
+            .any(|d| d.as_deref() == Some(self.peek.digest()));
         let present = if manifest_there {
             vec![true; self.peek.blobs.len()]
         } else {
@@ -461,7 +501,7 @@ impl Job<'_> {
             .await
         } else {
             retry(policy, &what, shell, transport::Attempt::clone, || {
-                transport::head_manifest(endpoint, self.cred, repo, tag, &self.peek.media_type)
+                transport::head_manifest(endpoint, self.cred, repo, tag, &self.peek.top.media_type)
             })
             .await
         };
@@ -471,7 +511,6 @@ impl Job<'_> {
     /// Upload the missing blobs, then the manifest under every tag.
     async fn finish(&self, p: Prepared) -> Result<(usize, usize)> {
         let (shell, policy) = (self.shell, &self.opts.retry);
-        let registry = &self.target.registry;
         let t = Instant::now();
         let Prepared {
             endpoint,
@@ -482,7 +521,7 @@ impl Job<'_> {
             present,
             tag_digests,
         } = p;
-        let missing: Vec<&layout::BlobRef> = self
+        let missing: Vec<&source::BlobRef> = self
             .peek
             .blobs
             .iter()
@@ -508,14 +547,20 @@ impl Job<'_> {
                         b.set_message(short(&j.digest).to_string());
                         b
                     });
-                let r = retry(
+                let watch = retry::Progress::new(j.range.size);
+                let r = retry::retry_upload(
                     policy,
-                    &format!("upload {} {}", j.kind, short(&j.digest)),
+                    &format!("upload {} {}", j.kind, j.digest),
                     shell,
                     classify,
+                    &watch,
                     || {
-                        let stream =
-                            layout::blob_stream(self.tarball.to_path_buf(), j.range, bar.clone());
+                        let stream = layout::blob_stream(
+                            self.tarball.to_path_buf(),
+                            j.range,
+                            bar.clone(),
+                            Some(watch.clone()),
+                        );
                         client.push_blob_stream(oref, stream, &j.digest, Some(j.range.size))
                     },
                 )
@@ -532,47 +577,8 @@ impl Job<'_> {
             "Timing",
             format!("blobs uploaded in {:.3}s", t.elapsed().as_secs_f64()),
         );
-        // 5. The manifest, byte for byte, under every tag; then what the registry says.
-        for (tag, before) in self.tags.iter().zip(&tag_digests) {
-            let ours = &self.peek.manifest_digest;
-            if before.as_ref() == Some(ours) {
-                shell.verbose(
-                    "Unchanged",
-                    format!(
-                        "{registry}/{}:{tag} is already {ours}",
-                        self.target.repository
-                    ),
-                );
-                continue;
-            }
-            let r = self.oci_ref(tag);
-            let content_type = reqwest::header::HeaderValue::from_str(&self.peek.media_type)?;
-            retry(
-                policy,
-                &format!("PUT manifest {}:{tag}", self.target.repository),
-                shell,
-                classify,
-                || client.push_manifest_raw(&r, self.peek.manifest.clone(), content_type.clone()),
-            )
-            .await
-            .map_err(|g| gave_up(g, &format!("push the manifest as `{tag}`"), &base))?;
-            let remote = self
-                .remote_digest(&endpoint, &client, &auth, tag)
-                .await?
-                .unwrap_or_else(|| "nothing".to_string());
-            if remote != *ours {
-                return Err(Failure::new(format!(
-                    "{registry} reports {remote} for `{}:{tag}`, but the pushed manifest is {ours}",
-                    self.target.repository
-                ))
-                .help("the registry rewrote the manifest (or another push raced this one); pin the digest it reports only after checking it")
-                .into());
-            }
-            shell.verbose(
-                "Tagged",
-                format!("{registry}/{}:{tag} → {remote}", self.target.repository),
-            );
-        }
+        self.put_manifests(&endpoint, &client, &auth, &base, &tag_digests)
+            .await?;
         Ok((missing.len(), self.peek.blobs.len() - missing.len()))
     }
 

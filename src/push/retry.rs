@@ -12,6 +12,7 @@
 //! for every request.
 
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use oci_client::errors::{OciDistributionError, OciErrorCode};
@@ -195,6 +196,87 @@ pub struct GaveUp {
     pub timeout: Duration,
 }
 
+/// The most a connection may hold of a body its receiver has not read yet
+/// (Linux's largest default send plus receive buffers, rounded up).
+pub const MAX_BUFFERED: u64 = 8 << 20;
+/// The slowest rate (bytes per second) a registry is given to drain that.
+pub const SLOWEST_DRAIN: u64 = 128 << 10;
+
+/// How far one upload has got: the bytes its body handed to the connection, and
+/// when. Shared between the body stream (which advances it) and the watchdog of
+/// [`retry_upload`] (which reads it).
+#[derive(Debug, Clone)]
+pub struct Progress(Arc<Mutex<ProgressState>>);
+
+#[derive(Debug)]
+struct ProgressState {
+    last: Instant,
+    sent: u64,
+    size: u64,
+}
+
+impl Progress {
+    /// An upload of `size` bytes, not started.
+    pub fn new(size: u64) -> Progress {
+        let now = Instant::now();
+        Progress(Arc::new(Mutex::new(ProgressState {
+            last: now,
+            sent: 0,
+            size,
+        })))
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, ProgressState> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A new try: nothing sent yet, the clock starts now.
+    pub fn restart(&self) {
+        let mut s = self.state();
+        (s.last, s.sent) = (Instant::now(), 0);
+    }
+
+    /// `n` more bytes were taken by the connection.
+    pub fn advance(&self, n: u64) {
+        let mut s = self.state();
+        s.sent += n;
+        s.last = Instant::now();
+    }
+
+    /// Bytes of this try taken so far, and of how many.
+    pub fn sent(&self) -> (u64, u64) {
+        let s = self.state();
+        (s.sent, s.size)
+    }
+
+    /// When the try fails unless more bytes go: `timeout` after the last ones.
+    /// Once the whole body is handed over, the answer may also wait for the bytes
+    /// still buffered in the connection: the kernel takes megabytes at once (on
+    /// loopback the whole of a 2 MiB blob), and no process can see how much of
+    /// that the registry has read. So the registry gets the time to drain up to
+    /// [`MAX_BUFFERED`] at [`SLOWEST_DRAIN`] on top of the timeout.
+    fn deadline(&self, timeout: Duration) -> Instant {
+        let s = self.state();
+        if s.sent >= s.size && s.size > 0 {
+            let buffered = s.size.min(MAX_BUFFERED) as f64;
+            s.last + timeout + Duration::from_secs_f64(buffered / SLOWEST_DRAIN as f64)
+        } else {
+            s.last + timeout
+        }
+    }
+}
+
+/// Resolves when `p` has made no progress for `timeout`.
+async fn stalled(p: &Progress, timeout: Duration) {
+    loop {
+        let deadline = p.deadline(timeout);
+        if Instant::now() >= deadline {
+            return;
+        }
+        tokio::time::sleep_until(deadline.into()).await;
+    }
+}
+
 /// Run `op` until it succeeds, fails for good, or `policy` runs out of tries or
 /// time: each try gets what is left of `policy.timeout`, and no try starts (or
 /// backoff sleeps) past it.
@@ -203,28 +285,86 @@ pub async fn retry<T, E, F, Fut>(
     what: &str,
     shell: &Shell,
     classify: impl Fn(&E) -> Attempt,
+    op: F,
+) -> std::result::Result<T, GaveUp>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = std::result::Result<T, E>>,
+{
+    retry_with(policy, what, shell, classify, op, None).await
+}
+
+/// [`retry`] for a blob upload, where `--timeout` is a progress timeout: a try
+/// fails only when `progress` (advanced by the body stream) stands still for the
+/// timeout — a big blob may take as long as it takes while bytes keep going.
+pub async fn retry_upload<T, E, F, Fut>(
+    policy: &RetryPolicy,
+    what: &str,
+    shell: &Shell,
+    classify: impl Fn(&E) -> Attempt,
+    progress: &Progress,
+    op: F,
+) -> std::result::Result<T, GaveUp>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = std::result::Result<T, E>>,
+{
+    retry_with(policy, what, shell, classify, op, Some(progress)).await
+}
+
+async fn retry_with<T, E, F, Fut>(
+    policy: &RetryPolicy,
+    what: &str,
+    shell: &Shell,
+    classify: impl Fn(&E) -> Attempt,
     mut op: F,
+    progress: Option<&Progress>,
 ) -> std::result::Result<T, GaveUp>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = std::result::Result<T, E>>,
 {
     let started = Instant::now();
-    let deadline = started + policy.timeout;
+    let mut deadline = started + policy.timeout;
     let attempts = policy.attempts.max(1);
     let mut n = 0;
     loop {
         n += 1;
-        let left = deadline
-            .saturating_duration_since(Instant::now())
-            .max(Duration::from_millis(1));
-        let a = match tokio::time::timeout(left, op()).await {
-            Ok(Ok(v)) => return Ok(v),
-            Ok(Err(e)) => classify(&e),
-            Err(_) => Attempt::timed_out(format!(
-                "{what}: no answer within {}",
-                seconds(policy.timeout)
-            )),
+        let a = if let Some(p) = progress {
+            p.restart();
+            let (run, watch) = (
+                std::pin::pin!(op()),
+                std::pin::pin!(stalled(p, policy.timeout)),
+            );
+            let r = match futures_util::future::select(run, watch).await {
+                futures_util::future::Either::Left((r, _)) => Some(r),
+                futures_util::future::Either::Right(_) => None,
+            };
+            // An upload's step ends a timeout after its last progress.
+            deadline = Instant::now() + policy.timeout;
+            match r {
+                Some(Ok(v)) => return Ok(v),
+                Some(Err(e)) => classify(&e),
+                None => {
+                    let (sent, size) = p.sent();
+                    Attempt::timed_out(format!(
+                        "{what}: no answer within {}: the registry took no more bytes after {sent} of {size} were sent",
+                        seconds(policy.timeout)
+                    ))
+                }
+            }
+        } else {
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1));
+            match tokio::time::timeout(left, op()).await {
+                Ok(Ok(v)) => return Ok(v),
+                Ok(Err(e)) => classify(&e),
+                Err(_) => Attempt::timed_out(format!(
+                    "{what}: no answer within {}",
+                    seconds(policy.timeout)
+                )),
+            }
         };
         let wait = policy.backoff(n);
         if !a.retryable || n >= attempts || Instant::now() + wait >= deadline {
@@ -267,7 +407,7 @@ pub fn gave_up(g: GaveUp, what: &str, endpoint: &str) -> Failure {
     f = f.detail(format!("last error: {}", g.last.message));
     let help = if g.last.timed_out {
         format!(
-            "is {endpoint} up and reachable? It sent no answer in {} (each request, a blob upload included, must be answered within the timeout). To wait longer, pass `--timeout SECONDS` (default {})",
+            "is {endpoint} up and reachable? It sent no answer in {} (each request must be answered within the timeout; a blob upload may take longer as long as the registry keeps taking bytes). To wait longer, pass `--timeout SECONDS` (default {})",
             seconds(g.timeout),
             seconds(DEFAULT_TIMEOUT)
         )
@@ -287,4 +427,99 @@ pub fn gave_up(g: GaveUp, what: &str, endpoint: &str) -> Failure {
         f = f.help(help);
     }
     f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    fn policy(ms: u64) -> RetryPolicy {
+        RetryPolicy {
+            timeout: Duration::from_millis(ms),
+            ..RetryPolicy::default()
+        }
+    }
+
+    /// An upload that keeps moving outlasts its timeout; one that stops fails
+    /// about one timeout after its last byte, saying how many went.
+    #[test]
+    fn an_upload_fails_only_when_it_stops_moving() {
+        let shell = Shell::new(crate::shell::Verbosity::Quiet, Default::default());
+        let p = Progress::new(1000);
+        let started = Instant::now();
+        // 10 bytes every 50 ms for 600 ms, with a 200 ms timeout: succeeds.
+        let r: std::result::Result<u32, GaveUp> = rt().block_on(retry_upload(
+            &policy(200),
+            "upload layer x",
+            &shell,
+            |_: &u16| Attempt::fatal("no".into()),
+            &p,
+            || async {
+                for _ in 0..12 {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    p.advance(10);
+                }
+                Ok(7)
+            },
+        ));
+        assert_eq!(r.unwrap(), 7);
+        assert!(started.elapsed() >= Duration::from_millis(600));
+
+        // 300 bytes, then silence: fails ~200 ms later, not retried.
+        let started = Instant::now();
+        let mut calls = 0;
+        let r: std::result::Result<u32, GaveUp> = rt().block_on(retry_upload(
+            &policy(200),
+            "upload layer x",
+            &shell,
+            |_: &u16| Attempt::fatal("no".into()),
+            &p,
+            || {
+                calls += 1;
+                async {
+                    for _ in 0..3 {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        p.advance(100);
+                    }
+                    std::future::pending::<std::result::Result<u32, u16>>().await
+                }
+            },
+        ));
+        let g = r.unwrap_err();
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(350), "{took:?}");
+        assert!(took < Duration::from_millis(1500), "{took:?}");
+        assert!(g.last.timed_out);
+        assert_eq!((g.attempts, calls), (1, 1));
+        assert!(
+            g.last.message.contains("after 300 of 1000"),
+            "{}",
+            g.last.message
+        );
+    }
+
+    /// Once the whole body is handed over, the answer may wait for what the
+    /// connection still buffers: longer than the timeout, bounded.
+    #[test]
+    fn a_sent_body_gets_the_drain_allowance() {
+        let p = Progress::new(1 << 20);
+        let t = Duration::from_secs(1);
+        let before = p.deadline(t);
+        p.advance(1 << 20);
+        let after = p.deadline(t);
+        let allowance = Duration::from_secs_f64((1 << 20) as f64 / SLOWEST_DRAIN as f64);
+        assert!(after >= before + allowance - Duration::from_millis(50));
+        assert!(after <= Instant::now() + t + allowance);
+        let huge = Progress::new(1 << 40);
+        huge.advance(1 << 40);
+        let cap = Duration::from_secs_f64(MAX_BUFFERED as f64 / SLOWEST_DRAIN as f64);
+        assert!(huge.deadline(t) <= Instant::now() + t + cap);
+    }
 }

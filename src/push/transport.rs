@@ -15,14 +15,19 @@
 //! errors, 429 and 5xx are retried with backoff, a bounded number of times.
 //!
 //! Time is bounded by [`RetryPolicy::timeout`] (`--timeout`, 60 s by default): every
-//! request must connect and get its answer within it (reqwest's `connect_timeout`
-//! and `read_timeout` on both our client and oci-client's; reqwest counts the read
-//! timeout from sending the request to the response head, upload included), and a
-//! step stops retrying once it has spent it. A request that timed out is not
-//! retried: a registry that let a whole timeout pass in silence is not answering,
-//! and a retry would only multiply the wait. So a registry that accepts connections
-//! and never answers fails in one timeout, with an error naming it, the timeout and
-//! `--timeout`. (Consequence: one blob must upload within the timeout too.)
+//! request without a body must connect and get its answer within it (reqwest's
+//! `connect_timeout` and `read_timeout` on our client; `retry`'s per-try bound on
+//! oci-client's, which has no read timeout), and a step stops retrying once it has
+//! spent it. A blob upload is different: the timeout is a progress timeout. It
+//! fails only when the registry takes no bytes of the body for the timeout (and,
+//! once the whole body is handed over, does not answer within the timeout plus
+//! the time to drain what the connection may still buffer, at most 8 MiB at
+//! 128 KiB/s: those bytes reach the registry at its pace, unseen), so a big blob on a slow link uploads, and one that stalls
+//! fails in about one timeout naming the blob and the bytes sent. A request that
+//! timed out is not retried: a registry that let a whole timeout pass in silence is
+//! not answering, and a retry would only multiply the wait. So a registry that
+//! accepts connections and never answers fails in one timeout, with an error naming
+//! it, the timeout and `--timeout`.
 
 use std::path::Path;
 use std::time::Duration;
@@ -177,7 +182,10 @@ pub fn client_config(endpoint: &Endpoint, tls: &Tls) -> oci_client::client::Clie
         platform_resolver: None,
         max_concurrent_upload: 3,
         connect_timeout: Some(endpoint.timeout),
-        read_timeout: Some(endpoint.timeout),
+        // No read timeout: reqwest would count a blob's whole upload in it. Every
+        // oci-client request runs in `retry`, which bounds it by the timeout — or,
+        // for a blob upload, by the progress of its body (`retry_upload`).
+        read_timeout: None,
         user_agent: concat!("cargo-slim/", env!("CARGO_PKG_VERSION")),
         ..ClientConfig::default()
     }

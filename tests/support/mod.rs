@@ -5,8 +5,10 @@
 
 #![allow(dead_code)]
 
+mod archives;
 pub mod index;
 pub mod tar;
+pub use archives::*;
 
 pub use cargo_slim::testing::XorShift;
 
