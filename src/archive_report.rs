@@ -120,8 +120,10 @@ fn measure(
     };
     let (mut crates, mut sections, mut upx) = (Vec::new(), Vec::new(), None);
     let sidecar = report::sidecar_path(tarball);
-    match report::load_report(&sidecar) {
-        Ok(stored) if stored.manifest_digest == doc.digest => {
+    let stored = report::load_reports(&sidecar)
+        .map(|all| all.into_iter().find(|r| r.manifest_digest == doc.digest));
+    match stored {
+        Ok(Some(stored)) => {
             sizes.binary_unstripped = stored.sizes.binary_unstripped;
             sizes.binary_stripped = stored.sizes.binary_stripped;
             sizes.binary_packed = stored.sizes.binary_packed;
@@ -147,6 +149,7 @@ fn measure(
         path: tarball.display().to_string(),
         reference: image.reference.clone().unwrap_or_default(),
         manifest_digest: doc.digest.clone(),
+        index_digest: None,
         platform,
         sizes,
         crates,

@@ -51,16 +51,79 @@ use shell::Shell;
 #[derive(Debug, Clone)]
 pub struct BuildOutcome {
     pub path: PathBuf,
+    /// The first platform's image (the only one of a single-platform build).
     pub image: Image,
     pub inspection: Inspection,
+    /// The first platform's report.
     pub report: BuildReport,
+    /// One report per platform, in canonical platform order.
+    pub reports: Vec<BuildReport>,
+    /// The digest a user pulls: the image index's for several platforms, else the
+    /// manifest's.
+    pub digest: String,
     /// Budget failures, one sentence each (empty when within budget).
     pub over_budget: Vec<String>,
 }
 
-/// `cargo slim build`: the whole pipeline.
+/// `cargo slim build`: the whole pipeline, once per platform up to the image,
+/// then one tarball for all of them.
 pub fn build(plan: &Plan, shell: &Shell) -> Result<BuildOutcome> {
     let mut clock = pipeline::Clock::start(shell);
+    let mut builds = Vec::new();
+    for one in plan.per_platform() {
+        builds.push(build_platform(&one, shell, &mut clock)?);
+    }
+    let set = image::ImageSet::new(builds.iter().map(|b| b.image.clone()).collect())?;
+    // The set is in canonical order: report in the same order.
+    builds.sort_by_key(|b| image::platform_rank(&b.image.platform));
+    shell.status("Writing", plan.output.display());
+    let tarball = image::tarball::prepare_set(&set, &plan.output, plan.epoch)?;
+    clock.lap("write");
+    for b in &mut builds {
+        b.sizes.tarball = tarball.size();
+    }
+    let index_digest = set.index.as_ref().map(|i| i.digest.as_str());
+    let (reports, over_budget, sidecar) = pipeline::report(plan, &builds, index_digest, shell)?;
+    for stale in tarball.swept() {
+        shell.note(format!(
+            "removed `{}`, a temporary file left by an earlier run that was killed",
+            stale.display()
+        ));
+    }
+    // Both files are complete: only now do they replace the old ones, in one step
+    // a signal cannot split.
+    io::commit_all(vec![sidecar, tarball])?;
+    clock.lap("report");
+    let first = builds.swap_remove(0);
+    let platforms: Vec<String> = reports.iter().map(|r| r.platform.clone()).collect();
+    shell.status(
+        "Finished",
+        format!(
+            "{} ({}, {}) {} in {:.2}s",
+            set.reference,
+            platforms.join(", "),
+            first.inspection.kind.as_str(),
+            set.digest(),
+            clock.total()
+        ),
+    );
+    Ok(BuildOutcome {
+        path: plan.output.clone(),
+        digest: set.digest().to_string(),
+        image: first.image,
+        inspection: first.inspection,
+        report: reports[0].clone(),
+        reports,
+        over_budget,
+    })
+}
+
+/// One platform: compile → inspect → attribute → strip → upx → image.
+fn build_platform(
+    plan: &Plan,
+    shell: &Shell,
+    clock: &mut pipeline::Clock<'_>,
+) -> Result<pipeline::PlatformBuild> {
     let compiled = pipeline::compile(plan, shell)?;
     clock.lap("compile");
     let unstripped = pipeline::read_binary(&compiled.path)?;
@@ -74,63 +137,13 @@ pub fn build(plan: &Plan, shell: &Shell) -> Result<BuildOutcome> {
     clock.lap("upx");
     let image = pipeline::image(plan, &final_binary.binary, &inspection, shell)?;
     clock.lap("image");
-    shell.status("Writing", plan.output.display());
-    let tarball = image::tarball::prepare(&image, &plan.output, plan.epoch)?;
-    clock.lap("write");
-    let (report, over_budget, sidecar) = pipeline::report(
-        plan,
-        &image,
-        pipeline::sizes(&final_binary, &image, tarball.size()),
-        final_binary.upx.clone(),
-        attribution,
-        shell,
-    )?;
-    for stale in tarball.swept() {
-        shell.note(format!(
-            "removed `{}`, a temporary file left by an earlier run that was killed",
-            stale.display()
-        ));
-    }
-    // Both files are complete: only now do they replace the old ones, in one step
-    // a signal cannot split.
-    io::commit_all(vec![sidecar, tarball])?;
-    clock.lap("report");
-    shell.status(
-        "Finished",
-        format!(
-            "{} ({}, {}) {} in {:.2}s",
-            image.reference,
-            image.platform,
-            inspection.kind.as_str(),
-            image.manifest.digest,
-            clock.total()
-        ),
-    );
-    Ok(BuildOutcome {
-        path: plan.output.clone(),
+    Ok(pipeline::PlatformBuild {
+        sizes: pipeline::sizes(&final_binary, &image, 0),
+        upx: final_binary.upx,
         image,
         inspection,
-        report,
-        over_budget,
+        attribution,
     })
-}
-
-/// `cargo slim report TARBALL`: the image-level numbers recomputed from the file
-/// (any OCI or docker archive), plus the per-crate figures stored beside it by the
-/// build that wrote it. A multi-platform archive prints one table per platform and
-/// checks the budget of each; the report returned is the first platform's (see
-/// [`report_archive`] for all of them).
-pub fn report_tarball(
-    tarball: &std::path::Path,
-    plan: &config::ReportPlan,
-    shell: &Shell,
-) -> Result<(BuildReport, Vec<String>)> {
-    let (reports, over) = archive_report::report(tarball, plan, shell)?;
-    let first = reports
-        .into_iter()
-        .next()
-        .ok_or_else(|| error::Failure::new("the archive holds no image to report on"))?;
-    Ok((first, over))
 }
 
 /// `cargo slim report TARBALL`, one report per platform of the archive.

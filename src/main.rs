@@ -16,7 +16,7 @@ use cargo_slim::push::{push, PushOptions, RetryPolicy};
 use cargo_slim::report::BuildReport;
 use cargo_slim::shell::{Shell, Verbosity};
 use cargo_slim::verify::{verify_path, Report};
-use cargo_slim::{build, config, report_tarball};
+use cargo_slim::{build, config, report_archive};
 use cli::{Command, IndexArgs, MessageFormat, PushArgs, VerifyArgs};
 
 fn main() -> ExitCode {
@@ -37,7 +37,7 @@ fn main() -> ExitCode {
         Command::Build(b) => config::resolve(&b.to_request()).and_then(|plan| {
             let out = build(&plan, &shell)?;
             let pushing = plan.push.as_ref().filter(|_| out.over_budget.is_empty());
-            emit(format, &out.report, out.over_budget)?;
+            emit(format, &out.reports, out.over_budget)?;
             match pushing {
                 Some(p) => push_and_print(&out.path, p, format, &shell),
                 None => Ok(()),
@@ -45,8 +45,8 @@ fn main() -> ExitCode {
         }),
         Command::Report(r) => {
             let plan = config::report_plan(&r.budget.to_request(), false, None, Path::new("-"));
-            plan.and_then(|plan| report_tarball(&r.tarball, &plan, &shell))
-                .and_then(|(report, over)| emit(format, &report, over))
+            plan.and_then(|plan| report_archive(&r.tarball, &plan, &shell))
+                .and_then(|(reports, over)| emit(format, &reports, over))
         }
         Command::Verify(v) => run_verify(&v, format, &shell),
         Command::Push(p) => run_push(&p, format, &shell),
@@ -72,12 +72,20 @@ fn main() -> ExitCode {
     }
 }
 
-/// Print the result (the tarball path, or the JSON line), then turn a budget
-/// failure into an error: the result is printed either way.
-fn emit(format: MessageFormat, report: &BuildReport, over_budget: Vec<String>) -> Result<()> {
+/// Print the result (the tarball path, or a JSON line per platform), then turn a
+/// budget failure into an error: the result is printed either way.
+fn emit(format: MessageFormat, reports: &[BuildReport], over_budget: Vec<String>) -> Result<()> {
     match format {
-        MessageFormat::Human => print_out(&report.path)?,
-        MessageFormat::Json => print_out(&serde_json::to_string(report)?)?,
+        MessageFormat::Human => {
+            if let Some(first) = reports.first() {
+                print_out(&first.path)?;
+            }
+        }
+        MessageFormat::Json => {
+            for report in reports {
+                print_out(&serde_json::to_string(report)?)?;
+            }
+        }
     }
     if over_budget.is_empty() {
         Ok(())

@@ -280,6 +280,7 @@ pub fn image(plan: &Plan, binary: &[u8], insp: &Inspection, shell: &Shell) -> Re
     image::build_image(&plan.image, &platform, vec![layer], plan.epoch)
 }
 
+/// The figures of one platform; `tarball` is the size of the whole file.
 pub fn sizes(stripped: &Stripped, image: &Image, tarball: u64) -> Sizes {
     Sizes {
         binary_unstripped: Some(stripped.unstripped_size),
@@ -307,44 +308,75 @@ fn named<T>(items: &[T], f: impl Fn(&T) -> (String, u64)) -> Vec<NamedSize> {
         .collect()
 }
 
-/// Build the report, compare with the baseline, check the budget, and write the
-/// sidecar, chart and step summary.
+/// One platform's image and the figures measured on the way to it.
+pub struct PlatformBuild {
+    pub image: Image,
+    pub inspection: Inspection,
+    /// Sizes, with `tarball` filled in once the tarball is written.
+    pub sizes: Sizes,
+    pub upx: Option<crate::report::UpxReport>,
+    pub attribution: Option<Attribution>,
+}
+
+/// Build a report per platform, compare with the baseline, check the budget of
+/// each, and prepare the sidecar (a JSON line per platform).
 pub fn report(
     plan: &Plan,
-    image: &Image,
-    sizes: Sizes,
-    upx: Option<crate::report::UpxReport>,
-    attribution: Option<Attribution>,
+    builds: &[PlatformBuild],
+    index_digest: Option<&str>,
     shell: &Shell,
-) -> Result<(BuildReport, Vec<String>, crate::io::Pending)> {
-    let (crates, sections) = match &attribution {
-        Some(a) => (
-            named(&a.crates, |c| (c.name.clone(), c.bytes)),
-            named(&a.sections, |s| (s.name.clone(), s.bytes)),
-        ),
-        None => (Vec::new(), Vec::new()),
-    };
-    let report = BuildReport {
-        reason: "image-built".into(),
-        path: plan.output.display().to_string(),
-        reference: image.reference.clone(),
-        manifest_digest: image.manifest.digest.clone(),
-        platform: image.platform.to_string(),
-        sizes,
-        crates,
-        sections,
-        upx,
-        budget: Default::default(),
-        baseline: None,
-    };
+) -> Result<(Vec<BuildReport>, Vec<String>, crate::io::Pending)> {
+    let mut reports = Vec::new();
+    for b in builds {
+        let (crates, sections) = match &b.attribution {
+            Some(a) => (
+                named(&a.crates, |c| (c.name.clone(), c.bytes)),
+                named(&a.sections, |s| (s.name.clone(), s.bytes)),
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
+        reports.push(BuildReport {
+            reason: "image-built".into(),
+            path: plan.output.display().to_string(),
+            reference: b.image.reference.clone(),
+            manifest_digest: b.image.manifest.digest.clone(),
+            index_digest: index_digest.map(str::to_string),
+            platform: b.image.platform.to_string(),
+            sizes: b.sizes.clone(),
+            crates,
+            sections,
+            upx: b.upx.clone(),
+            budget: Default::default(),
+            baseline: None,
+        });
+    }
     // The sidecar records the measured figures, before any budget verdict; it goes
     // into place together with the tarball.
-    let sidecar = crate::io::prepare(
-        &report::sidecar_path(&plan.output),
-        &serde_json::to_vec(&report)?,
-    )?;
-    let (report, over) = finish_report(report, &plan.report, shell)?;
-    Ok((report, over, sidecar))
+    let mut lines = Vec::new();
+    for r in &reports {
+        lines.extend(serde_json::to_vec(r)?);
+        lines.push(b'\n');
+    }
+    let sidecar = crate::io::prepare(&report::sidecar_path(&plan.output), &lines)?;
+    let several = reports.len() > 1;
+    let mut finished = Vec::new();
+    let mut over = Vec::new();
+    for r in reports {
+        let platform = r.platform.clone();
+        if several {
+            shell.status("Platform", &platform);
+        }
+        let (r, failures) = finish_report(r, &plan.report, shell)?;
+        over.extend(failures.into_iter().map(|f| {
+            if several {
+                format!("{platform}: {f}")
+            } else {
+                f
+            }
+        }));
+        finished.push(r);
+    }
+    Ok((finished, over, sidecar))
 }
 
 /// Baseline diff, budget, outputs — shared by `build` and `report`.
@@ -353,8 +385,16 @@ pub(crate) fn finish_report(
     plan: &ReportPlan,
     shell: &Shell,
 ) -> Result<(BuildReport, Vec<String>)> {
+    // A multi-platform baseline has a line per platform: compare like with like.
     let baseline = match &plan.baseline {
-        Some(p) => Some((report::load_report(p)?, p.clone())),
+        Some(p) => {
+            let mut all = report::load_reports(p)?;
+            let i = all
+                .iter()
+                .position(|b| b.platform == report.platform)
+                .unwrap_or(all.len() - 1);
+            Some((all.swap_remove(i), p.clone()))
+        }
         None => None,
     };
     if let Some((base, path)) = &baseline {

@@ -163,20 +163,6 @@ fn skopeo_reads_each_platform_of_the_merge() {
     assert_eq!(config["rootfs"], set.images[0].config["rootfs"]);
 }
 
-/// Whether arm64 binaries run here (qemu-user-static registered with binfmt);
-/// in CI they must.
-fn arm64_runs() -> bool {
-    let ok = Path::new("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists();
-    if !ok {
-        assert!(
-            !in_ci(),
-            "CI=true needs qemu-user-static registered with binfmt_misc (qemu-aarch64)"
-        );
-        eprintln!("SKIPPED: arm64 run: /proc/sys/fs/binfmt_misc/qemu-aarch64 is missing");
-    }
-    ok
-}
-
 #[test]
 fn podman_loads_the_merge_and_runs_each_platform() {
     if !have("podman") || !have("skopeo") {
@@ -231,20 +217,7 @@ fn podman_loads_the_merge_and_runs_each_platform() {
                 .arg(format!("oci-archive:{}", out.display()))
                 .arg(format!("oci-archive:{}:{arm_tag}", arm_only.display())),
         );
-        run_ok(Command::new("podman").args(["load", "-i"]).arg(&arm_only));
-        let run = run_ok(Command::new("podman").args([
-            "run",
-            "--rm",
-            "--runtime",
-            "runc",
-            "--platform",
-            "linux/arm64",
-            &arm_tag,
-        ]));
-        let _ = Command::new("podman")
-            .args(["rmi", "-f", &arm_tag])
-            .output();
-        assert_eq!(text(&run.stdout).trim(), HELLO_LINE);
+        assert_eq!(podman_run_arm64(&arm_only, &arm_tag), HELLO_LINE);
     }
 }
 

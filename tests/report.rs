@@ -432,7 +432,15 @@ fn report_of_a_multi_platform_archive_has_one_section_per_platform() {
         2,
         "two tables: {err}"
     );
-    let v: Value = serde_json::from_str(text(&o.stdout).lines().last().unwrap()).unwrap();
+    // A JSON line per platform, in the archive's order.
+    let lines: Vec<Value> = text(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[1]["platform"], "linux/arm64/v8");
+    assert_eq!(lines[1]["manifest_digest"], w.manifests[1].as_str());
+    let v = &lines[0];
     assert_eq!(v["platform"], "linux/amd64");
     assert_eq!(v["manifest_digest"], w.manifests[0].as_str());
     assert_eq!(v["reference"], "localhost/multi:1");

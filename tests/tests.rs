@@ -8,6 +8,7 @@ mod build;
 mod errors;
 mod index;
 mod inputs;
+mod platforms;
 mod push;
 mod push_faults;
 mod registry;

@@ -47,6 +47,29 @@ pub struct Plan {
     pub push: Option<PushPlan>,
 }
 
+impl Plan {
+    /// One plan per platform to build: each with one explicit target (a
+    /// multi-platform build), or this plan itself.
+    pub fn per_platform(&self) -> Vec<Plan> {
+        match &self.source {
+            Source::Cargo(b) if !b.platforms.is_empty() => b
+                .platforms
+                .iter()
+                .map(|arch| {
+                    let mut one = (**b).clone();
+                    one.target = Some(arch.musl_triple());
+                    one.platforms = Vec::new();
+                    Plan {
+                        source: Source::Cargo(Box::new(one)),
+                        ..self.clone()
+                    }
+                })
+                .collect(),
+            _ => vec![self.clone()],
+        }
+    }
+}
+
 /// Where and how to push.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushPlan {

@@ -67,6 +67,10 @@ pub struct BuildReport {
     pub path: String,
     pub reference: String,
     pub manifest_digest: String,
+    /// The image index of a multi-platform image: the digest users pull (each
+    /// platform's report carries it); absent for a single-platform image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_digest: Option<String>,
     pub platform: String,
     pub sizes: Sizes,
     pub crates: Vec<NamedSize>,
@@ -216,19 +220,33 @@ pub fn diff(baseline: &BuildReport, baseline_path: &Path, now: &BuildReport) -> 
 /// Read a report JSON (the output of `--message-format json`, or a sidecar). When
 /// the file holds several JSON lines, the `image-built` one is used.
 pub fn load_report(path: &Path) -> Result<BuildReport> {
+    let mut all = load_reports(path)?;
+    Ok(all.pop().expect("load_reports returns at least one"))
+}
+
+/// Every report line of a file: one per platform of a multi-platform build (the
+/// sidecar holds a line each), or the one of a single-platform build.
+pub fn load_reports(path: &Path) -> Result<Vec<BuildReport>> {
     let text =
         std::fs::read_to_string(path).map_err(|e| io_failure("read the report", path, &e))?;
-    let line = text
+    let mut lines: Vec<&str> = text
         .lines()
-        .rev()
-        .find(|l| l.contains("\"image-built\"") || l.contains("\"image-report\""))
-        .unwrap_or(text.trim());
-    serde_json::from_str(line).map_err(|e| {
-        Failure::new(format!("`{}` is not a cargo-slim report", path.display()))
-            .detail(e.to_string())
-            .help("use the JSON printed by `cargo slim build --message-format json`, or the .report.json written beside the tarball")
-            .into()
-    })
+        .filter(|l| l.contains("\"image-built\"") || l.contains("\"image-report\""))
+        .collect();
+    if lines.is_empty() {
+        lines.push(text.trim());
+    }
+    lines
+        .into_iter()
+        .map(|line| {
+            serde_json::from_str(line).map_err(|e| {
+                Failure::new(format!("`{}` is not a cargo-slim report", path.display()))
+                    .detail(e.to_string())
+                    .help("use the JSON printed by `cargo slim build --message-format json`, or the .report.json written beside the tarball")
+                    .into()
+            })
+        })
+        .collect()
 }
 
 /// Where the report of a tarball is kept: `x.tar` → `x.report.json`.

@@ -8,6 +8,7 @@ pub(crate) fn sample() -> BuildReport {
         path: "/t/hello.tar".into(),
         reference: "localhost/hello:0.1.0".into(),
         manifest_digest: "sha256:00".into(),
+        index_digest: None,
         platform: "linux/amd64".into(),
         sizes: Sizes {
             binary_unstripped: Some(4_000_000),

@@ -8,11 +8,10 @@ use std::sync::OnceLock;
 use cargo_slim::image::{build_image, build_layer, tarball, ImageSpec, LayerFile, Platform};
 use cargo_slim::image::{Image, ImageSet};
 
-use super::{fixture, run_ok, slim, text};
+use super::{fixture, in_ci, run_ok, slim, text};
 
 /// The target triple of the arm64 build and the linker env var it needs.
 pub const ARM64_TARGET: &str = "aarch64-unknown-linux-musl";
-pub const ARM64_LINKER_VAR: &str = "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER";
 
 /// testdata/hello built for linux/amd64 and linux/arm64 (once per run, shared).
 pub fn hello_pair() -> &'static (PathBuf, PathBuf) {
@@ -34,7 +33,7 @@ pub fn build_hello_for(dir: &Path, name: &str, target: Option<&str>) -> PathBuf 
     let mut cmd = slim(&["build", "--manifest-path"]);
     cmd.arg(&manifest).arg("-o").arg(&out);
     if let Some(t) = target {
-        cmd.args(["--target", t]).env(ARM64_LINKER_VAR, "rust-lld");
+        cmd.args(["--target", t]);
     }
     run_ok(&mut cmd);
     out
@@ -104,4 +103,41 @@ pub fn peak_rss_kib(cmd: std::process::Command) -> u64 {
         .find_map(|l| l.strip_prefix("maxrss-kib="))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(|| panic!("no maxrss in {stderr}"))
+}
+
+/// Whether arm64 binaries run here (qemu-user-static registered with binfmt);
+/// in CI they must.
+pub fn arm64_runs() -> bool {
+    let ok = Path::new("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists();
+    if !ok {
+        assert!(
+            !in_ci(),
+            "CI=true needs qemu-user-static registered with binfmt_misc (qemu-aarch64)"
+        );
+        eprintln!("SKIPPED: arm64 run: /proc/sys/fs/binfmt_misc/qemu-aarch64 is missing");
+    }
+    ok
+}
+
+/// `podman load` a single-platform arm64 tarball and run its image `tag` with
+/// `--platform linux/arm64` (under qemu); returns stdout, trimmed.
+pub fn podman_run_arm64(tarball: &Path, tag: &str) -> String {
+    run_ok(
+        std::process::Command::new("podman")
+            .args(["load", "-q", "-i"])
+            .arg(tarball),
+    );
+    let run = run_ok(std::process::Command::new("podman").args([
+        "run",
+        "--rm",
+        "--runtime",
+        "runc",
+        "--platform",
+        "linux/arm64",
+        tag,
+    ]));
+    let _ = std::process::Command::new("podman")
+        .args(["rmi", "-f", tag])
+        .output();
+    text(&run.stdout).trim().to_string()
 }

@@ -216,30 +216,8 @@ pub fn empty_home() -> &'static Path {
 /// Write a one-file image (`/payload.bin` = `data`) named `localhost/NAME:1` to
 /// `path` with the library: a valid tarball without a cargo build.
 pub fn payload_tarball(path: &Path, name: &str, data: &[u8]) {
-    use cargo_slim::image::{build_image, build_layer, tarball, ImageSpec, LayerFile, Platform};
-    let layer = build_layer(
-        &[LayerFile {
-            path: "/payload.bin".into(),
-            mode: 0o444,
-            data,
-        }],
-        0,
-    )
-    .unwrap();
-    let spec = ImageSpec {
-        reference: cargo_slim::reference::Reference::parse(&format!("localhost/{name}:1")).unwrap(),
-        path: "/payload.bin".into(),
-        name: name.into(),
-        version: Some("1".into()),
-        ..ImageSpec::default()
-    };
-    let platform = Platform {
-        os: "linux".into(),
-        architecture: "amd64".into(),
-        variant: None,
-    };
-    let image = build_image(&spec, &platform, vec![layer], 0).unwrap();
-    tarball::write(&image, path, 0).unwrap();
+    let image = payload_image(name, data, "amd64");
+    cargo_slim::image::tarball::write(&image, path, 0).unwrap();
 }
 
 /// `len` bytes from the shared PRNG: deterministic, and gzip cannot shrink them.
