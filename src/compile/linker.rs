@@ -4,7 +4,7 @@
 //! (`preflight::Graph::native`), and where the user may have chosen a linker
 //! (`CARGO_TARGET_<TRIPLE>_LINKER`, `--config target.<triple>.linker=…`, or
 //! `[target.<triple>] linker` in a `.cargo/config.toml` cargo reads).
-//! Out: a [`Link`]: how cargo is run, the environment it gets, and a phrase for
+//! Out: a [`Linker`]: how cargo is run, the environment it gets, and a phrase for
 //! the status line ("linking with rust-lld").
 //! Why: the host `cc` cannot link an aarch64 binary ("Relocations in generic ELF
 //! (EM: 183)") and cargo's only hint is its own error. A pure-Rust crate links
