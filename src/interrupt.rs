@@ -107,7 +107,11 @@ fn on_signal(sig: i32) {
         return;
     }
     for (path, _) in &st.temps {
-        let _ = std::fs::remove_file(path);
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+            let _ = std::fs::remove_dir_all(path);
+        } else {
+            let _ = std::fs::remove_file(path);
+        }
     }
     let mut msg = format!("error: interrupted by {}\n", signal_name(sig));
     for path in &st.committed {
@@ -134,8 +138,8 @@ fn register(list: impl FnOnce(&mut State, u64)) -> u64 {
     id
 }
 
-/// A temporary file that is removed if a signal ends the run before it is
-/// unregistered (by drop: after it was renamed into place or removed).
+/// A temporary file (or folder) that is removed if a signal ends the run before
+/// it is unregistered (by drop: after it was renamed into place or removed).
 #[derive(Debug)]
 pub struct TempFile {
     id: u64,

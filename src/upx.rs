@@ -127,7 +127,8 @@ pub fn pack(binary: Vec<u8>, plan: &UpxPlan, runnable: bool, shell: &Shell) -> R
                 .map(str::to_string)
         })
         .unwrap_or_else(|| "upx (unknown version)".into());
-    let dir = tempfile::tempdir()
+    // Removed on Ctrl-C too (crate::interrupt), not only when dropped.
+    let (dir, _registered) = crate::interrupt::TempFile::create(tempfile::tempdir, |d| d.path())
         .map_err(|e| io_failure("create a temporary directory in", &std::env::temp_dir(), &e))?;
     let input = dir.path().join("unpacked");
     let output = dir.path().join("packed");

@@ -180,3 +180,73 @@ fn impossible_targets_and_platforms_are_refused_up_front() {
         "{err}"
     );
 }
+
+#[test]
+fn build_all_platforms_and_push_then_pull_each() {
+    use crate::registry::{Registry, RegistryConfig};
+    let Some(reg) = Registry::start(RegistryConfig::default()) else {
+        return;
+    };
+    if !have("skopeo") || !have("podman") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("all.tar");
+    let reference = format!("{}/hello-multi:1", reg.host());
+    let mut cmd = build_fixture("hello", &out, &["--platform", "all", "--push", &reference]);
+    isolate(&mut cmd);
+    let o = run_ok(&mut cmd);
+    let set = cargo_slim::validate::validate_set(&out).unwrap();
+    let index = set.index_digest.clone().unwrap();
+    assert_eq!(
+        last_line(&o).to_string_lossy(),
+        format!("{}/hello-multi@{index}", reg.host()),
+        "the pushed digest is the index's"
+    );
+    let raw = run_ok(
+        Command::new("skopeo")
+            .args(["inspect", "--tls-verify=false", "--raw"])
+            .arg(format!("docker://{reference}")),
+    );
+    assert_eq!(cargo_slim::digest::sha256_digest(&raw.stdout), index);
+    // Each platform's manifest is in the registry under its own digest.
+    let repo = format!("{}/hello-multi", reg.host());
+    for (arch, image) in [("amd64", &set.images[0]), ("arm64", &set.images[1])] {
+        let o = run_ok(
+            Command::new("skopeo")
+                .args(["inspect", "--tls-verify=false"])
+                .arg(format!("docker://{repo}@{}", image.manifest_digest)),
+        );
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["Architecture"], arch);
+        assert_eq!(v["Digest"], image.manifest_digest.as_str());
+    }
+    // podman pulls the host's platform from the index and runs it.
+    let run = run_ok(Command::new("podman").args([
+        "run",
+        "--rm",
+        "--runtime",
+        "runc",
+        "--tls-verify=false",
+        &reference,
+    ]));
+    assert_eq!(text(&run.stdout).trim(), HELLO_LINE);
+    if arm64_runs() {
+        let run = run_ok(Command::new("podman").args([
+            "run",
+            "--rm",
+            "--runtime",
+            "runc",
+            "--tls-verify=false",
+            "--platform",
+            "linux/arm64",
+            "--pull",
+            "always",
+            &reference,
+        ]));
+        assert_eq!(text(&run.stdout).trim(), HELLO_LINE);
+    }
+    let _ = Command::new("podman")
+        .args(["rmi", "-f", &reference])
+        .output();
+}
