@@ -11,6 +11,7 @@ pub mod arch;
 pub mod bloat;
 pub mod budget;
 pub mod compile;
+pub mod compress;
 pub mod config;
 pub mod digest;
 pub mod elf;

@@ -86,19 +86,7 @@ impl<R: Read> Read for Hashing<R> {
 }
 
 /// The compression a layer's first bytes announce, if any.
-pub fn compression(head: &[u8]) -> Option<&'static str> {
-    if head.starts_with(&[0x1f, 0x8b]) {
-        Some("gzip")
-    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Some("zstd")
-    } else if head.starts_with(b"\xfd7zXZ\x00") {
-        Some("xz")
-    } else if head.starts_with(b"BZh") {
-        Some("bzip2")
-    } else {
-        None
-    }
-}
+pub use crate::compress::sniff as compression;
 
 impl<R: Read + Seek> Archive<R> {
     /// Read layer `layer`, calling `visit` for every entry with a reader over
@@ -128,15 +116,15 @@ impl<R: Read + Seek> Archive<R> {
         let n = read_up_to(&mut blob_hash, &mut magic).map_err(|e| ctx("cannot read", &e))?;
         let head = &magic[..n];
         let compressed = io::Cursor::new(head.to_vec()).chain(&mut blob_hash);
-        let decoded: Box<dyn Read + '_> = match compression(head) {
-            Some("gzip") => Box::new(flate2::read::MultiGzDecoder::new(compressed)),
-            Some(other) => {
-                return Err(Failure::new(format!("layer `{name}` is {other}-compressed"))
-                    .detail("cargo slim verify reads gzip and uncompressed layers")
-                    .help("convert the image, e.g. `skopeo copy --dest-decompress oci-archive:IN oci-archive:OUT`"))
-            }
-            None => Box::new(compressed),
-        };
+        let kind = compression(head);
+        let decoded = crate::compress::decoder(kind, compressed).map_err(|e| {
+            Failure::new(format!(
+                "layer `{name}` is {}-compressed",
+                kind.unwrap_or("oddly")
+            ))
+            .detail(e.to_string())
+            .help("convert the image, e.g. `skopeo copy --dest-decompress oci-archive:IN oci-archive:OUT`")
+        })?;
         let mut diff_hash = Hashing::new(decoded);
         {
             let mut tar = tar::Archive::new(&mut diff_hash);

@@ -543,6 +543,22 @@ fn skopeo_converted_archives_verify() {
             .arg(format!("oci-archive:{}", out.display())),
     );
     assert_eq!(verify_json(&[&out], &[]).0, 0);
+    // zstd layers (containerd >= 1.5, Docker >= 23, podman 4.3 read them).
+    let out = dir.path().join("zstd-oci.tar");
+    run_ok(
+        Command::new("skopeo")
+            .args(["copy", "--quiet", "--dest-compress-format", "zstd"])
+            .arg(format!("oci-archive:{}", tar.display()))
+            .arg(format!("oci-archive:{}", out.display())),
+    );
+    let raw = std::fs::read(&out).unwrap();
+    assert!(
+        raw.windows(4).any(|w| w == [0x28, 0xb5, 0x2f, 0xfd]),
+        "skopeo wrote a zstd layer"
+    );
+    let (code, lines, stderr) = verify_json(&[&out], &[]);
+    assert_eq!(code, 0, "zstd: {lines:?}\n{stderr}");
+    assert_eq!(lines[0]["kind"], "static-pie");
 }
 
 #[test]
