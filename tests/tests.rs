@@ -7,6 +7,7 @@ mod support;
 mod build;
 mod errors;
 mod index;
+mod init;
 mod inputs;
 mod platforms;
 mod push;
