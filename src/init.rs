@@ -87,6 +87,19 @@ pub struct InitOutcome {
     pub packages: Vec<String>,
 }
 
+impl InitOutcome {
+    /// The `initialized` line of `--message-format json`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "reason": "initialized",
+            "workflow": self.workflow,
+            "manifest": self.manifest,
+            "table": self.table,
+            "packages": self.packages,
+        })
+    }
+}
+
 /// Where the section goes and what the workflow builds.
 struct Target {
     manifest: PathBuf,

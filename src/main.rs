@@ -168,16 +168,7 @@ fn run_init(args: &InitArgs, format: MessageFormat, shell: &Shell) -> Result<()>
             print_out(&done.workflow.display().to_string())?;
             print_out(&done.manifest.display().to_string())?;
         }
-        MessageFormat::Json => print_out(
-            &serde_json::json!({
-                "reason": "initialized",
-                "workflow": done.workflow,
-                "manifest": done.manifest,
-                "table": done.table,
-                "packages": done.packages,
-            })
-            .to_string(),
-        )?,
+        MessageFormat::Json => print_out(&done.to_json().to_string())?,
     }
     Ok(())
 }

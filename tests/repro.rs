@@ -1,7 +1,9 @@
 //! The same digest on every machine: testdata/repro (a registry dependency whose
 //! panic location is compiled in, and a build script generating code into
 //! `OUT_DIR`) built from two folders with two `CARGO_HOME`s and two target dirs
-//! gives one manifest digest, and none of those host paths is in the binary.
+//! gives one manifest digest, and none of those host paths is in the binary; the
+//! flags stay the same between builds, so cargo rebuilds nothing, and a target dir
+//! shared by two projects does not rebuild their dependencies at each switch.
 
 use std::path::{Path, PathBuf};
 
@@ -73,6 +75,10 @@ struct Built {
 }
 
 fn build_in(krate: &Path, cargo_home: &Path, target_dir: &Path) -> Built {
+    build_with(krate, cargo_home, target_dir, &[])
+}
+
+fn build_with(krate: &Path, cargo_home: &Path, target_dir: &Path, extra: &[&str]) -> Built {
     let out = krate.join("repro.tar");
     let manifest = krate.join("Cargo.toml");
     let o = run_ok(
@@ -89,6 +95,7 @@ fn build_in(krate: &Path, cargo_home: &Path, target_dir: &Path) -> Built {
             "-o",
             out.to_str().unwrap(),
         ])
+        .args(extra)
         .env("CARGO_HOME", cargo_home),
     );
     let line: serde_json::Value =
@@ -157,6 +164,35 @@ fn two_folders_two_cargo_homes_two_target_dirs_one_digest() {
         again.stderr
     );
     assert_eq!(again.digest, first.digest);
+
+    // One target dir shared by two projects (CARGO_TARGET_DIR): switching between
+    // them rebuilds only their own crates, never the dependency.
+    build_in(b.path(), home_a.path(), target_a.path());
+    let back = build_in(a.path(), home_a.path(), target_a.path());
+    assert!(
+        !back.stderr.contains("Compiling smallvec"),
+        "switching projects rebuilt the dependency:\n{}",
+        back.stderr
+    );
+    assert_eq!(back.digest, first.digest);
+}
+
+#[test]
+fn with_its_own_target_dir_the_workspace_root_is_remapped_too() {
+    warm_up();
+    let (a, b) = (copy_fixture("repro"), copy_fixture("repro"));
+    let home = tempfile::tempdir().unwrap();
+    fresh_cargo_home(home.path());
+    let feature = ["--features", "absolute-include"];
+    let first = build_with(a.path(), home.path(), &a.path().join("target"), &feature);
+    let second = build_with(b.path(), home.path(), &b.path().join("target"), &feature);
+    assert_eq!(first.digest, second.digest);
+    let bin = read_layer_file(&first.tarball, "repro").unwrap();
+    assert!(!contains(&bin, a.path().to_str().unwrap()));
+    // A file included by its absolute path is under the workspace's stable name,
+    // and OUT_DIR (inside the workspace) under the target dir's.
+    assert!(contains(&bin, "/build/repro/src/absolute.rs"));
+    assert!(contains(&bin, "/build/target/"));
 }
 
 #[test]

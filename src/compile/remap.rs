@@ -3,7 +3,7 @@
 //!
 //! In: the [`CargoBuild`] (manifest, package, target dir) and the environment
 //! (`CARGO_HOME`, the toolchain's sysroot). Out: rustflags that map the workspace
-//! root to `/build/<package>`, the target dir (build scripts' `OUT_DIR`) to
+//! root to `/build/<package>` (when the target dir is inside it), the target dir (build scripts' `OUT_DIR`) to
 //! `/build/target`, `CARGO_HOME` (registry and git sources) to `/cargo` and the
 //! sysroot to `/rust/toolchain`; and [`flags_key`], the cargo config key that adds
 //! them without hiding the user's own rustflags.
@@ -33,7 +33,16 @@ pub const SYSROOT_AS: &str = "/rust/toolchain";
 pub fn flags(build: &CargoBuild, sysroot: Option<&Path>) -> (Vec<String>, Vec<PathBuf>) {
     let dir = build.manifest_path.parent().unwrap_or(Path::new("."));
     let workspace = workspace_root(&build.manifest_path).unwrap_or_else(|| dir.to_path_buf());
-    let mut roots = vec![(workspace, format!("/build/{}", build.package_name))];
+    let mut roots = Vec::new();
+    // Rustflags are in every crate's fingerprint: a flag naming this workspace would
+    // make crates in a target dir shared by several projects (CARGO_TARGET_DIR)
+    // rebuild at each switch of project. Members' sources reach rustc as paths
+    // relative to the workspace root anyway, so its remap only matters for files
+    // included by absolute path; it is added when the target dir is the
+    // workspace's own.
+    if inside(&build.target_dir, &workspace) {
+        roots.push((workspace, format!("/build/{}", build.package_name)));
+    }
     if let Some(home) = cargo_home() {
         roots.push((home, CARGO_HOME_AS.to_string()));
     }
@@ -42,6 +51,12 @@ pub fn flags(build: &CargoBuild, sysroot: Option<&Path>) -> (Vec<String>, Vec<Pa
     }
     roots.push((build.target_dir.clone(), TARGET_DIR_AS.to_string()));
     remap_flags(roots)
+}
+
+fn inside(path: &Path, dir: &Path) -> bool {
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let canon = |p: &Path| p.canonicalize().unwrap_or_else(|_| abs(p));
+    abs(path).starts_with(abs(dir)) || canon(path).starts_with(canon(dir))
 }
 
 /// Both spellings of each folder (as given, and with symlinks resolved), ordered
