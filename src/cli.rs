@@ -90,6 +90,61 @@ pub enum Command {
     Push(PushArgs),
     /// Merge image tarballs of one image for different platforms into one multi-platform tarball
     Index(IndexArgs),
+    /// Add a commented [package.metadata.slim] section to Cargo.toml and write a CI workflow
+    Init(InitArgs),
+}
+
+/// `cargo slim init`.
+#[derive(Debug, Clone, Default, Args)]
+#[command(after_long_help = "\
+Adds [package.metadata.slim] (with a size budget, every other key commented) to the
+package's Cargo.toml, keeping its formatting and comments, and writes a CI workflow that
+builds the image within that budget, shows the size report and pushes on the main branch:
+.github/workflows/slim.yml, or .gitlab-ci.yml with --ci gitlab. At a virtual workspace root
+without -p it writes [workspace.metadata.slim] and a workflow for every member with a binary.
+Nothing that exists is replaced without --force; when anything is refused, nothing is written.
+
+Exit codes: 0 ok, 1 error (a file or table already exists), 2 usage error.")]
+pub struct InitArgs {
+    /// Path to Cargo.toml
+    #[arg(long, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
+
+    /// Package to set up (in a workspace)
+    #[arg(short, long, value_name = "SPEC")]
+    pub package: Option<String>,
+
+    /// Which CI system to write a workflow for
+    #[arg(long, value_enum, default_value_t = CiSystem::Github, value_name = "SYSTEM")]
+    pub ci: CiSystem,
+
+    /// Replace an existing workflow file and [package.metadata.slim] table
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `--ci SYSTEM`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum CiSystem {
+    /// GitHub Actions: .github/workflows/slim.yml
+    #[default]
+    Github,
+    /// GitLab CI: .gitlab-ci.yml
+    Gitlab,
+}
+
+impl InitArgs {
+    pub fn to_request(&self) -> cargo_slim::init::InitRequest {
+        cargo_slim::init::InitRequest {
+            manifest_path: self.manifest_path.clone(),
+            package: self.package.clone(),
+            ci: match self.ci {
+                CiSystem::Github => cargo_slim::init::Ci::Github,
+                CiSystem::Gitlab => cargo_slim::init::Ci::Gitlab,
+            },
+            force: self.force,
+        }
+    }
 }
 
 /// Size report and budget flags, shared by `build` and `report`.

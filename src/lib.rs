@@ -18,6 +18,7 @@ pub mod elf;
 pub mod error;
 pub mod gzip;
 pub mod image;
+pub mod init;
 pub mod interrupt;
 pub mod io;
 pub mod merge;

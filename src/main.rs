@@ -17,7 +17,7 @@ use cargo_slim::report::BuildReport;
 use cargo_slim::shell::{Shell, Verbosity};
 use cargo_slim::verify::{verify_path, Report};
 use cargo_slim::{build, config, report_archive};
-use cli::{Command, IndexArgs, MessageFormat, PushArgs, VerifyArgs};
+use cli::{Command, IndexArgs, InitArgs, MessageFormat, PushArgs, VerifyArgs};
 
 fn main() -> ExitCode {
     let args = cli::parse();
@@ -51,6 +51,7 @@ fn main() -> ExitCode {
         Command::Verify(v) => run_verify(&v, format, &shell),
         Command::Push(p) => run_push(&p, format, &shell),
         Command::Index(i) => run_index(&i, format, &shell),
+        Command::Init(i) => run_init(&i, format, &shell),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -155,6 +156,19 @@ fn run_index(args: &IndexArgs, format: MessageFormat, shell: &Shell) -> Result<(
             })
             .to_string(),
         )?,
+    }
+    Ok(())
+}
+
+/// `cargo slim init`: print the files written (or the `initialized` JSON line).
+fn run_init(args: &InitArgs, format: MessageFormat, shell: &Shell) -> Result<()> {
+    let done = cargo_slim::init::init(&args.to_request(), shell)?;
+    match format {
+        MessageFormat::Human => {
+            print_out(&done.workflow.display().to_string())?;
+            print_out(&done.manifest.display().to_string())?;
+        }
+        MessageFormat::Json => print_out(&done.to_json().to_string())?,
     }
     Ok(())
 }

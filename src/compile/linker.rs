@@ -160,7 +160,7 @@ fn user_linker(triple: &str, cargo_args: &[String], dir: &Path) -> Option<String
 }
 
 /// The cargo config files for a build in `dir`, nearest first.
-fn config_files(dir: &Path) -> Vec<PathBuf> {
+pub(super) fn config_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut push = |d: &Path| {
         for name in ["config.toml", "config"] {

@@ -20,6 +20,7 @@ use crate::error::{command_not_found, Failure};
 use crate::shell::{Shell, Verbosity};
 
 pub mod linker;
+pub mod remap;
 pub use linker::Linker;
 
 /// What to build with cargo: resolved by `config`, read by `preflight` and here.
@@ -280,7 +281,22 @@ pub fn build(
         }
         Verbosity::Normal => {}
     }
-    add_rustflags(&mut cmd, &target.triple, &target.rustflags);
+    let dir = build.manifest_path.parent().unwrap_or(Path::new("."));
+    let mut flags = target.rustflags.clone();
+    let (remaps, skipped) = remap::flags(build, sysroot(dir).ok().as_deref());
+    for path in skipped {
+        shell.warn(format!(
+            "`{}` is not UTF-8, so it cannot be remapped and may appear in the binary",
+            path.display()
+        ));
+    }
+    flags.extend(remaps);
+    let key = remap::flags_key(
+        &target.triple,
+        &build.cargo_args,
+        &linker::config_files(dir),
+    );
+    add_rustflags(&mut cmd, &key, &flags);
     cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
     shell.verbose("Running", format!("{cmd:?}"));
     // Its own process group: a signal to cargo-slim reaches cargo and every job it
@@ -357,25 +373,41 @@ pub fn build(
     }
 }
 
-/// Add `flags` without clobbering the user's own rustflags (see the module doc).
-fn add_rustflags(cmd: &mut Command, triple: &str, flags: &[String]) {
+/// Add `flags` without clobbering the user's own rustflags (see the module doc):
+/// `key` is the config key from [`remap::flags_key`]. `RUSTFLAGS` is split the way
+/// cargo splits it and passed on encoded, so a flag holding a path with a space
+/// (`--remap-path-prefix=/home/my dir=…`) stays one flag.
+fn add_rustflags(cmd: &mut Command, key: &str, flags: &[String]) {
     if flags.is_empty() {
         return;
     }
-    if let Ok(existing) = std::env::var("CARGO_ENCODED_RUSTFLAGS") {
-        let mut all: Vec<String> = existing
-            .split('\x1f')
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect();
+    let existing: Option<Vec<String>> = match std::env::var("CARGO_ENCODED_RUSTFLAGS") {
+        Ok(enc) => Some(
+            enc.split('\x1f')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+        ),
+        Err(_) => std::env::var("RUSTFLAGS").ok().map(|r| {
+            r.split(' ')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        }),
+    };
+    if let Some(mut all) = existing {
         all.extend(flags.iter().cloned());
+        cmd.env_remove("RUSTFLAGS");
         cmd.env("CARGO_ENCODED_RUSTFLAGS", all.join("\x1f"));
-    } else if let Ok(existing) = std::env::var("RUSTFLAGS") {
-        cmd.env("RUSTFLAGS", format!("{existing} {}", flags.join(" ")));
     } else {
-        let list: Vec<String> = flags.iter().map(|f| format!("{f:?}")).collect();
-        cmd.arg("--config")
-            .arg(format!("target.{triple}.rustflags=[{}]", list.join(", ")));
+        let list = toml::Value::Array(
+            flags
+                .iter()
+                .map(|f| toml::Value::String(f.clone()))
+                .collect(),
+        );
+        cmd.arg("--config").arg(format!("{key}={list}"));
     }
 }
 
@@ -399,17 +431,19 @@ mod tests {
         if std::env::var_os("RUSTFLAGS").is_none()
             && std::env::var_os("CARGO_ENCODED_RUSTFLAGS").is_none()
         {
+            let mut flags = static_flags("x86_64-unknown-linux-gnu");
+            flags.push("--remap-path-prefix=/a \"b\"\\c=/d".into());
             add_rustflags(
                 &mut cmd,
-                "x86_64-unknown-linux-gnu",
-                &static_flags("x86_64-unknown-linux-gnu"),
+                "target.x86_64-unknown-linux-gnu.rustflags",
+                &flags,
             );
             let args: Vec<String> = cmd.get_args().map(|a| a.to_string_lossy().into()).collect();
             assert_eq!(
                 args,
                 vec![
                     "--config",
-                    "target.x86_64-unknown-linux-gnu.rustflags=[\"-C\", \"target-feature=+crt-static\"]"
+                    r#"target.x86_64-unknown-linux-gnu.rustflags=["-C", "target-feature=+crt-static", '--remap-path-prefix=/a "b"\c=/d']"#
                 ]
             );
         }
