@@ -118,7 +118,8 @@ fn measure(
         image_pull: doc.bytes.len() as u64 + config_size + compressed,
         tarball: tar_size,
     };
-    let (mut crates, mut sections, mut upx) = (Vec::new(), Vec::new(), None);
+    let (mut crates, mut sections, mut upx, mut layers) =
+        (Vec::new(), Vec::new(), None, Vec::new());
     let sidecar = report::sidecar_path(tarball);
     let stored = report::load_reports(&sidecar)
         .map(|all| all.into_iter().find(|r| r.manifest_digest == doc.digest));
@@ -130,6 +131,7 @@ fn measure(
             crates = stored.crates;
             sections = stored.sections;
             upx = stored.upx;
+            layers = stored.layers;
         }
         Ok(_) => shell.note(format!(
             "{} belongs to another build (different manifest digest); showing image-level figures only",
@@ -152,6 +154,7 @@ fn measure(
         index_digest: None,
         platform,
         sizes,
+        layers,
         crates,
         sections,
         upx,

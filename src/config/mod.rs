@@ -5,6 +5,8 @@
 //! a value of the wrong type is an error naming the key and the manifest path, so a
 //! typo never silently changes the image. Nothing after this stage reads CLI structs.
 
+mod contents;
+mod labels;
 mod package;
 mod platform;
 mod request;
@@ -17,16 +19,19 @@ use anyhow::{Context, Result};
 use crate::budget::{Budget, BudgetTable, Origin};
 use crate::compile::CargoBuild;
 use crate::error::{io_failure, Failure};
-use crate::image::{ImageSpec, DEFAULT_USER};
+use crate::image::{Contents, ImageSpec, DEFAULT_USER};
 use crate::oci::runtime as checks;
 use crate::reference::Reference;
 use crate::upx::{UpxPlan, DEFAULT_ARGS, DEFAULT_TIMEOUT};
 
+pub use contents::{parse_mode, parse_owner, passwd_user, signal};
+pub use labels::{revision, Revision};
 pub use package::{load_metadata, matches_spec, select_bin, select_package, Selector};
 pub use platform::{parse_platforms, Targets, BUILDABLE};
 pub use request::{BudgetRequest, BuildRequest};
 pub use schema::{
-    parse_slim_table, read_slim_metadata, BoolOrPath, SlimMetadata, UpxSetting, UpxTable,
+    parse_slim_table, read_slim_metadata, BoolOrPath, FileEntry, SlimMetadata, StopSignal,
+    UpxSetting, UpxTable,
 };
 
 pub const HOST_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
@@ -37,6 +42,10 @@ pub const HOST_ZONEINFO: &str = "/usr/share/zoneinfo";
 pub struct Plan {
     pub source: Source,
     pub image: ImageSpec,
+    /// What the layers besides the binary's hold, `StopSignal`, annotations.
+    pub contents: Contents,
+    /// Notes for the user found while resolving (e.g. a dirty git tree).
+    pub notes: Vec<String>,
     pub output: PathBuf,
     /// Timestamp for every file and the image `created` field (SOURCE_DATE_EPOCH or 0).
     pub epoch: u64,
@@ -191,12 +200,16 @@ fn resolve_cargo(args: &BuildRequest, epoch: u64) -> Result<Plan> {
     )?;
     let bin = select_bin(package, args.bin.as_deref().or(meta.bin.as_deref()))?;
     let version = package.version.to_string();
-    let image = image_spec(
+    let manifest = package.manifest_path.as_std_path();
+    let mut image = image_spec(&meta, args.tag.as_deref(), &bin, Some(&version), manifest)?;
+    let (labels, notes) = labels::labels(package, &bin, epoch_given(epoch), &image.labels);
+    image.labels = labels;
+    let contents = contents::contents(
         &meta,
-        args.tag.as_deref(),
-        &bin,
-        Some(&version),
-        package.manifest_path.as_std_path(),
+        manifest.parent().unwrap_or(Path::new(".")),
+        manifest,
+        &image.path,
+        args.stop_signal.as_deref(),
     )?;
     let bin_for_push = bin.clone();
     let target_dir = match &args.target_dir {
@@ -254,6 +267,8 @@ fn resolve_cargo(args: &BuildRequest, epoch: u64) -> Result<Plan> {
             build_args,
         })),
         image,
+        contents,
+        notes,
         output,
         epoch,
         report,
@@ -328,6 +343,18 @@ fn resolve_binary(args: &BuildRequest, binary: &Path, epoch: u64) -> Result<Plan
         version.as_deref(),
         manifest_used.as_deref().unwrap_or(Path::new("Cargo.toml")),
     )?;
+    let manifest = manifest_used.as_deref().unwrap_or(Path::new("Cargo.toml"));
+    let contents = contents::contents(
+        &meta,
+        manifest
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new(".")),
+        manifest,
+        &image.path,
+        args.stop_signal.as_deref(),
+    )?;
+    let notes = Vec::new();
     let target_dir = args.target_dir.clone().unwrap_or(target_dir);
     let given = args
         .output
@@ -362,6 +389,8 @@ fn resolve_binary(args: &BuildRequest, binary: &Path, epoch: u64) -> Result<Plan
             manifest_used.as_deref().unwrap_or(Path::new("Cargo.toml")),
         )?,
         image,
+        contents,
+        notes,
         output,
         epoch,
         report,
@@ -560,14 +589,17 @@ fn image_spec(
         .user
         .clone()
         .unwrap_or_else(|| DEFAULT_USER.to_string());
-    checks::user(&user).map_err(|why| {
-        bad(
-            "user",
-            &user,
-            why,
-            "give a numeric UID or UID:GID, e.g. \"65532:65532\" (not root)",
-        )
-    })?;
+    let passwd = meta.passwd.unwrap_or(false);
+    if !(passwd && passwd_user(&user)) {
+        checks::user(&user).map_err(|why| {
+            let help = if passwd {
+                "with `passwd = true` the names are `nonroot` (65532) and `root`; else give a numeric UID or UID:GID"
+            } else {
+                "give a numeric UID or UID:GID, e.g. \"65532:65532\" (not root), or set `passwd = true` to use `user = \"nonroot\"`"
+            };
+            bad("user", &user, why, help)
+        })?;
+    }
     let expose = meta
         .expose
         .iter()
@@ -612,6 +644,14 @@ fn image_spec(
             .as_ref()
             .and_then(|z| z.resolve(HOST_ZONEINFO)),
     })
+}
+
+/// `Some(epoch)` when `SOURCE_DATE_EPOCH` set it (then the image says when it was
+/// created), `None` when it is 0 by default.
+fn epoch_given(epoch: u64) -> Option<u64> {
+    std::env::var("SOURCE_DATE_EPOCH")
+        .is_ok_and(|v| !v.trim().is_empty())
+        .then_some(epoch)
 }
 
 /// `SOURCE_DATE_EPOCH` (reproducible-builds.org) or 0.

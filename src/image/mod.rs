@@ -8,8 +8,10 @@
 //! so its structs are serialised through a `serde_json::Value`, whose maps are
 //! ordered.
 
+pub mod assets;
 pub mod blob;
 pub mod files;
+pub mod layers;
 mod set;
 pub mod tarball;
 
@@ -26,6 +28,7 @@ use serde::Serialize;
 
 use crate::gzip::{ParGzWriter, GZIP_LEVEL};
 use crate::reference::Reference;
+pub use assets::{Contents, UserFile};
 pub use blob::Blob;
 pub use set::{platform_rank, same_platform, ImageSet};
 
@@ -86,10 +89,28 @@ pub struct Layer {
     pub uncompressed_size: u64,
 }
 
-/// An entry of a layer tar: a parent directory, or a file.
+/// An entry of a layer tar: a directory, or a file with its bytes.
 enum LayerEntry<'a> {
-    Dir,
-    File(&'a LayerFile<'a>),
+    Dir(Owner),
+    File(Owner, &'a [u8]),
+}
+
+/// Mode and numeric owner of one tar entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Owner {
+    mode: u32,
+    uid: u32,
+    gid: u32,
+}
+
+impl Owner {
+    const fn root(mode: u32) -> Owner {
+        Owner {
+            mode,
+            uid: 0,
+            gid: 0,
+        }
+    }
 }
 
 /// One file to put in a layer.
@@ -190,15 +211,27 @@ pub fn build_layer_in(
             dirs.insert(acc.clone());
         }
     }
-    let mut entries: BTreeMap<String, LayerEntry> =
-        dirs.into_iter().map(|d| (d, LayerEntry::Dir)).collect();
+    let mut entries: BTreeMap<String, LayerEntry> = dirs
+        .into_iter()
+        .map(|d| (d, LayerEntry::Dir(Owner::root(0o755))))
+        .collect();
     for f in files {
         let rel = f.path.trim_start_matches('/').to_string();
-        if entries.insert(rel.clone(), LayerEntry::File(f)).is_some() {
+        let entry = LayerEntry::File(Owner::root(f.mode), f.data);
+        if entries.insert(rel.clone(), entry).is_some() {
             anyhow::bail!("`{}` is added to the image twice", f.path);
         }
     }
+    write_layer(&entries, epoch, spool_dir)
+}
 
+/// Gzip the sorted `entries` (paths relative, directories ending in `/`) into a
+/// layer, in memory or spooled to an unnamed file in `spool_dir`.
+fn write_layer(
+    entries: &BTreeMap<String, LayerEntry<'_>>,
+    epoch: u64,
+    spool_dir: Option<&std::path::Path>,
+) -> Result<Layer> {
     let entries: Vec<(&String, &LayerEntry)> = entries.iter().collect();
     let (blob, summary) = match spool_dir {
         None => {
@@ -238,25 +271,28 @@ fn write_layer_tar<W: Write + Send>(
         let mut h = tar::Header::new_ustar();
         h.set_path(path)
             .with_context(|| format!("`{path}` cannot be stored in a tar header"))?;
-        h.set_uid(0);
-        h.set_gid(0);
+        let (owner, data) = match entry {
+            LayerEntry::Dir(o) => (o, None),
+            LayerEntry::File(o, data) => (o, Some(*data)),
+        };
+        h.set_uid(owner.uid.into());
+        h.set_gid(owner.gid.into());
         h.set_mtime(epoch);
         h.set_username("")?;
         h.set_groupname("")?;
-        match entry {
-            LayerEntry::Dir => {
+        h.set_mode(owner.mode);
+        match data {
+            None => {
                 h.set_entry_type(tar::EntryType::Directory);
-                h.set_mode(0o755);
                 h.set_size(0);
                 h.set_cksum();
                 tar.append(&h, std::io::empty())?;
             }
-            LayerEntry::File(f) => {
+            Some(data) => {
                 h.set_entry_type(tar::EntryType::Regular);
-                h.set_mode(f.mode);
-                h.set_size(f.data.len() as u64);
+                h.set_size(data.len() as u64);
                 h.set_cksum();
-                tar.append(&h, f.data)?;
+                tar.append(&h, data)?;
             }
         }
     }
@@ -267,13 +303,37 @@ fn oci_arch(name: &str) -> Arch {
     Arch::from(name)
 }
 
-/// Assemble config and manifest for a FROM-scratch image made of `layers`.
+/// Assemble config and manifest for a FROM-scratch image made of one layer, the
+/// binary's.
 pub fn build_image(
     spec: &ImageSpec,
     platform: &Platform,
     layers: Vec<Layer>,
     epoch: u64,
 ) -> Result<Image> {
+    let described = layers
+        .into_iter()
+        .map(|l| (l, binary_comment(spec)))
+        .collect();
+    build_image_with(spec, &Contents::default(), platform, described, epoch)
+}
+
+/// The history comment of the binary's layer.
+pub fn binary_comment(spec: &ImageSpec) -> String {
+    format!("static binary {}", spec.path)
+}
+
+/// Assemble config and manifest for a FROM-scratch image made of `layers`, each
+/// with the comment its history entry carries (what the layer holds), plus the
+/// `StopSignal` and manifest annotations of `contents`.
+pub fn build_image_with(
+    spec: &ImageSpec,
+    contents: &Contents,
+    platform: &Platform,
+    layers: Vec<(Layer, String)>,
+    epoch: u64,
+) -> Result<Image> {
+    let (layers, comments): (Vec<Layer>, Vec<String>) = layers.into_iter().unzip();
     let created = rfc3339(epoch);
     let mut cfg = ConfigBuilder::default()
         .user(spec.user.clone())
@@ -295,6 +355,9 @@ pub fn build_image(
     if !spec.expose.is_empty() {
         cfg = cfg.exposed_ports(spec.expose.clone());
     }
+    if let Some(sig) = &contents.stop_signal {
+        cfg = cfg.stop_signal(sig.clone());
+    }
     let mut labels: HashMap<String, String> = spec.labels.clone().into_iter().collect();
     labels
         .entry("org.opencontainers.image.title".into())
@@ -306,11 +369,22 @@ pub fn build_image(
     }
     cfg = cfg.labels(labels);
 
-    let history = HistoryBuilder::default()
-        .created(created.clone())
-        .created_by(format!("cargo-slim build ({})", spec.path))
-        .comment(format!("static binary {}", spec.path))
-        .build()?;
+    let history = comments
+        .iter()
+        .map(|comment| {
+            // The binary's entry reads as it always has: the hello digest is pinned.
+            let by = if *comment == binary_comment(spec) {
+                spec.path.clone()
+            } else {
+                comment.clone()
+            };
+            Ok(HistoryBuilder::default()
+                .created(created.clone())
+                .created_by(format!("cargo-slim build ({by})"))
+                .comment(comment.clone())
+                .build()?)
+        })
+        .collect::<Result<Vec<_>>>()?;
     let rootfs = RootFsBuilder::default()
         .typ("layers")
         .diff_ids(layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>())
@@ -321,13 +395,13 @@ pub fn build_image(
         .os(Os::from(platform.os.as_str()))
         .config(cfg.build()?)
         .rootfs(rootfs)
-        .history(vec![history]);
+        .history(history);
     if let Some(v) = &platform.variant {
         config = config.variant(v.clone());
     }
     let config = Blob::new(MediaType::ImageConfig, canonical_json(&config.build()?)?);
 
-    let manifest = ImageManifestBuilder::default()
+    let mut manifest = ImageManifestBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageManifest)
         .config(config.descriptor()?)
@@ -338,6 +412,9 @@ pub fn build_image(
                 .collect::<Result<Vec<_>>>()?,
         )
         .build()?;
+    if !contents.annotations.is_empty() {
+        manifest.set_annotations(Some(contents.annotations.clone().into_iter().collect()));
+    }
     let manifest = Blob::new(MediaType::ImageManifest, canonical_json(&manifest)?);
     Ok(Image {
         reference: spec.reference.to_string(),
@@ -346,6 +423,31 @@ pub fn build_image(
         layers,
         manifest,
     })
+}
+
+/// What each layer of `image` holds, from its config's history (one comment per
+/// layer; `"layer N"` where the history says nothing).
+pub fn layer_comments(image: &Image) -> Vec<String> {
+    let config: serde_json::Value = image
+        .config
+        .bytes()
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let mut comments = config["history"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|h| !h["empty_layer"].as_bool().unwrap_or(false))
+        .map(|h| h["comment"].as_str().unwrap_or_default().to_string());
+    (0..image.layers.len())
+        .map(|i| {
+            comments
+                .next()
+                .filter(|c| !c.is_empty())
+                .unwrap_or_else(|| format!("layer {}", i + 1))
+        })
+        .collect()
 }
 
 /// The descriptor of `image`'s manifest, with its platform (as an index lists it).

@@ -20,6 +20,7 @@ pub(crate) fn sample() -> BuildReport {
             image_pull: 201_000,
             tarball: 210_000,
         },
+        layers: Vec::new(),
         crates: vec![
             NamedSize {
                 name: "std".into(),
