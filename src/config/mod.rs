@@ -11,6 +11,7 @@ mod package;
 mod platform;
 mod request;
 mod schema;
+mod spec;
 
 use std::path::{Path, PathBuf};
 
@@ -19,7 +20,7 @@ use anyhow::{Context, Result};
 use crate::budget::{Budget, BudgetTable, Origin};
 use crate::compile::CargoBuild;
 use crate::error::{io_failure, Failure};
-use crate::image::{Contents, ImageSpec, DEFAULT_USER};
+use crate::image::{Contents, ImageSpec};
 use crate::oci::runtime as checks;
 use crate::reference::Reference;
 use crate::upx::{UpxPlan, DEFAULT_ARGS, DEFAULT_TIMEOUT};
@@ -33,6 +34,7 @@ pub use schema::{
     parse_slim_table, read_slim_metadata, BoolOrPath, FileEntry, SlimMetadata, StopSignal,
     UpxSetting, UpxTable,
 };
+use spec::image_spec;
 
 pub const HOST_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 pub const HOST_ZONEINFO: &str = "/usr/share/zoneinfo";
@@ -551,101 +553,6 @@ fn default_output(target_dir: &Path, name: &str, version: Option<&str>) -> PathB
     target_dir.join("slim").join(file)
 }
 
-fn image_spec(
-    meta: &SlimMetadata,
-    cli_tag: Option<&str>,
-    name: &str,
-    version: Option<&str>,
-    manifest: &Path,
-) -> Result<ImageSpec> {
-    let bad = |key: &str, value: &str, why: String, help: &str| -> anyhow::Error {
-        Failure::new(format!(
-            "invalid `{key}` in [package.metadata.slim] of `{}`: `{value}`",
-            manifest.display()
-        ))
-        .detail(why)
-        .help(help.to_string())
-        .into()
-    };
-    let reference = match cli_tag.or(meta.tag.as_deref()) {
-        Some(t) => {
-            let t = t
-                .replace("{name}", name)
-                .replace("{version}", version.unwrap_or("latest"));
-            Reference::parse(&t)?
-        }
-        None => Reference::default_for(name, version)?,
-    };
-    let raw_path = meta.path.clone().unwrap_or_else(|| format!("/{name}"));
-    let path = checks::image_path(&raw_path).map_err(|why| {
-        bad(
-            "path",
-            &raw_path,
-            why,
-            "give an absolute file path inside the image, e.g. \"/app\" or \"/usr/local/bin/app\"",
-        )
-    })?;
-    let user = meta
-        .user
-        .clone()
-        .unwrap_or_else(|| DEFAULT_USER.to_string());
-    let passwd = meta.passwd.unwrap_or(false);
-    if !(passwd && passwd_user(&user)) {
-        checks::user(&user).map_err(|why| {
-            let help = if passwd {
-                "with `passwd = true` the names are `nonroot` (65532) and `root`; else give a numeric UID or UID:GID"
-            } else {
-                "give a numeric UID or UID:GID, e.g. \"65532:65532\" (not root), or set `passwd = true` to use `user = \"nonroot\"`"
-            };
-            bad("user", &user, why, help)
-        })?;
-    }
-    let expose = meta
-        .expose
-        .iter()
-        .flatten()
-        .map(|p| {
-            checks::port(p)
-                .map_err(|why| bad("expose", p, why, "ports look like \"8080\" or \"53/udp\""))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let env = meta.env.clone().unwrap_or_default();
-    for (k, v) in &env {
-        checks::env(k, v).map_err(|why| {
-            bad(
-                "env",
-                k,
-                why,
-                "names are non-empty and have no `=`, e.g. env = { RUST_LOG = \"info\" }",
-            )
-        })?;
-    }
-    if let Some(w) = &meta.workdir {
-        checks::workdir(w)
-            .map_err(|why| bad("workdir", w, why, "give an absolute folder, e.g. \"/srv\""))?;
-    }
-    Ok(ImageSpec {
-        reference,
-        path,
-        user,
-        cmd: meta.cmd.clone(),
-        env,
-        labels: meta.labels.clone().unwrap_or_default(),
-        workdir: meta.workdir.clone(),
-        expose,
-        name: name.to_string(),
-        version: version.map(str::to_string),
-        ca_certificates: meta
-            .ca_certificates
-            .as_ref()
-            .and_then(|c| c.resolve(HOST_CA_BUNDLE)),
-        zoneinfo: meta
-            .zoneinfo
-            .as_ref()
-            .and_then(|z| z.resolve(HOST_ZONEINFO)),
-    })
-}
-
 /// `Some(epoch)` when `SOURCE_DATE_EPOCH` set it (then the image says when it was
 /// created), `None` when it is 0 by default.
 fn epoch_given(epoch: u64) -> Option<u64> {
@@ -835,7 +742,7 @@ mod tests {
         .unwrap();
         assert_eq!(s.reference.to_string(), "localhost/hello:0.1.0");
         assert_eq!(s.path, "/hello");
-        assert_eq!(s.user, DEFAULT_USER);
+        assert_eq!(s.user, crate::image::DEFAULT_USER);
         let meta = SlimMetadata {
             tag: Some("ghcr.io/a/{name}:{version}".into()),
             expose: Some(vec!["8080".into(), "53/udp".into()]),

@@ -511,6 +511,63 @@ mod tests {
     use super::*;
 
     #[test]
+    fn stop_signal_goes_to_the_config_and_annotations_to_the_manifest() {
+        let platform = Platform {
+            os: "linux".into(),
+            architecture: "amd64".into(),
+            variant: None,
+        };
+        let spec = ImageSpec::default();
+        let layer = || {
+            let files = [LayerFile {
+                path: "/app".into(),
+                mode: 0o555,
+                data: b"x",
+            }];
+            build_layer(&files, 0).unwrap()
+        };
+        let plain = build_image(&spec, &platform, vec![layer()], 0).unwrap();
+        let contents = Contents {
+            stop_signal: Some("SIGQUIT".into()),
+            annotations: BTreeMap::from([("org.example.note".into(), "x".into())]),
+            ..Contents::default()
+        };
+        let sys = layers::build_node_layer(&[layers::tmp()], 0, None).unwrap();
+        let image = build_image_with(
+            &spec,
+            &contents,
+            &platform,
+            vec![
+                (sys, "system files: /tmp".into()),
+                (layer(), binary_comment(&spec)),
+            ],
+            0,
+        )
+        .unwrap();
+        let json = |b: &Blob| -> serde_json::Value {
+            serde_json::from_slice(&b.bytes().unwrap()).unwrap()
+        };
+        let (config, manifest) = (json(&image.config), json(&image.manifest));
+        assert_eq!(config["config"]["StopSignal"], "SIGQUIT");
+        assert_eq!(manifest["annotations"]["org.example.note"], "x");
+        assert_eq!(
+            layer_comments(&image),
+            ["system files: /tmp", "static binary /app"]
+        );
+        assert_eq!(
+            image.layers[1], plain.layers[0],
+            "the binary's layer is the same bytes"
+        );
+        let plain_config = json(&plain.config);
+        assert!(plain_config["config"].get("StopSignal").is_none());
+        assert!(json(&plain.manifest).get("annotations").is_none());
+        assert_eq!(
+            plain_config["history"],
+            serde_json::json!([{"created": "1970-01-01T00:00:00Z", "created_by": "cargo-slim build (/app)", "comment": "static binary /app"}])
+        );
+    }
+
+    #[test]
     fn rfc3339_known_values() {
         for (t, want) in [
             (0, "1970-01-01T00:00:00Z"),
