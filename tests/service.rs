@@ -49,6 +49,13 @@ fn layers(tar: &Path) -> Vec<Listed> {
         .collect()
 }
 
+/// `cargo slim build --manifest-path MANIFEST -o OUT` (for a copied fixture).
+fn build_at(manifest: &Path, out: &Path) -> Command {
+    let mut cmd = slim(&["build", "--manifest-path"]);
+    cmd.arg(manifest).arg("-o").arg(out);
+    cmd
+}
+
 fn json(out: &std::process::Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
@@ -107,6 +114,13 @@ fn service_layers_hold_system_files_then_files_then_the_binary() {
         "files: /public, /etc/app/app.toml, /data"
     );
     assert_eq!(layers[2]["holds"], "static binary /service");
+    // verify accepts `User: nonroot`: the image has an /etc/passwd to resolve it.
+    let verified = run_ok(&mut slim(&["verify", tar.to_str().unwrap()]));
+    assert!(
+        text(&verified.stdout).contains(": ok ("),
+        "{}",
+        text(&verified.stdout)
+    );
     let shown = run_ok(&mut slim(&["report", tar.to_str().unwrap()]));
     let human = text(&shown.stderr);
     assert!(
@@ -175,13 +189,7 @@ fn hello_keeps_one_layer_and_gets_labels_from_cargo_toml() {
 fn a_copy_outside_git_has_no_revision_and_user_labels_win() {
     let copy = copy_fixture("service");
     let out = copy.path().join("out.tar");
-    let o = run_ok(&mut slim(&[
-        "build",
-        "--manifest-path",
-        copy.path().join("Cargo.toml").to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]));
+    let o = run_ok(&mut build_at(&copy.path().join("Cargo.toml"), &out));
     assert!(
         !text(&o.stderr).contains("uncommitted"),
         "{}",
@@ -221,16 +229,7 @@ fn bad_contents_keys_fail_before_the_build_naming_the_entry() {
     ] {
         std::fs::write(&manifest, original.replace(from, to)).unwrap();
         let out = copy.path().join("x.tar");
-        let o = run_code(
-            &mut slim(&[
-                "build",
-                "--manifest-path",
-                manifest.to_str().unwrap(),
-                "-o",
-                out.to_str().unwrap(),
-            ]),
-            1,
-        );
+        let o = run_code(&mut build_at(&manifest, &out), 1);
         let e = text(&o.stderr);
         assert!(e.contains(want) && e.contains("Cargo.toml"), "{to}: {e}");
         assert!(!e.contains("Compiling") && !out.exists(), "{to}: {e}");

@@ -14,6 +14,7 @@ use std::path::{Component, Path};
 use anyhow::Result;
 
 use super::schema::{FileEntry, SlimMetadata, StopSignal};
+use super::spec::bad_key;
 use crate::error::Failure;
 use crate::image::{Contents, UserFile};
 
@@ -63,15 +64,8 @@ pub fn contents(
     binary_path: &str,
     cli_stop_signal: Option<&str>,
 ) -> Result<Contents> {
-    let bad = |key: &str, value: &str, why: String, help: &str| -> anyhow::Error {
-        Failure::new(format!(
-            "invalid `{key}` in [package.metadata.slim] of `{}`: `{value}`",
-            manifest.display()
-        ))
-        .detail(why)
-        .help(help.to_string())
-        .into()
-    };
+    let bad =
+        |key: &str, value: &str, why: String, help: &str| bad_key(manifest, key, value, why, help);
     let mut files = Vec::new();
     let mut dests = BTreeSet::new();
     for (i, e) in meta.files.iter().flatten().enumerate() {

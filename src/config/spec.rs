@@ -18,6 +18,24 @@ use crate::image::{ImageSpec, DEFAULT_USER};
 use crate::oci::runtime as checks;
 use crate::reference::Reference;
 
+/// `invalid `KEY` in [package.metadata.slim] of `MANIFEST`: `VALUE``, with why
+/// and what to write instead.
+pub(super) fn bad_key(
+    manifest: &Path,
+    key: &str,
+    value: &str,
+    why: String,
+    help: &str,
+) -> anyhow::Error {
+    Failure::new(format!(
+        "invalid `{key}` in [package.metadata.slim] of `{}`: `{value}`",
+        manifest.display()
+    ))
+    .detail(why)
+    .help(help.to_string())
+    .into()
+}
+
 pub(super) fn image_spec(
     meta: &SlimMetadata,
     cli_tag: Option<&str>,
@@ -25,15 +43,8 @@ pub(super) fn image_spec(
     version: Option<&str>,
     manifest: &Path,
 ) -> Result<ImageSpec> {
-    let bad = |key: &str, value: &str, why: String, help: &str| -> anyhow::Error {
-        Failure::new(format!(
-            "invalid `{key}` in [package.metadata.slim] of `{}`: `{value}`",
-            manifest.display()
-        ))
-        .detail(why)
-        .help(help.to_string())
-        .into()
-    };
+    let bad =
+        |key: &str, value: &str, why: String, help: &str| bad_key(manifest, key, value, why, help);
     let reference = match cli_tag.or(meta.tag.as_deref()) {
         Some(t) => {
             let t = t
