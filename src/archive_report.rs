@@ -24,7 +24,7 @@ use crate::config::ReportPlan;
 use crate::error::io_failure;
 use crate::oci::{Archive, ImageRef, Strictness};
 use crate::push::source::{self, Document};
-use crate::report::{self, BuildReport, Sizes};
+use crate::report::{self, BuildReport, LayerReport, Sizes};
 use crate::shell::Shell;
 
 /// One report per platform of `tarball`, each through the budget, baseline and
@@ -93,7 +93,9 @@ fn measure(
         .unwrap_or_default();
     let entry = crate::oci::normalize(&entry);
     let (mut compressed, mut uncompressed, mut binary_final) = (0, 0, 0);
-    for layer in &image.layers {
+    let holds = crate::image::history_comments(&image.config, image.layers.len());
+    let mut layers = Vec::new();
+    for (layer, holds) in image.layers.iter().zip(holds) {
         let sizes = ar.walk_layer_sized(layer, |e, _| {
             if !entry.is_empty() && e.path == entry {
                 binary_final = e.size;
@@ -102,6 +104,12 @@ fn measure(
         })?;
         compressed += sizes.blob;
         uncompressed += sizes.uncompressed;
+        layers.push(LayerReport {
+            holds,
+            digest: layer.digest.clone().unwrap_or_default(),
+            compressed: sizes.blob,
+            uncompressed: sizes.uncompressed,
+        });
     }
     // The config descriptor's size: checked against the archive by `source::peek`.
     let config_size = serde_json::from_slice::<serde_json::Value>(&doc.bytes)
@@ -118,8 +126,7 @@ fn measure(
         image_pull: doc.bytes.len() as u64 + config_size + compressed,
         tarball: tar_size,
     };
-    let (mut crates, mut sections, mut upx, mut layers) =
-        (Vec::new(), Vec::new(), None, Vec::new());
+    let (mut crates, mut sections, mut upx) = (Vec::new(), Vec::new(), None);
     let sidecar = report::sidecar_path(tarball);
     let stored = report::load_reports(&sidecar)
         .map(|all| all.into_iter().find(|r| r.manifest_digest == doc.digest));
@@ -131,7 +138,6 @@ fn measure(
             crates = stored.crates;
             sections = stored.sections;
             upx = stored.upx;
-            layers = stored.layers;
         }
         Ok(_) => shell.note(format!(
             "{} belongs to another build (different manifest digest); showing image-level figures only",

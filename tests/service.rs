@@ -127,6 +127,16 @@ fn service_layers_hold_system_files_then_files_then_the_binary() {
         human.contains("layers (gzip, tar)") && human.contains("3. static binary /service"),
         "{human}"
     );
+    // Without the sidecar, `report` reads the layers from the tarball itself.
+    std::fs::remove_file(tar.with_file_name("service.report.json")).unwrap();
+    let again = run_ok(&mut slim(&[
+        "report",
+        "--message-format",
+        "json",
+        tar.to_str().unwrap(),
+    ]));
+    let again: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(again["layers"], report["layers"]);
 }
 
 #[test]

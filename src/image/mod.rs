@@ -425,8 +425,7 @@ pub fn build_image_with(
     })
 }
 
-/// What each layer of `image` holds, from its config's history (one comment per
-/// layer; `"layer N"` where the history says nothing).
+/// What each layer of `image` holds, from its config's history.
 pub fn layer_comments(image: &Image) -> Vec<String> {
     let config: serde_json::Value = image
         .config
@@ -434,13 +433,19 @@ pub fn layer_comments(image: &Image) -> Vec<String> {
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
+    history_comments(&config, image.layers.len())
+}
+
+/// The comment of each of `layers` layers in an image `config`'s history (the
+/// entries that are not `empty_layer`), `"layer N"` where it says nothing.
+pub fn history_comments(config: &serde_json::Value, layers: usize) -> Vec<String> {
     let mut comments = config["history"]
         .as_array()
         .into_iter()
         .flatten()
         .filter(|h| !h["empty_layer"].as_bool().unwrap_or(false))
         .map(|h| h["comment"].as_str().unwrap_or_default().to_string());
-    (0..image.layers.len())
+    (0..layers)
         .map(|i| {
             comments
                 .next()
