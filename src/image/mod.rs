@@ -2,8 +2,11 @@
 //!
 //! An immutable model in the spirit of go-containerregistry: a [`Layer`] knows its
 //! compressed `digest` and uncompressed `diff_id`; an [`Image`] is FROM scratch (no
-//! base) plus our layers. Everything here is deterministic: sorted paths, fixed
-//! modes, uid/gid 0, timestamps from `SOURCE_DATE_EPOCH` (or 0), and canonical JSON
+//! base) plus our layers — system files, the user's `files` ([`layers`],
+//! [`assets`]), then the binary, each only when non-empty, each with a history
+//! entry saying what it holds. Everything here is deterministic: sorted paths,
+//! fixed modes, uid/gid 0 (unless a `files` entry sets `owner`), timestamps from
+//! `SOURCE_DATE_EPOCH` (or 0), and canonical JSON
 //! (sorted keys, compact) — oci-spec keeps labels and annotations in `HashMap`s,
 //! so its structs are serialised through a `serde_json::Value`, whose maps are
 //! ordered.

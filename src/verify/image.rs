@@ -4,7 +4,8 @@
 //! verdict for every ELF file in every layer, plus the image-level checks a
 //! FROM-scratch image needs: the config's platform matches the files and
 //! `--arch`, the entrypoint exists as an executable file (or a script whose
-//! interpreter exists), and the user is not root. Kept apart from
+//! interpreter exists), the user is not root, and a user given by name is
+//! listed in the image's `/etc/passwd`. Kept apart from
 //! `verify.rs` because this is the part that knows about layers and configs.
 
 use std::io::{Read, Seek};
