@@ -24,7 +24,7 @@ use crate::config::ReportPlan;
 use crate::error::io_failure;
 use crate::oci::{Archive, ImageRef, Strictness};
 use crate::push::source::{self, Document};
-use crate::report::{self, BuildReport, Sizes};
+use crate::report::{self, BuildReport, LayerReport, Sizes};
 use crate::shell::Shell;
 
 /// One report per platform of `tarball`, each through the budget, baseline and
@@ -93,7 +93,9 @@ fn measure(
         .unwrap_or_default();
     let entry = crate::oci::normalize(&entry);
     let (mut compressed, mut uncompressed, mut binary_final) = (0, 0, 0);
-    for layer in &image.layers {
+    let holds = crate::image::history_comments(&image.config, image.layers.len());
+    let mut layers = Vec::new();
+    for (layer, holds) in image.layers.iter().zip(holds) {
         let sizes = ar.walk_layer_sized(layer, |e, _| {
             if !entry.is_empty() && e.path == entry {
                 binary_final = e.size;
@@ -102,6 +104,12 @@ fn measure(
         })?;
         compressed += sizes.blob;
         uncompressed += sizes.uncompressed;
+        layers.push(LayerReport {
+            holds,
+            digest: layer.digest.clone().unwrap_or_default(),
+            compressed: sizes.blob,
+            uncompressed: sizes.uncompressed,
+        });
     }
     // The config descriptor's size: checked against the archive by `source::peek`.
     let config_size = serde_json::from_slice::<serde_json::Value>(&doc.bytes)
@@ -152,6 +160,7 @@ fn measure(
         index_digest: None,
         platform,
         sizes,
+        layers,
         crates,
         sections,
         upx,

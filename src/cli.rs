@@ -369,6 +369,10 @@ pub struct BuildArgs {
     #[arg(long, value_name = "REF")]
     pub tag: Option<String>,
 
+    /// The image's stop signal, e.g. SIGQUIT (`stop-signal`)
+    #[arg(long, value_name = "SIGNAL")]
+    pub stop_signal: Option<String>,
+
     /// Where to write the image tarball (default: <target-dir>/slim/<bin-name>-<version>.tar)
     #[arg(short, long, value_name = "PATH")]
     pub output: Option<PathBuf>,
@@ -453,6 +457,7 @@ impl BuildArgs {
             no_install_target: self.no_install_target,
             binary: self.binary.clone(),
             tag: self.tag.clone(),
+            stop_signal: self.stop_signal.clone(),
             output: self.output.clone(),
             force: self.force,
             upx: self.upx,

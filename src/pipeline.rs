@@ -18,9 +18,10 @@ use crate::compile;
 use crate::config::{Plan, ReportPlan, Source};
 use crate::elf::{self, Expect, Inspection};
 use crate::error::{io_failure, Failure};
+use crate::image::layers::{self, Node};
 use crate::image::{self, files, Image, LayerFile, Platform};
 use crate::preflight::{self, Level};
-use crate::report::{self, BuildReport, NamedSize, Sizes};
+use crate::report::{self, BuildReport, LayerReport, NamedSize, Sizes};
 use crate::shell::Shell;
 use crate::strip as stripper;
 
@@ -248,36 +249,75 @@ pub fn upx(plan: &Plan, stripped: Stripped, insp: &Inspection, shell: &Shell) ->
     })
 }
 
-/// The layer (binary + requested host files) and the image around it.
+/// The layers — system files, then the user's `files`, then the binary, each only
+/// when it holds something — and the image around them. Ordered by how often they
+/// change, so a new binary leaves the other layers' digests as they were.
 pub fn image(plan: &Plan, binary: &[u8], insp: &Inspection, shell: &Shell) -> Result<Image> {
     let platform = Platform {
         os: "linux".into(),
         architecture: insp.arch.to_string(),
         variant: insp.variant.map(str::to_string),
     };
+    for n in &plan.notes {
+        shell.note(n);
+    }
     shell.status("Packing", format!("{} ({platform})", plan.image.reference));
-    let mut extra = Vec::new();
+    let contents = &plan.contents;
+    let (mut system, mut held) = (Vec::new(), Vec::new());
     if let Some(ca) = &plan.image.ca_certificates {
-        extra.push(files::ca_bundle(ca)?);
+        let f = files::ca_bundle(ca)?;
+        system.push(Node::file(f.path, f.mode, f.data));
+        held.push("CA certificates");
     }
     if let Some(tz) = &plan.image.zoneinfo {
-        extra.extend(files::zoneinfo(tz)?);
+        let zones = files::zoneinfo(tz)?;
+        system.extend(
+            zones
+                .into_iter()
+                .map(|f| Node::file(f.path, f.mode, f.data)),
+        );
+        held.push("zoneinfo");
     }
-    let mut layer_files = vec![LayerFile {
+    if contents.passwd {
+        system.extend(layers::passwd());
+        held.push("/etc/passwd, /etc/group");
+    }
+    if contents.tmp {
+        system.push(layers::tmp());
+        held.push("/tmp");
+    }
+    // What the system layer and the binary hold: no user file may land there.
+    let mut taken: Vec<String> = system
+        .iter()
+        .map(|n| n.path.clone())
+        .filter(|p| !p.starts_with(files::IMAGE_ZONEINFO))
+        .collect();
+    if plan.image.zoneinfo.is_some() {
+        taken.push(files::IMAGE_ZONEINFO.to_string());
+    }
+    taken.push(plan.image.path.clone());
+    let user = contents.user_nodes(&taken)?;
+    // The compressed layers wait for the tarball writer in unnamed files beside
+    // the output, not in memory: the peak RSS stays near the binary's size.
+    let spool = crate::io::output_dir(&plan.output)?;
+    let mut built = Vec::new();
+    if !system.is_empty() {
+        let layer = layers::build_node_layer(&system, plan.epoch, Some(spool))?;
+        built.push((layer, format!("system files: {}", held.join(", "))));
+    }
+    if !user.is_empty() {
+        let dests: Vec<&str> = contents.files.iter().map(|f| f.dest.as_str()).collect();
+        let layer = layers::build_node_layer(&user, plan.epoch, Some(spool))?;
+        built.push((layer, format!("files: {}", dests.join(", "))));
+    }
+    let binary_file = [LayerFile {
         path: plan.image.path.clone(),
         mode: 0o555,
         data: binary,
     }];
-    layer_files.extend(extra.iter().map(|f| LayerFile {
-        path: f.path.clone(),
-        mode: f.mode,
-        data: &f.data,
-    }));
-    // The compressed layer waits for the tarball writer in an unnamed file beside
-    // the output, not in memory: the peak RSS stays near the binary's size.
-    let spool = crate::io::output_dir(&plan.output)?;
-    let layer = image::build_layer_in(&layer_files, plan.epoch, Some(spool))?;
-    image::build_image(&plan.image, &platform, vec![layer], plan.epoch)
+    let layer = image::build_layer_in(&binary_file, plan.epoch, Some(spool))?;
+    built.push((layer, image::binary_comment(&plan.image)));
+    image::build_image_with(&plan.image, contents, &platform, built, plan.epoch)
 }
 
 /// The figures of one platform; `tarball` is the size of the whole file.
@@ -343,6 +383,16 @@ pub fn report(
             index_digest: index_digest.map(str::to_string),
             platform: b.image.platform.to_string(),
             sizes: b.sizes.clone(),
+            layers: image::layer_comments(&b.image)
+                .into_iter()
+                .zip(&b.image.layers)
+                .map(|(holds, l)| LayerReport {
+                    holds,
+                    digest: l.blob.digest.clone(),
+                    compressed: l.blob.size(),
+                    uncompressed: l.uncompressed_size,
+                })
+                .collect(),
             crates,
             sections,
             upx: b.upx.clone(),

@@ -66,6 +66,11 @@ fn json_report_schema_is_stable_and_numbers_are_real() {
     assert_eq!(s["tarball"], std::fs::metadata(&out).unwrap().len());
     assert_eq!(s["layer_compressed"], img.layers[0].size);
     assert_eq!(s["layer_uncompressed"], img.layers[0].uncompressed_size);
+    let layer = &v["layers"][0];
+    assert_eq!(layer["digest"], img.layers[0].digest.as_str());
+    assert_eq!(layer["compressed"], img.layers[0].size);
+    assert_eq!(layer["uncompressed"], img.layers[0].uncompressed_size);
+    assert_eq!(layer["holds"], "static binary /hello");
     assert_eq!(
         s["image_pull"],
         img.manifest_size + img.config_size + img.layers[0].size

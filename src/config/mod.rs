@@ -5,10 +5,13 @@
 //! a value of the wrong type is an error naming the key and the manifest path, so a
 //! typo never silently changes the image. Nothing after this stage reads CLI structs.
 
+mod contents;
+mod labels;
 mod package;
 mod platform;
 mod request;
 mod schema;
+mod spec;
 
 use std::path::{Path, PathBuf};
 
@@ -17,17 +20,21 @@ use anyhow::{Context, Result};
 use crate::budget::{Budget, BudgetTable, Origin};
 use crate::compile::CargoBuild;
 use crate::error::{io_failure, Failure};
-use crate::image::{ImageSpec, DEFAULT_USER};
+use crate::image::{Contents, ImageSpec};
 use crate::oci::runtime as checks;
 use crate::reference::Reference;
 use crate::upx::{UpxPlan, DEFAULT_ARGS, DEFAULT_TIMEOUT};
 
+pub use contents::{parse_mode, parse_owner, passwd_user, signal};
+pub use labels::{revision, Revision};
 pub use package::{load_metadata, matches_spec, select_bin, select_package, Selector};
 pub use platform::{parse_platforms, Targets, BUILDABLE};
 pub use request::{BudgetRequest, BuildRequest};
 pub use schema::{
-    parse_slim_table, read_slim_metadata, BoolOrPath, SlimMetadata, UpxSetting, UpxTable,
+    parse_slim_table, read_slim_metadata, BoolOrPath, FileEntry, SlimMetadata, StopSignal,
+    UpxSetting, UpxTable,
 };
+use spec::image_spec;
 
 pub const HOST_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 pub const HOST_ZONEINFO: &str = "/usr/share/zoneinfo";
@@ -37,6 +44,10 @@ pub const HOST_ZONEINFO: &str = "/usr/share/zoneinfo";
 pub struct Plan {
     pub source: Source,
     pub image: ImageSpec,
+    /// What the layers besides the binary's hold, `StopSignal`, annotations.
+    pub contents: Contents,
+    /// Notes for the user found while resolving (e.g. a dirty git tree).
+    pub notes: Vec<String>,
     pub output: PathBuf,
     /// Timestamp for every file and the image `created` field (SOURCE_DATE_EPOCH or 0).
     pub epoch: u64,
@@ -191,12 +202,16 @@ fn resolve_cargo(args: &BuildRequest, epoch: u64) -> Result<Plan> {
     )?;
     let bin = select_bin(package, args.bin.as_deref().or(meta.bin.as_deref()))?;
     let version = package.version.to_string();
-    let image = image_spec(
+    let manifest = package.manifest_path.as_std_path();
+    let mut image = image_spec(&meta, args.tag.as_deref(), &bin, Some(&version), manifest)?;
+    let (labels, notes) = labels::labels(package, &bin, epoch_given(epoch), &image.labels);
+    image.labels = labels;
+    let contents = contents::contents(
         &meta,
-        args.tag.as_deref(),
-        &bin,
-        Some(&version),
-        package.manifest_path.as_std_path(),
+        manifest.parent().unwrap_or(Path::new(".")),
+        manifest,
+        &image.path,
+        args.stop_signal.as_deref(),
     )?;
     let bin_for_push = bin.clone();
     let target_dir = match &args.target_dir {
@@ -254,6 +269,8 @@ fn resolve_cargo(args: &BuildRequest, epoch: u64) -> Result<Plan> {
             build_args,
         })),
         image,
+        contents,
+        notes,
         output,
         epoch,
         report,
@@ -328,6 +345,18 @@ fn resolve_binary(args: &BuildRequest, binary: &Path, epoch: u64) -> Result<Plan
         version.as_deref(),
         manifest_used.as_deref().unwrap_or(Path::new("Cargo.toml")),
     )?;
+    let manifest = manifest_used.as_deref().unwrap_or(Path::new("Cargo.toml"));
+    let contents = contents::contents(
+        &meta,
+        manifest
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new(".")),
+        manifest,
+        &image.path,
+        args.stop_signal.as_deref(),
+    )?;
+    let notes = Vec::new();
     let target_dir = args.target_dir.clone().unwrap_or(target_dir);
     let given = args
         .output
@@ -362,6 +391,8 @@ fn resolve_binary(args: &BuildRequest, binary: &Path, epoch: u64) -> Result<Plan
             manifest_used.as_deref().unwrap_or(Path::new("Cargo.toml")),
         )?,
         image,
+        contents,
+        notes,
         output,
         epoch,
         report,
@@ -522,96 +553,12 @@ fn default_output(target_dir: &Path, name: &str, version: Option<&str>) -> PathB
     target_dir.join("slim").join(file)
 }
 
-fn image_spec(
-    meta: &SlimMetadata,
-    cli_tag: Option<&str>,
-    name: &str,
-    version: Option<&str>,
-    manifest: &Path,
-) -> Result<ImageSpec> {
-    let bad = |key: &str, value: &str, why: String, help: &str| -> anyhow::Error {
-        Failure::new(format!(
-            "invalid `{key}` in [package.metadata.slim] of `{}`: `{value}`",
-            manifest.display()
-        ))
-        .detail(why)
-        .help(help.to_string())
-        .into()
-    };
-    let reference = match cli_tag.or(meta.tag.as_deref()) {
-        Some(t) => {
-            let t = t
-                .replace("{name}", name)
-                .replace("{version}", version.unwrap_or("latest"));
-            Reference::parse(&t)?
-        }
-        None => Reference::default_for(name, version)?,
-    };
-    let raw_path = meta.path.clone().unwrap_or_else(|| format!("/{name}"));
-    let path = checks::image_path(&raw_path).map_err(|why| {
-        bad(
-            "path",
-            &raw_path,
-            why,
-            "give an absolute file path inside the image, e.g. \"/app\" or \"/usr/local/bin/app\"",
-        )
-    })?;
-    let user = meta
-        .user
-        .clone()
-        .unwrap_or_else(|| DEFAULT_USER.to_string());
-    checks::user(&user).map_err(|why| {
-        bad(
-            "user",
-            &user,
-            why,
-            "give a numeric UID or UID:GID, e.g. \"65532:65532\" (not root)",
-        )
-    })?;
-    let expose = meta
-        .expose
-        .iter()
-        .flatten()
-        .map(|p| {
-            checks::port(p)
-                .map_err(|why| bad("expose", p, why, "ports look like \"8080\" or \"53/udp\""))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let env = meta.env.clone().unwrap_or_default();
-    for (k, v) in &env {
-        checks::env(k, v).map_err(|why| {
-            bad(
-                "env",
-                k,
-                why,
-                "names are non-empty and have no `=`, e.g. env = { RUST_LOG = \"info\" }",
-            )
-        })?;
-    }
-    if let Some(w) = &meta.workdir {
-        checks::workdir(w)
-            .map_err(|why| bad("workdir", w, why, "give an absolute folder, e.g. \"/srv\""))?;
-    }
-    Ok(ImageSpec {
-        reference,
-        path,
-        user,
-        cmd: meta.cmd.clone(),
-        env,
-        labels: meta.labels.clone().unwrap_or_default(),
-        workdir: meta.workdir.clone(),
-        expose,
-        name: name.to_string(),
-        version: version.map(str::to_string),
-        ca_certificates: meta
-            .ca_certificates
-            .as_ref()
-            .and_then(|c| c.resolve(HOST_CA_BUNDLE)),
-        zoneinfo: meta
-            .zoneinfo
-            .as_ref()
-            .and_then(|z| z.resolve(HOST_ZONEINFO)),
-    })
+/// `Some(epoch)` when `SOURCE_DATE_EPOCH` set it (then the image says when it was
+/// created), `None` when it is 0 by default.
+fn epoch_given(epoch: u64) -> Option<u64> {
+    std::env::var("SOURCE_DATE_EPOCH")
+        .is_ok_and(|v| !v.trim().is_empty())
+        .then_some(epoch)
 }
 
 /// `SOURCE_DATE_EPOCH` (reproducible-builds.org) or 0.
@@ -795,7 +742,7 @@ mod tests {
         .unwrap();
         assert_eq!(s.reference.to_string(), "localhost/hello:0.1.0");
         assert_eq!(s.path, "/hello");
-        assert_eq!(s.user, DEFAULT_USER);
+        assert_eq!(s.user, crate::image::DEFAULT_USER);
         let meta = SlimMetadata {
             tag: Some("ghcr.io/a/{name}:{version}".into()),
             expose: Some(vec!["8080".into(), "53/udp".into()]),

@@ -39,6 +39,8 @@ pub struct BuildRequest {
     /// `--binary PATH`: pack an ELF built elsewhere.
     pub binary: Option<PathBuf>,
     pub tag: Option<String>,
+    /// `--stop-signal` (the `stop-signal` key).
+    pub stop_signal: Option<String>,
     pub output: Option<PathBuf>,
     /// `--force`: replace an existing output that is not an image tarball.
     pub force: bool,

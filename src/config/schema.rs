@@ -59,6 +59,36 @@ pub struct SlimMetadata {
     pub repository: Option<String>,
     /// Tags pushed to `repository`; `{version}` and `{name}` are replaced.
     pub tags: Option<Vec<String>>,
+    // --- image contents (issue 12): files, tmp, passwd, stop-signal, annotations ---
+    /// Files and folders from the package to copy into the image.
+    pub files: Option<Vec<FileEntry>>,
+    /// `/tmp`, mode 1777.
+    pub tmp: Option<bool>,
+    /// `/etc/passwd` + `/etc/group` with root and nonroot (65532).
+    pub passwd: Option<bool>,
+    /// Image config `StopSignal`: a name (`"SIGQUIT"`) or a number.
+    pub stop_signal: Option<StopSignal>,
+    /// Manifest annotations.
+    pub annotations: Option<BTreeMap<String, String>>,
+    // --- end of image contents ---
+}
+
+/// One `files` entry: `{ src = "public/", dest = "/public", mode = "0444", owner = "65532:65532" }`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FileEntry {
+    pub src: String,
+    pub dest: String,
+    pub mode: Option<String>,
+    pub owner: Option<String>,
+}
+
+/// `stop-signal = "SIGQUIT"` or `stop-signal = 3`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum StopSignal {
+    Name(String),
+    Number(i64),
 }
 
 /// The `upx` key: a switch, or a table of settings (which turns UPX on).

@@ -2,14 +2,19 @@
 //!
 //! An immutable model in the spirit of go-containerregistry: a [`Layer`] knows its
 //! compressed `digest` and uncompressed `diff_id`; an [`Image`] is FROM scratch (no
-//! base) plus our layers. Everything here is deterministic: sorted paths, fixed
-//! modes, uid/gid 0, timestamps from `SOURCE_DATE_EPOCH` (or 0), and canonical JSON
+//! base) plus our layers — system files, the user's `files` ([`layers`],
+//! [`assets`]), then the binary, each only when non-empty, each with a history
+//! entry saying what it holds. Everything here is deterministic: sorted paths,
+//! fixed modes, uid/gid 0 (unless a `files` entry sets `owner`), timestamps from
+//! `SOURCE_DATE_EPOCH` (or 0), and canonical JSON
 //! (sorted keys, compact) — oci-spec keeps labels and annotations in `HashMap`s,
 //! so its structs are serialised through a `serde_json::Value`, whose maps are
 //! ordered.
 
+pub mod assets;
 pub mod blob;
 pub mod files;
+pub mod layers;
 mod set;
 pub mod tarball;
 
@@ -26,6 +31,7 @@ use serde::Serialize;
 
 use crate::gzip::{ParGzWriter, GZIP_LEVEL};
 use crate::reference::Reference;
+pub use assets::{Contents, UserFile};
 pub use blob::Blob;
 pub use set::{platform_rank, same_platform, ImageSet};
 
@@ -86,10 +92,28 @@ pub struct Layer {
     pub uncompressed_size: u64,
 }
 
-/// An entry of a layer tar: a parent directory, or a file.
+/// An entry of a layer tar: a directory, or a file with its bytes.
 enum LayerEntry<'a> {
-    Dir,
-    File(&'a LayerFile<'a>),
+    Dir(Owner),
+    File(Owner, &'a [u8]),
+}
+
+/// Mode and numeric owner of one tar entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Owner {
+    mode: u32,
+    uid: u32,
+    gid: u32,
+}
+
+impl Owner {
+    const fn root(mode: u32) -> Owner {
+        Owner {
+            mode,
+            uid: 0,
+            gid: 0,
+        }
+    }
 }
 
 /// One file to put in a layer.
@@ -190,15 +214,27 @@ pub fn build_layer_in(
             dirs.insert(acc.clone());
         }
     }
-    let mut entries: BTreeMap<String, LayerEntry> =
-        dirs.into_iter().map(|d| (d, LayerEntry::Dir)).collect();
+    let mut entries: BTreeMap<String, LayerEntry> = dirs
+        .into_iter()
+        .map(|d| (d, LayerEntry::Dir(Owner::root(0o755))))
+        .collect();
     for f in files {
         let rel = f.path.trim_start_matches('/').to_string();
-        if entries.insert(rel.clone(), LayerEntry::File(f)).is_some() {
+        let entry = LayerEntry::File(Owner::root(f.mode), f.data);
+        if entries.insert(rel.clone(), entry).is_some() {
             anyhow::bail!("`{}` is added to the image twice", f.path);
         }
     }
+    write_layer(&entries, epoch, spool_dir)
+}
 
+/// Gzip the sorted `entries` (paths relative, directories ending in `/`) into a
+/// layer, in memory or spooled to an unnamed file in `spool_dir`.
+fn write_layer(
+    entries: &BTreeMap<String, LayerEntry<'_>>,
+    epoch: u64,
+    spool_dir: Option<&std::path::Path>,
+) -> Result<Layer> {
     let entries: Vec<(&String, &LayerEntry)> = entries.iter().collect();
     let (blob, summary) = match spool_dir {
         None => {
@@ -238,25 +274,28 @@ fn write_layer_tar<W: Write + Send>(
         let mut h = tar::Header::new_ustar();
         h.set_path(path)
             .with_context(|| format!("`{path}` cannot be stored in a tar header"))?;
-        h.set_uid(0);
-        h.set_gid(0);
+        let (owner, data) = match entry {
+            LayerEntry::Dir(o) => (o, None),
+            LayerEntry::File(o, data) => (o, Some(*data)),
+        };
+        h.set_uid(owner.uid.into());
+        h.set_gid(owner.gid.into());
         h.set_mtime(epoch);
         h.set_username("")?;
         h.set_groupname("")?;
-        match entry {
-            LayerEntry::Dir => {
+        h.set_mode(owner.mode);
+        match data {
+            None => {
                 h.set_entry_type(tar::EntryType::Directory);
-                h.set_mode(0o755);
                 h.set_size(0);
                 h.set_cksum();
                 tar.append(&h, std::io::empty())?;
             }
-            LayerEntry::File(f) => {
+            Some(data) => {
                 h.set_entry_type(tar::EntryType::Regular);
-                h.set_mode(f.mode);
-                h.set_size(f.data.len() as u64);
+                h.set_size(data.len() as u64);
                 h.set_cksum();
-                tar.append(&h, f.data)?;
+                tar.append(&h, data)?;
             }
         }
     }
@@ -267,13 +306,37 @@ fn oci_arch(name: &str) -> Arch {
     Arch::from(name)
 }
 
-/// Assemble config and manifest for a FROM-scratch image made of `layers`.
+/// Assemble config and manifest for a FROM-scratch image made of one layer, the
+/// binary's.
 pub fn build_image(
     spec: &ImageSpec,
     platform: &Platform,
     layers: Vec<Layer>,
     epoch: u64,
 ) -> Result<Image> {
+    let described = layers
+        .into_iter()
+        .map(|l| (l, binary_comment(spec)))
+        .collect();
+    build_image_with(spec, &Contents::default(), platform, described, epoch)
+}
+
+/// The history comment of the binary's layer.
+pub fn binary_comment(spec: &ImageSpec) -> String {
+    format!("static binary {}", spec.path)
+}
+
+/// Assemble config and manifest for a FROM-scratch image made of `layers`, each
+/// with the comment its history entry carries (what the layer holds), plus the
+/// `StopSignal` and manifest annotations of `contents`.
+pub fn build_image_with(
+    spec: &ImageSpec,
+    contents: &Contents,
+    platform: &Platform,
+    layers: Vec<(Layer, String)>,
+    epoch: u64,
+) -> Result<Image> {
+    let (layers, comments): (Vec<Layer>, Vec<String>) = layers.into_iter().unzip();
     let created = rfc3339(epoch);
     let mut cfg = ConfigBuilder::default()
         .user(spec.user.clone())
@@ -295,6 +358,9 @@ pub fn build_image(
     if !spec.expose.is_empty() {
         cfg = cfg.exposed_ports(spec.expose.clone());
     }
+    if let Some(sig) = &contents.stop_signal {
+        cfg = cfg.stop_signal(sig.clone());
+    }
     let mut labels: HashMap<String, String> = spec.labels.clone().into_iter().collect();
     labels
         .entry("org.opencontainers.image.title".into())
@@ -306,11 +372,22 @@ pub fn build_image(
     }
     cfg = cfg.labels(labels);
 
-    let history = HistoryBuilder::default()
-        .created(created.clone())
-        .created_by(format!("cargo-slim build ({})", spec.path))
-        .comment(format!("static binary {}", spec.path))
-        .build()?;
+    let history = comments
+        .iter()
+        .map(|comment| {
+            // The binary's entry reads as it always has: the hello digest is pinned.
+            let by = if *comment == binary_comment(spec) {
+                spec.path.clone()
+            } else {
+                comment.clone()
+            };
+            Ok(HistoryBuilder::default()
+                .created(created.clone())
+                .created_by(format!("cargo-slim build ({by})"))
+                .comment(comment.clone())
+                .build()?)
+        })
+        .collect::<Result<Vec<_>>>()?;
     let rootfs = RootFsBuilder::default()
         .typ("layers")
         .diff_ids(layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>())
@@ -321,13 +398,13 @@ pub fn build_image(
         .os(Os::from(platform.os.as_str()))
         .config(cfg.build()?)
         .rootfs(rootfs)
-        .history(vec![history]);
+        .history(history);
     if let Some(v) = &platform.variant {
         config = config.variant(v.clone());
     }
     let config = Blob::new(MediaType::ImageConfig, canonical_json(&config.build()?)?);
 
-    let manifest = ImageManifestBuilder::default()
+    let mut manifest = ImageManifestBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageManifest)
         .config(config.descriptor()?)
@@ -338,6 +415,9 @@ pub fn build_image(
                 .collect::<Result<Vec<_>>>()?,
         )
         .build()?;
+    if !contents.annotations.is_empty() {
+        manifest.set_annotations(Some(contents.annotations.clone().into_iter().collect()));
+    }
     let manifest = Blob::new(MediaType::ImageManifest, canonical_json(&manifest)?);
     Ok(Image {
         reference: spec.reference.to_string(),
@@ -346,6 +426,36 @@ pub fn build_image(
         layers,
         manifest,
     })
+}
+
+/// What each layer of `image` holds, from its config's history.
+pub fn layer_comments(image: &Image) -> Vec<String> {
+    let config: serde_json::Value = image
+        .config
+        .bytes()
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    history_comments(&config, image.layers.len())
+}
+
+/// The comment of each of `layers` layers in an image `config`'s history (the
+/// entries that are not `empty_layer`), `"layer N"` where it says nothing.
+pub fn history_comments(config: &serde_json::Value, layers: usize) -> Vec<String> {
+    let mut comments = config["history"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|h| !h["empty_layer"].as_bool().unwrap_or(false))
+        .map(|h| h["comment"].as_str().unwrap_or_default().to_string());
+    (0..layers)
+        .map(|i| {
+            comments
+                .next()
+                .filter(|c| !c.is_empty())
+                .unwrap_or_else(|| format!("layer {}", i + 1))
+        })
+        .collect()
 }
 
 /// The descriptor of `image`'s manifest, with its platform (as an index lists it).
@@ -407,6 +517,63 @@ pub fn docker_manifest_json(image: &Image) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stop_signal_goes_to_the_config_and_annotations_to_the_manifest() {
+        let platform = Platform {
+            os: "linux".into(),
+            architecture: "amd64".into(),
+            variant: None,
+        };
+        let spec = ImageSpec::default();
+        let layer = || {
+            let files = [LayerFile {
+                path: "/app".into(),
+                mode: 0o555,
+                data: b"x",
+            }];
+            build_layer(&files, 0).unwrap()
+        };
+        let plain = build_image(&spec, &platform, vec![layer()], 0).unwrap();
+        let contents = Contents {
+            stop_signal: Some("SIGQUIT".into()),
+            annotations: BTreeMap::from([("org.example.note".into(), "x".into())]),
+            ..Contents::default()
+        };
+        let sys = layers::build_node_layer(&[layers::tmp()], 0, None).unwrap();
+        let image = build_image_with(
+            &spec,
+            &contents,
+            &platform,
+            vec![
+                (sys, "system files: /tmp".into()),
+                (layer(), binary_comment(&spec)),
+            ],
+            0,
+        )
+        .unwrap();
+        let json = |b: &Blob| -> serde_json::Value {
+            serde_json::from_slice(&b.bytes().unwrap()).unwrap()
+        };
+        let (config, manifest) = (json(&image.config), json(&image.manifest));
+        assert_eq!(config["config"]["StopSignal"], "SIGQUIT");
+        assert_eq!(manifest["annotations"]["org.example.note"], "x");
+        assert_eq!(
+            layer_comments(&image),
+            ["system files: /tmp", "static binary /app"]
+        );
+        assert_eq!(
+            image.layers[1], plain.layers[0],
+            "the binary's layer is the same bytes"
+        );
+        let plain_config = json(&plain.config);
+        assert!(plain_config["config"].get("StopSignal").is_none());
+        assert!(json(&plain.manifest).get("annotations").is_none());
+        assert_eq!(
+            plain_config["history"],
+            serde_json::json!([{"created": "1970-01-01T00:00:00Z", "created_by": "cargo-slim build (/app)", "comment": "static binary /app"}])
+        );
+    }
 
     #[test]
     fn rfc3339_known_values() {

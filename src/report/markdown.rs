@@ -37,6 +37,17 @@ pub fn render(r: &BuildReport) -> String {
         }
         md.push('\n');
     }
+    if r.layers.len() > 1 {
+        md.push_str("\n| layer | gzip | tar |\n|---|---:|---:|\n");
+        for l in &r.layers {
+            md.push_str(&format!(
+                "| {} | {} | {} |\n",
+                l.holds.replace('|', "\\|"),
+                human(l.compressed),
+                human(l.uncompressed)
+            ));
+        }
+    }
     if !r.crates.is_empty() {
         md.push_str("\n| crate | size | bytes |\n|---|---:|---:|\n");
         for c in r.crates.iter().take(TOP_CRATES) {

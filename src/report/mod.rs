@@ -53,6 +53,18 @@ pub struct Sizes {
     pub tarball: u64,
 }
 
+/// One layer of the image (the JSON `layers` array), in the manifest's order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerReport {
+    /// What it holds, e.g. `system files: /etc/passwd, /etc/group, /tmp`.
+    pub holds: String,
+    pub digest: String,
+    /// Bytes of the gzip blob (what a pull downloads).
+    pub compressed: u64,
+    /// Bytes of the tar inside.
+    pub uncompressed: u64,
+}
+
 /// A named byte count (a crate or a section).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NamedSize {
@@ -73,6 +85,9 @@ pub struct BuildReport {
     pub index_digest: Option<String>,
     pub platform: String,
     pub sizes: Sizes,
+    /// Each layer; empty in reports written before layers were listed.
+    #[serde(default)]
+    pub layers: Vec<LayerReport>,
     pub crates: Vec<NamedSize>,
     pub sections: Vec<NamedSize>,
     /// What UPX did; `null` when UPX was not used.
@@ -304,6 +319,9 @@ pub fn table(r: &BuildReport) -> String {
         .map(|(label, key, b)| (label.to_string(), b, stage_delta(key)))
         .collect();
     let mut out = block("size", &rows);
+    if r.layers.len() > 1 {
+        out.push_str(&layers_block(&r.layers));
+    }
     if !r.crates.is_empty() {
         let crate_delta = |name: &str| {
             r.baseline
@@ -338,6 +356,40 @@ pub fn table(r: &BuildReport) -> String {
             .map(|s| (s.name.clone(), s.bytes, None))
             .collect();
         out.push_str(&block("sections", &rows));
+    }
+    out
+}
+
+/// One line per layer: what it holds, gzip size, tar size, short digest.
+fn layers_block(layers: &[LayerReport]) -> String {
+    let label = |i: usize, l: &LayerReport| format!("{}. {}", i + 1, l.holds);
+    let label_w = layers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| label(i, l).len())
+        .max()
+        .unwrap_or(0);
+    let gz_w = layers
+        .iter()
+        .map(|l| human(l.compressed).len())
+        .max()
+        .unwrap_or(0);
+    let tar_w = layers
+        .iter()
+        .map(|l| human(l.uncompressed).len())
+        .max()
+        .unwrap_or(0);
+    let mut out = format!("{:>12} layers (gzip, tar)\n", "");
+    for (i, l) in layers.iter().enumerate() {
+        let short = l.digest.strip_prefix("sha256:").unwrap_or(&l.digest);
+        out.push_str(&format!(
+            "{:>12} {:<label_w$}  {:>gz_w$}  {:>tar_w$}  {}\n",
+            "",
+            label(i, l),
+            human(l.compressed),
+            human(l.uncompressed),
+            &short[..short.len().min(12)],
+        ));
     }
     out
 }

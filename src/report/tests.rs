@@ -20,6 +20,7 @@ pub(crate) fn sample() -> BuildReport {
             image_pull: 201_000,
             tarball: 210_000,
         },
+        layers: Vec::new(),
         crates: vec![
             NamedSize {
                 name: "std".into(),
@@ -131,4 +132,35 @@ fn report_roundtrips_through_json() {
     let text = serde_json::to_string(&r).unwrap();
     let back: BuildReport = serde_json::from_str(&text).unwrap();
     assert_eq!(back, r);
+}
+
+#[test]
+fn layers_are_listed_when_there_are_several() {
+    let mut r = sample();
+    let layer = |holds: &str, compressed| LayerReport {
+        holds: holds.into(),
+        digest: "sha256:0123456789abcdef".into(),
+        compressed,
+        uncompressed: compressed * 2,
+    };
+    assert!(!table(&r).contains("layers"));
+    r.layers = vec![
+        layer("system files: /tmp", 100),
+        layer("static binary /hello", 2048),
+    ];
+    let t = table(&r);
+    assert!(t.contains("layers (gzip, tar)"), "{t}");
+    assert!(
+        t.contains("1. system files: /tmp      100 B    200 B  0123456789ab"),
+        "{t}"
+    );
+    assert!(
+        t.contains("2. static binary /hello  2.0 KiB  4.0 KiB"),
+        "{t}"
+    );
+    let md = markdown::render(&r);
+    assert!(
+        md.contains("| static binary /hello | 2.0 KiB | 4.0 KiB |"),
+        "{md}"
+    );
 }

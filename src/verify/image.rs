@@ -4,7 +4,8 @@
 //! verdict for every ELF file in every layer, plus the image-level checks a
 //! FROM-scratch image needs: the config's platform matches the files and
 //! `--arch`, the entrypoint exists as an executable file (or a script whose
-//! interpreter exists), and the user is not root. Kept apart from
+//! interpreter exists), the user is not root, and a user given by name is
+//! listed in the image's `/etc/passwd`. Kept apart from
 //! `verify.rs` because this is the part that knows about layers and configs.
 
 use std::io::{Read, Seek};
@@ -16,6 +17,9 @@ use crate::elf::{check, inspect, Expect, InspectError};
 use crate::error::Failure;
 use crate::oci::runtime;
 use crate::oci::{Archive, EntryKind, Fs, ImageRef, Node, NodeKind, Resolved, Strictness};
+
+/// Bytes of `/etc/passwd` read to look a `User` name up (a real one is a few KiB).
+const PASSWD_LIMIT: u64 = 1 << 20;
 
 /// Docker's default `PATH` when the config's `Env` sets none.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -168,6 +172,8 @@ fn check_image<R: Read + Seek>(
     let mut fs = Fs::default();
     let mut files: Vec<FileVerdict> = Vec::new();
     let mut escapes: Vec<Failure> = Vec::new();
+    // The last /etc/passwd the layers write (its first bytes): a `User` name must be in it.
+    let mut passwd: Option<Vec<u8>> = None;
     let layer_count = img.layers.len();
     for (i, layer) in img.layers.iter().enumerate() {
         let result = ar.walk_layer(layer, |entry, data| {
@@ -193,7 +199,14 @@ fn check_image<R: Read + Seek>(
             }
             let mut head = Vec::new();
             let mut tag = None;
-            if entry.kind == EntryKind::File {
+            if entry.kind == EntryKind::File && entry.path == "etc/passwd" {
+                let mut text = Vec::new();
+                data.take(PASSWD_LIMIT)
+                    .read_to_end(&mut text)
+                    .map_err(|e| read_failure(&entry.path, &e))?;
+                head = text[..text.len().min(Fs::HEAD)].to_vec();
+                passwd = Some(text);
+            } else if entry.kind == EntryKind::File {
                 data.take(Fs::HEAD as u64)
                     .read_to_end(&mut head)
                     .map_err(|e| read_failure(&entry.path, &e))?;
@@ -231,6 +244,8 @@ fn check_image<R: Read + Seek>(
     }
     report.errors.extend(escapes);
     check_config(img, &fs, name, &mut report);
+    let passwd = passwd.filter(|_| matches!(fs.resolve("/etc/passwd"), Resolved::Found { .. }));
+    check_user_name(img, passwd.as_deref(), name, &mut report);
     if layer_count == 0 {
         report.errors.push(Failure::new(format!(
             "`{name}` has no layers: the image is empty"
@@ -527,6 +542,30 @@ fn check_config(img: &ImageRef, fs: &Fs, name: &str, report: &mut Report) {
                 );
             }
         }
+    }
+}
+
+/// A `User` name (not a number) must be a user of the image's `/etc/passwd`, or
+/// the runtime fails at start ("unable to find user").
+fn check_user_name(img: &ImageRef, passwd: Option<&[u8]>, name: &str, report: &mut Report) {
+    let (user, uid, _) = user_of(img);
+    let user_part = user.split(':').next().unwrap_or("");
+    let (Some(passwd), None) = (passwd, uid) else {
+        return;
+    };
+    if user_part.is_empty() {
+        return;
+    }
+    let text = String::from_utf8_lossy(passwd);
+    let known = text.lines().any(|l| l.split(':').next() == Some(user_part));
+    if !known {
+        report.errors.push(
+            Failure::new(format!(
+                "`{name}`: the image config's User `{user}` is not in the image's /etc/passwd"
+            ))
+            .detail("the container fails at start: unable to find user")
+            .help("use a user /etc/passwd lists (with cargo slim's `passwd = true`: nonroot or root), or a numeric UID:GID"),
+        );
     }
 }
 

@@ -268,6 +268,24 @@ fn root_user_is_a_warning_not_a_failure() {
         errors.contains("User `root`") && errors.contains("/etc/passwd"),
         "{errors}"
     );
+    // A name is resolved through the image's /etc/passwd: found, or an error.
+    let passwd = b"root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532::/:/sbin/nologin\n";
+    for (user, code) in [("nonroot", 0), ("nonroot:nonroot", 0), ("alice", 1)] {
+        let tar = slim_tarball(
+            dir.path(),
+            &[("/app", 0o555, &stat), ("/etc/passwd", 0o444, passwd)],
+            &spec("/app", user),
+            "amd64",
+        );
+        let (got, lines, _) = verify_json(&[&tar], &[]);
+        assert_eq!(got, code, "{user}: {}", lines[0]);
+        let errors = lines[0]["errors"].to_string();
+        assert_eq!(
+            errors.contains("is not in the image's /etc/passwd"),
+            code == 1,
+            "{user}: {errors}"
+        );
+    }
     // A non-root user that cannot execute a 0500 root-owned binary: warned.
     let tar = slim_tarball(
         dir.path(),

@@ -1,0 +1,163 @@
+//! The image config part of the plan: `[package.metadata.slim]` → [`ImageSpec`].
+//!
+//! In: the raw metadata, the `--tag` override, the binary's name and version, the
+//! manifest path (for errors). Out: the reference, the binary's path, the user
+//! (numeric, or a `passwd = true` name), cmd, env, labels, workdir, ports and the
+//! host files to copy. Why apart: each field's check names the key and the
+//! manifest, and that is most of the resolution code.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use super::contents::passwd_user;
+use super::schema::SlimMetadata;
+use super::{HOST_CA_BUNDLE, HOST_ZONEINFO};
+use crate::error::Failure;
+use crate::image::{ImageSpec, DEFAULT_USER};
+use crate::oci::runtime as checks;
+use crate::reference::Reference;
+
+/// `invalid `KEY` in [package.metadata.slim] of `MANIFEST`: `VALUE``, with why
+/// and what to write instead.
+pub(super) fn bad_key(
+    manifest: &Path,
+    key: &str,
+    value: &str,
+    why: String,
+    help: &str,
+) -> anyhow::Error {
+    Failure::new(format!(
+        "invalid `{key}` in [package.metadata.slim] of `{}`: `{value}`",
+        manifest.display()
+    ))
+    .detail(why)
+    .help(help.to_string())
+    .into()
+}
+
+pub(super) fn image_spec(
+    meta: &SlimMetadata,
+    cli_tag: Option<&str>,
+    name: &str,
+    version: Option<&str>,
+    manifest: &Path,
+) -> Result<ImageSpec> {
+    let bad =
+        |key: &str, value: &str, why: String, help: &str| bad_key(manifest, key, value, why, help);
+    let reference = match cli_tag.or(meta.tag.as_deref()) {
+        Some(t) => {
+            let t = t
+                .replace("{name}", name)
+                .replace("{version}", version.unwrap_or("latest"));
+            Reference::parse(&t)?
+        }
+        None => Reference::default_for(name, version)?,
+    };
+    let raw_path = meta.path.clone().unwrap_or_else(|| format!("/{name}"));
+    let path = checks::image_path(&raw_path).map_err(|why| {
+        bad(
+            "path",
+            &raw_path,
+            why,
+            "give an absolute file path inside the image, e.g. \"/app\" or \"/usr/local/bin/app\"",
+        )
+    })?;
+    let user = meta
+        .user
+        .clone()
+        .unwrap_or_else(|| DEFAULT_USER.to_string());
+    let passwd = meta.passwd.unwrap_or(false);
+    if !(passwd && passwd_user(&user)) {
+        checks::user(&user).map_err(|why| {
+            let help = if passwd {
+                "with `passwd = true` the names are `nonroot` (65532) and `root`; else give a numeric UID or UID:GID"
+            } else {
+                "give a numeric UID or UID:GID, e.g. \"65532:65532\" (not root), or set `passwd = true` to use `user = \"nonroot\"`"
+            };
+            bad("user", &user, why, help)
+        })?;
+    }
+    let expose = meta
+        .expose
+        .iter()
+        .flatten()
+        .map(|p| {
+            checks::port(p)
+                .map_err(|why| bad("expose", p, why, "ports look like \"8080\" or \"53/udp\""))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let env = meta.env.clone().unwrap_or_default();
+    for (k, v) in &env {
+        checks::env(k, v).map_err(|why| {
+            bad(
+                "env",
+                k,
+                why,
+                "names are non-empty and have no `=`, e.g. env = { RUST_LOG = \"info\" }",
+            )
+        })?;
+    }
+    if let Some(w) = &meta.workdir {
+        checks::workdir(w)
+            .map_err(|why| bad("workdir", w, why, "give an absolute folder, e.g. \"/srv\""))?;
+    }
+    Ok(ImageSpec {
+        reference,
+        path,
+        user,
+        cmd: meta.cmd.clone(),
+        env,
+        labels: meta.labels.clone().unwrap_or_default(),
+        workdir: meta.workdir.clone(),
+        expose,
+        name: name.to_string(),
+        version: version.map(str::to_string),
+        ca_certificates: meta
+            .ca_certificates
+            .as_ref()
+            .and_then(|c| c.resolve(HOST_CA_BUNDLE)),
+        zoneinfo: meta
+            .zoneinfo
+            .as_ref()
+            .and_then(|z| z.resolve(HOST_ZONEINFO)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_name_needs_passwd() {
+        let m = Path::new("/p/Cargo.toml");
+        let meta = |user: &str, passwd: Option<bool>| SlimMetadata {
+            user: Some(user.into()),
+            passwd,
+            ..Default::default()
+        };
+        for user in ["nonroot", "nonroot:nonroot", "root", "65532:nonroot"] {
+            assert!(
+                image_spec(&meta(user, Some(true)), None, "x", None, m).is_ok(),
+                "{user}"
+            );
+            let e = image_spec(&meta(user, None), None, "x", None, m).unwrap_err();
+            let f = e.downcast_ref::<Failure>().unwrap();
+            assert!(
+                f.what.contains("`user`") && f.what.contains("/p/Cargo.toml"),
+                "{f:?}"
+            );
+            assert!(
+                f.help.as_deref().unwrap().contains("passwd = true"),
+                "{f:?}"
+            );
+        }
+        // Only the names the generated /etc/passwd defines.
+        let e = image_spec(&meta("alice", Some(true)), None, "x", None, m).unwrap_err();
+        let f = e.downcast_ref::<Failure>().unwrap();
+        assert!(
+            f.help.as_deref().unwrap().contains("`nonroot` (65532)"),
+            "{f:?}"
+        );
+    }
+}

@@ -1,0 +1,182 @@
+//! The layers of an image besides the binary: system files (CA bundle, zoneinfo,
+//! `/etc/passwd` + `/etc/group`, `/tmp`) and the user's `files`.
+//!
+//! In: [`Node`]s — absolute paths with a mode, a numeric owner and, for a file, its
+//! bytes. Out: a [`Layer`] holding them plus every parent folder they need, sorted.
+//! Why apart from the binary's layer: layers are ordered by how often they change
+//! (system files → user files → the binary), so a new binary leaves the other
+//! layers' digests as they were and a registry or a node pulls only the binary
+//! again. Implicit parent folders are `0555` root-owned; nothing from the host
+//! (uid, gid, mtime) reaches the tar headers.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::Result;
+
+use super::{write_layer, Layer, LayerEntry, Owner};
+
+/// Mode of the folders a layer needs as parents but nobody configured.
+pub const PARENT_MODE: u32 = 0o555;
+
+/// The uid/gid of `nonroot` in the `/etc/passwd` that `passwd = true` writes.
+pub const NONROOT_ID: u32 = 65532;
+
+/// One entry of a layer: a file (with its bytes) or a folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    /// Absolute path inside the image, without a trailing `/`.
+    pub path: String,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// `None`: a folder.
+    pub data: Option<Vec<u8>>,
+}
+
+impl Node {
+    /// A root-owned file.
+    pub fn file(path: impl Into<String>, mode: u32, data: Vec<u8>) -> Node {
+        Node {
+            path: path.into(),
+            mode,
+            uid: 0,
+            gid: 0,
+            data: Some(data),
+        }
+    }
+
+    /// A root-owned folder.
+    pub fn dir(path: impl Into<String>, mode: u32) -> Node {
+        Node {
+            path: path.into(),
+            mode,
+            uid: 0,
+            gid: 0,
+            data: None,
+        }
+    }
+}
+
+/// `/etc/passwd` and `/etc/group` with `root` (0) and `nonroot` (65532), so
+/// `getpwuid(65532)` resolves and `user = "nonroot"` names someone.
+pub fn passwd() -> Vec<Node> {
+    let passwd = format!(
+        "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:{NONROOT_ID}:{NONROOT_ID}:nonroot:/home/nonroot:/sbin/nologin\n"
+    );
+    let group = format!("root:x:0:\nnonroot:x:{NONROOT_ID}:\n");
+    vec![
+        Node::file("/etc/group", 0o444, group.into_bytes()),
+        Node::file("/etc/passwd", 0o444, passwd.into_bytes()),
+    ]
+}
+
+/// `/tmp`, world-writable with the sticky bit, as on every Unix.
+pub fn tmp() -> Node {
+    Node::dir("/tmp", 0o1777)
+}
+
+/// Build one gzip layer of `nodes` and their parent folders, spooled to
+/// `spool_dir` when given. Two nodes at one path are an error.
+pub fn build_node_layer(nodes: &[Node], epoch: u64, spool_dir: Option<&Path>) -> Result<Layer> {
+    let mut entries: BTreeMap<String, LayerEntry> = BTreeMap::new();
+    for n in nodes {
+        let rel = n.path.trim_start_matches('/');
+        let owner = Owner {
+            mode: n.mode,
+            uid: n.uid,
+            gid: n.gid,
+        };
+        let (key, entry) = match &n.data {
+            Some(d) => (rel.to_string(), LayerEntry::File(owner, d)),
+            None => (format!("{rel}/"), LayerEntry::Dir(owner)),
+        };
+        if entries.insert(key, entry).is_some() {
+            anyhow::bail!("`{}` is added to the image twice", n.path);
+        }
+    }
+    let mut parents = Vec::new();
+    for key in entries.keys() {
+        let trimmed = key.trim_end_matches('/');
+        let mut at = 0;
+        while let Some(pos) = trimmed[at..].find('/') {
+            at += pos + 1;
+            parents.push(trimmed[..at].to_string());
+        }
+    }
+    for p in parents {
+        if entries.contains_key(p.trim_end_matches('/')) {
+            anyhow::bail!("`/{}` is a file and a folder", p.trim_end_matches('/'));
+        }
+        entries
+            .entry(p)
+            .or_insert(LayerEntry::Dir(Owner::root(PARENT_MODE)));
+    }
+    write_layer(&entries, epoch, spool_dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn listing(layer: &Layer) -> Vec<(String, u32, u64, u64)> {
+        let mut tar_bytes = Vec::new();
+        flate2::read::GzDecoder::new(&layer.blob.bytes().unwrap()[..])
+            .read_to_end(&mut tar_bytes)
+            .unwrap();
+        let mut ar = tar::Archive::new(&tar_bytes[..]);
+        ar.entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let h = e.header();
+                (
+                    e.path().unwrap().display().to_string(),
+                    h.mode().unwrap(),
+                    h.uid().unwrap(),
+                    h.mtime().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn nodes_get_sorted_parents_owners_and_the_epoch() {
+        let mut nodes = passwd();
+        nodes.push(tmp());
+        nodes.push(Node {
+            uid: 65532,
+            gid: 65532,
+            ..Node::dir("/data", 0o755)
+        });
+        nodes.push(Node::file("/srv/www/index.html", 0o444, b"hi".to_vec()));
+        let layer = build_node_layer(&nodes, 7, None).unwrap();
+        assert_eq!(
+            listing(&layer),
+            [
+                ("data/".to_string(), 0o755, 65532, 7),
+                ("etc/".into(), 0o555, 0, 7),
+                ("etc/group".into(), 0o444, 0, 7),
+                ("etc/passwd".into(), 0o444, 0, 7),
+                ("srv/".into(), 0o555, 0, 7),
+                ("srv/www/".into(), 0o555, 0, 7),
+                ("srv/www/index.html".into(), 0o444, 0, 7),
+                ("tmp/".into(), 0o1777, 0, 7),
+            ]
+        );
+        assert_eq!(build_node_layer(&nodes, 7, None).unwrap(), layer);
+    }
+
+    #[test]
+    fn a_path_twice_or_as_file_and_folder_is_refused() {
+        let twice = [Node::dir("/a", 0o555), Node::dir("/a", 0o755)];
+        assert!(build_node_layer(&twice, 0, None).is_err());
+        let both = [
+            Node::file("/a", 0o444, vec![]),
+            Node::file("/a/b", 0o444, vec![]),
+        ];
+        let e = build_node_layer(&both, 0, None).unwrap_err().to_string();
+        assert!(e.contains("file and a folder"), "{e}");
+    }
+}
