@@ -60,6 +60,8 @@ pub struct Compiled {
     pub path: PathBuf,
     pub target: Option<String>,
     pub rlibs: Vec<PathBuf>,
+    /// The dependency graph of the build, for the SBOM (`None` for `--binary`).
+    pub sbom: Option<crate::sbom::Graph>,
 }
 
 /// Preflight the dependency graph, then compile (or take `--binary`).
@@ -67,7 +69,9 @@ pub fn compile(plan: &Plan, shell: &Shell) -> Result<Compiled> {
     match &plan.source {
         Source::Cargo(b) => {
             let choice = compile::choose_target(b, shell)?;
-            let graph = preflight::resolve(b, &choice.triple)?;
+            let metadata = preflight::metadata(b, &choice.triple)?;
+            let graph = preflight::graph_of(&metadata, &b.package_id);
+            let sbom = crate::sbom::graph_of_build(&metadata, &b.package_id)?;
             let mut fatal = None;
             for f in preflight::check(&graph.crates, &choice.triple, &plan.image) {
                 match f.level {
@@ -107,12 +111,14 @@ pub fn compile(plan: &Plan, shell: &Shell) -> Result<Compiled> {
                 path: artifact.path,
                 target: Some(choice.triple),
                 rlibs,
+                sbom: Some(sbom),
             })
         }
         Source::Binary(p) => Ok(Compiled {
             path: p.clone(),
             target: None,
             rlibs: Vec::new(),
+            sbom: None,
         }),
     }
 }
@@ -316,6 +322,8 @@ pub struct PlatformBuild {
     pub sizes: Sizes,
     pub upx: Option<crate::report::UpxReport>,
     pub attribution: Option<Attribution>,
+    /// The crates in the binary (`None` for `--binary`).
+    pub sbom: Option<crate::sbom::Graph>,
 }
 
 /// Build a report per platform, compare with the baseline, check the budget of
@@ -473,6 +481,7 @@ mod tests {
             path: path.to_path_buf(),
             target: target.map(str::to_string),
             rlibs: Vec::new(),
+            sbom: None,
         }
     }
 

@@ -52,6 +52,12 @@ const C_BUILD_DEPS: [&str; 2] = ["cc", "cmake"];
 /// Run `cargo metadata` with the build's features for `triple` and return the
 /// package's normal-dependency closure and the crates in it that compile C.
 pub fn resolve(build: &CargoBuild, triple: &str) -> Result<Graph> {
+    Ok(graph_of(&metadata(build, triple)?, &build.package_id))
+}
+
+/// `cargo metadata` of the build: its features, resolved for `triple` only
+/// (`--filter-platform`). The SBOM stage reads the same graph.
+pub fn metadata(build: &CargoBuild, triple: &str) -> Result<Metadata> {
     let mut cmd = MetadataCommand::new();
     cmd.manifest_path(&build.manifest_path);
     if let Ok(cargo) = std::env::var("CARGO") {
@@ -86,10 +92,11 @@ pub fn resolve(build: &CargoBuild, triple: &str) -> Result<Graph> {
         .detail(e.to_string())
         .help("run `cargo metadata` in the crate to see cargo's error")
     })?;
-    Ok(graph_of(&metadata, &build.package_id))
+    Ok(metadata)
 }
 
-fn graph_of(metadata: &Metadata, root: &str) -> Graph {
+/// The closure and native crates of `root` in `metadata` (see [`resolve`]).
+pub fn graph_of(metadata: &Metadata, root: &str) -> Graph {
     let mut out = Closure::new();
     let mut native = BTreeSet::new();
     let Some(resolve) = &metadata.resolve else {

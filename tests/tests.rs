@@ -13,6 +13,7 @@ mod push;
 mod push_faults;
 mod registry;
 mod report;
+mod sbom;
 mod signals;
 mod upx;
 mod verify;

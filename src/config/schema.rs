@@ -59,6 +59,8 @@ pub struct SlimMetadata {
     pub repository: Option<String>,
     /// Tags pushed to `repository`; `{version}` and `{name}` are replaced.
     pub tags: Option<Vec<String>>,
+    /// SBOM documents to write: `["spdx", "cyclonedx"]`, or `["none"]`.
+    pub sbom: Option<Vec<String>>,
 }
 
 /// The `upx` key: a switch, or a table of settings (which turns UPX on).

@@ -1,0 +1,149 @@
+//! SBOMs: the fixture with a pinned normal dependency, a `cfg(windows)` one and a
+//! dev-dependency gets SPDX and CycloneDX documents listing exactly the first,
+//! which independent validators (pyspdxtools, cyclonedx-python-lib) accept.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::support::*;
+
+/// itoa's line in testdata/sbomdeps/Cargo.lock.
+const ITOA_SHA256: &str = "3bd1574e617a9a6c1f8f8181bd7e841e1f20e4277607ef28945765188d6284d4";
+
+fn json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// The archive's `index.json`, read with the library's one archive reader.
+fn index_json_of(tarball: &Path) -> Value {
+    let file = std::fs::File::open(tarball).unwrap();
+    let mut archive =
+        cargo_slim::oci::Archive::open(file, cargo_slim::oci::Strictness::Lenient).unwrap();
+    archive.read_json("index.json").unwrap()
+}
+
+fn build_sbomdeps(dir: &Path, extra: &[&str]) -> std::process::Output {
+    run_ok(&mut build_fixture(
+        "sbomdeps",
+        &dir.join("sbomdeps.tar"),
+        extra,
+    ))
+}
+
+#[test]
+fn sboms_list_exactly_the_linked_crates() {
+    let dir = tempfile::tempdir().unwrap();
+    build_sbomdeps(dir.path(), &["--sbom", "spdx,cyclonedx"]);
+    let spdx = json(&dir.path().join("sbomdeps.spdx.json"));
+    let mut names: Vec<&str> = spdx["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    // The image, the root crate and itoa: not fnv (cfg(windows)), not ryu (dev).
+    assert_eq!(names, ["itoa", "localhost/sbomdeps:0.1.0", "sbomdeps"]);
+    let itoa = spdx["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "itoa")
+        .unwrap();
+    assert_eq!(itoa["versionInfo"], "1.0.19");
+    assert_eq!(itoa["checksums"][0]["checksumValue"], ITOA_SHA256);
+    assert_eq!(
+        itoa["externalRefs"][0]["referenceLocator"],
+        "pkg:cargo/itoa@1.0.19"
+    );
+    assert_eq!(itoa["licenseDeclared"], "MIT OR Apache-2.0");
+
+    let cdx = json(&dir.path().join("sbomdeps.cdx.json"));
+    let purls: Vec<&str> = cdx["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["purl"].as_str().unwrap())
+        .collect();
+    assert_eq!(purls, ["pkg:cargo/sbomdeps@0.1.0", "pkg:cargo/itoa@1.0.19"]);
+    assert_eq!(cdx["components"][1]["hashes"][0]["content"], ITOA_SHA256);
+    // The subject is the image the tarball holds.
+    let index = index_json_of(&dir.path().join("sbomdeps.tar"));
+    let digest = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(cdx["metadata"]["component"]["version"], digest.as_str());
+    assert!(spdx["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["versionInfo"] == digest.as_str()));
+}
+
+#[test]
+fn independent_validators_accept_both_documents() {
+    let dir = tempfile::tempdir().unwrap();
+    build_sbomdeps(dir.path(), &["--sbom", "cyclonedx,spdx"]);
+    if have_cmd("pyspdxtools", &["--help"]) {
+        run_ok(
+            Command::new("pyspdxtools")
+                .arg("-i")
+                .arg(dir.path().join("sbomdeps.spdx.json")),
+        );
+    }
+    let check = "import sys\n\
+        from cyclonedx.validation.json import JsonStrictValidator\n\
+        from cyclonedx.schema import SchemaVersion\n\
+        e = JsonStrictValidator(SchemaVersion.V1_5).validate_str(open(sys.argv[1]).read())\n\
+        sys.exit(f'invalid: {e}' if e else 0)\n";
+    if have_cmd(
+        "python3",
+        &["-c", "import cyclonedx.validation.json, jsonschema"],
+    ) {
+        run_ok(
+            Command::new("python3")
+                .args(["-c", check])
+                .arg(dir.path().join("sbomdeps.cdx.json")),
+        );
+    }
+}
+
+#[test]
+fn sboms_are_reproducible_and_follow_source_date_epoch() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    build_sbomdeps(a.path(), &["--sbom", "spdx,cyclonedx"]);
+    build_sbomdeps(b.path(), &["--sbom", "spdx,cyclonedx"]);
+    for f in ["sbomdeps.spdx.json", "sbomdeps.cdx.json"] {
+        assert_eq!(
+            std::fs::read(a.path().join(f)).unwrap(),
+            std::fs::read(b.path().join(f)).unwrap(),
+            "{f} differs between two builds"
+        );
+    }
+    let c = tempfile::tempdir().unwrap();
+    run_ok(
+        build_fixture("sbomdeps", &c.path().join("sbomdeps.tar"), &[])
+            .env("SOURCE_DATE_EPOCH", "1700000000"),
+    );
+    let spdx = json(&c.path().join("sbomdeps.spdx.json"));
+    assert_eq!(spdx["creationInfo"]["created"], "2023-11-14T22:13:20Z");
+    // The default is SPDX only.
+    assert!(!c.path().join("sbomdeps.cdx.json").exists());
+}
+
+#[test]
+fn sbom_none_writes_nothing_and_a_bad_format_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    build_sbomdeps(dir.path(), &["--sbom", "none"]);
+    assert!(dir.path().join("sbomdeps.tar").exists());
+    assert!(!dir.path().join("sbomdeps.spdx.json").exists());
+    let o = run_code(
+        &mut build_fixture("sbomdeps", &dir.path().join("x.tar"), &["--sbom", "swid"]),
+        2,
+    );
+    assert!(text(&o.stderr).contains("unknown SBOM format `swid`"));
+}
