@@ -146,7 +146,6 @@ fn build_platform(
     clock: &mut pipeline::Clock<'_>,
 ) -> Result<pipeline::PlatformBuild> {
     let mut compiled = pipeline::compile(plan, shell)?;
-    let sbom = compiled.sbom.take();
     clock.lap("compile");
     let unstripped = pipeline::read_binary(&compiled.path)?;
     let inspection = pipeline::inspect(&unstripped, &compiled, shell)?;
@@ -154,6 +153,7 @@ fn build_platform(
     let attribution = pipeline::attribute(&unstripped, &compiled, &plan.report, shell);
     clock.lap("attribute");
     let stripped = pipeline::strip(unstripped, &compiled, io::output_dir(&plan.output)?, shell)?;
+    let sbom = compiled.sbom.take();
     clock.lap("strip");
     let final_binary = pipeline::upx(plan, stripped, &inspection, shell)?;
     clock.lap("upx");

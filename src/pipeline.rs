@@ -71,7 +71,10 @@ pub fn compile(plan: &Plan, shell: &Shell) -> Result<Compiled> {
             let choice = compile::choose_target(b, shell)?;
             let metadata = preflight::metadata(b, &choice.triple)?;
             let graph = preflight::graph_of(&metadata, &b.package_id);
-            let sbom = crate::sbom::graph_of_build(&metadata, &b.package_id)?;
+            // `--sbom none`: no SBOM and no `.dep-v0` either.
+            let sbom = (!plan.sbom.formats.is_empty())
+                .then(|| crate::sbom::graph_of_build(&metadata, &b.package_id))
+                .transpose()?;
             let mut fatal = None;
             for f in preflight::check(&graph.crates, &choice.triple, &plan.image) {
                 match f.level {
@@ -111,7 +114,7 @@ pub fn compile(plan: &Plan, shell: &Shell) -> Result<Compiled> {
                 path: artifact.path,
                 target: Some(choice.triple),
                 rlibs,
-                sbom: Some(sbom),
+                sbom,
             })
         }
         Source::Binary(p) => Ok(Compiled {
@@ -214,6 +217,8 @@ pub struct Stripped {
     pub unstripped_size: u64,
     pub stripped_size: u64,
     pub upx: Option<crate::report::UpxReport>,
+    /// Bytes of the `.dep-v0` section added while stripping (0: none).
+    pub dep_v0: u64,
 }
 
 /// Strip into an unnamed file beside the output, drop the unstripped bytes, then
@@ -221,7 +226,23 @@ pub struct Stripped {
 pub fn strip(bytes: Vec<u8>, compiled: &Compiled, spool: &Path, shell: &Shell) -> Result<Stripped> {
     shell.status("Stripping", compiled.path.display());
     let unstripped_size = bytes.len() as u64;
-    let binary = match stripper::strip_to_file(&bytes, spool)? {
+    let dep_v0 = compiled.sbom.as_ref().map(|g| stripper::Added {
+        name: crate::sbom::auditable::SECTION,
+        data: crate::sbom::auditable::section(g),
+    });
+    if let Some(d) = &dep_v0 {
+        shell.verbose(
+            "Embedding",
+            format!(
+                "{} ({} crates, {} bytes)",
+                d.name,
+                compiled.sbom.as_ref().map_or(0, |g| g.packages.len()),
+                d.data.len()
+            ),
+        );
+    }
+    let dep_v0_size = dep_v0.as_ref().map_or(0, |d| d.data.len() as u64);
+    let binary = match stripper::strip_to_file_adding(&bytes, spool, dep_v0)? {
         None => bytes,
         Some(mut file) => {
             drop(bytes);
@@ -237,6 +258,7 @@ pub fn strip(bytes: Vec<u8>, compiled: &Compiled, spool: &Path, shell: &Shell) -
         binary,
         unstripped_size,
         upx: None,
+        dep_v0: dep_v0_size,
     })
 }
 
@@ -247,6 +269,12 @@ pub fn upx(plan: &Plan, stripped: Stripped, insp: &Inspection, shell: &Shell) ->
     };
     let runnable = crate::arch::host().is_some_and(|h| h.goarch == insp.arch);
     let packed = crate::upx::pack(stripped.binary, upx_plan, runnable, shell)?;
+    if stripped.dep_v0 > 0 && packed.report.packed {
+        shell.warn(
+            "the UPX-packed binary hides its `.dep-v0` crate list from image scanners (Trivy, \
+             syft); the SBOM beside the tarball still lists the crates",
+        );
+    }
     Ok(Stripped {
         binary: packed.binary,
         upx: Some(packed.report),

@@ -147,3 +147,61 @@ fn sbom_none_writes_nothing_and_a_bad_format_is_a_usage_error() {
     );
     assert!(text(&o.stderr).contains("unknown SBOM format `swid`"));
 }
+
+#[test]
+fn rust_audit_info_reads_the_crate_list_from_the_binary_in_the_image() {
+    let dir = tempfile::tempdir().unwrap();
+    build_sbomdeps(dir.path(), &[]);
+    let binary =
+        cargo_slim::validate::read_layer_file(&dir.path().join("sbomdeps.tar"), "/sbomdeps")
+            .unwrap();
+    let path = dir.path().join("sbomdeps");
+    std::fs::write(&path, &binary).unwrap();
+    // rust-audit-info has no flag that exits 0: probe the PATH (a skip, or in CI
+    // a failure, names `sh -c command -v rust-audit-info`).
+    if !have_cmd("sh", &["-c", "command -v rust-audit-info"]) {
+        return;
+    }
+    let o = run_ok(Command::new("rust-audit-info").arg(&path));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mut got: Vec<(String, String, String)> = v["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let s = |k: &str| p[k].as_str().unwrap_or_default().to_string();
+            (s("name"), s("version"), s("source"))
+        })
+        .collect();
+    got.sort();
+    let want = [
+        ("itoa", "1.0.19", "crates.io"),
+        ("sbomdeps", "0.1.0", "local"),
+    ]
+    .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()));
+    assert_eq!(got, want);
+    // `--sbom none` leaves the section out too.
+    let none = tempfile::tempdir().unwrap();
+    build_sbomdeps(none.path(), &["--sbom", "none"]);
+    let plain =
+        cargo_slim::validate::read_layer_file(&none.path().join("sbomdeps.tar"), "/sbomdeps")
+            .unwrap();
+    assert!(plain.len() < binary.len());
+    assert!(!plain.windows(7).any(|w| w == b".dep-v0"));
+}
+
+#[test]
+fn upx_warns_that_the_packed_binary_hides_the_section() {
+    if !have("upx") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let o = build_sbomdeps(dir.path(), &["--upx"]);
+    assert!(
+        text(&o.stderr).contains("hides its `.dep-v0` crate list"),
+        "{}",
+        text(&o.stderr)
+    );
+    // The SBOM file is still written.
+    assert!(dir.path().join("sbomdeps.spdx.json").exists());
+}

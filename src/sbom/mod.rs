@@ -17,6 +17,7 @@
 //! wall clock (`created` is `SOURCE_DATE_EPOCH` or 0), the namespace and serial
 //! number derive from the image digest, packages are sorted.
 
+pub mod auditable;
 mod cyclonedx;
 mod spdx;
 
