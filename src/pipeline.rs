@@ -319,6 +319,7 @@ pub fn sizes(stripped: &Stripped, image: &Image, tarball: u64) -> Sizes {
     Sizes {
         binary_unstripped: Some(stripped.unstripped_size),
         binary_stripped: Some(stripped.stripped_size),
+        dep_v0: (stripped.dep_v0 > 0).then_some(stripped.dep_v0),
         binary_packed: stripped
             .upx
             .as_ref()

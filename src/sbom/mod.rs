@@ -132,19 +132,9 @@ const CRATES_IO: &str = "registry+https://github.com/rust-lang/crates.io-index";
 /// The packages of `root`'s binary in `metadata`, with checksums from `lock`
 /// (the text of `Cargo.lock`; cargo metadata does not carry them).
 pub fn graph(metadata: &Metadata, root: &str, lock: Option<&str>) -> Result<Graph> {
-    let resolve = metadata.resolve.as_ref().ok_or_else(|| {
+    let (nodes, packages) = crate::preflight::by_id(metadata).ok_or_else(|| {
         Failure::new("cargo metadata returned no dependency graph").help("run `cargo metadata`")
     })?;
-    let nodes: BTreeMap<&str, &cargo_metadata::Node> = resolve
-        .nodes
-        .iter()
-        .map(|n| (n.id.repr.as_str(), n))
-        .collect();
-    let packages: BTreeMap<&str, &cargo_metadata::Package> = metadata
-        .packages
-        .iter()
-        .map(|p| (p.id.repr.as_str(), p))
-        .collect();
     let proc_macro = |id: &str| {
         packages.get(id).is_some_and(|p| {
             p.targets

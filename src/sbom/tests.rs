@@ -122,3 +122,38 @@ fn documents_are_reproducible_and_name_the_image() {
         )
     );
 }
+
+#[test]
+fn several_platforms_get_one_document_each_named_by_platform() {
+    let (g, amd) = sample();
+    let arm = Subject {
+        digest: format!("sha256:{}", "d".repeat(64)),
+        platform: "linux/arm64/v8".into(),
+        ..amd.clone()
+    };
+    let plan = SbomPlan {
+        formats: vec![Format::Spdx, Format::CycloneDx],
+    };
+    let out = Path::new("/t/app-0.1.0.tar");
+    let docs = documents(&plan, &[(&g, amd.clone()), (&g, arm)], out, 0).unwrap();
+    let names: Vec<String> = docs
+        .iter()
+        .map(|d| d.path.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "app-0.1.0-linux-amd64.spdx.json",
+            "app-0.1.0-linux-amd64.cdx.json",
+            "app-0.1.0-linux-arm64-v8.spdx.json",
+            "app-0.1.0-linux-arm64-v8.cdx.json",
+        ]
+    );
+    assert_ne!(docs[0].bytes, docs[2].bytes);
+    // One platform: no suffix.
+    let one = documents(&plan, &[(&g, amd)], out, 0).unwrap();
+    assert_eq!(one[0].path, Path::new("/t/app-0.1.0.spdx.json"));
+    assert!(documents(&SbomPlan { formats: vec![] }, &[], out, 0)
+        .unwrap()
+        .is_empty());
+}
