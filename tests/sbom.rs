@@ -205,3 +205,43 @@ fn upx_warns_that_the_packed_binary_hides_the_section() {
     // The SBOM file is still written.
     assert!(dir.path().join("sbomdeps.spdx.json").exists());
 }
+
+#[test]
+fn the_size_report_carries_the_section_cost() {
+    let dir = tempfile::tempdir().unwrap();
+    build_sbomdeps(dir.path(), &["--message-format", "json"]);
+    let report = json(&dir.path().join("sbomdeps.report.json"));
+    let cost = report["sizes"]["dep_v0"].as_u64().unwrap();
+    // Two crates, zlib-compressed: tens of bytes, not kilobytes.
+    assert!((20..1024).contains(&cost), "{cost}");
+    let none = tempfile::tempdir().unwrap();
+    build_sbomdeps(none.path(), &["--sbom", "none", "--message-format", "json"]);
+    let report = json(&none.path().join("sbomdeps.report.json"));
+    assert!(report["sizes"].get("dep_v0").is_none(), "{report}");
+}
+
+#[test]
+fn multi_platform_builds_get_one_sbom_per_platform_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sbomdeps.tar");
+    run_ok(&mut build_fixture("sbomdeps", &out, &["--platform", "all"]));
+    assert!(!dir.path().join("sbomdeps.spdx.json").exists());
+    let file = std::fs::File::open(&out).unwrap();
+    let mut archive =
+        cargo_slim::oci::Archive::open(file, cargo_slim::oci::Strictness::Lenient).unwrap();
+    let listing = archive.list().unwrap();
+    assert_eq!(listing.images.len(), 2);
+    for image in &listing.images {
+        let platform = image.platform().replace('/', "-");
+        let spdx = json(&dir.path().join(format!("sbomdeps-{platform}.spdx.json")));
+        let digest = image.descriptor.digest.as_str();
+        assert!(
+            spdx["packages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["versionInfo"] == digest),
+            "the {platform} SBOM does not name {digest}"
+        );
+    }
+}
