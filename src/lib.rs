@@ -96,6 +96,12 @@ pub fn build(plan: &Plan, shell: &Shell) -> Result<BuildOutcome> {
         .iter()
         .filter_map(|b| Some((b.sbom.as_ref()?, sbom_subject(&b.image))))
         .collect();
+    if described.is_empty() && !plan.sbom.formats.is_empty() {
+        shell.verbose(
+            "Skipping",
+            "SBOM: a --binary input has no known dependency graph",
+        );
+    }
     let documents = sbom::documents(&plan.sbom, &described, &plan.output, plan.epoch)?;
     let mut pending = vec![sidecar, tarball];
     for doc in &documents {

@@ -245,3 +245,21 @@ fn multi_platform_builds_get_one_sbom_per_platform_image() {
         );
     }
 }
+
+#[test]
+fn a_binary_built_elsewhere_gets_no_sbom() {
+    let dir = tempfile::tempdir().unwrap();
+    let elf = repo().join("testdata/elf/static-unstripped");
+    let out = dir.path().join("x.tar");
+    let o = run_ok(&mut slim(&[
+        "build",
+        "-v",
+        "--binary",
+        elf.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]));
+    assert!(out.exists());
+    assert!(!dir.path().join("x.spdx.json").exists());
+    assert!(text(&o.stderr).contains("no known dependency graph"));
+}
