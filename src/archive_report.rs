@@ -119,6 +119,7 @@ fn measure(
     let mut sizes = Sizes {
         binary_unstripped: None,
         binary_stripped: None,
+        dep_v0: None,
         binary_packed: None,
         binary_final,
         layer_compressed: compressed,
@@ -134,6 +135,7 @@ fn measure(
         Ok(Some(stored)) => {
             sizes.binary_unstripped = stored.sizes.binary_unstripped;
             sizes.binary_stripped = stored.sizes.binary_stripped;
+            sizes.dep_v0 = stored.sizes.dep_v0;
             sizes.binary_packed = stored.sizes.binary_packed;
             crates = stored.crates;
             sections = stored.sections;

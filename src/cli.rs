@@ -418,6 +418,11 @@ pub struct BuildArgs {
     #[arg(long)]
     pub split_std: bool,
 
+    /// SBOM documents to write beside the tarball and attach to the image: `spdx`,
+    /// `cyclonedx`, both, or `none` (default `spdx`); overrides `sbom` of [package.metadata.slim]
+    #[arg(long, value_name = "FORMATS", value_delimiter = ',')]
+    pub sbom: Vec<String>,
+
     #[command(flatten)]
     pub budget: BudgetArgs,
 }
@@ -470,6 +475,7 @@ impl BuildArgs {
             timeout: self.timeout.map(std::time::Duration::from_secs),
             split_std: self.split_std,
             budget: self.budget.to_request(),
+            sbom: self.sbom.clone(),
         }
     }
 }

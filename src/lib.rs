@@ -27,6 +27,7 @@ pub mod preflight;
 pub mod push;
 pub mod reference;
 pub mod report;
+pub mod sbom;
 pub mod shell;
 pub mod strip;
 #[doc(hidden)]
@@ -92,9 +93,26 @@ pub fn build(plan: &Plan, shell: &Shell) -> Result<BuildOutcome> {
             stale.display()
         ));
     }
-    // Both files are complete: only now do they replace the old ones, in one step
+    // SBOMs: one per platform image, beside the tarball.
+    let described: Vec<_> = builds
+        .iter()
+        .filter_map(|b| Some((b.sbom.as_ref()?, sbom_subject(&b.image))))
+        .collect();
+    if described.is_empty() && !plan.sbom.formats.is_empty() {
+        shell.verbose(
+            "Skipping",
+            "SBOM: a --binary input has no known dependency graph",
+        );
+    }
+    let documents = sbom::documents(&plan.sbom, &described, &plan.output, plan.epoch)?;
+    let mut pending = vec![sidecar, tarball];
+    for doc in &documents {
+        shell.status("Writing", doc.path.display());
+        pending.push(io::prepare(&doc.path, &doc.bytes)?);
+    }
+    // All files are complete: only now do they replace the old ones, in one step
     // a signal cannot split.
-    io::commit_all(vec![sidecar, tarball])?;
+    io::commit_all(pending)?;
     clock.lap("report");
     let first = builds.swap_remove(0);
     let platforms: Vec<String> = reports.iter().map(|r| r.platform.clone()).collect();
@@ -120,13 +138,22 @@ pub fn build(plan: &Plan, shell: &Shell) -> Result<BuildOutcome> {
     })
 }
 
+/// What an SBOM of `image` names as its subject.
+fn sbom_subject(image: &Image) -> sbom::Subject {
+    sbom::Subject {
+        reference: image.reference.clone(),
+        digest: image.manifest.digest.clone(),
+        platform: image.platform.to_string(),
+    }
+}
+
 /// One platform: compile → inspect → attribute → strip → upx → image.
 fn build_platform(
     plan: &Plan,
     shell: &Shell,
     clock: &mut pipeline::Clock<'_>,
 ) -> Result<pipeline::PlatformBuild> {
-    let compiled = pipeline::compile(plan, shell)?;
+    let mut compiled = pipeline::compile(plan, shell)?;
     clock.lap("compile");
     let unstripped = pipeline::read_binary(&compiled.path)?;
     let inspection = pipeline::inspect(&unstripped, &compiled, shell)?;
@@ -134,6 +161,7 @@ fn build_platform(
     let attribution = pipeline::attribute(&unstripped, &compiled, &plan.report, shell);
     clock.lap("attribute");
     let stripped = pipeline::strip(unstripped, &compiled, io::output_dir(&plan.output)?, shell)?;
+    let sbom = compiled.sbom.take();
     clock.lap("strip");
     let final_binary = pipeline::upx(plan, stripped, &inspection, shell)?;
     clock.lap("upx");
@@ -145,6 +173,7 @@ fn build_platform(
         image,
         inspection,
         attribution,
+        sbom,
     })
 }
 

@@ -61,6 +61,8 @@ pub struct Compiled {
     pub path: PathBuf,
     pub target: Option<String>,
     pub rlibs: Vec<PathBuf>,
+    /// The dependency graph of the build, for the SBOM (`None` for `--binary`).
+    pub sbom: Option<crate::sbom::Graph>,
 }
 
 /// Preflight the dependency graph, then compile (or take `--binary`).
@@ -68,7 +70,12 @@ pub fn compile(plan: &Plan, shell: &Shell) -> Result<Compiled> {
     match &plan.source {
         Source::Cargo(b) => {
             let choice = compile::choose_target(b, shell)?;
-            let graph = preflight::resolve(b, &choice.triple)?;
+            let metadata = preflight::metadata(b, &choice.triple)?;
+            let graph = preflight::graph_of(&metadata, &b.package_id);
+            // `--sbom none`: no SBOM and no `.dep-v0` either.
+            let sbom = (!plan.sbom.formats.is_empty())
+                .then(|| crate::sbom::graph_of_build(&metadata, &b.package_id))
+                .transpose()?;
             let mut fatal = None;
             for f in preflight::check(&graph.crates, &choice.triple, &plan.image) {
                 match f.level {
@@ -108,12 +115,14 @@ pub fn compile(plan: &Plan, shell: &Shell) -> Result<Compiled> {
                 path: artifact.path,
                 target: Some(choice.triple),
                 rlibs,
+                sbom,
             })
         }
         Source::Binary(p) => Ok(Compiled {
             path: p.clone(),
             target: None,
             rlibs: Vec::new(),
+            sbom: None,
         }),
     }
 }
@@ -209,6 +218,8 @@ pub struct Stripped {
     pub unstripped_size: u64,
     pub stripped_size: u64,
     pub upx: Option<crate::report::UpxReport>,
+    /// Bytes of the `.dep-v0` section added while stripping (0: none).
+    pub dep_v0: u64,
 }
 
 /// Strip into an unnamed file beside the output, drop the unstripped bytes, then
@@ -216,7 +227,23 @@ pub struct Stripped {
 pub fn strip(bytes: Vec<u8>, compiled: &Compiled, spool: &Path, shell: &Shell) -> Result<Stripped> {
     shell.status("Stripping", compiled.path.display());
     let unstripped_size = bytes.len() as u64;
-    let binary = match stripper::strip_to_file(&bytes, spool)? {
+    let dep_v0 = compiled.sbom.as_ref().map(|g| stripper::Added {
+        name: crate::sbom::auditable::SECTION,
+        data: crate::sbom::auditable::section(g),
+    });
+    if let Some(d) = &dep_v0 {
+        shell.verbose(
+            "Embedding",
+            format!(
+                "{} ({} crates, {} bytes)",
+                d.name,
+                compiled.sbom.as_ref().map_or(0, |g| g.packages.len()),
+                d.data.len()
+            ),
+        );
+    }
+    let dep_v0_size = dep_v0.as_ref().map_or(0, |d| d.data.len() as u64);
+    let binary = match stripper::strip_to_file_adding(&bytes, spool, dep_v0)? {
         None => bytes,
         Some(mut file) => {
             drop(bytes);
@@ -232,6 +259,7 @@ pub fn strip(bytes: Vec<u8>, compiled: &Compiled, spool: &Path, shell: &Shell) -
         binary,
         unstripped_size,
         upx: None,
+        dep_v0: dep_v0_size,
     })
 }
 
@@ -242,6 +270,12 @@ pub fn upx(plan: &Plan, stripped: Stripped, insp: &Inspection, shell: &Shell) ->
     };
     let runnable = crate::arch::host().is_some_and(|h| h.goarch == insp.arch);
     let packed = crate::upx::pack(stripped.binary, upx_plan, runnable, shell)?;
+    if stripped.dep_v0 > 0 && packed.report.packed {
+        shell.warn(
+            "the UPX-packed binary hides its `.dep-v0` crate list from image scanners (Trivy, \
+             syft); the SBOM beside the tarball still lists the crates",
+        );
+    }
     Ok(Stripped {
         binary: packed.binary,
         upx: Some(packed.report),
@@ -325,6 +359,7 @@ pub fn sizes(stripped: &Stripped, image: &Image, tarball: u64) -> Sizes {
     Sizes {
         binary_unstripped: Some(stripped.unstripped_size),
         binary_stripped: Some(stripped.stripped_size),
+        dep_v0: (stripped.dep_v0 > 0).then_some(stripped.dep_v0),
         binary_packed: stripped
             .upx
             .as_ref()
@@ -356,6 +391,8 @@ pub struct PlatformBuild {
     pub sizes: Sizes,
     pub upx: Option<crate::report::UpxReport>,
     pub attribution: Option<Attribution>,
+    /// The crates in the binary (`None` for `--binary`).
+    pub sbom: Option<crate::sbom::Graph>,
 }
 
 /// Build a report per platform, compare with the baseline, check the budget of
@@ -523,6 +560,7 @@ mod tests {
             path: path.to_path_buf(),
             target: target.map(str::to_string),
             rlibs: Vec::new(),
+            sbom: None,
         }
     }
 

@@ -52,6 +52,12 @@ const C_BUILD_DEPS: [&str; 2] = ["cc", "cmake"];
 /// Run `cargo metadata` with the build's features for `triple` and return the
 /// package's normal-dependency closure and the crates in it that compile C.
 pub fn resolve(build: &CargoBuild, triple: &str) -> Result<Graph> {
+    Ok(graph_of(&metadata(build, triple)?, &build.package_id))
+}
+
+/// `cargo metadata` of the build: its features, resolved for `triple` only
+/// (`--filter-platform`). The SBOM stage reads the same graph.
+pub fn metadata(build: &CargoBuild, triple: &str) -> Result<Metadata> {
     let mut cmd = MetadataCommand::new();
     cmd.manifest_path(&build.manifest_path);
     if let Ok(cargo) = std::env::var("CARGO") {
@@ -86,25 +92,38 @@ pub fn resolve(build: &CargoBuild, triple: &str) -> Result<Graph> {
         .detail(e.to_string())
         .help("run `cargo metadata` in the crate to see cargo's error")
     })?;
-    Ok(graph_of(&metadata, &build.package_id))
+    Ok(metadata)
 }
 
-fn graph_of(metadata: &Metadata, root: &str) -> Graph {
-    let mut out = Closure::new();
-    let mut native = BTreeSet::new();
-    let Some(resolve) = &metadata.resolve else {
-        return Graph::default();
-    };
-    let nodes: BTreeMap<&str, &cargo_metadata::Node> = resolve
+/// The resolve's nodes and the packages of `metadata`, by package id; `None`
+/// without a resolve. Shared with the SBOM stage, which walks the same graph.
+pub type ById<'m> = (
+    BTreeMap<&'m str, &'m cargo_metadata::Node>,
+    BTreeMap<&'m str, &'m cargo_metadata::Package>,
+);
+
+pub fn by_id(metadata: &Metadata) -> Option<ById<'_>> {
+    let resolve = metadata.resolve.as_ref()?;
+    let nodes = resolve
         .nodes
         .iter()
         .map(|n| (n.id.repr.as_str(), n))
         .collect();
-    let packages: BTreeMap<&str, &cargo_metadata::Package> = metadata
+    let packages = metadata
         .packages
         .iter()
         .map(|p| (p.id.repr.as_str(), p))
         .collect();
+    Some((nodes, packages))
+}
+
+/// The closure and native crates of `root` in `metadata` (see [`resolve`]).
+pub fn graph_of(metadata: &Metadata, root: &str) -> Graph {
+    let mut out = Closure::new();
+    let mut native = BTreeSet::new();
+    let Some((nodes, packages)) = by_id(metadata) else {
+        return Graph::default();
+    };
     let names: BTreeMap<&str, &str> = packages
         .iter()
         .map(|(id, p)| (*id, p.name.as_str()))

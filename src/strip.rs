@@ -5,6 +5,11 @@
 //! needed and every architecture works the same. The symbol table is what the size
 //! attribution reads, so this stage runs after inspection and attribution. A binary
 //! with nothing to strip is passed through untouched (no copy, no rewrite).
+//!
+//! The same pass may add one section (cargo-auditable's `.dep-v0`, the list of
+//! crates in the binary that image scanners read): non-allocated, so nothing is
+//! loaded at run time, and skipped when the binary already carries one (built
+//! with `cargo auditable`) or has no section table (UPX-packed).
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -28,7 +33,7 @@ fn strippable(name: &[u8]) -> bool {
 /// Remove symbols and debug sections. Returns the input unchanged (borrowed) when
 /// there is nothing to remove.
 pub fn strip(data: &[u8]) -> Result<Cow<'_, [u8]>, Failure> {
-    let Some(builder) = plan(data)? else {
+    let Some(builder) = plan(data, None)? else {
         return Ok(Cow::Borrowed(data));
     };
     let mut out = Vec::with_capacity(data.len());
@@ -40,7 +45,22 @@ pub fn strip(data: &[u8]) -> Result<Cow<'_, [u8]>, Failure> {
 /// (rewound) instead of memory, so the caller can drop the unstripped bytes
 /// before reading it: a big binary is never held twice. `None`: nothing to strip.
 pub fn strip_to_file(data: &[u8], dir: &Path) -> Result<Option<File>, Failure> {
-    let Some(builder) = plan(data)? else {
+    strip_to_file_adding(data, dir, None)
+}
+
+/// A section to add while stripping: its name and contents.
+pub struct Added<'a> {
+    pub name: &'a str,
+    pub data: Vec<u8>,
+}
+
+/// [`strip_to_file`], also adding `add` (unless a section of that name exists).
+pub fn strip_to_file_adding(
+    data: &[u8],
+    dir: &Path,
+    add: Option<Added<'_>>,
+) -> Result<Option<File>, Failure> {
+    let Some(builder) = plan(data, add)? else {
         return Ok(None);
     };
     let file = tempfile::tempfile_in(dir)
@@ -65,7 +85,7 @@ fn write(builder: Builder<'_>, out: &mut dyn WritableBuffer) -> Result<(), Failu
 
 /// The builder with everything to strip marked deleted, or `None` when there is
 /// nothing to remove.
-fn plan(data: &[u8]) -> Result<Option<Builder<'_>>, Failure> {
+fn plan<'d>(data: &'d [u8], add: Option<Added<'_>>) -> Result<Option<Builder<'d>>, Failure> {
     if has_no_sections(data) {
         // e.g. a UPX-packed file: only program headers, nothing to strip.
         return Ok(None);
@@ -83,6 +103,18 @@ fn plan(data: &[u8]) -> Result<Option<Builder<'_>>, Failure> {
     for symbol in builder.symbols.iter_mut() {
         symbol.delete = true;
         changed = true;
+    }
+    if let Some(add) = add {
+        let name = add.name.as_bytes();
+        if !builder.sections.iter().any(|s| s.name.as_slice() == name) {
+            let section = builder.sections.add();
+            section.name = name.to_vec().into();
+            section.sh_type = object::elf::SHT_PROGBITS;
+            section.sh_flags = object::elf::SectionFlags(0);
+            section.sh_addralign = 1;
+            section.data = object::build::elf::SectionData::Data(add.data.into());
+            changed = true;
+        }
     }
     if !changed {
         return Ok(None);

@@ -15,6 +15,7 @@ mod push_faults;
 mod registry;
 mod report;
 mod repro;
+mod sbom;
 mod service;
 mod signals;
 mod upx;

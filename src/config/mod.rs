@@ -10,6 +10,7 @@ mod labels;
 mod package;
 mod platform;
 mod request;
+mod sbom;
 mod schema;
 mod spec;
 
@@ -56,6 +57,8 @@ pub struct Plan {
     pub upx: Option<UpxPlan>,
     /// `--push`: where the image goes after a successful build.
     pub push: Option<PushPlan>,
+    /// `--sbom` / `sbom = [...]`: the SBOM documents to write.
+    pub sbom: crate::sbom::SbomPlan,
 }
 
 impl Plan {
@@ -275,6 +278,7 @@ fn resolve_cargo(args: &BuildRequest, epoch: u64) -> Result<Plan> {
         epoch,
         report,
         upx: upx_plan(args, &meta, package.manifest_path.as_std_path())?,
+        sbom: sbom::resolve(args, &meta, package.manifest_path.as_std_path())?,
         push: push_plan(
             args,
             &meta,
@@ -378,6 +382,11 @@ fn resolve_binary(args: &BuildRequest, binary: &Path, epoch: u64) -> Result<Plan
     let output = crate::io::check_output(&given, args.force)?;
     Ok(Plan {
         source: Source::Binary(binary.to_path_buf()),
+        sbom: sbom::resolve(
+            args,
+            &meta,
+            manifest_used.as_deref().unwrap_or(Path::new("Cargo.toml")),
+        )?,
         upx: upx_plan(
             args,
             &meta,

@@ -56,6 +56,8 @@ pub struct BuildRequest {
     pub timeout: Option<std::time::Duration>,
     pub split_std: bool,
     pub budget: BudgetRequest,
+    /// `--sbom spdx,cyclonedx` (or `none`); empty: not given.
+    pub sbom: Vec<String>,
 }
 
 /// Size report and budget flags, shared by `build` and `report`.

@@ -59,6 +59,8 @@ pub struct SlimMetadata {
     pub repository: Option<String>,
     /// Tags pushed to `repository`; `{version}` and `{name}` are replaced.
     pub tags: Option<Vec<String>>,
+    /// SBOM documents to write: `["spdx", "cyclonedx"]`, or `["none"]`.
+    pub sbom: Option<Vec<String>>,
     // --- image contents (issue 12): files, tmp, passwd, stop-signal, annotations ---
     /// Files and folders from the package to copy into the image.
     pub files: Option<Vec<FileEntry>>,

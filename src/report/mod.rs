@@ -43,6 +43,10 @@ pub struct UpxReport {
 pub struct Sizes {
     pub binary_unstripped: Option<u64>,
     pub binary_stripped: Option<u64>,
+    /// Bytes of the `.dep-v0` section (the crate list for scanners) inside the
+    /// stripped binary; absent when none was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dep_v0: Option<u64>,
     /// After UPX; `null` when not packed.
     pub binary_packed: Option<u64>,
     /// The binary as it is in the image.
@@ -184,6 +188,9 @@ pub fn stages(s: &Sizes) -> Vec<(&'static str, &'static str, u64)> {
     }
     if let Some(b) = s.binary_stripped {
         rows.push(("binary (stripped)", "binary_stripped", b));
+    }
+    if let Some(b) = s.dep_v0 {
+        rows.push(("  of which .dep-v0", "dep_v0", b));
     }
     if let Some(b) = s.binary_packed {
         rows.push(("binary (upx)", "binary_packed", b));

@@ -13,6 +13,7 @@ pub(crate) fn sample() -> BuildReport {
         sizes: Sizes {
             binary_unstripped: Some(4_000_000),
             binary_stripped: Some(400_000),
+            dep_v0: None,
             binary_packed: None,
             binary_final: 400_000,
             layer_compressed: 200_000,
