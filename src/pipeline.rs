@@ -336,12 +336,12 @@ pub fn image(plan: &Plan, binary: &[u8], insp: &Inspection, shell: &Shell) -> Re
     let spool = crate::io::output_dir(&plan.output)?;
     let mut built = Vec::new();
     if !system.is_empty() {
-        let layer = layers::build_node_layer(&system, plan.epoch, Some(spool))?;
+        let layer = layers::build_node_layer(&system, plan.epoch, Some(spool), plan.compression)?;
         built.push((layer, format!("system files: {}", held.join(", "))));
     }
     if !user.is_empty() {
         let dests: Vec<&str> = contents.files.iter().map(|f| f.dest.as_str()).collect();
-        let layer = layers::build_node_layer(&user, plan.epoch, Some(spool))?;
+        let layer = layers::build_node_layer(&user, plan.epoch, Some(spool), plan.compression)?;
         built.push((layer, format!("files: {}", dests.join(", "))));
     }
     let binary_file = [LayerFile {
@@ -349,7 +349,7 @@ pub fn image(plan: &Plan, binary: &[u8], insp: &Inspection, shell: &Shell) -> Re
         mode: 0o555,
         data: binary,
     }];
-    let layer = image::build_layer_in(&binary_file, plan.epoch, Some(spool))?;
+    let layer = image::build_layer_in(&binary_file, plan.epoch, Some(spool), plan.compression)?;
     built.push((layer, image::binary_comment(&plan.image)));
     image::build_image_with(&plan.image, contents, &platform, built, plan.epoch)
 }

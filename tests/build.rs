@@ -80,7 +80,7 @@ fn size_table_matches_real_files() {
     assert_eq!(bytes_of("binary (unstripped)"), unstripped);
     assert_eq!(bytes_of("binary (stripped)"), stripped);
     assert!(stripped < unstripped);
-    assert_eq!(bytes_of("layer (gzip)"), img.layers[0].size);
+    assert_eq!(bytes_of("layer (compressed)"), img.layers[0].size);
     assert_eq!(
         bytes_of("image pull size"),
         img.manifest_size + img.config_size + img.layers[0].size

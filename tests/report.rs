@@ -395,7 +395,7 @@ fn chart_is_valid_svg_with_labels() {
     for want in [
         "stages",
         "binary (stripped)",
-        "layer (gzip)",
+        "layer (compressed)",
         "image pull size",
         "std",
     ] {

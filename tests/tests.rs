@@ -5,6 +5,7 @@
 mod support;
 
 mod build;
+mod compression;
 mod errors;
 mod index;
 mod init;

@@ -59,6 +59,8 @@ pub struct Plan {
     pub push: Option<PushPlan>,
     /// `--sbom` / `sbom = [...]`: the SBOM documents to write.
     pub sbom: crate::sbom::SbomPlan,
+    /// How every layer is compressed.
+    pub compression: crate::compress::Compression,
 }
 
 impl Plan {
@@ -279,6 +281,7 @@ fn resolve_cargo(args: &BuildRequest, epoch: u64) -> Result<Plan> {
         report,
         upx: upx_plan(args, &meta, package.manifest_path.as_std_path())?,
         sbom: sbom::resolve(args, &meta, package.manifest_path.as_std_path())?,
+        compression: compression(args, &meta, package.manifest_path.as_std_path())?,
         push: push_plan(
             args,
             &meta,
@@ -383,6 +386,11 @@ fn resolve_binary(args: &BuildRequest, binary: &Path, epoch: u64) -> Result<Plan
     Ok(Plan {
         source: Source::Binary(binary.to_path_buf()),
         sbom: sbom::resolve(
+            args,
+            &meta,
+            manifest_used.as_deref().unwrap_or(Path::new("Cargo.toml")),
+        )?,
+        compression: compression(
             args,
             &meta,
             manifest_used.as_deref().unwrap_or(Path::new("Cargo.toml")),
@@ -540,6 +548,33 @@ pub fn report_plan(
 fn output_path(args: &BuildRequest, default: PathBuf) -> Result<PathBuf> {
     let given = args.output.clone().unwrap_or(default);
     Ok(crate::io::check_output(&given, args.force)?)
+}
+
+/// `--compression` over `compression` over gzip; a bad value names where it came from.
+fn compression(
+    args: &BuildRequest,
+    meta: &SlimMetadata,
+    manifest: &Path,
+) -> Result<crate::compress::Compression> {
+    use crate::compress::Compression;
+    if let Some(c) = &args.compression {
+        return Compression::parse(c).map_err(|e| {
+            Failure::new(format!("--compression: {e}"))
+                .help("containerd >= 1.5, Docker >= 23 and podman >= 4.3 read zstd layers; gzip is read everywhere")
+                .usage()
+                .into()
+        });
+    }
+    match &meta.compression {
+        Some(c) => Compression::parse(c).map_err(|e| {
+            Failure::new(format!(
+                "`compression` in [package.metadata.slim] of `{}`: {e}",
+                manifest.display()
+            ))
+            .into()
+        }),
+        None => Ok(Compression::Gzip),
+    }
 }
 
 /// `--config …` and `-Z …`, for every cargo command we run.

@@ -58,6 +58,8 @@ pub struct BuildRequest {
     pub budget: BudgetRequest,
     /// `--sbom spdx,cyclonedx` (or `none`); empty: not given.
     pub sbom: Vec<String>,
+    /// `--compression gzip|gzip:max|zstd[:LEVEL]`.
+    pub compression: Option<String>,
 }
 
 /// Size report and budget flags, shared by `build` and `report`.

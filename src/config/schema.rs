@@ -61,6 +61,8 @@ pub struct SlimMetadata {
     pub tags: Option<Vec<String>>,
     /// SBOM documents to write: `["spdx", "cyclonedx"]`, or `["none"]`.
     pub sbom: Option<Vec<String>>,
+    /// Layer compression: "gzip", "gzip:max", "zstd" or "zstd:LEVEL".
+    pub compression: Option<String>,
     // --- image contents (issue 12): files, tmp, passwd, stop-signal, annotations ---
     /// Files and folders from the package to copy into the image.
     pub files: Option<Vec<FileEntry>>,

@@ -78,7 +78,12 @@ pub fn tmp() -> Node {
 
 /// Build one gzip layer of `nodes` and their parent folders, spooled to
 /// `spool_dir` when given. Two nodes at one path are an error.
-pub fn build_node_layer(nodes: &[Node], epoch: u64, spool_dir: Option<&Path>) -> Result<Layer> {
+pub fn build_node_layer(
+    nodes: &[Node],
+    epoch: u64,
+    spool_dir: Option<&Path>,
+    compression: super::Compression,
+) -> Result<Layer> {
     let mut entries: BTreeMap<String, LayerEntry> = BTreeMap::new();
     for n in nodes {
         let rel = n.path.trim_start_matches('/');
@@ -112,7 +117,7 @@ pub fn build_node_layer(nodes: &[Node], epoch: u64, spool_dir: Option<&Path>) ->
             .entry(p)
             .or_insert(LayerEntry::Dir(Owner::root(PARENT_MODE)));
     }
-    write_layer(&entries, epoch, spool_dir)
+    write_layer(&entries, epoch, spool_dir, compression)
 }
 
 #[cfg(test)]
@@ -151,7 +156,7 @@ mod tests {
             ..Node::dir("/data", 0o755)
         });
         nodes.push(Node::file("/srv/www/index.html", 0o444, b"hi".to_vec()));
-        let layer = build_node_layer(&nodes, 7, None).unwrap();
+        let layer = build_node_layer(&nodes, 7, None, crate::image::Compression::Gzip).unwrap();
         assert_eq!(
             listing(&layer),
             [
@@ -165,18 +170,23 @@ mod tests {
                 ("tmp/".into(), 0o1777, 0, 7),
             ]
         );
-        assert_eq!(build_node_layer(&nodes, 7, None).unwrap(), layer);
+        assert_eq!(
+            build_node_layer(&nodes, 7, None, crate::image::Compression::Gzip).unwrap(),
+            layer
+        );
     }
 
     #[test]
     fn a_path_twice_or_as_file_and_folder_is_refused() {
         let twice = [Node::dir("/a", 0o555), Node::dir("/a", 0o755)];
-        assert!(build_node_layer(&twice, 0, None).is_err());
+        assert!(build_node_layer(&twice, 0, None, crate::image::Compression::Gzip).is_err());
         let both = [
             Node::file("/a", 0o444, vec![]),
             Node::file("/a/b", 0o444, vec![]),
         ];
-        let e = build_node_layer(&both, 0, None).unwrap_err().to_string();
+        let e = build_node_layer(&both, 0, None, crate::image::Compression::Gzip)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("file and a folder"), "{e}");
     }
 }

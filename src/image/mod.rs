@@ -29,7 +29,8 @@ use oci_spec::image::{
 };
 use serde::Serialize;
 
-use crate::gzip::{ParGzWriter, GZIP_LEVEL};
+pub use crate::compress::Compression;
+use crate::compress::LayerWriter;
 use crate::reference::Reference;
 pub use assets::{Contents, UserFile};
 pub use blob::Blob;
@@ -191,7 +192,7 @@ pub fn rfc3339(epoch: u64) -> String {
 
 /// Build one gzip layer holding `files` (plus their parent directories).
 pub fn build_layer(files: &[LayerFile<'_>], epoch: u64) -> Result<Layer> {
-    build_layer_in(files, epoch, None)
+    build_layer_in(files, epoch, None, Compression::Gzip)
 }
 
 /// [`build_layer`], with the compressed layer spooled to an unnamed temporary file
@@ -201,6 +202,7 @@ pub fn build_layer_in(
     files: &[LayerFile<'_>],
     epoch: u64,
     spool_dir: Option<&std::path::Path>,
+    compression: Compression,
 ) -> Result<Layer> {
     // Every parent directory of every file, as its own entry.
     let mut dirs = BTreeSet::new();
@@ -225,21 +227,31 @@ pub fn build_layer_in(
             anyhow::bail!("`{}` is added to the image twice", f.path);
         }
     }
-    write_layer(&entries, epoch, spool_dir)
+    write_layer(&entries, epoch, spool_dir, compression)
 }
 
-/// Gzip the sorted `entries` (paths relative, directories ending in `/`) into a
+/// The OCI media type of a layer compressed with `c`.
+pub fn layer_media_type(c: Compression) -> MediaType {
+    match c {
+        Compression::Zstd(_) => MediaType::ImageLayerZstd,
+        Compression::Gzip | Compression::GzipMax => MediaType::ImageLayerGzip,
+    }
+}
+
+/// Compress the sorted `entries` (paths relative, directories ending in `/`) into a
 /// layer, in memory or spooled to an unnamed file in `spool_dir`.
 fn write_layer(
     entries: &BTreeMap<String, LayerEntry<'_>>,
     epoch: u64,
     spool_dir: Option<&std::path::Path>,
+    compression: Compression,
 ) -> Result<Layer> {
     let entries: Vec<(&String, &LayerEntry)> = entries.iter().collect();
+    let media = layer_media_type(compression);
     let (blob, summary) = match spool_dir {
         None => {
-            let s = write_layer_tar(&entries, epoch, Vec::new())?;
-            let blob = Blob::new_with_digest(MediaType::ImageLayerGzip, s.digest.clone(), s.inner);
+            let s = write_layer_tar(&entries, epoch, Vec::new(), compression)?;
+            let blob = Blob::new_with_digest(media, s.digest.clone(), s.inner);
             (blob, (s.diff_id, s.uncompressed_size))
         }
         Some(dir) => {
@@ -249,9 +261,10 @@ fn write_layer(
                 &entries,
                 epoch,
                 std::io::BufWriter::with_capacity(1 << 20, file),
+                compression,
             )?;
             let file = s.inner.into_inner().map_err(|e| e.into_error())?;
-            let blob = Blob::spooled(MediaType::ImageLayerGzip, s.digest.clone(), file)?;
+            let blob = Blob::spooled(media, s.digest.clone(), file)?;
             (blob, (s.diff_id, s.uncompressed_size))
         }
     };
@@ -262,13 +275,14 @@ fn write_layer(
     })
 }
 
-/// The tar entries (sorted, parents first), gzip-compressed into `w`.
+/// The tar entries (sorted, parents first), compressed into `w`.
 fn write_layer_tar<W: Write + Send>(
     entries: &[(&String, &LayerEntry<'_>)],
     epoch: u64,
     w: W,
-) -> Result<crate::gzip::GzSummary<W>> {
-    let gz = ParGzWriter::new(w, GZIP_LEVEL);
+    compression: Compression,
+) -> Result<crate::compress::Summary<W>> {
+    let gz = LayerWriter::new(compression, w)?;
     let mut tar = tar::Builder::new(gz);
     for (path, entry) in entries {
         let mut h = tar::Header::new_ustar();
@@ -540,7 +554,7 @@ mod tests {
             annotations: BTreeMap::from([("org.example.note".into(), "x".into())]),
             ..Contents::default()
         };
-        let sys = layers::build_node_layer(&[layers::tmp()], 0, None).unwrap();
+        let sys = layers::build_node_layer(&[layers::tmp()], 0, None, Compression::Gzip).unwrap();
         let image = build_image_with(
             &spec,
             &contents,

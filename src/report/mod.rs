@@ -198,7 +198,7 @@ pub fn stages(s: &Sizes) -> Vec<(&'static str, &'static str, u64)> {
     if s.binary_unstripped.is_none() && s.binary_stripped.is_none() && s.binary_packed.is_none() {
         rows.push(("binary", "binary_final", s.binary_final));
     }
-    rows.push(("layer (gzip)", "layer_compressed", s.layer_compressed));
+    rows.push(("layer (compressed)", "layer_compressed", s.layer_compressed));
     rows.push(("image pull size", "image_pull", s.image_pull));
     rows.push(("tarball on disk", "tarball", s.tarball));
     rows

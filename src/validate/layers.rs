@@ -47,16 +47,33 @@ impl<R: Read> Read for Tracked<R> {
     }
 }
 
-/// Gunzip the layer completely (nothing may follow the gzip member and the
-/// gzip header mtime must be 0), hashing the tar and checking its entries.
+/// Uncompress the layer completely — gzip (every member; nothing may follow the
+/// last, and each header's mtime must be 0) or, when the manifest says so, zstd —
+/// hashing the tar and checking its entries.
 pub(super) fn check_layer<R: Read>(
     name: &str,
     label: &str,
     blob: R,
     mtime: u64,
+    zstd: bool,
 ) -> Result<Checked> {
+    let mut buffered = BufReader::with_capacity(1 << 16, blob);
+    let head = io::BufRead::fill_buf(&mut buffered)
+        .map_err(|e| anyhow::anyhow!("reading `{name}`: {e}"))?;
+    let found = crate::compress::sniff(head);
+    let declared = if zstd { "zstd" } else { "gzip" };
+    if found != Some(declared) {
+        bail_at!(
+            name,
+            "{label} is declared {declared} but its bytes are {}",
+            found.map_or("not compressed".to_string(), |f| f.to_string())
+        );
+    }
+    if zstd {
+        return check_zstd_layer(name, label, buffered, mtime);
+    }
     let gzip_error = Rc::new(RefCell::new(None::<String>));
-    let mut decoder = flate2::bufread::GzDecoder::new(BufReader::with_capacity(1 << 16, blob));
+    let mut decoder = flate2::bufread::MultiGzDecoder::new(buffered);
     let gzip_violation =
         |e: &str| violation(name, format!("{label} is not a valid gzip stream: {e}"));
     let (tar_result, diff_id, uncompressed_size) = {
@@ -70,22 +87,14 @@ pub(super) fn check_layer<R: Read>(
             return Err(gzip_violation(e));
         }
         // The rest of the stream (after a tar problem, or the padding) still
-        // counts for the diff_id.
+        // counts for the diff_id; data after the last member is not gzip and
+        // fails here.
         io::copy(&mut hashing, &mut io::sink()).map_err(|e| gzip_violation(&e.to_string()))?;
         (tar_result, hashing.digest(), hashing.len())
     };
     let Some(header_mtime) = decoder.header().map(|h| h.mtime()) else {
         bail_at!(name, "{label} is not a gzip stream (no gzip header)");
     };
-    let mut rest = decoder.into_inner();
-    let trailing = io::copy(&mut rest, &mut io::sink())
-        .map_err(|e| anyhow::anyhow!("reading `{name}`: {e}"))?;
-    if trailing != 0 {
-        bail_at!(
-            name,
-            "{trailing} bytes of trailing data after the end of {label}'s gzip stream"
-        );
-    }
     if header_mtime != 0 {
         bail_at!(
             name,
@@ -100,6 +109,32 @@ pub(super) fn check_layer<R: Read>(
         files,
         diff_id,
         uncompressed_size,
+        tar_problem,
+    })
+}
+
+/// [`check_layer`] for a zstd layer: every frame decoded to the end.
+fn check_zstd_layer<R: io::BufRead>(
+    name: &str,
+    label: &str,
+    blob: R,
+    mtime: u64,
+) -> Result<Checked> {
+    let zstd_violation = |e: &dyn std::fmt::Display| {
+        violation(name, format!("{label} is not a valid zstd stream: {e}"))
+    };
+    let decoder = crate::compress::decoder(Some("zstd"), blob).map_err(|e| zstd_violation(&e))?;
+    let mut hashing = Hashing::new(decoder);
+    let tar_result = check_layer_tar(name, label, &mut hashing, mtime);
+    io::copy(&mut hashing, &mut io::sink()).map_err(|e| zstd_violation(&e))?;
+    let (files, tar_problem) = match tar_result {
+        Ok(files) => (files, None),
+        Err(e) => (Vec::new(), Some(e)),
+    };
+    Ok(Checked {
+        files,
+        diff_id: hashing.digest(),
+        uncompressed_size: hashing.len(),
         tar_problem,
     })
 }
@@ -191,9 +226,8 @@ pub(super) fn check_layer_tar<R: Read>(
                 }
             }
         }
-        if uid != 0 || gid != 0 {
-            return Err(at(format!("uid:gid is {uid}:{gid}, expected 0:0")));
-        }
+        // uid:gid are numbers (0:0 unless a `files` entry set `owner`); names,
+        // which a runtime would look up on the host's terms, must be empty.
         if !uname.is_empty() || !gname.is_empty() {
             return Err(at(format!(
                 "uname/gname are {uname:?}/{gname:?}, expected empty"
@@ -305,9 +339,11 @@ pub(super) enum Found {
     Missing,
 }
 
-/// The entry `want` (a normalised path) of the gzip layer read from `blob`.
+/// The entry `want` (a normalised path) of the gzip or zstd layer read from `blob`.
 pub(super) fn read_file<R: Read>(blob: R, want: &str) -> io::Result<Found> {
-    let decoder = flate2::bufread::GzDecoder::new(BufReader::with_capacity(1 << 16, blob));
+    let mut buffered = BufReader::with_capacity(1 << 16, blob);
+    let kind = crate::compress::sniff(io::BufRead::fill_buf(&mut buffered)?);
+    let decoder = crate::compress::decoder(kind, buffered)?;
     let mut archive = tar::Archive::new(decoder);
     for entry in archive.entries()? {
         let mut entry = entry?;

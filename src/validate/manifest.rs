@@ -117,9 +117,10 @@ pub(super) fn read<R: Read + Seek>(
         let field = format!("layers[{i}]");
         let (media_type, _) = require_descriptor(&manifest_name, &field, layer)?;
         ensure_at!(
-            media_type == MEDIA_TYPE_LAYER_GZIP,
+            media_type == MEDIA_TYPE_LAYER_GZIP || media_type == crate::compress::MEDIA_ZSTD,
             &manifest_name,
-            "OCI manifest {field}.mediaType is {media_type:?}, expected {MEDIA_TYPE_LAYER_GZIP:?}"
+            "OCI manifest {field}.mediaType is {media_type:?}, expected {MEDIA_TYPE_LAYER_GZIP:?} or {:?}",
+            crate::compress::MEDIA_ZSTD
         );
         let name = blob_name_of(&manifest_name, &field, &layer.digest)?;
         ensure_at!(
@@ -268,7 +269,9 @@ pub(super) fn finish<R: Read + Seek>(
             None => {
                 let label = format!("layer {i}");
                 let blob = ar.open_range(name, range).map_err(from_failure)?;
-                let found = layers::check_layer(name, &label, blob, mtime)?;
+                let declared = desc.media_type.as_deref().unwrap_or_default();
+                let zstd = declared == crate::compress::MEDIA_ZSTD;
+                let found = layers::check_layer(name, &label, blob, mtime, zstd)?;
                 // A wrong diff_id is the more fundamental error: reported first.
                 diff_id_ok(&found.diff_id)?;
                 found.tar_problem.map_or(Ok(()), Err)?;

@@ -55,7 +55,7 @@
 //!    stored (so a directory written as `etc/` sorts after `etc-release`, as
 //!    `image::build_layer` writes it); every parent directory present as a
 //!    directory entry before its children; no duplicates, no absolute paths,
-//!    no `.`/`..` or empty components; uid = gid = 0, empty uname/gname, every
+//!    no `.`/`..` or empty components; numeric uid:gid (0:0 unless `owner`), empty uname/gname, every
 //!    mtime equal to the outer mtime (PAX overrides included); only regular
 //!    files, directories and symlinks (no hard links, devices or fifos); only
 //!    zero bytes after the end-of-archive marker.

@@ -935,18 +935,18 @@ fn absolute_and_dotdot_paths() {
 }
 
 #[test]
-fn non_zero_uid_in_layer() {
-    let mut hello = file("hello", 0o555, b"x");
-    hello.uid = 1000;
-    let fx = with_layers(vec![vec![hello], vec![dir("etc")]]);
-    expect_err(
-        fx,
-        &[
-            "{layer0}",
-            "`hello`",
-            "layer 0 path `hello`: uid:gid is 1000:0, expected 0:0",
-        ],
-    );
+fn an_owned_entry_keeps_its_numeric_ids() {
+    // `files = [{ owner = "65532:65532" }]` writes numeric ids; names stay empty.
+    let mut data = file("data/x", 0o644, b"x");
+    data.uid = 65532;
+    data.gid = 65532;
+    let fx = with_layers(vec![
+        vec![dir("data/"), data],
+        vec![file("hello", 0o555, b"x")],
+    ]);
+    let img = validate_reader(fx.build().tar.as_slice()).unwrap();
+    let x = img.find("data/x").expect("the owned file");
+    assert_eq!((x.uid, x.gid), (65532, 65532));
 }
 
 #[test]
@@ -1045,7 +1045,7 @@ fn pax_overrides_and_long_names() {
             .unwrap_err()
             .to_string()
     };
-    assert!(with_pax("uid", b"1000").contains("uid:gid is 1000:0"));
+    assert!(with_pax("uid", b"10x").contains("PAX uid=\"10x\" is not a whole number"));
     assert!(with_pax("gname", b"staff").contains("\"staff\""));
     assert!(with_pax("mtime", b"5").contains("mtime is 5, expected 0"));
     assert!(with_pax("mtime", b"0.5").contains("PAX mtime=\"0.5\" is not a whole number"));
