@@ -168,5 +168,6 @@ fn measure(
         upx,
         budget: Default::default(),
         baseline: None,
+        preset: None,
     })
 }

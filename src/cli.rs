@@ -429,6 +429,11 @@ pub struct BuildArgs {
     #[arg(long, value_name = "gzip|gzip:max|zstd[:LEVEL]")]
     pub compression: Option<String>,
 
+    /// Size preset: `size` = opt-level "z", fat LTO, one codegen unit, panic =
+    /// "abort" (no unwinding); keys your [profile.*] sets win (`opt`)
+    #[arg(long, value_name = "size")]
+    pub opt: Option<String>,
+
     #[command(flatten)]
     pub budget: BudgetArgs,
 }
@@ -483,6 +488,7 @@ impl BuildArgs {
             budget: self.budget.to_request(),
             sbom: self.sbom.clone(),
             compression: self.compression.clone(),
+            opt: self.opt.clone(),
         }
     }
 }

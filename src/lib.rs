@@ -72,6 +72,15 @@ pub struct BuildOutcome {
 /// then one tarball for all of them.
 pub fn build(plan: &Plan, shell: &Shell) -> Result<BuildOutcome> {
     let mut clock = pipeline::Clock::start(shell);
+    if let Some(p) = &plan.preset {
+        shell.note(p.preset.trade_off());
+        for kept in &p.kept {
+            shell.note(format!(
+                "your profile sets `{kept}`: it wins over the {} preset",
+                p.preset.name()
+            ));
+        }
+    }
     let mut builds = Vec::new();
     for one in plan.per_platform() {
         builds.push(build_platform(&one, shell, &mut clock)?);

@@ -435,6 +435,21 @@ pub fn report(
             upx: b.upx.clone(),
             budget: Default::default(),
             baseline: None,
+            preset: plan.preset.as_ref().map(|p| crate::report::PresetReport {
+                name: p.preset.name().to_string(),
+                set: p
+                    .preset
+                    .settings()
+                    .iter()
+                    .filter(|(k, _)| {
+                        !p.kept
+                            .iter()
+                            .any(|kept| kept.starts_with(&format!("{k} =")))
+                    })
+                    .map(|(k, v)| format!("{k} = {v}"))
+                    .collect(),
+                kept: p.kept.clone(),
+            }),
         });
     }
     // The sidecar records the measured figures, before any budget verdict; it goes

@@ -11,6 +11,7 @@ mod index;
 mod init;
 mod inputs;
 mod platforms;
+mod presets;
 mod push;
 mod push_faults;
 mod registry;

@@ -20,6 +20,7 @@ use crate::error::{command_not_found, Failure};
 use crate::shell::{Shell, Verbosity};
 
 pub mod linker;
+pub mod preset;
 pub mod remap;
 pub use linker::Linker;
 

@@ -61,6 +61,8 @@ pub struct Plan {
     pub sbom: crate::sbom::SbomPlan,
     /// How every layer is compressed.
     pub compression: crate::compress::Compression,
+    /// `--opt size`: the profile settings added for a small binary.
+    pub preset: Option<crate::compile::preset::PresetPlan>,
 }
 
 impl Plan {
@@ -248,7 +250,23 @@ fn resolve_cargo(args: &BuildRequest, epoch: u64) -> Result<Plan> {
     if args.timings {
         build_args.push("--timings".into());
     }
+    let profile = args
+        .profile
+        .clone()
+        .or(meta.profile.clone())
+        .unwrap_or_else(|| DEFAULT_PROFILE.to_string());
+    let preset = preset_plan(
+        args,
+        &meta,
+        &profile,
+        metadata.workspace_root.join("Cargo.toml").as_std_path(),
+        package.manifest_path.as_std_path(),
+    )?;
+    if let Some(p) = &preset {
+        build_args.extend(p.cargo_flags.iter().cloned());
+    }
     Ok(Plan {
+        preset,
         source: Source::Cargo(Box::new(CargoBuild {
             manifest_path: package.manifest_path.clone().into_std_path_buf(),
             package_id: package.id.repr.clone(),
@@ -256,11 +274,7 @@ fn resolve_cargo(args: &BuildRequest, epoch: u64) -> Result<Plan> {
             bin,
             target,
             platforms,
-            profile: args
-                .profile
-                .clone()
-                .or(meta.profile.clone())
-                .unwrap_or_else(|| DEFAULT_PROFILE.to_string()),
+            profile,
             features: args.features.clone(),
             all_features: args.all_features,
             no_default_features: args.no_default_features,
@@ -384,6 +398,7 @@ fn resolve_binary(args: &BuildRequest, binary: &Path, epoch: u64) -> Result<Plan
     }
     let output = crate::io::check_output(&given, args.force)?;
     Ok(Plan {
+        preset: None,
         source: Source::Binary(binary.to_path_buf()),
         sbom: sbom::resolve(
             args,
@@ -548,6 +563,30 @@ pub fn report_plan(
 fn output_path(args: &BuildRequest, default: PathBuf) -> Result<PathBuf> {
     let given = args.output.clone().unwrap_or(default);
     Ok(crate::io::check_output(&given, args.force)?)
+}
+
+/// `--opt` over `opt`: a size preset, planned against the user's own profile.
+fn preset_plan(
+    args: &BuildRequest,
+    meta: &SlimMetadata,
+    profile: &str,
+    root_manifest: &Path,
+    manifest: &Path,
+) -> Result<Option<crate::compile::preset::PresetPlan>> {
+    use crate::compile::preset::{plan, Preset};
+    let preset = match (&args.opt, &meta.opt) {
+        (Some(cli), _) => {
+            Preset::parse(cli).map_err(|e| Failure::new(format!("--opt: {e}")).usage())?
+        }
+        (None, Some(key)) => Preset::parse(key).map_err(|e| {
+            Failure::new(format!(
+                "`opt` in [package.metadata.slim] of `{}`: {e}",
+                manifest.display()
+            ))
+        })?,
+        (None, None) => return Ok(None),
+    };
+    Ok(Some(plan(preset, profile, root_manifest)?))
 }
 
 /// `--compression` over `compression` over gzip; a bad value names where it came from.

@@ -60,6 +60,8 @@ pub struct BuildRequest {
     pub sbom: Vec<String>,
     /// `--compression gzip|gzip:max|zstd[:LEVEL]`.
     pub compression: Option<String>,
+    /// `--opt size`.
+    pub opt: Option<String>,
 }
 
 /// Size report and budget flags, shared by `build` and `report`.

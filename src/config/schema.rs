@@ -63,6 +63,8 @@ pub struct SlimMetadata {
     pub sbom: Option<Vec<String>>,
     /// Layer compression: "gzip", "gzip:max", "zstd" or "zstd:LEVEL".
     pub compression: Option<String>,
+    /// Size preset: "size".
+    pub opt: Option<String>,
     // --- image contents (issue 12): files, tmp, passwd, stop-signal, annotations ---
     /// Files and folders from the package to copy into the image.
     pub files: Option<Vec<FileEntry>>,

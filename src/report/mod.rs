@@ -100,6 +100,19 @@ pub struct BuildReport {
     pub budget: VerdictJson,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<BaselineDiff>,
+    /// The size preset (`--opt`) the binary was built with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<PresetReport>,
+}
+
+/// The `preset` object: what `--opt` set, and what the user's profile kept.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PresetReport {
+    pub name: String,
+    /// `key = value` the preset added to the profile.
+    pub set: Vec<String>,
+    /// `key = value` of the user's `[profile.*]`, which win over the preset.
+    pub kept: Vec<String>,
 }
 
 /// The `budget` object.
@@ -326,6 +339,21 @@ pub fn table(r: &BuildReport) -> String {
         .map(|(label, key, b)| (label.to_string(), b, stage_delta(key)))
         .collect();
     let mut out = block("size", &rows);
+    if let Some(p) = &r.preset {
+        out.push_str(&format!(
+            "{:>12} preset {}: {}\n",
+            "",
+            p.name,
+            p.set.join(", ")
+        ));
+        if !p.kept.is_empty() {
+            out.push_str(&format!(
+                "{:>12} kept from your profile: {}\n",
+                "",
+                p.kept.join(", ")
+            ));
+        }
+    }
     if r.layers.len() > 1 {
         out.push_str(&layers_block(&r.layers));
     }

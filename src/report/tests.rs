@@ -42,6 +42,7 @@ pub(crate) fn sample() -> BuildReport {
             checks: vec![],
         },
         baseline: None,
+        preset: None,
     }
 }
 
