@@ -7,6 +7,7 @@
 
 mod contents;
 mod labels;
+mod options;
 mod package;
 mod platform;
 mod request;
@@ -23,11 +24,12 @@ use crate::compile::CargoBuild;
 use crate::error::{io_failure, Failure};
 use crate::image::{Contents, ImageSpec};
 use crate::oci::runtime as checks;
-use crate::reference::Reference;
-use crate::upx::{UpxPlan, DEFAULT_ARGS, DEFAULT_TIMEOUT};
+use crate::upx::UpxPlan;
 
 pub use contents::{parse_mode, parse_owner, passwd_user, signal};
 pub use labels::{revision, Revision};
+use options::{compression, preset_plan};
+pub use options::{push_plan, upx_plan};
 pub use package::{load_metadata, matches_spec, select_bin, select_package, Selector};
 pub use platform::{parse_platforms, Targets, BUILDABLE};
 pub use request::{BudgetRequest, BuildRequest};
@@ -102,62 +104,6 @@ pub struct PushPlan {
 
 /// Default `tags` when `repository` is set.
 pub const DEFAULT_PUSH_TAGS: [&str; 1] = ["{version}"];
-
-/// `--push [REF]` against `repository` / `tags`.
-pub fn push_plan(
-    args: &BuildRequest,
-    meta: &SlimMetadata,
-    name: &str,
-    version: Option<&str>,
-    manifest: &Path,
-) -> Result<Option<PushPlan>> {
-    let Some(cli_ref) = &args.push else {
-        return Ok(None);
-    };
-    let fill = |t: &str| {
-        t.replace("{name}", name)
-            .replace("{version}", version.unwrap_or("latest"))
-    };
-    let (reference, extra_tags) = if !cli_ref.is_empty() {
-        (fill(cli_ref), Vec::new())
-    } else {
-        let Some(repo) = &meta.repository else {
-            return Err(Failure::new("`--push` was given without a REF, and no `repository` is configured")
-                .detail(format!("manifest: {}", manifest.display()))
-                .help("pass --push ghcr.io/acme/app:1.0.0, or set `repository = \"ghcr.io/acme/app\"` (and optionally `tags = [\"{version}\", \"latest\"]`) in [package.metadata.slim]")
-                .into());
-        };
-        let tags: Vec<String> = meta
-            .tags
-            .clone()
-            .unwrap_or_else(|| DEFAULT_PUSH_TAGS.iter().map(|s| s.to_string()).collect())
-            .iter()
-            .map(|t| fill(t))
-            .collect();
-        let Some((first, rest)) = tags.split_first() else {
-            return Err(Failure::new(format!(
-                "`tags` in [package.metadata.slim] of `{}` is empty",
-                manifest.display()
-            ))
-            .help("list at least one tag, e.g. tags = [\"{version}\"]")
-            .into());
-        };
-        (
-            format!("{}:{first}", repo.trim_end_matches('/')),
-            rest.to_vec(),
-        )
-    };
-    // Fail before a long build when the reference cannot be pushed.
-    Reference::parse(&reference)?;
-    Ok(Some(PushPlan {
-        reference,
-        extra_tags,
-        insecure: args.insecure,
-        ca_file: args.ca_file.clone(),
-        image_refs: args.image_refs.clone(),
-        timeout: args.timeout,
-    }))
-}
 
 /// What to report and which limits to enforce.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -431,44 +377,6 @@ fn resolve_binary(args: &BuildRequest, binary: &Path, epoch: u64) -> Result<Plan
     })
 }
 
-/// UPX: `--upx` or the `upx` key turns it on; the table's settings apply either way.
-pub fn upx_plan(
-    args: &BuildRequest,
-    meta: &SlimMetadata,
-    manifest: &Path,
-) -> Result<Option<UpxPlan>> {
-    let (enabled, table) = match &meta.upx {
-        None => (false, UpxTable::default()),
-        Some(UpxSetting::Enabled(on)) => (*on, UpxTable::default()),
-        Some(UpxSetting::Table(t)) => (t.enabled.unwrap_or(true), t.clone()),
-    };
-    if !(enabled || args.upx) {
-        return Ok(None);
-    }
-    let timeout = match table.timeout {
-        Some(t) if t.is_finite() && t > 0.0 => std::time::Duration::from_secs_f64(t),
-        Some(t) => {
-            return Err(Failure::new(format!(
-                "invalid `upx.timeout` in [package.metadata.slim] of `{}`: {t}",
-                manifest.display()
-            ))
-            .help("give the smoke run's time limit in seconds, e.g. 10")
-            .into())
-        }
-        None => DEFAULT_TIMEOUT,
-    };
-    Ok(Some(UpxPlan {
-        path: args.upx_path.clone().or(meta.upx_path.clone()),
-        args: table
-            .args
-            .unwrap_or_else(|| DEFAULT_ARGS.iter().map(|s| s.to_string()).collect()),
-        smoke: table.smoke,
-        allow_brute: table.allow_brute.unwrap_or(false),
-        fallback: args.upx_fallback,
-        timeout,
-    }))
-}
-
 /// Budget limits: CLI flags override `[package.metadata.slim.budget]`.
 pub fn report_plan(
     cli: &BudgetRequest,
@@ -563,57 +471,6 @@ pub fn report_plan(
 fn output_path(args: &BuildRequest, default: PathBuf) -> Result<PathBuf> {
     let given = args.output.clone().unwrap_or(default);
     Ok(crate::io::check_output(&given, args.force)?)
-}
-
-/// `--opt` over `opt`: a size preset, planned against the user's own profile.
-fn preset_plan(
-    args: &BuildRequest,
-    meta: &SlimMetadata,
-    profile: &str,
-    root_manifest: &Path,
-    manifest: &Path,
-) -> Result<Option<crate::compile::preset::PresetPlan>> {
-    use crate::compile::preset::{plan, Preset};
-    let preset = match (&args.opt, &meta.opt) {
-        (Some(cli), _) => {
-            Preset::parse(cli).map_err(|e| Failure::new(format!("--opt: {e}")).usage())?
-        }
-        (None, Some(key)) => Preset::parse(key).map_err(|e| {
-            Failure::new(format!(
-                "`opt` in [package.metadata.slim] of `{}`: {e}",
-                manifest.display()
-            ))
-        })?,
-        (None, None) => return Ok(None),
-    };
-    Ok(Some(plan(preset, profile, root_manifest)?))
-}
-
-/// `--compression` over `compression` over gzip; a bad value names where it came from.
-fn compression(
-    args: &BuildRequest,
-    meta: &SlimMetadata,
-    manifest: &Path,
-) -> Result<crate::compress::Compression> {
-    use crate::compress::Compression;
-    if let Some(c) = &args.compression {
-        return Compression::parse(c).map_err(|e| {
-            Failure::new(format!("--compression: {e}"))
-                .help("containerd >= 1.5, Docker >= 23 and podman >= 4.3 read zstd layers; gzip is read everywhere")
-                .usage()
-                .into()
-        });
-    }
-    match &meta.compression {
-        Some(c) => Compression::parse(c).map_err(|e| {
-            Failure::new(format!(
-                "`compression` in [package.metadata.slim] of `{}`: {e}",
-                manifest.display()
-            ))
-            .into()
-        }),
-        None => Ok(Compression::Gzip),
-    }
 }
 
 /// `--config …` and `-Z …`, for every cargo command we run.
