@@ -127,7 +127,7 @@ fn measure(
         image_pull: doc.bytes.len() as u64 + config_size + compressed,
         tarball: tar_size,
     };
-    let (mut crates, mut sections, mut upx) = (Vec::new(), Vec::new(), None);
+    let (mut crates, mut sections, mut upx, mut preset) = (Vec::new(), Vec::new(), None, None);
     let sidecar = report::sidecar_path(tarball);
     let stored = report::load_reports(&sidecar)
         .map(|all| all.into_iter().find(|r| r.manifest_digest == doc.digest));
@@ -140,6 +140,7 @@ fn measure(
             crates = stored.crates;
             sections = stored.sections;
             upx = stored.upx;
+            preset = stored.preset;
         }
         Ok(_) => shell.note(format!(
             "{} belongs to another build (different manifest digest); showing image-level figures only",
@@ -168,6 +169,14 @@ fn measure(
         upx,
         budget: Default::default(),
         baseline: None,
-        preset: None,
+        preset,
+        sbom: crate::verify::sboms_of(ar, image)
+            .into_iter()
+            .map(|s| report::SbomReport {
+                format: s.format,
+                digest: s.digest,
+                packages: s.packages,
+            })
+            .collect(),
     })
 }

@@ -88,21 +88,7 @@ pub fn build(plan: &Plan, shell: &Shell) -> Result<BuildOutcome> {
     let set = image::ImageSet::new(builds.iter().map(|b| b.image.clone()).collect())?;
     // The set is in canonical order: report in the same order.
     builds.sort_by_key(|b| image::platform_rank(&b.image.platform));
-    shell.status("Writing", plan.output.display());
-    let tarball = image::tarball::prepare_set(&set, &plan.output, plan.epoch)?;
-    clock.lap("write");
-    for b in &mut builds {
-        b.sizes.tarball = tarball.size();
-    }
-    let index_digest = set.index.as_ref().map(|i| i.digest.as_str());
-    let (reports, over_budget, sidecar) = pipeline::report(plan, &builds, index_digest, shell)?;
-    for stale in tarball.swept() {
-        shell.note(format!(
-            "removed `{}`, a temporary file left by an earlier run that was killed",
-            stale.display()
-        ));
-    }
-    // SBOMs: one per platform image, beside the tarball.
+    // SBOMs: one per platform image, beside the tarball and attached inside it.
     let described: Vec<_> = builds
         .iter()
         .filter_map(|b| Some((b.sbom.as_ref()?, sbom_subject(&b.image))))
@@ -114,6 +100,21 @@ pub fn build(plan: &Plan, shell: &Shell) -> Result<BuildOutcome> {
         );
     }
     let documents = sbom::documents(&plan.sbom, &described, &plan.output, plan.epoch)?;
+    let artifacts = pipeline::attach(&set, &documents)?;
+    let set = set.with_artifacts(artifacts)?;
+    shell.status("Writing", plan.output.display());
+    let tarball = image::tarball::prepare_set(&set, &plan.output, plan.epoch)?;
+    clock.lap("write");
+    for b in &mut builds {
+        b.sizes.tarball = tarball.size();
+    }
+    let (reports, over_budget, sidecar) = pipeline::report(plan, &builds, &set, shell)?;
+    for stale in tarball.swept() {
+        shell.note(format!(
+            "removed `{}`, a temporary file left by an earlier run that was killed",
+            stale.display()
+        ));
+    }
     let mut pending = vec![sidecar, tarball];
     for doc in &documents {
         shell.status("Writing", doc.path.display());

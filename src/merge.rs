@@ -10,6 +10,9 @@
 //! (C dependencies, native runners in CI); each runner builds its own platform
 //! and a last step joins them.
 //!
+//! The SBOM artifacts of each input go with their images, so the merged index
+//! lists them after the images as a multi-platform build does.
+//!
 //! Every input is validated strictly first ([`crate::validate::validate_set`]);
 //! its manifests and configs are copied byte for byte (so every digest is kept)
 //! and its layers are streamed from the input file into the output, never held
@@ -30,10 +33,11 @@ use anyhow::Result;
 use oci_spec::image::MediaType;
 
 use crate::error::{io_failure, Failure};
-use crate::image::{same_platform, tarball, Blob, Image, ImageSet, Layer, Platform};
+use crate::image::artifact::empty_config;
+use crate::image::{same_platform, tarball, Artifact, Blob, Image, ImageSet, Layer, Platform};
 use crate::oci::{Archive, Strictness, TarIndex};
 use crate::shell::Shell;
-use crate::validate::{validate_set, ValidImage};
+use crate::validate::{validate_set, ValidArtifact, ValidImage};
 
 /// What `cargo slim index` wrote.
 #[derive(Debug, Clone)]
@@ -49,10 +53,11 @@ pub struct Merged {
     pub size: u64,
 }
 
-/// One input image, with the file it came from.
+/// One input image, with the file it came from and its SBOM artifacts.
 struct Input {
     path: PathBuf,
     image: Image,
+    artifacts: Vec<Artifact>,
     mtime: u64,
 }
 
@@ -72,7 +77,9 @@ pub fn merge(inputs: &[PathBuf], output: &Path, force: bool, shell: &Shell) -> R
     }
     check_inputs(&images)?;
     let epoch = images[0].mtime;
-    let set = ImageSet::new(images.into_iter().map(|i| i.image).collect())?;
+    let artifacts: Vec<Artifact> = images.iter().flat_map(|i| i.artifacts.clone()).collect();
+    let set =
+        ImageSet::new(images.into_iter().map(|i| i.image).collect())?.with_artifacts(artifacts)?;
     shell.status("Writing", output.display());
     let pending = tarball::prepare_set(&set, &real_output, epoch)?;
     let size = pending.size();
@@ -112,39 +119,93 @@ fn read_input(path: &Path) -> Result<Vec<Input>> {
     let ar = Archive::open(std::io::BufReader::new(reopened), Strictness::Strict)
         .map_err(|f| Failure::new(format!("`{shown}` cannot be read")).detail(f.what))?;
     let mtime = valid.mtime;
+    let mut artifacts = valid
+        .artifacts
+        .iter()
+        .map(|a| artifact_of(a, &file, ar.index(), path))
+        .collect::<Result<Vec<_>>>()?;
     valid
         .images
         .into_iter()
         .map(|v| {
+            let (own, rest) = artifacts
+                .drain(..)
+                .partition(|a: &Artifact| a.subject == v.manifest_digest);
+            artifacts = rest;
             Ok(Input {
                 path: path.to_path_buf(),
                 image: image_of(v, &file, ar.index(), path)?,
+                artifacts: own,
                 mtime,
             })
         })
         .collect()
 }
 
+/// A validated artifact as an [`Artifact`]: manifest copied, document as a range of `file`.
+fn artifact_of(
+    a: &ValidArtifact,
+    file: &Arc<File>,
+    index: &TarIndex,
+    path: &Path,
+) -> Result<Artifact> {
+    let media_type = MediaType::Other(a.artifact_type.clone());
+    Ok(Artifact {
+        subject: a.subject.clone(),
+        artifact_type: a.artifact_type.clone(),
+        format: a.format.clone(),
+        config: empty_config(),
+        layer: blob_in(
+            file,
+            index,
+            path,
+            &a.layer_digest,
+            media_type,
+            "SBOM document",
+        )?,
+        manifest: Blob::new(MediaType::ImageManifest, a.manifest_bytes.clone()),
+    })
+}
+
+/// The blob `digest` of the tarball `path` as a range of `file`.
+fn blob_in(
+    file: &Arc<File>,
+    index: &TarIndex,
+    path: &Path,
+    digest: &str,
+    media_type: MediaType,
+    what: &str,
+) -> Result<Blob> {
+    let name = format!("blobs/sha256/{}", digest.trim_start_matches("sha256:"));
+    let range = index.locate(&name).map_err(|f| {
+        Failure::new(format!(
+            "`{}`: {what} `{name}` cannot be found",
+            path.display()
+        ))
+        .detail(f.what)
+    })?;
+    Ok(Blob::in_file(
+        media_type,
+        digest.to_string(),
+        Arc::clone(file),
+        range.offset,
+        range.size,
+    ))
+}
+
 /// A validated image as an [`Image`]: documents copied, layers as ranges of `file`.
 fn image_of(v: ValidImage, file: &Arc<File>, index: &TarIndex, path: &Path) -> Result<Image> {
+    let manifest: serde_json::Value = serde_json::from_slice(&v.manifest_bytes)?;
     let mut layers = Vec::with_capacity(v.layers.len());
-    for l in &v.layers {
-        let name = format!("blobs/sha256/{}", l.digest.trim_start_matches("sha256:"));
-        let range = index.locate(&name).map_err(|f| {
-            Failure::new(format!(
-                "`{}`: layer `{name}` cannot be found",
-                path.display()
-            ))
-            .detail(f.what)
-        })?;
+    for (i, l) in v.layers.iter().enumerate() {
+        // gzip or zstd, as the (validated) manifest declares it.
+        let media_type = MediaType::from(
+            manifest["layers"][i]["mediaType"]
+                .as_str()
+                .unwrap_or_default(),
+        );
         layers.push(Layer {
-            blob: Blob::in_file(
-                MediaType::ImageLayerGzip,
-                l.digest.clone(),
-                Arc::clone(file),
-                range.offset,
-                range.size,
-            ),
+            blob: blob_in(file, index, path, &l.digest, media_type, "layer")?,
             diff_id: l.diff_id.clone(),
             uncompressed_size: l.uncompressed_size,
         });

@@ -395,14 +395,57 @@ pub struct PlatformBuild {
     pub sbom: Option<crate::sbom::Graph>,
 }
 
+/// The SBOM `documents` as artifacts attached to the images of `set` they describe.
+pub fn attach(
+    set: &image::ImageSet,
+    documents: &[crate::sbom::Document],
+) -> Result<Vec<image::Artifact>> {
+    documents
+        .iter()
+        .map(|d| {
+            let Some(image) = set.images.iter().find(|i| i.manifest.digest == d.subject) else {
+                return Err(Failure::new(format!(
+                    "the {} SBOM `{}` describes {}, which is not an image of this build",
+                    d.format.name(),
+                    d.path.display(),
+                    d.subject
+                ))
+                .into());
+            };
+            image::Artifact::attach(
+                image,
+                d.format.media_type(),
+                d.format.name(),
+                &format!("sbom.{}", d.format.extension()),
+                d.bytes.clone(),
+            )
+        })
+        .collect()
+}
+
+/// The SBOMs of `set` attached to `image`, for its report.
+fn sbom_reports(set: &image::ImageSet, image: &Image) -> Vec<report::SbomReport> {
+    set.artifacts
+        .iter()
+        .filter(|a| a.subject == image.manifest.digest)
+        .map(|a| report::SbomReport {
+            format: a.format.clone(),
+            digest: a.manifest.digest.clone(),
+            packages: crate::sbom::Format::parse(&a.format)
+                .and_then(|f| crate::sbom::crate_count(f, &a.layer.bytes().ok()?)),
+        })
+        .collect()
+}
+
 /// Build a report per platform, compare with the baseline, check the budget of
 /// each, and prepare the sidecar (a JSON line per platform).
 pub fn report(
     plan: &Plan,
     builds: &[PlatformBuild],
-    index_digest: Option<&str>,
+    set: &image::ImageSet,
     shell: &Shell,
 ) -> Result<(Vec<BuildReport>, Vec<String>, crate::io::Pending)> {
+    let index_digest = set.index_digest();
     let mut reports = Vec::new();
     for b in builds {
         let (crates, sections) = match &b.attribution {
@@ -450,6 +493,7 @@ pub fn report(
                     .collect(),
                 kept: p.kept.clone(),
             }),
+            sbom: sbom_reports(set, &b.image),
         });
     }
     // The sidecar records the measured figures, before any budget verdict; it goes

@@ -57,8 +57,13 @@
 //!   "files": [                                // image inputs: every ELF file found
 //!     {"path": "/hello", "layer": 0, "passed": true, "kind": "static-pie",
 //!      "arch": "amd64", "interpreter": null, "needed": [], "packer": null,
-//!      "warnings": [], "notes": [], "errors": []}
-//!   ]
+//!      "warnings": [], "notes": [], "errors": [],
+//!      "dep_v0": null | {"bytes": 79, "packages": 1} | {"error": "…"}}
+//!   ],
+//!   "sbom": [                                 // image inputs: attached SBOM artifacts
+//!     {"format": "spdx", "digest": "sha256:…", "packages": 1}   // crates listed
+//!   ],
+//!   "dep_v0": null | {"bytes": 79, "packages": 1}   // the entrypoint's `.dep-v0`
 //! }
 //! ```
 //!
@@ -101,6 +106,9 @@ pub struct FileVerdict {
     /// Index of the layer (0 = bottom).
     pub layer: usize,
     pub verdict: ElfVerdict,
+    /// Its `.dep-v0` dependency list: `None` without one, else what it holds
+    /// or why it cannot be read.
+    pub dep_v0: Option<Result<crate::sbom::auditable::Embedded, String>>,
 }
 
 /// Facts about an image input.
@@ -129,6 +137,8 @@ pub struct Report {
     pub warnings: Vec<String>,
     pub notes: Vec<String>,
     pub errors: Vec<Failure>,
+    /// Image inputs: the SBOM artifacts attached to the image.
+    pub sbom: Vec<SbomFound>,
     /// A multi-platform image: each platform (`linux/arm64/v8`) and its own
     /// report. The fields above then hold every platform's messages, each
     /// starting with its platform; `subject`, `image` and `files` stay empty.
@@ -146,6 +156,7 @@ impl Report {
             warnings: Vec::new(),
             notes: Vec::new(),
             errors: Vec::new(),
+            sbom: Vec::new(),
             platforms: Vec::new(),
         }
     }
@@ -196,6 +207,7 @@ impl Report {
                 o["warnings"] = json!(f.verdict.warnings);
                 o["notes"] = json!(f.verdict.notes);
                 o["errors"] = errors_json(&f.verdict.errors);
+                o["dep_v0"] = dep_v0_json(f);
                 o
             })
             .collect();
@@ -211,6 +223,14 @@ impl Report {
         v["errors"] = errors_json(&self.errors);
         v["image"] = json!(image);
         v["files"] = json!(files);
+        if self.input == Some(Input::Image) && self.platforms.is_empty() {
+            v["sbom"] = self
+                .sbom
+                .iter()
+                .map(|s| json!({"format": s.format, "digest": s.digest, "packages": s.packages}))
+                .collect();
+            v["dep_v0"] = self.entry_file().map_or(Value::Null, dep_v0_json);
+        }
         if !self.platforms.is_empty() {
             v["platforms"] = self
                 .platforms
@@ -280,7 +300,34 @@ impl Report {
             "{n} ELF file{} checked",
             if n == 1 { "" } else { "s" }
         ));
+        for s in &self.sbom {
+            parts.push(match s.packages {
+                Some(k) => format!("SBOM {} ({})", s.format, crates(k)),
+                None => format!("SBOM {} (unreadable)", s.format),
+            });
+        }
+        if let Some(Some(Ok(e))) = self.entry_file().map(|f| &f.dep_v0) {
+            parts.push(format!(".dep-v0 ({})", crates(e.packages)));
+        }
         parts.join(", ")
+    }
+
+    /// The entrypoint's ELF file, when it is one.
+    fn entry_file(&self) -> Option<&FileVerdict> {
+        let path = self.image.as_ref()?.entrypoint_path.as_ref()?;
+        self.files.iter().find(|f| &f.path == path)
+    }
+}
+
+fn crates(n: usize) -> String {
+    format!("{n} crate{}", if n == 1 { "" } else { "s" })
+}
+
+fn dep_v0_json(f: &FileVerdict) -> Value {
+    match &f.dep_v0 {
+        None => Value::Null,
+        Some(Ok(e)) => json!({"bytes": e.bytes, "packages": e.packages}),
+        Some(Err(why)) => json!({"error": why}),
     }
 }
 
@@ -397,4 +444,6 @@ fn verify_path_uncaught(path: &Path, name: &str, arch: Option<&str>) -> Report {
 }
 
 mod image;
+mod supply;
 pub use image::verify_archive;
+pub use supply::{sboms_of, SbomFound};

@@ -157,15 +157,28 @@ fn skopeo_reads_both_archive_forms() {
     let dir = tempfile::tempdir().unwrap();
     let tar = build_hello(dir.path(), &[]);
     let img = validate_tarball(&tar).unwrap();
+    let set = cargo_slim::validate::validate_set(&tar).unwrap();
     let o = run_ok(
         Command::new("skopeo")
             .arg("inspect")
             .arg(format!("oci-archive:{}", tar.display())),
     );
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["Digest"], img.manifest_digest.as_str());
+    // With its SBOM attached, the tarball's top is an index {image, SBOM}: skopeo
+    // names that index, and picks the image in it for the platform.
+    assert_eq!(v["Digest"], set.index_digest.as_deref().unwrap());
     assert_eq!(v["Architecture"], "amd64");
     assert_eq!(v["Os"], "linux");
+    assert_eq!(v["Layers"][0], img.layers[0].digest.as_str());
+    // `skopeo copy` of the image alone keeps our manifest byte for byte.
+    let manifest = skopeo_copied_manifest(
+        &format!("oci-archive:{}", tar.display()),
+        &dir.path().join("copied"),
+    );
+    assert_eq!(
+        cargo_slim::digest::sha256_digest(&manifest),
+        img.manifest_digest
+    );
 
     let oci_dir = dir.path().join("oci");
     run_ok(

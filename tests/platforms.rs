@@ -220,6 +220,25 @@ fn build_all_platforms_and_push_then_pull_each() {
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(v["Architecture"], arch);
         assert_eq!(v["Digest"], image.manifest_digest.as_str());
+        // Its SBOM is listed under the referrers tag of its own digest.
+        let o = run_ok(
+            Command::new("skopeo")
+                .args(["inspect", "--tls-verify=false", "--raw"])
+                .arg(format!(
+                    "docker://{repo}:{}",
+                    image.manifest_digest.replace(':', "-")
+                )),
+        );
+        let referrers: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let sbom = set
+            .artifacts_of(if arch == "amd64" { 0 } else { 1 })
+            .next()
+            .unwrap();
+        assert_eq!(
+            referrers["manifests"][0]["digest"],
+            sbom.manifest_digest.as_str(),
+            "{arch}: {referrers}"
+        );
     }
     // podman pulls the host's platform from the index and runs it.
     let run = run_ok(Command::new("podman").args([

@@ -121,7 +121,8 @@ fn anonymous_http_push_then_skopeo_podman_and_a_free_repush() {
     assert_eq!(std::fs::read_to_string(&refs).unwrap().trim(), pinned);
     let err = text(&o.stderr);
     assert!(err.contains("Pushing"), "{err}");
-    assert!(err.contains("2 blobs uploaded"), "{err}");
+    // Config and layer, and the SBOM's empty config and document.
+    assert!(err.contains("4 blobs uploaded"), "{err}");
     assert!(!err.contains("[="), "no progress bar off a terminal: {err}");
 
     // The registry serves our digest under both tags.
@@ -149,7 +150,7 @@ fn anonymous_http_push_then_skopeo_podman_and_a_free_repush() {
     assert_eq!(line["digest"], digest);
     assert_eq!(line["tags"], serde_json::json!(["0.1.0", "latest"]));
     assert_eq!(line["blobs_uploaded"], 0);
-    assert_eq!(line["blobs_skipped"], 2);
+    assert_eq!(line["blobs_skipped"], 4);
     let reqs = reg.requests_since(mark);
     assert!(
         !reqs.is_empty(),
@@ -994,12 +995,20 @@ fn a_multi_platform_archive_pushes_an_index() {
     let line: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(line["digest"], index_digest.as_str(), "{err}");
     assert_eq!(
-        line["blobs_uploaded"], 3,
-        "two configs, one shared layer: {err}"
+        line["blobs_uploaded"], 5,
+        "two configs, one shared layer, the SBOM's empty config and document: {err}"
     );
-    assert_eq!(upload_sessions(&reg, mark), 3);
-    assert!(err.contains("skipping artifact"), "{err}");
-    assert!(err.contains(&w.sbom.unwrap()[..19]), "{err}");
+    assert_eq!(upload_sessions(&reg, mark), 5);
+    // The SBOM (a second entry of index.json, attached to amd64) goes as a referrer.
+    let sbom = w.sbom.unwrap();
+    assert!(err.contains("Attached SPDX SBOM"), "{err}");
+    assert!(err.contains(&sbom[..19]), "{err}");
+    let referrers: serde_json::Value = serde_json::from_slice(&skopeo_raw(
+        &format!("{host}/multi:{}", w.manifests[0].replace(':', "-")),
+        &[],
+    ))
+    .unwrap();
+    assert_eq!(referrers["manifests"][0]["digest"], sbom.as_str());
 
     assert_eq!(skopeo_raw(&reference, &[]), index);
     let inspect = |arch: &str, reference: &str| -> serde_json::Value {

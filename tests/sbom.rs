@@ -16,14 +16,6 @@ fn json(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
-/// The archive's `index.json`, read with the library's one archive reader.
-fn index_json_of(tarball: &Path) -> Value {
-    let file = std::fs::File::open(tarball).unwrap();
-    let mut archive =
-        cargo_slim::oci::Archive::open(file, cargo_slim::oci::Strictness::Lenient).unwrap();
-    archive.read_json("index.json").unwrap()
-}
-
 fn build_sbomdeps(dir: &Path, extra: &[&str]) -> std::process::Output {
     run_ok(&mut build_fixture(
         "sbomdeps",
@@ -70,11 +62,9 @@ fn sboms_list_exactly_the_linked_crates() {
     assert_eq!(purls, ["pkg:cargo/sbomdeps@0.1.0", "pkg:cargo/itoa@1.0.19"]);
     assert_eq!(cdx["components"][1]["hashes"][0]["content"], ITOA_SHA256);
     // The subject is the image the tarball holds.
-    let index = index_json_of(&dir.path().join("sbomdeps.tar"));
-    let digest = index["manifests"][0]["digest"]
-        .as_str()
+    let digest = cargo_slim::validate::validate_tarball(&dir.path().join("sbomdeps.tar"))
         .unwrap()
-        .to_string();
+        .manifest_digest;
     assert_eq!(cdx["metadata"]["component"]["version"], digest.as_str());
     assert!(spdx["packages"]
         .as_array()

@@ -283,10 +283,16 @@ fn podman_runs_the_service_and_skopeo_reads_its_config() {
         );
     }
     assert_eq!(labels["org.example.team"], "slim");
+    // `--raw` shows the tarball's top: the index of the image and its SBOM.
     let raw = json(&run_ok(
         Command::new("skopeo").args(["inspect", "--raw", &oci]),
     ));
-    assert_eq!(raw["annotations"]["org.example.note"], "x");
+    assert_eq!(raw["manifests"][0]["platform"]["architecture"], "amd64");
+    assert_eq!(raw["manifests"][1]["artifactType"], "application/spdx+json");
+    // The image's own manifest carries the annotation.
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&skopeo_copied_manifest(&oci, &dir.path().join("copied"))).unwrap();
+    assert_eq!(manifest["annotations"]["org.example.note"], "x");
 
     run_ok(Command::new("podman").args(["load", "-i"]).arg(&tar));
     let run = run_ok(Command::new("podman").args(["run", "--rm", "--runtime", "runc", &tag]));

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod attached;
 mod build;
 mod compression;
 mod errors;

@@ -11,6 +11,7 @@
 //! so its structs are serialised through a `serde_json::Value`, whose maps are
 //! ordered.
 
+pub mod artifact;
 pub mod assets;
 pub mod blob;
 pub mod files;
@@ -32,6 +33,7 @@ use serde::Serialize;
 pub use crate::compress::Compression;
 use crate::compress::LayerWriter;
 use crate::reference::Reference;
+pub use artifact::Artifact;
 pub use assets::{Contents, UserFile};
 pub use blob::Blob;
 pub use set::{platform_rank, same_platform, ImageSet};

@@ -8,11 +8,18 @@
 //! platforms. Why a type: the tarball writer, `validate` and `index` must agree
 //! on the order, or the same images would give different bytes (and digests)
 //! depending on which machine or argument order produced them.
+//!
+//! Attached artifacts ([`ImageSet::with_artifacts`], the SBOMs) are listed in the
+//! same index after the images, in image order (each image's in the order given).
+//! So one image with an SBOM is an index too: `index.json` can hold only one
+//! entry, or `skopeo copy oci-archive:` refuses the tarball ("more than one
+//! image"). The digest a user pulls stays the manifest's for one platform
+//! (push sends the manifest under the tags and the SBOMs as its referrers).
 
 use anyhow::Result;
 use oci_spec::image::MediaType;
 
-use super::{index_of, platform_descriptor, Blob, Image, Platform};
+use super::{index_of, platform_descriptor, Artifact, Blob, Image, Platform};
 use crate::error::Failure;
 
 /// The images of one reference, one per platform, in canonical order.
@@ -22,8 +29,11 @@ pub struct ImageSet {
     pub reference: String,
     /// One image per platform, in [`platform_rank`] order.
     pub images: Vec<Image>,
-    /// The OCI image index listing the manifests (two or more images); `None`
-    /// for one image, whose tarball is the single-platform layout.
+    /// Artifacts attached to the images (SBOMs), in image order.
+    pub artifacts: Vec<Artifact>,
+    /// The OCI image index listing the manifests (two or more images) and the
+    /// artifacts; `None` for one image without artifacts, whose tarball is the
+    /// single-platform layout.
     pub index: Option<Blob>,
 }
 
@@ -89,33 +99,74 @@ impl ImageSet {
                 .into());
             }
         }
-        let index = match images.len() {
-            1 => None,
-            _ => {
-                let descriptors = images
-                    .iter()
-                    .map(platform_descriptor)
-                    .collect::<Result<Vec<_>>>()?;
-                Some(Blob::new(MediaType::ImageIndex, index_of(descriptors)?))
-            }
-        };
-        Ok(ImageSet {
+        let mut set = ImageSet {
             reference,
             images,
-            index,
-        })
+            artifacts: Vec::new(),
+            index: None,
+        };
+        set.index = set.build_index()?;
+        Ok(set)
     }
 
-    /// The digest a user pulls: the index's when there is one, else the manifest's.
+    /// The set with `artifacts` attached, sorted into image order (stable: each
+    /// image's artifacts keep the order given). Refuses an artifact whose subject
+    /// is not one of the images.
+    pub fn with_artifacts(mut self, mut artifacts: Vec<Artifact>) -> Result<ImageSet> {
+        let rank = |a: &Artifact| {
+            self.images
+                .iter()
+                .position(|i| i.manifest.digest == a.subject)
+        };
+        if let Some(stray) = artifacts.iter().find(|a| rank(a).is_none()) {
+            return Err(Failure::new(format!(
+                "the {} artifact {} is attached to {}, which is not an image of `{}`",
+                stray.format, stray.manifest.digest, stray.subject, self.reference
+            ))
+            .into());
+        }
+        artifacts.sort_by_key(|a| rank(a));
+        self.artifacts = artifacts;
+        self.index = self.build_index()?;
+        Ok(self)
+    }
+
+    fn build_index(&self) -> Result<Option<Blob>> {
+        if self.images.len() == 1 && self.artifacts.is_empty() {
+            return Ok(None);
+        }
+        let mut descriptors = self
+            .images
+            .iter()
+            .map(platform_descriptor)
+            .collect::<Result<Vec<_>>>()?;
+        for a in &self.artifacts {
+            descriptors.push(a.index_descriptor()?);
+        }
+        Ok(Some(Blob::new(
+            MediaType::ImageIndex,
+            index_of(descriptors)?,
+        )))
+    }
+
+    /// The digest a user pulls: the index's for several platforms, else the
+    /// manifest's (an index that only adds artifacts to one image is not pushed).
     pub fn digest(&self) -> &str {
+        self.index_digest()
+            .unwrap_or(&self.images[0].manifest.digest)
+    }
+
+    /// The image index's digest when it is what a user pulls (several platforms).
+    pub fn index_digest(&self) -> Option<&str> {
         match &self.index {
-            Some(index) => &index.digest,
-            None => &self.images[0].manifest.digest,
+            Some(index) if self.images.len() > 1 => Some(&index.digest),
+            _ => None,
         }
     }
 
     /// Every blob once, in the tarball's order: per image (canonical order) its
-    /// config, layers and manifest, a blob already written skipped; then the index.
+    /// config, layers and manifest, then per artifact its config, layer and
+    /// manifest, a blob already written skipped; then the index.
     pub fn blobs(&self) -> Vec<&Blob> {
         let mut seen = std::collections::HashSet::new();
         let mut out = Vec::new();
@@ -124,6 +175,13 @@ impl ImageSet {
                 .chain(image.layers.iter().map(|l| &l.blob))
                 .chain(std::iter::once(&image.manifest));
             for blob in own {
+                if seen.insert(blob.digest.as_str()) {
+                    out.push(blob);
+                }
+            }
+        }
+        for a in &self.artifacts {
+            for blob in [&a.config, &a.layer, &a.manifest] {
                 if seen.insert(blob.digest.as_str()) {
                     out.push(blob);
                 }
@@ -399,6 +457,7 @@ mod tests {
             .collect();
         let swapped = ImageSet {
             reference: set.reference.clone(),
+            artifacts: Vec::new(),
             index: Some(Blob::new(
                 MediaType::ImageIndex,
                 index_of(descriptors).unwrap(),

@@ -17,6 +17,17 @@
 //! depend on the machine that wrote them. Blobs follow: each image's config,
 //! layers and manifest in canonical order, a blob shared by two platforms (the
 //! CA-certificates layer) written once, where it first appears; the index blob last.
+//!
+//! Attached SBOMs ([`ImageSet::artifacts`]) make an index of one image too:
+//! `index.json` → an image index listing the image manifests (with their
+//! platforms), then each SBOM's artifact manifest (platform `unknown/unknown`, so
+//! no runtime takes it for the image); their blobs (the empty config, the
+//! document, the manifest) come after the images'. Why not a second entry of
+//! `index.json`: `skopeo copy oci-archive:` refuses an `index.json` with two
+//! ("more than one image"), and an index nested two deep (index → index of
+//! platforms → manifests) confuses its platform choice. With this layout podman
+//! load, skopeo (oci-archive and docker-archive) and docker load all take the
+//! image; `skopeo inspect oci-archive:` then names the index's digest.
 
 use std::io::Write;
 use std::path::Path;

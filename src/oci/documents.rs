@@ -36,6 +36,11 @@ pub const ANNOTATION_CONTAINERD_NAME: &str = "io.containerd.image.name";
 pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// Docker buildx marks its attestation manifests with this annotation.
 const ANNOTATION_DOCKER_REF_TYPE: &str = "vnd.docker.reference.type";
+/// buildx's annotation naming the manifest an index entry is attached to.
+pub const ANNOTATION_DOCKER_REF_DIGEST: &str = "vnd.docker.reference.digest";
+/// The annotation an index entry of a cargo-slim SBOM artifact carries: its
+/// format (`spdx`, `cyclonedx`).
+pub const ANNOTATION_SBOM: &str = "dev.cargo-slim.sbom";
 
 fn str_of(v: &Value, key: &str) -> Option<String> {
     v.get(key).and_then(Value::as_str).map(str::to_string)

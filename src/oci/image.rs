@@ -52,6 +52,8 @@ pub struct ImageRef {
     /// The parsed image config (`architecture`, `os`, `config.Entrypoint`, …).
     pub config: Value,
     pub layers: Vec<LayerRef>,
+    /// `sha256:<hex>` of the OCI manifest (`None` for a docker-archive, which has none).
+    pub manifest_digest: Option<String>,
 }
 
 impl ImageRef {
@@ -145,6 +147,7 @@ impl<R: Read + Seek> Archive<R> {
             reference: item.repo_tags.as_ref().and_then(|t| t.first()).cloned(),
             config,
             layers,
+            manifest_digest: None,
         })
     }
 
@@ -206,6 +209,7 @@ impl<R: Read + Seek> Archive<R> {
             reference: chosen.reference,
             config,
             layers,
+            manifest_digest: Some(chosen.descriptor.digest.clone()),
         })
     }
 }

@@ -100,17 +100,19 @@ impl<R: Read + Seek> Archive<R> {
                 out.absent.push(d);
                 continue;
             }
+            let value = self.read_json(&blob)?;
             if d.says_attestation() {
-                // buildx attestations: listed, never read as an image.
+                // buildx attestations and SBOMs (`unknown/unknown`): listed, never
+                // read as an image.
+                let manifest = Manifest::from_value(&value);
                 out.artifacts.push(ArtifactEntry {
                     blob,
-                    artifact_type: d.artifact_type.clone(),
-                    subject: None,
+                    artifact_type: d.artifact_type.clone().or(manifest.artifact_type),
+                    subject: manifest.subject,
                     descriptor: d,
                 });
                 continue;
             }
-            let value = self.read_json(&blob)?;
             if Index::is_index(&d, &value) {
                 path.push(blob);
                 self.collect(&value, path, reference, out)?;

@@ -31,14 +31,21 @@ impl Job<'_> {
         // every tag; then what the registry says.
         let ours = self.peek.digest();
         if !tag_digests.iter().any(|d| d.as_deref() == Some(ours)) {
-            for child in &self.peek.children {
+            // The artifacts an index on top names (SBOMs) go before it, too.
+            let artifacts = self.peek.attached.iter().map(|a| &a.doc);
+            let named = self
+                .peek
+                .children
+                .iter()
+                .chain(artifacts.filter(|_| !self.peek.children.is_empty()));
+            for child in named {
                 let r = oci_client::Reference::with_digest(
                     self.target.registry.clone(),
                     self.target.repository.clone(),
                     child.digest.clone(),
                 );
                 let content_type = reqwest::header::HeaderValue::from_str(&child.media_type)?;
-                let platform = child.platform.as_deref().unwrap_or("?");
+                let platform = child.platform.as_deref().unwrap_or("an artifact");
                 retry(
                     policy,
                     &format!("PUT manifest {} ({platform})", short(&child.digest)),

@@ -17,16 +17,22 @@
 //!    ([`verified`]);
 //! 3. ping the registry ([`transport`]): scheme, auth challenge, and a wrong
 //!    password caught once, up front; then HEAD the tags — when one already names
-//!    our manifest (or index), the registry has every blob and a re-push only
-//!    reads — else HEAD every blob (each once, however many platforms share it);
+//!    our manifest (or index), the registry has every image blob and a re-push
+//!    only reads (an attached artifact's blobs are still asked for: an SBOM may
+//!    be new) — else HEAD every blob (each once, however many platforms share it);
 //! 4. upload only the missing blobs, streamed from the file ([`layout`]), with a
 //!    progress bar on a TTY; `--timeout` is a progress timeout here ([`retry::retry_upload`]);
 //! 5. PUT each platform's manifest by digest (with an index on top), then the top
 //!    document's raw bytes exactly as they are in the archive (so the registry's
 //!    digest is the local one) under every tag that does not name it yet, then
-//!    check the registry's `Docker-Content-Digest` for it equals ours. Artifacts
-//!    (SBOMs, signatures: `artifactType` or `subject`) are skipped with a note for
-//!    now; [`source::Peek::artifacts`] lists them for a referrers push.
+//!    check the registry's `Docker-Content-Digest` for it equals ours. One image
+//!    whose tarball index only adds its SBOMs is pushed as the image manifest;
+//!    a multi-platform index that lists SBOMs goes as it is, after them;
+//! 6. attach the SBOMs (`referrers`): each artifact manifest whose `subject`
+//!    is an image pushed is PUT by digest and listed as a referrer of it — by the
+//!    registry's referrers API, else under the `sha256-<hex>` tag, merged with
+//!    what that tag holds. Other artifacts (no subject among the images, blobs
+//!    missing) are skipped with a note.
 //!
 //! Blobs and manifests go through `oci-client` (which also does the Bearer token
 //! flow); the ping and the tag HEADs of anonymous and Basic registries use the
@@ -39,6 +45,7 @@
 pub mod auth;
 pub mod layout;
 mod manifests;
+mod referrers;
 pub mod retry;
 pub mod source;
 pub mod transport;
@@ -272,10 +279,19 @@ fn describe(peek: &source::Peek, shell: &Shell) {
     }
     for a in &peek.artifacts {
         shell.note(format!(
-            "skipping artifact {} ({}): pushing attached artifacts is not supported yet",
+            "skipping artifact {} ({}): only artifacts with a `subject` among the images pushed (and all their blobs in the archive) are sent",
             short(&a.descriptor.digest),
             a.artifact_type.as_deref().unwrap_or("no artifact type")
         ));
+    }
+    if !peek.attached.is_empty() {
+        shell.verbose(
+            "Artifacts",
+            format!(
+                "{} attached to the images, sent as their referrers",
+                plural(peek.attached.len(), "artifact")
+            ),
+        );
     }
 }
 
@@ -309,7 +325,7 @@ fn plural(n: usize, word: &str) -> String {
     }
 }
 
-fn short(digest: &str) -> &str {
+pub(super) fn short(digest: &str) -> &str {
     &digest[..digest.len().min("sha256:".len() + 12)]
 }
 
@@ -327,7 +343,7 @@ struct Prepared {
 }
 
 /// A 404 for a manifest, in any of the shapes oci-client reports it.
-fn is_not_found(e: &oci_client::errors::OciDistributionError) -> bool {
+pub(super) fn is_not_found(e: &oci_client::errors::OciDistributionError) -> bool {
     use oci_client::errors::{OciDistributionError as E, OciErrorCode as C};
     match e {
         E::ImageManifestNotFoundError(_) => true,
@@ -435,25 +451,26 @@ impl Job<'_> {
         let manifest_there = tag_digests
             .iter()
             .any(|d| d.as_deref() == Some(self.peek.digest()));
-        let present = if manifest_there {
-            vec![true; self.peek.blobs.len()]
-        } else {
-            try_join_all(self.peek.blobs.iter().map(|j| {
-                let (client, oref, base) = (&client, &oref, &base);
-                async move {
-                    retry(
-                        policy,
-                        &format!("HEAD {} {}", j.kind, short(&j.digest)),
-                        shell,
-                        classify,
-                        || client.blob_exists(oref, &j.digest),
-                    )
-                    .await
-                    .map_err(|g| gave_up(g, &format!("check {} {}", j.kind, j.digest), base))
+        // The tag names our image already: its blobs are there. An attached
+        // artifact's may not be (an SBOM added since), so those are asked for.
+        let present = try_join_all(self.peek.blobs.iter().map(|j| {
+            let (client, oref, base) = (&client, &oref, &base);
+            async move {
+                if manifest_there && j.kind != referrers::ARTIFACT_BLOB {
+                    return Ok(true);
                 }
-            }))
-            .await?
-        };
+                retry(
+                    policy,
+                    &format!("HEAD {} {}", j.kind, short(&j.digest)),
+                    shell,
+                    classify,
+                    || client.blob_exists(oref, &j.digest),
+                )
+                .await
+                .map_err(|g| gave_up(g, &format!("check {} {}", j.kind, j.digest), base))
+            }
+        }))
+        .await?;
         for (j, p) in self.peek.blobs.iter().zip(&present) {
             if *p {
                 shell.verbose(
@@ -579,6 +596,7 @@ impl Job<'_> {
         );
         self.put_manifests(&endpoint, &client, &auth, &base, &tag_digests)
             .await?;
+        self.put_referrers(&client, &auth, &base).await?;
         Ok((missing.len(), self.peek.blobs.len() - missing.len()))
     }
 

@@ -31,6 +31,7 @@ use std::path::Path;
 use anyhow::Result;
 use serde_json::{json, Value};
 
+use super::referrers::{attachable, Attached};
 use crate::digest::{sha256_digest, sha256_hex_of, Sha256Writer};
 use crate::error::Failure;
 use crate::oci::documents::{
@@ -88,7 +89,10 @@ pub struct Peek {
     pub blobs: Vec<BlobRef>,
     /// The full check's work list.
     pub checks: Vec<Check>,
-    /// Artifact manifests (SBOM, signature) found and not pushed yet.
+    /// Artifact manifests attached to the images pushed (SBOMs): PUT by digest
+    /// and listed as referrers of their subject.
+    pub attached: Vec<Attached>,
+    /// Artifact manifests (signatures, attestations) found and not pushed.
     pub artifacts: Vec<ArtifactEntry>,
     /// What the reader decided that a user should hear (printed as notes).
     pub notes: Vec<String>,
@@ -167,10 +171,15 @@ pub fn peek(path: &Path) -> Result<Peek, Failure> {
     }
 }
 
-type Ar = Archive<BufReader<File>>;
+pub(super) type Ar = Archive<BufReader<File>>;
 
 /// Read the document `blob` names and check it against its descriptor.
-fn document(ar: &mut Ar, blob: &str, d: &Descriptor, what: &str) -> Result<Vec<u8>, Failure> {
+pub(super) fn document(
+    ar: &mut Ar,
+    blob: &str,
+    d: &Descriptor,
+    what: &str,
+) -> Result<Vec<u8>, Failure> {
     let bytes = ar.read_small(blob, crate::oci::MAX_JSON, what)?;
     if sha256_hex_of(&d.digest).is_none() {
         return Err(Failure::new(format!(
@@ -238,7 +247,8 @@ fn oci(ar: &mut Ar) -> Result<Peek, Failure> {
         children: Vec::new(),
         blobs: Vec::new(),
         checks: Vec::new(),
-        artifacts: listing.artifacts.clone(),
+        attached: Vec::new(),
+        artifacts: Vec::new(),
         notes: Vec::new(),
         name,
     };
@@ -246,6 +256,22 @@ fn oci(ar: &mut Ar) -> Result<Peek, Failure> {
     for image in images {
         docs.push(image_document(ar, image, &mut peek)?);
     }
+    let digests: Vec<&str> = images
+        .iter()
+        .map(|i| i.descriptor.digest.as_str())
+        .collect();
+    peek.attached = attachable(ar, &listing, &digests, &mut peek.blobs, &mut peek.checks)?;
+    peek.artifacts = listing
+        .artifacts
+        .iter()
+        .filter(|a| {
+            !peek
+                .attached
+                .iter()
+                .any(|t| t.doc.digest == a.descriptor.digest)
+        })
+        .cloned()
+        .collect();
     let is_index =
         |d: &Descriptor| d.says_index() || !images.iter().any(|i| i.descriptor.digest == d.digest);
     if let [one] = top_level.as_slice() {
@@ -268,7 +294,19 @@ fn oci(ar: &mut Ar) -> Result<Peek, Failure> {
             return Err(Failure::new(format!("manifest {} is nested more than one index deep", deep.descriptor.digest))
                 .help("push takes `index.json` → one image index → manifests; flatten it, e.g. `skopeo copy --all oci-archive:IN oci-archive:OUT`"));
         }
-        if direct.len() == images.len() {
+        let covered = |d: &Descriptor| {
+            images.iter().any(|i| i.descriptor.digest == d.digest)
+                || peek.attached.iter().any(|a| a.doc.digest == d.digest)
+        };
+        if direct.iter().all(covered) && images.len() == 1 {
+            // An index that only adds artifacts to one image (cargo-slim's
+            // tarball with SBOMs): the image goes under the tags, the SBOMs
+            // as its referrers.
+            peek.top = docs.remove(0);
+            peek.top.platform = None;
+            return Ok(peek);
+        }
+        if direct.iter().all(covered) {
             peek.top = Document {
                 digest: one.digest.clone(),
                 media_type: one
@@ -472,6 +510,7 @@ fn docker(ar: &mut Ar) -> Result<Peek, Failure> {
             range: config_range,
         }],
         checks: Vec::new(),
+        attached: Vec::new(),
         artifacts: Vec::new(),
         notes: Vec::new(),
         name: item.repo_tags.as_ref().and_then(|t| t.first()).cloned(),

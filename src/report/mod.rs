@@ -103,6 +103,21 @@ pub struct BuildReport {
     /// The size preset (`--opt`) the binary was built with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preset: Option<PresetReport>,
+    /// The SBOMs attached to the image (empty: none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sbom: Vec<SbomReport>,
+}
+
+/// One SBOM attached to the image: its format, the artifact manifest's digest
+/// and how many crates it lists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SbomReport {
+    /// `spdx`, `cyclonedx`.
+    pub format: String,
+    /// `sha256:<hex>` of the artifact manifest.
+    pub digest: String,
+    /// Crates (`pkg:cargo/` purls) the document lists.
+    pub packages: Option<usize>,
 }
 
 /// The `preset` object: what `--opt` set, and what the user's profile kept.
@@ -353,6 +368,21 @@ pub fn table(r: &BuildReport) -> String {
                 p.kept.join(", ")
             ));
         }
+    }
+    if !r.sbom.is_empty() {
+        let listed: Vec<String> = r
+            .sbom
+            .iter()
+            .map(|s| match s.packages {
+                Some(n) => format!("{} ({n} crate{})", s.format, if n == 1 { "" } else { "s" }),
+                None => s.format.clone(),
+            })
+            .collect();
+        out.push_str(&format!(
+            "{:>12} SBOM attached: {}\n",
+            "",
+            listed.join(", ")
+        ));
     }
     if r.layers.len() > 1 {
         out.push_str(&layers_block(&r.layers));

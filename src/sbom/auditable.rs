@@ -59,6 +59,48 @@ pub fn section(graph: &Graph) -> Vec<u8> {
     z.finish().unwrap_or_default()
 }
 
+/// What a binary's `.dep-v0` section holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Embedded {
+    /// Bytes of the section.
+    pub bytes: u64,
+    /// Packages it lists.
+    pub packages: usize,
+}
+
+/// Largest decompressed `.dep-v0` read (cargo-auditable's own limit is 8 MiB).
+const MAX_JSON: u64 = 8 << 20;
+
+/// The `.dep-v0` section of ELF `elf`: `None` when it has none (or is not an
+/// ELF), else what it lists, or why it cannot be read.
+pub fn read_embedded(elf: &[u8]) -> Option<Result<Embedded, String>> {
+    use object::{Object, ObjectSection};
+    let file = object::File::parse(elf).ok()?;
+    let section = file.section_by_name(SECTION)?;
+    let data = match section.data() {
+        Ok(d) => d,
+        Err(e) => return Some(Err(format!("the section cannot be read: {e}"))),
+    };
+    let mut json = Vec::new();
+    let unpacked = std::io::Read::read_to_end(
+        &mut std::io::Read::take(flate2::read::ZlibDecoder::new(data), MAX_JSON),
+        &mut json,
+    );
+    let parsed = unpacked
+        .map_err(|e| format!("it is not zlib data: {e}"))
+        .and_then(|_| serde_json::from_slice::<Value>(&json).map_err(|e| e.to_string()));
+    Some(parsed.and_then(|v| {
+        let packages = v["packages"]
+            .as_array()
+            .ok_or("it has no `packages` list")?
+            .len();
+        Ok(Embedded {
+            bytes: data.len() as u64,
+            packages,
+        })
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::Package;

@@ -15,6 +15,7 @@ use std::io::{Read, Seek};
 use anyhow::Result;
 use serde_json::Value;
 
+use super::artifacts;
 use super::manifest::{self, Blobs};
 use super::outer::{blob_name_of, OuterEntry, OuterTar, FIXED_ENTRIES};
 use super::{
@@ -198,6 +199,7 @@ pub(super) fn check<R: Read + Seek>(
     let blobs = Blobs::new(&entries[3..]);
     // The manifests, each with its platform, and the image index (several platforms).
     let mut read = Vec::new();
+    let mut attached = Vec::new();
     let mut index = None;
     if top_media_type == MEDIA_TYPE_MANIFEST {
         let platform = required_platform("index.json", "manifests[0]", top)?;
@@ -222,15 +224,20 @@ pub(super) fn check<R: Read + Seek>(
         let bytes = read_doc(ar, &name, range, "OCI image index")?;
         let value = parse_canonical(&name, "OCI image index", &bytes)?;
         let descs = index_manifests(&name, &value)?;
+        let images_end = descs
+            .iter()
+            .position(|d| d.platform.as_ref().is_some_and(|p| p.os == "unknown"))
+            .unwrap_or(descs.len());
         ensure_at!(
-            descs.len() >= 2,
+            images_end >= 2 || (images_end == 1 && descs.len() > 1),
             &name,
-            "the OCI image index lists {} manifests; a multi-platform tarball has 2 or more \
-             (one platform is written with the manifest in index.json)",
-            descs.len()
+            "the OCI image index lists {images_end} image manifests and {} artifacts; a tarball \
+             index lists 2 or more platforms, or one image and its SBOMs (one platform without \
+             SBOMs is written with the manifest in index.json)",
+            descs.len() - images_end
         );
         let mut platforms: Vec<Platform> = Vec::new();
-        for (i, d) in descs.iter().enumerate() {
+        for (i, d) in descs[..images_end].iter().enumerate() {
             let field = format!("manifests[{i}]");
             let (media_type, _) = require_descriptor(&name, &field, d)?;
             ensure_at!(
@@ -252,6 +259,35 @@ pub(super) fn check<R: Read + Seek>(
             read.push(manifest::read(ar, &blobs, &name, &field, d, &platform)?);
             platforms.push(platform);
         }
+        let subjects: Vec<artifacts::Subject<'_>> = descs[..images_end]
+            .iter()
+            .map(|d| artifacts::Subject {
+                digest: &d.digest,
+                size: d.size.unwrap_or_default(),
+            })
+            .collect();
+        let mut last_rank = 0;
+        for (i, d) in descs.iter().enumerate().skip(images_end) {
+            let field = format!("manifests[{i}]");
+            ensure_at!(
+                d.platform.as_ref().is_some_and(|p| p.os == "unknown"),
+                &name,
+                "{field} is an image after the attached artifacts: images come first"
+            );
+            let a = artifacts::read(ar, &blobs, &name, &field, d, &subjects)?;
+            let rank = subjects
+                .iter()
+                .position(|s| s.digest == a.subject)
+                .unwrap_or(0);
+            ensure_at!(
+                rank >= last_rank,
+                &name,
+                "{field} is attached to image {rank}, after an artifact of image {last_rank}: \
+                 artifacts come in the order of their images"
+            );
+            last_rank = rank;
+            attached.push(a);
+        }
         index = Some((top.digest.clone(), name, bytes));
     } else {
         bail_at!(
@@ -265,6 +301,7 @@ pub(super) fn check<R: Read + Seek>(
     check_blob_order(
         entries,
         &read,
+        &attached,
         index.as_ref().map(|(_, name, _)| name.as_str()),
     )?;
 
@@ -296,6 +333,7 @@ pub(super) fn check<R: Read + Seek>(
         index_digest,
         index_bytes,
         images,
+        artifacts: attached,
         mtime,
     })
 }
@@ -411,9 +449,10 @@ fn check_docker(
 fn check_blob_order(
     entries: &[OuterEntry],
     images: &[manifest::Read1],
+    attached: &[artifacts::ValidArtifact],
     index: Option<&str>,
 ) -> Result<()> {
-    let several = images.len() > 1;
+    let several = images.len() > 1 || !attached.is_empty();
     let mut expected: Vec<(String, String)> = Vec::new();
     let mut push = |name: &str, role: String| {
         if !expected.iter().any(|(n, _)| n == name) {
@@ -432,12 +471,18 @@ fn check_blob_order(
         }
         push(&m.manifest_name, format!("OCI manifest{of}"));
     }
+    for (k, a) in attached.iter().enumerate() {
+        for (name, role) in a.blob_names.iter().zip(["config", "document", "manifest"]) {
+            push(name, format!("{role} of artifact {k}"));
+        }
+    }
     if let Some(name) = index {
         push(name, "OCI image index".into());
     }
     let order = if several {
         "oci-layout, index.json, manifest.json, then per platform config, layers…, manifest \
-         (a shared blob once), then the image index"
+         (a shared blob once), then per attached artifact config, document, manifest, then the \
+         image index"
     } else {
         "oci-layout, index.json, manifest.json, config, layers…, manifest"
     };

@@ -31,6 +31,16 @@
 //! [`validate_blobs`], [`read_layer_file`]) take a single-platform tarball and
 //! refuse a multi-platform one with an error naming its platforms.
 //!
+//! Attached SBOMs: the image index (then also for one platform) lists, after
+//! the images, one artifact manifest per SBOM with platform `unknown/unknown`,
+//! `artifactType` `application/spdx+json` or `application/vnd.cyclonedx+json`,
+//! the annotations `dev.cargo-slim.sbom` (the format) and
+//! `vnd.docker.reference.digest` (the subject), in the order of their images;
+//! each is checked by `artifacts` (the empty config `{}`, exactly one JSON layer
+//! of the artifact type, `subject` = an image manifest of the index, digest and
+//! size); their blobs come after the images' (config, document, manifest, a blob
+//! already written skipped), before the index. [`ValidSet::artifacts`] lists them.
+//!
 //! Checks:
 //!
 //! 1. Outer entry names and order exactly as above, no other entries, no
@@ -85,7 +95,9 @@ use serde_json::Value;
 
 use crate::error::Failure;
 use crate::oci::{Archive, Platform, Strictness};
+pub use artifacts::{ValidArtifact, SBOM_TYPES};
 
+mod artifacts;
 mod documents;
 mod layers;
 mod manifest;
@@ -157,22 +169,34 @@ impl ValidImage {
 pub struct ValidSet {
     /// Full reference, e.g. `localhost/hello:0.1.0` (from the index.json annotations).
     pub reference: String,
-    /// `sha256:<hex>` of the OCI image index blob (several platforms only).
+    /// `sha256:<hex>` of the OCI image index blob (several platforms, or one
+    /// with attached SBOMs).
     pub index_digest: Option<String>,
     pub index_bytes: Option<Vec<u8>>,
     /// One image per platform, in the tarball's (canonical) order.
     pub images: Vec<ValidImage>,
+    /// The SBOM artifacts attached to the images, in image order.
+    pub artifacts: Vec<ValidArtifact>,
     /// The mtime of every outer tar entry (and of every layer entry).
     pub mtime: u64,
 }
 
 impl ValidSet {
-    /// The digest a user pulls: the image index's, or the one manifest's.
+    /// The digest a user pulls: the image index's for several platforms, else
+    /// the one manifest's (an index that only adds SBOMs is not pushed).
     pub fn digest(&self) -> &str {
         match &self.index_digest {
-            Some(d) => d,
-            None => &self.images[0].manifest_digest,
+            Some(d) if self.images.len() > 1 => d,
+            _ => &self.images[0].manifest_digest,
         }
+    }
+
+    /// The artifacts attached to image `i`.
+    pub fn artifacts_of(&self, i: usize) -> impl Iterator<Item = &ValidArtifact> {
+        let digest = self.images.get(i).map(|m| m.manifest_digest.clone());
+        self.artifacts
+            .iter()
+            .filter(move |a| Some(&a.subject) == digest.as_ref())
     }
 
     /// `linux/amd64, linux/arm64/v8`: the platforms, for messages.

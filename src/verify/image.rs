@@ -228,6 +228,7 @@ fn check_image<R: Read + Seek>(
                         path,
                         layer: i,
                         verdict,
+                        dep_v0: crate::sbom::auditable::read_embedded(&bytes),
                     });
                     tag = Some(files.len() - 1);
                 }
@@ -269,6 +270,8 @@ fn check_image<R: Read + Seek>(
         report.errors.extend(f.verdict.errors.iter().cloned());
     }
     report.subject = entry.and_then(|t| files.get(t)).map(|f| f.verdict.clone());
+    let sboms = super::supply::sboms_of(ar, img);
+    super::supply::record(&mut report, sboms, entry.and_then(|t| files.get(t)));
     report.image = Some(ImageSummary {
         format: img.format,
         reference: img.reference.clone(),

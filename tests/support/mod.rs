@@ -244,3 +244,14 @@ pub fn build_fixture(name: &str, out: &Path, extra: &[&str]) -> Command {
     cmd.args(extra);
     cmd
 }
+
+/// `skopeo copy SOURCE dir:DIR`, then the bytes of the manifest it wrote.
+pub fn skopeo_copied_manifest(source: &str, dir: &Path) -> Vec<u8> {
+    run_ok(
+        Command::new("skopeo")
+            .arg("copy")
+            .arg(source)
+            .arg(format!("dir:{}", dir.display())),
+    );
+    std::fs::read(dir.join("manifest.json")).unwrap()
+}

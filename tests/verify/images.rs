@@ -102,7 +102,7 @@ fn hello_image_passes() {
 
     let out = run_code(slim(&["verify"]).arg(&tar), 0);
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("ok (localhost/hello:0.1.0, linux/amd64, entrypoint /hello: static-pie, 1 ELF file checked)"), "{stdout}");
+    assert!(stdout.contains("ok (localhost/hello:0.1.0, linux/amd64, entrypoint /hello: static-pie, 1 ELF file checked, SBOM spdx (1 crate), .dep-v0 (1 crate))"), "{stdout}");
 }
 
 #[test]

@@ -1,0 +1,190 @@
+//! Attached artifacts: a document (an SBOM) and the image it describes → an OCI
+//! artifact manifest with that image as its `subject`.
+//!
+//! In: the [`Image`], the document's media type (`application/spdx+json`,
+//! `application/vnd.cyclonedx+json`) and its bytes. Out: an [`Artifact`]: the
+//! empty config (`application/vnd.oci.empty.v1+json`, `{}`), the document as its
+//! one layer, and the manifest (`artifactType` = the media type, `subject` = the
+//! image manifest's descriptor), all canonical JSON. Why a type of the image
+//! model: the tarball lists artifacts beside the images, `validate` checks them,
+//! `push` sends them as referrers, and `index` carries them into a merged
+//! tarball — all from the same bytes.
+//!
+//! How an image index lists one ([`Artifact::index_descriptor`]): platform
+//! `unknown/unknown`, so no runtime or copier picks it as the image to run (what
+//! buildx does for its attestations), with `artifactType`, the annotation
+//! [`ANNOTATION_SBOM`] naming the format and `vnd.docker.reference.digest`
+//! naming the subject.
+
+use std::collections::HashMap;
+
+use anyhow::Result;
+use oci_spec::image::{
+    Arch, Descriptor, DescriptorBuilder, ImageManifestBuilder, MediaType, Os, PlatformBuilder,
+};
+
+use super::{canonical_json, Blob, Image};
+pub use crate::oci::documents::{ANNOTATION_DOCKER_REF_DIGEST, ANNOTATION_SBOM};
+
+/// The layer's title (ORAS names the file it writes by it).
+const ANNOTATION_TITLE: &str = "org.opencontainers.image.title";
+
+/// An artifact manifest attached to one image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artifact {
+    /// `sha256:<hex>` of the image manifest it describes.
+    pub subject: String,
+    /// `artifactType`, also the layer's media type.
+    pub artifact_type: String,
+    /// What [`ANNOTATION_SBOM`] says, e.g. `spdx`.
+    pub format: String,
+    /// The empty config, `{}`.
+    pub config: Blob,
+    /// The document.
+    pub layer: Blob,
+    pub manifest: Blob,
+}
+
+/// The empty config every artifact manifest names.
+pub fn empty_config() -> Blob {
+    Blob::new(MediaType::EmptyJSON, b"{}".to_vec())
+}
+
+impl Artifact {
+    /// The artifact of `document` (of media type `artifact_type`, format name
+    /// `format`, file name `title` in the layer annotation) attached to `image`.
+    pub fn attach(
+        image: &Image,
+        artifact_type: &str,
+        format: &str,
+        title: &str,
+        document: Vec<u8>,
+    ) -> Result<Artifact> {
+        let media_type = MediaType::Other(artifact_type.to_string());
+        let config = empty_config();
+        let layer = Blob::new(media_type.clone(), document);
+        let mut layer_desc = layer.descriptor()?;
+        layer_desc.set_annotations(Some(HashMap::from([(
+            ANNOTATION_TITLE.to_string(),
+            title.to_string(),
+        )])));
+        let manifest = ImageManifestBuilder::default()
+            .schema_version(2u32)
+            .media_type(MediaType::ImageManifest)
+            .artifact_type(media_type)
+            .config(config.descriptor()?)
+            .layers(vec![layer_desc])
+            .subject(image.manifest.descriptor()?)
+            .build()?;
+        Ok(Artifact {
+            subject: image.manifest.digest.clone(),
+            artifact_type: artifact_type.to_string(),
+            format: format.to_string(),
+            config,
+            layer,
+            manifest: Blob::new(MediaType::ImageManifest, canonical_json(&manifest)?),
+        })
+    }
+
+    /// How an image index lists the artifact (module header).
+    pub fn index_descriptor(&self) -> Result<Descriptor> {
+        let platform = PlatformBuilder::default()
+            .architecture(Arch::Other("unknown".into()))
+            .os(Os::Other("unknown".into()))
+            .build()?;
+        Ok(DescriptorBuilder::default()
+            .media_type(MediaType::ImageManifest)
+            .digest(self.manifest.digest.parse::<oci_spec::image::Digest>()?)
+            .size(self.manifest.size())
+            .artifact_type(MediaType::Other(self.artifact_type.clone()))
+            .platform(platform)
+            .annotations(HashMap::from([
+                (ANNOTATION_SBOM.to_string(), self.format.clone()),
+                (
+                    ANNOTATION_DOCKER_REF_DIGEST.to_string(),
+                    self.subject.clone(),
+                ),
+            ]))
+            .build()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::{build_image, build_layer, ImageSpec, LayerFile, Platform};
+
+    fn image() -> Image {
+        let layer = build_layer(
+            &[LayerFile {
+                path: "/app".into(),
+                mode: 0o555,
+                data: b"\x7fELF",
+            }],
+            0,
+        )
+        .unwrap();
+        let platform = Platform {
+            os: "linux".into(),
+            architecture: "amd64".into(),
+            variant: None,
+        };
+        build_image(&ImageSpec::default(), &platform, vec![layer], 0).unwrap()
+    }
+
+    #[test]
+    fn an_sbom_artifact_names_its_image_as_subject_and_carries_the_document() {
+        let image = image();
+        let doc = br#"{"spdxVersion":"SPDX-2.3"}"#.to_vec();
+        let a = Artifact::attach(
+            &image,
+            "application/spdx+json",
+            "spdx",
+            "sbom.spdx.json",
+            doc,
+        )
+        .unwrap();
+        let m: serde_json::Value = serde_json::from_slice(&a.manifest.bytes().unwrap()).unwrap();
+        assert_eq!(m["artifactType"], "application/spdx+json");
+        assert_eq!(m["mediaType"], "application/vnd.oci.image.manifest.v1+json");
+        assert_eq!(
+            m["config"]["mediaType"],
+            "application/vnd.oci.empty.v1+json"
+        );
+        assert_eq!(
+            m["config"]["digest"],
+            "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+        );
+        assert_eq!(m["config"]["size"], 2);
+        assert_eq!(m["layers"][0]["digest"], a.layer.digest.as_str());
+        assert_eq!(m["layers"][0]["mediaType"], "application/spdx+json");
+        assert_eq!(
+            m["layers"][0]["annotations"]["org.opencontainers.image.title"],
+            "sbom.spdx.json"
+        );
+        assert_eq!(m["subject"]["digest"], image.manifest.digest.as_str());
+        assert_eq!(m["subject"]["size"], image.manifest.size());
+        let d = serde_json::to_value(a.index_descriptor().unwrap()).unwrap();
+        assert_eq!(
+            d["platform"],
+            serde_json::json!({"architecture": "unknown", "os": "unknown"})
+        );
+        assert_eq!(d["artifactType"], "application/spdx+json");
+        assert_eq!(d["annotations"][ANNOTATION_SBOM], "spdx");
+        assert_eq!(
+            d["annotations"][ANNOTATION_DOCKER_REF_DIGEST],
+            image.manifest.digest.as_str()
+        );
+        // Canonical: the same inputs give the same bytes.
+        let again = Artifact::attach(
+            &image,
+            "application/spdx+json",
+            "spdx",
+            "sbom.spdx.json",
+            br#"{"spdxVersion":"SPDX-2.3"}"#.to_vec(),
+        )
+        .unwrap();
+        assert_eq!(a, again);
+        assert_eq!(a.manifest.bytes().unwrap(), again.manifest.bytes().unwrap());
+    }
+}

@@ -1,0 +1,359 @@
+//! The artifacts a push attaches to the images it sends (the SBOMs), and how the
+//! registry learns that they refer to them.
+//!
+//! In: the archive's listing ([`attachable`]: artifact manifests whose `subject`
+//! is an image being pushed and whose blobs the archive holds), then, after the
+//! images are in the registry, the registry ([`Job::put_referrers`]). Out: each
+//! artifact's blobs and manifest (PUT by digest), listed as a referrer of its
+//! subject: a registry with the OCI 1.1 referrers API lists a manifest with a
+//! `subject` by itself; on one without it (Debian's distribution 2.8, GHCR) the
+//! distribution spec's fallback is used — the tag `sha256-<subject hex>` holding
+//! an image index of the referrers, read first and merged with, so referrers
+//! another tool attached stay listed. Why apart: the image push is about blobs
+//! and tags; this is about a second kind of document and a second index.
+
+use anyhow::Result;
+use oci_client::secrets::RegistryAuth;
+use serde_json::{json, Value};
+
+use super::source::{BlobRef, Check, Document};
+use super::transport::{classify, gave_up, retry};
+use super::{is_not_found, short, Job};
+use crate::error::Failure;
+use crate::oci::documents::MEDIA_TYPE_INDEX;
+use crate::oci::{blob_path, Listing};
+
+/// [`BlobRef::kind`] of an artifact's config and layers.
+pub const ARTIFACT_BLOB: &str = "artifact blob";
+
+/// An artifact to push and attach to its subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attached {
+    /// The artifact manifest, exactly as stored.
+    pub doc: Document,
+    /// `sha256:<hex>` of the image manifest it refers to.
+    pub subject: String,
+    pub artifact_type: String,
+}
+
+/// The artifacts of `listing` attached to one of `images` (manifest digests)
+/// whose config and layers are in the archive; their blobs are added to `blobs`
+/// and `checks` (each once).
+pub fn attachable(
+    ar: &mut super::source::Ar,
+    listing: &Listing,
+    images: &[&str],
+    blobs: &mut Vec<BlobRef>,
+    checks: &mut Vec<Check>,
+) -> Result<Vec<Attached>, Failure> {
+    let mut out = Vec::new();
+    for a in &listing.artifacts {
+        let (Some(subject), Some(artifact_type)) = (&a.subject, &a.artifact_type) else {
+            continue;
+        };
+        if !images.contains(&subject.digest.as_str()) {
+            continue;
+        }
+        let bytes = super::source::document(ar, &a.blob, &a.descriptor, "the artifact manifest")?;
+        let m =
+            crate::oci::Manifest::from_value(&serde_json::from_slice(&bytes).unwrap_or_default());
+        let parts: Vec<_> = m.config.iter().chain(m.layers.iter().flatten()).collect();
+        let mut found = Vec::new();
+        for d in &parts {
+            let name = blob_path(&d.digest, &a.blob)?;
+            let Ok(range) = ar.locate(&name) else {
+                break;
+            };
+            if d.size != Some(range.size) {
+                return Err(Failure::new(format!(
+                    "artifact {}: {} says {} bytes, the archive holds {}",
+                    a.descriptor.digest,
+                    d.digest,
+                    d.size.map_or("no".into(), |s| s.to_string()),
+                    range.size
+                )));
+            }
+            found.push(BlobRef {
+                kind: ARTIFACT_BLOB,
+                digest: d.digest.clone(),
+                range,
+            });
+        }
+        if found.len() != parts.len() || m.config.is_none() {
+            continue; // not all there: left out, as before
+        }
+        for b in found {
+            if !blobs.iter().any(|x| x.digest == b.digest) {
+                checks.push(Check::Blob(b.digest.clone(), b.range));
+                blobs.push(b);
+            }
+        }
+        out.push(Attached {
+            doc: Document {
+                digest: a.descriptor.digest.clone(),
+                media_type: crate::oci::documents::MEDIA_TYPE_MANIFEST.to_string(),
+                bytes,
+                platform: None,
+            },
+            subject: subject.digest.clone(),
+            artifact_type: artifact_type.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// The descriptor of `a` in a referrers index (what the distribution spec lists).
+fn referrer_descriptor(a: &Attached) -> Value {
+    let annotations = serde_json::from_slice::<Value>(&a.doc.bytes)
+        .ok()
+        .and_then(|m| m.get("annotations").cloned());
+    let mut d = json!({
+        "mediaType": a.doc.media_type,
+        "digest": a.doc.digest,
+        "size": a.doc.bytes.len(),
+        "artifactType": a.artifact_type,
+    });
+    if let Some(ann) = annotations {
+        d["annotations"] = ann;
+    }
+    d
+}
+
+/// `sha256:<hex>` → the referrers tag `sha256-<hex>`.
+pub fn referrers_tag(subject: &str) -> String {
+    subject.replacen(':', "-", 1)
+}
+
+/// The referrers index after adding `ours` to what the tag held (`None`: it did
+/// not exist); `None` back when everything of ours is listed already.
+pub fn merged_index(held: Option<&Value>, ours: &[&Attached]) -> Option<Value> {
+    let mut manifests: Vec<Value> = held
+        .and_then(|v| v.get("manifests"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let before = manifests.len();
+    for a in ours {
+        if !manifests
+            .iter()
+            .any(|m| m["digest"] == a.doc.digest.as_str())
+        {
+            manifests.push(referrer_descriptor(a));
+        }
+    }
+    (manifests.len() > before || held.is_none()).then(|| {
+        json!({
+            "schemaVersion": 2,
+            "mediaType": MEDIA_TYPE_INDEX,
+            "manifests": manifests,
+        })
+    })
+}
+
+impl Job<'_> {
+    /// PUT every attached artifact by digest, then make sure the registry lists
+    /// each as a referrer of its subject (the API, else the tag fallback).
+    pub(super) async fn put_referrers(
+        &self,
+        client: &oci_client::Client,
+        auth: &RegistryAuth,
+        base: &str,
+    ) -> Result<()> {
+        let (shell, policy) = (self.shell, &self.opts.retry);
+        let repo = &self.target.repository;
+        let registry = &self.target.registry;
+        let mut subjects: Vec<&str> = self
+            .peek
+            .attached
+            .iter()
+            .map(|a| a.subject.as_str())
+            .collect();
+        subjects.dedup();
+        for subject in subjects {
+            let ours: Vec<&Attached> = self
+                .peek
+                .attached
+                .iter()
+                .filter(|a| a.subject == subject)
+                .collect();
+            let by_digest = |d: &str| {
+                oci_client::Reference::with_digest(registry.clone(), repo.clone(), d.to_string())
+            };
+            // What the registry lists already (its referrers API, else the tag):
+            // an unchanged re-push writes nothing.
+            let before = self.listed(client, subject).await;
+            for a in ours.iter().filter(|a| !before.contains(&a.doc.digest)) {
+                let content_type = reqwest::header::HeaderValue::from_str(&a.doc.media_type)?;
+                let r = by_digest(&a.doc.digest);
+                retry(
+                    policy,
+                    &format!("PUT artifact {}", short(&a.doc.digest)),
+                    shell,
+                    classify,
+                    || client.push_manifest_raw(&r, a.doc.bytes.clone(), content_type.clone()),
+                )
+                .await
+                .map_err(|g| gave_up(g, &format!("push the artifact {}", a.doc.digest), base))?;
+            }
+            // A registry with the referrers API now lists the new ones by their
+            // `subject`; without one, the tag does not have them yet.
+            let listed = if ours.iter().all(|a| before.contains(&a.doc.digest)) {
+                before
+            } else {
+                self.listed(client, subject).await
+            };
+            let (done, missing): (Vec<&Attached>, Vec<&Attached>) =
+                ours.iter().partition(|a| listed.contains(&a.doc.digest));
+            for a in done {
+                shell.status(
+                    "Attached",
+                    format!(
+                        "{} {} to {} (listed as its referrer)",
+                        kind(a),
+                        short(&a.doc.digest),
+                        short(subject)
+                    ),
+                );
+            }
+            if missing.is_empty() {
+                continue;
+            }
+            let tag = referrers_tag(subject);
+            let r = oci_client::Reference::with_tag(registry.clone(), repo.clone(), tag.clone());
+            let held = retry(
+                policy,
+                &format!("GET {repo}:{tag}"),
+                shell,
+                classify,
+                || async {
+                    match client
+                        .pull_manifest_raw(&r, auth, &[MEDIA_TYPE_INDEX])
+                        .await
+                    {
+                        Ok((bytes, _)) => Ok(Some(bytes)),
+                        Err(e) if is_not_found(&e) => Ok(None),
+                        Err(e) => Err(e),
+                    }
+                },
+            )
+            .await
+            .map_err(|g| gave_up(g, &format!("read the referrers tag `{tag}`"), base))?;
+            let held: Option<Value> = match held {
+                None => None,
+                Some(bytes) => Some(serde_json::from_slice(&bytes).map_err(|e| {
+                    Failure::new(format!("`{repo}:{tag}` is not an image index: {e}"))
+                        .help("the tag is reserved for the referrers of that digest (OCI distribution spec); delete it or push to another repository")
+                })?),
+            };
+            if let Some(index) = merged_index(held.as_ref(), &missing) {
+                let bytes = serde_json::to_vec(&index)?;
+                let content_type = reqwest::header::HeaderValue::from_str(MEDIA_TYPE_INDEX)?;
+                retry(
+                    policy,
+                    &format!("PUT {repo}:{tag}"),
+                    shell,
+                    classify,
+                    || client.push_manifest_raw(&r, bytes.clone(), content_type.clone()),
+                )
+                .await
+                .map_err(|g| gave_up(g, &format!("push the referrers tag `{tag}`"), base))?;
+            }
+            for a in missing {
+                shell.status(
+                    "Attached",
+                    format!(
+                        "{} {} to {} (referrers tag {}…)",
+                        kind(a),
+                        short(&a.doc.digest),
+                        short(subject),
+                        short_tag(&tag)
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The digests the registry lists as referrers of `subject`: its referrers
+    /// API, or (oci-client falls back on a 404) what the referrers tag holds.
+    async fn listed(&self, client: &oci_client::Client, subject: &str) -> Vec<String> {
+        let r = oci_client::Reference::with_digest(
+            self.target.registry.clone(),
+            self.target.repository.clone(),
+            subject.to_string(),
+        );
+        retry(
+            &self.opts.retry,
+            &format!("GET referrers of {}", short(subject)),
+            self.shell,
+            classify,
+            || client.pull_referrers(&r, None),
+        )
+        .await
+        .map(|index| index.manifests.into_iter().map(|m| m.digest).collect())
+        .unwrap_or_default()
+    }
+}
+
+/// `SBOM (spdx)` and the like, for the status line.
+fn kind(a: &Attached) -> String {
+    match a.artifact_type.as_str() {
+        "application/spdx+json" => "SPDX SBOM".into(),
+        "application/vnd.cyclonedx+json" => "CycloneDX SBOM".into(),
+        other => format!("artifact ({other})"),
+    }
+}
+
+fn short_tag(tag: &str) -> &str {
+    &tag[..tag.len().min(19)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attached(digest: &str) -> Attached {
+        Attached {
+            doc: Document {
+                digest: digest.into(),
+                media_type: crate::oci::documents::MEDIA_TYPE_MANIFEST.into(),
+                bytes: br#"{"schemaVersion":2}"#.to_vec(),
+                platform: None,
+            },
+            subject: "sha256:aa".into(),
+            artifact_type: "application/spdx+json".into(),
+        }
+    }
+
+    #[test]
+    fn the_fallback_index_keeps_what_the_tag_held_and_adds_ours_once() {
+        let a = attached("sha256:01");
+        let b = attached("sha256:02");
+        let fresh = merged_index(None, &[&a]).unwrap();
+        assert_eq!(fresh["mediaType"], MEDIA_TYPE_INDEX);
+        assert_eq!(fresh["manifests"][0]["digest"], "sha256:01");
+        assert_eq!(
+            fresh["manifests"][0]["artifactType"],
+            "application/spdx+json"
+        );
+        assert_eq!(fresh["manifests"][0]["size"], 19);
+        let theirs = json!({"schemaVersion": 2, "mediaType": MEDIA_TYPE_INDEX, "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:ff",
+             "size": 5, "artifactType": "application/vnd.dev.cosign.artifact.sig.v1+json"},
+            fresh["manifests"][0].clone(),
+        ]});
+        let merged = merged_index(Some(&theirs), &[&a, &b]).unwrap();
+        let digests: Vec<&str> = merged["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["digest"].as_str().unwrap())
+            .collect();
+        assert_eq!(digests, ["sha256:ff", "sha256:01", "sha256:02"]);
+        assert!(
+            merged_index(Some(&merged), &[&a, &b]).is_none(),
+            "nothing new: no PUT"
+        );
+        assert_eq!(referrers_tag("sha256:abc"), "sha256-abc");
+    }
+}

@@ -1,0 +1,210 @@
+//! Strict checks of the artifacts (SBOMs) an image index lists after its images.
+//!
+//! In: the strict [`Archive`], the blobs of the outer tar, an index entry with
+//! platform `unknown/unknown`, and the image manifests of the same index. Out: a
+//! [`ValidArtifact`] — or a violation naming the entry — once the descriptor
+//! (`artifactType`, the SBOM annotation, `vnd.docker.reference.digest`), the
+//! artifact manifest (canonical JSON, `artifactType`, the empty config `{}`,
+//! exactly one layer of the artifact's type, `subject` = one of the images'
+//! manifests, digest and size), and the layer (a JSON document of at most
+//! [`MAX_JSON`] bytes) are as `image::Artifact` writes them. Why strict: push
+//! sends these as referrers of the image, so a wrong subject would attach an SBOM
+//! to the wrong image in the registry.
+
+use std::io::{Read, Seek};
+
+use anyhow::Result;
+
+use super::documents::{check_size, parse_canonical, read_doc, require_descriptor, show};
+use super::manifest::Blobs;
+use super::outer::blob_name_of;
+use super::{bail_at, ensure_at, violation, MEDIA_TYPE_MANIFEST};
+use crate::oci::documents::{
+    Descriptor, Manifest, ANNOTATION_DOCKER_REF_DIGEST, ANNOTATION_SBOM, MEDIA_TYPE_EMPTY,
+};
+use crate::oci::{Archive, MAX_JSON};
+
+/// The artifact types an SBOM artifact may have, with the annotation value of each.
+pub const SBOM_TYPES: [(&str, &str); 2] = [
+    ("application/spdx+json", "spdx"),
+    ("application/vnd.cyclonedx+json", "cyclonedx"),
+];
+
+/// sha256 of `{}`, the empty config.
+const EMPTY_DIGEST: &str =
+    "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+
+/// A checked artifact manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidArtifact {
+    /// `sha256:<hex>` of the artifact manifest.
+    pub manifest_digest: String,
+    /// `sha256:<hex>` of the image manifest it is attached to.
+    pub subject: String,
+    /// `application/spdx+json`, `application/vnd.cyclonedx+json`.
+    pub artifact_type: String,
+    /// `spdx`, `cyclonedx`.
+    pub format: String,
+    /// The document's blob and size.
+    pub layer_digest: String,
+    pub layer_size: u64,
+    /// The artifact manifest, byte for byte.
+    pub manifest_bytes: Vec<u8>,
+    /// Entry names, in the order the blobs must come: config, layer, manifest.
+    pub(super) blob_names: [String; 3],
+}
+
+/// An image manifest of the index, as a subject may name it.
+pub(super) struct Subject<'a> {
+    pub digest: &'a str,
+    pub size: u64,
+}
+
+/// Check the artifact `desc` (listed as `field` of the index `referrer`).
+pub(super) fn read<R: Read + Seek>(
+    ar: &mut Archive<R>,
+    blobs: &Blobs<'_>,
+    referrer: &str,
+    field: &str,
+    desc: &Descriptor,
+    images: &[Subject<'_>],
+) -> Result<ValidArtifact> {
+    let (media_type, _) = require_descriptor(referrer, field, desc)?;
+    ensure_at!(
+        media_type == MEDIA_TYPE_MANIFEST,
+        referrer,
+        "{field}.mediaType is {media_type:?}, expected {MEDIA_TYPE_MANIFEST:?} (an artifact manifest)"
+    );
+    let artifact_type = desc.artifact_type.clone().unwrap_or_default();
+    let Some(&(_, format)) = SBOM_TYPES.iter().find(|(t, _)| *t == artifact_type) else {
+        bail_at!(
+            referrer,
+            "{field} has platform unknown/unknown (an attached artifact) but its artifactType is \
+             {}, expected one of {:?}",
+            show(desc.artifact_type.as_deref()),
+            SBOM_TYPES.map(|(t, _)| t)
+        );
+    };
+    ensure_at!(
+        desc.annotation(ANNOTATION_SBOM) == Some(format),
+        referrer,
+        "{field}.annotations[{ANNOTATION_SBOM:?}] is {}, expected {format:?}",
+        show(desc.annotation(ANNOTATION_SBOM))
+    );
+
+    let name = blob_name_of(referrer, field, &desc.digest)?;
+    let range = blobs.find(referrer, field, &name)?;
+    check_size(referrer, &format!("{referrer} {field}"), &name, desc, range)?;
+    let bytes = read_doc(ar, &name, range, "artifact manifest")?;
+    let value = parse_canonical(&name, "artifact manifest", &bytes)?;
+    let bytes = bytes.to_vec();
+    let m = Manifest::from_value(&value);
+    ensure_at!(
+        m.schema_version == Some(2) && m.media_type.as_deref() == Some(MEDIA_TYPE_MANIFEST),
+        &name,
+        "artifact manifest schemaVersion/mediaType are {}/{}, expected 2/{MEDIA_TYPE_MANIFEST:?}",
+        super::documents::show_num(m.schema_version),
+        show(m.media_type.as_deref())
+    );
+    ensure_at!(
+        m.artifact_type.as_deref() == Some(artifact_type.as_str()),
+        &name,
+        "artifactType is {}, but the index says {artifact_type:?}",
+        show(m.artifact_type.as_deref())
+    );
+
+    // The empty config.
+    let Some(config) = &m.config else {
+        bail_at!(&name, "artifact manifest has no config");
+    };
+    ensure_at!(
+        config.media_type.as_deref() == Some(MEDIA_TYPE_EMPTY)
+            && config.digest == EMPTY_DIGEST
+            && config.size == Some(2),
+        &name,
+        "config is {} {} ({} bytes), expected the empty config {MEDIA_TYPE_EMPTY:?} {EMPTY_DIGEST} (2 bytes)",
+        show(config.media_type.as_deref()),
+        config.digest,
+        super::documents::show_num(config.size)
+    );
+    let config_name = blob_name_of(&name, "config", &config.digest)?;
+    let config_range = blobs.find(&name, "config", &config_name)?;
+    check_size(&name, "config", &config_name, config, config_range)?;
+    let config_bytes = read_doc(ar, &config_name, config_range, "empty config")?;
+    ensure_at!(
+        config_bytes == b"{}",
+        &config_name,
+        "the empty config must be `{{}}`"
+    );
+
+    // One layer: the document.
+    let layers = m.layers.clone().unwrap_or_default();
+    let [layer] = layers.as_slice() else {
+        bail_at!(
+            &name,
+            "artifact manifest has {} layers, expected exactly 1 (the document)",
+            layers.len()
+        );
+    };
+    ensure_at!(
+        layer.media_type.as_deref() == Some(artifact_type.as_str()),
+        &name,
+        "layers[0].mediaType is {}, expected {artifact_type:?}",
+        show(layer.media_type.as_deref())
+    );
+    let layer_name = blob_name_of(&name, "layers[0]", &layer.digest)?;
+    let layer_range = blobs.find(&name, "layers[0]", &layer_name)?;
+    check_size(&name, "layers[0]", &layer_name, layer, layer_range)?;
+    ensure_at!(
+        layer_range.size <= MAX_JSON,
+        &layer_name,
+        "the {format} document is {} bytes, more than {MAX_JSON}",
+        layer_range.size
+    );
+    let doc = read_doc(ar, &layer_name, layer_range, "SBOM document")?;
+    serde_json::from_slice::<serde_json::Value>(&doc).map_err(|e| {
+        violation(
+            &layer_name,
+            format!("the {format} document is not JSON: {e}"),
+        )
+    })?;
+
+    // The subject: one of the images of this index.
+    let Some(subject) = &m.subject else {
+        bail_at!(&name, "artifact manifest has no subject");
+    };
+    let Some(image) = images.iter().find(|i| i.digest == subject.digest) else {
+        bail_at!(
+            &name,
+            "subject is {}, which is not an image manifest of `{referrer}`",
+            subject.digest
+        );
+    };
+    ensure_at!(
+        subject.media_type.as_deref() == Some(MEDIA_TYPE_MANIFEST)
+            && subject.size == Some(image.size),
+        &name,
+        "subject {} says {} of {} bytes, but the image manifest is {MEDIA_TYPE_MANIFEST:?} of {} bytes",
+        subject.digest,
+        show(subject.media_type.as_deref()),
+        super::documents::show_num(subject.size),
+        image.size
+    );
+    ensure_at!(
+        desc.annotation(ANNOTATION_DOCKER_REF_DIGEST) == Some(subject.digest.as_str()),
+        referrer,
+        "{field}.annotations[{ANNOTATION_DOCKER_REF_DIGEST:?}] is {}, but the artifact's subject is {}",
+        show(desc.annotation(ANNOTATION_DOCKER_REF_DIGEST)),
+        subject.digest
+    );
+    Ok(ValidArtifact {
+        manifest_digest: desc.digest.clone(),
+        subject: subject.digest.clone(),
+        artifact_type,
+        format: format.to_string(),
+        layer_digest: layer.digest.clone(),
+        layer_size: layer_range.size,
+        manifest_bytes: bytes,
+        blob_names: [config_name, layer_name, name],
+    })
+}
