@@ -274,3 +274,118 @@ fn put(host: &str, path: &str, content_type: &str, body: &[u8]) {
     s.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
 }
+
+/// go-containerregistry's registry (`cmd/registry`, built by `.ci/run` from
+/// Debian's packaged source into `target/tools/`): an in-memory registry that
+/// has the OCI 1.1 referrers API, which Debian's distribution 2.8 lacks.
+struct GgcrRegistry {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl GgcrRegistry {
+    fn start() -> Option<GgcrRegistry> {
+        let bin = std::env::var_os("CARGO_SLIM_GGCR_REGISTRY")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| repo().join("target/tools/ggcr-registry"));
+        if !bin.exists() {
+            assert!(
+                !in_ci(),
+                "{} is missing: .ci/run builds it (golang-go and golang-github-google-go-containerregistry-dev)",
+                bin.display()
+            );
+            eprintln!("skipping: no {} (see .ci/run)", bin.display());
+            return None;
+        }
+        let port = crate::registry::free_port();
+        let child = Command::new(&bin)
+            .arg("-port")
+            .arg(port.to_string())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed().as_secs() < 20,
+                "ggcr registry did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Some(GgcrRegistry { child, port })
+    }
+}
+
+impl Drop for GgcrRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn on_a_registry_with_the_referrers_api_the_api_lists_the_sboms_and_no_tag_is_written() {
+    let Some(reg) = GgcrRegistry::start() else {
+        return;
+    };
+    let host = format!("127.0.0.1:{}", reg.port);
+    let dir = tempfile::tempdir().unwrap();
+    let tar = build_sbomdeps(dir.path(), &["--sbom", "spdx,cyclonedx"]);
+    let set = cargo_slim::validate::validate_set(&tar).unwrap();
+    let image = set.images[0].manifest_digest.clone();
+    let o = run_ok(&mut push_cmd(&[
+        tar.to_str().unwrap(),
+        &format!("{host}/sbomdeps:1"),
+    ]));
+    let err = text(&o.stderr);
+    assert_eq!(err.matches("(listed as its referrer)").count(), 2, "{err}");
+    assert!(!err.contains("referrers tag"), "{err}");
+    // The API lists both SBOMs by their subject …
+    let got = get(&host, &format!("sbomdeps/referrers/{image}"));
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    let body: Value = serde_json::from_str(got.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let mut listed: Vec<&str> = body["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["digest"].as_str().unwrap())
+        .collect();
+    listed.sort();
+    let mut ours: Vec<&str> = set
+        .artifacts
+        .iter()
+        .map(|a| a.manifest_digest.as_str())
+        .collect();
+    ours.sort();
+    assert_eq!(listed, ours, "{body}");
+    // … and the fallback tag was not written.
+    let tag = get(
+        &host,
+        &format!("sbomdeps/manifests/{}", image.replace(':', "-")),
+    );
+    assert!(tag.starts_with("HTTP/1.1 404"), "{tag}");
+    // An unchanged re-push attaches nothing new.
+    let o = run_ok(&mut push_cmd(&[
+        tar.to_str().unwrap(),
+        &format!("{host}/sbomdeps:1"),
+    ]));
+    assert!(
+        text(&o.stderr).contains("0 blobs uploaded"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+/// GET `/v2/{path}` over plain HTTP/1.1: the status line, headers and body.
+fn get(host: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        s,
+        "GET /v2/{path} HTTP/1.1\r\nHost: {host}\r\nAccept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    answer
+}

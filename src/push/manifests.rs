@@ -39,11 +39,7 @@ impl Job<'_> {
                 .iter()
                 .chain(artifacts.filter(|_| !self.peek.children.is_empty()));
             for child in named {
-                let r = oci_client::Reference::with_digest(
-                    self.target.registry.clone(),
-                    self.target.repository.clone(),
-                    child.digest.clone(),
-                );
+                let r = super::put_by_digest(registry, &self.target.repository, &child.digest);
                 let content_type = reqwest::header::HeaderValue::from_str(&child.media_type)?;
                 let platform = child.platform.as_deref().unwrap_or("an artifact");
                 retry(

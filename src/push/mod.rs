@@ -57,6 +57,7 @@ use std::time::Instant;
 use anyhow::Result;
 use futures_util::future::try_join_all;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 use oci_client::RegistryOperation;
 
@@ -357,6 +358,24 @@ pub(super) fn is_not_found(e: &oci_client::errors::OciDistributionError) -> bool
     }
 }
 
+/// The reference a manifest is PUT under by its digest (`/v2/REPO/manifests/sha256:…`).
+///
+/// Built as a "tag" that is the digest: the URL is the same, and oci-client, when
+/// a registry answers a manifest PUT without the `Location` header (ECR,
+/// go-containerregistry's registry), strips the tag from the URL to name it — for
+/// a digest reference that step panics (oci-client 0.18, `client.rs`).
+pub(super) fn put_by_digest(
+    registry: &str,
+    repository: &str,
+    digest: &str,
+) -> oci_client::Reference {
+    oci_client::Reference::with_tag(
+        registry.to_string(),
+        repository.to_string(),
+        digest.to_string(),
+    )
+}
+
 /// Everything the async part needs, borrowed.
 struct Job<'a> {
     tarball: &'a Path,
@@ -578,7 +597,25 @@ impl Job<'_> {
                             bar.clone(),
                             Some(watch.clone()),
                         );
-                        client.push_blob_stream(oref, stream, &j.digest, Some(j.range.size))
+                        async move {
+                            match client
+                                .push_blob_stream(oref, stream, &j.digest, Some(j.range.size))
+                                .await
+                            {
+                                // The upload was accepted (201) without the
+                                // `Location` the spec asks for (go-containerregistry's
+                                // registry): done if the registry has the blob now.
+                                Err(OciDistributionError::RegistryNoLocationError)
+                                    if client
+                                        .blob_exists(oref, &j.digest)
+                                        .await
+                                        .unwrap_or(false) =>
+                                {
+                                    Ok(String::new())
+                                }
+                                r => r,
+                            }
+                        }
                     },
                 )
                 .await;

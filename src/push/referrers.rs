@@ -176,9 +176,7 @@ impl Job<'_> {
                 .iter()
                 .filter(|a| a.subject == subject)
                 .collect();
-            let by_digest = |d: &str| {
-                oci_client::Reference::with_digest(registry.clone(), repo.clone(), d.to_string())
-            };
+            let by_digest = |d: &str| super::put_by_digest(registry, repo, d);
             // What the registry lists already (its referrers API, else the tag):
             // an unchanged re-push writes nothing.
             let before = self.listed(client, subject).await;
