@@ -192,8 +192,28 @@ fn upx_warns_that_the_packed_binary_hides_the_section() {
         "{}",
         text(&o.stderr)
     );
-    // The SBOM file is still written.
+    // The SBOM file is still written, and attached; verify says why scanners
+    // see no crate list in the binary.
     assert!(dir.path().join("sbomdeps.spdx.json").exists());
+    let tar = dir.path().join("sbomdeps.tar");
+    let v: Value = serde_json::from_slice(
+        &run_ok(&mut slim(&[
+            "verify",
+            "--message-format",
+            "json",
+            tar.to_str().unwrap(),
+        ]))
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(v["sbom"][0]["format"], "spdx", "{v}");
+    assert!(v["dep_v0"].is_null(), "{v}");
+    assert!(
+        v["notes"]
+            .to_string()
+            .contains("upx-packed: a scanner cannot see"),
+        "{v}"
+    );
 }
 
 #[test]

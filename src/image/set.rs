@@ -490,10 +490,96 @@ mod tests {
         );
     }
 
+    fn sbom(image: &Image, doc: &[u8]) -> Artifact {
+        Artifact::attach(
+            image,
+            "application/spdx+json",
+            "spdx",
+            "sbom.spdx.json",
+            doc.to_vec(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn one_image_with_an_sbom_is_an_index_that_validates_and_pulls_as_the_image() {
+        let (amd, arm) = amd64_arm64(false);
+        let set = ImageSet::new(vec![amd.clone()])
+            .unwrap()
+            .with_artifacts(vec![sbom(&amd, br#"{"spdxVersion":"SPDX-2.3"}"#)])
+            .unwrap();
+        assert_eq!(
+            set.digest(),
+            amd.manifest.digest,
+            "the image is what is pulled"
+        );
+        assert!(set.index_digest().is_none());
+        let valid = validate_set_reader(&tar_of(&set)[..]).unwrap();
+        assert_eq!(valid.images.len(), 1);
+        assert_eq!(valid.digest(), amd.manifest.digest);
+        assert_eq!(valid.artifacts.len(), 1);
+        assert_eq!(valid.artifacts[0].subject, amd.manifest.digest);
+        assert_eq!(valid.artifacts[0].format, "spdx");
+        // The single-image readers take it too.
+        assert_eq!(
+            validate_reader(&tar_of(&set)[..]).unwrap().manifest_digest,
+            amd.manifest.digest
+        );
+
+        // Several platforms: each SBOM after the images, in image order.
+        let both = ImageSet::new(vec![amd.clone(), arm.clone()])
+            .unwrap()
+            .with_artifacts(vec![sbom(&arm, b"{}"), sbom(&amd, b"{}")])
+            .unwrap();
+        assert_eq!(both.artifacts[0].subject, amd.manifest.digest);
+        let valid = validate_set_reader(&tar_of(&both)[..]).unwrap();
+        assert_eq!(valid.digest(), both.index.as_ref().unwrap().digest);
+        assert_eq!(valid.artifacts_of(1).count(), 1);
+
+        // An SBOM of an image not in the set is refused, naming it.
+        let other = image(&ImageSpec::default(), &platform("riscv64", None), false);
+        let e = ImageSet::new(vec![amd.clone()])
+            .unwrap()
+            .with_artifacts(vec![sbom(&other, b"{}")])
+            .unwrap_err();
+        assert!(format!("{e:#}").contains(&other.manifest.digest), "{e:#}");
+    }
+
+    #[test]
+    fn a_wrong_artifact_is_named() {
+        let (amd, _) = amd64_arm64(false);
+        let forge = |a: Artifact| {
+            let mut set = ImageSet::new(vec![amd.clone()]).unwrap();
+            set.artifacts = vec![a];
+            set.index = set.build_index().unwrap();
+            invalid(&tar_of(&set))
+        };
+        // Attached to an image the tarball does not hold.
+        let other = image(&ImageSpec::default(), &platform("riscv64", None), false);
+        let mut stray = sbom(&other, b"{}");
+        stray.subject = other.manifest.digest.clone();
+        let msg = forge(stray);
+        assert!(msg.contains("not an image manifest of"), "{msg}");
+        // A document that is not JSON.
+        let msg = forge(sbom(&amd, b"not json"));
+        assert!(msg.contains("not JSON"), "{msg}");
+        // An artifact type that is not an SBOM's.
+        let mut odd = sbom(&amd, b"{}");
+        odd.artifact_type = "application/x-odd".into();
+        let msg = forge(odd);
+        assert!(msg.contains("artifactType"), "{msg}");
+    }
+
     #[test]
     fn mutated_multi_platform_tarballs_are_errors_not_panics() {
         let (amd, arm) = amd64_arm64(true);
-        let good = tar_of(&ImageSet::new(vec![amd, arm]).unwrap());
+        let doc = br#"{"spdxVersion":"SPDX-2.3"}"#;
+        let set = ImageSet::new(vec![amd.clone(), arm])
+            .unwrap()
+            .with_artifacts(vec![sbom(&amd, doc)])
+            .unwrap();
+        let good = tar_of(&set);
+        validate_set_reader(&good[..]).unwrap();
         let mut rng = crate::testing::XorShift(0x5EED_1DE7);
         let mut refused = 0;
         for _ in 0..300 {
