@@ -19,14 +19,11 @@ const WRONG_PASSWORD: &str = "correct-horse-battery-staple-42";
 
 /// The hello image, built once per test run.
 fn hello_tar() -> PathBuf {
-    static TAR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    static TAR: OnceLock<PathBuf> = OnceLock::new();
     TAR.get_or_init(|| {
         warm_up();
-        let dir = tempfile::tempdir().unwrap();
-        let tar = build_hello(dir.path(), &[]);
-        (dir, tar)
+        build_hello(&shared_dir("push-hello"), &[])
     })
-    .1
     .clone()
 }
 

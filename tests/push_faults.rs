@@ -16,15 +16,13 @@ use crate::support::*;
 
 /// A small valid image tarball, written with the library (no cargo build).
 fn tiny_tar() -> PathBuf {
-    static TAR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    static TAR: OnceLock<PathBuf> = OnceLock::new();
     TAR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("tiny.tar");
+        let path = shared_dir("tiny").join("tiny.tar");
         let data: Vec<u8> = (0..64 * 1024u32).map(|i| (i * 7 % 251) as u8).collect();
         payload_tarball(&path, "tiny", &data);
-        (dir, path)
+        path
     })
-    .1
     .clone()
 }
 

@@ -15,15 +15,13 @@ pub const ARM64_TARGET: &str = "aarch64-unknown-linux-musl";
 
 /// testdata/hello built for linux/amd64 and linux/arm64 (once per run, shared).
 pub fn hello_pair() -> &'static (PathBuf, PathBuf) {
-    static PAIR: OnceLock<(tempfile::TempDir, (PathBuf, PathBuf))> = OnceLock::new();
-    &PAIR
-        .get_or_init(|| {
-            let dir = tempfile::tempdir().unwrap();
-            let amd = build_hello_for(dir.path(), "amd64.tar", None);
-            let arm = build_hello_for(dir.path(), "arm64.tar", Some(ARM64_TARGET));
-            (dir, (amd, arm))
-        })
-        .1
+    static PAIR: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    PAIR.get_or_init(|| {
+        let dir = super::shared_dir("hello-pair");
+        let amd = build_hello_for(&dir, "amd64.tar", None);
+        let arm = build_hello_for(&dir, "arm64.tar", Some(ARM64_TARGET));
+        (amd, arm)
+    })
 }
 
 /// `cargo slim build` of testdata/hello to `dir/name`, for `target` (host's musl by default).

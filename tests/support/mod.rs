@@ -209,8 +209,18 @@ pub fn isolate(cmd: &mut Command) {
 }
 
 pub fn empty_home() -> &'static Path {
-    static HOME: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
-    HOME.get_or_init(|| tempfile::tempdir().unwrap()).path()
+    static HOME: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    HOME.get_or_init(|| shared_dir("empty-home"))
+}
+
+/// An empty folder for what one test run shares between tests (a static lives
+/// until the process exits, so a `TempDir` in one is never removed): under the
+/// fixtures' target dir, emptied when first asked for in a run.
+pub fn shared_dir(name: &str) -> PathBuf {
+    let dir = fixture_target_dir().join("shared").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 /// Write a one-file image (`/payload.bin` = `data`) named `localhost/NAME:1` to
