@@ -389,3 +389,56 @@ fn get(host: &str, path: &str) -> String {
     s.read_to_string(&mut answer).unwrap();
     answer
 }
+
+#[test]
+fn a_registry_that_stalls_on_the_referrers_tag_fails_in_bounded_time_saying_the_image_is_there() {
+    use crate::registry::{FaultProxy, Faults};
+    let Some(reg) = Registry::start(RegistryConfig::default()) else {
+        return;
+    };
+    if !have("skopeo") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tar = build_sbomdeps(dir.path(), &[]);
+    let image = cargo_slim::validate::validate_tarball(&tar)
+        .unwrap()
+        .manifest_digest;
+    let proxy = FaultProxy::start(
+        reg.port,
+        Faults {
+            stall_on: Some("PUT /v2/sbomdeps/manifests/sha256-".into()),
+            ..Faults::default()
+        },
+    );
+    let host = proxy.host();
+    let started = std::time::Instant::now();
+    let o = run_code(
+        &mut push_cmd(&[
+            tar.to_str().unwrap(),
+            &format!("{host}/sbomdeps:1"),
+            "--timeout",
+            "2",
+        ]),
+        1,
+    );
+    let took = started.elapsed();
+    let err = text(&o.stderr);
+    assert!(took.as_secs() < 30, "took {took:?}: {err}");
+    assert!(err.contains("referrers tag"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "the image itself is pushed: {host}/sbomdeps@{image}"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    // It is: the tag names the image in the real registry.
+    let o = run_ok(Command::new("skopeo").args([
+        "inspect",
+        "--tls-verify=false",
+        "--raw",
+        &format!("docker://{}/sbomdeps:1", reg.host()),
+    ]));
+    assert_eq!(cargo_slim::digest::sha256_digest(&o.stdout), image);
+}

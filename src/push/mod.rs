@@ -633,7 +633,21 @@ impl Job<'_> {
         );
         self.put_manifests(&endpoint, &client, &auth, &base, &tag_digests)
             .await?;
-        self.put_referrers(&client, &auth, &base).await?;
+        self.put_referrers(&client, &auth, &base)
+            .await
+            .map_err(|e| {
+                let f = match e.downcast::<Failure>() {
+                    Ok(f) => f,
+                    Err(e) => Failure::new(format!("{e:#}")),
+                };
+                f.detail(format!(
+                    "the image itself is pushed: {}/{}@{}",
+                    self.target.registry,
+                    self.target.repository,
+                    self.peek.digest()
+                ))
+                .detail("only attaching its SBOMs failed: push again to attach them (what is there is not sent twice)")
+            })?;
         Ok((missing.len(), self.peek.blobs.len() - missing.len()))
     }
 
