@@ -136,6 +136,20 @@ pub(super) fn preset_plan(
     Ok(Some(plan(preset, profile, root_manifest)?))
 }
 
+/// The rustflags of `--opt` and `static-pie`: the preset's, then
+/// `-Crelocation-model=static` for `--no-static-pie` or `static-pie = false`.
+pub(super) fn preset_rustflags(
+    preset: Option<&crate::compile::preset::PresetPlan>,
+    args: &BuildRequest,
+    meta: &SlimMetadata,
+) -> Vec<String> {
+    let mut flags = preset.map(|p| p.rustflags.clone()).unwrap_or_default();
+    if args.no_static_pie || meta.static_pie == Some(false) {
+        flags.push(crate::compile::preset::NON_PIE_FLAG.to_string());
+    }
+    flags
+}
+
 /// `--compression` over `compression` over gzip; a bad value names where it came from.
 pub(super) fn compression(
     args: &BuildRequest,
