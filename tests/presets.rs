@@ -55,15 +55,20 @@ fn size_preset_makes_hello_smaller_and_it_still_runs() {
             &tagged,
             &["--opt", "size", "--tag", tag],
         ));
-        run_ok(
-            Command::new("podman")
-                .args(["load", "-q", "-i"])
-                .arg(&tagged),
-        );
-        let run = run_ok(Command::new("podman").args(["run", "--rm", "--runtime", "runc", tag]));
-        let _ = Command::new("podman").args(["rmi", "-f", tag]).output();
-        assert_eq!(text(&run.stdout).trim(), HELLO_LINE);
+        assert_eq!(podman_run(&tagged, tag), HELLO_LINE);
     }
+}
+
+/// `podman load` the tarball, run `tag` (runc), remove it: the trimmed stdout.
+fn podman_run(tarball: &std::path::Path, tag: &str) -> String {
+    run_ok(
+        Command::new("podman")
+            .args(["load", "-q", "-i"])
+            .arg(tarball),
+    );
+    let run = run_ok(Command::new("podman").args(["run", "--rm", "--runtime", "runc", tag]));
+    let _ = Command::new("podman").args(["rmi", "-f", tag]).output();
+    text(&run.stdout).trim().to_string()
 }
 
 #[test]
@@ -168,12 +173,7 @@ fn min_hello() -> Option<&'static MinHello> {
     nightly_with_rust_src()?;
     Some(BUILT.get_or_init(|| {
         let krate = copy_fixture("hello");
-        std::fs::create_dir_all(krate.path().join(".cargo")).unwrap();
-        std::fs::write(
-            krate.path().join(".cargo/config.toml"),
-            "[build]\nrustflags = [\"--cfg\", \"slim_user_flag\"]\n",
-        )
-        .unwrap();
+        add_user_rustflags(krate.path());
         let tarball = krate.path().join("min.tar");
         let o = run_ok(
             slim(&["--message-format", "json", "build", "--opt", "min"])
@@ -227,18 +227,10 @@ fn min_preset_hello_pulls_under_25_kb_and_runs() {
     );
     assert!(err.contains("{:?}"), "{err}");
     if have("podman") {
-        run_ok(
-            Command::new("podman")
-                .args(["load", "-q", "-i"])
-                .arg(&min.tarball),
-        );
-        let run =
-            run_ok(Command::new("podman").args(["run", "--rm", "--runtime", "runc", MIN_TAG]));
-        let _ = Command::new("podman").args(["rmi", "-f", MIN_TAG]).output();
         // Both lines: the program runs, and the user's own rustflags (from the
         // copy's .cargo/config.toml) reached the build beside the preset's.
         assert_eq!(
-            text(&run.stdout).trim(),
+            podman_run(&min.tarball, MIN_TAG),
             format!("{HELLO_LINE}\nuser rustflags applied")
         );
     }
@@ -350,18 +342,20 @@ fn static_pie_false_builds_a_smaller_non_pie_binary_that_runs() {
     let krate = copy_fixture("hello");
     let manifest = krate.path().join("Cargo.toml");
     let target_dir = repo().join("target/fixtures-presets-nopie");
-    let build = |out: &std::path::Path| -> Value {
+    let build = |out: &std::path::Path, extra: &[&str]| -> (Value, String) {
         let o = run_ok(
             slim(&["--message-format", "json", "build", "--sbom", "none", "-o"])
                 .arg(out)
+                .args(extra)
                 .arg("--manifest-path")
                 .arg(&manifest)
                 .env("CARGO_TARGET_DIR", &target_dir),
         );
-        serde_json::from_str(text(&o.stdout).lines().next().unwrap()).unwrap()
+        let line = text(&o.stdout).lines().next().unwrap().to_string();
+        (serde_json::from_str(&line).unwrap(), text(&o.stderr))
     };
     let binary = target_dir.join("x86_64-unknown-linux-musl/release/hello");
-    let pie = build(&krate.path().join("pie.tar"));
+    let (pie, _) = build(&krate.path().join("pie.tar"), &[]);
     assert_eq!(
         elf_type(&std::fs::read(&binary).unwrap()),
         3,
@@ -373,55 +367,19 @@ fn static_pie_false_builds_a_smaller_non_pie_binary_that_runs() {
     );
     std::fs::write(&manifest, toml).unwrap();
     let tarball = krate.path().join("static.tar");
-    let o = run_ok(
-        slim(&[
-            "--message-format",
-            "json",
-            "build",
-            "--sbom",
-            "none",
-            "--tag",
-            "localhost/hello-nopie:1",
-            "-o",
-        ])
-        .arg(&tarball)
-        .arg("--manifest-path")
-        .arg(&manifest)
-        .env("CARGO_TARGET_DIR", &target_dir),
-    );
-    let err = text(&o.stderr);
+    let (non_pie, err) = build(&tarball, &["--tag", "localhost/hello-nopie:1"]);
     assert!(err.contains("ASLR"), "{err}");
     assert!(err.contains("linux/amd64, static)"), "{err}");
-    let non_pie: Value = serde_json::from_str(text(&o.stdout).lines().next().unwrap()).unwrap();
     assert_eq!(elf_type(&std::fs::read(&binary).unwrap()), 2, "ET_EXEC");
     let v = run_ok(slim(&["--message-format", "json", "verify"]).arg(&tarball));
     let v: Value = serde_json::from_str(text(&v.stdout).lines().next().unwrap()).unwrap();
     assert!(v.to_string().contains("\"kind\":\"static\""), "{v}");
-    let stripped = |v: &Value| v["sizes"]["binary_stripped"].as_u64().unwrap();
-    assert!(
-        stripped(&non_pie) < stripped(&pie),
-        "{} < {}",
-        stripped(&non_pie),
-        stripped(&pie)
-    );
+    let size = |v: &Value| v["sizes"]["binary_stripped"].as_u64().unwrap();
+    let (non_pie_size, pie_size) = (size(&non_pie), size(&pie));
+    assert!(non_pie_size < pie_size, "{non_pie_size} < {pie_size}");
     let has_rela = |v: &Value| v["sections"].to_string().contains(".rela.dyn");
     assert!(has_rela(&pie) && !has_rela(&non_pie));
     if have("podman") {
-        run_ok(
-            Command::new("podman")
-                .args(["load", "-q", "-i"])
-                .arg(&tarball),
-        );
-        let run = run_ok(Command::new("podman").args([
-            "run",
-            "--rm",
-            "--runtime",
-            "runc",
-            "localhost/hello-nopie:1",
-        ]));
-        let _ = Command::new("podman")
-            .args(["rmi", "-f", "localhost/hello-nopie:1"])
-            .output();
-        assert_eq!(text(&run.stdout).trim(), HELLO_LINE);
+        assert_eq!(podman_run(&tarball, "localhost/hello-nopie:1"), HELLO_LINE);
     }
 }
