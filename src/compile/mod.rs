@@ -7,6 +7,8 @@
 //! rustflags never replace the user's: they are appended to `RUSTFLAGS` /
 //! `CARGO_ENCODED_RUSTFLAGS` when those are set, and otherwise passed as
 //! `--config target.<triple>.rustflags`, which cargo merges with `.cargo/config.toml`.
+//! `--opt min` builds with the nightly toolchain that [`nightly`] finds and checks
+//! first (its cargo, with `RUSTC` and `RUSTUP_TOOLCHAIN` set to it).
 
 use std::io::BufReader;
 use std::os::unix::process::CommandExt;

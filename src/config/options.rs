@@ -1,7 +1,7 @@
 //! The option plans of single stages, resolved from flags and metadata: where
 //! and how to push (`--push`, `repository`, `tags`), UPX (`--upx`, `upx`), the
-//! size preset (`--opt`, `opt`) and layer compression (`--compression`,
-//! `compression`).
+//! size preset (`--opt`, `opt`) with the rustflags of `static-pie = false`
+//! (`--no-static-pie`), and layer compression (`--compression`, `compression`).
 //!
 //! In: the [`BuildRequest`] and the package's [`SlimMetadata`]. Out: each stage's
 //! own option type, or an error naming the flag (exit 2) or the key and the
