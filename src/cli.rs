@@ -430,9 +430,16 @@ pub struct BuildArgs {
     pub compression: Option<String>,
 
     /// Size preset: `size` = opt-level "z", fat LTO, one codegen unit, panic =
-    /// "abort" (no unwinding); keys your [profile.*] sets win (`opt`)
-    #[arg(long, value_name = "size")]
+    /// "abort" (no unwinding); `min` = size + build-std on nightly (needs
+    /// `rustup toolchain install nightly -c rust-src`), no panic messages, no
+    /// locations, no `{:?}` output; keys your [profile.*] sets win (`opt`)
+    #[arg(long, value_name = "size|min")]
     pub opt: Option<String>,
+
+    /// A static non-PIE binary (-C relocation-model=static): smaller, no
+    /// `.rela.dyn`, but no ASLR (`static-pie = false`)
+    #[arg(long)]
+    pub no_static_pie: bool,
 
     #[command(flatten)]
     pub budget: BudgetArgs,
@@ -489,6 +496,7 @@ impl BuildArgs {
             sbom: self.sbom.clone(),
             compression: self.compression.clone(),
             opt: self.opt.clone(),
+            no_static_pie: self.no_static_pie,
         }
     }
 }

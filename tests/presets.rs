@@ -55,15 +55,20 @@ fn size_preset_makes_hello_smaller_and_it_still_runs() {
             &tagged,
             &["--opt", "size", "--tag", tag],
         ));
-        run_ok(
-            Command::new("podman")
-                .args(["load", "-q", "-i"])
-                .arg(&tagged),
-        );
-        let run = run_ok(Command::new("podman").args(["run", "--rm", "--runtime", "runc", tag]));
-        let _ = Command::new("podman").args(["rmi", "-f", tag]).output();
-        assert_eq!(text(&run.stdout).trim(), HELLO_LINE);
+        assert_eq!(podman_run(&tagged, tag), HELLO_LINE);
     }
+}
+
+/// `podman load` the tarball, run `tag` (runc), remove it: the trimmed stdout.
+fn podman_run(tarball: &std::path::Path, tag: &str) -> String {
+    run_ok(
+        Command::new("podman")
+            .args(["load", "-q", "-i"])
+            .arg(tarball),
+    );
+    let run = run_ok(Command::new("podman").args(["run", "--rm", "--runtime", "runc", tag]));
+    let _ = Command::new("podman").args(["rmi", "-f", tag]).output();
+    text(&run.stdout).trim().to_string()
 }
 
 #[test]
@@ -120,4 +125,261 @@ fn the_users_profile_wins_and_bad_presets_are_refused() {
     let o = run_code(slim(&["build", "--manifest-path"]).arg(&manifest), 1);
     let err = text(&o.stderr);
     assert!(err.contains("`opt`") && err.contains("Cargo.toml"), "{err}");
+}
+
+// --- `--opt min` (nightly build-std) and `static-pie = false` ---
+
+/// The machine's nightly toolchain folder, when nightly with `rust-src` is
+/// installed; `None` (a skip, or a failure with CI=true) otherwise.
+fn nightly_with_rust_src() -> Option<std::path::PathBuf> {
+    let rustc = Command::new("rustup")
+        .args(["which", "--toolchain", "nightly", "rustc"])
+        .env("RUSTUP_AUTO_INSTALL", "0")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| std::path::PathBuf::from(text(&o.stdout).trim()));
+    let dir = rustc.and_then(|r| Some(r.parent()?.parent()?.to_path_buf()));
+    let ready = dir
+        .as_ref()
+        .is_some_and(|d| d.join("lib/rustlib/src/rust/library/Cargo.lock").is_file());
+    if ready {
+        return dir;
+    }
+    assert!(
+        !in_ci(),
+        "CI=true needs `rustup toolchain install nightly --profile minimal -c rust-src` \
+         and `rustup target add --toolchain nightly x86_64-unknown-linux-musl`"
+    );
+    eprintln!("skipping: no nightly toolchain with rust-src");
+    None
+}
+
+/// The one `--opt min` build of hello, shared by the tests that read it: a copy
+/// whose `.cargo/config.toml` sets `--cfg slim_user_flag`, in its own target dir
+/// (build-std recompiles std whenever the rustflags change). `--offline`: the
+/// std's crates come from the cargo cache, never the network.
+struct MinHello {
+    _krate: tempfile::TempDir,
+    json: Value,
+    stderr: String,
+    tarball: std::path::PathBuf,
+}
+
+const MIN_TAG: &str = "localhost/hello-min:1";
+
+fn min_hello() -> Option<&'static MinHello> {
+    static BUILT: std::sync::OnceLock<MinHello> = std::sync::OnceLock::new();
+    nightly_with_rust_src()?;
+    Some(BUILT.get_or_init(|| {
+        let krate = copy_fixture("hello");
+        add_user_rustflags(krate.path());
+        let tarball = krate.path().join("min.tar");
+        let o = run_ok(
+            slim(&["--message-format", "json", "build", "--opt", "min"])
+                .args(["--offline", "--sbom", "none", "--tag", MIN_TAG, "-o"])
+                .arg(&tarball)
+                .arg("--manifest-path")
+                .arg(krate.path().join("Cargo.toml"))
+                // cargo reads `.cargo/config.toml` from the folder it runs in.
+                .current_dir(krate.path())
+                .env(
+                    "CARGO_TARGET_DIR",
+                    repo().join("target/fixtures-presets-min"),
+                ),
+        );
+        let json = serde_json::from_str(text(&o.stdout).lines().next().unwrap()).unwrap();
+        MinHello {
+            _krate: krate,
+            json,
+            stderr: text(&o.stderr),
+            tarball,
+        }
+    }))
+}
+
+#[test]
+fn min_preset_hello_pulls_under_25_kb_and_runs() {
+    let Some(min) = min_hello() else { return };
+    let v = &min.json;
+    let pull = v["sizes"]["image_pull"].as_u64().unwrap();
+    assert!(pull <= 25_000, "pull {pull} > 25,000 B");
+    assert_eq!(v["preset"]["name"], "min");
+    let set: Vec<&str> = v["preset"]["set"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    for want in [
+        "panic = \"immediate-abort\"",
+        "unstable.build-std = [\"std\", \"panic_abort\"]",
+        "unstable.build-std-features = [\"optimize_for_size\"]",
+        "unstable.panic-immediate-abort = true",
+        "rustflags = [\"-Zlocation-detail=none\", \"-Zfmt-debug=none\"]",
+    ] {
+        assert!(set.contains(&want), "{want} not in {set:?}");
+    }
+    let err = &min.stderr;
+    assert!(
+        err.contains("panic messages") || err.contains("panic message"),
+        "{err}"
+    );
+    assert!(err.contains("{:?}"), "{err}");
+    if have("podman") {
+        // Both lines: the program runs, and the user's own rustflags (from the
+        // copy's .cargo/config.toml) reached the build beside the preset's.
+        assert_eq!(
+            podman_run(&min.tarball, MIN_TAG),
+            format!("{HELLO_LINE}\nuser rustflags applied")
+        );
+    }
+}
+
+/// Hard links of `from`'s files under `to` (a copy where linking fails), for a
+/// toolchain that shares the real one's bytes.
+fn link_files(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        if e.file_type().unwrap().is_file() {
+            let dst = to.join(e.file_name());
+            std::fs::hard_link(e.path(), &dst)
+                .or_else(|_| std::fs::copy(e.path(), &dst).map(|_| ()))
+                .unwrap();
+        }
+    }
+}
+
+#[test]
+fn min_preset_without_nightly_or_rust_src_fails_before_compiling() {
+    if !have("rustup") {
+        return;
+    }
+    let krate = copy_fixture("hello");
+    let out = krate.path().join("out.tar");
+    let min = |cmd: &mut Command| {
+        let started = std::time::Instant::now();
+        cmd.args(["build", "--opt", "min", "--sbom", "none", "-o"])
+            .arg(&out)
+            .arg("--manifest-path")
+            .arg(krate.path().join("Cargo.toml"))
+            .env("RUSTUP_AUTO_INSTALL", "0");
+        let o = run_code(cmd, 1);
+        let err = text(&o.stderr);
+        assert!(!err.contains("Compiling"), "{err}");
+        assert!(!out.exists(), "no tarball");
+        assert!(started.elapsed().as_secs() < 60, "{:?}", started.elapsed());
+        err
+    };
+    // A nightly that is not installed (rustup is told never to install it).
+    let err = min(slim(&[]).env("RUSTUP_TOOLCHAIN", "nightly-2001-01-01"));
+    assert!(
+        err.contains(
+            "`--opt min` needs the nightly toolchain `nightly-2001-01-01`, which is not installed"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("rustup toolchain install nightly-2001-01-01 -c rust-src"),
+        "{err}"
+    );
+
+    // The real nightly without its rust-src: a RUSTUP_HOME whose nightly shares
+    // the machine's files (hard links) but has no lib/rustlib/src.
+    let Some(nightly) = nightly_with_rust_src() else {
+        return;
+    };
+    let real_home = nightly.parent().unwrap().parent().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let toolchains = home.path().join("toolchains");
+    std::fs::create_dir_all(&toolchains).unwrap();
+    std::fs::copy(
+        real_home.join("settings.toml"),
+        home.path().join("settings.toml"),
+    )
+    .unwrap();
+    for e in std::fs::read_dir(real_home.join("toolchains"))
+        .unwrap()
+        .flatten()
+    {
+        if e.path() != nightly {
+            std::os::unix::fs::symlink(e.path(), toolchains.join(e.file_name())).unwrap();
+        }
+    }
+    let fake = toolchains.join(nightly.file_name().unwrap());
+    link_files(&nightly.join("bin"), &fake.join("bin"));
+    link_files(&nightly.join("lib"), &fake.join("lib"));
+    std::fs::create_dir_all(fake.join("lib/rustlib")).unwrap();
+    for e in std::fs::read_dir(nightly.join("lib/rustlib"))
+        .unwrap()
+        .flatten()
+    {
+        if e.file_name() != "src" {
+            std::os::unix::fs::symlink(e.path(), fake.join("lib/rustlib").join(e.file_name()))
+                .unwrap();
+        }
+    }
+    let err = min(slim(&[])
+        .env("RUSTUP_HOME", home.path())
+        .env_remove("RUSTUP_TOOLCHAIN"));
+    assert!(
+        err.contains("the nightly toolchain `nightly` has no `rust-src` component"),
+        "{err}"
+    );
+    assert!(
+        err.contains("help: run `rustup toolchain install nightly -c rust-src`"),
+        "{err}"
+    );
+}
+
+/// The `e_type` of an ELF file: 2 = ET_EXEC, 3 = ET_DYN.
+fn elf_type(bytes: &[u8]) -> u16 {
+    u16::from_le_bytes([bytes[16], bytes[17]])
+}
+
+#[test]
+fn static_pie_false_builds_a_smaller_non_pie_binary_that_runs() {
+    let krate = copy_fixture("hello");
+    let manifest = krate.path().join("Cargo.toml");
+    let target_dir = repo().join("target/fixtures-presets-nopie");
+    let build = |out: &std::path::Path, extra: &[&str]| -> (Value, String) {
+        let o = run_ok(
+            slim(&["--message-format", "json", "build", "--sbom", "none", "-o"])
+                .arg(out)
+                .args(extra)
+                .arg("--manifest-path")
+                .arg(&manifest)
+                .env("CARGO_TARGET_DIR", &target_dir),
+        );
+        let line = text(&o.stdout).lines().next().unwrap().to_string();
+        (serde_json::from_str(&line).unwrap(), text(&o.stderr))
+    };
+    let binary = target_dir.join("x86_64-unknown-linux-musl/release/hello");
+    let (pie, _) = build(&krate.path().join("pie.tar"), &[]);
+    assert_eq!(
+        elf_type(&std::fs::read(&binary).unwrap()),
+        3,
+        "default: ET_DYN"
+    );
+    let toml = std::fs::read_to_string(&manifest).unwrap().replace(
+        "[package.metadata.slim]\n",
+        "[package.metadata.slim]\nstatic-pie = false\n",
+    );
+    std::fs::write(&manifest, toml).unwrap();
+    let tarball = krate.path().join("static.tar");
+    let (non_pie, err) = build(&tarball, &["--tag", "localhost/hello-nopie:1"]);
+    assert!(err.contains("ASLR"), "{err}");
+    assert!(err.contains("linux/amd64, static)"), "{err}");
+    assert_eq!(elf_type(&std::fs::read(&binary).unwrap()), 2, "ET_EXEC");
+    let v = run_ok(slim(&["--message-format", "json", "verify"]).arg(&tarball));
+    let v: Value = serde_json::from_str(text(&v.stdout).lines().next().unwrap()).unwrap();
+    assert!(v.to_string().contains("\"kind\":\"static\""), "{v}");
+    let size = |v: &Value| v["sizes"]["binary_stripped"].as_u64().unwrap();
+    let (non_pie_size, pie_size) = (size(&non_pie), size(&pie));
+    assert!(non_pie_size < pie_size, "{non_pie_size} < {pie_size}");
+    let has_rela = |v: &Value| v["sections"].to_string().contains(".rela.dyn");
+    assert!(has_rela(&pie) && !has_rela(&non_pie));
+    if have("podman") {
+        assert_eq!(podman_run(&tarball, "localhost/hello-nopie:1"), HELLO_LINE);
+    }
 }

@@ -7,6 +7,8 @@
 //! rustflags never replace the user's: they are appended to `RUSTFLAGS` /
 //! `CARGO_ENCODED_RUSTFLAGS` when those are set, and otherwise passed as
 //! `--config target.<triple>.rustflags`, which cargo merges with `.cargo/config.toml`.
+//! `--opt min` builds with the nightly toolchain that [`nightly`] finds and checks
+//! first (its cargo, with `RUSTC` and `RUSTUP_TOOLCHAIN` set to it).
 
 use std::io::BufReader;
 use std::os::unix::process::CommandExt;
@@ -20,6 +22,7 @@ use crate::error::{command_not_found, Failure};
 use crate::shell::{Shell, Verbosity};
 
 pub mod linker;
+pub mod nightly;
 pub mod preset;
 pub mod remap;
 pub use linker::Linker;
@@ -52,6 +55,12 @@ pub struct CargoBuild {
     pub cargo_args: Vec<String>,
     /// Passed to `cargo build` only: `-j N`, `--timings`.
     pub build_args: Vec<String>,
+    // --- size presets (issue 14): `--opt min`, `static-pie = false` ---
+    /// Rustflags added beside the user's (`--opt min`, `static-pie = false`).
+    pub rustflags: Vec<String>,
+    /// `--opt min`: build with a nightly toolchain, checked before compiling.
+    pub nightly: bool,
+    // --- end of size presets ---
 }
 
 /// The binary cargo produced.
@@ -71,6 +80,8 @@ pub struct TargetChoice {
     pub triple: String,
     /// Extra rustflags we must add (`+crt-static` for glibc targets).
     pub rustflags: Vec<String>,
+    /// The nightly `--opt min` builds with; `None`: the active toolchain.
+    pub toolchain: Option<nightly::Toolchain>,
 }
 
 const CRT_STATIC: [&str; 2] = ["-C", "target-feature=+crt-static"];
@@ -177,6 +188,24 @@ fn static_flags(triple: &str) -> Vec<String> {
 /// Choose the target: an explicit one, else `<arch>-unknown-linux-musl`, installing
 /// it when allowed, else the `-gnu` fallback with `+crt-static`.
 pub fn choose_target(build: &CargoBuild, shell: &Shell) -> Result<TargetChoice> {
+    if build.rustflags.iter().any(|f| f == preset::NON_PIE_FLAG) {
+        shell.note(preset::NON_PIE_NOTE);
+    }
+    if !build.nightly {
+        return choose_active_target(build, shell);
+    }
+    let dir = build.manifest_path.parent().unwrap_or(Path::new("."));
+    let toolchain = nightly::preflight(dir)?;
+    let choice = choose_active_target(build, shell)?;
+    nightly::require_target(&toolchain, &choice.triple, build.install_target, shell)?;
+    Ok(TargetChoice {
+        toolchain: Some(toolchain),
+        ..choice
+    })
+}
+
+/// [`choose_target`] for the active toolchain.
+fn choose_active_target(build: &CargoBuild, shell: &Shell) -> Result<TargetChoice> {
     let dir = build
         .manifest_path
         .parent()
@@ -197,6 +226,7 @@ pub fn choose_target(build: &CargoBuild, shell: &Shell) -> Result<TargetChoice> 
         return Ok(TargetChoice {
             triple: t.clone(),
             rustflags: static_flags(t),
+            toolchain: None,
         });
     }
     let host = host_triple(&dir)?;
@@ -206,6 +236,7 @@ pub fn choose_target(build: &CargoBuild, shell: &Shell) -> Result<TargetChoice> 
         return Ok(TargetChoice {
             triple: musl,
             rustflags: Vec::new(),
+            toolchain: None,
         });
     }
     let why = if !build.install_target {
@@ -218,6 +249,7 @@ pub fn choose_target(build: &CargoBuild, shell: &Shell) -> Result<TargetChoice> 
                 return Ok(TargetChoice {
                     triple: musl,
                     rustflags: Vec::new(),
+                    toolchain: None,
                 })
             }
             Err(e) => format!("`rustup target add {musl}` failed: {e}"),
@@ -234,6 +266,7 @@ pub fn choose_target(build: &CargoBuild, shell: &Shell) -> Result<TargetChoice> 
     Ok(TargetChoice {
         rustflags: static_flags(&gnu),
         triple: gnu,
+        toolchain: None,
     })
 }
 
@@ -244,7 +277,14 @@ pub fn build(
     link: &Linker,
     shell: &Shell,
 ) -> Result<Artifact> {
-    let mut cmd = Command::new(cargo_bin());
+    let mut cmd = match &target.toolchain {
+        Some(tc) => {
+            let mut c = Command::new(&tc.cargo);
+            c.envs(tc.env());
+            c
+        }
+        None => Command::new(cargo_bin()),
+    };
     cmd.envs(link.env(&target.triple));
     cmd.arg(link.subcommand())
         .arg("--message-format=json-render-diagnostics")
@@ -284,7 +324,12 @@ pub fn build(
     }
     let dir = build.manifest_path.parent().unwrap_or(Path::new("."));
     let mut flags = target.rustflags.clone();
-    let (remaps, skipped) = remap::flags(build, sysroot(dir).ok().as_deref());
+    flags.extend(build.rustflags.iter().cloned());
+    let sysroot = match &target.toolchain {
+        Some(tc) => Some(tc.sysroot.clone()),
+        None => sysroot(dir).ok(),
+    };
+    let (remaps, skipped) = remap::flags(build, sysroot.as_deref());
     for path in skipped {
         shell.warn(format!(
             "`{}` is not UTF-8, so it cannot be remapped and may appear in the binary",

@@ -11,29 +11,56 @@
 //! `size` is the min-sized-rust recipe for a stable toolchain: `opt-level = "z"`,
 //! `lto = "fat"`, `codegen-units = 1`, `panic = "abort"`. It trades away
 //! unwinding: a panic ends the process at once, without running destructors.
+//!
+//! `min` is `size` on a nightly toolchain (checked by [`super::nightly`]) that
+//! also rebuilds std for the binary: cargo's `[unstable]` keys `build-std =
+//! ["std", "panic_abort"]`, `build-std-features = ["optimize_for_size"]` and
+//! `panic-immediate-abort = true` (all as `--config unstable.<key>=…`, which is
+//! `-Zbuild-std=…` and the rest), `panic = "immediate-abort"` in the profile
+//! (cargo 1.97-nightly refuses that key without `panic-immediate-abort`, and then
+//! builds std with it too: checked, hello runs), and the rustflags
+//! `-Zlocation-detail=none -Zfmt-debug=none`, added beside the user's. Settings
+//! keyed `unstable.*` go to cargo's `[unstable]` table, `rustflags` to
+//! [`PresetPlan::rustflags`], the rest to the profile.
 
 use std::path::Path;
 
 use crate::error::Failure;
+
+/// `static-pie = false`: a non-PIE static `ET_EXEC` binary.
+pub const NON_PIE_FLAG: &str = "-Crelocation-model=static";
+
+/// What `static-pie = false` trades away, for the note printed with it.
+pub const NON_PIE_NOTE: &str =
+    "static-pie = false builds a static, non-PIE binary (-C relocation-model=static): \
+     it drops the .rela.dyn relocations a static-pie applies at start, and with them ASLR \
+     (the program is always loaded at the same address)";
 
 /// A size preset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Preset {
     /// `opt-level = "z"`, fat LTO, one codegen unit, `panic = "abort"`.
     Size,
+    /// `size` + build-std with `optimize_for_size`, immediate abort, no
+    /// locations and no `{:?}` output (nightly with `rust-src`).
+    Min,
 }
 
 impl Preset {
     pub fn parse(text: &str) -> Result<Preset, String> {
         match text.trim() {
             "size" => Ok(Preset::Size),
-            other => Err(format!("`{other}` is not a size preset; use `size`")),
+            "min" => Ok(Preset::Min),
+            other => Err(format!(
+                "`{other}` is not a size preset; use `size` (stable) or `min` (nightly with rust-src)"
+            )),
         }
     }
 
     pub fn name(self) -> &'static str {
         match self {
             Preset::Size => "size",
+            Preset::Min => "min",
         }
     }
 
@@ -46,6 +73,19 @@ impl Preset {
                 ("codegen-units", "1"),
                 ("panic", "\"abort\""),
             ],
+            Preset::Min => &[
+                ("opt-level", "\"z\""),
+                ("lto", "\"fat\""),
+                ("codegen-units", "1"),
+                ("panic", "\"immediate-abort\""),
+                ("unstable.build-std", "[\"std\", \"panic_abort\"]"),
+                ("unstable.build-std-features", "[\"optimize_for_size\"]"),
+                ("unstable.panic-immediate-abort", "true"),
+                (
+                    "rustflags",
+                    "[\"-Zlocation-detail=none\", \"-Zfmt-debug=none\"]",
+                ),
+            ],
         }
     }
 
@@ -54,6 +94,11 @@ impl Preset {
         match self {
             Preset::Size => {
                 "the size preset sets panic = \"abort\": a panic ends the process at once, without unwinding or running destructors"
+            }
+            Preset::Min => {
+                "the min preset builds std with a nightly toolchain and trades away: unwinding and destructors on panic \
+                 (panic = \"immediate-abort\"), every panic message and its file:line (-Zlocation-detail=none), \
+                 and `{:?}` output, which prints nothing useful (-Zfmt-debug=none)"
             }
         }
     }
@@ -67,6 +112,10 @@ pub struct PresetPlan {
     pub cargo_flags: Vec<String>,
     /// `key = value` the user's `[profile.<p>]` sets; they win over the preset.
     pub kept: Vec<String>,
+    /// Rustflags added beside the user's (`min`: `-Zlocation-detail=none`, …).
+    pub rustflags: Vec<String>,
+    /// Whether the build needs a nightly toolchain with `rust-src` (`min`).
+    pub nightly: bool,
 }
 
 /// Plan `preset` for `profile`, leaving out what `[profile.<profile>]` of the
@@ -84,7 +133,25 @@ pub fn plan(preset: Preset, profile: &str, root_manifest: &Path) -> Result<Prese
         .and_then(|p| p.as_table());
     let mut cargo_flags = Vec::new();
     let mut kept = Vec::new();
+    let mut rustflags = Vec::new();
     for (key, value) in preset.settings() {
+        if *key == "rustflags" {
+            let list: toml::Value = value
+                .parse::<toml::Value>()
+                .unwrap_or(toml::Value::Array(vec![]));
+            rustflags.extend(
+                list.as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|f| f.as_str().map(str::to_string)),
+            );
+            continue;
+        }
+        if key.starts_with("unstable.") {
+            cargo_flags.push("--config".into());
+            cargo_flags.push(format!("{key}={value}"));
+            continue;
+        }
         match user.and_then(|t| t.get(*key)) {
             Some(theirs) => kept.push(format!("{key} = {theirs}")),
             None => {
@@ -97,6 +164,8 @@ pub fn plan(preset: Preset, profile: &str, root_manifest: &Path) -> Result<Prese
         preset,
         cargo_flags,
         kept,
+        rustflags,
+        nightly: preset == Preset::Min,
     })
 }
 
@@ -132,5 +201,29 @@ mod tests {
         assert_eq!(p.cargo_flags.len(), 8);
         assert!(Preset::parse("tiny").is_err());
         assert_eq!(Preset::parse("size").unwrap().name(), "size");
+    }
+
+    #[test]
+    fn min_adds_unstable_keys_and_rustflags() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = dir.path().join("Cargo.toml");
+        std::fs::write(&m, "[package]\nname = \"a\"\n").unwrap();
+        let p = plan(Preset::parse("min").unwrap(), "release", &m).unwrap();
+        assert!(p.nightly);
+        assert_eq!(p.rustflags, ["-Zlocation-detail=none", "-Zfmt-debug=none"]);
+        let flags = p.cargo_flags.join(" ");
+        assert!(
+            flags.contains("profile.release.panic=\"immediate-abort\""),
+            "{flags}"
+        );
+        assert!(
+            flags.contains("unstable.build-std=[\"std\", \"panic_abort\"]"),
+            "{flags}"
+        );
+        assert!(flags.contains("unstable.build-std-features=[\"optimize_for_size\"]"));
+        assert!(flags.contains("unstable.panic-immediate-abort=true"));
+        assert!(!flags.contains("rustflags"), "{flags}");
+        assert_eq!(p.cargo_flags.len(), 14);
+        assert!(!plan(Preset::Size, "release", &m).unwrap().nightly);
     }
 }

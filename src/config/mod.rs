@@ -28,7 +28,7 @@ use crate::upx::UpxPlan;
 
 pub use contents::{parse_mode, parse_owner, passwd_user, signal};
 pub use labels::{revision, Revision};
-use options::{compression, preset_plan};
+use options::{compression, preset_plan, preset_rustflags};
 pub use options::{push_plan, upx_plan};
 pub use package::{load_metadata, matches_spec, select_bin, select_package, Selector};
 pub use platform::{parse_platforms, Targets, BUILDABLE};
@@ -211,6 +211,10 @@ fn resolve_cargo(args: &BuildRequest, epoch: u64) -> Result<Plan> {
     if let Some(p) = &preset {
         build_args.extend(p.cargo_flags.iter().cloned());
     }
+    let (rustflags, nightly) = (
+        preset_rustflags(preset.as_ref(), args, &meta),
+        preset.as_ref().is_some_and(|p| p.nightly),
+    );
     Ok(Plan {
         preset,
         source: Source::Cargo(Box::new(CargoBuild {
@@ -232,6 +236,8 @@ fn resolve_cargo(args: &BuildRequest, epoch: u64) -> Result<Plan> {
             target_dir_given: args.target_dir.is_some(),
             cargo_args,
             build_args,
+            rustflags,
+            nightly,
         })),
         image,
         contents,

@@ -1,7 +1,7 @@
 //! The option plans of single stages, resolved from flags and metadata: where
 //! and how to push (`--push`, `repository`, `tags`), UPX (`--upx`, `upx`), the
-//! size preset (`--opt`, `opt`) and layer compression (`--compression`,
-//! `compression`).
+//! size preset (`--opt`, `opt`) with the rustflags of `static-pie = false`
+//! (`--no-static-pie`), and layer compression (`--compression`, `compression`).
 //!
 //! In: the [`BuildRequest`] and the package's [`SlimMetadata`]. Out: each stage's
 //! own option type, or an error naming the flag (exit 2) or the key and the
@@ -134,6 +134,20 @@ pub(super) fn preset_plan(
         (None, None) => return Ok(None),
     };
     Ok(Some(plan(preset, profile, root_manifest)?))
+}
+
+/// The rustflags of `--opt` and `static-pie`: the preset's, then
+/// `-Crelocation-model=static` for `--no-static-pie` or `static-pie = false`.
+pub(super) fn preset_rustflags(
+    preset: Option<&crate::compile::preset::PresetPlan>,
+    args: &BuildRequest,
+    meta: &SlimMetadata,
+) -> Vec<String> {
+    let mut flags = preset.map(|p| p.rustflags.clone()).unwrap_or_default();
+    if args.no_static_pie || meta.static_pie == Some(false) {
+        flags.push(crate::compile::preset::NON_PIE_FLAG.to_string());
+    }
+    flags
 }
 
 /// `--compression` over `compression` over gzip; a bad value names where it came from.

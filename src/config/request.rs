@@ -60,8 +60,10 @@ pub struct BuildRequest {
     pub sbom: Vec<String>,
     /// `--compression gzip|gzip:max|zstd[:LEVEL]`.
     pub compression: Option<String>,
-    /// `--opt size`.
+    /// `--opt size|min`.
     pub opt: Option<String>,
+    /// `--no-static-pie`: a non-PIE static binary.
+    pub no_static_pie: bool,
 }
 
 /// Size report and budget flags, shared by `build` and `report`.

@@ -63,8 +63,10 @@ pub struct SlimMetadata {
     pub sbom: Option<Vec<String>>,
     /// Layer compression: "gzip", "gzip:max", "zstd" or "zstd:LEVEL".
     pub compression: Option<String>,
-    /// Size preset: "size".
+    /// Size preset: "size" or "min" (nightly with rust-src).
     pub opt: Option<String>,
+    /// `false`: a non-PIE static binary (`-C relocation-model=static`, no ASLR).
+    pub static_pie: Option<bool>,
     // --- image contents (issue 12): files, tmp, passwd, stop-signal, annotations ---
     /// Files and folders from the package to copy into the image.
     pub files: Option<Vec<FileEntry>>,

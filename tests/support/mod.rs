@@ -177,6 +177,18 @@ pub fn copy_fixture(name: &str) -> tempfile::TempDir {
     dir
 }
 
+/// A `.cargo/config.toml` in `krate` whose `build.rustflags` set `--cfg
+/// slim_user_flag` (hello then prints "user rustflags applied"); cargo reads it
+/// when run in `krate`.
+pub fn add_user_rustflags(krate: &Path) {
+    std::fs::create_dir_all(krate.join(".cargo")).unwrap();
+    std::fs::write(
+        krate.join(".cargo/config.toml"),
+        "[build]\nrustflags = [\"--cfg\", \"slim_user_flag\"]\n",
+    )
+    .unwrap();
+}
+
 /// `cargo-slim slim push …` with every credential and CA source cleared, so only
 /// what a test sets applies.
 pub fn push_cmd(args: &[&str]) -> Command {
