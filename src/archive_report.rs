@@ -170,6 +170,7 @@ fn measure(
         budget: Default::default(),
         baseline: None,
         preset,
+        linkage: None,
         sbom: crate::verify::sboms_of(ar, image)
             .into_iter()
             .map(|s| report::SbomReport {

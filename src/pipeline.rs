@@ -493,6 +493,7 @@ pub fn report(
                     .collect(),
                 kept: p.kept.clone(),
             }),
+            linkage: Some(b.inspection.kind.as_str().to_string()),
             sbom: sbom_reports(set, &b.image),
         });
     }

@@ -103,6 +103,10 @@ pub struct BuildReport {
     /// The size preset (`--opt`) the binary was built with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preset: Option<PresetReport>,
+    /// `static` (non-PIE, no ASLR: `static-pie = false`) or `static-pie`, as the
+    /// ELF header says; absent in reports read back from an archive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linkage: Option<String>,
     /// The SBOMs attached to the image (empty: none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sbom: Vec<SbomReport>,
@@ -368,6 +372,14 @@ pub fn table(r: &BuildReport) -> String {
                 p.kept.join(", ")
             ));
         }
+    }
+    if let Some(l) = &r.linkage {
+        let what = match l.as_str() {
+            "static" => "static, not PIE (no ASLR)",
+            "static-pie" => "static-pie",
+            other => other,
+        };
+        out.push_str(&format!("{:>12} linkage: {what}\n", ""));
     }
     if !r.sbom.is_empty() {
         let listed: Vec<String> = r

@@ -43,6 +43,7 @@ pub(crate) fn sample() -> BuildReport {
         },
         baseline: None,
         preset: None,
+        linkage: None,
         sbom: Vec::new(),
     }
 }
