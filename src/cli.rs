@@ -434,6 +434,13 @@ pub struct BuildArgs {
     #[arg(long, value_name = "size")]
     pub opt: Option<String>,
 
+    /// Recompute everything instead of reusing the rebuild cache in
+    /// `<target-dir>/slim-cache/` (compressed layers, per-crate sizes, toolchain and
+    /// `cargo metadata` answers); the environment variable `CARGO_SLIM_NO_CACHE=1`
+    /// does the same
+    #[arg(long)]
+    pub no_cache: bool,
+
     #[command(flatten)]
     pub budget: BudgetArgs,
 }
@@ -489,6 +496,7 @@ impl BuildArgs {
             sbom: self.sbom.clone(),
             compression: self.compression.clone(),
             opt: self.opt.clone(),
+            no_cache: self.no_cache,
         }
     }
 }

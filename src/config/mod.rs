@@ -65,6 +65,8 @@ pub struct Plan {
     pub compression: crate::compress::Compression,
     /// `--opt size`: the profile settings added for a small binary.
     pub preset: Option<crate::compile::preset::PresetPlan>,
+    /// The rebuild cache under the target dir (off with `--no-cache`).
+    pub cache: crate::cache::Cache,
 }
 
 impl Plan {
@@ -211,7 +213,9 @@ fn resolve_cargo(args: &BuildRequest, epoch: u64) -> Result<Plan> {
     if let Some(p) = &preset {
         build_args.extend(p.cargo_flags.iter().cloned());
     }
+    let cache = crate::cache::Cache::under(&target_dir, !args.no_cache);
     Ok(Plan {
+        cache: cache.clone(),
         preset,
         source: Source::Cargo(Box::new(CargoBuild {
             manifest_path: package.manifest_path.clone().into_std_path_buf(),
@@ -232,6 +236,8 @@ fn resolve_cargo(args: &BuildRequest, epoch: u64) -> Result<Plan> {
             target_dir_given: args.target_dir.is_some(),
             cargo_args,
             build_args,
+            workspace_root: metadata.workspace_root.clone().into_std_path_buf(),
+            cache,
         })),
         image,
         contents,
@@ -344,6 +350,7 @@ fn resolve_binary(args: &BuildRequest, binary: &Path, epoch: u64) -> Result<Plan
     }
     let output = crate::io::check_output(&given, args.force)?;
     Ok(Plan {
+        cache: crate::cache::Cache::under(&target_dir, !args.no_cache),
         preset: None,
         source: Source::Binary(binary.to_path_buf()),
         sbom: sbom::resolve(

@@ -62,6 +62,8 @@ pub struct BuildRequest {
     pub compression: Option<String>,
     /// `--opt size`.
     pub opt: Option<String>,
+    /// `--no-cache`: rebuild every derived product instead of reusing the cache.
+    pub no_cache: bool,
 }
 
 /// Size report and budget flags, shared by `build` and `report`.
