@@ -117,9 +117,21 @@ pub fn look(path: &Path) -> String {
     }
 }
 
-/// Whether every recorded path still [`look`]s as it did.
+/// Whether something is at `path`: `there` or `absent` (for files whose presence
+/// matters, not their bytes, like a crate's `src/main.rs`).
+pub fn presence(path: &Path) -> String {
+    match std::fs::symlink_metadata(path) {
+        Ok(_) => "there".to_string(),
+        Err(_) => "absent".to_string(),
+    }
+}
+
+/// Whether every recorded path still looks as it did ([`look`] or [`presence`]).
 pub fn unchanged(seen: &[(PathBuf, String)]) -> bool {
-    seen.iter().all(|(path, was)| look(path) == *was)
+    seen.iter().all(|(path, was)| match was.as_str() {
+        "there" | "absent" => presence(path) == *was,
+        _ => look(path) == *was,
+    })
 }
 
 impl Cache {

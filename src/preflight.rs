@@ -93,12 +93,17 @@ pub fn metadata_reused(build: &CargoBuild, triple: &str) -> Result<(Metadata, bo
         }
     }
     let metadata = run_metadata(build, triple)?;
-    let seen = read_from(build, &metadata)
+    let (looked, present) = read_from(build, &metadata);
+    let seen = looked
         .into_iter()
         .map(|p| {
             let look = crate::cache::look(&p);
             (p, look)
         })
+        .chain(present.into_iter().map(|p| {
+            let there = crate::cache::presence(&p);
+            (p, there)
+        }))
         .collect();
     let answer = Answer { seen, metadata };
     if let Ok(json) = serde_json::to_vec(&answer) {
@@ -152,17 +157,27 @@ fn metadata_key(build: &CargoBuild, triple: &str) -> String {
     crate::cache::key(&refs)
 }
 
-/// The files and folders a `cargo metadata` answer depends on.
-fn read_from(build: &CargoBuild, metadata: &Metadata) -> Vec<PathBuf> {
+/// The files and folders a `cargo metadata` answer depends on: those whose
+/// bytes or names matter, and those whose presence matters.
+fn read_from(build: &CargoBuild, metadata: &Metadata) -> (Vec<PathBuf>, Vec<PathBuf>) {
     let root = metadata.workspace_root.as_std_path();
     let mut paths = vec![root.join("Cargo.toml"), root.join("Cargo.lock")];
+    let mut present = Vec::new();
     for p in metadata.packages.iter().filter(|p| p.source.is_none()) {
         let manifest = p.manifest_path.as_std_path();
         paths.push(manifest.to_path_buf());
-        if let Some(dir) = manifest.parent() {
-            for sub in ["", "src", "src/bin", "examples", "tests", "benches"] {
-                paths.push(dir.join(sub));
-            }
+        let Some(dir) = manifest.parent() else {
+            continue;
+        };
+        // Where cargo discovers targets.
+        for sub in ["src/bin", "examples", "tests", "benches"] {
+            paths.push(dir.join(sub));
+        }
+        for file in ["build.rs", "src/main.rs", "src/lib.rs"] {
+            present.push(dir.join(file));
+        }
+        // Where a `members = ["crates/*"]` glob finds a new member.
+        if dir != root {
             paths.extend(dir.parent().map(Path::to_path_buf));
         }
     }
@@ -195,7 +210,7 @@ fn read_from(build: &CargoBuild, metadata: &Metadata) -> Vec<PathBuf> {
     );
     paths.sort();
     paths.dedup();
-    paths
+    (paths, present)
 }
 
 fn run_metadata(build: &CargoBuild, triple: &str) -> Result<Metadata> {

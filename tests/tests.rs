@@ -5,6 +5,7 @@
 mod support;
 
 mod build;
+mod cache;
 mod compression;
 mod errors;
 mod index;
