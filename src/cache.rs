@@ -134,6 +134,11 @@ pub fn unchanged(seen: &[(PathBuf, String)]) -> bool {
     })
 }
 
+/// `CARGO_SLIM_NO_CACHE` is set to anything but `0` or empty.
+pub fn disabled_by_env() -> bool {
+    std::env::var_os(NO_CACHE_ENV).is_some_and(|v| !v.is_empty() && v != "0")
+}
+
 impl Cache {
     /// No cache: every lookup misses and nothing is stored.
     pub fn off() -> Cache {
@@ -143,8 +148,7 @@ impl Cache {
     /// The cache under `target_dir`, unless `enabled` is false or
     /// `CARGO_SLIM_NO_CACHE` is set to anything but `0` or empty.
     pub fn under(target_dir: &Path, enabled: bool) -> Cache {
-        let env_off = std::env::var_os(NO_CACHE_ENV).is_some_and(|v| !v.is_empty() && v != "0");
-        if !enabled || env_off {
+        if !enabled || disabled_by_env() {
             return Cache::off();
         }
         Cache {

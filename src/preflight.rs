@@ -10,7 +10,6 @@
 //! them.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use cargo_metadata::{CargoOpt, DependencyKind, Metadata, MetadataCommand};
@@ -18,6 +17,9 @@ use cargo_metadata::{CargoOpt, DependencyKind, Metadata, MetadataCommand};
 use crate::compile::CargoBuild;
 use crate::error::Failure;
 use crate::image::ImageSpec;
+
+mod cached;
+pub use cached::{metadata_reused, workspace_metadata};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
@@ -62,158 +64,7 @@ pub fn metadata(build: &CargoBuild, triple: &str) -> Result<Metadata> {
     Ok(metadata_reused(build, triple)?.0)
 }
 
-/// A cached `cargo metadata` answer and the files it was read from.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Answer {
-    seen: Vec<(PathBuf, String)>,
-    metadata: Metadata,
-}
-
-/// [`metadata`], from the rebuild cache when nothing it was read from changed
-/// (`true`: reused). The key holds the question (manifest, features, target,
-/// cargo arguments), the working folder, every `CARGO*`/`RUST*` variable and the
-/// toolchain (its sysroot and the stamps of its `cargo` and `rustc`); the entry
-/// records every file and folder the answer came from — each local package's
-/// manifest and the folders cargo discovers targets in (and its parent, where a
-/// workspace glob finds members), the workspace manifest and `Cargo.lock`, every
-/// `.cargo/config(.toml)` cargo reads and `--config` files — and is reused only
-/// when all of them look the same.
-pub fn metadata_reused(build: &CargoBuild, triple: &str) -> Result<(Metadata, bool)> {
-    let cache = &build.cache;
-    if !cache.is_on() {
-        return Ok((run_metadata(build, triple)?, false));
-    }
-    let key = metadata_key(build, triple);
-    if let Some(a) = cache
-        .load("metadata", &key)
-        .and_then(|e| serde_json::from_slice::<Answer>(&e.meta).ok())
-    {
-        if crate::cache::unchanged(&a.seen) {
-            return Ok((a.metadata, true));
-        }
-    }
-    let metadata = run_metadata(build, triple)?;
-    let (looked, present) = read_from(build, &metadata);
-    let seen = looked
-        .into_iter()
-        .map(|p| {
-            let look = crate::cache::look(&p);
-            (p, look)
-        })
-        .chain(present.into_iter().map(|p| {
-            let there = crate::cache::presence(&p);
-            (p, there)
-        }))
-        .collect();
-    let answer = Answer { seen, metadata };
-    if let Ok(json) = serde_json::to_vec(&answer) {
-        let _ = cache.store_meta("metadata", &key, &json);
-    }
-    Ok((answer.metadata, false))
-}
-
-fn metadata_key(build: &CargoBuild, triple: &str) -> String {
-    let mut parts: Vec<Vec<u8>> = vec![
-        b"metadata".to_vec(),
-        triple.as_bytes().to_vec(),
-        build.manifest_path.as_os_str().as_encoded_bytes().to_vec(),
-        build.features.join("\0").into_bytes(),
-        build.cargo_args.join("\0").into_bytes(),
-        format!(
-            "{} {} {} {} {}",
-            build.all_features,
-            build.no_default_features,
-            build.locked,
-            build.offline,
-            build.frozen
-        )
-        .into_bytes(),
-    ];
-    if let Ok(cwd) = std::env::current_dir() {
-        parts.push(cwd.as_os_str().as_encoded_bytes().to_vec());
-    }
-    let mut vars: Vec<(String, String)> = std::env::vars()
-        .filter(|(k, _)| k.starts_with("CARGO") || k.starts_with("RUST"))
-        .collect();
-    vars.sort();
-    for (k, v) in vars {
-        parts.push(format!("{k}={v}").into_bytes());
-    }
-    if let Ok(cargo) = std::env::var("CARGO") {
-        parts.push(crate::cache::stamp(Path::new(&cargo)).into_bytes());
-    }
-    let dir = build.manifest_path.parent().unwrap_or(Path::new("."));
-    match crate::compile::sysroot(dir, &build.cache) {
-        Ok(sysroot) => {
-            parts.push(sysroot.as_os_str().as_encoded_bytes().to_vec());
-            for tool in ["bin/cargo", "bin/rustc"] {
-                parts.push(crate::cache::stamp(&sysroot.join(tool)).into_bytes());
-            }
-        }
-        // No known toolchain: a key no other run shares.
-        Err(_) => parts.push(format!("{:?}", std::time::SystemTime::now()).into_bytes()),
-    }
-    let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
-    crate::cache::key(&refs)
-}
-
-/// The files and folders a `cargo metadata` answer depends on: those whose
-/// bytes or names matter, and those whose presence matters.
-fn read_from(build: &CargoBuild, metadata: &Metadata) -> (Vec<PathBuf>, Vec<PathBuf>) {
-    let root = metadata.workspace_root.as_std_path();
-    let mut paths = vec![root.join("Cargo.toml"), root.join("Cargo.lock")];
-    let mut present = Vec::new();
-    for p in metadata.packages.iter().filter(|p| p.source.is_none()) {
-        let manifest = p.manifest_path.as_std_path();
-        paths.push(manifest.to_path_buf());
-        let Some(dir) = manifest.parent() else {
-            continue;
-        };
-        // Where cargo discovers targets.
-        for sub in ["src/bin", "examples", "tests", "benches"] {
-            paths.push(dir.join(sub));
-        }
-        for file in ["build.rs", "src/main.rs", "src/lib.rs"] {
-            present.push(dir.join(file));
-        }
-        // Where a `members = ["crates/*"]` glob finds a new member.
-        if dir != root {
-            paths.extend(dir.parent().map(Path::to_path_buf));
-        }
-    }
-    let mut starts = vec![build
-        .manifest_path
-        .parent()
-        .unwrap_or(Path::new("."))
-        .to_path_buf()];
-    starts.extend(std::env::current_dir().ok());
-    for start in starts {
-        let start = std::path::absolute(&start).unwrap_or(start);
-        for d in start.ancestors() {
-            paths.push(d.join(".cargo/config.toml"));
-            paths.push(d.join(".cargo/config"));
-        }
-    }
-    let home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
-    if let Some(h) = home {
-        paths.push(h.join("config.toml"));
-        paths.push(h.join("config"));
-    }
-    paths.extend(
-        build
-            .cargo_args
-            .iter()
-            .map(PathBuf::from)
-            .filter(|p| p.is_file()),
-    );
-    paths.sort();
-    paths.dedup();
-    (paths, present)
-}
-
-fn run_metadata(build: &CargoBuild, triple: &str) -> Result<Metadata> {
+pub(crate) fn run_metadata(build: &CargoBuild, triple: &str) -> Result<Metadata> {
     let mut cmd = MetadataCommand::new();
     cmd.manifest_path(&build.manifest_path);
     if let Ok(cargo) = std::env::var("CARGO") {

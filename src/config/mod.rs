@@ -137,7 +137,13 @@ pub fn resolve(args: &BuildRequest) -> Result<Plan> {
 
 fn resolve_cargo(args: &BuildRequest, epoch: u64) -> Result<Plan> {
     let cargo_args = cargo_args(args);
-    let metadata = load_metadata(args.manifest_path.as_deref(), &cargo_args)?;
+    let metadata = crate::preflight::workspace_metadata(
+        args.manifest_path.as_deref(),
+        &cargo_args,
+        args.target_dir.as_deref(),
+        !args.no_cache,
+        || load_metadata(args.manifest_path.as_deref(), &cargo_args),
+    )?;
     let cwd = std::env::current_dir().ok();
     let package = select_package(
         &metadata,
