@@ -60,14 +60,26 @@ impl Entry {
 /// no two different lists of parts give the same bytes.
 pub fn key(parts: &[&[u8]]) -> String {
     let mut h = Sha256Writer::new();
-    for part in [FORMAT.as_bytes(), env!("CARGO_PKG_VERSION").as_bytes()]
-        .into_iter()
-        .chain(parts.iter().copied())
-    {
+    let ours = [
+        FORMAT.as_bytes(),
+        env!("CARGO_PKG_VERSION").as_bytes(),
+        this_program().as_bytes(),
+    ];
+    for part in ours.into_iter().chain(parts.iter().copied()) {
         h.update(&(part.len() as u64).to_le_bytes());
         h.update(part);
     }
     h.digest().trim_start_matches("sha256:").to_string()
+}
+
+/// The [`stamp`] of the running cargo-slim executable: a rebuilt cargo-slim (new
+/// code, same version number) never reuses what an older one derived.
+fn this_program() -> &'static str {
+    static STAMP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    STAMP.get_or_init(|| match std::env::current_exe() {
+        Ok(exe) => format!("{} {}", exe.display(), stamp(&exe)),
+        Err(_) => "-".to_string(),
+    })
 }
 
 /// The key of a binary's per-crate attribution: the sha256 of the unstripped
@@ -170,10 +182,14 @@ impl Cache {
         let path = self.path(kind, key)?;
         let file = File::open(&path).ok()?;
         match verify(&file, key) {
-            Some((meta, payload_len)) => Some(Entry {
-                meta,
-                file: Arc::new(file),
-                payload_len,
+            Some((meta, payload_len)) => Some({
+                // Most recently used first when the kind is pruned.
+                let _ = file.set_modified(std::time::SystemTime::now());
+                Entry {
+                    meta,
+                    file: Arc::new(file),
+                    payload_len,
+                }
             }),
             None => {
                 let _ = std::fs::remove_file(&path);
@@ -214,12 +230,41 @@ impl Cache {
             w.write_all(h.digest().trim_start_matches("sha256:").as_bytes())?;
             Ok(())
         });
-        write.map(|_| ()).map_err(|e| format!("{e:#}"))
+        write.map_err(|e| format!("{e:#}"))?;
+        if let Some(dir) = path.parent() {
+            prune(dir, if kind == "layer" { KEEP_LAYERS } else { KEEP });
+        }
+        Ok(())
     }
 
     /// [`Cache::store`] of a meta-only entry.
     pub fn store_meta(&self, kind: &str, key: &str, meta: &[u8]) -> Result<(), String> {
         self.store(kind, key, meta, &mut std::io::empty())
+    }
+}
+
+/// Entries kept per kind: compressed layers are big (a build has one to three
+/// per platform), the rest are small JSON.
+const KEEP_LAYERS: usize = 12;
+const KEEP: usize = 64;
+
+/// Remove all but the `keep` most recently used entries of `dir` (not the
+/// temporary files of a writer: they start with `.`).
+fn prune(dir: &Path, keep: usize) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<(std::time::SystemTime, PathBuf)> = rd
+        .flatten()
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    if entries.len() <= keep {
+        return;
+    }
+    entries.sort();
+    for (_, path) in &entries[..entries.len() - keep] {
+        let _ = std::fs::remove_file(path);
     }
 }
 
@@ -313,6 +358,36 @@ mod tests {
         std::fs::write(c.path("layer", &other).unwrap(), &bytes).unwrap();
         assert!(c.load("layer", &other).is_none());
         assert!(c.load("layer", &k).is_some());
+    }
+
+    #[test]
+    fn only_the_most_recently_used_entries_are_kept() {
+        let (_d, c) = cache();
+        let keys: Vec<String> = (0..KEEP + 3).map(|i| key(&[&[i as u8]])).collect();
+        for (i, k) in keys.iter().enumerate() {
+            c.store_meta("bloat", k, b"m").unwrap();
+            let old =
+                std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(i as u64 + 10);
+            let f = File::options()
+                .write(true)
+                .open(c.path("bloat", k).unwrap())
+                .unwrap();
+            f.set_modified(old).unwrap();
+            if i == 0 {
+                // Used again: the newest, kept.
+                assert!(c.load("bloat", k).is_some());
+            }
+        }
+        c.store_meta("bloat", &key(&[b"last"]), b"m").unwrap();
+        let left = std::fs::read_dir(c.dir.as_ref().unwrap().join("bloat"))
+            .unwrap()
+            .count();
+        assert_eq!(left, KEEP);
+        assert!(
+            c.load("bloat", &keys[0]).is_some(),
+            "the entry used last is kept"
+        );
+        assert!(c.load("bloat", &keys[1]).is_none(), "the oldest is gone");
     }
 
     #[test]

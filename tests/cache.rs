@@ -173,3 +173,30 @@ fn a_corrupt_or_truncated_entry_is_ignored_and_the_output_stays_right() {
     assert_eq!(reused_layers(&stderr), 3, "{stderr}");
     assert!(good == third);
 }
+
+#[test]
+fn a_new_binary_target_is_seen_though_the_manifest_did_not_change() {
+    warm_up();
+    let c = Crate::new();
+    c.build("image.tar", &[], &[]);
+    std::fs::create_dir_all(c.path("src/bin")).unwrap();
+    std::fs::write(c.path("src/bin/second.rs"), "fn main() {}\n").unwrap();
+    let manifest = c.path("Cargo.toml");
+    let o = run_code(
+        &mut slim(&[
+            "build",
+            "--manifest-path",
+            manifest.to_str().unwrap(),
+            "--target-dir",
+            c.target.to_str().unwrap(),
+            "-o",
+            c.path("two.tar").to_str().unwrap(),
+        ]),
+        1,
+    );
+    let stderr = text(&o.stderr);
+    assert!(
+        stderr.contains("has several binaries") && stderr.contains("second"),
+        "a cached `cargo metadata` hid the new binary:\n{stderr}"
+    );
+}

@@ -113,7 +113,7 @@ fn read_or_dash(path: &Path) -> Vec<u8> {
 }
 
 /// Where `program` resolves on `PATH` (itself when it names a path).
-fn on_path(program: &str) -> PathBuf {
+pub(crate) fn on_path(program: &str) -> PathBuf {
     if program.contains('/') {
         return PathBuf::from(program);
     }

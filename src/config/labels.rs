@@ -68,14 +68,20 @@ pub enum Revision {
 /// HEAD of the git checkout holding `dir`, and whether its tree is clean
 /// (untracked files that are not ignored count as changes).
 pub fn revision(dir: &Path) -> Revision {
-    let Some(head) = git(dir, &["rev-parse", "--verify", "HEAD"]) else {
+    // Both questions at once: a no-op rebuild waits for one git, not two.
+    let (head, status) = std::thread::scope(|s| {
+        let status = s.spawn(|| git(dir, &["status", "--porcelain"]));
+        let head = git(dir, &["rev-parse", "--verify", "HEAD"]);
+        (head, status.join().ok().flatten())
+    });
+    let Some(head) = head else {
         return Revision::None;
     };
     let head = head.trim().to_string();
     if head.len() < 40 || !head.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Revision::None;
     }
-    match git(dir, &["status", "--porcelain"]) {
+    match status {
         Some(s) if s.trim().is_empty() => Revision::Clean(head),
         Some(_) => Revision::Dirty(head),
         None => Revision::None,
@@ -111,7 +117,7 @@ fn git(dir: &Path, args: &[&str]) -> Option<String> {
                 let _ = child.wait();
                 return None;
             }
-            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Ok(None) => std::thread::sleep(Duration::from_millis(1)),
             Err(_) => return None,
         }
     };

@@ -166,9 +166,10 @@ fn key(question: &[Vec<u8>], dir: &Path, cache: &Cache) -> String {
     for (k, v) in vars {
         parts.push(format!("{k}={v}").into_bytes());
     }
-    if let Ok(cargo) = std::env::var("CARGO") {
-        parts.push(crate::cache::stamp(Path::new(&cargo)).into_bytes());
-    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let cargo = crate::compile::probe::on_path(&cargo);
+    parts.push(cargo.as_os_str().as_encoded_bytes().to_vec());
+    parts.push(crate::cache::stamp(&cargo).into_bytes());
     match crate::compile::sysroot(dir, cache) {
         Ok(sysroot) => {
             parts.push(sysroot.as_os_str().as_encoded_bytes().to_vec());
