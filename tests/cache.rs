@@ -27,9 +27,8 @@ impl Crate {
         self.dir.path().join(rel)
     }
 
-    /// `cargo slim build` into `name`; the tarball and stderr.
-    fn build(&self, name: &str, extra: &[&str], env: &[(&str, &str)]) -> (Vec<u8>, String) {
-        let out = self.path(name);
+    /// `cargo slim build` of the copy into `name`, with its own target dir.
+    fn command(&self, name: &str) -> std::process::Command {
         let manifest = self.path("Cargo.toml");
         let mut cmd = slim(&[
             "build",
@@ -38,14 +37,21 @@ impl Crate {
             "--target-dir",
             self.target.to_str().unwrap(),
             "-o",
-            out.to_str().unwrap(),
+            self.path(name).to_str().unwrap(),
         ]);
-        cmd.args(extra).env_remove("CARGO_SLIM_NO_CACHE");
+        cmd.env_remove("CARGO_SLIM_NO_CACHE");
+        cmd
+    }
+
+    /// Build into `name`; the tarball and stderr.
+    fn build(&self, name: &str, extra: &[&str], env: &[(&str, &str)]) -> (Vec<u8>, String) {
+        let mut cmd = self.command(name);
+        cmd.args(extra);
         for (k, v) in env {
             cmd.env(k, v);
         }
         let o = run_ok(&mut cmd);
-        (std::fs::read(&out).unwrap(), text(&o.stderr))
+        (std::fs::read(self.path(name)).unwrap(), text(&o.stderr))
     }
 
     /// A cached build and a `--no-cache` build: both tarballs must be the same.
@@ -181,19 +187,7 @@ fn a_new_binary_target_is_seen_though_the_manifest_did_not_change() {
     c.build("image.tar", &[], &[]);
     std::fs::create_dir_all(c.path("src/bin")).unwrap();
     std::fs::write(c.path("src/bin/second.rs"), "fn main() {}\n").unwrap();
-    let manifest = c.path("Cargo.toml");
-    let o = run_code(
-        &mut slim(&[
-            "build",
-            "--manifest-path",
-            manifest.to_str().unwrap(),
-            "--target-dir",
-            c.target.to_str().unwrap(),
-            "-o",
-            c.path("two.tar").to_str().unwrap(),
-        ]),
-        1,
-    );
+    let o = run_code(&mut c.command("two.tar"), 1);
     let stderr = text(&o.stderr);
     assert!(
         stderr.contains("has several binaries") && stderr.contains("second"),
