@@ -194,3 +194,32 @@ fn a_new_binary_target_is_seen_though_the_manifest_did_not_change() {
         "a cached `cargo metadata` hid the new binary:\n{stderr}"
     );
 }
+
+#[test]
+fn a_binary_packed_outside_a_crate_leaves_no_cache_behind() {
+    let dir = tempfile::tempdir_in({
+        let t = repo().join("target/tmp");
+        std::fs::create_dir_all(&t).unwrap();
+        t
+    })
+    .unwrap();
+    let binary = repo().join("testdata/elf/static");
+    for _ in 0..2 {
+        let o = run_ok(
+            slim(&[
+                "build",
+                "--binary",
+                binary.to_str().unwrap(),
+                "-o",
+                "out.tar",
+            ])
+            .current_dir(dir.path()),
+        );
+        assert_eq!(reused_layers(&text(&o.stderr)), 0);
+    }
+    assert!(dir.path().join("out.tar").is_file());
+    assert!(
+        !dir.path().join("target").exists(),
+        "a target/ folder appeared for the cache"
+    );
+}

@@ -336,7 +336,10 @@ fn resolve_binary(args: &BuildRequest, binary: &Path, epoch: u64) -> Result<Plan
         args.stop_signal.as_deref(),
     )?;
     let notes = Vec::new();
+    // Outside a crate, no `target/` appears just for the cache.
+    let cached = manifest_used.is_some() || args.target_dir.is_some();
     let target_dir = args.target_dir.clone().unwrap_or(target_dir);
+    let cache = crate::cache::Cache::under(&target_dir, cached && !args.no_cache);
     let given = args
         .output
         .clone()
@@ -356,7 +359,7 @@ fn resolve_binary(args: &BuildRequest, binary: &Path, epoch: u64) -> Result<Plan
     }
     let output = crate::io::check_output(&given, args.force)?;
     Ok(Plan {
-        cache: crate::cache::Cache::under(&target_dir, !args.no_cache),
+        cache,
         preset: None,
         source: Source::Binary(binary.to_path_buf()),
         sbom: sbom::resolve(
