@@ -68,23 +68,28 @@ pub enum Revision {
 /// HEAD of the git checkout holding `dir`, and whether its tree is clean
 /// (untracked files that are not ignored count as changes).
 pub fn revision(dir: &Path) -> Revision {
-    // Both questions at once: a no-op rebuild waits for one git, not two.
-    let (head, status) = std::thread::scope(|s| {
-        let status = s.spawn(|| git(dir, &["status", "--porcelain"]));
-        let head = git(dir, &["rev-parse", "--verify", "HEAD"]);
-        (head, status.join().ok().flatten())
-    });
-    let Some(head) = head else {
+    // One git for both answers (a no-op rebuild waits for it): `--branch` heads
+    // the porcelain v2 listing with `# branch.oid <HEAD>` (`(initial)` before the
+    // first commit); every other line is a change.
+    let Some(status) = git(dir, &["status", "--porcelain=v2", "--branch"]) else {
         return Revision::None;
     };
-    let head = head.trim().to_string();
+    let head = status
+        .lines()
+        .find_map(|l| l.strip_prefix("# branch.oid "))
+        .unwrap_or("")
+        .trim()
+        .to_string();
     if head.len() < 40 || !head.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Revision::None;
     }
-    match status {
-        Some(s) if s.trim().is_empty() => Revision::Clean(head),
-        Some(_) => Revision::Dirty(head),
-        None => Revision::None,
+    let changed = status
+        .lines()
+        .any(|l| !l.starts_with('#') && !l.trim().is_empty());
+    if changed {
+        Revision::Dirty(head)
+    } else {
+        Revision::Clean(head)
     }
 }
 
