@@ -54,21 +54,21 @@ pub const C_UNKNOWN: &str = "[C/unknown]";
 pub const UNATTRIBUTED: &str = "[unattributed]";
 
 /// Bytes charged to one crate (or to one of the bracketed rows).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CrateSize {
     pub name: String,
     pub bytes: u64,
 }
 
 /// One allocated section and its size.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SectionSize {
     pub name: String,
     pub bytes: u64,
 }
 
 /// Where the bytes go. Every list is sorted by bytes descending, then name.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Attribution {
     /// Every allocated file byte by crate, always with [`C_UNKNOWN`] and
     /// [`UNATTRIBUTED`] rows (maybe 0).

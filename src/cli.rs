@@ -440,6 +440,12 @@ pub struct BuildArgs {
     /// `.rela.dyn`, but no ASLR (`static-pie = false`)
     #[arg(long)]
     pub no_static_pie: bool,
+    /// Recompute everything instead of reusing the rebuild cache in
+    /// `<target-dir>/slim-cache/` (compressed layers, per-crate sizes, toolchain and
+    /// `cargo metadata` answers); the environment variable `CARGO_SLIM_NO_CACHE=1`
+    /// does the same
+    #[arg(long)]
+    pub no_cache: bool,
 
     #[command(flatten)]
     pub budget: BudgetArgs,
@@ -497,6 +503,7 @@ impl BuildArgs {
             compression: self.compression.clone(),
             opt: self.opt.clone(),
             no_static_pie: self.no_static_pie,
+            no_cache: self.no_cache,
         }
     }
 }

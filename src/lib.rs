@@ -10,6 +10,7 @@
 pub mod arch;
 pub mod bloat;
 pub mod budget;
+pub mod cache;
 pub mod compile;
 pub mod compress;
 pub mod config;
@@ -168,7 +169,7 @@ fn build_platform(
     let unstripped = pipeline::read_binary(&compiled.path)?;
     let inspection = pipeline::inspect(&unstripped, &compiled, shell)?;
     clock.lap("inspect");
-    let attribution = pipeline::attribute(&unstripped, &compiled, &plan.report, shell);
+    let attribution = pipeline::attribute(&unstripped, &compiled, plan, shell);
     clock.lap("attribute");
     let stripped = pipeline::strip(unstripped, &compiled, io::output_dir(&plan.output)?, shell)?;
     let sbom = compiled.sbom.take();

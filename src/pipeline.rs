@@ -70,7 +70,10 @@ pub fn compile(plan: &Plan, shell: &Shell) -> Result<Compiled> {
     match &plan.source {
         Source::Cargo(b) => {
             let choice = compile::choose_target(b, shell)?;
-            let metadata = preflight::metadata(b, &choice.triple)?;
+            let (metadata, reused) = preflight::metadata_reused(b, &choice.triple)?;
+            if reused {
+                shell.verbose("Reused", "`cargo metadata` from the cache");
+            }
             let graph = preflight::graph_of(&metadata, &b.package_id);
             // `--sbom none`: no SBOM and no `.dep-v0` either.
             let sbom = (!plan.sbom.formats.is_empty())
@@ -108,7 +111,7 @@ pub fn compile(plan: &Plan, shell: &Shell) -> Result<Compiled> {
             let artifact = compile::build(b, &choice, &link, shell)?;
             let mut rlibs = artifact.rlibs;
             // The sysroot's rlibs let symbols like `memcpy` be placed in std.
-            if let Ok(sysroot) = compile::sysroot(dir) {
+            if let Ok(sysroot) = compile::sysroot(dir, &b.cache) {
                 rlibs.extend(bloat::sysroot_rlibs(&sysroot, &choice.triple).unwrap_or_default());
             }
             Ok(Compiled {
@@ -196,15 +199,26 @@ pub fn inspect(bytes: &[u8], compiled: &Compiled, shell: &Shell) -> Result<Inspe
 pub fn attribute(
     bytes: &[u8],
     compiled: &Compiled,
-    plan: &ReportPlan,
+    plan: &Plan,
     shell: &Shell,
 ) -> Option<Attribution> {
     let opts = bloat::Options {
-        split_std: plan.split_std,
+        split_std: plan.report.split_std,
         rlibs: compiled.rlibs.clone(),
     };
+    let key = crate::cache::attribution_key(bytes, opts.split_std, &opts.rlibs);
+    let cached = plan.cache.load("bloat", &key);
+    if let Some(a) = cached.and_then(|e| serde_json::from_slice::<Attribution>(&e.meta).ok()) {
+        shell.verbose("Reused", "per-crate sizes from the cache");
+        return Some(a);
+    }
     match bloat::attribute(bytes, &opts) {
-        Ok(a) => Some(a),
+        Ok(a) => {
+            if let Ok(json) = serde_json::to_vec(&a) {
+                let _ = plan.cache.store_meta("bloat", &key, &json);
+            }
+            Some(a)
+        }
         Err(e) => {
             shell.note(format!("no per-crate sizes: {e}"));
             None
@@ -335,23 +349,38 @@ pub fn image(plan: &Plan, binary: &[u8], insp: &Inspection, shell: &Shell) -> Re
     // the output, not in memory: the peak RSS stays near the binary's size.
     let spool = crate::io::output_dir(&plan.output)?;
     let mut built = Vec::new();
+    let (epoch, c, cache) = (plan.epoch, plan.compression, &plan.cache);
     if !system.is_empty() {
-        let layer = layers::build_node_layer(&system, plan.epoch, Some(spool), plan.compression)?;
-        built.push((layer, format!("system files: {}", held.join(", "))));
+        let layer = layers::build_node_layer_cached(&system, epoch, Some(spool), c, cache)?;
+        built.push((
+            reused(layer, shell),
+            format!("system files: {}", held.join(", ")),
+        ));
     }
     if !user.is_empty() {
         let dests: Vec<&str> = contents.files.iter().map(|f| f.dest.as_str()).collect();
-        let layer = layers::build_node_layer(&user, plan.epoch, Some(spool), plan.compression)?;
-        built.push((layer, format!("files: {}", dests.join(", "))));
+        let layer = layers::build_node_layer_cached(&user, epoch, Some(spool), c, cache)?;
+        built.push((reused(layer, shell), format!("files: {}", dests.join(", "))));
     }
     let binary_file = [LayerFile {
         path: plan.image.path.clone(),
         mode: 0o555,
         data: binary,
     }];
-    let layer = image::build_layer_in(&binary_file, plan.epoch, Some(spool), plan.compression)?;
-    built.push((layer, image::binary_comment(&plan.image)));
+    let layer = image::build_layer_cached(&binary_file, epoch, Some(spool), c, cache)?;
+    built.push((reused(layer, shell), image::binary_comment(&plan.image)));
     image::build_image_with(&plan.image, contents, &platform, built, plan.epoch)
+}
+
+/// The layer, saying so when it came from the rebuild cache.
+fn reused((layer, hit): (image::Layer, bool), shell: &Shell) -> image::Layer {
+    if hit {
+        shell.status(
+            "Reused",
+            format!("layer {} from the cache", layer.blob.digest),
+        );
+    }
+    layer
 }
 
 /// The figures of one platform; `tarball` is the size of the whole file.

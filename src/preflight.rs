@@ -18,6 +18,9 @@ use crate::compile::CargoBuild;
 use crate::error::Failure;
 use crate::image::ImageSpec;
 
+mod cached;
+pub use cached::{metadata_reused, workspace_metadata};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
     Error,
@@ -58,6 +61,10 @@ pub fn resolve(build: &CargoBuild, triple: &str) -> Result<Graph> {
 /// `cargo metadata` of the build: its features, resolved for `triple` only
 /// (`--filter-platform`). The SBOM stage reads the same graph.
 pub fn metadata(build: &CargoBuild, triple: &str) -> Result<Metadata> {
+    Ok(metadata_reused(build, triple)?.0)
+}
+
+pub(crate) fn run_metadata(build: &CargoBuild, triple: &str) -> Result<Metadata> {
     let mut cmd = MetadataCommand::new();
     cmd.manifest_path(&build.manifest_path);
     if let Ok(cargo) = std::env::var("CARGO") {

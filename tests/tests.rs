@@ -6,6 +6,7 @@ mod support;
 
 mod attached;
 mod build;
+mod cache;
 mod compression;
 mod errors;
 mod index;

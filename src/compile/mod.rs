@@ -24,6 +24,7 @@ use crate::shell::{Shell, Verbosity};
 pub mod linker;
 pub mod nightly;
 pub mod preset;
+pub mod probe;
 pub mod remap;
 pub use linker::Linker;
 
@@ -61,6 +62,10 @@ pub struct CargoBuild {
     /// `--opt min`: build with a nightly toolchain, checked before compiling.
     pub nightly: bool,
     // --- end of size presets ---
+    /// The workspace root (`cargo metadata`'s `workspace_root`).
+    pub workspace_root: PathBuf,
+    /// The rebuild cache: toolchain answers come from it ([`probe`]).
+    pub cache: crate::cache::Cache,
 }
 
 /// The binary cargo produced.
@@ -115,11 +120,8 @@ fn capture(cmd: &mut Command, what: &str) -> Result<String> {
 }
 
 /// The host triple, from `rustc -vV`.
-pub fn host_triple(dir: &Path) -> Result<String> {
-    let out = capture(
-        Command::new(rustc_bin()).arg("-vV").current_dir(dir),
-        "`rustc -vV`",
-    )?;
+pub fn host_triple(dir: &Path, cache: &crate::cache::Cache) -> Result<String> {
+    let out = probe::rustc(dir, &["-vV"], "`rustc -vV`", cache)?;
     out.lines()
         .find_map(|l| l.strip_prefix("host: "))
         .map(|s| s.trim().to_string())
@@ -127,24 +129,20 @@ pub fn host_triple(dir: &Path) -> Result<String> {
 }
 
 /// The active toolchain's sysroot (`rustc --print sysroot`).
-pub fn sysroot(dir: &Path) -> Result<PathBuf> {
-    let out = capture(
-        Command::new(rustc_bin())
-            .args(["--print", "sysroot"])
-            .current_dir(dir),
+pub fn sysroot(dir: &Path, cache: &crate::cache::Cache) -> Result<PathBuf> {
+    let out = probe::rustc(
+        dir,
+        &["--print", "sysroot"],
         "`rustc --print sysroot`",
+        cache,
     )?;
     Ok(PathBuf::from(out.trim()))
 }
 
 /// Whether the standard library for `triple` is installed for the active toolchain.
-pub fn target_installed(dir: &Path, triple: &str) -> bool {
-    let Ok(libdir) = capture(
-        Command::new(rustc_bin())
-            .args(["--print", "target-libdir", "--target", triple])
-            .current_dir(dir),
-        "rustc --print target-libdir",
-    ) else {
+pub fn target_installed(dir: &Path, triple: &str, cache: &crate::cache::Cache) -> bool {
+    let args = ["--print", "target-libdir", "--target", triple];
+    let Ok(libdir) = probe::rustc(dir, &args, "rustc --print target-libdir", cache) else {
         return false;
     };
     std::fs::read_dir(libdir.trim())
@@ -212,7 +210,7 @@ fn choose_active_target(build: &CargoBuild, shell: &Shell) -> Result<TargetChoic
         .unwrap_or(Path::new("."))
         .to_path_buf();
     if let Some(t) = &build.target {
-        if !target_installed(&dir, t) {
+        if !target_installed(&dir, t, &build.cache) {
             if build.install_target && rustup_available() {
                 rustup_add(&dir, t, shell)?;
             } else {
@@ -229,10 +227,10 @@ fn choose_active_target(build: &CargoBuild, shell: &Shell) -> Result<TargetChoic
             toolchain: None,
         });
     }
-    let host = host_triple(&dir)?;
+    let host = host_triple(&dir, &build.cache)?;
     let arch = host.split('-').next().unwrap_or("x86_64");
     let musl = format!("{arch}-unknown-linux-musl");
-    if target_installed(&dir, &musl) {
+    if target_installed(&dir, &musl, &build.cache) {
         return Ok(TargetChoice {
             triple: musl,
             rustflags: Vec::new(),
@@ -327,7 +325,7 @@ pub fn build(
     flags.extend(build.rustflags.iter().cloned());
     let sysroot = match &target.toolchain {
         Some(tc) => Some(tc.sysroot.clone()),
-        None => sysroot(dir).ok(),
+        None => sysroot(dir, &build.cache).ok(),
     };
     let (remaps, skipped) = remap::flags(build, sysroot.as_deref());
     for path in skipped {

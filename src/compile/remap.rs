@@ -32,7 +32,10 @@ pub const SYSROOT_AS: &str = "/rust/toolchain";
 /// rustflags; they are returned in the second list, to be named in a warning.
 pub fn flags(build: &CargoBuild, sysroot: Option<&Path>) -> (Vec<String>, Vec<PathBuf>) {
     let dir = build.manifest_path.parent().unwrap_or(Path::new("."));
-    let workspace = workspace_root(&build.manifest_path).unwrap_or_else(|| dir.to_path_buf());
+    let workspace = match &build.workspace_root {
+        w if !w.as_os_str().is_empty() => w.clone(),
+        _ => workspace_root(&build.manifest_path).unwrap_or_else(|| dir.to_path_buf()),
+    };
     let mut roots = Vec::new();
     // Rustflags are in every crate's fingerprint: a flag naming this workspace would
     // make crates in a target dir shared by several projects (CARGO_TARGET_DIR)

@@ -68,17 +68,28 @@ pub enum Revision {
 /// HEAD of the git checkout holding `dir`, and whether its tree is clean
 /// (untracked files that are not ignored count as changes).
 pub fn revision(dir: &Path) -> Revision {
-    let Some(head) = git(dir, &["rev-parse", "--verify", "HEAD"]) else {
+    // One git for both answers (a no-op rebuild waits for it): `--branch` heads
+    // the porcelain v2 listing with `# branch.oid <HEAD>` (`(initial)` before the
+    // first commit); every other line is a change.
+    let Some(status) = git(dir, &["status", "--porcelain=v2", "--branch"]) else {
         return Revision::None;
     };
-    let head = head.trim().to_string();
+    let head = status
+        .lines()
+        .find_map(|l| l.strip_prefix("# branch.oid "))
+        .unwrap_or("")
+        .trim()
+        .to_string();
     if head.len() < 40 || !head.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Revision::None;
     }
-    match git(dir, &["status", "--porcelain"]) {
-        Some(s) if s.trim().is_empty() => Revision::Clean(head),
-        Some(_) => Revision::Dirty(head),
-        None => Revision::None,
+    let changed = status
+        .lines()
+        .any(|l| !l.starts_with('#') && !l.trim().is_empty());
+    if changed {
+        Revision::Dirty(head)
+    } else {
+        Revision::Clean(head)
     }
 }
 
@@ -111,7 +122,7 @@ fn git(dir: &Path, args: &[&str]) -> Option<String> {
                 let _ = child.wait();
                 return None;
             }
-            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Ok(None) => std::thread::sleep(Duration::from_millis(1)),
             Err(_) => return None,
         }
     };

@@ -65,6 +65,8 @@ pub struct Plan {
     pub compression: crate::compress::Compression,
     /// `--opt size`: the profile settings added for a small binary.
     pub preset: Option<crate::compile::preset::PresetPlan>,
+    /// The rebuild cache under the target dir (off with `--no-cache`).
+    pub cache: crate::cache::Cache,
 }
 
 impl Plan {
@@ -135,7 +137,13 @@ pub fn resolve(args: &BuildRequest) -> Result<Plan> {
 
 fn resolve_cargo(args: &BuildRequest, epoch: u64) -> Result<Plan> {
     let cargo_args = cargo_args(args);
-    let metadata = load_metadata(args.manifest_path.as_deref(), &cargo_args)?;
+    let metadata = crate::preflight::workspace_metadata(
+        args.manifest_path.as_deref(),
+        &cargo_args,
+        args.target_dir.as_deref(),
+        !args.no_cache,
+        || load_metadata(args.manifest_path.as_deref(), &cargo_args),
+    )?;
     let cwd = std::env::current_dir().ok();
     let package = select_package(
         &metadata,
@@ -215,7 +223,9 @@ fn resolve_cargo(args: &BuildRequest, epoch: u64) -> Result<Plan> {
         preset_rustflags(preset.as_ref(), args, &meta),
         preset.as_ref().is_some_and(|p| p.nightly),
     );
+    let cache = crate::cache::Cache::under(&target_dir, !args.no_cache);
     Ok(Plan {
+        cache: cache.clone(),
         preset,
         source: Source::Cargo(Box::new(CargoBuild {
             manifest_path: package.manifest_path.clone().into_std_path_buf(),
@@ -238,6 +248,8 @@ fn resolve_cargo(args: &BuildRequest, epoch: u64) -> Result<Plan> {
             build_args,
             rustflags,
             nightly,
+            workspace_root: metadata.workspace_root.clone().into_std_path_buf(),
+            cache,
         })),
         image,
         contents,
@@ -330,7 +342,10 @@ fn resolve_binary(args: &BuildRequest, binary: &Path, epoch: u64) -> Result<Plan
         args.stop_signal.as_deref(),
     )?;
     let notes = Vec::new();
+    // Outside a crate, no `target/` appears just for the cache.
+    let cached = manifest_used.is_some() || args.target_dir.is_some();
     let target_dir = args.target_dir.clone().unwrap_or(target_dir);
+    let cache = crate::cache::Cache::under(&target_dir, cached && !args.no_cache);
     let given = args
         .output
         .clone()
@@ -350,6 +365,7 @@ fn resolve_binary(args: &BuildRequest, binary: &Path, epoch: u64) -> Result<Plan
     }
     let output = crate::io::check_output(&given, args.force)?;
     Ok(Plan {
+        cache,
         preset: None,
         source: Source::Binary(binary.to_path_buf()),
         sbom: sbom::resolve(

@@ -64,6 +64,8 @@ pub struct BuildRequest {
     pub opt: Option<String>,
     /// `--no-static-pie`: a non-PIE static binary.
     pub no_static_pie: bool,
+    /// `--no-cache`: rebuild every derived product instead of reusing the cache.
+    pub no_cache: bool,
 }
 
 /// Size report and budget flags, shared by `build` and `report`.

@@ -14,7 +14,8 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::{write_layer, Layer, LayerEntry, Owner};
+use super::{write_layer, Blob, Compression, Layer, LayerEntry, Owner};
+use crate::cache::Cache;
 
 /// Mode of the folders a layer needs as parents but nobody configured.
 pub const PARENT_MODE: u32 = 0o555;
@@ -84,6 +85,18 @@ pub fn build_node_layer(
     spool_dir: Option<&Path>,
     compression: super::Compression,
 ) -> Result<Layer> {
+    Ok(build_node_layer_cached(nodes, epoch, spool_dir, compression, &Cache::off())?.0)
+}
+
+/// [`build_node_layer`], reusing the compressed layer from `cache` when the same
+/// entries were compressed the same way before (`true`: reused).
+pub fn build_node_layer_cached(
+    nodes: &[Node],
+    epoch: u64,
+    spool_dir: Option<&Path>,
+    compression: super::Compression,
+    cache: &Cache,
+) -> Result<(Layer, bool)> {
     let mut entries: BTreeMap<String, LayerEntry> = BTreeMap::new();
     for n in nodes {
         let rel = n.path.trim_start_matches('/');
@@ -117,7 +130,93 @@ pub fn build_node_layer(
             .entry(p)
             .or_insert(LayerEntry::Dir(Owner::root(PARENT_MODE)));
     }
-    write_layer(&entries, epoch, spool_dir, compression)
+    write_cached(&entries, epoch, spool_dir, compression, cache)
+}
+
+/// What a cached layer entry records beside the compressed bytes.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct LayerMeta {
+    digest: String,
+    diff_id: String,
+    uncompressed_size: u64,
+}
+
+/// The cache key of a layer: every byte of the tar follows from the entries
+/// (path, kind, mode, owner, the sha256 of the data), the epoch of every header,
+/// and the compression (its kind and level).
+fn layer_key(
+    entries: &BTreeMap<String, LayerEntry<'_>>,
+    epoch: u64,
+    compression: Compression,
+) -> String {
+    let mut parts: Vec<Vec<u8>> = vec![
+        b"layer".to_vec(),
+        epoch.to_le_bytes().to_vec(),
+        format!("{compression:?}").into_bytes(),
+    ];
+    for (path, entry) in entries {
+        let (kind, owner, data) = match entry {
+            LayerEntry::Dir(o) => ("dir", o, None),
+            LayerEntry::File(o, d) => ("file", o, Some(*d)),
+        };
+        parts.push(path.as_bytes().to_vec());
+        let digest = data.map(crate::digest::sha256_digest).unwrap_or_default();
+        parts.push(
+            format!(
+                "{kind} {:o} {} {} {digest}",
+                owner.mode, owner.uid, owner.gid
+            )
+            .into_bytes(),
+        );
+    }
+    let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+    crate::cache::key(&refs)
+}
+
+/// Compress `entries` into a layer, or take the layer compressed from the same
+/// entries before out of `cache` (`true`: reused). A fresh layer is stored.
+pub(super) fn write_cached(
+    entries: &BTreeMap<String, LayerEntry<'_>>,
+    epoch: u64,
+    spool_dir: Option<&Path>,
+    compression: Compression,
+    cache: &Cache,
+) -> Result<(Layer, bool)> {
+    if !cache.is_on() {
+        return Ok((write_layer(entries, epoch, spool_dir, compression)?, false));
+    }
+    let key = layer_key(entries, epoch, compression);
+    if let Some(entry) = cache.load("layer", &key) {
+        if let Ok(meta) = serde_json::from_slice::<LayerMeta>(&entry.meta) {
+            let blob = Blob::in_file(
+                super::layer_media_type(compression),
+                meta.digest,
+                entry.file,
+                0,
+                entry.payload_len,
+            );
+            let layer = Layer {
+                blob,
+                diff_id: meta.diff_id,
+                uncompressed_size: meta.uncompressed_size,
+            };
+            return Ok((layer, true));
+        }
+    }
+    let layer = write_layer(entries, epoch, spool_dir, compression)?;
+    let meta = LayerMeta {
+        digest: layer.blob.digest.clone(),
+        diff_id: layer.diff_id.clone(),
+        uncompressed_size: layer.uncompressed_size,
+    };
+    // A cache that cannot be written is no cache: the layer is still right.
+    let _ = cache.store(
+        "layer",
+        &key,
+        &serde_json::to_vec(&meta)?,
+        &mut layer.blob.reader(),
+    );
+    Ok((layer, false))
 }
 
 #[cfg(test)]

@@ -206,6 +206,19 @@ pub fn build_layer_in(
     spool_dir: Option<&std::path::Path>,
     compression: Compression,
 ) -> Result<Layer> {
+    let off = crate::cache::Cache::off();
+    Ok(build_layer_cached(files, epoch, spool_dir, compression, &off)?.0)
+}
+
+/// [`build_layer_in`], reusing the compressed layer from `cache` when the same
+/// files were compressed the same way before (`true`: reused).
+pub fn build_layer_cached(
+    files: &[LayerFile<'_>],
+    epoch: u64,
+    spool_dir: Option<&std::path::Path>,
+    compression: Compression,
+    cache: &crate::cache::Cache,
+) -> Result<(Layer, bool)> {
     // Every parent directory of every file, as its own entry.
     let mut dirs = BTreeSet::new();
     for f in files {
@@ -229,7 +242,7 @@ pub fn build_layer_in(
             anyhow::bail!("`{}` is added to the image twice", f.path);
         }
     }
-    write_layer(&entries, epoch, spool_dir, compression)
+    layers::write_cached(&entries, epoch, spool_dir, compression, cache)
 }
 
 /// The OCI media type of a layer compressed with `c`.

@@ -159,7 +159,13 @@ pub fn sha256_file(path: &Path) -> String {
 
 /// Copy a fixture crate into a fresh temp dir (for tests that edit it).
 pub fn copy_fixture(name: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
+    copy_fixture_in(name, &std::env::temp_dir())
+}
+
+/// [`copy_fixture`] into a fresh temp dir inside `parent` (e.g. under `target/`).
+pub fn copy_fixture_in(name: &str, parent: &Path) -> tempfile::TempDir {
+    std::fs::create_dir_all(parent).unwrap();
+    let dir = tempfile::tempdir_in(parent).unwrap();
     let src = fixture(name);
     for entry in walkdir::WalkDir::new(&src) {
         let entry = entry.unwrap();
