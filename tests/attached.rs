@@ -9,7 +9,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::registry::{Registry, RegistryConfig};
+use crate::registry::Registry;
 use crate::support::*;
 
 fn json_out(o: &std::process::Output) -> Value {
@@ -146,12 +146,9 @@ fn referrers(host: &str, repo: &str, subject: &str) -> Value {
 
 #[test]
 fn push_attaches_the_sboms_as_referrers_and_merges_with_the_tag() {
-    let Some(reg) = Registry::start(RegistryConfig::default()) else {
+    let Some(reg) = Registry::with_skopeo() else {
         return;
     };
-    if !have("skopeo") {
-        return;
-    }
     let host = reg.host();
     let dir = tempfile::tempdir().unwrap();
     let tar = build_sbomdeps(dir.path(), &[]);
@@ -393,12 +390,9 @@ fn get(host: &str, path: &str) -> String {
 #[test]
 fn a_registry_that_stalls_on_the_referrers_tag_fails_in_bounded_time_saying_the_image_is_there() {
     use crate::registry::{FaultProxy, Faults};
-    let Some(reg) = Registry::start(RegistryConfig::default()) else {
+    let Some(reg) = Registry::with_skopeo() else {
         return;
     };
-    if !have("skopeo") {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let tar = build_sbomdeps(dir.path(), &[]);
     let image = cargo_slim::validate::validate_tarball(&tar)

@@ -691,12 +691,9 @@ fn progress_bar_on_a_terminal() {
 #[test]
 fn build_push_uses_repository_and_tags_and_never_pushes_over_budget() {
     warm_up();
-    let Some(reg) = Registry::start(RegistryConfig::default()) else {
+    let Some(reg) = Registry::with_skopeo() else {
         return;
     };
-    if !have("skopeo") {
-        return;
-    }
     let host = reg.host();
     let crate_dir = copy_fixture("hello");
     let manifest = crate_dir.path().join("Cargo.toml");
@@ -957,12 +954,9 @@ fn not_an_image_archive_is_named_for_what_it_is() {
 /// platform's manifest. The SBOM artifact is skipped with a note.
 #[test]
 fn a_multi_platform_archive_pushes_an_index() {
-    let Some(reg) = Registry::start(RegistryConfig::default()) else {
+    let Some(reg) = Registry::with_skopeo() else {
         return;
     };
-    if !have("skopeo") {
-        return;
-    }
     let host = reg.host();
     let dir = tempfile::tempdir().unwrap();
     let tar = dir.path().join("multi.tar");

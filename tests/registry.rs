@@ -207,6 +207,13 @@ impl Registry {
         Some(r)
     }
 
+    /// A plain registry for a test that also reads it back with skopeo: `None`
+    /// (skip, or fail in CI) when either is missing.
+    pub fn with_skopeo() -> Option<Registry> {
+        let reg = Registry::start(RegistryConfig::default())?;
+        have("skopeo").then_some(reg)
+    }
+
     /// `127.0.0.1:PORT`
     pub fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
