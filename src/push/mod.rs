@@ -341,6 +341,9 @@ struct Prepared {
     present: Vec<bool>,
     /// Per tag: the digest it pointed at before this push.
     tag_digests: Vec<Option<String>>,
+    /// Per subject of an attached artifact: what the registry lists as its
+    /// referrers already (read up front when the tag names our image).
+    listed: referrers::Listed,
 }
 
 /// A 404 for a manifest, in any of the shapes oci-client reports it.
@@ -471,11 +474,18 @@ impl Job<'_> {
             .iter()
             .any(|d| d.as_deref() == Some(self.peek.digest()));
         // The tag names our image already: its blobs are there. An attached
-        // artifact's may not be (an SBOM added since), so those are asked for.
+        // artifact's are too when the registry lists it as a referrer; else (an
+        // SBOM added since) they are asked for.
+        let listed = if manifest_there {
+            self.listed_all(&client).await
+        } else {
+            referrers::Listed::default()
+        };
+        let all_listed = manifest_there && listed.has_all(&self.peek.attached);
         let present = try_join_all(self.peek.blobs.iter().map(|j| {
             let (client, oref, base) = (&client, &oref, &base);
             async move {
-                if manifest_there && j.kind != referrers::ARTIFACT_BLOB {
+                if manifest_there && (j.kind != referrers::ARTIFACT_BLOB || all_listed) {
                     return Ok(true);
                 }
                 retry(
@@ -510,6 +520,7 @@ impl Job<'_> {
             base,
             present,
             tag_digests,
+            listed,
         })
     }
 
@@ -556,6 +567,7 @@ impl Job<'_> {
             base,
             present,
             tag_digests,
+            listed,
         } = p;
         let missing: Vec<&source::BlobRef> = self
             .peek
@@ -633,7 +645,7 @@ impl Job<'_> {
         );
         self.put_manifests(&endpoint, &client, &auth, &base, &tag_digests)
             .await?;
-        self.put_referrers(&client, &auth, &base)
+        self.put_referrers(&client, &auth, &base, listed)
             .await
             .map_err(|e| {
                 let f = match e.downcast::<Failure>() {

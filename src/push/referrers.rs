@@ -23,6 +23,21 @@ use crate::error::Failure;
 use crate::oci::documents::MEDIA_TYPE_INDEX;
 use crate::oci::{blob_path, Listing};
 
+/// Per subject digest: the digests the registry lists as its referrers.
+#[derive(Debug, Clone, Default)]
+pub struct Listed(std::collections::HashMap<String, Vec<String>>);
+
+impl Listed {
+    /// Whether every one of `attached` is listed for its subject.
+    pub fn has_all(&self, attached: &[Attached]) -> bool {
+        attached.iter().all(|a| {
+            self.0
+                .get(&a.subject)
+                .is_some_and(|l| l.contains(&a.doc.digest))
+        })
+    }
+}
+
 /// [`BlobRef::kind`] of an artifact's config and layers.
 pub const ARTIFACT_BLOB: &str = "artifact blob";
 
@@ -158,6 +173,7 @@ impl Job<'_> {
         client: &oci_client::Client,
         auth: &RegistryAuth,
         base: &str,
+        known: Listed,
     ) -> Result<()> {
         let (shell, policy) = (self.shell, &self.opts.retry);
         let repo = &self.target.repository;
@@ -179,7 +195,10 @@ impl Job<'_> {
             let by_digest = |d: &str| super::put_by_digest(registry, repo, d);
             // What the registry lists already (its referrers API, else the tag):
             // an unchanged re-push writes nothing.
-            let before = self.listed(client, subject).await;
+            let before = match known.0.get(subject) {
+                Some(l) => l.clone(),
+                None => self.listed(client, subject).await,
+            };
             for a in ours.iter().filter(|a| !before.contains(&a.doc.digest)) {
                 let content_type = reqwest::header::HeaderValue::from_str(&a.doc.media_type)?;
                 let r = by_digest(&a.doc.digest);
@@ -270,6 +289,18 @@ impl Job<'_> {
             }
         }
         Ok(())
+    }
+
+    /// [`Job::listed`] for every subject of the attached artifacts.
+    pub(super) async fn listed_all(&self, client: &oci_client::Client) -> Listed {
+        let mut out = Listed::default();
+        for a in &self.peek.attached {
+            if !out.0.contains_key(&a.subject) {
+                let l = self.listed(client, &a.subject).await;
+                out.0.insert(a.subject.clone(), l);
+            }
+        }
+        out
     }
 
     /// The digests the registry lists as referrers of `subject`: its referrers
