@@ -178,14 +178,7 @@ impl Job<'_> {
         let (shell, policy) = (self.shell, &self.opts.retry);
         let repo = &self.target.repository;
         let registry = &self.target.registry;
-        let mut subjects: Vec<&str> = self
-            .peek
-            .attached
-            .iter()
-            .map(|a| a.subject.as_str())
-            .collect();
-        subjects.dedup();
-        for subject in subjects {
+        for subject in self.subjects() {
             let ours: Vec<&Attached> = self
                 .peek
                 .attached
@@ -291,14 +284,23 @@ impl Job<'_> {
         Ok(())
     }
 
+    /// The subjects of the attached artifacts, each once, in their order.
+    fn subjects(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for a in &self.peek.attached {
+            if !out.contains(&a.subject.as_str()) {
+                out.push(&a.subject);
+            }
+        }
+        out
+    }
+
     /// [`Job::listed`] for every subject of the attached artifacts.
     pub(super) async fn listed_all(&self, client: &oci_client::Client) -> Listed {
         let mut out = Listed::default();
-        for a in &self.peek.attached {
-            if !out.0.contains_key(&a.subject) {
-                let l = self.listed(client, &a.subject).await;
-                out.0.insert(a.subject.clone(), l);
-            }
+        for subject in self.subjects() {
+            let l = self.listed(client, subject).await;
+            out.0.insert(subject.to_string(), l);
         }
         out
     }
@@ -326,10 +328,10 @@ impl Job<'_> {
 
 /// `SBOM (spdx)` and the like, for the status line.
 fn kind(a: &Attached) -> String {
-    match a.artifact_type.as_str() {
-        "application/spdx+json" => "SPDX SBOM".into(),
-        "application/vnd.cyclonedx+json" => "CycloneDX SBOM".into(),
-        other => format!("artifact ({other})"),
+    match crate::sbom::Format::from_media_type(&a.artifact_type) {
+        Some(crate::sbom::Format::Spdx) => "SPDX SBOM".into(),
+        Some(crate::sbom::Format::CycloneDx) => "CycloneDX SBOM".into(),
+        None => format!("artifact ({})", a.artifact_type),
     }
 }
 

@@ -63,6 +63,14 @@ impl Format {
         }
     }
 
+    /// The format whose [`Format::media_type`] is `media_type` (an artifact's
+    /// `artifactType`).
+    pub fn from_media_type(media_type: &str) -> Option<Format> {
+        [Format::Spdx, Format::CycloneDx]
+            .into_iter()
+            .find(|f| f.media_type() == media_type)
+    }
+
     pub fn parse(name: &str) -> Option<Format> {
         match name {
             "spdx" => Some(Format::Spdx),

@@ -38,10 +38,8 @@ pub fn sboms_of<R: Read + Seek>(ar: &mut Archive<R>, img: &ImageRef) -> Vec<Sbom
         if a.subject.as_ref().map(|s| &s.digest) != Some(digest) {
             continue;
         }
-        let format = match a.artifact_type.as_deref() {
-            Some("application/spdx+json") => Format::Spdx,
-            Some("application/vnd.cyclonedx+json") => Format::CycloneDx,
-            _ => continue,
+        let Some(format) = a.artifact_type.as_deref().and_then(Format::from_media_type) else {
+            continue;
         };
         out.push(SbomFound {
             format: format.name().to_string(),
