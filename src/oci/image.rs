@@ -1,17 +1,19 @@
 //! The one image of an archive that `cargo slim verify` checks.
 //!
-//! In: an [`Archive`] (OCI layout or docker-archive). Out: an [`ImageRef`]: the
-//! parsed config and the layers to read, each with the digest and `diff_id` it
-//! must match. Several images (a multi-platform index, a multi-image `docker
-//! save`) are an error listing them, unless `--arch` picks one; artifacts are
-//! never candidates.
+//! In: an [`Archive`] (OCI layout or docker-archive), and for an OCI layout
+//! the [`Listing`] of its `index.json` when the caller has read it already
+//! ([`Archive::image_in`]: `verify` also wants the platforms and the artifacts
+//! from it). Out: an [`ImageRef`]: the parsed config and the layers to read,
+//! each with the digest and `diff_id` it must match. Several images (a
+//! multi-platform index, a multi-image `docker save`) are an error listing
+//! them, unless `--arch` picks one; artifacts are never candidates.
 
 use std::io::{Read, Seek};
 
 use serde_json::Value;
 
 use super::documents::{Config, DockerEntry};
-use super::{blob_path, Archive};
+use super::{blob_path, Archive, ImageEntry, Listing};
 use crate::error::Failure;
 
 /// Which layout the image was read from.
@@ -100,7 +102,8 @@ impl<R: Read + Seek> Archive<R> {
     /// index), `arch` (a GOARCH name) picks the one for that architecture.
     pub fn image(&mut self, arch: Option<&str>) -> Result<ImageRef, Failure> {
         if self.has("index.json") {
-            self.oci_image(arch)
+            let listing = self.list()?;
+            self.image_in(&listing, arch)
         } else if self.has("manifest.json") {
             self.docker_image()
         } else {
@@ -151,8 +154,10 @@ impl<R: Read + Seek> Archive<R> {
         })
     }
 
-    fn oci_image(&mut self, arch: Option<&str>) -> Result<ImageRef, Failure> {
-        let mut found = self.list()?.images;
+    /// [`Archive::image`] of an OCI layout whose `index.json` [`Archive::list`]
+    /// has read into `listing`.
+    pub fn image_in(&mut self, listing: &Listing, arch: Option<&str>) -> Result<ImageRef, Failure> {
+        let mut found: Vec<&ImageEntry> = listing.images.iter().collect();
         if found.len() > 1 {
             if let Some(want) = arch {
                 found.retain(|c| {
@@ -206,7 +211,7 @@ impl<R: Read + Seek> Archive<R> {
         let layers = with_diff_ids(&config, named.into_iter());
         Ok(ImageRef {
             format: Format::Oci,
-            reference: chosen.reference,
+            reference: chosen.reference.clone(),
             config,
             layers,
             manifest_digest: Some(chosen.descriptor.digest.clone()),

@@ -9,7 +9,8 @@
 //! manifest reachable from `index.json` (nested indexes followed, at most
 //! [`MAX_INDEX_DEPTH`] deep, a cycle an error), the one image to check
 //! ([`Archive::image`]), and streams over blobs ([`Archive::open_file`],
-//! [`Archive::walk_layer`]).
+//! [`Archive::walk_layer`]), and the [`SbomFormat`] table every reader and
+//! writer of attached SBOMs looks artifact types up in.
 //!
 //! Why one module: `validate` (strict, cargo-slim's exact layout), `verify`
 //! (lenient: any entry order, `./` prefixes, symlinked layer files, gzip or
@@ -34,6 +35,7 @@ mod image;
 mod layer;
 mod listing;
 pub mod runtime;
+mod sbom_format;
 pub mod tar_index;
 
 pub use documents::{Config, Descriptor, DockerEntry, Index, Manifest, Platform};
@@ -41,6 +43,7 @@ pub use fs::{Fs, Node, NodeKind, Resolved};
 pub use image::{Format, ImageRef, LayerRef};
 pub use layer::{compression, EntryKind, Hashing, LayerEntry, LayerSizes};
 pub use listing::{ArtifactEntry, ImageEntry, Listing};
+pub use sbom_format::SbomFormat;
 pub use tar_index::{first_nonzero, Range, TarEntry, TarIndex};
 
 /// Largest JSON document (index, manifest, config) read from an archive.

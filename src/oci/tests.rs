@@ -311,3 +311,13 @@ fn strict_keeps_names_as_stored_and_lenient_normalises() {
     let r = lenient.locate("blobs/sha256/ab").unwrap();
     assert_eq!(&tar[r.offset as usize..(r.offset + r.size) as usize], b"{}");
 }
+
+#[test]
+fn every_sbom_format_round_trips_through_its_media_type_and_name() {
+    for f in SbomFormat::ALL {
+        assert_eq!(SbomFormat::from_media_type(f.media_type()), Some(f));
+        assert_eq!(SbomFormat::parse(f.name()), Some(f));
+    }
+    assert_eq!(SbomFormat::parse("cdx"), Some(SbomFormat::CycloneDx));
+    assert_eq!(SbomFormat::from_media_type("application/json"), None);
+}

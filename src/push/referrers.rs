@@ -21,7 +21,7 @@ use super::transport::{classify, gave_up, retry};
 use super::{is_not_found, short, Job};
 use crate::error::Failure;
 use crate::oci::documents::MEDIA_TYPE_INDEX;
-use crate::oci::{blob_path, Listing};
+use crate::oci::{blob_path, Listing, SbomFormat};
 
 /// Per subject digest: the digests the registry lists as its referrers.
 #[derive(Debug, Clone, Default)]
@@ -328,9 +328,9 @@ impl Job<'_> {
 
 /// `SBOM (spdx)` and the like, for the status line.
 fn kind(a: &Attached) -> String {
-    match crate::sbom::Format::from_media_type(&a.artifact_type) {
-        Some(crate::sbom::Format::Spdx) => "SPDX SBOM".into(),
-        Some(crate::sbom::Format::CycloneDx) => "CycloneDX SBOM".into(),
+    match SbomFormat::from_media_type(&a.artifact_type) {
+        Some(SbomFormat::Spdx) => "SPDX SBOM".into(),
+        Some(SbomFormat::CycloneDx) => "CycloneDX SBOM".into(),
         None => format!("artifact ({})", a.artifact_type),
     }
 }

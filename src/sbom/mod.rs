@@ -29,56 +29,10 @@ use cargo_metadata::{DependencyKind, Metadata};
 
 use crate::error::{io_failure, Failure};
 
-/// A document format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Format {
-    /// SPDX 2.3 JSON, `<stem>.spdx.json`.
-    Spdx,
-    /// CycloneDX 1.5 JSON, `<stem>.cdx.json`.
-    CycloneDx,
-}
-
-impl Format {
-    /// The name users write in `--sbom` and `sbom = [...]`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Spdx => "spdx",
-            Format::CycloneDx => "cyclonedx",
-        }
-    }
-
-    /// The file name suffix beside the tarball.
-    pub fn extension(self) -> &'static str {
-        match self {
-            Format::Spdx => "spdx.json",
-            Format::CycloneDx => "cdx.json",
-        }
-    }
-
-    /// The `artifactType` (and layer media type) of the document inside an image.
-    pub fn media_type(self) -> &'static str {
-        match self {
-            Format::Spdx => "application/spdx+json",
-            Format::CycloneDx => "application/vnd.cyclonedx+json",
-        }
-    }
-
-    /// The format whose [`Format::media_type`] is `media_type` (an artifact's
-    /// `artifactType`).
-    pub fn from_media_type(media_type: &str) -> Option<Format> {
-        [Format::Spdx, Format::CycloneDx]
-            .into_iter()
-            .find(|f| f.media_type() == media_type)
-    }
-
-    pub fn parse(name: &str) -> Option<Format> {
-        match name {
-            "spdx" => Some(Format::Spdx),
-            "cyclonedx" | "cdx" => Some(Format::CycloneDx),
-            _ => None,
-        }
-    }
-}
+/// A document format: the model's one table of artifact type, name and file
+/// extension, so what `build` writes is what `validate`, `verify` and `push`
+/// read back.
+pub use crate::oci::SbomFormat as Format;
 
 /// Which documents a build writes; empty means none (`--sbom none`).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,20 +15,13 @@ use std::io::{Read, Seek};
 
 use anyhow::Result;
 
-use super::documents::{check_size, parse_canonical, read_doc, require_descriptor, show};
-use super::manifest::Blobs;
+use super::documents::{check_size, read_doc, require_descriptor, show, Blobs, Listed};
 use super::outer::blob_name_of;
 use super::{bail_at, ensure_at, violation, MEDIA_TYPE_MANIFEST};
 use crate::oci::documents::{
-    Descriptor, Manifest, ANNOTATION_DOCKER_REF_DIGEST, ANNOTATION_SBOM, MEDIA_TYPE_EMPTY,
+    Manifest, ANNOTATION_DOCKER_REF_DIGEST, ANNOTATION_SBOM, MEDIA_TYPE_EMPTY,
 };
-use crate::oci::{Archive, MAX_JSON};
-
-/// The artifact types an SBOM artifact may have, with the annotation value of each.
-pub const SBOM_TYPES: [(&str, &str); 2] = [
-    ("application/spdx+json", "spdx"),
-    ("application/vnd.cyclonedx+json", "cyclonedx"),
-];
+use crate::oci::{Archive, SbomFormat, MAX_JSON};
 
 /// sha256 of `{}`, the empty config.
 const EMPTY_DIGEST: &str =
@@ -60,15 +53,18 @@ pub(super) struct Subject<'a> {
     pub size: u64,
 }
 
-/// Check the artifact `desc` (listed as `field` of the index `referrer`).
+/// Check the artifact the descriptor `at` (in the image index) points to.
 pub(super) fn read<R: Read + Seek>(
     ar: &mut Archive<R>,
     blobs: &Blobs<'_>,
-    referrer: &str,
-    field: &str,
-    desc: &Descriptor,
+    at: Listed<'_>,
     images: &[Subject<'_>],
 ) -> Result<ValidArtifact> {
+    let Listed {
+        referrer,
+        field,
+        desc,
+    } = at;
     let (media_type, _) = require_descriptor(referrer, field, desc)?;
     ensure_at!(
         media_type == MEDIA_TYPE_MANIFEST,
@@ -76,13 +72,13 @@ pub(super) fn read<R: Read + Seek>(
         "{field}.mediaType is {media_type:?}, expected {MEDIA_TYPE_MANIFEST:?} (an artifact manifest)"
     );
     let artifact_type = desc.artifact_type.clone().unwrap_or_default();
-    let Some(&(_, format)) = SBOM_TYPES.iter().find(|(t, _)| *t == artifact_type) else {
+    let Some(format) = SbomFormat::from_media_type(&artifact_type).map(SbomFormat::name) else {
         bail_at!(
             referrer,
             "{field} has platform unknown/unknown (an attached artifact) but its artifactType is \
              {}, expected one of {:?}",
             show(desc.artifact_type.as_deref()),
-            SBOM_TYPES.map(|(t, _)| t)
+            SbomFormat::ALL.map(SbomFormat::media_type)
         );
     };
     ensure_at!(
@@ -92,12 +88,7 @@ pub(super) fn read<R: Read + Seek>(
         show(desc.annotation(ANNOTATION_SBOM))
     );
 
-    let name = blob_name_of(referrer, field, &desc.digest)?;
-    let range = blobs.find(referrer, field, &name)?;
-    check_size(referrer, &format!("{referrer} {field}"), &name, desc, range)?;
-    let bytes = read_doc(ar, &name, range, "artifact manifest")?;
-    let value = parse_canonical(&name, "artifact manifest", &bytes)?;
-    let bytes = bytes.to_vec();
+    let (name, bytes, value) = blobs.read_json(ar, at, "artifact manifest")?;
     let m = Manifest::from_value(&value);
     ensure_at!(
         m.schema_version == Some(2) && m.media_type.as_deref() == Some(MEDIA_TYPE_MANIFEST),

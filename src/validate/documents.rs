@@ -7,7 +7,9 @@
 //! [`super::manifest`] (layers by [`super::layers`] unless only blobs are asked
 //! for). Documents are parsed into [`crate::oci::documents`] types; every field
 //! cargo-slim's layout requires is checked here by name. The shared helpers
-//! (canonical JSON, bounded reads of a document, descriptor sizes) live here too.
+//! (canonical JSON, bounded reads of a document, descriptor sizes, the blobs by
+//! name and [`Blobs::read_json`], which reads the index or manifest a
+//! descriptor points to) live here too.
 
 use std::collections::HashMap;
 use std::io::{Read, Seek};
@@ -16,7 +18,7 @@ use anyhow::Result;
 use serde_json::Value;
 
 use super::artifacts;
-use super::manifest::{self, Blobs};
+use super::manifest;
 use super::outer::{blob_name_of, OuterEntry, OuterTar, FIXED_ENTRIES};
 use super::{
     bail_at, ensure_at, from_failure, platform_order, violation, Depth, ValidSet,
@@ -104,6 +106,56 @@ pub(super) fn show(v: Option<&str>) -> String {
 
 pub(super) fn show_num(v: Option<u64>) -> String {
     v.map_or_else(|| "missing".to_string(), |n| n.to_string())
+}
+
+/// The blobs of the outer tar by name.
+pub(super) struct Blobs<'a>(HashMap<&'a str, Range>);
+
+/// A descriptor and where it is listed: `field` (`manifests[0]`) of the
+/// document `referrer` (`index.json`, an image index blob), both named in errors.
+#[derive(Clone, Copy)]
+pub(super) struct Listed<'a> {
+    pub referrer: &'a str,
+    pub field: &'a str,
+    pub desc: &'a Descriptor,
+}
+
+impl<'a> Blobs<'a> {
+    pub fn new(entries: &'a [OuterEntry]) -> Blobs<'a> {
+        Blobs(entries.iter().map(|e| (e.name.as_str(), e.range)).collect())
+    }
+
+    /// The range of blob `name`, which `referrer`'s `field` points to.
+    pub fn find(&self, referrer: &str, field: &str, name: &str) -> Result<Range> {
+        self.0.get(name).copied().ok_or_else(|| {
+            violation(
+                referrer,
+                format!("{field} points to `{name}`, which is not in the tarball"),
+            )
+        })
+    }
+
+    /// The JSON document (`what`: an index or a manifest) the descriptor `at`
+    /// points to: its blob name, its bytes (present, of the descriptor's size,
+    /// canonical JSON) and their value.
+    pub fn read_json<R: Read + Seek>(
+        &self,
+        ar: &mut Archive<R>,
+        at: Listed<'_>,
+        what: &str,
+    ) -> Result<(String, Vec<u8>, Value)> {
+        let Listed {
+            referrer,
+            field,
+            desc,
+        } = at;
+        let name = blob_name_of(referrer, field, &desc.digest)?;
+        let range = self.find(referrer, field, &name)?;
+        check_size(referrer, &format!("{referrer} {field}"), &name, desc, range)?;
+        let bytes = read_doc(ar, &name, range, what)?;
+        let value = parse_canonical(&name, what, &bytes)?;
+        Ok((name, bytes, value))
+    }
 }
 
 /// The bytes of a small outer entry (a JSON document), refused when larger
@@ -203,14 +255,12 @@ pub(super) fn check<R: Read + Seek>(
     let mut index = None;
     if top_media_type == MEDIA_TYPE_MANIFEST {
         let platform = required_platform("index.json", "manifests[0]", top)?;
-        read.push(manifest::read(
-            ar,
-            &blobs,
-            "index.json",
-            "manifests[0]",
-            top,
-            &platform,
-        )?);
+        let at = Listed {
+            referrer: "index.json",
+            field: "manifests[0]",
+            desc: top,
+        };
+        read.push(manifest::read(ar, &blobs, at, &platform)?);
     } else if top_media_type == MEDIA_TYPE_INDEX {
         ensure_at!(
             top.platform.is_none(),
@@ -218,11 +268,12 @@ pub(super) fn check<R: Read + Seek>(
             "manifests[0].mediaType says an image index, so manifests[0] must have no \
              platform (each manifest in the index has its own)"
         );
-        let name = blob_name_of("index.json", "manifests[0]", &top.digest)?;
-        let range = blobs.find("index.json", "manifests[0]", &name)?;
-        check_size("index.json", "index.json manifests[0]", &name, top, range)?;
-        let bytes = read_doc(ar, &name, range, "OCI image index")?;
-        let value = parse_canonical(&name, "OCI image index", &bytes)?;
+        let at = Listed {
+            referrer: "index.json",
+            field: "manifests[0]",
+            desc: top,
+        };
+        let (name, bytes, value) = blobs.read_json(ar, at, "OCI image index")?;
         let descs = index_manifests(&name, &value)?;
         let images_end = descs
             .iter()
@@ -256,7 +307,12 @@ pub(super) fn check<R: Read + Seek>(
                     prev.display()
                 );
             }
-            read.push(manifest::read(ar, &blobs, &name, &field, d, &platform)?);
+            let at = Listed {
+                referrer: &name,
+                field: &field,
+                desc: d,
+            };
+            read.push(manifest::read(ar, &blobs, at, &platform)?);
             platforms.push(platform);
         }
         let subjects: Vec<artifacts::Subject<'_>> = descs[..images_end]
@@ -274,7 +330,12 @@ pub(super) fn check<R: Read + Seek>(
                 &name,
                 "{field} is an image after the attached artifacts: images come first"
             );
-            let a = artifacts::read(ar, &blobs, &name, &field, d, &subjects)?;
+            let at = Listed {
+                referrer: &name,
+                field: &field,
+                desc: d,
+            };
+            let a = artifacts::read(ar, &blobs, at, &subjects)?;
             let rank = subjects
                 .iter()
                 .position(|s| s.digest == a.subject)

@@ -15,33 +15,16 @@ use std::io::{Read, Seek};
 use anyhow::Result;
 use serde_json::Value;
 
-use super::documents::{check_size, parse_canonical, read_doc, require_descriptor, show};
-use super::outer::{blob_name_of, OuterEntry};
+use super::documents::{
+    check_size, parse_canonical, read_doc, require_descriptor, show, Blobs, Listed,
+};
+use super::outer::blob_name_of;
 use super::{
-    bail_at, ensure_at, from_failure, layers, violation, Depth, ValidImage, ValidLayer,
-    MEDIA_TYPE_CONFIG, MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_MANIFEST,
+    bail_at, ensure_at, from_failure, layers, Depth, ValidImage, ValidLayer, MEDIA_TYPE_CONFIG,
+    MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_MANIFEST,
 };
 use crate::oci::documents::{Descriptor, Manifest, Platform};
-use crate::oci::{Archive, Range};
-
-/// The blobs of the outer tar by name.
-pub(super) struct Blobs<'a>(HashMap<&'a str, Range>);
-
-impl<'a> Blobs<'a> {
-    pub fn new(entries: &'a [OuterEntry]) -> Blobs<'a> {
-        Blobs(entries.iter().map(|e| (e.name.as_str(), e.range)).collect())
-    }
-
-    /// The range of blob `name`, which `referrer`'s `field` points to.
-    pub fn find(&self, referrer: &str, field: &str, name: &str) -> Result<Range> {
-        self.0.get(name).copied().ok_or_else(|| {
-            violation(
-                referrer,
-                format!("{field} points to `{name}`, which is not in the tarball"),
-            )
-        })
-    }
-}
+use crate::oci::Archive;
 
 /// An OCI manifest, read and checked on its own.
 pub(super) struct Read1 {
@@ -55,26 +38,15 @@ pub(super) struct Read1 {
     platform: Platform,
 }
 
-/// Read the manifest `desc` (listed as `field` of `referrer`) points to.
+/// Read the manifest the descriptor `at` points to.
 pub(super) fn read<R: Read + Seek>(
     ar: &mut Archive<R>,
     blobs: &Blobs<'_>,
-    referrer: &str,
-    field: &str,
-    desc: &Descriptor,
+    at: Listed<'_>,
     platform: &Platform,
 ) -> Result<Read1> {
-    let manifest_name = blob_name_of(referrer, field, &desc.digest)?;
-    let manifest_range = blobs.find(referrer, field, &manifest_name)?;
-    check_size(
-        referrer,
-        &format!("{referrer} {field}"),
-        &manifest_name,
-        desc,
-        manifest_range,
-    )?;
-    let manifest_bytes = read_doc(ar, &manifest_name, manifest_range, "OCI manifest")?;
-    let manifest_value = parse_canonical(&manifest_name, "OCI manifest", &manifest_bytes)?;
+    let (manifest_name, manifest_bytes, manifest_value) =
+        blobs.read_json(ar, at, "OCI manifest")?;
     let manifest = Manifest::from_value(&manifest_value);
     ensure_at!(
         manifest.schema_version == Some(2),
@@ -132,7 +104,7 @@ pub(super) fn read<R: Read + Seek>(
     }
     Ok(Read1 {
         manifest_name,
-        manifest_digest: desc.digest.clone(),
+        manifest_digest: at.desc.digest.clone(),
         manifest_bytes,
         config_desc,
         config_name,

@@ -95,7 +95,7 @@ use serde_json::Value;
 
 use crate::error::Failure;
 use crate::oci::{Archive, Platform, Strictness};
-pub use artifacts::{ValidArtifact, SBOM_TYPES};
+pub use artifacts::ValidArtifact;
 
 mod artifacts;
 mod documents;

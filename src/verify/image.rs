@@ -5,8 +5,10 @@
 //! FROM-scratch image needs: the config's platform matches the files and
 //! `--arch`, the entrypoint exists as an executable file (or a script whose
 //! interpreter exists), the user is not root, and a user given by name is
-//! listed in the image's `/etc/passwd`. Kept apart from
-//! `verify.rs` because this is the part that knows about layers and configs.
+//! listed in the image's `/etc/passwd`. An OCI archive's `index.json` is listed
+//! once: its platforms, the image to check and the SBOMs attached to it all
+//! come from that [`Listing`]. Kept apart from `verify.rs` because this is the
+//! part that knows about layers and configs.
 
 use std::io::{Read, Seek};
 
@@ -16,7 +18,9 @@ use crate::elf::verdict::arch_help;
 use crate::elf::{check, inspect, Expect, InspectError};
 use crate::error::Failure;
 use crate::oci::runtime;
-use crate::oci::{Archive, EntryKind, Fs, ImageRef, Node, NodeKind, Resolved, Strictness};
+use crate::oci::{
+    Archive, ArtifactEntry, EntryKind, Fs, ImageRef, Listing, Node, NodeKind, Resolved, Strictness,
+};
 
 /// Bytes of `/etc/passwd` read to look a `User` name up (a real one is a few KiB).
 const PASSWD_LIMIT: u64 = 1 << 20;
@@ -49,29 +53,40 @@ pub fn verify_archive<R: Read + Seek>(name: &str, r: R, arch: Option<&str>) -> R
             return report;
         }
     };
-    if want.is_none() {
-        if let Some(platforms) = platforms(&mut ar) {
-            return verify_each(name, &mut ar, &platforms, report);
+    // `index.json` is listed once: the platforms, the image and its SBOMs all
+    // come from this listing.
+    let listing = match ar.has("index.json").then(|| ar.list()).transpose() {
+        Ok(l) => l,
+        Err(f) => {
+            report.errors.push(prefix(f));
+            return report;
+        }
+    };
+    if let (None, Some(l)) = (want, &listing) {
+        if let Some(platforms) = platforms(l) {
+            return verify_each(name, &mut ar, l, &platforms, report);
         }
     }
-    let img = match ar.image(want) {
+    let img = match &listing {
+        Some(l) => ar.image_in(l, want),
+        None => ar.image(want),
+    };
+    let img = match img {
         Ok(i) => i,
         Err(f) => {
             report.errors.push(prefix(f));
             return report;
         }
     };
-    check_image(name, &mut ar, &img, want, report)
+    let artifacts = listing.as_ref().map_or(&[][..], |l| &l.artifacts);
+    check_image(name, &mut ar, &img, artifacts, want, report)
 }
 
 /// The platforms (display form, architecture) of a multi-platform OCI archive,
 /// when there are several and their architectures tell them apart.
-fn platforms<R: Read + Seek>(ar: &mut Archive<R>) -> Option<Vec<(String, String)>> {
-    if !ar.has("index.json") {
-        return None;
-    }
-    let images = ar.list().ok()?.images;
-    let found: Vec<(String, String)> = images
+fn platforms(listing: &Listing) -> Option<Vec<(String, String)>> {
+    let found: Vec<(String, String)> = listing
+        .images
         .iter()
         .map(|i| {
             Some((
@@ -92,13 +107,14 @@ fn platforms<R: Read + Seek>(ar: &mut Archive<R>) -> Option<Vec<(String, String)
 fn verify_each<R: Read + Seek>(
     name: &str,
     ar: &mut Archive<R>,
+    listing: &Listing,
     platforms: &[(String, String)],
     mut report: Report,
 ) -> Report {
     for (platform, arch) in platforms {
         let sub = Report::new(name, Some(Input::Image));
-        let sub = match ar.image(Some(arch)) {
-            Ok(img) => check_image(name, ar, &img, None, sub),
+        let sub = match ar.image_in(listing, Some(arch)) {
+            Ok(img) => check_image(name, ar, &img, &listing.artifacts, None, sub),
             Err(f) => Report {
                 errors: vec![f],
                 ..sub
@@ -116,11 +132,13 @@ fn verify_each<R: Read + Seek>(
     report
 }
 
-/// Every check of one image of the archive.
+/// Every check of one image of the archive; `artifacts` are the archive's
+/// (from its listing), among them the image's SBOMs.
 fn check_image<R: Read + Seek>(
     name: &str,
     ar: &mut Archive<R>,
     img: &ImageRef,
+    artifacts: &[ArtifactEntry],
     want: Option<&str>,
     mut report: Report,
 ) -> Report {
@@ -270,7 +288,7 @@ fn check_image<R: Read + Seek>(
         report.errors.extend(f.verdict.errors.iter().cloned());
     }
     report.subject = entry.and_then(|t| files.get(t)).map(|f| f.verdict.clone());
-    let sboms = super::supply::sboms_of(ar, img);
+    let sboms = super::supply::sboms_in(ar, artifacts, img);
     super::supply::record(&mut report, sboms, entry.and_then(|t| files.get(t)));
     report.image = Some(ImageSummary {
         format: img.format,

@@ -2,17 +2,20 @@
 //! the `.dep-v0` dependency list in its entrypoint.
 //!
 //! In: the archive, the image being checked (its manifest digest), the
-//! entrypoint's [`FileVerdict`]. Out: the [`SbomFound`]s of the image (format,
-//! artifact digest, crates listed) and notes when scanners would find nothing: no
-//! SBOM attached, no `.dep-v0` section, or a UPX-packed entrypoint that hides it.
+//! artifacts the listing of its `index.json` found (`verify` lists it once, for
+//! the image and its SBOMs alike; [`sboms_of`] lists it for other callers), and
+//! the entrypoint's [`FileVerdict`]. Out: the [`SbomFound`]s of the image
+//! (format, artifact digest, crates listed) and notes when scanners would find
+//! nothing: no SBOM attached, no `.dep-v0` section, or a UPX-packed entrypoint
+//! that hides it.
 //! Why apart: these never fail a verify (an image without an SBOM still runs), so
 //! they are facts for the report, not checks.
 
 use std::io::{Read, Seek};
 
 use super::{FileVerdict, Report};
-use crate::oci::{blob_path, Archive, ImageRef, MAX_JSON};
-use crate::sbom::{self, Format};
+use crate::oci::{blob_path, Archive, ArtifactEntry, ImageRef, SbomFormat, MAX_JSON};
+use crate::sbom;
 
 /// An SBOM artifact attached to the image.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,20 +28,38 @@ pub struct SbomFound {
     pub packages: Option<usize>,
 }
 
-/// The SBOM artifacts of `archive` whose subject is `img`.
+/// The SBOM artifacts of `archive` whose subject is `img`, found by listing
+/// its `index.json` (a caller that has listed it already calls [`sboms_in`]).
 pub fn sboms_of<R: Read + Seek>(ar: &mut Archive<R>, img: &ImageRef) -> Vec<SbomFound> {
+    if img.manifest_digest.is_none() {
+        return Vec::new();
+    }
+    match ar.list() {
+        Ok(listing) => sboms_in(ar, &listing.artifacts, img),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// The SBOM artifacts among `artifacts` (from the listing of `ar`'s
+/// `index.json`) whose subject is `img`.
+pub fn sboms_in<R: Read + Seek>(
+    ar: &mut Archive<R>,
+    artifacts: &[ArtifactEntry],
+    img: &ImageRef,
+) -> Vec<SbomFound> {
     let Some(digest) = &img.manifest_digest else {
         return Vec::new();
     };
-    let Ok(listing) = ar.list() else {
-        return Vec::new();
-    };
     let mut out = Vec::new();
-    for a in &listing.artifacts {
+    for a in artifacts {
         if a.subject.as_ref().map(|s| &s.digest) != Some(digest) {
             continue;
         }
-        let Some(format) = a.artifact_type.as_deref().and_then(Format::from_media_type) else {
+        let Some(format) = a
+            .artifact_type
+            .as_deref()
+            .and_then(SbomFormat::from_media_type)
+        else {
             continue;
         };
         out.push(SbomFound {

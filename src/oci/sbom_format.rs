@@ -1,0 +1,65 @@
+//! The SBOM formats an image carries as attached artifacts: the one table of
+//! artifact type ↔ format name ↔ file extension.
+//!
+//! In: a [`SbomFormat`], an `artifactType` (of an artifact manifest or of its
+//! index descriptor) or a format name a user wrote. Out: the other columns of
+//! its row. Why in the model: `validate` checks the SBOM artifacts a tarball
+//! lists, the `sbom` stage writes them (it re-exports this type as
+//! `sbom::Format`), `verify` and `push` read them back; all must agree on
+//! every type and name, and the model is the layer all of them may import.
+
+/// A document format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SbomFormat {
+    /// SPDX 2.3 JSON, `<stem>.spdx.json`.
+    Spdx,
+    /// CycloneDX 1.5 JSON, `<stem>.cdx.json`.
+    CycloneDx,
+}
+
+impl SbomFormat {
+    /// Every format, in the order errors list them.
+    pub const ALL: [SbomFormat; 2] = [SbomFormat::Spdx, SbomFormat::CycloneDx];
+
+    /// The name users write in `--sbom` and `sbom = [...]`, and the value of
+    /// the artifact's `dev.cargo-slim.sbom` annotation.
+    pub fn name(self) -> &'static str {
+        match self {
+            SbomFormat::Spdx => "spdx",
+            SbomFormat::CycloneDx => "cyclonedx",
+        }
+    }
+
+    /// The file name suffix beside the tarball.
+    pub fn extension(self) -> &'static str {
+        match self {
+            SbomFormat::Spdx => "spdx.json",
+            SbomFormat::CycloneDx => "cdx.json",
+        }
+    }
+
+    /// The `artifactType` (and layer media type) of the document inside an image.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            SbomFormat::Spdx => "application/spdx+json",
+            SbomFormat::CycloneDx => "application/vnd.cyclonedx+json",
+        }
+    }
+
+    /// The format whose [`SbomFormat::media_type`] is `media_type` (an
+    /// artifact's `artifactType`).
+    pub fn from_media_type(media_type: &str) -> Option<SbomFormat> {
+        SbomFormat::ALL
+            .into_iter()
+            .find(|f| f.media_type() == media_type)
+    }
+
+    /// The format a user names: its [`SbomFormat::name`], or `cdx`.
+    pub fn parse(name: &str) -> Option<SbomFormat> {
+        match name {
+            "spdx" => Some(SbomFormat::Spdx),
+            "cyclonedx" | "cdx" => Some(SbomFormat::CycloneDx),
+            _ => None,
+        }
+    }
+}
