@@ -82,13 +82,13 @@ fn this_program() -> &'static str {
     })
 }
 
-/// The key of a binary's per-crate attribution: the sha256 of the unstripped
-/// bytes, the `split-std` choice, and each rlib read for crate names with its
-/// size and modification time.
-pub fn attribution_key(binary: &[u8], split_std: bool, rlibs: &[PathBuf]) -> String {
+/// The key of a binary's per-crate attribution: the sha256 `digest` of the
+/// unstripped bytes, the `split-std` choice, and each rlib read for crate names
+/// with its size and modification time.
+pub fn attribution_key(digest: &str, split_std: bool, rlibs: &[PathBuf]) -> String {
     let mut parts = vec![
         b"bloat".to_vec(),
-        crate::digest::sha256_digest(binary).into_bytes(),
+        digest.as_bytes().to_vec(),
         vec![u8::from(split_std)],
     ];
     for rlib in rlibs {
@@ -107,6 +107,44 @@ pub fn stamp(path: &Path) -> String {
         Ok(m) => format!("{} {}.{} {}", m.len(), m.mtime(), m.mtime_nsec(), m.ino()),
         Err(_) => "-".to_string(),
     }
+}
+
+/// How long a file must have been left alone before its [`identity`] is trusted:
+/// file times come from a clock that ticks every few milliseconds, so a write in
+/// the same tick as the last one could leave every field as it was. A file
+/// system with whole-second times (FAT, some network mounts: both nanosecond
+/// fields 0) must wait out a whole second and a margin.
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(100);
+const SETTLE_COARSE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// A file's identity without reading it: device, inode, size, and mtime and
+/// ctime to the nanosecond. Any write, rename onto it, `touch` or copy of other
+/// bytes over it moves ctime, which no user can set back. `None` (read and hash
+/// the bytes instead) when the file is unreadable, or its ctime is too recent
+/// ([`SETTLE`]): only a settled file shows every later write as a new ctime.
+pub fn identity(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    let changed = std::time::UNIX_EPOCH
+        + std::time::Duration::new(
+            u64::try_from(m.ctime()).ok()?,
+            u32::try_from(m.ctime_nsec()).ok()?,
+        );
+    let age = std::time::SystemTime::now().duration_since(changed).ok()?;
+    let coarse = m.ctime_nsec() == 0 && m.mtime_nsec() == 0;
+    let settle = if coarse { SETTLE_COARSE } else { SETTLE };
+    (age >= settle).then(|| {
+        format!(
+            "{} {} {} {}.{} {}.{}",
+            m.dev(),
+            m.ino(),
+            m.len(),
+            m.mtime(),
+            m.mtime_nsec(),
+            m.ctime(),
+            m.ctime_nsec()
+        )
+    })
 }
 
 /// What a file or folder looked like: `file <sha256>`, `dir <sha256 of the sorted
@@ -388,6 +426,30 @@ mod tests {
             "the entry used last is kept"
         );
         assert!(c.load("bloat", &keys[1]).is_none(), "the oldest is gone");
+    }
+
+    #[test]
+    fn identity_waits_for_a_settled_file_and_moves_with_every_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"one").unwrap();
+        assert_eq!(identity(&path), None, "a file written just now");
+        std::thread::sleep(SETTLE + std::time::Duration::from_millis(50));
+        let first = identity(&path).expect("a settled file");
+        assert_eq!(identity(&path).as_deref(), Some(first.as_str()));
+        // Same size, the modification time set back: the ctime still moves.
+        let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+        std::fs::write(&path, b"two").unwrap();
+        File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        std::thread::sleep(SETTLE + std::time::Duration::from_millis(50));
+        let second = identity(&path).expect("settled again");
+        assert_ne!(first, second);
+        assert_eq!(identity(&dir.path().join("absent")), None);
     }
 
     #[test]

@@ -158,7 +158,7 @@ fn sbom_subject(image: &Image) -> sbom::Subject {
     }
 }
 
-/// One platform: compile → inspect → attribute → strip → upx → image.
+/// One platform: compile → inspect → attribute → strip (or reuse all three) → upx → image.
 fn build_platform(
     plan: &Plan,
     shell: &Shell,
@@ -166,14 +166,12 @@ fn build_platform(
 ) -> Result<pipeline::PlatformBuild> {
     let mut compiled = pipeline::compile(plan, shell)?;
     clock.lap("compile");
-    let unstripped = pipeline::read_binary(&compiled.path)?;
-    let inspection = pipeline::inspect(&unstripped, &compiled, shell)?;
-    clock.lap("inspect");
-    let attribution = pipeline::attribute(&unstripped, &compiled, plan, shell);
-    clock.lap("attribute");
-    let stripped = pipeline::strip(unstripped, &compiled, io::output_dir(&plan.output)?, shell)?;
+    let pipeline::Prepared {
+        inspection,
+        attribution,
+        stripped,
+    } = pipeline::prepare(&compiled, plan, shell, clock)?;
     let sbom = compiled.sbom.take();
-    clock.lap("strip");
     let final_binary = pipeline::upx(plan, stripped, &inspection, shell)?;
     clock.lap("upx");
     let image = pipeline::image(plan, &final_binary.binary, &inspection, shell)?;

@@ -83,11 +83,14 @@ fn reused_layers(stderr: &str) -> usize {
         .count()
 }
 
-/// Every entry file under `<target>/slim-cache/<kind>/`.
+/// Every entry file under `<target>/slim-cache/<kind>/` (none when there is no
+/// such folder).
 fn entries(target: &Path, kind: &str) -> Vec<PathBuf> {
     let dir = target.join("slim-cache").join(kind);
-    let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+    let Ok(rd) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = rd
         .flatten()
         .map(|e| e.path())
         .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
@@ -120,6 +123,58 @@ fn an_unchanged_rebuild_reuses_every_layer_and_writes_the_same_tarball() {
             && verbose.contains("per-crate sizes from the cache"),
         "{verbose}"
     );
+}
+
+/// What a build says when it takes the binary's verdict and stripped bytes from
+/// the cache.
+const BINARY_REUSED: &str = "is unchanged: its ELF verdict and stripped bytes come from the cache";
+
+#[test]
+fn an_unchanged_binary_is_reused_and_one_rewritten_in_place_is_not() {
+    warm_up();
+    let c = Crate::new();
+    c.build("image.tar", &[], &[]);
+    // A binary is trusted by its identity only once it has settled (100 ms).
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (first, stderr) = c.build("image.tar", &[], &[]);
+    assert_eq!(entries(&c.target, "binary").len(), 1, "{stderr}");
+    let (again, stderr) = c.build("image.tar", &[], &[]);
+    assert!(stderr.contains(BINARY_REUSED), "{stderr}");
+    assert!(first == again, "reusing the binary changed the tarball");
+    // Rewrite one string of the binary in place: the same size and inode, the
+    // modification time set back. Only the change time (ctime) tells.
+    let exe = c
+        .target
+        .join(format!("{}-unknown-linux-musl", std::env::consts::ARCH))
+        .join("release/service");
+    let meta = std::fs::metadata(&exe).unwrap();
+    let mut bytes = std::fs::read(&exe).unwrap();
+    let (from, to) = (&b"service build A"[..], &b"service build Z"[..]);
+    let at: Vec<usize> = bytes
+        .windows(from.len())
+        .enumerate()
+        .filter(|(_, w)| *w == from)
+        .map(|(i, _)| i)
+        .collect();
+    assert!(!at.is_empty(), "the binary holds no `service build A`");
+    for i in at {
+        bytes[i..i + to.len()].copy_from_slice(to);
+    }
+    let mut f = std::fs::OpenOptions::new().write(true).open(&exe).unwrap();
+    std::io::Write::write_all(&mut f, &bytes).unwrap();
+    f.set_modified(meta.modified().unwrap()).unwrap();
+    drop(f);
+    let after = std::fs::metadata(&exe).unwrap();
+    assert_eq!(
+        (after.len(), after.modified().unwrap()),
+        (meta.len(), meta.modified().unwrap())
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (edited, stderr) = c.build("image.tar", &[], &[]);
+    assert!(!stderr.contains(BINARY_REUSED), "{stderr}");
+    assert!(edited != first, "the rewritten binary was not packed");
+    let (fresh, _) = c.build("fresh.tar", &["--no-cache"], &[]);
+    assert!(edited == fresh, "the cached build differs from --no-cache");
 }
 
 #[test]
@@ -164,7 +219,7 @@ fn a_corrupt_or_truncated_entry_is_ignored_and_the_output_stays_right() {
     let bytes = std::fs::read(&layers[1]).unwrap();
     std::fs::write(&layers[1], &bytes[..bytes.len() - 1]).unwrap();
     std::fs::write(&layers[2], b"").unwrap();
-    for kind in ["bloat", "metadata", "rustc"] {
+    for kind in ["binary", "bloat", "metadata", "rustc"] {
         for e in entries(&c.target, kind) {
             let bytes = std::fs::read(&e).unwrap();
             std::fs::write(&e, &bytes[..bytes.len() / 2]).unwrap();

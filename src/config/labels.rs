@@ -2,8 +2,9 @@
 //! `org.opencontainers.image.*` labels of the image config.
 //!
 //! In: the cargo package, the binary name, whether `SOURCE_DATE_EPOCH` is set, and
-//! the user's `labels` (which win). Out: the labels, plus notes for the user (a
-//! dirty git tree). Why by default: registries and scanners show these (title,
+//! the user's `labels` (which win). Out: the labels, and a [`PendingRevision`]:
+//! `git status` running beside cargo, which later adds the `revision` label of a
+//! clean checkout or a note about a dirty one. Why by default: registries and scanners show these (title,
 //! version, licenses, source, revision), and every value is already in the
 //! manifest. `created` comes only from `SOURCE_DATE_EPOCH` and `revision` only
 //! from a clean git checkout, so the same sources still give the same digest.
@@ -11,6 +12,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use cargo_metadata::Package;
@@ -20,13 +23,15 @@ const GIT_TIMEOUT: Duration = Duration::from_secs(5);
 
 const PREFIX: &str = "org.opencontainers.image";
 
-/// The labels `package` gives the image of `bin`, with `user` on top, and notes.
+/// The labels `package` gives the image of `bin`, with `user` on top, and the
+/// `git status` that decides `revision`, started in the background: a no-op
+/// rebuild waits for git and cargo side by side instead of one after the other.
 pub fn labels(
     package: &Package,
     bin: &str,
     epoch: Option<u64>,
     user: &BTreeMap<String, String>,
-) -> (BTreeMap<String, String>, Vec<String>) {
+) -> (BTreeMap<String, String>, PendingRevision) {
     let mut out = BTreeMap::new();
     let mut put = |key: &str, value: Option<&str>| {
         if let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) {
@@ -43,21 +48,81 @@ pub fn labels(
     if let Some(e) = epoch {
         put("created", Some(&crate::image::rfc3339(e)));
     }
-    let mut notes = Vec::new();
-    let dir = package.manifest_path.parent().map(|d| d.as_std_path());
-    match dir.map(revision) {
-        Some(Revision::Clean(rev)) => put("revision", Some(&rev)),
-        Some(Revision::Dirty(rev)) => notes.push(format!(
-            "the git tree at {rev:.12} has uncommitted changes: no `{PREFIX}.revision` label (commit them, or set it in `labels`)"
-        )),
-        _ => {}
-    }
     out.extend(user.iter().map(|(k, v)| (k.clone(), v.clone())));
-    (out, notes)
+    // The user's own `revision` label wins: then git is not asked at all.
+    let pending = match package.manifest_path.parent() {
+        Some(dir) if !out.contains_key(REVISION) => PendingRevision::start(dir.as_std_path()),
+        _ => PendingRevision::none(),
+    };
+    (out, pending)
+}
+
+/// The `revision` label's key.
+const REVISION: &str = "org.opencontainers.image.revision";
+
+/// A [`revision`] answer on its way: `git status` on a thread of its own.
+#[derive(Clone)]
+pub struct PendingRevision(Arc<Mutex<Probe>>);
+
+enum Probe {
+    Running(JoinHandle<Revision>),
+    Done(Revision),
+}
+
+impl std::fmt::Debug for PendingRevision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PendingRevision")
+    }
+}
+
+impl PendingRevision {
+    /// Ask git about `dir` now; the answer is taken with [`PendingRevision::finish`].
+    pub fn start(dir: &Path) -> PendingRevision {
+        let dir = dir.to_path_buf();
+        let probe = match std::thread::Builder::new()
+            .name("git-status".into())
+            .spawn(move || revision(&dir))
+        {
+            Ok(handle) => Probe::Running(handle),
+            Err(_) => Probe::Done(Revision::None),
+        };
+        PendingRevision(Arc::new(Mutex::new(probe)))
+    }
+
+    /// No git question (no manifest, or the user set `revision` themselves).
+    pub fn none() -> PendingRevision {
+        PendingRevision(Arc::new(Mutex::new(Probe::Done(Revision::None))))
+    }
+
+    /// Wait for git's answer (once; later calls reuse it).
+    pub fn wait(&self) -> Revision {
+        let mut probe = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let answer = match std::mem::replace(&mut *probe, Probe::Done(Revision::None)) {
+            Probe::Running(handle) => handle.join().unwrap_or(Revision::None),
+            Probe::Done(r) => r,
+        };
+        *probe = Probe::Done(answer.clone());
+        answer
+    }
+
+    /// `labels` with the `revision` label of a clean checkout, and a note for a
+    /// dirty one.
+    pub fn finish(&self, labels: &mut BTreeMap<String, String>) -> Vec<String> {
+        match self.wait() {
+            Revision::Clean(rev) => {
+                labels.entry(REVISION.to_string()).or_insert(rev);
+                Vec::new()
+            }
+            Revision::Dirty(rev) => vec![format!(
+                "the git tree at {rev:.12} has uncommitted changes: no `{REVISION}` label (commit them, or set it in `labels`)"
+            )],
+            Revision::None => Vec::new(),
+        }
+    }
 }
 
 /// What git says about the folder.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Revision {
     /// Not a git checkout, or git is missing or too slow.
     None,

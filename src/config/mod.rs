@@ -27,7 +27,7 @@ use crate::oci::runtime as checks;
 use crate::upx::UpxPlan;
 
 pub use contents::{parse_mode, parse_owner, passwd_user, signal};
-pub use labels::{revision, Revision};
+pub use labels::{revision, PendingRevision, Revision};
 use options::{compression, preset_plan, preset_rustflags};
 pub use options::{push_plan, upx_plan};
 pub use package::{load_metadata, matches_spec, select_bin, select_package, Selector};
@@ -49,8 +49,8 @@ pub struct Plan {
     pub image: ImageSpec,
     /// What the layers besides the binary's hold, `StopSignal`, annotations.
     pub contents: Contents,
-    /// Notes for the user found while resolving (e.g. a dirty git tree).
-    pub notes: Vec<String>,
+    /// The git checkout's `revision` label (or a note on a dirty tree), on its way.
+    pub revision: PendingRevision,
     pub output: PathBuf,
     /// Timestamp for every file and the image `created` field (SOURCE_DATE_EPOCH or 0).
     pub epoch: u64,
@@ -89,6 +89,14 @@ impl Plan {
                 .collect(),
             _ => vec![self.clone()],
         }
+    }
+
+    /// The image spec with the git `revision` label once git has answered, and
+    /// the notes to show (a dirty tree).
+    pub fn image_with_revision(&self) -> (ImageSpec, Vec<String>) {
+        let mut spec = self.image.clone();
+        let notes = self.revision.finish(&mut spec.labels);
+        (spec, notes)
     }
 }
 
@@ -165,7 +173,7 @@ fn resolve_cargo(args: &BuildRequest, epoch: u64) -> Result<Plan> {
     let version = package.version.to_string();
     let manifest = package.manifest_path.as_std_path();
     let mut image = image_spec(&meta, args.tag.as_deref(), &bin, Some(&version), manifest)?;
-    let (labels, notes) = labels::labels(package, &bin, epoch_given(epoch), &image.labels);
+    let (labels, revision) = labels::labels(package, &bin, epoch_given(epoch), &image.labels);
     image.labels = labels;
     let contents = contents::contents(
         &meta,
@@ -253,7 +261,7 @@ fn resolve_cargo(args: &BuildRequest, epoch: u64) -> Result<Plan> {
         })),
         image,
         contents,
-        notes,
+        revision,
         output,
         epoch,
         report,
@@ -341,7 +349,7 @@ fn resolve_binary(args: &BuildRequest, binary: &Path, epoch: u64) -> Result<Plan
         &image.path,
         args.stop_signal.as_deref(),
     )?;
-    let notes = Vec::new();
+    let revision = PendingRevision::none();
     // Outside a crate, no `target/` appears just for the cache.
     let cached = manifest_used.is_some() || args.target_dir.is_some();
     let target_dir = args.target_dir.clone().unwrap_or(target_dir);
@@ -392,7 +400,7 @@ fn resolve_binary(args: &BuildRequest, binary: &Path, epoch: u64) -> Result<Plan
         )?,
         image,
         contents,
-        notes,
+        revision,
         output,
         epoch,
         report,

@@ -58,6 +58,18 @@ impl LinkKind {
             LinkKind::Dynamic => "dynamic",
         }
     }
+
+    /// The kind [`LinkKind::as_str`] names.
+    pub fn from_name(name: &str) -> Option<LinkKind> {
+        [LinkKind::Static, LinkKind::StaticPie, LinkKind::Dynamic]
+            .into_iter()
+            .find(|k| k.as_str() == name)
+    }
+}
+
+/// The OCI architecture and variant of an `e_machine` (`"unknown"` when unmapped).
+pub fn arch_of(machine: u16) -> (&'static str, Option<&'static str>) {
+    crate::arch::from_machine(machine).map_or(("unknown", None), |a| (a.goarch, a.variant))
 }
 
 impl std::fmt::Display for LinkKind {
@@ -539,8 +551,7 @@ pub(crate) fn inspect_uncaught(bytes: &[u8]) -> Result<Inspection, InspectError>
         detail: e.to_string(),
     })?;
     let machine = elf.header.e_machine;
-    let (arch, variant) =
-        crate::arch::from_machine(machine).map_or(("unknown", None), |a| (a.goarch, a.variant));
+    let (arch, variant) = arch_of(machine);
 
     // PT_INTERP: read it ourselves (goblin drops non-UTF-8 interpreters).
     let mut interpreter = None;

@@ -16,14 +16,16 @@ use crate::bloat::{self, Attribution};
 use crate::budget::{self, Verdict};
 use crate::compile;
 use crate::config::{Plan, ReportPlan, Source};
-use crate::elf::{self, Expect, Inspection};
-use crate::error::{io_failure, Failure};
+use crate::elf::Inspection;
+use crate::error::Failure;
 use crate::image::layers::{self, Node};
 use crate::image::{self, files, Image, LayerFile, Platform};
 use crate::preflight::{self, Level};
 use crate::report::{self, BuildReport, LayerReport, NamedSize, Sizes};
 use crate::shell::Shell;
-use crate::strip as stripper;
+
+mod binary;
+pub use binary::{prepare, Prepared, Stripped};
 
 /// Per-stage wall time, printed with `-v`.
 pub struct Clock<'a> {
@@ -145,138 +147,6 @@ fn with_help(msg: &str, help: Option<&str>) -> String {
     }
 }
 
-/// Read the binary to pack: a regular file only (a FIFO or `/dev/zero` is refused
-/// at once), and its first bytes before the rest, so a file that is no ELF at all
-/// (a 20 GiB sparse file, say) is judged from its header without reading it whole.
-pub fn read_binary(path: &Path) -> Result<Vec<u8>> {
-    let (mut file, size) = crate::io::open_regular(path, "an executable")?;
-    let mut head = [0u8; 64];
-    let n =
-        crate::io::read_up_to(&mut file, &mut head).map_err(|e| io_failure("read", path, &e))?;
-    if !head[..n].starts_with(b"\x7fELF") {
-        // The verdict words what the file is from these bytes alone.
-        return Ok(head[..n].to_vec());
-    }
-    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-    bytes.extend_from_slice(&head[..n]);
-    std::io::Read::read_to_end(&mut file, &mut bytes).map_err(|e| io_failure("read", path, &e))?;
-    Ok(bytes)
-}
-
-/// Read the ELF headers (before anything rewrites the file) and refuse what cannot
-/// run in an empty filesystem: the same verdict, in the same words, as `verify`.
-pub fn inspect(bytes: &[u8], compiled: &Compiled, shell: &Shell) -> Result<Inspection> {
-    let path = &compiled.path;
-    shell.status("Verifying", path.display());
-    let name = path.display().to_string();
-    let target = compiled
-        .target
-        .as_deref()
-        .and_then(|t| Some((t, crate::arch::from_triple(t)?)));
-    let why = target.map(|(t, a)| format!("the target `{t}` is {}", a.goarch));
-    let expect = target.zip(why.as_deref()).map(|((_, a), why)| Expect {
-        arch: a.goarch,
-        why,
-    });
-    let verdict = elf::check(&name, bytes, expect).into_result()?;
-    for w in &verdict.warnings {
-        shell.warn(format!("{name}: {w}"));
-    }
-    for n in &verdict.notes {
-        shell.note(format!("{name}: {n}"));
-    }
-    verdict.inspection.ok_or_else(|| {
-        // A UPX-packed static-pie passes verify (with a note) but cannot be
-        // inspected, stripped or attributed: build wants the unpacked binary.
-        Failure::new(format!("`{name}` is already packed with UPX"))
-            .help("pass the binary before packing (`upx -d` unpacks it); cargo slim packs it itself with --upx")
-            .into()
-    })
-}
-
-/// Per-crate attribution from the symbol table (before strip). A binary without
-/// symbols (e.g. `--binary` of a stripped file) simply has no per-crate figures.
-pub fn attribute(
-    bytes: &[u8],
-    compiled: &Compiled,
-    plan: &Plan,
-    shell: &Shell,
-) -> Option<Attribution> {
-    let opts = bloat::Options {
-        split_std: plan.report.split_std,
-        rlibs: compiled.rlibs.clone(),
-    };
-    let key = crate::cache::attribution_key(bytes, opts.split_std, &opts.rlibs);
-    let cached = plan.cache.load("bloat", &key);
-    if let Some(a) = cached.and_then(|e| serde_json::from_slice::<Attribution>(&e.meta).ok()) {
-        shell.verbose("Reused", "per-crate sizes from the cache");
-        return Some(a);
-    }
-    match bloat::attribute(bytes, &opts) {
-        Ok(a) => {
-            if let Ok(json) = serde_json::to_vec(&a) {
-                let _ = plan.cache.store_meta("bloat", &key, &json);
-            }
-            Some(a)
-        }
-        Err(e) => {
-            shell.note(format!("no per-crate sizes: {e}"));
-            None
-        }
-    }
-}
-
-/// The binary on its way into the image and the sizes around it.
-pub struct Stripped {
-    pub binary: Vec<u8>,
-    pub unstripped_size: u64,
-    pub stripped_size: u64,
-    pub upx: Option<crate::report::UpxReport>,
-    /// Bytes of the `.dep-v0` section added while stripping (0: none).
-    pub dep_v0: u64,
-}
-
-/// Strip into an unnamed file beside the output, drop the unstripped bytes, then
-/// read the stripped ones: the binary is never in memory twice.
-pub fn strip(bytes: Vec<u8>, compiled: &Compiled, spool: &Path, shell: &Shell) -> Result<Stripped> {
-    shell.status("Stripping", compiled.path.display());
-    let unstripped_size = bytes.len() as u64;
-    let dep_v0 = compiled.sbom.as_ref().map(|g| stripper::Added {
-        name: crate::sbom::auditable::SECTION,
-        data: crate::sbom::auditable::section(g),
-    });
-    if let Some(d) = &dep_v0 {
-        shell.verbose(
-            "Embedding",
-            format!(
-                "{} ({} crates, {} bytes)",
-                d.name,
-                compiled.sbom.as_ref().map_or(0, |g| g.packages.len()),
-                d.data.len()
-            ),
-        );
-    }
-    let dep_v0_size = dep_v0.as_ref().map_or(0, |d| d.data.len() as u64);
-    let binary = match stripper::strip_to_file_adding(&bytes, spool, dep_v0)? {
-        None => bytes,
-        Some(mut file) => {
-            drop(bytes);
-            let len = file.metadata().map_or(0, |m| m.len());
-            let mut out = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-            std::io::Read::read_to_end(&mut file, &mut out)
-                .map_err(|e| io_failure("read the stripped binary in", spool, &e))?;
-            out
-        }
-    };
-    Ok(Stripped {
-        stripped_size: binary.len() as u64,
-        binary,
-        unstripped_size,
-        upx: None,
-        dep_v0: dep_v0_size,
-    })
-}
-
 /// Optional UPX packing of the stripped binary.
 pub fn upx(plan: &Plan, stripped: Stripped, insp: &Inspection, shell: &Shell) -> Result<Stripped> {
     let Some(upx_plan) = &plan.upx else {
@@ -306,7 +176,8 @@ pub fn image(plan: &Plan, binary: &[u8], insp: &Inspection, shell: &Shell) -> Re
         architecture: insp.arch.to_string(),
         variant: insp.variant.map(str::to_string),
     };
-    for n in &plan.notes {
+    let (spec, notes) = plan.image_with_revision();
+    for n in &notes {
         shell.note(n);
     }
     shell.status("Packing", format!("{} ({platform})", plan.image.reference));
@@ -369,7 +240,7 @@ pub fn image(plan: &Plan, binary: &[u8], insp: &Inspection, shell: &Shell) -> Re
     }];
     let layer = image::build_layer_cached(&binary_file, epoch, Some(spool), c, cache)?;
     built.push((reused(layer, shell), image::binary_comment(&plan.image)));
-    image::build_image_with(&plan.image, contents, &platform, built, plan.epoch)
+    image::build_image_with(&spec, contents, &platform, built, plan.epoch)
 }
 
 /// The layer, saying so when it came from the rebuild cache.
@@ -629,83 +500,4 @@ fn budget_failures(v: &Verdict) -> Vec<String> {
             )
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::shell::Verbosity;
-
-    fn fixture(name: &str) -> (PathBuf, Vec<u8>) {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("testdata/elf")
-            .join(name);
-        let bytes = std::fs::read(&path).unwrap();
-        (path, bytes)
-    }
-
-    fn compiled(path: &Path, target: Option<&str>) -> Compiled {
-        Compiled {
-            path: path.to_path_buf(),
-            target: target.map(str::to_string),
-            rlibs: Vec::new(),
-            sbom: None,
-        }
-    }
-
-    #[test]
-    fn build_and_verify_say_the_same_thing_about_one_file() {
-        for name in ["glibc-dynamic", "i386", "truncated", "script", "shared-lib"] {
-            let (path, bytes) = fixture(name);
-            let shell = Shell::buffer(Verbosity::Normal);
-            let err = inspect(&bytes, &compiled(&path, None), &shell).unwrap_err();
-            let built = err.downcast_ref::<Failure>().expect("a Failure");
-            let verified = crate::verify::verify_path(&path, None);
-            let first = &verified.errors[0];
-            assert_eq!(
-                (&built.what, &built.help),
-                (&first.what, &first.help),
-                "{name}"
-            );
-        }
-    }
-
-    #[test]
-    fn a_binary_for_another_arch_than_the_target_names_both() {
-        let (path, bytes) = fixture("static");
-        let shell = Shell::buffer(Verbosity::Normal);
-        let c = compiled(&path, Some("aarch64-unknown-linux-musl"));
-        let err = inspect(&bytes, &c, &shell).unwrap_err();
-        let f = err.downcast_ref::<Failure>().unwrap();
-        assert!(
-            f.what.ends_with(
-                "is built for amd64, but the target `aarch64-unknown-linux-musl` is arm64"
-            ),
-            "{f:?}"
-        );
-        assert!(f
-            .help
-            .as_deref()
-            .unwrap()
-            .contains("aarch64-unknown-linux-musl"));
-        let ok = inspect(
-            &bytes,
-            &compiled(&path, Some("x86_64-unknown-linux-musl")),
-            &shell,
-        );
-        assert_eq!(ok.unwrap().arch, "amd64");
-    }
-
-    #[test]
-    fn a_stage_note_is_read_back_from_a_buffer_shell() {
-        let (path, bytes) = fixture("upx-packed");
-        let shell = Shell::buffer(Verbosity::Normal);
-        inspect(&bytes, &compiled(&path, None), &shell).unwrap();
-        let out = shell.captured();
-        assert!(out.contains("   Verifying "), "{out}");
-        assert!(
-            out.contains("note: ") && out.contains("packed with UPX"),
-            "{out}"
-        );
-    }
 }
