@@ -1,11 +1,14 @@
 //! `--opt size`: the profile settings of a small binary, added with cargo
 //! `--config` (the user's Cargo.toml untouched), the user's own profile keys
 //! kept, the trade-off said, the figures in the report, and the image still runs.
+//! `--opt min` (nightly build-std) for the host and for linux/arm64 (run under
+//! qemu), refused before compiling when the nightly lacks what it needs.
 
 use std::process::Command;
 
 use serde_json::Value;
 
+use crate::support::index::{arm64_runs, podman_run_arm64};
 use crate::support::*;
 
 /// Its own target dir: a preset changes the release profile, so sharing the
@@ -149,7 +152,8 @@ fn nightly_with_rust_src() -> Option<std::path::PathBuf> {
     assert!(
         !in_ci(),
         "CI=true needs `rustup toolchain install nightly --profile minimal -c rust-src` \
-         and `rustup target add --toolchain nightly x86_64-unknown-linux-musl`"
+         and `rustup target add --toolchain nightly x86_64-unknown-linux-musl \
+         aarch64-unknown-linux-musl`"
     );
     eprintln!("skipping: no nightly toolchain with rust-src");
     None
@@ -236,6 +240,52 @@ fn min_preset_hello_pulls_under_25_kb_and_runs() {
     }
 }
 
+/// A RUSTUP_HOME beside the machine's (same settings, every toolchain linked) in
+/// which each `(toolchain folder, entry)` of `without` lacks `lib/rustlib/<entry>`:
+/// that toolchain's `bin` and `lib` files are hard links (rustc finds its sysroot
+/// from its own path, so a symlinked rustc would find the real one), and every
+/// other `lib/rustlib` entry a symlink. Nothing global is uninstalled.
+fn rustup_home_without(without: &[(&std::path::Path, &str)]) -> tempfile::TempDir {
+    let real_home = without[0].0.parent().unwrap().parent().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let toolchains = home.path().join("toolchains");
+    std::fs::create_dir_all(&toolchains).unwrap();
+    std::fs::copy(
+        real_home.join("settings.toml"),
+        home.path().join("settings.toml"),
+    )
+    .unwrap();
+    for e in std::fs::read_dir(real_home.join("toolchains"))
+        .unwrap()
+        .flatten()
+    {
+        let real = e.path();
+        let dropped: Vec<&str> = without
+            .iter()
+            .filter(|(t, _)| *t == real.as_path())
+            .map(|(_, entry)| *entry)
+            .collect();
+        let fake = toolchains.join(e.file_name());
+        if dropped.is_empty() {
+            std::os::unix::fs::symlink(&real, &fake).unwrap();
+            continue;
+        }
+        link_files(&real.join("bin"), &fake.join("bin"));
+        link_files(&real.join("lib"), &fake.join("lib"));
+        std::fs::create_dir_all(fake.join("lib/rustlib")).unwrap();
+        for r in std::fs::read_dir(real.join("lib/rustlib"))
+            .unwrap()
+            .flatten()
+        {
+            if !dropped.iter().any(|d| r.file_name() == *d) {
+                std::os::unix::fs::symlink(r.path(), fake.join("lib/rustlib").join(r.file_name()))
+                    .unwrap();
+            }
+        }
+    }
+    home
+}
+
 /// Hard links of `from`'s files under `to` (a copy where linking fails), for a
 /// toolchain that shares the real one's bytes.
 fn link_files(from: &std::path::Path, to: &std::path::Path) {
@@ -289,36 +339,7 @@ fn min_preset_without_nightly_or_rust_src_fails_before_compiling() {
     let Some(nightly) = nightly_with_rust_src() else {
         return;
     };
-    let real_home = nightly.parent().unwrap().parent().unwrap();
-    let home = tempfile::tempdir().unwrap();
-    let toolchains = home.path().join("toolchains");
-    std::fs::create_dir_all(&toolchains).unwrap();
-    std::fs::copy(
-        real_home.join("settings.toml"),
-        home.path().join("settings.toml"),
-    )
-    .unwrap();
-    for e in std::fs::read_dir(real_home.join("toolchains"))
-        .unwrap()
-        .flatten()
-    {
-        if e.path() != nightly {
-            std::os::unix::fs::symlink(e.path(), toolchains.join(e.file_name())).unwrap();
-        }
-    }
-    let fake = toolchains.join(nightly.file_name().unwrap());
-    link_files(&nightly.join("bin"), &fake.join("bin"));
-    link_files(&nightly.join("lib"), &fake.join("lib"));
-    std::fs::create_dir_all(fake.join("lib/rustlib")).unwrap();
-    for e in std::fs::read_dir(nightly.join("lib/rustlib"))
-        .unwrap()
-        .flatten()
-    {
-        if e.file_name() != "src" {
-            std::os::unix::fs::symlink(e.path(), fake.join("lib/rustlib").join(e.file_name()))
-                .unwrap();
-        }
-    }
+    let home = rustup_home_without(&[(nightly.as_path(), "src")]);
     let err = min(slim(&[])
         .env("RUSTUP_HOME", home.path())
         .env_remove("RUSTUP_TOOLCHAIN"));
@@ -330,6 +351,132 @@ fn min_preset_without_nightly_or_rust_src_fails_before_compiling() {
         err.contains("help: run `rustup toolchain install nightly -c rust-src`"),
         "{err}"
     );
+}
+
+// --- `--opt min` for linux/arm64: build-std cross-compiled, linked with rust-lld ---
+
+const ARM64_MUSL: &str = "aarch64-unknown-linux-musl";
+const MIN_ARM64_TAG: &str = "localhost/hello-min-arm64:1";
+
+/// The nightly's folder when it also has the aarch64 musl target (build-std links
+/// that target's crt objects and libc.a from it); else a skip, or a failure in CI.
+fn nightly_with_arm64_musl() -> Option<std::path::PathBuf> {
+    let nightly = nightly_with_rust_src()?;
+    let libc = nightly.join("lib/rustlib").join(ARM64_MUSL);
+    if libc.join("lib/self-contained/libc.a").is_file() {
+        return Some(nightly);
+    }
+    assert!(
+        !in_ci(),
+        "CI=true needs `rustup target add --toolchain nightly {ARM64_MUSL}`"
+    );
+    eprintln!("SKIPPED: the nightly has no {ARM64_MUSL} target");
+    None
+}
+
+/// The `e_machine` of an ELF file: 62 = x86-64, 183 = AArch64.
+fn elf_machine(bytes: &[u8]) -> u16 {
+    u16::from_le_bytes([bytes[18], bytes[19]])
+}
+
+#[test]
+fn min_preset_for_arm64_is_static_aarch64_a_fraction_of_the_default_and_runs() {
+    if nightly_with_arm64_musl().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let arm64 = ["--platform", "linux/arm64"];
+    let (plain, _) = json_build("hello", &dir.path().join("plain.tar"), &arm64);
+    let tarball = dir.path().join("min.tar");
+    let (min, err) = json_build(
+        "hello",
+        &tarball,
+        &[
+            &arm64[..],
+            &["--opt", "min", "--offline", "--tag", MIN_ARM64_TAG],
+        ]
+        .concat(),
+    );
+    assert!(
+        err.contains("linux/arm64/v8 (aarch64-unknown-linux-musl), linking with rust-lld"),
+        "{err}"
+    );
+    assert_eq!(min["platform"], "linux/arm64/v8");
+    assert_eq!(plain["platform"], "linux/arm64/v8");
+    assert_eq!(min["preset"]["name"], "min");
+    let linkage = min["linkage"].as_str().unwrap();
+    assert!(matches!(linkage, "static" | "static-pie"), "{linkage}");
+    let binary = preset_target_dir().join(ARM64_MUSL).join("release/hello");
+    assert_eq!(
+        elf_machine(&std::fs::read(&binary).unwrap()),
+        183,
+        "AArch64"
+    );
+    let size = |v: &Value, key: &str| v["sizes"][key].as_u64().unwrap();
+    let (pull, plain_pull) = (size(&min, "image_pull"), size(&plain, "image_pull"));
+    eprintln!(
+        "hello linux/arm64: --opt min stripped {} B, pull {pull} B; default stripped {} B, pull {plain_pull} B",
+        size(&min, "binary_stripped"),
+        size(&plain, "binary_stripped"),
+    );
+    // Measured here: 23,632 B against 211,938 B (nightly 1.101, rust-lld).
+    assert!(pull <= 25_000, "pull {pull} > 25,000 B");
+    assert!(
+        pull * 5 < plain_pull,
+        "{pull} vs the default's {plain_pull}"
+    );
+    if have("podman") && arm64_runs() {
+        assert_eq!(podman_run_arm64(&tarball, MIN_ARM64_TAG), HELLO_LINE);
+    }
+}
+
+#[test]
+fn min_preset_for_arm64_without_the_nightlys_target_names_the_rustup_command() {
+    let Some(nightly) = nightly_with_arm64_musl() else {
+        return;
+    };
+    let krate = copy_fixture("hello");
+    // The active toolchain (cargo-slim's rustc) lacks aarch64 too: the preflight
+    // must not ask for its std, which build-std never uses.
+    let active = run_ok(
+        Command::new("rustup")
+            .args(["which", "rustc"])
+            .env_remove("RUSTUP_TOOLCHAIN")
+            .current_dir(krate.path()),
+    );
+    let active = std::path::PathBuf::from(text(&active.stdout).trim());
+    let active = active.parent().unwrap().parent().unwrap();
+    let home = rustup_home_without(&[(nightly.as_path(), ARM64_MUSL), (active, ARM64_MUSL)]);
+    let out = krate.path().join("out.tar");
+    let started = std::time::Instant::now();
+    let o = run_code(
+        slim(&["build", "--opt", "min", "--platform", "linux/arm64"])
+            .args(["--no-install-target", "--sbom", "none", "-o"])
+            .arg(&out)
+            .arg("--manifest-path")
+            .arg(krate.path().join("Cargo.toml"))
+            .env("CARGO_TARGET_DIR", krate.path().join("target"))
+            .env("RUSTUP_HOME", home.path())
+            .env("RUSTUP_AUTO_INSTALL", "0")
+            .env_remove("RUSTUP_TOOLCHAIN"),
+        1,
+    );
+    let err = text(&o.stderr);
+    assert!(
+        err.contains(&format!(
+            "the nightly toolchain `nightly` has no `{ARM64_MUSL}` target"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "help: run `rustup target add --toolchain nightly {ARM64_MUSL}`"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("Compiling"), "{err}");
+    assert!(!out.exists(), "no tarball");
+    assert!(started.elapsed().as_secs() < 60, "{:?}", started.elapsed());
 }
 
 /// The `e_type` of an ELF file: 2 = ET_EXEC, 3 = ET_DYN.

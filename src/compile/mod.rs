@@ -194,7 +194,18 @@ pub fn choose_target(build: &CargoBuild, shell: &Shell) -> Result<TargetChoice> 
     }
     let dir = build.manifest_path.parent().unwrap_or(Path::new("."));
     let toolchain = nightly::preflight(dir)?;
-    let choice = choose_active_target(build, shell)?;
+    // build-std compiles std with the nightly, so an explicit target (`--target`,
+    // `--platform linux/arm64`) needs the nightly's files for it (checked below),
+    // never the active toolchain's std: checking that would install it for nothing,
+    // or refuse with a `rustup target add` that does not fix the nightly.
+    let choice = match &build.target {
+        Some(t) => TargetChoice {
+            triple: t.clone(),
+            rustflags: static_flags(t),
+            toolchain: None,
+        },
+        None => choose_active_target(build, shell)?,
+    };
     nightly::require_target(&toolchain, &choice.triple, build.install_target, shell)?;
     Ok(TargetChoice {
         toolchain: Some(toolchain),

@@ -11,7 +11,10 @@
 //! compiles std itself, but links with the crt objects, `libc.a` and `libunwind.a`
 //! of `lib/rustlib/<triple>/lib/self-contained` (checked: without it the link
 //! fails with "cannot find rcrt1.o"). A `-gnu` target links the host's C library
-//! and needs nothing more.
+//! and needs nothing more. The same holds for a cross target: `--platform
+//! linux/arm64` needs `rustup target add --toolchain nightly
+//! aarch64-unknown-linux-musl` (checked: then hello builds, links with rust-lld
+//! and runs under qemu), but not the active toolchain's std for it.
 //!
 //! Which nightly: `RUSTUP_TOOLCHAIN` when it names a nightly, else the channel of
 //! the nearest `rust-toolchain.toml` / `rust-toolchain` when it is a nightly, else
