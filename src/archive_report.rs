@@ -128,6 +128,7 @@ fn measure(
         tarball: tar_size,
     };
     let (mut crates, mut sections, mut upx, mut preset) = (Vec::new(), Vec::new(), None, None);
+    let (mut linkage, mut pie_baseline) = (None, None);
     let sidecar = report::sidecar_path(tarball);
     let stored = report::load_reports(&sidecar)
         .map(|all| all.into_iter().find(|r| r.manifest_digest == doc.digest));
@@ -141,6 +142,8 @@ fn measure(
             sections = stored.sections;
             upx = stored.upx;
             preset = stored.preset;
+            linkage = stored.linkage;
+            pie_baseline = stored.pie_baseline;
         }
         Ok(_) => shell.note(format!(
             "{} belongs to another build (different manifest digest); showing image-level figures only",
@@ -170,7 +173,8 @@ fn measure(
         budget: Default::default(),
         baseline: None,
         preset,
-        linkage: None,
+        linkage,
+        pie_baseline,
         sbom: crate::verify::sboms_of(ar, image)
             .into_iter()
             .map(|s| report::SbomReport {

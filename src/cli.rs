@@ -440,6 +440,13 @@ pub struct BuildArgs {
     /// `.rela.dyn`, but no ASLR (`static-pie = false`)
     #[arg(long)]
     pub no_static_pie: bool,
+
+    /// With `static-pie = false`: skip the second, static-pie build (in
+    /// `<target-dir>/slim-pie/`, once per binary) that measures what the non-PIE
+    /// build saved for the report
+    #[arg(long)]
+    pub no_pie_baseline: bool,
+
     /// Recompute everything instead of reusing the rebuild cache in
     /// `<target-dir>/slim-cache/` (compressed layers, per-crate sizes, toolchain and
     /// `cargo metadata` answers); the environment variable `CARGO_SLIM_NO_CACHE=1`
@@ -504,6 +511,7 @@ impl BuildArgs {
             opt: self.opt.clone(),
             no_static_pie: self.no_static_pie,
             no_cache: self.no_cache,
+            no_pie_baseline: self.no_pie_baseline,
         }
     }
 }

@@ -166,12 +166,15 @@ fn build_platform(
 ) -> Result<pipeline::PlatformBuild> {
     let mut compiled = pipeline::compile(plan, shell)?;
     clock.lap("compile");
+    let prepared = pipeline::prepare(&compiled, plan, shell, clock)?;
+    let pie_baseline = pipeline::pie_baseline(plan, &compiled, &prepared, shell);
+    let sbom = compiled.sbom.take();
     let pipeline::Prepared {
         inspection,
         attribution,
         stripped,
-    } = pipeline::prepare(&compiled, plan, shell, clock)?;
-    let sbom = compiled.sbom.take();
+        ..
+    } = prepared;
     let final_binary = pipeline::upx(plan, stripped, &inspection, shell)?;
     clock.lap("upx");
     let image = pipeline::image(plan, &final_binary.binary, &inspection, shell)?;
@@ -183,6 +186,7 @@ fn build_platform(
         inspection,
         attribution,
         sbom,
+        pie_baseline,
     })
 }
 

@@ -526,6 +526,41 @@ fn static_pie_false_builds_a_smaller_non_pie_binary_that_runs() {
     assert!(non_pie_size < pie_size, "{non_pie_size} < {pie_size}");
     let has_rela = |v: &Value| v["sections"].to_string().contains(".rela.dyn");
     assert!(has_rela(&pie) && !has_rela(&non_pie));
+    // The report says what it saved, measured against a real static-pie build of
+    // the same crate: the same bytes as the default build above.
+    assert!(err.contains("Measuring"), "{err}");
+    let base = &non_pie["pie_baseline"];
+    let binary_layer = |v: &Value| {
+        let layers = v["layers"].as_array().unwrap();
+        layers.last().unwrap()["compressed"].as_u64().unwrap()
+    };
+    assert_eq!(base["binary_stripped"].as_u64(), Some(pie_size), "{base}");
+    assert_eq!(base["layer_compressed"].as_u64(), Some(binary_layer(&pie)));
+    assert_eq!(
+        base["saved_stripped"].as_i64(),
+        Some(pie_size as i64 - non_pie_size as i64)
+    );
+    let saved_layer = binary_layer(&pie) as i64 - binary_layer(&non_pie) as i64;
+    assert_eq!(base["saved_layer"].as_i64(), Some(saved_layer));
+    assert!(saved_layer > 0, "{base}");
+    assert!(
+        err.contains(&format!(
+            "static-pie = false: {} ({} bytes) smaller stripped",
+            cargo_slim::units::human(pie_size - non_pie_size),
+            cargo_slim::units::grouped(pie_size - non_pie_size)
+        )),
+        "{err}"
+    );
+    // Once measured, a rebuild of the same binary reuses the figures.
+    let (again, err) = build(&krate.path().join("again.tar"), &[]);
+    assert!(!err.contains("Measuring"), "{err}");
+    assert_eq!(again["pie_baseline"], non_pie["pie_baseline"]);
+    let (off, err) = build(&krate.path().join("off.tar"), &["--no-pie-baseline"]);
+    assert!(off.get("pie_baseline").is_none() && !err.contains("static-pie build"));
+    // `cargo slim report` of the tarball shows it too (from the report beside it).
+    let r = run_ok(slim(&["--message-format", "json", "report"]).arg(&tarball));
+    let r: Value = serde_json::from_str(text(&r.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(r["pie_baseline"], non_pie["pie_baseline"]);
     if have("podman") {
         assert_eq!(podman_run(&tarball, "localhost/hello-nopie:1"), HELLO_LINE);
     }

@@ -67,6 +67,9 @@ pub struct Plan {
     pub preset: Option<crate::compile::preset::PresetPlan>,
     /// The rebuild cache under the target dir (off with `--no-cache`).
     pub cache: crate::cache::Cache,
+    /// With `static-pie = false`: build a static-pie too, to report what the
+    /// non-PIE build saved (off with `--no-pie-baseline`).
+    pub pie_baseline: bool,
 }
 
 impl Plan {
@@ -233,6 +236,7 @@ fn resolve_cargo(args: &BuildRequest, epoch: u64) -> Result<Plan> {
     );
     let cache = crate::cache::Cache::under(&target_dir, !args.no_cache);
     Ok(Plan {
+        pie_baseline: !args.no_pie_baseline,
         cache: cache.clone(),
         preset,
         source: Source::Cargo(Box::new(CargoBuild {
@@ -374,6 +378,7 @@ fn resolve_binary(args: &BuildRequest, binary: &Path, epoch: u64) -> Result<Plan
     let output = crate::io::check_output(&given, args.force)?;
     Ok(Plan {
         cache,
+        pie_baseline: false,
         preset: None,
         source: Source::Binary(binary.to_path_buf()),
         sbom: sbom::resolve(

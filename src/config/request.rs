@@ -66,6 +66,9 @@ pub struct BuildRequest {
     pub no_static_pie: bool,
     /// `--no-cache`: rebuild every derived product instead of reusing the cache.
     pub no_cache: bool,
+    /// `--no-pie-baseline`: with `static-pie = false`, skip the static-pie build
+    /// that measures what it saved.
+    pub no_pie_baseline: bool,
 }
 
 /// Size report and budget flags, shared by `build` and `report`.

@@ -28,6 +28,8 @@ use crate::strip as stripper;
 
 /// What the packer and the report need of the binary.
 pub struct Prepared {
+    /// `sha256:<hex>` of the unstripped binary.
+    pub unstripped_digest: String,
     pub inspection: Inspection,
     pub attribution: Option<Attribution>,
     pub stripped: Stripped,
@@ -123,7 +125,7 @@ pub fn prepare(
             warnings,
             notes,
             unstripped_size: stripped.unstripped_size,
-            unstripped_digest: digest,
+            unstripped_digest: digest.clone(),
             dep_v0: stripped.dep_v0,
         };
         if let Ok(meta) = serde_json::to_vec(&record) {
@@ -136,6 +138,7 @@ pub fn prepare(
         }
     }
     Ok(Prepared {
+        unstripped_digest: digest,
         inspection,
         attribution,
         stripped,
@@ -180,6 +183,7 @@ fn reuse(key: &str, compiled: &Compiled, plan: &Plan, shell: &Shell) -> Option<P
             .and_then(|b| attribute(&b, &record.unstripped_digest, compiled, plan, shell)),
     };
     Some(Prepared {
+        unstripped_digest: record.unstripped_digest,
         inspection,
         attribution,
         stripped: Stripped {
@@ -195,7 +199,7 @@ fn reuse(key: &str, compiled: &Compiled, plan: &Plan, shell: &Shell) -> Option<P
 /// Read the binary to pack: a regular file only (a FIFO or `/dev/zero` is refused
 /// at once), and its first bytes before the rest, so a file that is no ELF at all
 /// (a 20 GiB sparse file, say) is judged from its header without reading it whole.
-fn read_binary(path: &Path) -> Result<Vec<u8>> {
+pub(super) fn read_binary(path: &Path) -> Result<Vec<u8>> {
     let (mut file, size) = crate::io::open_regular(path, "an executable")?;
     let mut head = [0u8; 64];
     let n =
@@ -297,7 +301,10 @@ fn attribute(
 }
 
 /// The `.dep-v0` section (cargo-auditable's crate list) strip adds, if any.
-fn dep_v0_section(compiled: &Compiled, shell: &Shell) -> Option<stripper::Added<'static>> {
+pub(super) fn dep_v0_section(
+    compiled: &Compiled,
+    shell: &Shell,
+) -> Option<stripper::Added<'static>> {
     let graph = compiled.sbom.as_ref()?;
     let d = stripper::Added {
         name: crate::sbom::auditable::SECTION,
@@ -317,7 +324,7 @@ fn dep_v0_section(compiled: &Compiled, shell: &Shell) -> Option<stripper::Added<
 
 /// Strip into an unnamed file beside the output, drop the unstripped bytes, then
 /// read the stripped ones: the binary is never in memory twice.
-fn strip(
+pub(super) fn strip(
     bytes: Vec<u8>,
     compiled: &Compiled,
     dep_v0: Option<stripper::Added<'static>>,
@@ -367,6 +374,7 @@ mod tests {
             target: target.map(str::to_string),
             rlibs: Vec::new(),
             sbom: None,
+            how: None,
         }
     }
 

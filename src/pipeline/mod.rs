@@ -25,7 +25,9 @@ use crate::report::{self, BuildReport, LayerReport, NamedSize, Sizes};
 use crate::shell::Shell;
 
 mod binary;
+mod pie;
 pub use binary::{prepare, Prepared, Stripped};
+pub use pie::baseline as pie_baseline;
 
 /// Per-stage wall time, printed with `-v`.
 pub struct Clock<'a> {
@@ -65,6 +67,9 @@ pub struct Compiled {
     pub rlibs: Vec<PathBuf>,
     /// The dependency graph of the build, for the SBOM (`None` for `--binary`).
     pub sbom: Option<crate::sbom::Graph>,
+    /// How cargo built it (`None` for `--binary`): a second build (the
+    /// static-pie baseline) uses the same target and linker.
+    pub how: Option<(compile::TargetChoice, compile::Linker)>,
 }
 
 /// Preflight the dependency graph, then compile (or take `--binary`).
@@ -118,9 +123,10 @@ pub fn compile(plan: &Plan, shell: &Shell) -> Result<Compiled> {
             }
             Ok(Compiled {
                 path: artifact.path,
-                target: Some(choice.triple),
+                target: Some(choice.triple.clone()),
                 rlibs,
                 sbom,
+                how: Some((choice, link)),
             })
         }
         Source::Binary(p) => Ok(Compiled {
@@ -128,6 +134,7 @@ pub fn compile(plan: &Plan, shell: &Shell) -> Result<Compiled> {
             target: None,
             rlibs: Vec::new(),
             sbom: None,
+            how: None,
         }),
     }
 }
@@ -233,14 +240,27 @@ pub fn image(plan: &Plan, binary: &[u8], insp: &Inspection, shell: &Shell) -> Re
         let layer = layers::build_node_layer_cached(&user, epoch, Some(spool), c, cache)?;
         built.push((reused(layer, shell), format!("files: {}", dests.join(", "))));
     }
-    let binary_file = [LayerFile {
+    let layer = binary_layer(plan, binary)?;
+    built.push((reused(layer, shell), image::binary_comment(&plan.image)));
+    image::build_image_with(&spec, contents, &platform, built, plan.epoch)
+}
+
+/// The binary's own layer (read-only, at the image's binary path), and whether
+/// it came from the rebuild cache.
+fn binary_layer(plan: &Plan, binary: &[u8]) -> Result<(image::Layer, bool)> {
+    let file = [LayerFile {
         path: plan.image.path.clone(),
         mode: 0o555,
         data: binary,
     }];
-    let layer = image::build_layer_cached(&binary_file, epoch, Some(spool), c, cache)?;
-    built.push((reused(layer, shell), image::binary_comment(&plan.image)));
-    image::build_image_with(&spec, contents, &platform, built, plan.epoch)
+    let spool = crate::io::output_dir(&plan.output)?;
+    image::build_layer_cached(
+        &file,
+        plan.epoch,
+        Some(spool),
+        plan.compression,
+        &plan.cache,
+    )
 }
 
 /// The layer, saying so when it came from the rebuild cache.
@@ -293,6 +313,8 @@ pub struct PlatformBuild {
     pub attribution: Option<Attribution>,
     /// The crates in the binary (`None` for `--binary`).
     pub sbom: Option<crate::sbom::Graph>,
+    /// With `static-pie = false`: the static-pie build it is measured against.
+    pub pie_baseline: Option<report::PieBaseline>,
 }
 
 /// The SBOM `documents` as artifacts attached to the images of `set` they describe.
@@ -394,6 +416,7 @@ pub fn report(
                 kept: p.kept.clone(),
             }),
             linkage: Some(b.inspection.kind.as_str().to_string()),
+            pie_baseline: b.pie_baseline.clone(),
             sbom: sbom_reports(set, &b.image),
         });
     }

@@ -44,6 +44,7 @@ pub(crate) fn sample() -> BuildReport {
         baseline: None,
         preset: None,
         linkage: None,
+        pie_baseline: None,
         sbom: Vec::new(),
     }
 }
