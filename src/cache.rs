@@ -1,7 +1,7 @@
 //! The rebuild cache: derived products of a build, kept under the target dir
 //! (`<target-dir>/slim-cache/`) so an unchanged rebuild reuses them.
 //!
-//! In: a kind (`layer`, `bloat`, `rustc`, …), a key that the caller computes
+//! In: a kind (`layer`, `binary`, `bloat`, `rustc`, …), a key that the caller computes
 //! from EVERYTHING that decides the product ([`key`]), and the product (a small
 //! JSON `meta` plus an optional `payload`, e.g. a compressed layer). Out: the
 //! entry stored under that key, or nothing. Why: a no-op `cargo slim build`
@@ -248,7 +248,7 @@ impl Cache {
         let Some(path) = self.path(kind, key) else {
             return Ok(());
         };
-        let write = crate::io::write_atomic_with(&path, |w| {
+        let write = crate::io::write_internal_with(&path, |w| {
             let mut h = Sha256Writer::new();
             h.update(key.as_bytes());
             let mut buf = vec![0; 1 << 16];
@@ -270,7 +270,7 @@ impl Cache {
         });
         write.map_err(|e| format!("{e:#}"))?;
         if let Some(dir) = path.parent() {
-            prune(dir, if kind == "layer" { KEEP_LAYERS } else { KEEP });
+            prune(dir, keep(kind));
         }
         Ok(())
     }
@@ -281,10 +281,20 @@ impl Cache {
     }
 }
 
-/// Entries kept per kind: compressed layers are big (a build has one to three
-/// per platform), the rest are small JSON.
+/// Entries kept per kind: compressed layers and stripped binaries are big (a
+/// build has one to three layers and one binary per platform), the rest are
+/// small JSON.
 const KEEP_LAYERS: usize = 12;
 const KEEP: usize = 64;
+
+/// How many entries of `kind` are kept: few of the kinds whose payloads are
+/// big (compressed layers, stripped binaries), more of the small JSON answers.
+fn keep(kind: &str) -> usize {
+    match kind {
+        "layer" | "binary" => KEEP_LAYERS,
+        _ => KEEP,
+    }
+}
 
 /// Remove all but the `keep` most recently used entries of `dir` (not the
 /// temporary files of a writer: they start with `.`).

@@ -210,6 +210,12 @@ impl Pending {
 
 /// Rename every file into place, in order, as one step a signal cannot split.
 pub fn commit_all(files: Vec<Pending>) -> Result<()> {
+    commit_files(files, true)
+}
+
+/// [`commit_all`]; `outputs`: the files are the run's outputs, named on stderr
+/// when a signal ends the run after them (a cache entry is not).
+fn commit_files(files: Vec<Pending>, outputs: bool) -> Result<()> {
     // Dropping a registration takes the interrupt lock: keep them out of it.
     let mut registrations = Vec::with_capacity(files.len());
     let mut parts = Vec::with_capacity(files.len());
@@ -227,7 +233,9 @@ pub fn commit_all(files: Vec<Pending>) -> Result<()> {
         for (tmp, path) in parts {
             tmp.persist(&path)
                 .map_err(|e| io_failure("move the file into place at", &path, &e.error))?;
-            renamed.push(path);
+            if outputs {
+                renamed.push(path);
+            }
         }
         Ok(())
     });
@@ -319,10 +327,29 @@ pub fn write_atomic_with(
     path: &Path,
     fill: impl FnOnce(&mut BufWriter<File>) -> Result<()>,
 ) -> Result<u64> {
+    write_with(path, fill, true)
+}
+
+/// [`write_atomic_with`]; `output`: as in [`commit_files`].
+fn write_with(
+    path: &Path,
+    fill: impl FnOnce(&mut BufWriter<File>) -> Result<()>,
+    output: bool,
+) -> Result<u64> {
     let pending = prepare_with(path, fill)?;
     let size = pending.size();
-    pending.commit()?;
+    commit_files(vec![pending], output)?;
     Ok(size)
+}
+
+/// [`write_atomic_with`] of a file that is no output of the run (a rebuild
+/// cache entry): an interrupt removes it while unfinished, and does not name it
+/// among the outputs written in full.
+pub fn write_internal_with(
+    path: &Path,
+    fill: impl FnOnce(&mut BufWriter<File>) -> Result<()>,
+) -> Result<u64> {
+    write_with(path, fill, false)
 }
 
 /// `contents` as a [`Pending`] file for `path`.

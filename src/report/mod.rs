@@ -127,7 +127,7 @@ pub struct PieBaseline {
     pub layer_compressed: u64,
     /// Stripped bytes saved by `static-pie = false`.
     pub saved_stripped: i64,
-    /// Compressed (pulled) bytes of the binary's layer saved.
+    /// Bytes saved in the binary's compressed layer (before any UPX packing).
     pub saved_layer: i64,
 }
 
@@ -146,7 +146,7 @@ impl PieBaseline {
     }
 
     /// `16.5 KiB (16,888 bytes) smaller stripped, 4.3 KiB (4,369 bytes) smaller
-    /// pulled than a static-pie build`.
+    /// compressed than a static-pie build`.
     pub fn human(&self) -> String {
         let one = |n: i64, what: &str| {
             let b = n.unsigned_abs();
@@ -156,7 +156,7 @@ impl PieBaseline {
         format!(
             "{}, {} than a static-pie build",
             one(self.saved_stripped, "stripped"),
-            one(self.saved_layer, "pulled")
+            one(self.saved_layer, "compressed")
         )
     }
 }

@@ -169,3 +169,34 @@ fn layers_are_listed_when_there_are_several() {
         "{md}"
     );
 }
+
+#[test]
+fn the_static_pie_baseline_says_what_was_saved_or_added() {
+    let mut r = sample();
+    r.linkage = Some("static".into());
+    assert!(!table(&r).contains("static-pie build"));
+    r.pie_baseline = Some(PieBaseline::new((451_192, 216_000), (434_304, 211_631)));
+    let p = r.pie_baseline.as_ref().unwrap();
+    assert_eq!((p.saved_stripped, p.saved_layer), (16_888, 4_369));
+    let t = table(&r);
+    assert!(t.contains("linkage: static, not PIE (no ASLR)"), "{t}");
+    assert!(
+        t.contains(
+            "static-pie = false: 16.5 KiB (16,888 bytes) smaller stripped, 4.3 KiB (4,369 bytes) \
+             smaller compressed than a static-pie build"
+        ),
+        "{t}"
+    );
+    // A non-PIE layer that compresses worse is reported as such, never as a saving.
+    let grew = PieBaseline::new((1000, 500), (900, 520));
+    assert_eq!(grew.saved_layer, -20);
+    assert!(
+        grew.human().contains("20 B (20 bytes) larger compressed"),
+        "{}",
+        grew.human()
+    );
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["pie_baseline"]["saved_layer"], 4_369);
+    let back: BuildReport = serde_json::from_value(json).unwrap();
+    assert_eq!(back.pie_baseline, r.pie_baseline);
+}
