@@ -111,29 +111,61 @@ pub fn stamp(path: &Path) -> String {
 
 /// How long a file must have been left alone before its [`identity`] is trusted:
 /// file times come from a clock that ticks every few milliseconds, so a write in
-/// the same tick as the last one could leave every field as it was. A file
-/// system with whole-second times (FAT, some network mounts: both nanosecond
-/// fields 0) must wait out a whole second and a margin.
+/// the same tick as the last one could leave every field as it was.
 const SETTLE: std::time::Duration = std::time::Duration::from_millis(100);
-const SETTLE_COARSE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Local file systems whose kernel keeps ctime as the time of the last change
+/// (`statfs` `f_type`): ext2/3/4, xfs, btrfs, tmpfs, overlayfs, zfs, f2fs and
+/// bcachefs. Elsewhere (NFS, virtiofs, 9p, sshfs and other FUSE mounts, read-only
+/// images) ctime may be cached, copied from mtime or fixed: the bytes are read.
+const LOCAL_FS: [u32; 8] = [
+    0xEF53,
+    0x5846_5342,
+    0x9123_683E,
+    0x0102_1994,
+    0x794C_7630,
+    0x2FC1_2FC2,
+    0xF2F5_2010,
+    0xCA45_1A4E,
+];
+
+/// Whether `path` is on one of the [`LOCAL_FS`] file systems.
+fn on_local_fs(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    let mut buf = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: `c_path` is a NUL-terminated string and `buf` is a writable
+    // `statfs`; the result is read only when the call succeeded.
+    let ok = unsafe { libc::statfs(c_path.as_ptr(), buf.as_mut_ptr()) } == 0;
+    if !ok {
+        return false;
+    }
+    // SAFETY: statfs returned 0, so it filled `buf`.
+    let kind = unsafe { buf.assume_init() }.f_type;
+    // `f_type` is a signed or unsigned word depending on the platform: its low
+    // 32 bits are the magic number.
+    #[allow(clippy::unnecessary_cast)]
+    let magic = kind as u64 as u32;
+    LOCAL_FS.contains(&magic)
+}
 
 /// A file's identity without reading it: device, inode, size, and mtime and
 /// ctime to the nanosecond. Any write, rename onto it, `touch` or copy of other
-/// bytes over it moves ctime, which no user can set back. `None` (read and hash
-/// the bytes instead) when the file is unreadable, or its ctime is too recent
-/// ([`SETTLE`]): only a settled file shows every later write as a new ctime.
+/// bytes over it moves ctime, which no user can set back. `None` (read the
+/// bytes instead) when the file is unreadable, not on a local file system the
+/// kernel keeps change times for, has whole-second times (both nanosecond
+/// fields 0), or changed less than 100 ms ago: only a settled file shows every
+/// later write as a new ctime.
 pub fn identity(path: &Path) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::metadata(path).ok()?;
-    let changed = std::time::UNIX_EPOCH
-        + std::time::Duration::new(
-            u64::try_from(m.ctime()).ok()?,
-            u32::try_from(m.ctime_nsec()).ok()?,
-        );
-    let age = std::time::SystemTime::now().duration_since(changed).ok()?;
-    let coarse = m.ctime_nsec() == 0 && m.mtime_nsec() == 0;
-    let settle = if coarse { SETTLE_COARSE } else { SETTLE };
-    (age >= settle).then(|| {
+    if m.ctime_nsec() == 0 && m.mtime_nsec() == 0 {
+        return None;
+    }
+    let age = age_of_change(&m)?;
+    (age >= SETTLE && on_local_fs(path)).then(|| {
         format!(
             "{} {} {} {}.{} {}.{}",
             m.dev(),
@@ -145,6 +177,35 @@ pub fn identity(path: &Path) -> Option<String> {
             m.ctime_nsec()
         )
     })
+}
+
+/// [`identity`], after waiting out the rest of the 100 ms when the file changed
+/// just now (cargo linked it a moment ago), so this build can store what the
+/// next one reuses.
+pub fn settled_identity(path: &Path) -> Option<String> {
+    if !on_local_fs(path) {
+        return None;
+    }
+    let m = std::fs::metadata(path).ok()?;
+    if let Some(age) = age_of_change(&m) {
+        if let Some(rest) = SETTLE.checked_sub(age) {
+            std::thread::sleep(rest + std::time::Duration::from_millis(1));
+        }
+    }
+    identity(path)
+}
+
+/// How long ago the file's ctime was (`None`: in the future, or out of range).
+fn age_of_change(m: &std::fs::Metadata) -> Option<std::time::Duration> {
+    use std::os::unix::fs::MetadataExt;
+    let nanos = u32::try_from(m.ctime_nsec())
+        .ok()
+        .filter(|n| *n < 1_000_000_000)?;
+    let changed = std::time::UNIX_EPOCH.checked_add(std::time::Duration::new(
+        u64::try_from(m.ctime()).ok()?,
+        nanos,
+    ))?;
+    std::time::SystemTime::now().duration_since(changed).ok()
 }
 
 /// What a file or folder looked like: `file <sha256>`, `dir <sha256 of the sorted
@@ -456,8 +517,7 @@ mod tests {
             .unwrap()
             .set_modified(mtime)
             .unwrap();
-        std::thread::sleep(SETTLE + std::time::Duration::from_millis(50));
-        let second = identity(&path).expect("settled again");
+        let second = settled_identity(&path).expect("settled_identity waits for it");
         assert_ne!(first, second);
         assert_eq!(identity(&dir.path().join("absent")), None);
     }

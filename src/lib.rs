@@ -167,8 +167,7 @@ fn build_platform(
     let mut compiled = pipeline::compile(plan, shell)?;
     clock.lap("compile");
     let prepared = pipeline::prepare(&compiled, plan, shell, clock)?;
-    let pie_baseline = pipeline::pie_baseline(plan, &compiled, &prepared, shell);
-    let sbom = compiled.sbom.take();
+    let pie = pipeline::PieInput::of(plan, &compiled, &prepared);
     let pipeline::Prepared {
         inspection,
         attribution,
@@ -179,6 +178,8 @@ fn build_platform(
     clock.lap("upx");
     let image = pipeline::image(plan, &final_binary.binary, &inspection, shell)?;
     clock.lap("image");
+    let pie_baseline = pipeline::pie_baseline(plan, &compiled, pie, &final_binary, &image, shell)?;
+    let sbom = compiled.sbom.take();
     Ok(pipeline::PlatformBuild {
         sizes: pipeline::sizes(&final_binary, &image, 0),
         upx: final_binary.upx,

@@ -12,14 +12,16 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use cargo_metadata::Package;
 
-/// How long `git` may take to say what HEAD is.
+/// How long the image waits for `git status` once cargo has built the binary.
 const GIT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long `git status` may run at all (it starts beside the compile).
+const GIT_LIMIT: Duration = Duration::from_secs(120);
 
 const PREFIX: &str = "org.opencontainers.image";
 
@@ -64,9 +66,14 @@ const REVISION: &str = "org.opencontainers.image.revision";
 #[derive(Clone)]
 pub struct PendingRevision(Arc<Mutex<Probe>>);
 
-enum Probe {
-    Running(JoinHandle<Revision>),
-    Done(Revision),
+struct Probe {
+    /// The thread's answer, until it is taken.
+    rx: Option<Receiver<Revision>>,
+    answer: Option<Revision>,
+    /// Git did not answer within `GIT_TIMEOUT` of being asked for it.
+    timed_out: bool,
+    /// The note about the answer was handed out (once for all platforms).
+    noted: bool,
 }
 
 impl std::fmt::Debug for PendingRevision {
@@ -76,47 +83,74 @@ impl std::fmt::Debug for PendingRevision {
 }
 
 impl PendingRevision {
+    fn with(rx: Option<Receiver<Revision>>, answer: Option<Revision>) -> PendingRevision {
+        PendingRevision(Arc::new(Mutex::new(Probe {
+            rx,
+            answer,
+            timed_out: false,
+            noted: false,
+        })))
+    }
+
     /// Ask git about `dir` now; the answer is taken with [`PendingRevision::finish`].
     pub fn start(dir: &Path) -> PendingRevision {
         let dir = dir.to_path_buf();
-        let probe = match std::thread::Builder::new()
+        let (tx, rx) = mpsc::channel();
+        let spawned = std::thread::Builder::new()
             .name("git-status".into())
-            .spawn(move || revision(&dir))
-        {
-            Ok(handle) => Probe::Running(handle),
-            Err(_) => Probe::Done(Revision::None),
-        };
-        PendingRevision(Arc::new(Mutex::new(probe)))
+            .spawn(move || {
+                // Git gets as long as the compile takes, within a bound of its own.
+                let _ = tx.send(revision_within(&dir, GIT_LIMIT));
+            });
+        match spawned {
+            Ok(_) => PendingRevision::with(Some(rx), None),
+            Err(_) => PendingRevision::none(),
+        }
     }
 
     /// No git question (no manifest, or the user set `revision` themselves).
     pub fn none() -> PendingRevision {
-        PendingRevision(Arc::new(Mutex::new(Probe::Done(Revision::None))))
+        PendingRevision::with(None, Some(Revision::None))
     }
 
-    /// Wait for git's answer (once; later calls reuse it).
+    /// Wait for git's answer, at most 5 s from now (once; later calls reuse it).
     pub fn wait(&self) -> Revision {
         let mut probe = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let answer = match std::mem::replace(&mut *probe, Probe::Done(Revision::None)) {
-            Probe::Running(handle) => handle.join().unwrap_or(Revision::None),
-            Probe::Done(r) => r,
+        if let Some(answer) = &probe.answer {
+            return answer.clone();
+        }
+        let answer = match probe.rx.take().map(|rx| rx.recv_timeout(GIT_TIMEOUT)) {
+            Some(Ok(r)) => r,
+            Some(Err(RecvTimeoutError::Timeout)) => {
+                probe.timed_out = true;
+                Revision::None
+            }
+            _ => Revision::None,
         };
-        *probe = Probe::Done(answer.clone());
+        probe.answer = Some(answer.clone());
         answer
     }
 
-    /// `labels` with the `revision` label of a clean checkout, and a note for a
-    /// dirty one.
+    /// `labels` with the `revision` label of a clean checkout; a note for a dirty
+    /// one, or for a git that did not answer (the first call only: every platform
+    /// of a build asks).
     pub fn finish(&self, labels: &mut BTreeMap<String, String>) -> Vec<String> {
-        match self.wait() {
+        let answer = self.wait();
+        let mut probe = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let first = !std::mem::replace(&mut probe.noted, true);
+        match answer {
             Revision::Clean(rev) => {
                 labels.entry(REVISION.to_string()).or_insert(rev);
                 Vec::new()
             }
-            Revision::Dirty(rev) => vec![format!(
+            Revision::Dirty(rev) if first => vec![format!(
                 "the git tree at {rev:.12} has uncommitted changes: no `{REVISION}` label (commit them, or set it in `labels`)"
             )],
-            Revision::None => Vec::new(),
+            Revision::None if first && probe.timed_out => vec![format!(
+                "`git status` gave no answer within {} s: no `{REVISION}` label (set it in `labels` to pin it)",
+                GIT_TIMEOUT.as_secs()
+            )],
+            _ => Vec::new(),
         }
     }
 }
@@ -133,10 +167,15 @@ pub enum Revision {
 /// HEAD of the git checkout holding `dir`, and whether its tree is clean
 /// (untracked files that are not ignored count as changes).
 pub fn revision(dir: &Path) -> Revision {
+    revision_within(dir, GIT_TIMEOUT)
+}
+
+/// [`revision`], giving git up to `limit`.
+fn revision_within(dir: &Path, limit: Duration) -> Revision {
     // One git for both answers (a no-op rebuild waits for it): `--branch` heads
     // the porcelain v2 listing with `# branch.oid <HEAD>` (`(initial)` before the
     // first commit); every other line is a change.
-    let Some(status) = git(dir, &["status", "--porcelain=v2", "--branch"]) else {
+    let Some(status) = git(dir, &["status", "--porcelain=v2", "--branch"], limit) else {
         return Revision::None;
     };
     let head = status
@@ -158,8 +197,8 @@ pub fn revision(dir: &Path) -> Revision {
     }
 }
 
-/// `git -C dir args…`'s stdout when it succeeds within [`GIT_TIMEOUT`].
-fn git(dir: &Path, args: &[&str]) -> Option<String> {
+/// `git -C dir args…`'s stdout when it succeeds within `limit`.
+fn git(dir: &Path, args: &[&str], limit: Duration) -> Option<String> {
     let mut child = Command::new("git")
         .arg("-C")
         .arg(dir)
@@ -182,7 +221,7 @@ fn git(dir: &Path, args: &[&str]) -> Option<String> {
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
-            Ok(None) if start.elapsed() > GIT_TIMEOUT => {
+            Ok(None) if start.elapsed() > limit => {
                 let _ = child.kill();
                 let _ = child.wait();
                 return None;
@@ -236,5 +275,33 @@ mod tests {
         assert_eq!(head.len(), 40);
         std::fs::write(dir.path().join("b"), b"b").unwrap();
         assert_eq!(revision(dir.path()), Revision::Dirty(head));
+    }
+
+    #[test]
+    fn the_pending_answer_labels_every_platform_and_notes_once() {
+        if Command::new("git").arg("--version").output().is_err() {
+            assert!(std::env::var_os("CI").is_none(), "git is needed in CI");
+            eprintln!("skipped: no git");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        git_ok(dir.path(), &["init", "-q"]);
+        std::fs::write(dir.path().join("a"), b"a").unwrap();
+        git_ok(dir.path(), &["add", "a"]);
+        git_ok(dir.path(), &["commit", "-q", "-m", "a"]);
+        let clean = PendingRevision::start(dir.path());
+        let (mut one, mut two) = (BTreeMap::new(), BTreeMap::new());
+        assert!(clean.finish(&mut one).is_empty());
+        assert!(clean.clone().finish(&mut two).is_empty());
+        assert_eq!(one.get(REVISION).map(String::len), Some(40));
+        assert_eq!(one, two, "every platform gets the label");
+        std::fs::write(dir.path().join("b"), b"b").unwrap();
+        let dirty = PendingRevision::start(dir.path());
+        let mut labels = BTreeMap::new();
+        let notes = dirty.finish(&mut labels);
+        assert!(notes[0].contains("uncommitted changes"), "{notes:?}");
+        assert!(dirty.clone().finish(&mut labels).is_empty(), "noted once");
+        assert!(labels.is_empty());
+        assert!(PendingRevision::none().finish(&mut labels).is_empty());
     }
 }

@@ -6,11 +6,13 @@
 //! the per-crate sizes and the [`Stripped`] binary. Why the cache: on a no-op
 //! rebuild this was most of cargo-slim's own time (reading a 7 MB unstripped
 //! binary, hashing it, scanning it and stripping it) to get the bytes of the run
-//! before. The entry is keyed by the file's identity ([`cache::identity`]:
-//! device, inode, size, mtime and ctime to the nanosecond, trusted only once the
-//! file has settled), its path, the target and the `.dep-v0` section strip adds;
-//! it holds the stripped bytes and the verdict's words, and is stored only when
-//! the file had the same identity before and after it was read.
+//! before. Only cargo's own output is reused this way (cargo itself trusts file
+//! times to skip the build), and only on a local file system that keeps change
+//! times ([`cache::identity`]: device, inode, size, mtime and ctime to the
+//! nanosecond, once the file has settled). The entry's key adds the path, the
+//! target and the `.dep-v0` section strip adds; it holds the stripped bytes and
+//! the verdict's words, is stored only when the file had the same identity
+//! before and after it was read, and is reused only with its per-crate sizes.
 
 use std::path::Path;
 
@@ -62,6 +64,8 @@ struct Record {
     unstripped_size: u64,
     unstripped_digest: String,
     dep_v0: u64,
+    /// Whether the binary had per-crate sizes (kept under `bloat` by its digest).
+    attributed: bool,
 }
 
 impl Record {
@@ -91,10 +95,10 @@ pub fn prepare(
 ) -> Result<Prepared> {
     let spool = crate::io::output_dir(&plan.output)?;
     let dep_v0 = dep_v0_section(compiled, shell);
-    let identity = plan
-        .cache
-        .is_on()
-        .then(|| cache::identity(&compiled.path))
+    // Only cargo's own output: a `--binary` may sit anywhere, written by anything.
+    let from_cargo = matches!(plan.source, crate::config::Source::Cargo(_));
+    let identity = (plan.cache.is_on() && from_cargo)
+        .then(|| cache::settled_identity(&compiled.path))
         .flatten();
     let key = identity
         .as_deref()
@@ -127,6 +131,7 @@ pub fn prepare(
             unstripped_size: stripped.unstripped_size,
             unstripped_digest: digest.clone(),
             dep_v0: stripped.dep_v0,
+            attributed: attribution.is_some(),
         };
         if let Ok(meta) = serde_json::to_vec(&record) {
             if let Err(e) = plan
@@ -164,6 +169,17 @@ fn reuse(key: &str, compiled: &Compiled, plan: &Plan, shell: &Shell) -> Option<P
     let record: Record = serde_json::from_slice(&entry.meta).ok()?;
     let inspection = record.inspection()?;
     let binary = entry.payload().ok()?;
+    // Per-crate sizes not kept (another `--split-std`, or pruned): a miss, so the
+    // file is read, judged and stripped again with them.
+    let attribution = match record.attributed {
+        true => Some(cached_attribution(
+            &record.unstripped_digest,
+            compiled,
+            plan,
+            shell,
+        )?),
+        false => None,
+    };
     let name = compiled.path.display();
     shell.status(
         "Reused",
@@ -175,13 +191,6 @@ fn reuse(key: &str, compiled: &Compiled, plan: &Plan, shell: &Shell) -> Option<P
     for n in &record.notes {
         shell.note(format!("{name}: {n}"));
     }
-    let attribution = match cached_attribution(&record.unstripped_digest, compiled, plan, shell) {
-        Some(a) => Some(a),
-        // Not kept (another `--split-std`, or pruned): read the file after all.
-        None => read_binary(&compiled.path)
-            .ok()
-            .and_then(|b| attribute(&b, &record.unstripped_digest, compiled, plan, shell)),
-    };
     Some(Prepared {
         unstripped_digest: record.unstripped_digest,
         inspection,

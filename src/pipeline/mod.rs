@@ -27,7 +27,7 @@ use crate::shell::Shell;
 mod binary;
 mod pie;
 pub use binary::{prepare, Prepared, Stripped};
-pub use pie::baseline as pie_baseline;
+pub use pie::{baseline as pie_baseline, PieInput};
 
 /// Per-stage wall time, printed with `-v`.
 pub struct Clock<'a> {

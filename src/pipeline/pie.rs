@@ -2,79 +2,119 @@
 //! static-pie (the default), stripped and compressed exactly like the image's
 //! binary, so the report states a measured saving instead of a guess.
 //!
-//! In: the plan, the non-PIE binary cargo built and its prepared (stripped)
-//! form. Out: a [`PieBaseline`] for the report, or `None` with a warning when the
-//! static-pie build fails (the image is still built). Why a second build: the
-//! difference is more than the `.rela.dyn` section (code generation differs
-//! too), so only a real static-pie build gives a true figure. Its cost is paid
-//! once per binary: the figures are kept in the rebuild cache under the non-PIE
-//! binary's digest, and the static-pie build keeps its own target dir
-//! (`<target-dir>/slim-pie/`), so it is incremental like the first.
+//! In: the plan, the non-PIE binary cargo built ([`PieInput`], taken before UPX)
+//! and the image made of it. Out: a [`PieBaseline`] for the report, or `None`
+//! with a warning when the static-pie build fails or is not a static-pie (the
+//! image is still built); an interrupt during that build ends the run. Why a
+//! second build: the difference is more than the `.rela.dyn` section (code
+//! generation differs too), so only a real static-pie build gives a true figure.
+//! Its cost is paid once per binary: the figures are kept in the rebuild cache
+//! under the non-PIE binary's digest, and the static-pie build keeps its own
+//! target and build dirs (`<target-dir>/slim-pie/`), so it is incremental too.
 
 use anyhow::Result;
 
 use super::binary::{dep_v0_section, read_binary, strip};
-use super::{Compiled, Prepared};
+use super::{Compiled, Prepared, Stripped};
 use crate::config::{Plan, Source};
+use crate::elf::LinkKind;
+use crate::image::Image;
 use crate::report::PieBaseline;
 use crate::shell::{Shell, Verbosity};
+use crate::strip::Added;
 
 /// The folder under the target dir where the static-pie baseline is built.
 pub const TARGET_SUBDIR: &str = "slim-pie";
 
-/// The static-pie build's figures beside ours, when `static-pie = false` asked for
-/// them (and `--no-pie-baseline` did not turn them off).
+/// What the baseline needs of the non-PIE build, taken before UPX packs it.
+pub struct PieInput {
+    /// `sha256:<hex>` of the unstripped non-PIE binary.
+    digest: String,
+    /// The `.dep-v0` section strip added to it (and adds to the static-pie).
+    dep_v0: Option<Added<'static>>,
+    /// The stripped bytes, kept only when UPX may replace them in the image.
+    unpacked: Option<Vec<u8>>,
+}
+
+impl PieInput {
+    /// `Some` when `static-pie = false` asks for a baseline (and
+    /// `--no-pie-baseline` did not turn it off).
+    pub fn of(plan: &Plan, compiled: &Compiled, prepared: &Prepared) -> Option<PieInput> {
+        let Source::Cargo(build) = &plan.source else {
+            return None;
+        };
+        let non_pie = build
+            .rustflags
+            .iter()
+            .any(|f| f == crate::compile::preset::NON_PIE_FLAG);
+        (non_pie && plan.pie_baseline).then(|| PieInput {
+            digest: prepared.unstripped_digest.clone(),
+            dep_v0: dep_v0_section(compiled, &Shell::buffer(Verbosity::Quiet)),
+            unpacked: plan.upx.as_ref().map(|_| prepared.stripped.binary.clone()),
+        })
+    }
+}
+
+/// The static-pie build's figures beside ours: `ours` is the binary as packed
+/// (maybe by UPX) and `image` the image made of it. A failed static-pie build is
+/// a warning and no figures; an interrupt during it ends the run.
 pub fn baseline(
     plan: &Plan,
     compiled: &Compiled,
-    prepared: &Prepared,
+    input: Option<PieInput>,
+    ours: &Stripped,
+    image: &Image,
     shell: &Shell,
-) -> Option<PieBaseline> {
-    let Source::Cargo(build) = &plan.source else {
-        return None;
+) -> Result<Option<PieBaseline>> {
+    let (Some(input), Source::Cargo(build)) = (input, &plan.source) else {
+        return Ok(None);
     };
-    let non_pie = build
-        .rustflags
-        .iter()
-        .any(|f| f == crate::compile::preset::NON_PIE_FLAG);
-    if !non_pie || !plan.pie_baseline {
-        return None;
-    }
-    let ours = prepared.stripped.binary.as_slice();
+    // Ours, compressed like the image's binary layer: that very layer, unless
+    // UPX replaced the stripped bytes in it.
+    let ours_layer = match (&input.unpacked, ours.upx.as_ref().is_some_and(|u| u.packed)) {
+        (Some(unpacked), true) => layer_size(unpacked, plan)?,
+        _ => image.layers.last().map_or(0, |l| l.blob.size()),
+    };
+    let ours = (ours.stripped_size, ours_layer);
     let key = crate::cache::key(&[
         b"pie",
-        prepared.unstripped_digest.as_bytes(),
-        &prepared.stripped.dep_v0.to_le_bytes(),
+        input.digest.as_bytes(),
+        input.dep_v0.as_ref().map_or(&[][..], |d| &d.data[..]),
         plan.compression.name().as_bytes(),
         &plan.epoch.to_le_bytes(),
         plan.image.path.as_bytes(),
     ]);
-    if let Some(b) = plan
+    if let Some(pie) = plan
         .cache
         .load("pie", &key)
         .and_then(|e| serde_json::from_slice::<(u64, u64)>(&e.meta).ok())
     {
         shell.verbose("Reused", "the static-pie baseline's sizes from the cache");
-        return compare(b, ours, plan).ok();
+        return Ok(Some(PieBaseline::new(pie, ours)));
     }
     shell.status(
         "Measuring",
         format!(
-            "what static-pie = false saves: a static-pie build of {} in {}",
+            "what static-pie = false saves: a second, static-pie build of {} in {} \
+             (once per change of the binary; --no-pie-baseline skips it)",
             build.bin,
             build.target_dir.join(TARGET_SUBDIR).display()
         ),
     );
-    match measure(build, compiled, plan, shell).and_then(|b| {
-        let _ = plan.cache.store_meta("pie", &key, &serde_json::to_vec(&b)?);
-        compare(b, ours, plan)
-    }) {
-        Ok(b) => Some(b),
+    match measure(build, compiled, input.dep_v0, plan, shell) {
+        Ok(pie) => {
+            if let Ok(json) = serde_json::to_vec(&pie) {
+                let _ = plan.cache.store_meta("pie", &key, &json);
+            }
+            Ok(Some(PieBaseline::new(pie, ours)))
+        }
+        // Ctrl-C or SIGTERM during the second build ends the run like any other.
+        Err(e) if crate::interrupt::received().is_some() => Err(e),
         Err(e) => {
             shell.warn(format!(
                 "could not measure what static-pie = false saves (the image is built all the same): {e:#}"
             ));
-            None
+            Ok(None)
         }
     }
 }
@@ -83,6 +123,7 @@ pub fn baseline(
 fn measure(
     build: &crate::compile::CargoBuild,
     compiled: &Compiled,
+    dep_v0: Option<Added<'static>>,
     plan: &Plan,
     shell: &Shell,
 ) -> Result<(u64, u64)> {
@@ -92,34 +133,39 @@ fn measure(
     let mut pie = build.clone();
     pie.rustflags
         .retain(|f| f != crate::compile::preset::NON_PIE_FLAG);
-    pie.target_dir = build.target_dir.join(TARGET_SUBDIR);
+    let dir = build.target_dir.join(TARGET_SUBDIR);
+    pie.target_dir = dir.clone();
     pie.target_dir_given = true;
-    let artifact = crate::compile::build(&pie, choice, link, shell)?;
-    let bytes = read_binary(&artifact.path)?;
-    // Our own status lines for the baseline's strip would only repeat the image's.
+    // A `build.build-dir` of the user's would otherwise hold both builds'
+    // intermediate files, each invalidating the other's.
+    let build_dir = toml::Value::String(dir.join("build").display().to_string());
+    pie.cargo_args.extend([
+        "--config".to_string(),
+        format!("build.build-dir={build_dir}"),
+    ]);
+    // cargo's own progress lines only with -v: the image's build showed them.
     let quiet = Shell::buffer(Verbosity::Quiet);
+    let cargo_shell = if shell.verbosity == Verbosity::Verbose {
+        shell
+    } else {
+        &quiet
+    };
+    let artifact = crate::compile::build(&pie, choice, link, cargo_shell)?;
+    let bytes = read_binary(&artifact.path)?;
+    let kind = crate::elf::inspect(&bytes).map(|i| i.kind);
+    if !matches!(kind, Ok(LinkKind::StaticPie)) {
+        anyhow::bail!(
+            "the baseline build `{}` is not a static-pie ({}), so there is nothing to compare with",
+            artifact.path.display(),
+            kind.map_or_else(|e| e.to_string(), |k| k.as_str().to_string())
+        );
+    }
     let spool = crate::io::output_dir(&plan.output)?;
-    let stripped = strip(
-        bytes,
-        compiled,
-        dep_v0_section(compiled, &quiet),
-        spool,
-        &quiet,
-    )?;
-    let layer = layer_size(&stripped.binary, plan)?;
-    Ok((stripped.stripped_size, layer))
+    let stripped = strip(bytes, compiled, dep_v0, spool, &quiet)?;
+    Ok((stripped.stripped_size, layer_size(&stripped.binary, plan)?))
 }
 
-/// The static-pie's `(stripped, layer)` sizes beside ours.
-fn compare(pie: (u64, u64), ours: &[u8], plan: &Plan) -> Result<PieBaseline> {
-    Ok(PieBaseline::new(
-        pie,
-        (ours.len() as u64, layer_size(ours, plan)?),
-    ))
-}
-
-/// The compressed size of the image's binary layer if it held `binary` (the
-/// same layer, from the cache, when no UPX changes the bytes after this).
+/// The compressed size of the image's binary layer if it held `binary`.
 fn layer_size(binary: &[u8], plan: &Plan) -> Result<u64> {
     Ok(super::binary_layer(plan, binary)?.0.blob.size())
 }
