@@ -360,6 +360,8 @@ fn keep(kind: &str) -> usize {
 /// Remove all but the `keep` most recently used entries of `dir` (not the
 /// temporary files of a writer: they start with `.`).
 fn prune(dir: &Path, keep: usize) {
+    // A writer killed by SIGKILL left its temporary file; live writers hold theirs locked.
+    crate::io::sweep_stale_temps(dir);
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;
     };
@@ -520,6 +522,25 @@ mod tests {
         let second = settled_identity(&path).expect("settled_identity waits for it");
         assert_ne!(first, second);
         assert_eq!(identity(&dir.path().join("absent")), None);
+    }
+
+    #[test]
+    fn a_store_sweeps_what_a_killed_writer_left_but_not_a_live_ones_file() {
+        let (_d, c) = cache();
+        c.store_meta("bloat", &key(&[b"first"]), b"m").unwrap();
+        let dir = c.dir.as_ref().unwrap().join("bloat");
+        let stale = dir.join(format!(".{}.aB3xY9.tmp", key(&[b"dead"])));
+        let live = dir.join(format!(".{}.Qw7rT2.tmp", key(&[b"live"])));
+        let other = dir.join(".notes.txt");
+        std::fs::write(&stale, b"half").unwrap();
+        std::fs::write(&other, b"not ours").unwrap();
+        let held = File::create(&live).unwrap();
+        held.lock().unwrap();
+        c.store_meta("bloat", &key(&[b"second"]), b"m").unwrap();
+        assert!(!stale.exists(), "the killed writer's file is swept");
+        assert!(live.exists(), "a live writer's file stays");
+        assert!(other.exists(), "only temporary files are swept");
+        drop(held);
     }
 
     #[test]

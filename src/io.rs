@@ -255,13 +255,31 @@ fn is_temp_name(candidate: &str, prefix: &str) -> bool {
 /// Remove temporary files named for this output that no live run holds locked
 /// (a run killed by SIGKILL, or a machine that lost power, left them).
 fn sweep_stale(dir: &Path, prefix: &str) -> Vec<std::path::PathBuf> {
+    sweep_unlocked(dir, |name| is_temp_name(name, prefix))
+}
+
+/// Remove every temporary file of [`prepare_with`] in `dir`, whatever output it
+/// was for, that no live run holds locked: for folders of many outputs (the
+/// rebuild cache), where the next write of the same name may never come.
+pub fn sweep_stale_temps(dir: &Path) -> Vec<std::path::PathBuf> {
+    sweep_unlocked(dir, |name| {
+        name.strip_prefix('.')
+            .and_then(|rest| rest.rsplit_once('.').map(|(stem, _)| stem))
+            .and_then(|stem| stem.rsplit_once('.'))
+            .is_some_and(|(output, _)| is_temp_name(name, &format!(".{output}.")))
+    })
+}
+
+/// Remove the regular files of `dir` whose names `temp` accepts and that no
+/// live writer holds locked.
+fn sweep_unlocked(dir: &Path, temp: impl Fn(&str) -> bool) -> Vec<std::path::PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
     let mut removed = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name();
-        if !is_temp_name(&name.to_string_lossy(), prefix) {
+        if !temp(&name.to_string_lossy()) {
             continue;
         }
         let path = entry.path();
