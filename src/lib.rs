@@ -176,7 +176,7 @@ fn build_platform(
     } = prepared;
     let final_binary = pipeline::upx(plan, stripped, &inspection, shell)?;
     clock.lap("upx");
-    let image = pipeline::image(plan, &final_binary.binary, &inspection, shell)?;
+    let image = pipeline::image(plan, &final_binary, &inspection, shell)?;
     clock.lap("image");
     let pie_baseline = pipeline::pie_baseline(plan, &compiled, pie, &final_binary, &image, shell)?;
     let sbom = compiled.sbom.take();

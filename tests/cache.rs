@@ -219,7 +219,7 @@ fn a_corrupt_or_truncated_entry_is_ignored_and_the_output_stays_right() {
     let bytes = std::fs::read(&layers[1]).unwrap();
     std::fs::write(&layers[1], &bytes[..bytes.len() - 1]).unwrap();
     std::fs::write(&layers[2], b"").unwrap();
-    for kind in ["binary", "bloat", "metadata", "rustc"] {
+    for kind in ["binary", "stripped", "bloat", "metadata", "rustc"] {
         for e in entries(&c.target, kind) {
             let bytes = std::fs::read(&e).unwrap();
             std::fs::write(&e, &bytes[..bytes.len() / 2]).unwrap();

@@ -141,26 +141,21 @@ struct LayerMeta {
     uncompressed_size: u64,
 }
 
+/// What decides a layer's bytes about one entry: its kind (`dir`, `file`), its
+/// owner and mode, and the `sha256:<hex>` of its data (empty for a directory).
+pub(super) type KeyRow = (&'static str, Owner, String);
+
 /// The cache key of a layer: every byte of the tar follows from the entries
 /// (path, kind, mode, owner, the sha256 of the data), the epoch of every header,
 /// and the compression (its kind and level).
-fn layer_key(
-    entries: &BTreeMap<String, LayerEntry<'_>>,
-    epoch: u64,
-    compression: Compression,
-) -> String {
+fn key_of(rows: &BTreeMap<String, KeyRow>, epoch: u64, compression: Compression) -> String {
     let mut parts: Vec<Vec<u8>> = vec![
         b"layer".to_vec(),
         epoch.to_le_bytes().to_vec(),
         format!("{compression:?}").into_bytes(),
     ];
-    for (path, entry) in entries {
-        let (kind, owner, data) = match entry {
-            LayerEntry::Dir(o) => ("dir", o, None),
-            LayerEntry::File(o, d) => ("file", o, Some(*d)),
-        };
+    for (path, (kind, owner, digest)) in rows {
         parts.push(path.as_bytes().to_vec());
-        let digest = data.map(crate::digest::sha256_digest).unwrap_or_default();
         parts.push(
             format!(
                 "{kind} {:o} {} {} {digest}",
@@ -171,6 +166,54 @@ fn layer_key(
     }
     let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
     crate::cache::key(&refs)
+}
+
+/// [`key_of`] the entries, hashing each file's data.
+fn layer_key(
+    entries: &BTreeMap<String, LayerEntry<'_>>,
+    epoch: u64,
+    compression: Compression,
+) -> String {
+    let rows = entries
+        .iter()
+        .map(|(path, entry)| {
+            let row = match entry {
+                LayerEntry::Dir(o) => ("dir", *o, String::new()),
+                LayerEntry::File(o, d) => ("file", *o, crate::digest::sha256_digest(d)),
+            };
+            (path.clone(), row)
+        })
+        .collect();
+    key_of(&rows, epoch, compression)
+}
+
+/// The layer stored under `key`, if the cache holds a sound one.
+fn load(cache: &Cache, key: &str, compression: Compression) -> Option<Layer> {
+    let entry = cache.load("layer", key)?;
+    let meta = serde_json::from_slice::<LayerMeta>(&entry.meta).ok()?;
+    let blob = Blob::in_file(
+        super::layer_media_type(compression),
+        meta.digest,
+        entry.file,
+        0,
+        entry.payload_len,
+    );
+    Some(Layer {
+        blob,
+        diff_id: meta.diff_id,
+        uncompressed_size: meta.uncompressed_size,
+    })
+}
+
+/// The layer of the entries `rows` describe, if the cache holds it: nothing is
+/// compressed, and the files' bytes need not be at hand (only their digests).
+pub(super) fn cached(
+    rows: &BTreeMap<String, KeyRow>,
+    epoch: u64,
+    compression: Compression,
+    cache: &Cache,
+) -> Option<Layer> {
+    load(cache, &key_of(rows, epoch, compression), compression)
 }
 
 /// Compress `entries` into a layer, or take the layer compressed from the same
@@ -186,22 +229,8 @@ pub(super) fn write_cached(
         return Ok((write_layer(entries, epoch, spool_dir, compression)?, false));
     }
     let key = layer_key(entries, epoch, compression);
-    if let Some(entry) = cache.load("layer", &key) {
-        if let Ok(meta) = serde_json::from_slice::<LayerMeta>(&entry.meta) {
-            let blob = Blob::in_file(
-                super::layer_media_type(compression),
-                meta.digest,
-                entry.file,
-                0,
-                entry.payload_len,
-            );
-            let layer = Layer {
-                blob,
-                diff_id: meta.diff_id,
-                uncompressed_size: meta.uncompressed_size,
-            };
-            return Ok((layer, true));
-        }
+    if let Some(layer) = load(cache, &key, compression) {
+        return Ok((layer, true));
     }
     let layer = write_layer(entries, epoch, spool_dir, compression)?;
     let meta = LayerMeta {
@@ -223,6 +252,33 @@ pub(super) fn write_cached(
 mod tests {
     use super::*;
     use std::io::Read;
+
+    #[test]
+    fn a_layer_is_found_by_its_files_digest_without_the_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::under(dir.path(), true);
+        let data = b"\x7fELF pretend binary".to_vec();
+        let file = [crate::image::LayerFile {
+            path: "/usr/bin/app".into(),
+            mode: 0o555,
+            data: &data,
+        }];
+        let c = Compression::Gzip;
+        let digest = crate::digest::sha256_digest(&data);
+        let find = |mode, digest: &str, epoch| {
+            crate::image::cached_file_layer("/usr/bin/app", mode, digest, epoch, c, &cache)
+        };
+        assert!(find(0o555, &digest, 0).is_none(), "nothing stored yet");
+        let (made, hit) = crate::image::build_layer_cached(&file, 0, None, c, &cache).unwrap();
+        assert!(!hit);
+        let found = find(0o555, &digest, 0).expect("the same key as the built layer");
+        assert_eq!(found.blob.digest, made.blob.digest);
+        assert_eq!(found.diff_id, made.diff_id);
+        let other = crate::digest::sha256_digest(b"other bytes");
+        assert!(find(0o555, &other, 0).is_none(), "another binary");
+        assert!(find(0o755, &digest, 0).is_none(), "another mode");
+        assert!(find(0o555, &digest, 1).is_none(), "another epoch");
+    }
 
     fn listing(layer: &Layer) -> Vec<(String, u32, u64, u64)> {
         let mut tar_bytes = Vec::new();

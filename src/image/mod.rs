@@ -220,17 +220,7 @@ pub fn build_layer_cached(
     cache: &crate::cache::Cache,
 ) -> Result<(Layer, bool)> {
     // Every parent directory of every file, as its own entry.
-    let mut dirs = BTreeSet::new();
-    for f in files {
-        let rel = f.path.trim_start_matches('/');
-        let mut acc = String::new();
-        let parts: Vec<&str> = rel.split('/').collect();
-        for part in &parts[..parts.len() - 1] {
-            acc.push_str(part);
-            acc.push('/');
-            dirs.insert(acc.clone());
-        }
-    }
+    let dirs: BTreeSet<String> = files.iter().flat_map(|f| parent_dirs(&f.path)).collect();
     let mut entries: BTreeMap<String, LayerEntry> = dirs
         .into_iter()
         .map(|d| (d, LayerEntry::Dir(Owner::root(0o755))))
@@ -243,6 +233,42 @@ pub fn build_layer_cached(
         }
     }
     layers::write_cached(&entries, epoch, spool_dir, compression, cache)
+}
+
+/// The parent directories of an image path, relative, each ending in `/`
+/// (`/usr/bin/app` → `usr/`, `usr/bin/`).
+fn parent_dirs(path: &str) -> Vec<String> {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let mut acc = String::new();
+    let mut dirs = Vec::new();
+    for part in &parts[..parts.len() - 1] {
+        acc.push_str(part);
+        acc.push('/');
+        dirs.push(acc.clone());
+    }
+    dirs
+}
+
+/// The layer [`build_layer_cached`] makes of one file, if the cache holds it,
+/// knowing only the `sha256:<hex>` of the file's bytes: nothing is compressed
+/// and the bytes need not be read (`None`: build it from the bytes).
+pub fn cached_file_layer(
+    path: &str,
+    mode: u32,
+    digest: &str,
+    epoch: u64,
+    compression: Compression,
+    cache: &crate::cache::Cache,
+) -> Option<Layer> {
+    let mut rows: BTreeMap<String, layers::KeyRow> = parent_dirs(path)
+        .into_iter()
+        .map(|d| (d, ("dir", Owner::root(0o755), String::new())))
+        .collect();
+    rows.insert(
+        path.trim_start_matches('/').to_string(),
+        ("file", Owner::root(mode), digest.to_string()),
+    );
+    layers::cached(&rows, epoch, compression, cache)
 }
 
 /// The OCI media type of a layer compressed with `c`.

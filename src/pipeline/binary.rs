@@ -10,9 +10,11 @@
 //! times to skip the build), and only on a local file system that keeps change
 //! times ([`cache::identity`]: device, inode, size, mtime and ctime to the
 //! nanosecond, once the file has settled). The entry's key adds the path, the
-//! target and the `.dep-v0` section strip adds; it holds the stripped bytes and
-//! the verdict's words, is stored only when the file had the same identity
-//! before and after it was read, and is reused only with its per-crate sizes.
+//! target and the `.dep-v0` section strip adds; it holds the verdict's words and
+//! the stripped bytes' digest (the bytes themselves are kept under that digest,
+//! and read only when the image's layer of them is not cached or UPX packs
+//! them). It is stored only when the file had the same identity before and
+//! after it was read, and reused only with its per-crate sizes.
 
 use std::path::Path;
 
@@ -39,12 +41,26 @@ pub struct Prepared {
 
 /// The binary on its way into the image and the sizes around it.
 pub struct Stripped {
+    /// The bytes; empty when `layer` already holds them (they were not read).
     pub binary: Vec<u8>,
+    /// The binary's layer, taken from the cache without reading the stripped
+    /// bytes (an unchanged binary, no UPX).
+    pub layer: Option<crate::image::Layer>,
     pub unstripped_size: u64,
     pub stripped_size: u64,
     pub upx: Option<crate::report::UpxReport>,
     /// Bytes of the `.dep-v0` section added while stripping (0: none).
     pub dep_v0: u64,
+}
+
+impl Stripped {
+    /// The size of the binary as it goes into the image.
+    pub fn final_size(&self) -> u64 {
+        match &self.layer {
+            Some(_) => self.stripped_size,
+            None => self.binary.len() as u64,
+        }
+    }
 }
 
 /// The cache entry's meta: the verdict (its inspection and words) and the
@@ -66,6 +82,9 @@ struct Record {
     dep_v0: u64,
     /// Whether the binary had per-crate sizes (kept under `bloat` by its digest).
     attributed: bool,
+    /// `sha256:<hex>` and size of the stripped bytes (kept under `stripped`).
+    stripped_digest: String,
+    stripped_size: u64,
 }
 
 impl Record {
@@ -132,14 +151,21 @@ pub fn prepare(
             unstripped_digest: digest.clone(),
             dep_v0: stripped.dep_v0,
             attributed: attribution.is_some(),
+            stripped_digest: crate::digest::sha256_digest(&stripped.binary),
+            stripped_size: stripped.stripped_size,
         };
-        if let Ok(meta) = serde_json::to_vec(&record) {
-            if let Err(e) = plan
-                .cache
-                .store("binary", &key, &meta, &mut &stripped.binary[..])
-            {
-                shell.verbose("Skipping", format!("the rebuild cache: {e}"));
-            }
+        // The bytes under their digest, the verdict (small) under the file's
+        // identity: an unchanged rebuild whose layer is cached reads only the latter.
+        let stored = serde_json::to_vec(&record)
+            .map_err(|e| e.to_string())
+            .and_then(|meta| {
+                let hex = crate::digest::sha256_hex_of(&record.stripped_digest).unwrap_or("-");
+                plan.cache
+                    .store("stripped", hex, b"", &mut &stripped.binary[..])?;
+                plan.cache.store_meta("binary", &key, &meta)
+            });
+        if let Err(e) = stored {
+            shell.verbose("Skipping", format!("the rebuild cache: {e}"));
         }
     }
     Ok(Prepared {
@@ -168,7 +194,20 @@ fn reuse(key: &str, compiled: &Compiled, plan: &Plan, shell: &Shell) -> Option<P
     let entry = plan.cache.load("binary", key)?;
     let record: Record = serde_json::from_slice(&entry.meta).ok()?;
     let inspection = record.inspection()?;
-    let binary = entry.payload().ok()?;
+    // The layer of these very bytes, from the cache, spares reading them; UPX
+    // (or a layer not kept) needs the bytes themselves.
+    let layer = plan
+        .upx
+        .is_none()
+        .then(|| super::cached_binary_layer(plan, &record.stripped_digest))
+        .flatten();
+    let binary = match &layer {
+        Some(_) => Vec::new(),
+        None => {
+            let hex = crate::digest::sha256_hex_of(&record.stripped_digest)?;
+            plan.cache.load("stripped", hex)?.payload().ok()?
+        }
+    };
     // Per-crate sizes not kept (another `--split-std`, or pruned): a miss, so the
     // file is read, judged and stripped again with them.
     let attribution = match record.attributed {
@@ -196,8 +235,9 @@ fn reuse(key: &str, compiled: &Compiled, plan: &Plan, shell: &Shell) -> Option<P
         inspection,
         attribution,
         stripped: Stripped {
-            stripped_size: binary.len() as u64,
+            stripped_size: record.stripped_size,
             binary,
+            layer,
             unstripped_size: record.unstripped_size,
             upx: None,
             dep_v0: record.dep_v0,
@@ -357,6 +397,7 @@ pub(super) fn strip(
     Ok(Stripped {
         stripped_size: binary.len() as u64,
         binary,
+        layer: None,
         unstripped_size,
         upx: None,
         dep_v0: dep_v0_size,

@@ -177,7 +177,7 @@ pub fn upx(plan: &Plan, stripped: Stripped, insp: &Inspection, shell: &Shell) ->
 /// The layers — system files, then the user's `files`, then the binary, each only
 /// when it holds something — and the image around them. Ordered by how often they
 /// change, so a new binary leaves the other layers' digests as they were.
-pub fn image(plan: &Plan, binary: &[u8], insp: &Inspection, shell: &Shell) -> Result<Image> {
+pub fn image(plan: &Plan, binary: &Stripped, insp: &Inspection, shell: &Shell) -> Result<Image> {
     let platform = Platform {
         os: "linux".into(),
         architecture: insp.arch.to_string(),
@@ -240,17 +240,23 @@ pub fn image(plan: &Plan, binary: &[u8], insp: &Inspection, shell: &Shell) -> Re
         let layer = layers::build_node_layer_cached(&user, epoch, Some(spool), c, cache)?;
         built.push((reused(layer, shell), format!("files: {}", dests.join(", "))));
     }
-    let layer = binary_layer(plan, binary)?;
+    let layer = match &binary.layer {
+        Some(layer) => (layer.clone(), true),
+        None => binary_layer(plan, &binary.binary)?,
+    };
     built.push((reused(layer, shell), image::binary_comment(&plan.image)));
     image::build_image_with(&spec, contents, &platform, built, plan.epoch)
 }
+
+/// The mode of the binary in the image: read and execute for everyone.
+const BINARY_MODE: u32 = 0o555;
 
 /// The binary's own layer (read-only, at the image's binary path), and whether
 /// it came from the rebuild cache.
 fn binary_layer(plan: &Plan, binary: &[u8]) -> Result<(image::Layer, bool)> {
     let file = [LayerFile {
         path: plan.image.path.clone(),
-        mode: 0o555,
+        mode: BINARY_MODE,
         data: binary,
     }];
     let spool = crate::io::output_dir(&plan.output)?;
@@ -258,6 +264,18 @@ fn binary_layer(plan: &Plan, binary: &[u8]) -> Result<(image::Layer, bool)> {
         &file,
         plan.epoch,
         Some(spool),
+        plan.compression,
+        &plan.cache,
+    )
+}
+
+/// [`binary_layer`] of the bytes with `digest`, if the rebuild cache holds it.
+fn cached_binary_layer(plan: &Plan, digest: &str) -> Option<image::Layer> {
+    image::cached_file_layer(
+        &plan.image.path,
+        BINARY_MODE,
+        digest,
+        plan.epoch,
         plan.compression,
         &plan.cache,
     )
@@ -285,7 +303,7 @@ pub fn sizes(stripped: &Stripped, image: &Image, tarball: u64) -> Sizes {
             .as_ref()
             .filter(|u| u.packed)
             .map(|u| u.binary_after),
-        binary_final: stripped.binary.len() as u64,
+        binary_final: stripped.final_size(),
         layer_compressed: image.layers.iter().map(|l| l.blob.size()).sum(),
         layer_uncompressed: image.layers.iter().map(|l| l.uncompressed_size).sum(),
         image_pull: image.pull_size(),
