@@ -1,7 +1,7 @@
 //! The rebuild cache: derived products of a build, kept under the target dir
 //! (`<target-dir>/slim-cache/`) so an unchanged rebuild reuses them.
 //!
-//! In: a kind (`layer`, `binary`, `bloat`, `rustc`, …), a key that the caller computes
+//! In: a kind (`layer`, `stripped`, `binary`, `bloat`, `rustc`, …), a key that the caller computes
 //! from EVERYTHING that decides the product ([`key`]), and the product (a small
 //! JSON `meta` plus an optional `payload`, e.g. a compressed layer). Out: the
 //! entry stored under that key, or nothing. Why: a no-op `cargo slim build`
@@ -352,7 +352,7 @@ const KEEP: usize = 64;
 /// big (compressed layers, stripped binaries), more of the small JSON answers.
 fn keep(kind: &str) -> usize {
     match kind {
-        "layer" | "binary" => KEEP_LAYERS,
+        "layer" | "stripped" => KEEP_LAYERS,
         _ => KEEP,
     }
 }
