@@ -256,19 +256,29 @@ mod tests {
         assert!(s.status.success(), "{}", String::from_utf8_lossy(&s.stderr));
     }
 
-    #[test]
-    fn revision_is_head_of_a_clean_tree_only() {
+    /// An empty folder for a repository; `None` (skipped, never in CI) without git.
+    fn git_dir() -> Option<tempfile::TempDir> {
         if Command::new("git").arg("--version").output().is_err() {
             assert!(std::env::var_os("CI").is_none(), "git is needed in CI");
             eprintln!("skipped: no git");
-            return;
+            return None;
         }
-        let dir = tempfile::tempdir().unwrap();
+        Some(tempfile::tempdir().unwrap())
+    }
+
+    /// A repository in `dir` with one commit of the file `a`.
+    fn commit_a(dir: &Path) {
+        git_ok(dir, &["init", "-q"]);
+        std::fs::write(dir.join("a"), b"a").unwrap();
+        git_ok(dir, &["add", "a"]);
+        git_ok(dir, &["commit", "-q", "-m", "a"]);
+    }
+
+    #[test]
+    fn revision_is_head_of_a_clean_tree_only() {
+        let Some(dir) = git_dir() else { return };
         assert_eq!(revision(dir.path()), Revision::None);
-        git_ok(dir.path(), &["init", "-q"]);
-        std::fs::write(dir.path().join("a"), b"a").unwrap();
-        git_ok(dir.path(), &["add", "a"]);
-        git_ok(dir.path(), &["commit", "-q", "-m", "a"]);
+        commit_a(dir.path());
         let Revision::Clean(head) = revision(dir.path()) else {
             panic!("a clean tree has a revision");
         };
@@ -279,16 +289,8 @@ mod tests {
 
     #[test]
     fn the_pending_answer_labels_every_platform_and_notes_once() {
-        if Command::new("git").arg("--version").output().is_err() {
-            assert!(std::env::var_os("CI").is_none(), "git is needed in CI");
-            eprintln!("skipped: no git");
-            return;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        git_ok(dir.path(), &["init", "-q"]);
-        std::fs::write(dir.path().join("a"), b"a").unwrap();
-        git_ok(dir.path(), &["add", "a"]);
-        git_ok(dir.path(), &["commit", "-q", "-m", "a"]);
+        let Some(dir) = git_dir() else { return };
+        commit_a(dir.path());
         let clean = PendingRevision::start(dir.path());
         let (mut one, mut two) = (BTreeMap::new(), BTreeMap::new());
         assert!(clean.finish(&mut one).is_empty());
