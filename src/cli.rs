@@ -236,8 +236,9 @@ pub struct PushArgs {
     #[arg(long, value_name = "PATH")]
     pub ca_file: Option<PathBuf>,
 
-    /// Give up on a registry that does not answer within SECONDS (each request, and
-    /// each step across its retries; default 60)
+    /// Give up on a registry step (a request with its retries, its answer's body
+    /// included; a credential helper) not done within SECONDS; an upload fails when
+    /// no bytes move for SECONDS (default 60)
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: Option<u64>,
 
@@ -406,7 +407,7 @@ pub struct BuildArgs {
     #[arg(long, value_name = "PATH", requires = "push")]
     pub ca_file: Option<PathBuf>,
 
-    /// With --push: give up on a registry that does not answer within SECONDS (default 60)
+    /// With --push: give up on a registry step not done within SECONDS (see `push --timeout`; default 60)
     #[arg(long, value_name = "SECONDS", requires = "push", value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: Option<u64>,
 

@@ -35,7 +35,7 @@ impl Reference {
     /// tag becomes `latest`. Digest references are not image names and are refused.
     pub fn parse(input: &str) -> Result<Reference, Failure> {
         refuse_scheme_and_credentials(input)?;
-        let shown = shorten(input, 80);
+        let shown = shorten(&redact(input), 80);
         let bad = |why: &str| {
             Failure::new(format!("invalid image reference `{shown}`"))
                 .detail(why.to_string())
@@ -78,7 +78,8 @@ impl Reference {
         }
         if !valid_tag(tag) {
             return Err(bad(&format!(
-                "tag `{tag}` must be 1-128 characters of letters, digits, `_`, `.`, `-`, not starting with `.` or `-`"
+                "tag `{}` must be 1-128 characters of letters, digits, `_`, `.`, `-`, not starting with `.` or `-`",
+                redact(tag)
             )));
         }
         Ok(Reference {
@@ -122,6 +123,40 @@ impl Reference {
         }
         Reference::parse(&format!("{name}:{tag}"))
     }
+}
+
+/// Check one more tag for an image (`--tag`, `tags = […]`): the reference rules,
+/// and an error that never shows what looks like a credential in it.
+pub fn check_tag(tag: &str) -> Result<(), Failure> {
+    if valid_tag(tag) {
+        return Ok(());
+    }
+    let mut f = Failure::new(format!("invalid tag `{}`", shorten(&redact(tag), 80)))
+        .help("a tag is 1-128 letters, digits, `_`, `.` and `-`, not starting with `.` or `-`");
+    if tag.contains('@') {
+        f = f.detail("the part before `@` is not shown: it may be a credential");
+    }
+    Err(f)
+}
+
+/// `input` with what could be credentials hidden: the text before an `@` (back to
+/// the last `/`, or the start) becomes `***`, unless a digest follows the `@`.
+pub fn redact(input: &str) -> String {
+    let mut out = String::new();
+    let mut rest = input;
+    while let Some(at) = rest.find('@') {
+        let after = &rest[at + 1..];
+        if looks_like_digest(after) {
+            out.push_str(&rest[..=at]);
+        } else {
+            let start = rest[..at].rfind('/').map_or(0, |i| i + 1);
+            out.push_str(&rest[..start]);
+            out.push_str("***@");
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `s`, cut to `n` characters with `…`.
@@ -300,6 +335,28 @@ mod tests {
             f.details.join(" | "),
             f.help.unwrap_or_default()
         )
+    }
+
+    #[test]
+    fn what_looks_like_a_credential_is_never_echoed() {
+        assert_eq!(redact("x:REFPW-s3cr3t@y"), "***@y");
+        assert_eq!(redact("r:5000/app:x:pw@y"), "r:5000/***@y");
+        assert_eq!(redact("app@sha256:abc"), "app@sha256:abc");
+        assert_eq!(redact("plain"), "plain");
+        let f = check_tag("x:REFPW-s3cr3t@y").unwrap_err();
+        let text = format!("{f:?}");
+        assert!(
+            !text.contains("s3cr3t") && !text.contains("REFPW"),
+            "{text}"
+        );
+        assert!(f.what.contains("***@y"), "{text}");
+        let e = Reference::parse("r:5000/app:x:REFPW-s3cr3t@y").unwrap_err();
+        let text = format!("{e:?}");
+        assert!(
+            !text.contains("s3cr3t") && !text.contains("REFPW"),
+            "{text}"
+        );
+        assert!(check_tag("v1.2.3_rc-1").is_ok());
     }
 
     #[test]

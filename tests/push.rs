@@ -14,11 +14,11 @@ use cargo_slim::validate::validate_tarball;
 use crate::registry::*;
 use crate::support::*;
 
-const PASSWORD: &str = "Tr0ub4dor-and-3-horses";
+pub(crate) const PASSWORD: &str = "Tr0ub4dor-and-3-horses";
 const WRONG_PASSWORD: &str = "correct-horse-battery-staple-42";
 
 /// The hello image, built once per test run.
-fn hello_tar() -> PathBuf {
+pub(crate) fn hello_tar() -> PathBuf {
     static TAR: OnceLock<PathBuf> = OnceLock::new();
     TAR.get_or_init(|| {
         warm_up();
@@ -31,7 +31,7 @@ fn local_digest(tar: &Path) -> String {
     validate_tarball(tar).unwrap().manifest_digest
 }
 
-fn no_secret(out: &Output, secrets: &[&str]) {
+pub(crate) fn no_secret(out: &Output, secrets: &[&str]) {
     let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
     for s in secrets {
         assert!(!all.contains(s), "secret `{s}` leaked into output:\n{all}");
@@ -62,7 +62,13 @@ fn pull_and_run(reference: &str) {
 }
 
 /// A `DOCKER_CONFIG` directory named `label` with `auths` for `host`.
-fn docker_config(dir: &Path, label: &str, host: &str, user: &str, pass: &str) -> PathBuf {
+pub(crate) fn docker_config(
+    dir: &Path,
+    label: &str,
+    host: &str,
+    user: &str,
+    pass: &str,
+) -> PathBuf {
     use std::io::Write;
     let cfg = dir.join(label);
     std::fs::create_dir_all(&cfg).unwrap();

@@ -347,6 +347,10 @@ pub struct Faults {
     /// Once this many request bytes went upstream in total, stop reading (until
     /// dropped): a registry that stalls in the middle of an upload.
     pub stall_after: Option<u64>,
+    /// A request whose request line starts with this (e.g. `"GET /v2/a/manifests/"`)
+    /// is answered by [`flood`] with the given status: a registry that sends a body
+    /// without end.
+    pub flood_on: Option<(String, u16)>,
 }
 
 impl FaultProxy {
@@ -363,6 +367,7 @@ impl FaultProxy {
         let fail_first = faults.fail_first;
         let stall_on = faults.stall_on.clone();
         let (throttle, stall_after) = (faults.throttle, faults.stall_after);
+        let flood_on = faults.flood_on.clone();
         let stalled = Arc::new(AtomicUsize::new(0));
         {
             let (failed, forwarded, stop) = (failed.clone(), forwarded.clone(), stop.clone());
@@ -387,6 +392,7 @@ impl FaultProxy {
                                 stall_on: stall_on.clone(),
                                 throttle,
                                 stall_after,
+                                flood_on: flood_on.clone(),
                                 stalled: stalled.clone(),
                                 stop: stop.clone(),
                             };
@@ -420,6 +426,86 @@ impl Drop for FaultProxy {
     }
 }
 
+/// Answer `status` with a body that never ends (no `Content-Length`): `{"manifests":[`
+/// and then spaces, in 64 KiB writes — or one byte every `drip` — until the client
+/// hangs up, `stop` is set, or 60 s pass.
+pub fn flood(client: &mut TcpStream, status: u16, drip: Option<Duration>, stop: &AtomicBool) {
+    let _ = write!(
+        client,
+        "HTTP/1.1 {status} Whatever\r\nContent-Type: application/vnd.oci.image.index.v1+json\r\n\
+         Connection: close\r\n\r\n{{\"manifests\":["
+    );
+    let chunk = vec![b' '; if drip.is_some() { 1 } else { 64 << 10 }];
+    let until = Instant::now() + Duration::from_secs(60);
+    while !stop.load(Ordering::SeqCst) && Instant::now() < until {
+        if client.write_all(&chunk).is_err() {
+            break;
+        }
+        if let Some(d) = drip {
+            std::thread::sleep(d);
+        }
+    }
+    let _ = client.shutdown(Shutdown::Both);
+}
+
+/// A server on 127.0.0.1 that answers every request with [`flood`]: a token
+/// service (or anything else) that never stops talking.
+pub struct Endless {
+    pub port: u16,
+    /// Requests answered so far.
+    pub requests: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Endless {
+    pub fn start(status: u16, drip: Option<Duration>) -> Endless {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let requests = Arc::new(AtomicUsize::new(0));
+        let (flag, count) = (stop.clone(), requests.clone());
+        std::thread::spawn(move || {
+            let until = Instant::now() + Duration::from_secs(120);
+            while !flag.load(Ordering::SeqCst) && Instant::now() < until {
+                let Ok((mut conn, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                count.fetch_add(1, Ordering::SeqCst);
+                let flag = flag.clone();
+                std::thread::spawn(move || {
+                    let _ = conn.set_nonblocking(false);
+                    let mut head = Vec::new();
+                    let mut b = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") && head.len() < 65536 {
+                        match conn.read(&mut b) {
+                            Ok(1) => head.push(b[0]),
+                            _ => return,
+                        }
+                    }
+                    flood(&mut conn, status, drip, &flag);
+                });
+            }
+        });
+        Endless {
+            port,
+            requests,
+            stop,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+impl Drop for Endless {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
 type Hold = Arc<Mutex<Option<(u64, mpsc::Sender<()>, mpsc::Receiver<()>)>>>;
 
 struct ConnCtx {
@@ -433,6 +519,7 @@ struct ConnCtx {
     stall_on: Option<String>,
     throttle: Option<(usize, Duration)>,
     stall_after: Option<u64>,
+    flood_on: Option<(String, u16)>,
     stalled: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
 }
@@ -477,6 +564,16 @@ fn handle(mut client: TcpStream, ctx: ConnCtx) {
         hit
     };
     if stall(&head) {
+        return;
+    }
+    let flooded = |bytes: &[u8], client: &mut TcpStream| match &ctx.flood_on {
+        Some((p, status)) if bytes.starts_with(p.as_bytes()) => {
+            flood(client, *status, None, &ctx.stop);
+            true
+        }
+        _ => false,
+    };
+    if flooded(&head, &mut client) {
         return;
     }
     let n = ctx.seen.fetch_add(1, Ordering::SeqCst);
@@ -532,7 +629,7 @@ fn handle(mut client: TcpStream, ctx: ConnCtx) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        if stall(&buf[..n]) {
+        if stall(&buf[..n]) || flooded(&buf[..n], &mut client) {
             let _ = up.shutdown(Shutdown::Both);
             break;
         }

@@ -15,6 +15,7 @@ mod inputs;
 mod platforms;
 mod presets;
 mod push;
+mod push_bounds;
 mod push_faults;
 mod registry;
 mod report;

@@ -62,8 +62,16 @@ pub fn push_plan(
             rest.to_vec(),
         )
     };
-    // Fail before a long build when the reference cannot be pushed.
+    // Fail before a long build when the reference or a tag cannot be pushed.
     Reference::parse(&reference)?;
+    for t in &extra_tags {
+        crate::reference::check_tag(t).map_err(|f| {
+            f.detail(format!(
+                "`tags` in [package.metadata.slim] of `{}`",
+                manifest.display()
+            ))
+        })?;
+    }
     Ok(Some(PushPlan {
         reference,
         extra_tags,

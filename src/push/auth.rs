@@ -12,14 +12,15 @@
 //! Nothing found means anonymous. The files are parsed by `docker_credential`; we
 //! read them first only to name the credential helper that applies, so a helper
 //! that is not installed is reported as such here — not as a 401 later. A helper
-//! is run here too (`docker-credential-NAME get`, the registry on stdin), not by
-//! `docker_credential`, whose error carries the helper's stdout and stderr: a
-//! failing helper may print the secret there, so its output is never shown —
-//! the error names the helper and its exit code. A secret lives in [`Secret`],
+//! is run by `helper` (`docker-credential-NAME get`, the registry on
+//! stdin, bounded by `--timeout`), not by `docker_credential`, whose error carries
+//! the helper's stdout and stderr: a failing helper may print the secret there, so
+//! its output is never shown — the error names the helper and its exit code. A secret lives in [`Secret`],
 //! whose `Debug` and `Display` print `<redacted>`, so no log line or error can
 //! show it.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Result;
 use docker_credential::{CredentialRetrievalError, DockerCredential};
@@ -64,17 +65,8 @@ pub struct Credential {
     pub source: String,
 }
 
-impl Credential {
-    pub fn to_registry_auth(&self) -> oci_client::secrets::RegistryAuth {
-        oci_client::secrets::RegistryAuth::Basic(
-            self.username.clone(),
-            self.password.expose().to_string(),
-        )
-    }
-}
-
 /// Find the credential for `registry` (`host[:port]`), or `None` for anonymous.
-pub fn find(registry: &str) -> Result<Option<Credential>> {
+pub fn find(registry: &str, timeout: Duration) -> Result<Option<Credential>> {
     if let Some(c) = from_env()? {
         return Ok(Some(c));
     }
@@ -106,7 +98,7 @@ pub fn find(registry: &str) -> Result<Option<Credential>> {
         }
     }
     for (path, label, required) in files {
-        if let Some(c) = from_file(&path, &label, required, registry)? {
+        if let Some(c) = from_file(&path, &label, required, registry, timeout)? {
             return Ok(Some(c));
         }
     }
@@ -203,6 +195,7 @@ fn from_file(
     label: &str,
     required: bool,
     registry: &str,
+    timeout: Duration,
 ) -> Result<Option<Credential>> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
@@ -240,7 +233,19 @@ fn from_file(
         None => format!("{label} ({})", path.display()),
     };
     if let Some(h) = &helper {
-        return from_helper(&format!("docker-credential-{h}"), registry, source);
+        let Some(answer) =
+            super::helper::get(&format!("docker-credential-{h}"), registry, timeout)?
+        else {
+            return Ok(None);
+        };
+        if answer.username == "<token>" {
+            return Err(identity_token(registry, &source).into());
+        }
+        return Ok(Some(Credential {
+            username: answer.username,
+            password: Secret::new(answer.secret),
+            source,
+        }));
     }
     match docker_credential::get_credential_from_reader(&bytes[..], registry) {
         Ok(DockerCredential::UsernamePassword(username, password)) => Ok(Some(Credential {
@@ -248,13 +253,7 @@ fn from_file(
             password: Secret::new(password),
             source,
         })),
-        Ok(DockerCredential::IdentityToken(_)) => Err(Failure::new(format!(
-            "the credential for {registry} in {source} is an identity token, which cargo slim cannot use"
-        ))
-        .help(format!(
-            "log in with a username and password (or access token as password), or set ${ENV_USERNAME} and ${ENV_PASSWORD}"
-        ))
-        .into()),
+        Ok(DockerCredential::IdentityToken(_)) => Err(identity_token(registry, &source).into()),
         Err(CredentialRetrievalError::NoCredentialConfigured) => Ok(None),
         // Only reached without a helper (those are run by `from_helper`); the
         // Display of a helper failure holds the helper's output: never shown.
@@ -270,81 +269,22 @@ fn from_file(
     }
 }
 
-/// Run `cmd get` (the docker credential-helper protocol: the registry on stdin, a
-/// `{"Username","Secret"}` JSON on stdout). Its output is read, never shown.
-fn from_helper(cmd: &str, registry: &str, source: String) -> Result<Option<Credential>> {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let check = format!("check that `echo {registry} | {cmd} get` works");
-    let mut child = Command::new(cmd)
-        .arg("get")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| {
-            Failure::new(format!("could not run credential helper `{cmd}`"))
-                .detail(e.to_string())
-                .help(check.clone())
-        })?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A helper that exits without reading stdin is judged by its exit code.
-        let _ = stdin.write_all(registry.as_bytes());
-    }
-    let out = child.wait_with_output().map_err(|e| {
-        Failure::new(format!("could not run credential helper `{cmd}`")).detail(e.to_string())
-    })?;
-    if !out.status.success() {
-        let said = |s: &[u8]| String::from_utf8_lossy(s).contains("credentials not found");
-        if said(&out.stdout) || said(&out.stderr) {
-            // Docker's helpers say this for a registry they have nothing for.
-            return Ok(None);
-        }
-        use std::os::unix::process::ExitStatusExt;
-        let how = match (out.status.code(), out.status.signal()) {
-            (Some(c), _) => format!("exit code {c}"),
-            (None, Some(s)) => format!("killed by signal {s}"),
-            (None, None) => "unknown exit status".to_string(),
-        };
-        return Err(Failure::new(format!(
-            "credential helper `{cmd}` failed ({how}) to give a credential for {registry}"
-        ))
-        .detail("its output is not shown: a credential helper's output may hold the secret")
-        .help(check)
-        .into());
-    }
-    #[derive(serde::Deserialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct Answer {
-        username: String,
-        secret: String,
-    }
-    let answer: Answer = serde_json::from_slice(&out.stdout).map_err(|_| {
-        Failure::new(format!(
-            "credential helper `{cmd}` answered for {registry} with something that is not a credential (its output is not shown)"
-        ))
-        .help(check.clone())
-    })?;
-    if answer.username == "<token>" {
-        return Err(Failure::new(format!(
-            "the credential for {registry} in {source} is an identity token, which cargo slim cannot use"
-        ))
-        .help(format!(
-            "log in with a username and password (or access token as password), or set ${ENV_USERNAME} and ${ENV_PASSWORD}"
-        ))
-        .into());
-    }
-    Ok(Some(Credential {
-        username: answer.username,
-        password: Secret::new(answer.secret),
-        source,
-    }))
+/// The failure for an identity token (OAuth refresh token) where a password is needed.
+fn identity_token(registry: &str, source: &str) -> Failure {
+    Failure::new(format!(
+        "the credential for {registry} in {source} is an identity token, which cargo slim cannot use"
+    ))
+    .help(format!(
+        "log in with a username and password (or access token as password), or set ${ENV_USERNAME} and ${ENV_PASSWORD}"
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    const T: Duration = Duration::from_secs(10);
 
     #[test]
     fn secret_is_never_formatted() {
@@ -384,55 +324,6 @@ mod tests {
         }
     }
 
-    fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
-        use std::os::unix::fs::PermissionsExt;
-        let p = dir.join(name);
-        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-        p
-    }
-
-    #[test]
-    fn a_failing_helper_is_named_with_its_exit_code_and_never_quoted() {
-        let dir = tempfile::tempdir().unwrap();
-        let leaky = script(
-            dir.path(),
-            "docker-credential-leaky",
-            "echo 'password=S3cr3t-from-helper' >&2; echo S3cr3t-on-stdout; exit 3",
-        );
-        let cmd = leaky.to_str().unwrap();
-        let e = from_helper(cmd, "r:5000", "test".into()).unwrap_err();
-        let f = e.downcast_ref::<Failure>().unwrap();
-        let text = format!("{} {:?} {:?}", f.what, f.details, f.help);
-        assert!(!text.contains("S3cr3t"), "{text}");
-        assert!(f.what.contains("docker-credential-leaky"), "{text}");
-        assert!(f.what.contains("exit code 3"), "{text}");
-        assert!(f.what.contains("r:5000"), "{text}");
-
-        let good = script(
-            dir.path(),
-            "docker-credential-good",
-            r#"read r; [ "$r" = r:5000 ] || exit 9; echo '{"ServerURL":"r:5000","Username":"bob","Secret":"pw"}'"#,
-        );
-        let c = from_helper(good.to_str().unwrap(), "r:5000", "src".into())
-            .unwrap()
-            .unwrap();
-        assert_eq!((c.username.as_str(), c.password.expose()), ("bob", "pw"));
-
-        let none = script(
-            dir.path(),
-            "docker-credential-none",
-            "echo 'credentials not found in native keychain'; exit 1",
-        );
-        assert!(from_helper(none.to_str().unwrap(), "r:5000", "s".into())
-            .unwrap()
-            .is_none());
-
-        let garbage = script(dir.path(), "docker-credential-garbage", "echo S3cr3t");
-        let e = from_helper(garbage.to_str().unwrap(), "r:5000", "s".into()).unwrap_err();
-        assert!(!e.to_string().contains("S3cr3t"), "{e}");
-    }
-
     #[test]
     fn key_normalisation() {
         assert_eq!(
@@ -449,13 +340,13 @@ mod tests {
         let p = dir.path().join("config.json");
         // "alice:s3cret"
         std::fs::write(&p, r#"{"auths":{"r:5000":{"auth":"YWxpY2U6czNjcmV0"}}}"#).unwrap();
-        let c = from_file(&p, "test", true, "r:5000").unwrap().unwrap();
+        let c = from_file(&p, "test", true, "r:5000", T).unwrap().unwrap();
         assert_eq!(c.username, "alice");
         assert_eq!(c.password.expose(), "s3cret");
-        assert!(from_file(&p, "test", true, "other:1").unwrap().is_none());
+        assert!(from_file(&p, "test", true, "other:1", T).unwrap().is_none());
 
         std::fs::write(&p, r#"{"credHelpers":{"r:5000":"no-such-helper-xyz"}}"#).unwrap();
-        let e = from_file(&p, "test", true, "r:5000").unwrap_err();
+        let e = from_file(&p, "test", true, "r:5000", T).unwrap_err();
         let f = e.downcast_ref::<Failure>().unwrap();
         assert!(
             f.what.contains("docker-credential-no-such-helper-xyz"),
@@ -465,9 +356,9 @@ mod tests {
         assert!(f.what.contains("r:5000"));
 
         let missing = dir.path().join("nope.json");
-        assert!(from_file(&missing, "test", false, "r:5000")
+        assert!(from_file(&missing, "test", false, "r:5000", T)
             .unwrap()
             .is_none());
-        assert!(from_file(&missing, "test", true, "r:5000").is_err());
+        assert!(from_file(&missing, "test", true, "r:5000", T).is_err());
     }
 }

@@ -58,7 +58,7 @@ pub fn blob_stream(
     range: BlobRange,
     progress: Option<ProgressBar>,
     watch: Option<Progress>,
-) -> impl Stream<Item = oci_client::errors::Result<Bytes>> + Send + 'static {
+) -> impl Stream<Item = std::io::Result<Bytes>> + Send + 'static {
     struct State {
         path: PathBuf,
         file: Option<std::io::Take<File>>,
@@ -128,11 +128,8 @@ pub fn blob_stream(
     })
 }
 
-fn io_error(path: &Path, e: std::io::Error) -> oci_client::errors::OciDistributionError {
-    oci_client::errors::OciDistributionError::IoError(std::io::Error::new(
-        e.kind(),
-        format!("reading `{}`: {e}", path.display()),
-    ))
+fn io_error(path: &Path, e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("reading `{}`: {e}", path.display()))
 }
 
 #[cfg(test)]

@@ -7,20 +7,17 @@
 //! read back so the digest printed is the registry's. Why apart: the blob part of
 //! `push` is about streaming and progress; this part about order and proof.
 
-use anyhow::Result;
-use oci_client::secrets::RegistryAuth;
-
-use super::transport::{self, classify, gave_up, retry};
+use super::client::Client;
+use super::transport::{gave_up, retry, Attempt};
 use super::{short, Job};
 use crate::error::Failure;
+use anyhow::Result;
 
 impl Job<'_> {
     /// PUT the per-platform manifests and the top document under every tag.
     pub(super) async fn put_manifests(
         &self,
-        endpoint: &transport::Endpoint,
-        client: &oci_client::Client,
-        auth: &RegistryAuth,
+        client: &Client,
         base: &str,
         tag_digests: &[Option<String>],
     ) -> Result<()> {
@@ -39,15 +36,13 @@ impl Job<'_> {
                 .iter()
                 .chain(artifacts.filter(|_| !self.peek.children.is_empty()));
             for child in named {
-                let r = super::put_by_digest(registry, &self.target.repository, &child.digest);
-                let content_type = reqwest::header::HeaderValue::from_str(&child.media_type)?;
                 let platform = child.platform.as_deref().unwrap_or("an artifact");
                 retry(
                     policy,
                     &format!("PUT manifest {} ({platform})", short(&child.digest)),
                     shell,
-                    classify,
-                    || client.push_manifest_raw(&r, child.bytes.clone(), content_type.clone()),
+                    Attempt::clone,
+                    || client.put_manifest(&child.digest, &child.media_type, &child.bytes),
                 )
                 .await
                 .map_err(|g| {
@@ -74,19 +69,18 @@ impl Job<'_> {
                 );
                 continue;
             }
-            let r = self.oci_ref(tag);
-            let content_type = reqwest::header::HeaderValue::from_str(&self.peek.top.media_type)?;
+            let top = &self.peek.top;
             retry(
                 policy,
                 &format!("PUT manifest {}:{tag}", self.target.repository),
                 shell,
-                classify,
-                || client.push_manifest_raw(&r, self.peek.top.bytes.clone(), content_type.clone()),
+                Attempt::clone,
+                || client.put_manifest(tag, &top.media_type, &top.bytes),
             )
             .await
             .map_err(|g| gave_up(g, &format!("push the manifest as `{tag}`"), base))?;
             let remote = self
-                .remote_digest(endpoint, client, auth, tag)
+                .remote_digest(client, base, tag)
                 .await?
                 .unwrap_or_else(|| "nothing".to_string());
             if remote != ours {

@@ -43,11 +43,15 @@
 //! errors, 429 and 5xx.
 
 pub mod auth;
+mod body;
+pub mod client;
+mod helper;
 pub mod layout;
 mod manifests;
 mod referrers;
 pub mod retry;
 pub mod source;
+pub mod token;
 pub mod transport;
 pub mod verified;
 
@@ -57,16 +61,14 @@ use std::time::Instant;
 use anyhow::Result;
 use futures_util::future::try_join_all;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use oci_client::errors::OciDistributionError;
-use oci_client::secrets::RegistryAuth;
-use oci_client::RegistryOperation;
 
 use crate::error::{io_failure, Failure};
 use crate::reference::Reference;
 use crate::shell::{Shell, Verbosity};
 use crate::units::human;
+use client::Client;
 pub use transport::RetryPolicy;
-use transport::{classify, gave_up, retry, Challenge, Tls};
+use transport::{gave_up, retry, Attempt, Tls};
 
 /// How to push.
 #[derive(Debug, Clone)]
@@ -143,7 +145,7 @@ pub fn push(tarball: &Path, reference: &str, opts: &PushOptions, shell: &Shell) 
     let tags = all_tags(&target, &opts.extra_tags)?;
 
     // 1. Credentials and CAs.
-    let cred = auth::find(&target.registry)?;
+    let cred = auth::find(&target.registry, opts.retry.timeout)?;
     if let Some(c) = &cred {
         shell.verbose(
             "Credentials",
@@ -300,17 +302,7 @@ fn describe(peek: &source::Peek, shell: &Shell) {
 fn all_tags(target: &Reference, extra: &[String]) -> Result<Vec<String>> {
     let mut tags = vec![target.tag.clone()];
     for t in extra {
-        // Parse as a reference so a tag gets exactly the reference rules.
-        let bad = || {
-            Failure::new(format!("invalid tag `{t}`")).help(
-                "a tag is 1-128 letters, digits, `_`, `.` and `-`, not starting with `.` or `-`",
-            )
-        };
-        let r = Reference::parse(&format!("{}/{}:{t}", target.registry, target.repository))
-            .map_err(|_| bad())?;
-        if r.tag != *t {
-            return Err(bad().into());
-        }
+        crate::reference::check_tag(t)?;
         if !tags.contains(t) {
             tags.push(t.clone());
         }
@@ -332,10 +324,7 @@ pub(super) fn short(digest: &str) -> &str {
 
 /// A registry ready to take blobs: logged in, and which blobs it has.
 struct Prepared {
-    endpoint: transport::Endpoint,
-    client: oci_client::Client,
-    oref: oci_client::Reference,
-    auth: RegistryAuth,
+    client: Client,
     base: String,
     /// Per `Peek::blobs`: already in the registry.
     present: Vec<bool>,
@@ -346,37 +335,14 @@ struct Prepared {
     listed: referrers::Listed,
 }
 
-/// A 404 for a manifest, in any of the shapes oci-client reports it.
-pub(super) fn is_not_found(e: &oci_client::errors::OciDistributionError) -> bool {
-    use oci_client::errors::{OciDistributionError as E, OciErrorCode as C};
-    match e {
-        E::ImageManifestNotFoundError(_) => true,
-        E::ServerError { code, .. } => *code == 404,
-        E::RegistryError { envelope, .. } => envelope
-            .errors
-            .iter()
-            .any(|e| matches!(e.code, C::ManifestUnknown | C::NotFound | C::NameUnknown)),
-        E::RequestError(r) => r.status().map(|s| s.as_u16()) == Some(404),
-        _ => false,
+/// The host that serves the registry API of `registry` (`docker.io` is
+/// `index.docker.io`, as docker and podman resolve it).
+fn api_host(registry: &str) -> &str {
+    if registry == "docker.io" {
+        "index.docker.io"
+    } else {
+        registry
     }
-}
-
-/// The reference a manifest is PUT under by its digest (`/v2/REPO/manifests/sha256:…`).
-///
-/// Built as a "tag" that is the digest: the URL is the same, and oci-client, when
-/// a registry answers a manifest PUT without the `Location` header (ECR,
-/// go-containerregistry's registry), strips the tag from the URL to name it — for
-/// a digest reference that step panics (oci-client 0.18, `client.rs`).
-pub(super) fn put_by_digest(
-    registry: &str,
-    repository: &str,
-    digest: &str,
-) -> oci_client::Reference {
-    oci_client::Reference::with_tag(
-        registry.to_string(),
-        repository.to_string(),
-        digest.to_string(),
-    )
 }
 
 /// Everything the async part needs, borrowed.
@@ -392,23 +358,13 @@ struct Job<'a> {
 }
 
 impl Job<'_> {
-    fn oci_ref(&self, tag: &str) -> oci_client::Reference {
-        oci_client::Reference::with_tag(
-            self.target.registry.clone(),
-            self.target.repository.clone(),
-            tag.to_string(),
-        )
-    }
-
     /// Ping, log in, and ask which blobs the registry already has. Uploads nothing.
     async fn prepare(&self) -> Result<Prepared> {
         let (shell, policy) = (self.shell, &self.opts.retry);
         let registry = &self.target.registry;
         let t = Instant::now();
-        // The host oci-client will talk to (`docker.io` is `index.docker.io`).
-        let host = self.oci_ref(&self.tags[0]).resolve_registry().to_string();
         let endpoint = transport::ping(
-            &host,
+            api_host(registry),
             self.tls,
             self.opts.insecure,
             self.cred,
@@ -420,34 +376,38 @@ impl Job<'_> {
             "Timing",
             format!("ping in {:.3}s", t.elapsed().as_secs_f64()),
         );
-        let base = format!("{}://{registry}", endpoint.scheme.as_str());
-        let client = oci_client::Client::try_from(transport::client_config(&endpoint, self.tls))?;
-        let oref = self.oci_ref(&self.tags[0]);
-        let auth = match (endpoint.challenge, self.cred) {
-            (Challenge::None, _) | (_, None) => RegistryAuth::Anonymous,
-            (_, Some(c)) => c.to_registry_auth(),
-        };
-        if endpoint.challenge != Challenge::None {
-            // Basic: caches the credentials in the client. Bearer: the token flow.
-            for op in [RegistryOperation::Push, RegistryOperation::Pull] {
-                retry(
-                    policy,
-                    &format!("log in to {base}"),
-                    shell,
-                    classify,
-                    || client.auth(&oref, &auth, op),
-                )
-                .await
-                .map_err(|g| match (&g.last.message, self.cred) {
-                    (m, Some(c))
-                        if m.contains("401") || m.starts_with("Authentication failure") =>
-                    {
-                        transport::rejected(registry, c, 401)
-                            .detail(format!("token service: {}", first_line(m)))
-                    }
-                    _ => gave_up(g, "log in", &base),
-                })?;
+        let base = format!("{}://{}", endpoint.scheme.as_str(), endpoint.registry);
+        let auth = token::Authorizer::new(
+            &endpoint,
+            &self.target.repository,
+            self.cred,
+            self.opts.insecure,
+            |scheme| transport::http_client(self.tls, scheme, policy.timeout),
+        )?;
+        let client = Client::new(&endpoint, &self.target.repository, auth)?;
+        if let Some(realm) = client.authorizer().realm() {
+            if realm.scheme() == "http" && endpoint.scheme == transport::Scheme::Https {
+                shell.warn(format!(
+                    "{registry} speaks TLS, but its token service {realm} is plain HTTP: with --insecure, the credentials and the token cross the network in clear"
+                ));
             }
+            let realm = realm.to_string();
+            shell.verbose("Token", format!("from {realm} (Bearer)"));
+            retry(
+                policy,
+                &format!("GET a token from {realm}"),
+                shell,
+                Attempt::clone,
+                || client.authorizer().login(),
+            )
+            .await
+            .map_err(|g| match (&g.last.message, self.cred) {
+                (m, Some(c)) if m.starts_with("401") || m.starts_with("403") => {
+                    transport::rejected(registry, c, 401)
+                        .detail(format!("token service: {}", first_line(m)))
+                }
+                _ => gave_up(g, "get a token", &realm),
+            })?;
         }
 
         // 4. Blobs: HEAD all (here), upload the missing (in `finish`).
@@ -467,7 +427,7 @@ impl Job<'_> {
         let tag_digests = try_join_all(
             self.tags
                 .iter()
-                .map(|tag| self.remote_digest(&endpoint, &client, &auth, tag)),
+                .map(|tag| self.remote_digest(&client, &base, tag)),
         )
         .await?;
         let manifest_there = tag_digests
@@ -483,7 +443,7 @@ impl Job<'_> {
         };
         let all_listed = manifest_there && listed.has_all(&self.peek.attached);
         let present = try_join_all(self.peek.blobs.iter().map(|j| {
-            let (client, oref, base) = (&client, &oref, &base);
+            let (client, base) = (&client, &base);
             async move {
                 if manifest_there && (j.kind != referrers::ARTIFACT_BLOB || all_listed) {
                     return Ok(true);
@@ -492,8 +452,8 @@ impl Job<'_> {
                     policy,
                     &format!("HEAD {} {}", j.kind, short(&j.digest)),
                     shell,
-                    classify,
-                    || client.blob_exists(oref, &j.digest),
+                    Attempt::clone,
+                    || client.blob_exists(&j.digest),
                 )
                 .await
                 .map_err(|g| gave_up(g, &format!("check {} {}", j.kind, j.digest), base))
@@ -513,10 +473,7 @@ impl Job<'_> {
             format!("registry ready in {:.3}s", t.elapsed().as_secs_f64()),
         );
         Ok(Prepared {
-            endpoint,
             client,
-            oref,
-            auth,
             base,
             present,
             tag_digests,
@@ -527,32 +484,18 @@ impl Job<'_> {
     /// The digest `tag` points at in the registry, `None` if it does not exist.
     async fn remote_digest(
         &self,
-        endpoint: &transport::Endpoint,
-        client: &oci_client::Client,
-        auth: &RegistryAuth,
+        client: &Client,
+        base: &str,
         tag: &str,
     ) -> Result<Option<String>> {
         let (shell, policy) = (self.shell, &self.opts.retry);
-        let repo = &self.target.repository;
-        let what = format!("HEAD manifest {repo}:{tag}");
-        let base = format!("{}://{}", endpoint.scheme.as_str(), endpoint.registry);
-        let r = if endpoint.challenge == Challenge::Bearer {
-            let r = self.oci_ref(tag);
-            retry(policy, &what, shell, classify, || async {
-                match client.fetch_manifest_digest(&r, auth).await {
-                    Ok(d) => Ok(Some(d)),
-                    Err(e) if is_not_found(&e) => Ok(None),
-                    Err(e) => Err(e),
-                }
-            })
-            .await
-        } else {
-            retry(policy, &what, shell, transport::Attempt::clone, || {
-                transport::head_manifest(endpoint, self.cred, repo, tag, &self.peek.top.media_type)
-            })
-            .await
-        };
-        Ok(r.map_err(|g| gave_up(g, &format!("read the digest of `{tag}`"), &base))?)
+        let what = format!("HEAD manifest {}:{tag}", self.target.repository);
+        let media_type = &self.peek.top.media_type;
+        retry(policy, &what, shell, Attempt::clone, || {
+            client.manifest_digest(tag, media_type)
+        })
+        .await
+        .map_err(|g| gave_up(g, &format!("read the digest of `{tag}`"), base).into())
     }
 
     /// Upload the missing blobs, then the manifest under every tag.
@@ -560,10 +503,7 @@ impl Job<'_> {
         let (shell, policy) = (self.shell, &self.opts.retry);
         let t = Instant::now();
         let Prepared {
-            endpoint,
             client,
-            oref,
-            auth,
             base,
             present,
             tag_digests,
@@ -579,7 +519,7 @@ impl Job<'_> {
             .collect();
         let bars = self.progress();
         try_join_all(missing.iter().map(|j| {
-            let (client, oref, bars, base) = (&client, &oref, &bars, &base);
+            let (client, bars, base) = (&client, &bars, &base);
             async move {
                 shell.status(
                     "Uploading",
@@ -596,39 +536,21 @@ impl Job<'_> {
                         b
                     });
                 let watch = retry::Progress::new(j.range.size);
+                let body = || {
+                    reqwest::Body::wrap_stream(layout::blob_stream(
+                        self.tarball.to_path_buf(),
+                        j.range,
+                        bar.clone(),
+                        Some(watch.clone()),
+                    ))
+                };
                 let r = retry::retry_upload(
                     policy,
                     &format!("upload {} {}", j.kind, j.digest),
                     shell,
-                    classify,
+                    Attempt::clone,
                     &watch,
-                    || {
-                        let stream = layout::blob_stream(
-                            self.tarball.to_path_buf(),
-                            j.range,
-                            bar.clone(),
-                            Some(watch.clone()),
-                        );
-                        async move {
-                            match client
-                                .push_blob_stream(oref, stream, &j.digest, Some(j.range.size))
-                                .await
-                            {
-                                // The upload was accepted (201) without the
-                                // `Location` the spec asks for (go-containerregistry's
-                                // registry): done if the registry has the blob now.
-                                Err(OciDistributionError::RegistryNoLocationError)
-                                    if client
-                                        .blob_exists(oref, &j.digest)
-                                        .await
-                                        .unwrap_or(false) =>
-                                {
-                                    Ok(String::new())
-                                }
-                                r => r,
-                            }
-                        }
-                    },
+                    || client.upload_blob(&j.digest, j.range.size, body),
                 )
                 .await;
                 if let Some(b) = bar {
@@ -643,9 +565,8 @@ impl Job<'_> {
             "Timing",
             format!("blobs uploaded in {:.3}s", t.elapsed().as_secs_f64()),
         );
-        self.put_manifests(&endpoint, &client, &auth, &base, &tag_digests)
-            .await?;
-        self.put_referrers(&client, &auth, &base, listed)
+        self.put_manifests(&client, &base, &tag_digests).await?;
+        self.put_referrers(&client, &base, listed)
             .await
             .map_err(|e| {
                 let f = match e.downcast::<Failure>() {

@@ -13,12 +13,12 @@
 //! and tags; this is about a second kind of document and a second index.
 
 use anyhow::Result;
-use oci_client::secrets::RegistryAuth;
 use serde_json::{json, Value};
 
+use super::client::Client;
 use super::source::{BlobRef, Check, Document};
-use super::transport::{classify, gave_up, retry};
-use super::{is_not_found, short, Job};
+use super::transport::{gave_up, retry, Attempt};
+use super::{short, Job};
 use crate::error::Failure;
 use crate::oci::documents::MEDIA_TYPE_INDEX;
 use crate::oci::{blob_path, Listing, SbomFormat};
@@ -170,14 +170,12 @@ impl Job<'_> {
     /// each as a referrer of its subject (the API, else the tag fallback).
     pub(super) async fn put_referrers(
         &self,
-        client: &oci_client::Client,
-        auth: &RegistryAuth,
+        client: &Client,
         base: &str,
         known: Listed,
     ) -> Result<()> {
         let (shell, policy) = (self.shell, &self.opts.retry);
         let repo = &self.target.repository;
-        let registry = &self.target.registry;
         for subject in self.subjects() {
             let ours: Vec<&Attached> = self
                 .peek
@@ -185,7 +183,6 @@ impl Job<'_> {
                 .iter()
                 .filter(|a| a.subject == subject)
                 .collect();
-            let by_digest = |d: &str| super::put_by_digest(registry, repo, d);
             // What the registry lists already (its referrers API, else the tag):
             // an unchanged re-push writes nothing.
             let before = match known.0.get(subject) {
@@ -193,14 +190,12 @@ impl Job<'_> {
                 None => self.listed(client, subject).await,
             };
             for a in ours.iter().filter(|a| !before.contains(&a.doc.digest)) {
-                let content_type = reqwest::header::HeaderValue::from_str(&a.doc.media_type)?;
-                let r = by_digest(&a.doc.digest);
                 retry(
                     policy,
                     &format!("PUT artifact {}", short(&a.doc.digest)),
                     shell,
-                    classify,
-                    || client.push_manifest_raw(&r, a.doc.bytes.clone(), content_type.clone()),
+                    Attempt::clone,
+                    || client.put_manifest(&a.doc.digest, &a.doc.media_type, &a.doc.bytes),
                 )
                 .await
                 .map_err(|g| gave_up(g, &format!("push the artifact {}", a.doc.digest), base))?;
@@ -229,22 +224,12 @@ impl Job<'_> {
                 continue;
             }
             let tag = referrers_tag(subject);
-            let r = oci_client::Reference::with_tag(registry.clone(), repo.clone(), tag.clone());
             let held = retry(
                 policy,
                 &format!("GET {repo}:{tag}"),
                 shell,
-                classify,
-                || async {
-                    match client
-                        .pull_manifest_raw(&r, auth, &[MEDIA_TYPE_INDEX])
-                        .await
-                    {
-                        Ok((bytes, _)) => Ok(Some(bytes)),
-                        Err(e) if is_not_found(&e) => Ok(None),
-                        Err(e) => Err(e),
-                    }
-                },
+                Attempt::clone,
+                || client.manifest(&tag, MEDIA_TYPE_INDEX),
             )
             .await
             .map_err(|g| gave_up(g, &format!("read the referrers tag `{tag}`"), base))?;
@@ -257,13 +242,12 @@ impl Job<'_> {
             };
             if let Some(index) = merged_index(held.as_ref(), &missing) {
                 let bytes = serde_json::to_vec(&index)?;
-                let content_type = reqwest::header::HeaderValue::from_str(MEDIA_TYPE_INDEX)?;
                 retry(
                     policy,
                     &format!("PUT {repo}:{tag}"),
                     shell,
-                    classify,
-                    || client.push_manifest_raw(&r, bytes.clone(), content_type.clone()),
+                    Attempt::clone,
+                    || client.put_manifest(&tag, MEDIA_TYPE_INDEX, &bytes),
                 )
                 .await
                 .map_err(|g| gave_up(g, &format!("push the referrers tag `{tag}`"), base))?;
@@ -296,7 +280,7 @@ impl Job<'_> {
     }
 
     /// [`Job::listed`] for every subject of the attached artifacts.
-    pub(super) async fn listed_all(&self, client: &oci_client::Client) -> Listed {
+    pub(super) async fn listed_all(&self, client: &Client) -> Listed {
         let mut out = Listed::default();
         for subject in self.subjects() {
             let l = self.listed(client, subject).await;
@@ -306,22 +290,18 @@ impl Job<'_> {
     }
 
     /// The digests the registry lists as referrers of `subject`: its referrers
-    /// API, or (oci-client falls back on a 404) what the referrers tag holds.
-    async fn listed(&self, client: &oci_client::Client, subject: &str) -> Vec<String> {
-        let r = oci_client::Reference::with_digest(
-            self.target.registry.clone(),
-            self.target.repository.clone(),
-            subject.to_string(),
-        );
+    /// API, or (where it has none) what the referrers tag holds. Nothing when it
+    /// cannot be read: the artifacts are then sent, and a tag that cannot be read
+    /// fails the push when it is merged with.
+    async fn listed(&self, client: &Client, subject: &str) -> Vec<String> {
         retry(
             &self.opts.retry,
             &format!("GET referrers of {}", short(subject)),
             self.shell,
-            classify,
-            || client.pull_referrers(&r, None),
+            Attempt::clone,
+            || client.referrers(subject),
         )
         .await
-        .map(|index| index.manifests.into_iter().map(|m| m.digest).collect())
         .unwrap_or_default()
     }
 }

@@ -15,8 +15,6 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use oci_client::errors::{OciDistributionError, OciErrorCode};
-
 use crate::error::Failure;
 use crate::shell::Shell;
 
@@ -111,7 +109,7 @@ pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
-pub(super) fn from_reqwest(e: &reqwest::Error) -> Attempt {
+pub fn from_reqwest(e: &reqwest::Error) -> Attempt {
     let message = chain(e);
     let lower = message.to_ascii_lowercase();
     let certificate = lower.contains("certificate") || lower.contains("unknownissuer");
@@ -128,53 +126,6 @@ pub(super) fn from_reqwest(e: &reqwest::Error) -> Attempt {
         certificate,
         refused,
         timed_out,
-    }
-}
-
-/// Classify an oci-client error.
-pub fn classify(e: &OciDistributionError) -> Attempt {
-    match e {
-        OciDistributionError::RequestError(r) => from_reqwest(r),
-        OciDistributionError::ServerError { code, url, message } => {
-            let reason = reqwest::StatusCode::from_u16(*code)
-                .ok()
-                .and_then(|s| s.canonical_reason())
-                .unwrap_or("");
-            let body = message.lines().next().unwrap_or("").trim();
-            let mut m = format!("{code} {reason} from {url}");
-            if !body.is_empty() {
-                m.push_str(&format!(": {}", truncate(body, 300)));
-            }
-            Attempt {
-                retryable: *code == 429 || (500..600).contains(code),
-                ..Attempt::fatal(m)
-            }
-        }
-        OciDistributionError::RegistryError { envelope, url } => {
-            let codes: Vec<String> = envelope
-                .errors
-                .iter()
-                .map(|e| format!("{:?}: {}", e.code, e.message))
-                .collect();
-            Attempt {
-                retryable: envelope
-                    .errors
-                    .iter()
-                    .any(|e| e.code == OciErrorCode::Toomanyrequests),
-                ..Attempt::fatal(format!("{url}: {}", codes.join("; ")))
-            }
-        }
-        OciDistributionError::UnauthorizedError { url } => {
-            Attempt::fatal(format!("401 Unauthorized from {url}"))
-        }
-        other => {
-            let m = chain(other);
-            if m.to_ascii_lowercase().contains("timed out") {
-                Attempt::timed_out(m)
-            } else {
-                Attempt::fatal(m)
-            }
-        }
     }
 }
 
@@ -415,7 +366,7 @@ pub fn gave_up(g: GaveUp, what: &str, endpoint: &str) -> Failure {
         "the registry's TLS certificate is not trusted: pass its CA with `--ca-file PATH` (or set SSL_CERT_FILE)".to_string()
     } else if g.last.refused {
         format!("is a registry running at {endpoint}? check the address and port")
-    } else if g.last.message.contains("401") {
+    } else if g.last.message.contains("401 Unauthorized") {
         "check the credentials: `docker login`/`podman login`, or CARGO_SLIM_REGISTRY_USERNAME and CARGO_SLIM_REGISTRY_PASSWORD".to_string()
     } else if g.last.retryable {
         "the registry kept failing; try again later (a re-run skips every blob already uploaded)"

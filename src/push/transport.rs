@@ -36,7 +36,7 @@ use anyhow::Result;
 
 use super::auth::Credential;
 pub use super::retry::{
-    chain, classify, gave_up, retry, seconds, Attempt, GaveUp, RetryPolicy, DEFAULT_TIMEOUT,
+    chain, gave_up, retry, seconds, Attempt, GaveUp, RetryPolicy, DEFAULT_TIMEOUT,
 };
 use super::retry::{from_reqwest, truncate};
 use crate::error::{io_failure, Failure};
@@ -72,9 +72,11 @@ pub struct Endpoint {
     pub registry: String,
     pub scheme: Scheme,
     pub challenge: Challenge,
-    /// The client the ping succeeded with (for [`head_manifest`]).
+    /// The ping's `WWW-Authenticate` header (the Bearer realm is read from it).
+    pub www: String,
+    /// The client the ping succeeded with: every later request uses it.
     pub http: reqwest::Client,
-    /// [`RetryPolicy::timeout`]: oci-client's connect and read timeouts.
+    /// [`RetryPolicy::timeout`]: the connect timeout.
     pub timeout: Duration,
 }
 
@@ -145,58 +147,42 @@ fn read_pem_certs(path: &Path, flag: &str) -> Result<Vec<Vec<u8>>> {
     Ok(out)
 }
 
-/// The oci-client configuration for an endpoint.
 /// The only root a plain-HTTP client trusts: a self-signed certificate whose key
 /// was thrown away when it was made. No TLS is spoken on such an endpoint, and
-/// oci-client takes an empty root list as "load the system store", which with
-/// `SSL_CERT_DIR` set reads hundreds of files — most of an unchanged re-push.
-/// Should a plain-HTTP registry redirect to HTTPS, verification fails closed.
+/// loading the system store (with `SSL_CERT_DIR` set, hundreds of files) would be
+/// most of an unchanged re-push. Should a plain-HTTP registry redirect to HTTPS,
+/// verification fails closed.
 const PLAIN_HTTP_ROOT: &[u8] = include_bytes!("plain-http-root.pem");
 
-pub fn client_config(endpoint: &Endpoint, tls: &Tls) -> oci_client::client::ClientConfig {
-    use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
-    let tls_certs_only = match endpoint.scheme {
-        Scheme::Http => vec![Certificate {
-            encoding: CertificateEncoding::Pem,
-            data: PLAIN_HTTP_ROOT.to_vec(),
-        }],
-        Scheme::Https => Vec::new(),
-    };
-    ClientConfig {
-        tls_certs_only,
-        protocol: match endpoint.scheme {
-            Scheme::Https => ClientProtocol::Https,
-            Scheme::Http => ClientProtocol::Http,
-        },
-        accept_invalid_certificates: tls.insecure,
-        // One PUT per blob: no 4 MiB PATCH round trips, and a file-backed stream.
-        use_monolithic_push: true,
-        extra_root_certificates: tls
-            .extra_roots
-            .iter()
-            .map(|pem| Certificate {
-                encoding: CertificateEncoding::Pem,
-                data: pem.clone(),
-            })
-            .collect(),
-        platform_resolver: None,
-        max_concurrent_upload: 3,
-        connect_timeout: Some(endpoint.timeout),
-        // No read timeout: reqwest would count a blob's whole upload in it. Every
-        // oci-client request runs in `retry`, which bounds it by the timeout — or,
-        // for a blob upload, by the progress of its body (`retry_upload`).
-        read_timeout: None,
-        user_agent: concat!("cargo-slim/", env!("CARGO_PKG_VERSION")),
-        ..ClientConfig::default()
-    }
+/// Redirects: at most 10, and never from TLS to plain HTTP unless `--insecure`
+/// (reqwest already drops `Authorization` when the origin changes).
+fn redirects(insecure: bool) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |a| {
+        if a.previous().len() >= 10 {
+            return a.error("more than 10 redirects");
+        }
+        let from_tls = a.previous().last().is_some_and(|u| u.scheme() == "https");
+        if from_tls && a.url().scheme() == "http" && !insecure {
+            let to = a.url().clone();
+            return a.error(format!(
+                "refused a redirect from TLS to plain HTTP ({}); pass --insecure to follow it",
+                to.origin().ascii_serialization()
+            ));
+        }
+        a.follow()
+    })
 }
 
-/// A client for the ping. `Scheme::Http` gets one that trusts no certificate at
-/// all: it never does TLS, and loading the system's roots costs milliseconds.
-fn ping_client(tls: &Tls, scheme: Scheme, timeout: Duration) -> Result<reqwest::Client> {
+/// A client for `scheme`: the ping's, then every request of the push (and a token
+/// service's). `Scheme::Http` gets one that trusts no certificate at all: it never
+/// does TLS, and loading the system's roots costs milliseconds. No read timeout:
+/// reqwest would count a blob's whole upload in it; every request runs inside
+/// `retry`, whose deadline bounds it, body included (or, for an upload, the
+/// progress of its body).
+pub fn http_client(tls: &Tls, scheme: Scheme, timeout: Duration) -> Result<reqwest::Client> {
     let b = reqwest::Client::builder()
         .connect_timeout(timeout)
-        .read_timeout(timeout)
+        .redirect(redirects(tls.insecure))
         .user_agent(concat!("cargo-slim/", env!("CARGO_PKG_VERSION")));
     if scheme == Scheme::Http {
         let placeholder = reqwest::Certificate::from_pem(PLAIN_HTTP_ROOT)?;
@@ -254,7 +240,7 @@ pub async fn ping(
     shell: &Shell,
 ) -> Result<Endpoint> {
     let timeout = policy.timeout;
-    let plain = &ping_client(tls, Scheme::Http, timeout)?;
+    let plain = &http_client(tls, Scheme::Http, timeout)?;
     let secure = &tokio::sync::OnceCell::new();
     let allow_http = allows_plain_http(registry, insecure);
     let (order, plan) = scheme_plan(registry, tls, insecure);
@@ -273,7 +259,7 @@ pub async fn ping(
                     Scheme::Http => plain,
                     Scheme::Https => {
                         secure
-                            .get_or_try_init(|| async { ping_client(tls, Scheme::Https, timeout) })
+                            .get_or_try_init(|| async { http_client(tls, Scheme::Https, timeout) })
                             .await
                             .map_err(|e| Attempt::fatal(e.to_string()))?
                     }
@@ -381,7 +367,7 @@ pub async fn ping(
     let http = match scheme {
         Scheme::Http => plain.clone(),
         Scheme::Https => secure
-            .get_or_try_init(|| async { ping_client(tls, Scheme::Https, timeout) })
+            .get_or_try_init(|| async { http_client(tls, Scheme::Https, timeout) })
             .await?
             .clone(),
     };
@@ -389,6 +375,7 @@ pub async fn ping(
         registry: registry.to_string(),
         scheme,
         challenge,
+        www,
         http,
         timeout,
     };
@@ -436,47 +423,11 @@ pub async fn ping(
     Ok(endpoint)
 }
 
-/// `HEAD /v2/<repository>/manifests/<tag>`: the registry's `Docker-Content-Digest`
-/// for the tag, or `None` when the tag does not exist. For anonymous and Basic
-/// endpoints (a Bearer endpoint goes through oci-client, which holds the token).
-pub async fn head_manifest(
-    endpoint: &Endpoint,
-    cred: Option<&Credential>,
-    repository: &str,
-    tag: &str,
-    media_type: &str,
-) -> std::result::Result<Option<String>, Attempt> {
-    let url = format!(
-        "{}://{}/v2/{repository}/manifests/{tag}",
-        endpoint.scheme.as_str(),
-        endpoint.registry
-    );
-    let mut req = endpoint
-        .http
-        .head(&url)
-        .header(reqwest::header::ACCEPT, media_type);
-    if let (Challenge::Basic, Some(c)) = (endpoint.challenge, cred) {
-        req = req.basic_auth(&c.username, Some(c.password.expose()));
-    }
-    let r = req.send().await.map_err(|e| from_reqwest(&e))?;
-    let status = r.status().as_u16();
-    match status {
-        200 => r
-            .headers()
-            .get("Docker-Content-Digest")
-            .and_then(|v| v.to_str().ok())
-            .map(|d| Some(d.to_string()))
-            .ok_or_else(|| {
-                Attempt::fatal(format!(
-                    "HEAD {url} answered without a Docker-Content-Digest header"
-                ))
-            }),
-        404 => Ok(None),
-        s => Err(Attempt {
-            retryable: s == 429 || (500..600).contains(&s),
-            ..Attempt::fatal(format!("{} from HEAD {url}", status_text(s)))
-        }),
-    }
+/// A plain client for unit tests (ring installed as the crypto provider first).
+#[cfg(test)]
+pub(crate) fn test_http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
 }
 
 /// The registry refused our credentials.
@@ -517,7 +468,6 @@ pub fn status_text(code: u16) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oci_client::errors::OciDistributionError;
     use std::time::Instant;
 
     #[test]
@@ -548,23 +498,6 @@ mod tests {
         };
         let waits: Vec<u128> = (1..6).map(|n| p.backoff(n).as_millis()).collect();
         assert_eq!(waits, [100, 200, 400, 500, 500]);
-    }
-
-    #[test]
-    fn server_errors_are_retryable_client_errors_are_not() {
-        let e = |code| OciDistributionError::ServerError {
-            code,
-            url: "http://r/v2/".into(),
-            message: String::new(),
-        };
-        assert!(classify(&e(503)).retryable);
-        assert!(classify(&e(502)).retryable);
-        assert!(classify(&e(429)).retryable);
-        assert!(!classify(&e(404)).retryable);
-        assert!(!classify(&e(401)).retryable);
-        assert!(classify(&e(503))
-            .message
-            .contains("503 Service Unavailable"));
     }
 
     #[test]
