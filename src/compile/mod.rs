@@ -26,6 +26,7 @@ pub mod nightly;
 pub mod preset;
 pub mod probe;
 pub mod remap;
+pub mod symbols;
 pub use linker::Linker;
 
 /// What to build with cargo: resolved by `config`, read by `preflight` and here.
@@ -305,6 +306,8 @@ pub fn build(
         .args(["--profile", &build.profile])
         .args(&build.cargo_args)
         .args(&build.build_args);
+    // After the user's own `--config` flags: the last one wins.
+    cmd.args(symbols::flags_for(build, shell));
     if build.target_dir_given {
         cmd.arg("--target-dir").arg(&build.target_dir);
     }
