@@ -7,7 +7,9 @@
 //! every file cargo-slim produces (tarball, report, chart, image refs) is written
 //! to a temporary file beside the target and renamed, so an interrupted or failed
 //! run never leaves a partial file where a user or a CI step will read it, and the
-//! temporary file is removed on any error.
+//! temporary file is removed on any error. Files of an earlier run that this one
+//! does not rewrite go in the same step ([`commit_replacing`]), and one run at a
+//! time writes an output ([`lock_output`]).
 
 use std::fs::{File, Metadata};
 use std::io::{BufWriter, Read, Write};

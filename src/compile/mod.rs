@@ -8,7 +8,9 @@
 //! `CARGO_ENCODED_RUSTFLAGS` when those are set, and otherwise passed as
 //! `--config target.<triple>.rustflags`, which cargo merges with `.cargo/config.toml`.
 //! `--opt min` builds with the nightly toolchain that [`nightly`] finds and checks
-//! first (its cargo, with `RUSTC` and `RUSTUP_TOOLCHAIN` set to it).
+//! first (its cargo, with `RUSTC` and `RUSTUP_TOOLCHAIN` set to it). A profile
+//! that strips the symbol table is built with it kept ([`symbols`]), for the
+//! report's per-crate sizes.
 
 use std::io::BufReader;
 use std::os::unix::process::CommandExt;

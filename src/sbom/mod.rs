@@ -16,6 +16,10 @@
 //! no code in the binary. Every document is a pure function of its inputs: no
 //! wall clock (`created` is `SOURCE_DATE_EPOCH` or 0), the namespace and serial
 //! number derive from the image digest, packages are sorted.
+//!
+//! The files beside a tarball that a build owns — its report and every SBOM
+//! name of every format and platform — are listed here too
+//! ([`owned_sidecars`]), so a build or `index` removes those it does not rewrite.
 
 pub mod auditable;
 mod cyclonedx;
