@@ -7,7 +7,9 @@
 //! every file cargo-slim produces (tarball, report, chart, image refs) is written
 //! to a temporary file beside the target and renamed, so an interrupted or failed
 //! run never leaves a partial file where a user or a CI step will read it, and the
-//! temporary file is removed on any error.
+//! temporary file is removed on any error. Files of an earlier run that this one
+//! does not rewrite go in the same step ([`commit_replacing`]), and one run at a
+//! time writes an output ([`lock_output`]).
 
 use std::fs::{File, Metadata};
 use std::io::{BufWriter, Read, Write};
@@ -16,6 +18,9 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::error::{io_failure, Failure};
+
+mod lock;
+pub use lock::{lock_output, OutputLock};
 
 /// What a non-regular file is, for "`x` is a FIFO, not …" messages.
 pub fn describe_kind(meta: &Metadata) -> &'static str {
@@ -165,6 +170,54 @@ fn starts_like_tar(path: &Path) -> bool {
         .is_ok_and(|n| n == 512 && &head[257..262] == b"ustar")
 }
 
+/// Whether `a` and `b` are the same file, however each is named: through a
+/// symlink, a hard link or `..` (same device and inode). A path that does not
+/// exist is no file.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
+/// Check a small text output (`--image-refs FILE`) before the work that
+/// produces it: a path naming a folder is a usage error, and a folder where no
+/// file can be created (read-only, missing and not creatable) an error, both
+/// found by creating and removing a temporary file there now, not after a push.
+pub fn check_text_output(path: &Path, flag: &str) -> Result<(), Failure> {
+    let shown = path.display();
+    let folder = path.as_os_str().to_string_lossy().ends_with('/')
+        || std::fs::metadata(path).is_ok_and(|m| m.is_dir());
+    if folder {
+        return Err(Failure::new(format!("{flag} `{shown}` names a folder"))
+            .help(format!(
+                "give a file name, e.g. {flag} {}",
+                Path::new(path).join("image-refs.txt").display()
+            ))
+            .usage());
+    }
+    if let Ok(m) = std::fs::metadata(path) {
+        if !m.is_file() {
+            return Err(Failure::new(format!(
+                "{flag} `{shown}` is {}, not a file",
+                describe_kind(&m)
+            ))
+            .help("give the path of a regular file")
+            .usage());
+        }
+    }
+    let dir = output_dir(path)?;
+    tempfile::Builder::new()
+        .prefix(".cargo-slim-check.")
+        .tempfile_in(dir)
+        .map(drop)
+        .map_err(|e| {
+            io_failure("create a file in", dir, &e)
+                .help(format!("{flag} must name a file in a writable folder"))
+        })
+}
+
 /// The folder `path` will be written in, created when missing.
 pub fn output_dir(path: &Path) -> Result<&Path, Failure> {
     let dir = match path.parent() {
@@ -196,6 +249,11 @@ impl Pending {
         self.size
     }
 
+    /// The path it will be renamed to.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Stale temporary files of this output's naming, left by runs that were
     /// killed, that were removed before this one was written.
     pub fn swept(&self) -> &[std::path::PathBuf] {
@@ -210,12 +268,19 @@ impl Pending {
 
 /// Rename every file into place, in order, as one step a signal cannot split.
 pub fn commit_all(files: Vec<Pending>) -> Result<()> {
-    commit_files(files, true)
+    commit_files(files, &[], true)
 }
 
-/// [`commit_all`]; `outputs`: the files are the run's outputs, named on stderr
-/// when a signal ends the run after them (a cache entry is not).
-fn commit_files(files: Vec<Pending>, outputs: bool) -> Result<()> {
+/// [`commit_all`], then remove `stale` (files of an earlier run that this run
+/// does not write, e.g. an SBOM of another image) in the same step; a file
+/// already gone is no error.
+pub fn commit_replacing(files: Vec<Pending>, stale: &[std::path::PathBuf]) -> Result<()> {
+    commit_files(files, stale, true)
+}
+
+/// [`commit_replacing`]; `outputs`: the files are the run's outputs, named on
+/// stderr when a signal ends the run after them (a cache entry is not).
+fn commit_files(files: Vec<Pending>, stale: &[std::path::PathBuf], outputs: bool) -> Result<()> {
     // Dropping a registration takes the interrupt lock: keep them out of it.
     let mut registrations = Vec::with_capacity(files.len());
     let mut parts = Vec::with_capacity(files.len());
@@ -235,6 +300,16 @@ fn commit_files(files: Vec<Pending>, outputs: bool) -> Result<()> {
                 .map_err(|e| io_failure("move the file into place at", &path, &e.error))?;
             if outputs {
                 renamed.push(path);
+            }
+        }
+        for path in stale {
+            match std::fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(io_failure("remove the stale file", path, &e)
+                        .help("it belongs to an earlier build of this output: remove it by hand")
+                        .into())
+                }
+                _ => {}
             }
         }
         Ok(())
@@ -356,7 +431,7 @@ fn write_with(
 ) -> Result<u64> {
     let pending = prepare_with(path, fill)?;
     let size = pending.size();
-    commit_files(vec![pending], output)?;
+    commit_files(vec![pending], &[], output)?;
     Ok(size)
 }
 

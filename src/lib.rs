@@ -67,11 +67,16 @@ pub struct BuildOutcome {
     pub digest: String,
     /// Budget failures, one sentence each (empty when within budget).
     pub over_budget: Vec<String>,
+    /// The output's lock ([`io::lock_output`]), held while the outcome lives, so
+    /// a `--push` reads this build's tarball, not a later run's.
+    pub lock: Option<std::sync::Arc<io::OutputLock>>,
 }
 
 /// `cargo slim build`: the whole pipeline, once per platform up to the image,
 /// then one tarball for all of them.
 pub fn build(plan: &Plan, shell: &Shell) -> Result<BuildOutcome> {
+    // One run at a time writes this output, so its files always come from one build.
+    let lock = io::lock_output(&plan.output, shell)?.map(std::sync::Arc::new);
     let mut clock = pipeline::Clock::start(shell);
     if let Some(p) = &plan.preset {
         shell.note(p.preset.trade_off());
@@ -121,9 +126,13 @@ pub fn build(plan: &Plan, shell: &Shell) -> Result<BuildOutcome> {
         shell.status("Writing", doc.path.display());
         pending.push(io::prepare(&doc.path, &doc.bytes)?);
     }
+    // Whatever an earlier build left beside the tarball and this one does not
+    // rewrite (an SBOM of another image, another format, other platforms) goes.
+    let written: Vec<&std::path::Path> = pending.iter().map(|p| p.path()).collect();
+    let stale = sbom::stale_sidecars(&plan.output, &written, shell);
     // All files are complete: only now do they replace the old ones, in one step
     // a signal cannot split.
-    io::commit_all(pending)?;
+    io::commit_replacing(pending, &stale)?;
     clock.lap("report");
     let first = builds.swap_remove(0);
     let platforms: Vec<String> = reports.iter().map(|r| r.platform.clone()).collect();
@@ -146,6 +155,7 @@ pub fn build(plan: &Plan, shell: &Shell) -> Result<BuildOutcome> {
         report: reports[0].clone(),
         reports,
         over_budget,
+        lock,
     })
 }
 

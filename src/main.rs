@@ -35,6 +35,10 @@ fn main() -> ExitCode {
     let format = args.global.message_format;
     let result = match args.command {
         Command::Build(b) => config::resolve(&b.to_request()).and_then(|plan| {
+            // Before the build, not after it and the push.
+            if let Some(p) = &plan.push {
+                check_image_refs(p)?;
+            }
             let out = build(&plan, &shell)?;
             let pushing = plan.push.as_ref().filter(|_| out.over_budget.is_empty());
             emit(format, &out.reports, out.over_budget)?;
@@ -129,6 +133,7 @@ fn push_and_print(
         },
         ..PushOptions::default()
     };
+    check_image_refs(plan)?;
     let pushed = push(tarball, &plan.reference, &opts, shell)?;
     if let Some(path) = &plan.image_refs {
         cargo_slim::io::write_atomic(path, format!("{}\n", pushed.pinned()).as_bytes())?;
@@ -138,6 +143,15 @@ fn push_and_print(
         MessageFormat::Json => print_out(&pushed.to_json().to_string())?,
     }
     Ok(())
+}
+
+/// `--image-refs PATH` must be a file that can be written: checked before any
+/// tag is pushed, so a folder or a read-only place fails with nothing pushed.
+fn check_image_refs(plan: &PushPlan) -> Result<()> {
+    match &plan.image_refs {
+        Some(path) => Ok(cargo_slim::io::check_text_output(path, "--image-refs")?),
+        None => Ok(()),
+    }
 }
 
 /// `cargo slim index`: print the output path (or the `indexed` JSON line).

@@ -22,8 +22,10 @@
 //! and a layer's entries must carry it, so images built at different epochs
 //! cannot share a tarball without rewriting their layers and changing their
 //! digests). The output goes through [`crate::io`]: checked before any work
-//! (`--force` to replace a file that is not an image tarball), written to a
-//! temporary file and renamed into place.
+//! (`--force` to replace a file that is not an image tarball; one of the inputs,
+//! through any link, is refused), locked against a concurrent run, written to a
+//! temporary file and renamed into place, and a report or SBOM of an earlier
+//! build beside it is removed in the same step.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -70,6 +72,8 @@ pub fn merge(inputs: &[PathBuf], output: &Path, force: bool, shell: &Shell) -> R
             .into());
     }
     let real_output = crate::io::check_output(output, force)?;
+    refuse_input_as_output(inputs, output)?;
+    let _lock = crate::io::lock_output(&real_output, shell)?;
     let mut images: Vec<Input> = Vec::new();
     for path in inputs {
         shell.status("Reading", path.display());
@@ -83,7 +87,10 @@ pub fn merge(inputs: &[PathBuf], output: &Path, force: bool, shell: &Shell) -> R
     shell.status("Writing", output.display());
     let pending = tarball::prepare_set(&set, &real_output, epoch)?;
     let size = pending.size();
-    pending.commit()?;
+    // A report or SBOM an earlier build left beside the output describes
+    // another tarball: it goes in the same step as the new tarball comes.
+    let stale = crate::sbom::stale_sidecars(&real_output, &[], shell);
+    crate::io::commit_replacing(vec![pending], &stale)?;
     let platforms: Vec<String> = set.images.iter().map(|i| i.platform.to_string()).collect();
     shell.status(
         "Finished",
@@ -101,6 +108,23 @@ pub fn merge(inputs: &[PathBuf], output: &Path, force: bool, shell: &Shell) -> R
         platforms,
         size,
     })
+}
+
+/// An output that is one of the inputs (the same file through any symlink or
+/// hard link) would be replaced by the merge, its report and SBOM left stale: a
+/// usage error, as `build -o` naming its `--binary` is.
+fn refuse_input_as_output(inputs: &[PathBuf], output: &Path) -> Result<()> {
+    match inputs.iter().find(|i| crate::io::same_file(i, output)) {
+        Some(input) => Err(Failure::new(format!(
+            "the output `{}` is the input `{}`",
+            output.display(),
+            input.display()
+        ))
+        .help("write the merged tarball elsewhere with -o, e.g. -o all.tar")
+        .usage()
+        .into()),
+        None => Ok(()),
+    }
 }
 
 /// The images of one input tarball, validated, their layers left in the file.

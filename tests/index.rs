@@ -398,3 +398,43 @@ fn big_input(goarch: &str, seed: u64, len: usize) -> PathBuf {
     let image = build_image(&ImageSpec::default(), &platform(goarch), vec![layer], 0).unwrap();
     write_images(&path, vec![image], 0)
 }
+
+/// An output that is one of the inputs — named directly, through a symlink or
+/// as a hard link — is a usage error, and the input is left as it was.
+#[test]
+fn an_input_is_never_the_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (amd, arm) = fixture_pair("localhost/app:1", 0);
+    let a = write_images(&d.join("amd64.tar"), vec![amd], 0);
+    let b = write_images(&d.join("arm64.tar"), vec![arm], 0);
+    let before = sha256_file(&a);
+    let link = d.join("link.tar");
+    std::os::unix::fs::symlink("amd64.tar", &link).unwrap();
+    let hard = d.join("hard.tar");
+    std::fs::hard_link(&b, &hard).unwrap();
+    let sub = d.join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let dotted = sub.join("../amd64.tar");
+    for (out, input) in [(&a, &a), (&link, &a), (&hard, &b), (&dotted, &a)] {
+        let o = run_code(&mut index_cmd(&[&a, &b], out, &[]), 2);
+        let err = text(&o.stderr);
+        assert!(
+            err.contains(&format!(
+                "the output `{}` is the input `{}`",
+                out.display(),
+                input.display()
+            )),
+            "{err}"
+        );
+        assert!(o.stdout.is_empty());
+    }
+    assert_eq!(sha256_file(&a), before, "the input is unchanged");
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    // The same with --force: replacing an input is never what was meant.
+    run_code(&mut index_cmd(&[&a, &b], &link, &["--force"]), 2);
+    assert_eq!(sha256_file(&a), before);
+}

@@ -1099,3 +1099,70 @@ fn a_multi_platform_archive_pushes_an_index() {
         "refused before any request"
     );
 }
+
+/// `--image-refs` naming a folder (a usage error, exit 2) or a place no file
+/// can be created (exit 1) fails before anything is pushed: the registry sees
+/// no request, the tag does not exist, and stdout stays empty. The same for
+/// `build --push`, which fails before it builds.
+#[test]
+fn a_bad_image_refs_path_fails_before_any_push() {
+    let tar = hello_tar();
+    let Some(reg) = Registry::with_skopeo() else {
+        return;
+    };
+    let host = reg.host();
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("refs");
+    std::fs::create_dir(&folder).unwrap();
+    let slash = format!("{}/new/", dir.path().display());
+    for (refs, code, want) in [
+        (folder.to_str().unwrap(), 2, "names a folder"),
+        (slash.as_str(), 2, "names a folder"),
+        ("/proc/cargo-slim-refs.txt", 1, "/proc"),
+    ] {
+        let mark = reg.mark();
+        let reference = format!("{host}/refs:1");
+        let o = run_code(
+            &mut push_cmd(&[tar.to_str().unwrap(), &reference, "--image-refs", refs]),
+            code,
+        );
+        let err = text(&o.stderr);
+        assert!(err.contains("--image-refs") || err.contains(want), "{err}");
+        assert!(err.contains(want), "{err}");
+        assert!(o.stdout.is_empty(), "{}", text(&o.stdout));
+        assert!(
+            reg.requests_since(mark).is_empty(),
+            "{refs}: nothing may reach the registry"
+        );
+        let inspect = Command::new("skopeo")
+            .args(["inspect", "--tls-verify=false"])
+            .arg(format!("docker://{reference}"))
+            .output()
+            .unwrap();
+        assert!(!inspect.status.success(), "{refs}: the tag was not pushed");
+    }
+    assert!(std::fs::read_dir(&folder).unwrap().next().is_none());
+
+    // build --push: refused before the build (no tarball), exit 2.
+    let out = dir.path().join("img.tar");
+    let manifest = fixture("hello").join("Cargo.toml");
+    let mut build = slim(&[
+        "build",
+        "--manifest-path",
+        manifest.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--push",
+        &format!("{host}/refs:2"),
+        "--image-refs",
+        folder.to_str().unwrap(),
+    ]);
+    isolate(&mut build);
+    let o = run_code(&mut build, 2);
+    assert!(
+        text(&o.stderr).contains("names a folder"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(!out.exists(), "nothing was built");
+}

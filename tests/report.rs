@@ -469,3 +469,66 @@ fn report_of_a_multi_platform_archive_has_one_section_per_platform() {
     );
     assert!(err.contains("linux/arm64/v8: image pull size"), "{err}");
 }
+
+/// A release profile with `strip = true` (common) still gives per-crate sizes:
+/// cargo builds with strip = "debuginfo" through `--config`, said with `-v`; the
+/// image gets a stripped binary, the user's Cargo.toml is untouched, and a
+/// rebuild from the cache keeps the crates.
+#[test]
+fn a_profile_that_strips_still_gets_per_crate_sizes() {
+    let krate = copy_fixture("hello");
+    let manifest = krate.path().join("Cargo.toml");
+    let mut toml = std::fs::read_to_string(&manifest).unwrap();
+    toml.push_str("\n[profile.release]\nstrip = true\n");
+    std::fs::write(&manifest, &toml).unwrap();
+    let out = krate.path().join("hello.tar");
+    let target_dir = krate.path().join("target");
+    for run in 0..2 {
+        let mut cmd = slim(&[
+            "-v",
+            "--message-format",
+            "json",
+            "build",
+            "--manifest-path",
+            manifest.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        // Its own target dir: the fixtures' shared `hello` binary stays as it is.
+        cmd.env("CARGO_TARGET_DIR", &target_dir);
+        let o = run_ok(&mut cmd);
+        let err = text(&o.stderr);
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let crates = v["crates"].as_array().unwrap();
+        assert!(
+            crates.iter().any(|c| c["name"] == "std"),
+            "run {run}: {crates:?}\n{err}"
+        );
+        assert!(!err.contains("no symbol table"), "{err}");
+        if run == 0 {
+            assert!(
+                err.contains("profile `release` sets strip = true")
+                    && err.contains("strip = \"debuginfo\""),
+                "{err}"
+            );
+            assert!(
+                err.contains("profile.release.strip=\\\"debuginfo\\\""),
+                "cargo gets the flag: {err}"
+            );
+        }
+        // The image's binary is stripped all the same.
+        let binary = read_layer_file(&out, "hello").unwrap();
+        let elf = goblin::elf::Elf::parse(&binary).unwrap();
+        assert!(elf.syms.is_empty(), "no symbol table in the image's binary");
+        assert!(!elf
+            .section_headers
+            .iter()
+            .any(|s| elf.shdr_strtab.get_at(s.sh_name) == Some(".symtab")),);
+        assert_eq!(v["sizes"]["binary_final"], binary.len() as u64);
+    }
+    assert_eq!(
+        std::fs::read_to_string(&manifest).unwrap(),
+        toml,
+        "unchanged"
+    );
+}

@@ -148,6 +148,8 @@ fn sigint_during_the_compile_stops_cargo_and_its_build_script() {
     }
     assert!(!out.exists());
     assert!(temps(dir.path(), "slow.tar").is_empty());
+    // The output's lock went with the run: neither its file nor its lock stays.
+    assert!(!dir.path().join(".slow.tar.lock").exists());
 }
 
 /// A build of the `huge` fixture with a 32 MiB payload (gzip cannot shrink it,
@@ -190,6 +192,10 @@ fn sigterm_while_writing_removes_the_temporary_file_and_sigkill_leftovers_go_nex
     assert!(!err.contains("written in full"), "{err}");
     assert_eq!(temps(dir.path(), "huge.tar"), Vec::<PathBuf>::new());
     assert!(!out.exists(), "no tarball appeared");
+    assert!(
+        !dir.path().join(".huge.tar.lock").exists(),
+        "the lock went too"
+    );
 
     // SIGKILL cannot be caught: the temporary file stays behind…
     let child = freeze_during_write(dir.path(), &out);
@@ -198,6 +204,9 @@ fn sigterm_while_writing_removes_the_temporary_file_and_sigkill_leftovers_go_nex
     assert_eq!(o.status.code(), None, "killed");
     let left = temps(dir.path(), "huge.tar");
     assert_eq!(left.len(), 1, "{left:?}");
+    // Its lock file stays too, but the kernel released the lock with the process.
+    let lock = dir.path().join(".huge.tar.lock");
+    assert!(lock.exists());
     // …beside one a live run is writing (it holds the lock): that one must stay.
     let live = dir.path().join(".huge.tar.Live01.tmp");
     let held = std::fs::File::create(&live).unwrap();
@@ -211,6 +220,11 @@ fn sigterm_while_writing_removes_the_temporary_file_and_sigkill_leftovers_go_nex
         "{err}"
     );
     assert!(!left[0].exists());
+    assert!(!err.contains("another cargo slim build"), "{err}");
+    assert!(
+        !lock.exists(),
+        "the next run's lock is removed when it ends"
+    );
     assert!(
         live.exists(),
         "a locked temporary file belongs to a live run"

@@ -12,6 +12,7 @@ mod errors;
 mod index;
 mod init;
 mod inputs;
+mod outputs;
 mod platforms;
 mod presets;
 mod push;

@@ -422,5 +422,6 @@ fn a_wrong_binary_in_one_platform_fails_naming_it() {
     assert!(m.starts_with("linux/arm64/v8: "), "{m}");
 }
 
+mod escape;
 mod images;
 mod robustness;

@@ -8,7 +8,9 @@
 //! `CARGO_ENCODED_RUSTFLAGS` when those are set, and otherwise passed as
 //! `--config target.<triple>.rustflags`, which cargo merges with `.cargo/config.toml`.
 //! `--opt min` builds with the nightly toolchain that [`nightly`] finds and checks
-//! first (its cargo, with `RUSTC` and `RUSTUP_TOOLCHAIN` set to it).
+//! first (its cargo, with `RUSTC` and `RUSTUP_TOOLCHAIN` set to it). A profile
+//! that strips the symbol table is built with it kept ([`symbols`]), for the
+//! report's per-crate sizes.
 
 use std::io::BufReader;
 use std::os::unix::process::CommandExt;
@@ -26,6 +28,7 @@ pub mod nightly;
 pub mod preset;
 pub mod probe;
 pub mod remap;
+pub mod symbols;
 pub use linker::Linker;
 
 /// What to build with cargo: resolved by `config`, read by `preflight` and here.
@@ -305,6 +308,8 @@ pub fn build(
         .args(["--profile", &build.profile])
         .args(&build.cargo_args)
         .args(&build.build_args);
+    // After the user's own `--config` flags: the last one wins.
+    cmd.args(symbols::flags_for(build, shell));
     if build.target_dir_given {
         cmd.arg("--target-dir").arg(&build.target_dir);
     }

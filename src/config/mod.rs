@@ -362,11 +362,7 @@ fn resolve_binary(args: &BuildRequest, binary: &Path, epoch: u64) -> Result<Plan
         .output
         .clone()
         .unwrap_or_else(|| default_output(&target_dir, &name, version.as_deref()));
-    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => false,
-    };
-    if same(binary, &given) {
+    if crate::io::same_file(binary, &given) {
         return Err(Failure::new(format!(
             "the output `{}` is the input binary",
             given.display()

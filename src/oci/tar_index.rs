@@ -5,6 +5,10 @@
 //! its type, its link target and its own 512-byte header (for the strict
 //! checks of `validate`), plus where the end-of-archive marker is.
 //!
+//! Every reader refuses an entry that would land outside the folder the archive
+//! is extracted in ([`escape`]: `../x`, `/abs`, links out), naming it, so
+//! `verify`, `push`, `report` and `index` inherit the refusal from here.
+//!
 //! Why: the three readers the crate had each walked the tar their own way, and
 //! one of them read every entry into memory, trusting the header's size field.
 //! Here no entry data is read at all (`entries_with_seek` seeks over it), and
@@ -96,6 +100,20 @@ impl TarIndex {
                     )));
                 }
                 let kind = entry.header().entry_type();
+                let target = entry
+                    .link_name_bytes()
+                    .map(|b| String::from_utf8_lossy(&b).into_owned());
+                if let Some(why) = escape(&name, kind, target.as_deref()) {
+                    return Err(Failure::new(format!("outer tar entry `{name}` {why}"))
+                        .detail(
+                            "extracted (`tar -xf`, or a tool that unpacks the archive to read \
+                             it) it would write or link outside the folder it is extracted in",
+                        )
+                        .help(
+                            "no image tool writes such entries: do not extract or load this \
+                             archive; rebuild it from its source",
+                        ));
+                }
                 let key = match mode {
                     Strictness::Strict => name.clone(),
                     Strictness::Lenient => normalize(&name),
@@ -103,10 +121,7 @@ impl TarIndex {
                 let link = (mode == Strictness::Lenient
                     && (kind.is_symlink() || kind.is_hard_link()))
                 .then(|| {
-                    let target = entry
-                        .link_name_bytes()
-                        .map(|b| String::from_utf8_lossy(&b).into_owned())
-                        .unwrap_or_default();
+                    let target = target.unwrap_or_default();
                     if kind.is_symlink() {
                         link_target(&key, &target)
                     } else {
@@ -202,6 +217,51 @@ impl TarIndex {
             normalize(name)
         }
     }
+}
+
+/// Why an outer entry would land outside the folder the archive is extracted
+/// in, if it would: an absolute name, a `..` that climbs above the top, a
+/// symlink whose target (from the link's folder) does either, or a hard link
+/// to an absolute path or above the top. `..` that stays inside (`a/../b`) is
+/// fine, as the lenient reader normalises it anyway.
+pub fn escape(name: &str, kind: tar::EntryType, target: Option<&str>) -> Option<String> {
+    if name.starts_with('/') {
+        return Some("is an absolute path".into());
+    }
+    let Some(depth) = climb(name, 0) else {
+        return Some("has a `..` component that leaves the archive's top folder".into());
+    };
+    let target = target.filter(|_| kind.is_symlink() || kind.is_hard_link())?;
+    let what = if kind.is_symlink() {
+        "a symlink"
+    } else {
+        "a hard link"
+    };
+    if target.starts_with('/') {
+        return Some(format!("is {what} to the absolute path `{target}`"));
+    }
+    // A symlink's target is read from the link's folder, a hard link's from the top.
+    let from = if kind.is_symlink() {
+        depth.saturating_sub(1)
+    } else {
+        0
+    };
+    climb(target, from)
+        .is_none()
+        .then(|| format!("is {what} to `{target}`, outside the archive's top folder"))
+}
+
+/// The depth after walking `path` from folder depth `depth`; `None` when a
+/// `..` climbs above the top.
+fn climb(path: &str, mut depth: usize) -> Option<usize> {
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => depth = depth.checked_sub(1)?,
+            _ => depth += 1,
+        }
+    }
+    Some(depth)
 }
 
 /// The first non-zero byte in `[from, len)` of `r`, as an offset from `from`,

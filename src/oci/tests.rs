@@ -321,3 +321,27 @@ fn every_sbom_format_round_trips_through_its_media_type_and_name() {
     assert_eq!(SbomFormat::parse("cdx"), Some(SbomFormat::CycloneDx));
     assert_eq!(SbomFormat::from_media_type("application/json"), None);
 }
+
+#[test]
+fn entries_that_would_land_outside_are_named() {
+    use tar::EntryType::{Link, Regular, Symlink};
+    for (name, kind, target, escapes) in [
+        ("blobs/sha256/ab", Regular, None, false),
+        ("./a/../b", Regular, None, false),
+        ("../x", Regular, None, true),
+        ("a/../../x", Regular, None, true),
+        ("/abs", Regular, None, true),
+        ("layer0/layer.tar", Symlink, Some("../ab.tar"), false),
+        ("layer0/layer.tar", Symlink, Some("../../ab.tar"), true),
+        ("top", Symlink, Some("../x"), true),
+        ("etc", Symlink, Some("/etc"), true),
+        ("copy", Link, Some("blobs/sha256/ab"), false),
+        ("a/copy", Link, Some("../x"), true),
+        ("copy", Link, Some("/etc/passwd"), true),
+        // A link target on a regular file is not followed.
+        ("file", Regular, Some("/etc/passwd"), false),
+    ] {
+        let why = tar_index::escape(name, kind, target);
+        assert_eq!(why.is_some(), escapes, "{name} -> {target:?}: {why:?}");
+    }
+}

@@ -16,6 +16,10 @@
 //! no code in the binary. Every document is a pure function of its inputs: no
 //! wall clock (`created` is `SOURCE_DATE_EPOCH` or 0), the namespace and serial
 //! number derive from the image digest, packages are sorted.
+//!
+//! The files beside a tarball that a build owns — its report and every SBOM
+//! name of every format and platform — are listed here too
+//! ([`owned_sidecars`]), so a build or `index` removes those it does not rewrite.
 
 pub mod auditable;
 mod cyclonedx;
@@ -317,6 +321,54 @@ pub fn sidecar_path(output: &Path, format: Format, suffix: Option<&str>) -> Path
         None => format!("{stem}.{}", format.extension()),
     };
     output.with_file_name(name)
+}
+
+/// Every file a build may write beside the tarball `output` besides the
+/// tarball itself: its report (`x.report.json`) and each SBOM of every format,
+/// for one platform (`x.spdx.json`) or for each known platform
+/// (`x-linux-arm64-v8.cdx.json`). A build or `index` removes those it does not
+/// rewrite when it commits the tarball, so no file of an earlier image stays
+/// beside it. Only these exact names: nothing else in the folder is touched.
+pub fn owned_sidecars(output: &Path) -> Vec<PathBuf> {
+    let mut out = vec![crate::report::sidecar_path(output)];
+    let platforms: Vec<String> = crate::arch::ARCHES
+        .iter()
+        .map(|a| format!("linux-{}", a.platform_suffix().replace('/', "-")))
+        .collect();
+    for format in Format::ALL {
+        out.push(sidecar_path(output, format, None));
+        out.extend(
+            platforms
+                .iter()
+                .map(|p| sidecar_path(output, format, Some(p))),
+        );
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The [`owned_sidecars`] of `output` that exist and are not in `rewritten`,
+/// each named in a note: the caller removes them in the step that commits its
+/// new files ([`crate::io::commit_replacing`]).
+pub fn stale_sidecars(
+    output: &Path,
+    rewritten: &[&Path],
+    shell: &crate::shell::Shell,
+) -> Vec<PathBuf> {
+    let stale: Vec<PathBuf> = owned_sidecars(output)
+        .into_iter()
+        .filter(|p| p != output && !rewritten.contains(&p.as_path()))
+        .filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| !m.is_dir()))
+        .collect();
+    for p in &stale {
+        shell.note(format!(
+            "removing `{}`: an earlier build wrote it beside `{}`, and this run does not",
+            p.display(),
+            output.display()
+        ));
+    }
+    stale
 }
 
 /// A name-based UUID (the layout of version 5, from sha256) of `seed`: the

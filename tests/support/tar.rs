@@ -91,6 +91,23 @@ impl Tar {
         self
     }
 
+    /// A symlink or hard link (`kind`) whose name and target are stored exactly
+    /// as given (`/abs`, `../../etc/passwd`): for hostile archives.
+    pub fn raw_link(&mut self, kind: ::tar::EntryType, path: &str, target: &str) -> &mut Tar {
+        let mut h = self.header();
+        let old = h.as_old_mut();
+        old.name.fill(0);
+        old.name[..path.len()].copy_from_slice(path.as_bytes());
+        old.linkname.fill(0);
+        old.linkname[..target.len()].copy_from_slice(target.as_bytes());
+        h.set_entry_type(kind);
+        h.set_mode(0o777);
+        h.set_size(0);
+        h.set_cksum();
+        self.b.append(&h, std::io::empty()).unwrap();
+        self
+    }
+
     /// The archive's bytes.
     pub fn finish(self) -> Vec<u8> {
         self.b.into_inner().unwrap()

@@ -665,6 +665,27 @@ fn configs_and_entries_no_runtime_accepts_fail_naming_the_field() {
 
 /// `tar` (a docker archive from [`docker_archive`]) with `config[field] = value`.
 fn with_config_field(tar: &[u8], field: &str, value: Value) -> Vec<u8> {
+    copy_archive(
+        tar,
+        |name, data| {
+            if !name.ends_with("cfg.json") {
+                return data;
+            }
+            let mut cfg: Value = serde_json::from_slice(&data).unwrap();
+            cfg["config"][field] = value.clone();
+            serde_json::to_vec(&cfg).unwrap()
+        },
+        |_| {},
+    )
+}
+
+/// `tar` copied entry by entry (regular files through `edit`, symlinks as
+/// they are), then `extra` appended.
+pub fn copy_archive(
+    tar: &[u8],
+    edit: impl Fn(&str, Vec<u8>) -> Vec<u8>,
+    extra: impl FnOnce(&mut Tar),
+) -> Vec<u8> {
     let mut out = Tar::ustar();
     let mut ar = ::tar::Archive::new(tar);
     for e in ar.entries().unwrap() {
@@ -677,12 +698,8 @@ fn with_config_field(tar: &[u8], field: &str, value: Value) -> Vec<u8> {
         }
         let mut data = Vec::new();
         std::io::Read::read_to_end(&mut e, &mut data).unwrap();
-        if name.ends_with("cfg.json") {
-            let mut cfg: Value = serde_json::from_slice(&data).unwrap();
-            cfg["config"][field] = value.clone();
-            data = serde_json::to_vec(&cfg).unwrap();
-        }
-        out.add(&name, &data);
+        out.add(&name, &edit(&name, data));
     }
+    extra(&mut out);
     out.finish()
 }
