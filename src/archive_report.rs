@@ -128,7 +128,7 @@ fn measure(
         tarball: tar_size,
     };
     let (mut crates, mut sections, mut upx, mut preset) = (Vec::new(), Vec::new(), None, None);
-    let (mut linkage, mut pie_baseline) = (None, None);
+    let (mut linkage, mut pie_baseline, mut allocator) = (None, None, None);
     let sidecar = report::sidecar_path(tarball);
     let stored = report::load_reports(&sidecar)
         .map(|all| all.into_iter().find(|r| r.manifest_digest == doc.digest));
@@ -144,6 +144,7 @@ fn measure(
             preset = stored.preset;
             linkage = stored.linkage;
             pie_baseline = stored.pie_baseline;
+            allocator = stored.allocator;
         }
         Ok(_) => shell.note(format!(
             "{} belongs to another build (different manifest digest); showing image-level figures only",
@@ -183,5 +184,6 @@ fn measure(
                 packages: s.packages,
             })
             .collect(),
+        allocator,
     })
 }

@@ -442,6 +442,12 @@ pub struct BuildArgs {
     #[arg(long)]
     pub no_static_pie: bool,
 
+    /// malloc in the binary: `mimalloc` linked in place of musl's (fast under
+    /// threads), `musl` (smallest), or `auto`: mimalloc for a multi-threaded
+    /// program without an allocator of its own (`allocator`; default auto)
+    #[arg(long, value_name = "auto|musl|mimalloc")]
+    pub allocator: Option<String>,
+
     /// With `static-pie = false`: skip the second, static-pie build (in
     /// `<target-dir>/slim-pie/`, once per binary) that measures what the non-PIE
     /// build saved for the report
@@ -511,6 +517,7 @@ impl BuildArgs {
             compression: self.compression.clone(),
             opt: self.opt.clone(),
             no_static_pie: self.no_static_pie,
+            allocator: self.allocator.clone(),
             no_cache: self.no_cache,
             no_pie_baseline: self.no_pie_baseline,
         }

@@ -190,6 +190,8 @@ fn build_platform(
     clock.lap("image");
     let pie_baseline = pipeline::pie_baseline(plan, &compiled, pie, &final_binary, &image, shell)?;
     let sbom = compiled.sbom.take();
+    let allocator =
+        pipeline::allocator_report(compiled.allocator.as_ref(), &inspection, &compiled.path)?;
     Ok(pipeline::PlatformBuild {
         sizes: pipeline::sizes(&final_binary, &image, 0),
         upx: final_binary.upx,
@@ -198,6 +200,7 @@ fn build_platform(
         attribution,
         sbom,
         pie_baseline,
+        allocator,
     })
 }
 

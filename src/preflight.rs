@@ -3,17 +3,19 @@
 //! Some FROM-scratch failures are visible before compiling anything: `openssl-sys`
 //! on a musl target without its `vendored` feature cannot give a static binary;
 //! TLS stacks that read the system trust store find no CA bundle in an empty
-//! image; time-zone code that reads `/usr/share/zoneinfo` finds nothing; musl's
-//! allocator is slow under many threads. Catching the first one here fails the
-//! build in a second instead of after a long compile; the rest are warnings and
-//! notes that name the `[package.metadata.slim]` key or crate feature that fixes
-//! them.
+//! image; time-zone code that reads `/usr/share/zoneinfo` finds nothing. Catching
+//! the first one here fails the build in a second instead of after a long compile;
+//! the rest are warnings and notes that name the `[package.metadata.slim]` key or
+//! crate feature that fixes them. The graph also decides the allocator
+//! ([`allocator`]): musl's malloc is slow under many threads, so `auto` links
+//! mimalloc into a multi-threaded program that has no allocator of its own.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use anyhow::Result;
 use cargo_metadata::{CargoOpt, DependencyKind, Metadata, MetadataCommand};
 
+use crate::compile::alloc::{Choice, Decision};
 use crate::compile::CargoBuild;
 use crate::error::Failure;
 use crate::image::ImageSpec;
@@ -185,17 +187,101 @@ const SYSTEM_ROOTS: [&str; 4] = [
     "native-tls",
     "openssl-probe",
 ];
-/// Global allocators that fix musl's slow malloc under contention.
-const ALLOCATORS: [&str; 6] = [
-    "mimalloc",
-    "tikv-jemallocator",
-    "jemallocator",
-    "snmalloc-rs",
-    "rpmalloc",
-    "tcmalloc",
+/// Crates that make a program's `#[global_allocator]`, and the allocator each is.
+const ALLOCATORS: [(&str, &str); 6] = [
+    ("mimalloc", "mimalloc"),
+    ("tikv-jemallocator", "jemalloc"),
+    ("jemallocator", "jemalloc"),
+    ("snmalloc-rs", "snmalloc"),
+    ("rpmalloc", "rpmalloc"),
+    ("tcmalloc", "tcmalloc"),
 ];
 /// Crates that make a program multi-threaded in practice.
 const THREADED: [&str; 4] = ["rayon", "actix-rt", "async-std", "crossbeam-utils"];
+/// jemalloc's build crates: built for 4 KiB pages unless told otherwise.
+const JEMALLOC_SYS: [&str; 2] = ["tikv-jemalloc-sys", "jemalloc-sys"];
+
+/// Why the program is multi-threaded, if the graph says it is.
+fn threaded(closure: &Closure) -> Option<String> {
+    if closure
+        .get("tokio")
+        .is_some_and(|fs| fs.contains("rt-multi-thread"))
+    {
+        return Some("tokio multi-thread runtime".into());
+    }
+    THREADED
+        .iter()
+        .find(|c| closure.contains_key(**c))
+        .map(|c| format!("{c} (threads)"))
+}
+
+/// What `allocator` (`choice`) means for this graph and target: whether to link
+/// mimalloc, what the binary should then allocate with, and why. The program's
+/// own `#[global_allocator]` crate is kept (`auto`, `musl`), or is an error next to
+/// `mimalloc`, which would link a second malloc.
+pub fn allocator(choice: Choice, closure: &Closure, triple: &str) -> Result<Decision, Failure> {
+    let own = ALLOCATORS.iter().find(|(c, _)| closure.contains_key(*c));
+    let libc = if triple.contains("musl") {
+        "musl"
+    } else {
+        "glibc"
+    };
+    let decided = |mimalloc: bool, expected: &str, why: String| Decision {
+        mimalloc,
+        expected: expected.to_string(),
+        why,
+        note: None,
+        env: Vec::new(),
+    };
+    let mut d = match (choice, own) {
+        (Choice::Mimalloc, Some((krate, _))) => {
+            return Err(Failure::new(format!(
+                "allocator = \"mimalloc\" links mimalloc as malloc, but the program has its own global allocator (crate `{krate}`)"
+            ))
+            .help("use allocator = \"auto\", which keeps the program's own, or drop the crate"))
+        }
+        (_, Some((krate, name))) => decided(
+            false,
+            name,
+            format!("the program's own #[global_allocator], crate {krate}; malloc: {libc}"),
+        ),
+        (Choice::Mimalloc, None) if libc == "glibc" => {
+            return Err(Failure::new(format!(
+                "allocator = \"mimalloc\" replaces musl's malloc, and `{triple}` is not a musl target"
+            ))
+            .help("build for a musl target (the default), or use allocator = \"auto\""))
+        }
+        (_, None) if libc == "glibc" => decided(false, "glibc", format!("glibc's malloc: `{triple}` is a -gnu target")),
+        (Choice::Mimalloc, None) => decided(true, "mimalloc", "linked by cargo-slim; allocator = \"mimalloc\"".into()),
+        (Choice::Musl, None) => {
+            let mut d = decided(false, "musl", "musl's own; allocator = \"musl\"".into());
+            d.note = threaded(closure).map(|t| format!(
+                "allocator = \"musl\" keeps musl's malloc in a multi-threaded program ({t}): it takes a global lock, slow under contention; the default `auto` links mimalloc"
+            ));
+            d
+        }
+        (Choice::Auto, None) => match threaded(closure) {
+            Some(t) => decided(true, "mimalloc", format!("linked by cargo-slim; auto: {t}")),
+            None => decided(false, "musl", "musl's own; auto: no multi-threaded runtime in the crate graph".into()),
+        },
+    };
+    if let Some(sys) = JEMALLOC_SYS.iter().find(|c| closure.contains_key(**c)) {
+        if triple.starts_with("aarch64") && std::env::var_os(JEMALLOC_LG_PAGE).is_none() {
+            d.env.push((JEMALLOC_LG_PAGE.to_string(), "16".to_string()));
+            let note = format!(
+                "`{sys}` is built with {JEMALLOC_LG_PAGE}=16 for linux/arm64: jemalloc built for 4 KiB pages aborts on arm64 kernels with 16 or 64 KiB pages; set {JEMALLOC_LG_PAGE} yourself to choose"
+            );
+            d.note = Some(match d.note.take() {
+                Some(n) => format!("{n}\n{note}"),
+                None => note,
+            });
+        }
+    }
+    Ok(d)
+}
+
+/// jemalloc-sys's setting of the page size it is built for (log2 of bytes).
+pub const JEMALLOC_LG_PAGE: &str = "JEMALLOC_SYS_WITH_LG_PAGE";
 
 /// Evaluate the closure against the target and what the image carries.
 pub fn check(closure: &Closure, triple: &str, image: &ImageSpec) -> Vec<Finding> {
@@ -264,14 +350,6 @@ pub fn check(closure: &Closure, triple: &str, image: &ImageSpec) -> Vec<Finding>
         }
     }
 
-    let threaded = THREADED.iter().any(|c| has(c)) || feature("tokio", "rt-multi-thread");
-    if musl && threaded && !ALLOCATORS.iter().any(|a| has(a)) {
-        out.push(Finding {
-            level: Level::Note,
-            message: "this multi-threaded program uses musl's default allocator, which is slow under contention".into(),
-            help: Some("a global allocator such as `mimalloc` or `tikv-jemallocator` is the usual cure".into()),
-        });
-    }
     out
 }
 
@@ -324,7 +402,8 @@ mod tests {
             (&[("jiff", &["std"])], MUSL, &[Level::Warning]),
             (&[("jiff", &["tzdb-bundle-always"])], MUSL, &[]),
             (&[("time", &["local-offset"])], MUSL, &[Level::Warning]),
-            (&[("tokio", &["rt-multi-thread"])], MUSL, &[Level::Note]),
+            // The allocator is `allocator`'s business now: no finding.
+            (&[("tokio", &["rt-multi-thread"])], MUSL, &[]),
             (
                 &[("tokio", &["rt-multi-thread"]), ("mimalloc", &[])],
                 MUSL,
@@ -340,6 +419,98 @@ mod tests {
                 .collect();
             assert_eq!(&got, want, "{deps:?} on {triple}");
         }
+    }
+
+    #[test]
+    fn the_allocator_follows_the_graph() {
+        const GNU: &str = "x86_64-unknown-linux-gnu";
+        const ARM: &str = "aarch64-unknown-linux-musl";
+        let tokio: &[(&str, &[&str])] = &[("tokio", &["rt-multi-thread"])];
+        type Deps<'a> = &'a [(&'a str, &'a [&'a str])];
+        type Want<'a> = Option<(bool, &'a str, &'a str)>;
+        let cases: [(Choice, Deps, &str, Want); 11] = [
+            (
+                Choice::Auto,
+                tokio,
+                MUSL,
+                Some((true, "mimalloc", "auto: tokio multi-thread runtime")),
+            ),
+            (
+                Choice::Auto,
+                &[("rayon", &[])],
+                MUSL,
+                Some((true, "mimalloc", "auto: rayon (threads)")),
+            ),
+            (
+                Choice::Auto,
+                &[("tokio", &["rt"])],
+                MUSL,
+                Some((false, "musl", "no multi-threaded runtime")),
+            ),
+            (Choice::Auto, &[], MUSL, Some((false, "musl", "auto"))),
+            (
+                Choice::Musl,
+                tokio,
+                MUSL,
+                Some((false, "musl", "allocator = \"musl\"")),
+            ),
+            (
+                Choice::Mimalloc,
+                &[],
+                MUSL,
+                Some((true, "mimalloc", "allocator = \"mimalloc\"")),
+            ),
+            (
+                Choice::Auto,
+                &[("tokio", &["rt-multi-thread"]), ("tikv-jemallocator", &[])],
+                MUSL,
+                Some((
+                    false,
+                    "jemalloc",
+                    "own #[global_allocator], crate tikv-jemallocator",
+                )),
+            ),
+            (
+                Choice::Musl,
+                &[("mimalloc", &[])],
+                MUSL,
+                Some((false, "mimalloc", "crate mimalloc")),
+            ),
+            (
+                Choice::Auto,
+                tokio,
+                GNU,
+                Some((false, "glibc", "-gnu target")),
+            ),
+            (Choice::Mimalloc, &[("snmalloc-rs", &[])], MUSL, None),
+            (Choice::Mimalloc, &[], GNU, None),
+        ];
+        for (choice, deps, triple, want) in cases {
+            let got = allocator(choice, &closure(deps), triple);
+            match (got, want) {
+                (Ok(d), Some((mimalloc, expected, why))) => {
+                    assert_eq!(
+                        (d.mimalloc, d.expected.as_str()),
+                        (mimalloc, expected),
+                        "{choice:?} {deps:?}"
+                    );
+                    assert!(d.why.contains(why), "{choice:?} {deps:?}: {}", d.why);
+                }
+                (Err(_), None) => {}
+                (got, want) => panic!("{choice:?} {deps:?} {triple}: {got:?} vs {want:?}"),
+            }
+        }
+        // musl by choice in a threaded program: a note says what it costs.
+        let d = allocator(Choice::Musl, &closure(tokio), MUSL).unwrap();
+        assert!(d.note.unwrap().contains("slow under contention"));
+        // jemalloc for arm64 is built for 64 KiB pages, with a note.
+        let d = allocator(Choice::Auto, &closure(&[("tikv-jemalloc-sys", &[])]), ARM).unwrap();
+        if std::env::var_os(JEMALLOC_LG_PAGE).is_none() {
+            assert_eq!(d.env, [(JEMALLOC_LG_PAGE.to_string(), "16".to_string())]);
+            assert!(d.note.unwrap().contains("16 or 64 KiB pages"));
+        }
+        let d = allocator(Choice::Auto, &closure(&[("tikv-jemalloc-sys", &[])]), MUSL).unwrap();
+        assert!(d.env.is_empty());
     }
 
     #[test]

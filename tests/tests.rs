@@ -4,6 +4,7 @@
 
 mod support;
 
+mod alloc;
 mod attached;
 mod build;
 mod cache;

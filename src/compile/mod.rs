@@ -23,6 +23,7 @@ use cargo_metadata::{Message, TargetKind};
 use crate::error::{command_not_found, Failure};
 use crate::shell::{Shell, Verbosity};
 
+pub mod alloc;
 pub mod linker;
 pub mod nightly;
 pub mod preset;
@@ -64,6 +65,8 @@ pub struct CargoBuild {
     pub rustflags: Vec<String>,
     /// `--opt min`: build with a nightly toolchain, checked before compiling.
     pub nightly: bool,
+    /// `allocator` / `--allocator`: what `preflight::allocator` decides from.
+    pub allocator: alloc::Choice,
     // --- end of size presets ---
     /// The workspace root (`cargo metadata`'s `workspace_root`).
     pub workspace_root: PathBuf,
@@ -283,22 +286,37 @@ fn choose_active_target(build: &CargoBuild, shell: &Shell) -> Result<TargetChoic
 }
 
 /// Build the crate and return the executable cargo produced.
+///
+/// With mimalloc's archive for the target in `allocator`, the build is `cargo
+/// rustc` (`cargo-zigbuild rustc` with zig) and only the final crate's link gets
+/// the archive ([`alloc`]); its environment goes to every build script.
 pub fn build(
     build: &CargoBuild,
     target: &TargetChoice,
     link: &Linker,
+    allocator: &alloc::Linkage,
     shell: &Shell,
 ) -> Result<Artifact> {
-    let mut cmd = match &target.toolchain {
-        Some(tc) => {
-            let mut c = Command::new(&tc.cargo);
-            c.envs(tc.env());
-            c
-        }
-        None => Command::new(cargo_bin()),
+    let cargo = match &target.toolchain {
+        Some(tc) => tc.cargo.clone(),
+        None => PathBuf::from(cargo_bin()),
     };
+    let (mut cmd, subcommand) = match (&allocator.archive, link) {
+        // cargo-zigbuild's `rustc` runs the cargo named by $CARGO.
+        (Some(_), Linker::Zig) => {
+            let mut c = Command::new("cargo-zigbuild");
+            c.env("CARGO", &cargo);
+            (c, "rustc")
+        }
+        (Some(_), _) => (Command::new(&cargo), "rustc"),
+        (None, _) => (Command::new(&cargo), link.subcommand()),
+    };
+    if let Some(tc) = &target.toolchain {
+        cmd.envs(tc.env());
+    }
     cmd.envs(link.env(&target.triple));
-    cmd.arg(link.subcommand())
+    cmd.envs(allocator.env.iter().map(|(k, v)| (k, v)));
+    cmd.arg(subcommand)
         .arg("--message-format=json-render-diagnostics")
         .arg("--manifest-path")
         .arg(&build.manifest_path)
@@ -357,6 +375,9 @@ pub fn build(
         &linker::config_files(dir),
     );
     add_rustflags(&mut cmd, &key, &flags);
+    if let Some(a) = &allocator.archive {
+        cmd.arg("--").args(a.rustc_args());
+    }
     cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
     shell.verbose("Running", format!("{cmd:?}"));
     // Its own process group: a signal to cargo-slim reaches cargo and every job it
@@ -404,8 +425,7 @@ pub fn build(
     }
     if !status.success() {
         return Err(Failure::new(format!(
-            "`cargo {}` failed for package `{}` ({status})",
-            link.subcommand(),
+            "`cargo {subcommand}` failed for package `{}` ({status})",
             build.package_name
         ))
         .detail(format!(

@@ -28,7 +28,7 @@ use crate::upx::UpxPlan;
 
 pub use contents::{parse_mode, parse_owner, passwd_user, signal};
 pub use labels::{revision, PendingRevision, Revision};
-use options::{compression, preset_plan, preset_rustflags};
+use options::{allocator, compression, preset_plan, preset_rustflags};
 pub use options::{push_plan, upx_plan};
 pub use package::{load_metadata, matches_spec, select_bin, select_package, Selector};
 pub use platform::{parse_platforms, Targets, BUILDABLE};
@@ -260,6 +260,7 @@ fn resolve_cargo(args: &BuildRequest, epoch: u64) -> Result<Plan> {
             build_args,
             rustflags,
             nightly,
+            allocator: allocator(args, &meta, package.manifest_path.as_std_path())?,
             workspace_root: metadata.workspace_root.clone().into_std_path_buf(),
             cache,
         })),

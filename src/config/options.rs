@@ -158,6 +158,29 @@ pub(super) fn preset_rustflags(
     flags
 }
 
+/// `--allocator` over `allocator` over `auto`; a bad value names where it came from.
+pub(super) fn allocator(
+    args: &BuildRequest,
+    meta: &SlimMetadata,
+    manifest: &Path,
+) -> Result<crate::compile::alloc::Choice> {
+    use crate::compile::alloc::Choice;
+    if let Some(a) = &args.allocator {
+        return Choice::parse(a)
+            .map_err(|e| Failure::new(format!("--allocator: {e}")).usage().into());
+    }
+    match &meta.allocator {
+        Some(a) => Choice::parse(a).map_err(|e| {
+            Failure::new(format!(
+                "`allocator` in [package.metadata.slim] of `{}`: {e}",
+                manifest.display()
+            ))
+            .into()
+        }),
+        None => Ok(Choice::Auto),
+    }
+}
+
 /// `--compression` over `compression` over gzip; a bad value names where it came from.
 pub(super) fn compression(
     args: &BuildRequest,

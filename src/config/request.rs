@@ -64,6 +64,8 @@ pub struct BuildRequest {
     pub opt: Option<String>,
     /// `--no-static-pie`: a non-PIE static binary.
     pub no_static_pie: bool,
+    /// `--allocator auto|musl|mimalloc`.
+    pub allocator: Option<String>,
     /// `--no-cache`: rebuild every derived product instead of reusing the cache.
     pub no_cache: bool,
     /// `--no-pie-baseline`: with `static-pie = false`, skip the static-pie build

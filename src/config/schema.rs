@@ -67,6 +67,8 @@ pub struct SlimMetadata {
     pub opt: Option<String>,
     /// `false`: a non-PIE static binary (`-C relocation-model=static`, no ASLR).
     pub static_pie: Option<bool>,
+    /// The allocator: "auto" (default), "musl" or "mimalloc".
+    pub allocator: Option<String>,
     // --- image contents (issue 12): files, tmp, passwd, stop-signal, annotations ---
     /// Files and folders from the package to copy into the image.
     pub files: Option<Vec<FileEntry>>,

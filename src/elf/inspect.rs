@@ -102,6 +102,8 @@ pub struct Inspection {
     pub exec_stack: bool,
     /// Human-readable warnings (full sentences); never fatal by themselves.
     pub warnings: Vec<String>,
+    /// The allocators the symbol table shows (`None`: stripped).
+    pub allocator: Option<super::allocator::Found>,
 }
 
 impl Inspection {
@@ -651,6 +653,7 @@ pub(crate) fn inspect_uncaught(bytes: &[u8]) -> Result<Inspection, InspectError>
         has_debug,
         exec_stack,
         warnings,
+        allocator: super::allocator::detect(&elf),
     })
 }
 

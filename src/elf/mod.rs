@@ -5,6 +5,7 @@
 //! shared by `build` and `verify`. Inspection must run before UPX: a packed file
 //! shows only the unpacking stub.
 
+pub mod allocator;
 pub mod inspect;
 pub mod verdict;
 

@@ -65,7 +65,18 @@ pub struct Expect<'a> {
 /// dynamic fails), 64-bit little-endian executable, and `e_machine` against
 /// `expected_arch` (any name [`arch::from_name`] accepts; an unknown name is
 /// an error). `name` is used in messages (a path). Never panics.
+///
+/// Where the file has its symbol table, a note says which allocator it carries
+/// (`build` puts that in its report instead).
 pub fn verify_elf_bytes(name: &str, bytes: &[u8], expected_arch: Option<&str>) -> ElfVerdict {
+    let mut v = verify_elf_bytes_inner(name, bytes, expected_arch);
+    if let Some(a) = v.inspection.as_ref().and_then(|i| i.allocator.as_ref()) {
+        v.notes.push(format!("allocator: {}", a.describe()));
+    }
+    v
+}
+
+fn verify_elf_bytes_inner(name: &str, bytes: &[u8], expected_arch: Option<&str>) -> ElfVerdict {
     match expected_arch {
         None => check(name, bytes, None),
         Some(want) => match arch::from_name(want) {

@@ -85,6 +85,7 @@ struct Record {
     /// `sha256:<hex>` and size of the stripped bytes (kept under `stripped`).
     stripped_digest: String,
     stripped_size: u64,
+    allocator: Option<elf::allocator::Found>,
 }
 
 impl Record {
@@ -101,6 +102,7 @@ impl Record {
             has_debug: self.has_debug,
             exec_stack: self.exec_stack,
             warnings: self.inspection_warnings.clone(),
+            allocator: self.allocator.clone(),
         })
     }
 }
@@ -153,6 +155,7 @@ pub fn prepare(
             attributed: attribution.is_some(),
             stripped_digest: crate::digest::sha256_digest(&stripped.binary),
             stripped_size: stripped.stripped_size,
+            allocator: inspection.allocator.clone(),
         };
         // The bytes under their digest, the verdict (small) under the file's
         // identity: an unchanged rebuild whose layer is cached reads only the latter.
@@ -425,6 +428,7 @@ mod tests {
             rlibs: Vec::new(),
             sbom: None,
             how: None,
+            allocator: None,
         }
     }
 

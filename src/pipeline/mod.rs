@@ -68,8 +68,14 @@ pub struct Compiled {
     /// The dependency graph of the build, for the SBOM (`None` for `--binary`).
     pub sbom: Option<crate::sbom::Graph>,
     /// How cargo built it (`None` for `--binary`): a second build (the
-    /// static-pie baseline) uses the same target and linker.
-    pub how: Option<(compile::TargetChoice, compile::Linker)>,
+    /// static-pie baseline) uses the same target, linker and allocator.
+    pub how: Option<(
+        compile::TargetChoice,
+        compile::Linker,
+        compile::alloc::Linkage,
+    )>,
+    /// The allocator decided for the build (`None` for `--binary`).
+    pub allocator: Option<compile::alloc::Decision>,
 }
 
 /// Preflight the dependency graph, then compile (or take `--binary`).
@@ -103,6 +109,7 @@ pub fn compile(plan: &Plan, shell: &Shell) -> Result<Compiled> {
             if let Some(e) = fatal {
                 return Err(e.into());
             }
+            let (decision, linkage) = allocator(b, &graph, &choice, shell)?;
             let dir = b.manifest_path.parent().unwrap_or(Path::new("."));
             let link = compile::linker::choose(&choice.triple, &graph.native, &b.cargo_args, dir)?;
             shell.status(
@@ -115,7 +122,7 @@ pub fn compile(plan: &Plan, shell: &Shell) -> Result<Compiled> {
                     link.describe()
                 ),
             );
-            let artifact = compile::build(b, &choice, &link, shell)?;
+            let artifact = compile::build(b, &choice, &link, &linkage, shell)?;
             let mut rlibs = artifact.rlibs;
             // The sysroot's rlibs let symbols like `memcpy` be placed in std.
             if let Ok(sysroot) = compile::sysroot(dir, &b.cache) {
@@ -126,7 +133,8 @@ pub fn compile(plan: &Plan, shell: &Shell) -> Result<Compiled> {
                 target: Some(choice.triple.clone()),
                 rlibs,
                 sbom,
-                how: Some((choice, link)),
+                how: Some((choice, link, linkage)),
+                allocator: Some(decision),
             })
         }
         Source::Binary(p) => Ok(Compiled {
@@ -135,8 +143,52 @@ pub fn compile(plan: &Plan, shell: &Shell) -> Result<Compiled> {
             rlibs: Vec::new(),
             sbom: None,
             how: None,
+            allocator: None,
         }),
     }
+}
+
+/// The allocator for the build: the decision (`preflight::allocator`), and what
+/// cargo needs for it — mimalloc's archive built for the target, build-script
+/// environment. Under `auto`, a target whose C toolchain cannot build mimalloc
+/// keeps musl's malloc, with a warning saying why.
+fn allocator(
+    b: &compile::CargoBuild,
+    graph: &preflight::Graph,
+    choice: &compile::TargetChoice,
+    shell: &Shell,
+) -> Result<(compile::alloc::Decision, compile::alloc::Linkage)> {
+    let mut decision = preflight::allocator(b.allocator, &graph.crates, &choice.triple)?;
+    if let Some(n) = &decision.note {
+        shell.note(n);
+    }
+    let mut linkage = compile::alloc::Linkage {
+        archive: None,
+        env: decision.env.clone(),
+    };
+    if decision.mimalloc {
+        match compile::alloc::mimalloc(b, choice, shell) {
+            Ok(a) => linkage.archive = Some(a),
+            Err(e) if b.allocator == compile::alloc::Choice::Auto => {
+                let why = match e.downcast_ref::<Failure>() {
+                    Some(f) => f.what.clone(),
+                    None => format!("{e:#}"),
+                };
+                shell.warn(format!(
+                    "keeping musl's malloc (allocator = \"auto\"): {why}"
+                ));
+                decision.mimalloc = false;
+                decision.expected = "musl".into();
+                decision.why = "musl's own; auto could not build mimalloc for the target".into();
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    shell.verbose(
+        "Allocator",
+        format!("{} ({})", decision.expected, decision.why),
+    );
+    Ok((decision, linkage))
 }
 
 /// `linux/arm64/v8` for a target triple (the triple itself when it is unknown).
@@ -333,6 +385,51 @@ pub struct PlatformBuild {
     pub sbom: Option<crate::sbom::Graph>,
     /// With `static-pie = false`: the static-pie build it is measured against.
     pub pie_baseline: Option<report::PieBaseline>,
+    /// The allocator, as decided and as the symbol table shows it.
+    pub allocator: Option<report::AllocatorReport>,
+}
+
+/// The allocator of the binary for the report: the build's decision checked
+/// against the unstripped symbol table. Linking mimalloc and still finding musl's
+/// (or glibc's) `malloc` is an error: the report would claim what is not so.
+pub fn allocator_report(
+    decision: Option<&compile::alloc::Decision>,
+    inspection: &Inspection,
+    path: &Path,
+) -> Result<Option<report::AllocatorReport>> {
+    let found = inspection.allocator.as_ref();
+    let (malloc, present) = match found {
+        Some(f) => (f.malloc.clone(), f.present.clone()),
+        None => (None, Vec::new()),
+    };
+    let Some(d) = decision else {
+        // `--binary`: only what the file says.
+        return Ok(found.and_then(|f| {
+            Some(report::AllocatorReport {
+                name: f.malloc.clone()?,
+                why: "read from the symbol table".into(),
+                malloc: f.malloc.clone(),
+                present: f.present.clone(),
+            })
+        }));
+    };
+    if let Some(f) = found.filter(|_| d.mimalloc) {
+        if f.malloc.as_deref() != Some("mimalloc") || f.has("musl") {
+            return Err(Failure::new(format!(
+                "mimalloc was linked into `{}`, but its symbol table says otherwise: {}",
+                path.display(),
+                f.describe()
+            ))
+            .help("set `allocator = \"musl\"` to build without it, and report this as a cargo-slim bug")
+            .into());
+        }
+    }
+    Ok(Some(report::AllocatorReport {
+        name: d.expected.clone(),
+        why: d.why.clone(),
+        malloc,
+        present,
+    }))
 }
 
 /// The SBOM `documents` as artifacts attached to the images of `set` they describe.
@@ -436,6 +533,7 @@ pub fn report(
             linkage: Some(b.inspection.kind.as_str().to_string()),
             pie_baseline: b.pie_baseline.clone(),
             sbom: sbom_reports(set, &b.image),
+            allocator: b.allocator.clone(),
         });
     }
     // The sidecar records the measured figures, before any budget verdict; it goes

@@ -127,7 +127,7 @@ fn measure(
     plan: &Plan,
     shell: &Shell,
 ) -> Result<(u64, u64)> {
-    let Some((choice, link)) = &compiled.how else {
+    let Some((choice, link, linkage)) = &compiled.how else {
         anyhow::bail!("the binary was not built by cargo");
     };
     let mut pie = build.clone();
@@ -150,7 +150,7 @@ fn measure(
     } else {
         &quiet
     };
-    let artifact = crate::compile::build(&pie, choice, link, cargo_shell)?;
+    let artifact = crate::compile::build(&pie, choice, link, linkage, cargo_shell)?;
     let bytes = read_binary(&artifact.path)?;
     let kind = crate::elf::inspect(&bytes).map(|i| i.kind);
     if !matches!(kind, Ok(LinkKind::StaticPie)) {

@@ -114,6 +114,34 @@ pub struct BuildReport {
     /// The SBOMs attached to the image (empty: none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sbom: Vec<SbomReport>,
+    /// The allocator the binary serves its allocations with, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocator: Option<AllocatorReport>,
+}
+
+/// The `allocator` object: what serves the program's allocations (`mimalloc`,
+/// `musl`, `glibc`, or its own `jemalloc`, …), why, and what the unstripped
+/// symbol table showed (`malloc`: what the name `malloc` is; `present`: every
+/// implementation found; both absent when the binary had no symbol table).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllocatorReport {
+    pub name: String,
+    pub why: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub malloc: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub present: Vec<String>,
+}
+
+impl AllocatorReport {
+    /// `mimalloc (linked by cargo-slim; auto: tokio multi-thread runtime)`.
+    pub fn human(&self) -> String {
+        let mut s = format!("{} ({})", self.name, self.why);
+        if self.malloc.is_none() && self.present.is_empty() {
+            s.push_str(" [not read from the binary: no symbol table]");
+        }
+        s
+    }
 }
 
 /// The `pie_baseline` object: a static-pie build of the same crate, stripped and
@@ -432,6 +460,9 @@ pub fn table(r: &BuildReport) -> String {
         if let Some(p) = &r.pie_baseline {
             out.push_str(&format!("{:>12} static-pie = false: {}\n", "", p.human()));
         }
+    }
+    if let Some(a) = &r.allocator {
+        out.push_str(&format!("{:>12} allocator: {}\n", "", a.human()));
     }
     if !r.sbom.is_empty() {
         let listed: Vec<String> = r

@@ -46,6 +46,7 @@ pub(crate) fn sample() -> BuildReport {
         linkage: None,
         pie_baseline: None,
         sbom: Vec::new(),
+        allocator: None,
     }
 }
 
@@ -199,4 +200,28 @@ fn the_static_pie_baseline_says_what_was_saved_or_added() {
     assert_eq!(json["pie_baseline"]["saved_layer"], 4_369);
     let back: BuildReport = serde_json::from_value(json).unwrap();
     assert_eq!(back.pie_baseline, r.pie_baseline);
+}
+
+#[test]
+fn the_allocator_line_says_what_and_why() {
+    let mut r = sample();
+    r.allocator = Some(crate::report::AllocatorReport {
+        name: "mimalloc".into(),
+        why: "linked by cargo-slim; auto: tokio multi-thread runtime".into(),
+        malloc: Some("mimalloc".into()),
+        present: vec!["mimalloc".into()],
+    });
+    let text = table(&r);
+    assert!(
+        text.contains(
+            "allocator: mimalloc (linked by cargo-slim; auto: tokio multi-thread runtime)\n"
+        ),
+        "{text}"
+    );
+    let v = serde_json::to_value(&r).unwrap();
+    assert_eq!(v["allocator"]["name"], "mimalloc");
+    assert_eq!(v["allocator"]["malloc"], "mimalloc");
+    r.allocator.as_mut().unwrap().malloc = None;
+    r.allocator.as_mut().unwrap().present.clear();
+    assert!(table(&r).contains("[not read from the binary: no symbol table]"));
 }
