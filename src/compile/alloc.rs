@@ -134,6 +134,28 @@ pub fn mimalloc(build: &CargoBuild, target: &TargetChoice, shell: &Shell) -> Res
     // The C toolchain the target needs: the host's cc, or zig for another arch
     // (an error naming `libmimalloc-sys` and how to install zig when it is missing).
     let link = linker::choose(&target.triple, &["libmimalloc-sys".into()], &[], dir)?;
+    let libgcc = (build.nightly && link == linker::Linker::Default(None))
+        .then(libgcc_dir)
+        .flatten();
+    // An archive built from the same inputs before is taken as it is: a cargo
+    // run for a no-op costs a rebuild more than cargo-slim's own work.
+    let stamp = root.join(format!("{}.stamp", target.triple));
+    let key = stamp_key(target, &link);
+    if let Some(dir) = std::fs::read_to_string(&stamp)
+        .ok()
+        .and_then(|s| {
+            Some(PathBuf::from(
+                s.strip_prefix(&format!("{key}\n"))?.trim_end(),
+            ))
+        })
+        .filter(|d| d.join("libmimalloc.a").is_file())
+    {
+        shell.verbose(
+            "Reused",
+            format!("mimalloc for {} ({})", target.triple, dir.display()),
+        );
+        return Ok(Archive { dir, libgcc });
+    }
     let mut cmd = match &target.toolchain {
         Some(tc) => {
             let mut c = Command::new(&tc.cargo);
@@ -185,12 +207,11 @@ pub fn mimalloc(build: &CargoBuild, target: &TargetChoice, shell: &Shell) -> Res
     let said = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
     let archive = out_dir.map(|d| (d.join("libmimalloc.a").is_file(), d));
     match archive {
-        Some((true, dir)) if status.success() => Ok(Archive {
-            dir,
-            libgcc: (build.nightly && link == linker::Linker::Default(None))
-                .then(libgcc_dir)
-                .flatten(),
-        }),
+        Some((true, dir)) if status.success() => {
+            // A stamp that cannot be written only costs the next build a cargo run.
+            let _ = crate::io::write_atomic(&stamp, format!("{key}\n{}", dir.display()).as_bytes());
+            Ok(Archive { dir, libgcc })
+        }
         _ => Err(Failure::new(format!(
             "could not build mimalloc for `{}` ({status})",
             target.triple
@@ -201,6 +222,36 @@ pub fn mimalloc(build: &CargoBuild, target: &TargetChoice, shell: &Shell) -> Res
         .help("set `allocator = \"musl\"` (or pass --allocator musl) to keep musl's malloc, or fix the C toolchain named above")
         .into()),
     }
+}
+
+/// What decides the archive's bytes besides its pinned sources: the target, the
+/// toolchain and C toolchain, and the C compiler settings cc-rs reads.
+fn stamp_key(target: &TargetChoice, link: &linker::Linker) -> String {
+    let mut parts: Vec<Vec<u8>> = vec![
+        HELPER_MANIFEST.into(),
+        HELPER_LOCK.into(),
+        HELPER_LIB.into(),
+        target.triple.clone().into_bytes(),
+        link.describe().into_bytes(),
+        format!("{:?}", target.toolchain.as_ref().map(|t| &t.cargo)).into_bytes(),
+    ];
+    let under = target.triple.replace('-', "_");
+    for var in [
+        "CC",
+        "CFLAGS",
+        "TARGET_CC",
+        "TARGET_CFLAGS",
+        "CRATE_CC_NO_DEFAULTS",
+    ]
+    .into_iter()
+    .map(str::to_string)
+    .chain([format!("CC_{under}"), format!("CFLAGS_{under}")])
+    {
+        let v = std::env::var_os(&var).unwrap_or_default();
+        parts.push(format!("{var}={}", v.to_string_lossy()).into_bytes());
+    }
+    let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+    crate::cache::key(&refs)
 }
 
 /// The folder of the host C compiler's `libgcc.a` (`cc -print-libgcc-file-name`).
