@@ -425,6 +425,7 @@ mod tests {
             rlibs: Vec::new(),
             sbom: None,
             how: None,
+            system_data: Default::default(),
         }
     }
 
