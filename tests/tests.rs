@@ -7,6 +7,7 @@ mod support;
 mod attached;
 mod build;
 mod cache;
+mod certs;
 mod compression;
 mod errors;
 mod index;
