@@ -129,6 +129,7 @@ fn measure(
     };
     let (mut crates, mut sections, mut upx, mut preset) = (Vec::new(), Vec::new(), None, None);
     let (mut linkage, mut pie_baseline, mut allocator) = (None, None, None);
+    let (mut ca_certificates, mut zoneinfo) = (None, None);
     let sidecar = report::sidecar_path(tarball);
     let stored = report::load_reports(&sidecar)
         .map(|all| all.into_iter().find(|r| r.manifest_digest == doc.digest));
@@ -145,6 +146,8 @@ fn measure(
             linkage = stored.linkage;
             pie_baseline = stored.pie_baseline;
             allocator = stored.allocator;
+            ca_certificates = stored.ca_certificates;
+            zoneinfo = stored.zoneinfo;
         }
         Ok(_) => shell.note(format!(
             "{} belongs to another build (different manifest digest); showing image-level figures only",
@@ -185,5 +188,7 @@ fn measure(
             })
             .collect(),
         allocator,
+        ca_certificates,
+        zoneinfo,
     })
 }

@@ -278,7 +278,7 @@ Settings only [package.metadata.slim] can give (see the README for every key):
   cmd = [\"--port\", \"80\"]   default arguments (Cmd)
   env = { K = \"v\" }        Env;  labels = { ... }  Labels;  workdir = \"/srv\"
   expose = [\"8080\", \"53/udp\"]   ExposedPorts
-  ca-certificates = true, zoneinfo = true   copy the host's CA bundle / time zones
+  ca-certificates = true, zoneinfo = true   built-in CA roots / time zones (or a path)
   budget = { image = \"2 MiB\", binary = \"1 MiB\", increase = \"5%\" }
   repository = \"ghcr.io/acme/app\", tags = [\"{version}\"]   for --push without REF
   [workspace.metadata.slim] gives every member's defaults.

@@ -33,8 +33,8 @@ pub const SECTION: &str = r#"# Settings of `cargo slim build` (every key is opti
 # cmd = ["--port", "8080"]            # default arguments of the binary (Cmd)
 # env = { RUST_LOG = "info" }         # Env
 # expose = ["8080"]                   # ExposedPorts
-# ca-certificates = true              # copy the host's CA bundle, for TLS clients
-# zoneinfo = true                     # copy the host's time-zone database
+# ca-certificates = true              # the built-in Mozilla root store ("path": your own bundle)
+# zoneinfo = true                     # the built-in IANA time-zone database ("path": your own)
 # repository = "ghcr.io/OWNER/NAME"   # where `--push` without REF goes ...
 # tags = ["{version}", "latest"]      # ... with these tags
 # The size budget: `cargo slim build` exits 3 when the image's pull size is over it.

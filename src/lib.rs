@@ -186,7 +186,13 @@ fn build_platform(
     } = prepared;
     let final_binary = pipeline::upx(plan, stripped, &inspection, shell)?;
     clock.lap("upx");
-    let image = pipeline::image(plan, &final_binary, &inspection, shell)?;
+    let (image, system) = pipeline::image(
+        plan,
+        &compiled.system_data,
+        &final_binary,
+        &inspection,
+        shell,
+    )?;
     clock.lap("image");
     let pie_baseline = pipeline::pie_baseline(plan, &compiled, pie, &final_binary, &image, shell)?;
     let sbom = compiled.sbom.take();
@@ -201,6 +207,8 @@ fn build_platform(
         sbom,
         pie_baseline,
         allocator,
+        ca_certificates: system.ca_certificates,
+        zoneinfo: system.zoneinfo,
     })
 }
 

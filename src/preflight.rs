@@ -6,7 +6,9 @@
 //! image; time-zone code that reads `/usr/share/zoneinfo` finds nothing. Catching
 //! the first one here fails the build in a second instead of after a long compile;
 //! the rest are warnings and notes that name the `[package.metadata.slim]` key or
-//! crate feature that fixes them. The graph also decides the allocator
+//! crate feature that fixes them. The CA bundle and zoneinfo, when not configured,
+//! are turned on by the graph ([`decide_system_data`]) with a note naming the
+//! crates and the key that turns them off. The graph also decides the allocator
 //! ([`allocator`]): musl's malloc is slow under many threads, so `auto` links
 //! mimalloc into a multi-threaded program that has no allocator of its own.
 
@@ -18,7 +20,8 @@ use cargo_metadata::{CargoOpt, DependencyKind, Metadata, MetadataCommand};
 use crate::compile::alloc::{Choice, Decision};
 use crate::compile::CargoBuild;
 use crate::error::Failure;
-use crate::image::ImageSpec;
+use crate::image::files::{IMAGE_CA_BUNDLE, IMAGE_ZONEINFO};
+use crate::image::{pinned, DataSource, ImageSpec};
 
 mod cached;
 pub use cached::{metadata_reused, workspace_metadata};
@@ -181,8 +184,9 @@ pub fn graph_of(metadata: &Metadata, root: &str) -> Graph {
 }
 
 /// Crates that load the system trust store at run time.
-const SYSTEM_ROOTS: [&str; 4] = [
+const SYSTEM_ROOTS: [&str; 5] = [
     "rustls-native-certs",
+    "rustls-platform-verifier",
     "openssl",
     "native-tls",
     "openssl-probe",
@@ -283,6 +287,101 @@ pub fn allocator(choice: Choice, closure: &Closure, triple: &str) -> Result<Deci
 /// jemalloc-sys's setting of the page size it is built for (log2 of bytes).
 pub const JEMALLOC_LG_PAGE: &str = "JEMALLOC_SYS_WITH_LG_PAGE";
 
+/// The crates of a graph that read system data at run time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SystemReaders {
+    /// Those that load the trust store (/etc/ssl/certs).
+    pub ca: Vec<String>,
+    /// Those that look zones up in /usr/share/zoneinfo.
+    pub zoneinfo: Vec<String>,
+}
+
+/// Which crates of `closure` read the trust store or /usr/share/zoneinfo. Not
+/// `chrono-tz` nor jiff with `tzdb-bundle-always`: they carry the database.
+pub fn system_readers(closure: &Closure) -> SystemReaders {
+    let has = |name: &str| closure.contains_key(name);
+    let feature = |name: &str, f: &str| closure.get(name).is_some_and(|fs| fs.contains(f));
+    let ca = SYSTEM_ROOTS
+        .iter()
+        .filter(|c| has(c))
+        .map(|c| c.to_string())
+        .collect();
+    let mut zoneinfo = Vec::new();
+    if has("jiff")
+        && !feature("jiff", "tzdb-bundle-always")
+        && (feature("jiff", "tzdb-zoneinfo") || feature("jiff", "tz-system"))
+    {
+        zoneinfo.push("jiff (system time zones)");
+    }
+    if feature("chrono", "clock") {
+        zoneinfo.push("chrono (`Local`)");
+    }
+    if feature("time", "local-offset") {
+        zoneinfo.push("time (with `local-offset`)");
+    }
+    for name in ["tz-rs", "tzfile"] {
+        if has(name) {
+            zoneinfo.push(name);
+        }
+    }
+    SystemReaders {
+        ca,
+        zoneinfo: zoneinfo.into_iter().map(str::to_string).collect(),
+    }
+}
+
+/// The image's CA bundle and zoneinfo choices with `Auto` decided: on (the
+/// built-in data) when the graph reads them, else off.
+pub fn decide_system_data(closure: &Closure, image: &ImageSpec) -> (DataSource, DataSource) {
+    let readers = system_readers(closure);
+    (
+        image.ca_certificates.decide(!readers.ca.is_empty()),
+        image.zoneinfo.decide(!readers.zoneinfo.is_empty()),
+    )
+}
+
+/// A note for each data set preflight turns on by itself, naming the crates and
+/// how to turn it off or bring one's own.
+fn system_data_notes(readers: &SystemReaders, image: &ImageSpec) -> Vec<Finding> {
+    let ca = (
+        &image.ca_certificates,
+        &readers.ca,
+        ["reads", "read"],
+        format!(
+            "the system CA certificates at run time: the image gets the built-in {} ({} {}) at {IMAGE_CA_BUNDLE}",
+            pinned::CA_DATA,
+            pinned::CA_SOURCE,
+            pinned::CA_VERSION
+        ),
+        "set `ca-certificates = false` in [package.metadata.slim] to leave it out, or `ca-certificates = \"path/to/bundle.pem\"` to use your own",
+    );
+    let tz = (
+        &image.zoneinfo,
+        &readers.zoneinfo,
+        ["looks", "look"],
+        format!(
+            "time zones up in {IMAGE_ZONEINFO}: the image gets the built-in IANA database (tzdata {}, {} {})",
+            pinned::tzdata_release(),
+            pinned::TZ_SOURCE,
+            pinned::TZ_VERSION
+        ),
+        "set `zoneinfo = false` in [package.metadata.slim] to leave it out (local times are then UTC), or `zoneinfo = \"path/to/zoneinfo\"` to use your own",
+    );
+    [ca, tz]
+        .into_iter()
+        .filter(|(source, users, ..)| **source == DataSource::Auto && !users.is_empty())
+        .map(|(_, users, verb, what, help)| Finding {
+            level: Level::Note,
+            message: format!(
+                "{} {} {what}",
+                users.join(", "),
+                verb[usize::from(users.len() > 1)]
+            ),
+            help: Some(help.into()),
+        })
+        .collect()
+}
+
 /// Evaluate the closure against the target and what the image carries.
 pub fn check(closure: &Closure, triple: &str, image: &ImageSpec) -> Vec<Finding> {
     let has = |name: &str| closure.contains_key(name);
@@ -308,47 +407,7 @@ pub fn check(closure: &Closure, triple: &str, image: &ImageSpec) -> Vec<Finding>
         });
     }
 
-    if image.ca_certificates.is_none() {
-        let users: Vec<&str> = SYSTEM_ROOTS.iter().copied().filter(|c| has(c)).collect();
-        if !users.is_empty() {
-            out.push(Finding {
-                level: Level::Warning,
-                message: format!(
-                    "{} read{} the system CA certificates at run time, but the image carries no CA bundle: TLS connections will fail",
-                    users.join(", "),
-                    if users.len() == 1 { "s" } else { "" }
-                ),
-                help: Some("set `ca-certificates = true` in [package.metadata.slim] to copy the host's bundle to /etc/ssl/certs/ca-certificates.crt, or use `webpki-roots`".into()),
-            });
-        }
-    }
-
-    if image.zoneinfo.is_none() {
-        let mut users = Vec::new();
-        if has("jiff") && !feature("jiff", "tzdb-bundle-always") {
-            users.push("jiff (without `tzdb-bundle-always`)");
-        }
-        if feature("time", "local-offset") {
-            users.push("time (with `local-offset`)");
-        }
-        if has("tzfile") {
-            users.push("tzfile");
-        }
-        if has("chrono-tz") && feature("chrono-tz", "filter-by-regex") {
-            users.push("chrono-tz (filtered data)");
-        }
-        if !users.is_empty() {
-            out.push(Finding {
-                level: Level::Warning,
-                message: format!(
-                    "{} look{} up time zones in /usr/share/zoneinfo, which the image does not have: local times will silently be UTC",
-                    users.join(", "),
-                    if users.len() == 1 { "s" } else { "" }
-                ),
-                help: Some("set `zoneinfo = true` in [package.metadata.slim] to copy the host's zoneinfo, or bundle the data (jiff: `tzdb-bundle-always`)".into()),
-            });
-        }
-    }
+    out.extend(system_data_notes(&system_readers(closure), image));
 
     out
 }
@@ -370,8 +429,8 @@ mod tests {
             expose: vec![],
             name: "x".into(),
             version: None,
-            ca_certificates: None,
-            zoneinfo: None,
+            ca_certificates: DataSource::Auto,
+            zoneinfo: DataSource::Auto,
         }
     }
 
@@ -395,14 +454,18 @@ mod tests {
             (
                 &[("openssl", &[]), ("openssl-sys", &["vendored"])],
                 MUSL,
-                &[Level::Warning],
+                &[Level::Note],
             ),
-            (&[("rustls-native-certs", &[])], MUSL, &[Level::Warning]),
+            (&[("rustls-native-certs", &[])], MUSL, &[Level::Note]),
             (&[("webpki-roots", &[])], MUSL, &[]),
-            (&[("jiff", &["std"])], MUSL, &[Level::Warning]),
-            (&[("jiff", &["tzdb-bundle-always"])], MUSL, &[]),
-            (&[("time", &["local-offset"])], MUSL, &[Level::Warning]),
-            // The allocator is `allocator`'s business now: no finding.
+            (&[("jiff", &["std", "tzdb-zoneinfo"])], MUSL, &[Level::Note]),
+            (
+                &[("jiff", &["tzdb-zoneinfo", "tzdb-bundle-always"])],
+                MUSL,
+                &[],
+            ),
+            (&[("time", &["local-offset"])], MUSL, &[Level::Note]),
+            // The allocator is `allocator`'s business: no finding.
             (&[("tokio", &["rt-multi-thread"])], MUSL, &[]),
             (
                 &[("tokio", &["rt-multi-thread"]), ("mimalloc", &[])],
@@ -514,11 +577,95 @@ mod tests {
     }
 
     #[test]
-    fn image_contents_silence_warnings() {
-        let mut s = spec();
-        s.ca_certificates = Some("/etc/ssl/certs/ca-certificates.crt".into());
-        s.zoneinfo = Some("/usr/share/zoneinfo".into());
-        let c = closure(&[("rustls-native-certs", &[]), ("jiff", &[])]);
-        assert!(check(&c, MUSL, &s).is_empty());
+    fn configured_data_silences_the_notes() {
+        let c = closure(&[("rustls-native-certs", &[]), ("jiff", &["tz-system"])]);
+        for source in [
+            DataSource::Off,
+            DataSource::Pinned,
+            DataSource::Path("/ca".into()),
+        ] {
+            let mut s = spec();
+            s.ca_certificates = source.clone();
+            s.zoneinfo = source;
+            assert!(check(&c, MUSL, &s).is_empty());
+        }
+        let notes = check(&c, MUSL, &spec());
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(
+            notes[0].message.contains("rustls-native-certs reads"),
+            "{notes:?}"
+        );
+        assert!(notes[0].message.contains("webpki-root-certs"), "{notes:?}");
+        assert!(
+            notes[0]
+                .help
+                .as_deref()
+                .unwrap()
+                .contains("ca-certificates = false"),
+            "{notes:?}"
+        );
+        assert!(
+            notes[1].message.contains("jiff (system time zones) looks"),
+            "{notes:?}"
+        );
+        assert!(notes[1]
+            .help
+            .as_deref()
+            .unwrap()
+            .contains("zoneinfo = false"));
+    }
+
+    #[test]
+    fn the_graph_decides_what_was_left_unset() {
+        use DataSource::{Auto, Off, Path, Pinned};
+        type Case<'a> = (&'a [(&'a str, &'a [&'a str])], DataSource, bool, bool);
+        let cases: &[Case] = &[
+            (&[], Auto, false, false),
+            (&[("rustls-native-certs", &[])], Auto, true, false),
+            (&[("rustls-platform-verifier", &[])], Auto, true, false),
+            (&[("openssl-probe", &[])], Auto, true, false),
+            (&[("native-tls", &[])], Auto, true, false),
+            (&[("webpki-roots", &[])], Auto, false, false),
+            (&[("rustls-native-certs", &[])], Off, false, false),
+            (&[("jiff", &["tz-system"])], Auto, false, true),
+            (
+                &[("jiff", &["tz-system", "tzdb-bundle-always"])],
+                Auto,
+                false,
+                false,
+            ),
+            (&[("chrono", &["clock"])], Auto, false, true),
+            (
+                &[("chrono", &["std"]), ("chrono-tz", &["std"])],
+                Auto,
+                false,
+                false,
+            ),
+            (&[("tz-rs", &[])], Auto, false, true),
+            (&[("tzfile", &[])], Auto, false, true),
+            (
+                &[("chrono", &["clock"]), ("native-tls", &[])],
+                Off,
+                false,
+                false,
+            ),
+            (&[], Pinned, true, true),
+            (&[], Path("/x".into()), true, true),
+        ];
+        for (deps, source, ca, tz) in cases {
+            let mut s = spec();
+            s.ca_certificates = source.clone();
+            s.zoneinfo = source.clone();
+            let (got_ca, got_tz) = decide_system_data(&closure(deps), &s);
+            assert_eq!(
+                (got_ca.is_on(), got_tz.is_on()),
+                (*ca, *tz),
+                "{deps:?} {source:?}"
+            );
+            assert_ne!(got_ca, Auto);
+            if *ca && *source == Auto {
+                assert_eq!(got_ca, Pinned);
+            }
+        }
     }
 }

@@ -8,6 +8,7 @@ mod alloc;
 mod attached;
 mod build;
 mod cache;
+mod certs;
 mod compression;
 mod errors;
 mod index;

@@ -39,9 +39,6 @@ pub use schema::{
 };
 use spec::image_spec;
 
-pub const HOST_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
-pub const HOST_ZONEINFO: &str = "/usr/share/zoneinfo";
-
 /// Everything later stages need, resolved.
 #[derive(Debug, Clone)]
 pub struct Plan {

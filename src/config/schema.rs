@@ -45,9 +45,12 @@ pub struct SlimMetadata {
     pub workdir: Option<String>,
     /// Exposed ports, e.g. `["8080", "53/udp"]`.
     pub expose: Option<Vec<String>>,
-    /// Copy the host's CA bundle (`true`, or a path) to /etc/ssl/certs/ca-certificates.crt.
+    /// The CA bundle at /etc/ssl/certs/ca-certificates.crt: `true` (the built-in
+    /// Mozilla root store), a path (the user's own), `false` (off); unset: on when
+    /// the dependency graph reads the system store.
     pub ca_certificates: Option<BoolOrPath>,
-    /// Copy the host's time-zone database (`true`, or a path) to /usr/share/zoneinfo.
+    /// The time-zone database at /usr/share/zoneinfo, the same way (`true`: the
+    /// built-in IANA database).
     pub zoneinfo: Option<BoolOrPath>,
     /// `[package.metadata.slim.budget]`
     pub budget: Option<BudgetTable>,
@@ -127,16 +130,6 @@ pub struct UpxTable {
 pub enum BoolOrPath {
     Bool(bool),
     Path(PathBuf),
-}
-
-impl BoolOrPath {
-    pub fn resolve(&self, default: &str) -> Option<PathBuf> {
-        match self {
-            BoolOrPath::Bool(false) => None,
-            BoolOrPath::Bool(true) => Some(PathBuf::from(default)),
-            BoolOrPath::Path(p) => Some(p.clone()),
-        }
-    }
 }
 
 /// Deserialise `package.metadata.slim`, naming the manifest on error.

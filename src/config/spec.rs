@@ -2,8 +2,9 @@
 //!
 //! In: the raw metadata, the `--tag` override, the binary's name and version, the
 //! manifest path (for errors). Out: the reference, the binary's path, the user
-//! (numeric, or a `passwd = true` name), cmd, env, labels, workdir, ports and the
-//! host files to copy. Why apart: each field's check names the key and the
+//! (numeric, or a `passwd = true` name), cmd, env, labels, workdir, ports and
+//! where the CA bundle and zoneinfo come from (a relative path starts at the
+//! package folder, like `files`). Why apart: each field's check names the key and the
 //! manifest, and that is most of the resolution code.
 
 use std::path::Path;
@@ -11,10 +12,9 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::contents::passwd_user;
-use super::schema::SlimMetadata;
-use super::{HOST_CA_BUNDLE, HOST_ZONEINFO};
+use super::schema::{BoolOrPath, SlimMetadata};
 use crate::error::Failure;
-use crate::image::{ImageSpec, DEFAULT_USER};
+use crate::image::{DataSource, ImageSpec, DEFAULT_USER};
 use crate::oci::runtime as checks;
 use crate::reference::Reference;
 
@@ -113,20 +113,54 @@ pub(super) fn image_spec(
         expose,
         name: name.to_string(),
         version: version.map(str::to_string),
-        ca_certificates: meta
-            .ca_certificates
-            .as_ref()
-            .and_then(|c| c.resolve(HOST_CA_BUNDLE)),
-        zoneinfo: meta
-            .zoneinfo
-            .as_ref()
-            .and_then(|z| z.resolve(HOST_ZONEINFO)),
+        ca_certificates: data_source(meta.ca_certificates.as_ref(), manifest),
+        zoneinfo: data_source(meta.zoneinfo.as_ref(), manifest),
     })
+}
+
+/// `ca-certificates` / `zoneinfo` → where the data comes from: unset is decided
+/// by preflight, `true` is the built-in data, a relative path starts at the
+/// folder of `manifest`.
+fn data_source(value: Option<&BoolOrPath>, manifest: &Path) -> DataSource {
+    match value {
+        None => DataSource::Auto,
+        Some(BoolOrPath::Bool(false)) => DataSource::Off,
+        Some(BoolOrPath::Bool(true)) => DataSource::Pinned,
+        Some(BoolOrPath::Path(p)) => {
+            DataSource::Path(manifest.parent().unwrap_or(Path::new(".")).join(p))
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ca_certificates_and_zoneinfo_resolve() {
+        let m = Path::new("/p/Cargo.toml");
+        let path = |s: &str| Some(BoolOrPath::Path(s.into()));
+        for (value, want) in [
+            (None, DataSource::Auto),
+            (Some(BoolOrPath::Bool(false)), DataSource::Off),
+            (Some(BoolOrPath::Bool(true)), DataSource::Pinned),
+            (path("ca.pem"), DataSource::Path("/p/ca.pem".into())),
+            (path("/etc/ca.pem"), DataSource::Path("/etc/ca.pem".into())),
+        ] {
+            assert_eq!(data_source(value.as_ref(), m), want, "{value:?}");
+        }
+        let meta = SlimMetadata {
+            ca_certificates: path("certs/ca.pem"),
+            zoneinfo: Some(BoolOrPath::Bool(true)),
+            ..Default::default()
+        };
+        let spec = image_spec(&meta, None, "x", None, m).unwrap();
+        assert_eq!(
+            spec.ca_certificates,
+            DataSource::Path("/p/certs/ca.pem".into())
+        );
+        assert_eq!(spec.zoneinfo, DataSource::Pinned);
+    }
 
     #[test]
     fn a_user_name_needs_passwd() {

@@ -16,12 +16,12 @@ pub mod assets;
 pub mod blob;
 pub mod files;
 pub mod layers;
+pub mod pinned;
 mod set;
 pub mod tarball;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
-use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use oci_spec::image::{
@@ -36,6 +36,7 @@ use crate::reference::Reference;
 pub use artifact::Artifact;
 pub use assets::{Contents, UserFile};
 pub use blob::Blob;
+pub use files::DataSource;
 pub use set::{platform_rank, same_platform, ImageSet};
 
 /// What goes into the image config.
@@ -52,10 +53,11 @@ pub struct ImageSpec {
     pub expose: Vec<String>,
     pub name: String,
     pub version: Option<String>,
-    /// Host CA bundle to copy to /etc/ssl/certs/ca-certificates.crt.
-    pub ca_certificates: Option<PathBuf>,
-    /// Host zoneinfo directory to copy to /usr/share/zoneinfo.
-    pub zoneinfo: Option<PathBuf>,
+    /// The CA bundle at /etc/ssl/certs/ca-certificates.crt: built in, the
+    /// user's file, off, or decided by preflight.
+    pub ca_certificates: DataSource,
+    /// The time-zone database at /usr/share/zoneinfo, chosen the same way.
+    pub zoneinfo: DataSource,
 }
 
 /// The image `User` unless configured: numeric (a scratch image has no
@@ -80,8 +82,8 @@ impl Default for ImageSpec {
             expose: Vec::new(),
             name: "app".into(),
             version: None,
-            ca_certificates: None,
-            zoneinfo: None,
+            ca_certificates: DataSource::Auto,
+            zoneinfo: DataSource::Auto,
         }
     }
 }

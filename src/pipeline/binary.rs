@@ -429,6 +429,7 @@ mod tests {
             sbom: None,
             how: None,
             allocator: None,
+            system_data: Default::default(),
         }
     }
 

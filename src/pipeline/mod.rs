@@ -18,7 +18,7 @@ use crate::compile;
 use crate::config::{Plan, ReportPlan, Source};
 use crate::elf::Inspection;
 use crate::error::Failure;
-use crate::image::layers::{self, Node};
+use crate::image::layers;
 use crate::image::{self, files, Image, LayerFile, Platform};
 use crate::preflight::{self, Level};
 use crate::report::{self, BuildReport, LayerReport, NamedSize, Sizes};
@@ -26,8 +26,10 @@ use crate::shell::Shell;
 
 mod binary;
 mod pie;
+mod system;
 pub use binary::{prepare, Prepared, Stripped};
 pub use pie::{baseline as pie_baseline, PieInput};
+pub use system::{system_layer, SystemData, SystemLayer};
 
 /// Per-stage wall time, printed with `-v`.
 pub struct Clock<'a> {
@@ -76,6 +78,9 @@ pub struct Compiled {
     )>,
     /// The allocator decided for the build (`None` for `--binary`).
     pub allocator: Option<compile::alloc::Decision>,
+    /// The CA bundle and zoneinfo choices, decided by the dependency graph
+    /// where the manifest left them unset.
+    pub system_data: SystemData,
 }
 
 /// Preflight the dependency graph, then compile (or take `--binary`).
@@ -110,6 +115,12 @@ pub fn compile(plan: &Plan, shell: &Shell) -> Result<Compiled> {
                 return Err(e.into());
             }
             let (decision, linkage) = allocator(b, &graph, &choice, shell)?;
+            let (ca_certificates, zoneinfo) =
+                preflight::decide_system_data(&graph.crates, &plan.image);
+            let system_data = SystemData {
+                ca_certificates,
+                zoneinfo,
+            };
             let dir = b.manifest_path.parent().unwrap_or(Path::new("."));
             let link = compile::linker::choose(&choice.triple, &graph.native, &b.cargo_args, dir)?;
             shell.status(
@@ -135,6 +146,7 @@ pub fn compile(plan: &Plan, shell: &Shell) -> Result<Compiled> {
                 sbom,
                 how: Some((choice, link, linkage)),
                 allocator: Some(decision),
+                system_data,
             })
         }
         Source::Binary(p) => Ok(Compiled {
@@ -144,6 +156,7 @@ pub fn compile(plan: &Plan, shell: &Shell) -> Result<Compiled> {
             sbom: None,
             how: None,
             allocator: None,
+            system_data: SystemData::without_graph(plan),
         }),
     }
 }
@@ -229,7 +242,13 @@ pub fn upx(plan: &Plan, stripped: Stripped, insp: &Inspection, shell: &Shell) ->
 /// The layers — system files, then the user's `files`, then the binary, each only
 /// when it holds something — and the image around them. Ordered by how often they
 /// change, so a new binary leaves the other layers' digests as they were.
-pub fn image(plan: &Plan, binary: &Stripped, insp: &Inspection, shell: &Shell) -> Result<Image> {
+pub fn image(
+    plan: &Plan,
+    data: &SystemData,
+    binary: &Stripped,
+    insp: &Inspection,
+    shell: &Shell,
+) -> Result<(Image, SystemLayer)> {
     let platform = Platform {
         os: "linux".into(),
         architecture: insp.arch.to_string(),
@@ -241,36 +260,15 @@ pub fn image(plan: &Plan, binary: &Stripped, insp: &Inspection, shell: &Shell) -
     }
     shell.status("Packing", format!("{} ({platform})", plan.image.reference));
     let contents = &plan.contents;
-    let (mut system, mut held) = (Vec::new(), Vec::new());
-    if let Some(ca) = &plan.image.ca_certificates {
-        let f = files::ca_bundle(ca)?;
-        system.push(Node::file(f.path, f.mode, f.data));
-        held.push("CA certificates");
-    }
-    if let Some(tz) = &plan.image.zoneinfo {
-        let zones = files::zoneinfo(tz)?;
-        system.extend(
-            zones
-                .into_iter()
-                .map(|f| Node::file(f.path, f.mode, f.data)),
-        );
-        held.push("zoneinfo");
-    }
-    if contents.passwd {
-        system.extend(layers::passwd());
-        held.push("/etc/passwd, /etc/group");
-    }
-    if contents.tmp {
-        system.push(layers::tmp());
-        held.push("/tmp");
-    }
+    let mut sys = system_layer(plan, data)?;
+    let (system, held) = (std::mem::take(&mut sys.nodes), &sys.held);
     // What the system layer and the binary hold: no user file may land there.
     let mut taken: Vec<String> = system
         .iter()
         .map(|n| n.path.clone())
         .filter(|p| !p.starts_with(files::IMAGE_ZONEINFO))
         .collect();
-    if plan.image.zoneinfo.is_some() {
+    if sys.zoneinfo.is_some() {
         taken.push(files::IMAGE_ZONEINFO.to_string());
     }
     taken.push(plan.image.path.clone());
@@ -297,7 +295,8 @@ pub fn image(plan: &Plan, binary: &Stripped, insp: &Inspection, shell: &Shell) -
         None => binary_layer(plan, &binary.binary)?,
     };
     built.push((reused(layer, shell), image::binary_comment(&plan.image)));
-    image::build_image_with(&spec, contents, &platform, built, plan.epoch)
+    let image = image::build_image_with(&spec, contents, &platform, built, plan.epoch)?;
+    Ok((image, sys))
 }
 
 /// The mode of the binary in the image: read and execute for everyone.
@@ -387,6 +386,9 @@ pub struct PlatformBuild {
     pub pie_baseline: Option<report::PieBaseline>,
     /// The allocator, as decided and as the symbol table shows it.
     pub allocator: Option<report::AllocatorReport>,
+    /// Where the CA bundle and zoneinfo came from (`None`: not in the image).
+    pub ca_certificates: Option<report::DataReport>,
+    pub zoneinfo: Option<report::DataReport>,
 }
 
 /// The allocator of the binary for the report: the build's decision checked
@@ -534,6 +536,8 @@ pub fn report(
             pie_baseline: b.pie_baseline.clone(),
             sbom: sbom_reports(set, &b.image),
             allocator: b.allocator.clone(),
+            ca_certificates: b.ca_certificates.clone(),
+            zoneinfo: b.zoneinfo.clone(),
         });
     }
     // The sidecar records the measured figures, before any budget verdict; it goes

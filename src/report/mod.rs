@@ -9,6 +9,7 @@
 //! also written next to the tarball (`<name>.report.json`), so `cargo slim report`
 //! can show the per-crate figures later and a later build can use it as a baseline.
 
+mod data;
 pub mod markdown;
 pub mod svg;
 
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::budget::Verdict;
 use crate::error::{io_failure, Failure};
 pub use crate::units::{grouped, human};
+pub use data::DataReport;
 
 /// Byte counts of each stage of one build (the JSON `sizes` object).
 /// What UPX did, for the report (the JSON `upx` object).
@@ -117,6 +119,12 @@ pub struct BuildReport {
     /// The allocator the binary serves its allocations with, and why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allocator: Option<AllocatorReport>,
+    /// Where the image's CA bundle came from; absent without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_certificates: Option<DataReport>,
+    /// Where the image's /usr/share/zoneinfo came from; absent without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zoneinfo: Option<DataReport>,
 }
 
 /// The `allocator` object: what serves the program's allocations (`mimalloc`,
@@ -478,6 +486,14 @@ pub fn table(r: &BuildReport) -> String {
             "",
             listed.join(", ")
         ));
+    }
+    for (what, d) in [
+        ("CA certificates", &r.ca_certificates),
+        ("zoneinfo", &r.zoneinfo),
+    ] {
+        if let Some(d) = d {
+            out.push_str(&format!("{:>12} {what}: {}\n", "", d.human()));
+        }
     }
     if r.layers.len() > 1 {
         out.push_str(&layers_block(&r.layers));

@@ -47,6 +47,8 @@ pub(crate) fn sample() -> BuildReport {
         pie_baseline: None,
         sbom: Vec::new(),
         allocator: None,
+        ca_certificates: None,
+        zoneinfo: None,
     }
 }
 
@@ -224,4 +226,38 @@ fn the_allocator_line_says_what_and_why() {
     r.allocator.as_mut().unwrap().malloc = None;
     r.allocator.as_mut().unwrap().present.clear();
     assert!(table(&r).contains("[not read from the binary: no symbol table]"));
+}
+
+#[test]
+fn the_ca_bundle_and_zoneinfo_name_their_source() {
+    let mut r = sample();
+    assert!(!table(&r).contains("CA certificates:"));
+    assert!(!serde_json::to_string(&r).unwrap().contains("zoneinfo"));
+    r.ca_certificates = Some(DataReport {
+        source: "webpki-root-certs".into(),
+        version: Some("1.0.12".into()),
+        data: Some("Mozilla root store".into()),
+        files: 1,
+        bytes: 2048,
+    });
+    r.zoneinfo = Some(DataReport {
+        source: "/srv/tz".into(),
+        version: None,
+        data: None,
+        files: 3,
+        bytes: 100,
+    });
+    let t = table(&r);
+    assert!(
+        t.contains(
+            "CA certificates: Mozilla root store, webpki-root-certs 1.0.12 (1 file, 2.0 KiB)"
+        ),
+        "{t}"
+    );
+    assert!(t.contains("zoneinfo: your /srv/tz (3 files, 100 B)"), "{t}");
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["ca_certificates"]["version"], "1.0.12");
+    assert_eq!(json["zoneinfo"]["version"], serde_json::Value::Null);
+    let back: BuildReport = serde_json::from_value(json).unwrap();
+    assert_eq!(back, r);
 }

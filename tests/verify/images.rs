@@ -29,8 +29,8 @@ pub fn spec(path: &str, user: &str) -> ImageSpec {
         expose: Vec::new(),
         name: "verify-test".into(),
         version: None,
-        ca_certificates: None,
-        zoneinfo: None,
+        ca_certificates: Default::default(),
+        zoneinfo: Default::default(),
     }
 }
 
