@@ -15,6 +15,7 @@ pub mod compile;
 pub mod compress;
 pub mod config;
 pub mod digest;
+pub mod dirfd;
 pub mod elf;
 pub mod error;
 pub mod gzip;
