@@ -107,7 +107,15 @@ pub fn io_failure(action: &str, path: &Path, err: &std::io::Error) -> Failure {
         }
     }
     if err.kind() == std::io::ErrorKind::PermissionDenied {
-        f = f.help("check the permissions of that path, or choose another with --output");
+        // Only an output can be moved with --output; an input is read where it is.
+        let writing = ["write", "create", "move", "remove", "replace"]
+            .iter()
+            .any(|w| action.starts_with(w));
+        f = f.help(if writing {
+            "check the permissions of that path, or choose another with --output"
+        } else {
+            "the user running cargo slim cannot read it: check its permissions and its folders'"
+        });
     }
     f
 }

@@ -319,10 +319,19 @@ pub fn prepare_with(
     // removes only files it could lock).
     let _ = tmp.as_file().try_lock();
     let mut writer = BufWriter::with_capacity(1 << 20, tmp.as_file().try_clone()?);
-    fill(&mut writer)?;
-    writer
-        .flush()
-        .map_err(|e| io_failure("write", tmp.path(), &e))?;
+    // A full disk shows here: name the file being written, not just errno 28.
+    let writing = || {
+        format!(
+            "could not write `{}` (to its temporary file `{}`)",
+            path.display(),
+            tmp.path().display()
+        )
+    };
+    fill(&mut writer).map_err(|e| e.context(writing()))?;
+    writer.flush().map_err(|e| {
+        let f = io_failure("write", tmp.path(), &e);
+        anyhow::Error::new(f).context(writing())
+    })?;
     drop(writer);
     let size = tmp.as_file().metadata()?.len();
     // Readable like any build output (tempfile creates 0600).

@@ -83,6 +83,13 @@ pub fn build(plan: &Plan, shell: &Shell) -> Result<BuildOutcome> {
             ));
         }
     }
+    if oci::runtime::root_user(&plan.image.user) {
+        shell.warn(format!(
+            "`user` = \"{}\": the image runs as root; prefer an unprivileged numeric user \
+             such as 65532:65532 (the default)",
+            plan.image.user
+        ));
+    }
     let mut builds = Vec::new();
     for one in plan.per_platform() {
         builds.push(build_platform(&one, shell, &mut clock)?);

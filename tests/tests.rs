@@ -9,6 +9,7 @@ mod build;
 mod cache;
 mod compression;
 mod errors;
+mod files;
 mod index;
 mod init;
 mod inputs;
