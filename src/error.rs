@@ -133,6 +133,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_an_output_is_pointed_at_dash_dash_output() {
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let read = io_failure("read", Path::new("/p/data/secret"), &denied);
+        assert!(read.what.contains("/p/data/secret"), "{read:?}");
+        let help = read.help.unwrap();
+        assert!(
+            help.contains("cannot read") && !help.contains("--output"),
+            "{help}"
+        );
+        let write = io_failure("write", Path::new("/out/x.tar"), &denied);
+        assert!(write.help.unwrap().contains("--output"));
+    }
+
+    #[test]
     fn nearest_existing_walks_up() {
         let dir = tempfile::tempdir().unwrap();
         let deep = dir.path().join("a/b/c/file.tar");

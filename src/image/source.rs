@@ -1,7 +1,7 @@
 //! A user's file, opened once: its handle, its size and the sha256 of its bytes,
 //! read again only through that handle, streamed into the layer.
 //!
-//! In: a handle [`super::assets`] opened without following links and checked
+//! In: a handle the `files` walk opened without following links and checked
 //! (a regular file, the device and inode it listed). Out: an [`OpenedFile`] whose
 //! digest the layer's cache key uses, and a [`Stream`] of its bytes for the tar
 //! writer that fails — naming the file — when they are not the bytes that were
