@@ -401,6 +401,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_full_disk_names_the_file_being_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("image.tar");
+        let e = prepare_with(&out, |_| {
+            Err(std::io::Error::from_raw_os_error(libc::ENOSPC).into())
+        })
+        .err()
+        .expect("the fill failed");
+        let shown = format!("{e:#}");
+        assert!(
+            shown.contains("could not write `") && shown.contains("image.tar"),
+            "{shown}"
+        );
+        assert!(shown.contains("No space left on device"), "{shown}");
+    }
+
+    #[test]
     fn failure_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("out.bin");
