@@ -404,11 +404,11 @@ mod tests {
     fn a_full_disk_names_the_file_being_written() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("image.tar");
-        let e = prepare_with(&out, |_| {
+        let Err(e) = prepare_with(&out, |_| {
             Err(std::io::Error::from_raw_os_error(libc::ENOSPC).into())
-        })
-        .err()
-        .expect("the fill failed");
+        }) else {
+            panic!("the fill failed")
+        };
         let shown = format!("{e:#}");
         assert!(
             shown.contains("could not write `") && shown.contains("image.tar"),
