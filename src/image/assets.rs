@@ -67,6 +67,9 @@ impl Contents {
     /// The nodes of every `files` entry. `taken` lists the image paths other
     /// layers hold (the binary, system files): a collision is an error.
     pub fn user_nodes(&self, taken: &[String]) -> Result<Vec<Node>> {
+        if self.files.is_empty() {
+            return Ok(Vec::new());
+        }
         let root = Dir::open(&self.root)
             .map_err(|e| io_failure("open the package folder", &self.root, &e))?;
         let mut nodes: Vec<Node> = Vec::new();
