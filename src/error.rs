@@ -107,7 +107,15 @@ pub fn io_failure(action: &str, path: &Path, err: &std::io::Error) -> Failure {
         }
     }
     if err.kind() == std::io::ErrorKind::PermissionDenied {
-        f = f.help("check the permissions of that path, or choose another with --output");
+        // Only an output can be moved with --output; an input is read where it is.
+        let writing = ["write", "create", "move", "remove", "replace"]
+            .iter()
+            .any(|w| action.starts_with(w));
+        f = f.help(if writing {
+            "check the permissions of that path, or choose another with --output"
+        } else {
+            "the user running cargo slim cannot read it: check its permissions and its folders'"
+        });
     }
     f
 }
@@ -123,6 +131,20 @@ pub fn command_not_found(cmd: &str, install_hint: &str) -> Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_an_output_is_pointed_at_dash_dash_output() {
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let read = io_failure("read", Path::new("/p/data/secret"), &denied);
+        assert!(read.what.contains("/p/data/secret"), "{read:?}");
+        let help = read.help.unwrap();
+        assert!(
+            help.contains("cannot read") && !help.contains("--output"),
+            "{help}"
+        );
+        let write = io_failure("write", Path::new("/out/x.tar"), &denied);
+        assert!(write.help.unwrap().contains("--output"));
+    }
 
     #[test]
     fn nearest_existing_walks_up() {

@@ -394,10 +394,19 @@ pub fn prepare_with(
     // removes only files it could lock).
     let _ = tmp.as_file().try_lock();
     let mut writer = BufWriter::with_capacity(1 << 20, tmp.as_file().try_clone()?);
-    fill(&mut writer)?;
-    writer
-        .flush()
-        .map_err(|e| io_failure("write", tmp.path(), &e))?;
+    // A full disk shows here: name the file being written, not just errno 28.
+    let writing = || {
+        format!(
+            "could not write `{}` (to its temporary file `{}`)",
+            path.display(),
+            tmp.path().display()
+        )
+    };
+    fill(&mut writer).map_err(|e| e.context(writing()))?;
+    writer.flush().map_err(|e| {
+        let f = io_failure("write", tmp.path(), &e);
+        anyhow::Error::new(f).context(writing())
+    })?;
     drop(writer);
     let size = tmp.as_file().metadata()?.len();
     // Readable like any build output (tempfile creates 0600).
@@ -465,6 +474,23 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_disk_names_the_file_being_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("image.tar");
+        let Err(e) = prepare_with(&out, |_| {
+            Err(std::io::Error::from_raw_os_error(libc::ENOSPC).into())
+        }) else {
+            panic!("the fill failed")
+        };
+        let shown = format!("{e:#}");
+        assert!(
+            shown.contains("could not write `") && shown.contains("image.tar"),
+            "{shown}"
+        );
+        assert!(shown.contains("No space left on device"), "{shown}");
+    }
 
     #[test]
     fn failure_leaves_nothing() {

@@ -15,6 +15,7 @@ pub mod compile;
 pub mod compress;
 pub mod config;
 pub mod digest;
+pub mod dirfd;
 pub mod elf;
 pub mod error;
 pub mod gzip;
@@ -86,6 +87,13 @@ pub fn build(plan: &Plan, shell: &Shell) -> Result<BuildOutcome> {
                 p.preset.name()
             ));
         }
+    }
+    if oci::runtime::root_user(&plan.image.user) {
+        shell.warn(format!(
+            "`user` = \"{}\": the image runs as root; prefer an unprivileged numeric user \
+             such as 65532:65532 (the default)",
+            plan.image.user
+        ));
     }
     let mut builds = Vec::new();
     for one in plan.per_platform() {

@@ -367,6 +367,82 @@ fn settings_that_make_an_image_no_runtime_starts_are_refused_naming_the_key() {
     assert!(err.contains("after the year 9999"), "{err}");
 }
 
+/// Issue 20, 5a/5c: what the runtime replaces or cannot pass is refused before
+/// compiling, naming the key; a root user is a warning in build as in verify.
+#[test]
+fn runtime_mounts_and_oversized_arguments_are_refused_before_compiling() {
+    let big = "x".repeat(1 << 20);
+    for (line, key, why) in [
+        ("path = \"/proc/x\"".to_string(), "path", "mounts over"),
+        ("path = \"/sys/x\"".into(), "path", "mounts over"),
+        ("path = \"/dev/x\"".into(), "path", "mounts over"),
+        (
+            "files = [{ src = \"Cargo.toml\", dest = \"/dev/shm/conf\" }]".into(),
+            "files[0]",
+            "mounts over",
+        ),
+        (
+            format!("path = \"/usr/{}\"", "n".repeat(256)),
+            "path",
+            "at most 255",
+        ),
+        (
+            format!("cmd = [\"{big}\"]"),
+            "cmd",
+            "argument list too long",
+        ),
+        (format!("env = {{ BIG = \"{big}\" }}"), "env", "`BIG`"),
+    ] {
+        let (_dir, manifest) = hello_with(&line);
+        let start = std::time::Instant::now();
+        let err = stderr_of(
+            &["build", "--manifest-path", manifest.to_str().unwrap()],
+            None,
+            1,
+        );
+        let head = &line[..line.len().min(40)];
+        assert!(
+            err.contains(&format!("invalid `{key}`")),
+            "{head}: {err:.600}"
+        );
+        assert!(
+            err.contains(manifest.to_str().unwrap()) && err.contains(why),
+            "{head}: {err:.600}"
+        );
+        assert!(!err.contains("Compiling"), "{head}: {err:.600}");
+        assert!(
+            start.elapsed().as_secs() < 30,
+            "{head}: refused only after a build"
+        );
+    }
+    // user = "0": built, with a warning (verify warns too).
+    let (dir, _manifest) = hello_with("user = \"0\"");
+    warm_up();
+    let elf = fixture_target_dir().join("x86_64-unknown-linux-musl/release/hello");
+    let out = dir.path().join("root.tar");
+    let o = run_ok(
+        slim(&[
+            "build",
+            "--binary",
+            elf.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ])
+        .current_dir(dir.path()),
+    );
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("warning") && err.contains("runs as root"),
+        "{err}"
+    );
+    let v = run_ok(&mut slim(&["verify", out.to_str().unwrap()]));
+    assert!(
+        text(&v.stderr).contains("runs as root"),
+        "{}",
+        text(&v.stderr)
+    );
+}
+
 #[test]
 fn a_messy_image_path_is_folded_and_plain_integer_budgets_are_bytes() {
     warm_up();

@@ -11,6 +11,7 @@ mod cache;
 mod certs;
 mod compression;
 mod errors;
+mod files;
 mod index;
 mod init;
 mod inputs;

@@ -195,6 +195,9 @@ fn file_entry(i: usize, e: &FileEntry, root: &Path) -> Result<UserFile, (String,
                 "give an absolute, normalised path inside the image, e.g. dest = \"/public\"",
             )
         })?;
+    if real.is_dir() {
+        tree_fits(&real, &dest)?;
+    }
     let mode = e
         .mode
         .as_deref()
@@ -224,6 +227,43 @@ fn file_entry(i: usize, e: &FileEntry, root: &Path) -> Result<UserFile, (String,
         mode,
         owner,
     })
+}
+
+/// Whether every name under the folder `src` can be stored at `dest` in the
+/// image: UTF-8, and the whole path within what Linux opens. Checked before the
+/// build (a cheap listing) so the error does not wait for the compiler; the
+/// layer is written from a second, safe walk.
+fn tree_fits(src: &Path, dest: &str) -> Result<(), (String, &'static str)> {
+    const HELP: &str = "rename or move the file, or choose a shorter `dest`";
+    for entry in walkdir::WalkDir::new(src).min_depth(1) {
+        let Ok(entry) = entry else {
+            continue; // unreadable: the layer's walk says so, naming the file
+        };
+        let rel = entry.path().strip_prefix(src).unwrap_or(entry.path());
+        let Some(text) = rel.to_str() else {
+            return Err((
+                format!(
+                    "`src` holds a name that is not UTF-8: `{}`",
+                    entry.path().display()
+                ),
+                HELP,
+            ));
+        };
+        let path = format!("{dest}/{text}");
+        if path.len() > crate::oci::runtime::PATH_MAX {
+            return Err((
+                format!(
+                    "`{}` would be `{}…` in the image, {} bytes; a Linux path has at most {}",
+                    entry.path().display(),
+                    path.chars().take(40).collect::<String>(),
+                    path.len(),
+                    crate::oci::runtime::PATH_MAX
+                ),
+                HELP,
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `"0444"`, `"644"` or `"0o644"` → the mode bits (at most `07777`).

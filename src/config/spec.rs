@@ -98,6 +98,21 @@ pub(super) fn image_spec(
             )
         })?;
     }
+    let env_strings: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let cmd = meta.cmd.as_deref().unwrap_or_default();
+    checks::exec_args(std::slice::from_ref(&path), cmd, &env_strings).map_err(|(key, why)| {
+        let value = match key {
+            "env" => "{ … }".to_string(),
+            "cmd" => format!("[{} arguments]", cmd.len()),
+            _ => path.clone(),
+        };
+        bad(
+            key,
+            &value,
+            why,
+            "pass big data in a file (`files`) or at run time, not in the image's arguments or environment",
+        )
+    })?;
     if let Some(w) = &meta.workdir {
         checks::workdir(w)
             .map_err(|why| bad("workdir", w, why, "give an absolute folder, e.g. \"/srv\""))?;

@@ -10,11 +10,14 @@
 //! lead outside the package, and that is refused here, naming the entry.
 
 use std::collections::BTreeMap;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use super::layers::Node;
+use super::layers::{Data, Node};
+use super::source::OpenedFile;
+use crate::dirfd::{stat_of, Dir, Kind, Stat};
 use crate::error::{io_failure, Failure};
 
 /// One `files` entry, resolved.
@@ -64,9 +67,10 @@ impl Contents {
     /// The nodes of every `files` entry. `taken` lists the image paths other
     /// layers hold (the binary, system files): a collision is an error.
     pub fn user_nodes(&self, taken: &[String]) -> Result<Vec<Node>> {
-        let root = self
-            .root
-            .canonicalize()
+        if self.files.is_empty() {
+            return Ok(Vec::new());
+        }
+        let root = Dir::open(&self.root)
             .map_err(|e| io_failure("open the package folder", &self.root, &e))?;
         let mut nodes: Vec<Node> = Vec::new();
         let mut seen: BTreeMap<String, String> = BTreeMap::new();
@@ -97,72 +101,192 @@ impl Contents {
         Ok(nodes)
     }
 
-    /// The nodes of one entry: a file, or a folder and everything under it.
-    fn expand(&self, f: &UserFile, root: &Path) -> Result<Vec<Node>> {
-        let inside = |p: &Path| -> Result<PathBuf> {
-            let real = p
-                .canonicalize()
-                .map_err(|e| self.refuse(f, format!("cannot be read: `{}`: {e}", p.display())))?;
-            if !real.starts_with(root) {
-                return Err(self.refuse(
-                    f,
-                    format!(
-                        "leads outside the package folder: `{}` is `{}`",
-                        p.display(),
-                        real.display()
-                    ),
-                ));
+    /// "cannot be read": which source, and the system's reason.
+    fn unreadable(&self, f: &UserFile, path: &Path, e: &io::Error) -> anyhow::Error {
+        let mut fail = Failure::new(format!(
+            "`{}` in [package.metadata.slim] of `{}` cannot be read: `{}`",
+            f.label,
+            self.manifest.display(),
+            path.display()
+        ))
+        .detail(e.to_string());
+        fail = match e.raw_os_error() {
+            Some(libc::EMFILE | libc::ENFILE) => fail.help(
+                "each file is kept open from its check until it is in the layer: raise the                  open-file limit (`ulimit -n`), or put fewer files in `files`",
+            ),
+            Some(libc::EACCES | libc::EPERM) => fail.help(
+                "make it readable by the user running cargo slim, or leave it out of `files`",
+            ),
+            _ => fail.help("check that the source exists and is a file or folder"),
+        };
+        fail.into()
+    }
+
+    /// The nodes of one entry: a file, or a folder and everything under it, each
+    /// opened once relative to its folder's handle.
+    fn expand(&self, f: &UserFile, root: &Dir) -> Result<Vec<Node>> {
+        let rel = f.src.strip_prefix(&self.root).unwrap_or(&f.src);
+        let opened = root.open_beneath(rel).map_err(|e| match e.raw_os_error() {
+            Some(libc::EXDEV) => self.refuse(
+                f,
+                format!(
+                    "leads outside the package folder: `{}` is (or passes) a symlink out of it, or an absolute one",
+                    f.src.display()
+                ),
+            ),
+            _ => self.unreadable(f, &f.src, &e),
+        })?;
+        let walk = Walk {
+            contents: self,
+            f,
+            root,
+            modes: modes(f),
+        };
+        let stat = stat_of(&opened).map_err(|e| self.unreadable(f, &f.src, &e))?;
+        match stat.kind {
+            Kind::File => Ok(vec![walk.file(f.dest.clone(), opened, stat, &f.src)?]),
+            Kind::Dir => {
+                let mut out = vec![walk.node(f.dest.clone(), None)];
+                let mut seen = vec![stat];
+                let dir = Dir::from_file(opened);
+                walk.dir(&dir, rel, &f.dest, &f.src, &mut seen, &mut out)?;
+                Ok(out)
             }
-            Ok(real)
-        };
-        let (file_mode, dir_mode, (uid, gid)) = match f.owner {
-            Some(o) => (f.mode.unwrap_or(0o644), 0o755, o),
-            None => (f.mode.unwrap_or(0o444), 0o555, (0, 0)),
-        };
-        let node = |path: String, data: Option<Vec<u8>>| Node {
+            _ => Err(self.refuse(f, "is neither a file nor a folder")),
+        }
+    }
+}
+
+/// File mode, folder mode and owner of an entry's nodes.
+fn modes(f: &UserFile) -> (u32, u32, (u32, u32)) {
+    match f.owner {
+        Some(o) => (f.mode.unwrap_or(0o644), 0o755, o),
+        None => (f.mode.unwrap_or(0o444), 0o555, (0, 0)),
+    }
+}
+
+/// The walk of one `files` entry's folder.
+struct Walk<'a> {
+    contents: &'a Contents,
+    f: &'a UserFile,
+    /// The package folder: symlinks are followed only below it.
+    root: &'a Dir,
+    modes: (u32, u32, (u32, u32)),
+}
+
+impl Walk<'_> {
+    fn node(&self, path: String, data: Option<Data>) -> Node {
+        let (file_mode, dir_mode, (uid, gid)) = self.modes;
+        Node {
             path,
             mode: if data.is_some() { file_mode } else { dir_mode },
             uid,
             gid,
             data,
-        };
-        let read = |p: &Path| std::fs::read(p).map_err(|e| io_failure("read", p, &e));
-        let src = inside(&f.src)?;
-        if src.is_file() {
-            return Ok(vec![node(f.dest.clone(), Some(read(&src)?))]);
         }
-        if !src.is_dir() {
-            return Err(self.refuse(f, "is neither a file nor a folder"));
-        }
-        let mut out = vec![node(f.dest.clone(), None)];
-        let walker = walkdir::WalkDir::new(&f.src)
-            .follow_links(true)
-            .min_depth(1)
-            .sort_by_file_name();
-        for entry in walker {
-            let entry = entry.map_err(|e| self.refuse(f, format!("cannot be read: {e}")))?;
-            let real = inside(entry.path())?;
-            let rel = entry.path().strip_prefix(&f.src).unwrap_or(entry.path());
-            let Some(rel) = rel.to_str() else {
-                return Err(self.refuse(
+    }
+
+    /// A file node, hashed from the handle it was opened as.
+    fn file(&self, dest: String, file: std::fs::File, stat: Stat, shown: &Path) -> Result<Node> {
+        let opened = OpenedFile::hash(file, stat, shown.to_path_buf())
+            .map_err(|e| self.contents.unreadable(self.f, shown, &e))?;
+        Ok(self.node(dest, Some(Data::Opened(opened))))
+    }
+
+    /// Every entry below the open folder `dir` (at `rel` below the package
+    /// folder, `dest` in the image, `shown` on the host), sorted by name.
+    fn dir(
+        &self,
+        dir: &Dir,
+        rel: &Path,
+        dest: &str,
+        shown: &Path,
+        seen: &mut Vec<Stat>,
+        out: &mut Vec<Node>,
+    ) -> Result<()> {
+        let (c, f) = (self.contents, self.f);
+        let names = dir.names().map_err(|e| c.unreadable(f, shown, &e))?;
+        for name in names {
+            let host = shown.join(&name);
+            let Some(text) = name.to_str() else {
+                return Err(c.refuse(
                     f,
-                    format!("holds a name that is not UTF-8: `{}`", rel.display()),
+                    format!("holds a name that is not UTF-8: `{}`", host.display()),
                 ));
             };
-            let path = format!("{}/{rel}", f.dest);
-            if entry.file_type().is_dir() {
-                out.push(node(path, None));
-            } else if entry.file_type().is_file() {
-                out.push(node(path, Some(read(&real)?)));
-            } else {
-                return Err(self.refuse(
-                    f,
-                    format!("holds `{}`, which is not a file or a folder", rel),
-                ));
+            let path = format!("{dest}/{text}");
+            let listed = dir.stat_at(&name).map_err(|e| c.unreadable(f, &host, &e))?;
+            let (file, stat) = match listed.kind {
+                Kind::Symlink => {
+                    let file = self.root.open_beneath(&rel.join(&name)).map_err(|e| {
+                        if e.raw_os_error() == Some(libc::EXDEV) {
+                            c.refuse(f, format!("leads outside the package folder: `{}` is a symlink out of it (or an absolute one)", host.display()))
+                        } else {
+                            c.unreadable(f, &host, &e)
+                        }
+                    })?;
+                    let stat = stat_of(&file).map_err(|e| c.unreadable(f, &host, &e))?;
+                    (file, stat)
+                }
+                Kind::File | Kind::Dir => {
+                    let file = dir.open_at(&name).map_err(|e| match e.raw_os_error() {
+                        Some(libc::ELOOP) => swapped(c, f, &host),
+                        _ => c.unreadable(f, &host, &e),
+                    })?;
+                    let stat = stat_of(&file).map_err(|e| c.unreadable(f, &host, &e))?;
+                    if !stat.same(&listed) || stat.kind != listed.kind {
+                        return Err(swapped(c, f, &host));
+                    }
+                    (file, stat)
+                }
+                Kind::Other(what) => {
+                    return Err(c.refuse(
+                        f,
+                        format!(
+                            "holds `{}`, which is {what}, not a file or a folder",
+                            host.display()
+                        ),
+                    ))
+                }
+            };
+            match stat.kind {
+                Kind::File => out.push(self.file(path, file, stat, &host)?),
+                Kind::Dir => {
+                    if seen.iter().any(|s| s.same(&stat)) {
+                        return Err(
+                            c.refuse(f, format!("holds a symlink loop at `{}`", host.display()))
+                        );
+                    }
+                    out.push(self.node(path.clone(), None));
+                    seen.push(stat);
+                    let sub = Dir::from_file(file);
+                    self.dir(&sub, &rel.join(&name), &path, &host, seen, out)?;
+                    seen.pop();
+                }
+                Kind::Symlink | Kind::Other(_) => {
+                    return Err(c.refuse(
+                        f,
+                        format!(
+                            "holds `{}`, which is not a file or a folder",
+                            host.display()
+                        ),
+                    ))
+                }
             }
         }
-        Ok(out)
+        Ok(())
     }
+}
+
+/// An entry that changed between its listing and its opening.
+fn swapped(c: &Contents, f: &UserFile, host: &Path) -> anyhow::Error {
+    c.refuse(
+        f,
+        format!(
+            "changed while it was read: `{}` was replaced (by a symlink, a FIFO or another file)",
+            host.display()
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -264,5 +388,45 @@ mod tests {
             &["/usr/bin/app".into()],
         );
         assert!(e.contains("already has"), "{e}");
+    }
+
+    #[test]
+    fn links_inside_are_followed_fifos_refused_and_files_streamed() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("public/sub")).unwrap();
+        std::fs::write(root.join("shared.txt"), b"shared").unwrap();
+        std::os::unix::fs::symlink("../../shared.txt", root.join("public/sub/link")).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", root.join("abs")).unwrap();
+        let c = contents(root, vec![entry(root, 0, "public", "/p")]);
+        let nodes = c.user_nodes(&[]).unwrap();
+        let Some(Data::Opened(f)) = &nodes[2].data else {
+            panic!("{nodes:?}")
+        };
+        assert_eq!(nodes[2].path, "/p/sub/link");
+        assert_eq!(f.digest, crate::digest::sha256_digest(b"shared"));
+        let e = c.refuse_text(vec![entry(root, 0, "abs", "/x")]);
+        assert!(e.contains("leads outside"), "{e}");
+        let fifo = std::ffi::CString::new(
+            root.join("public/fifo")
+                .into_os_string()
+                .into_encoded_bytes(),
+        )
+        .unwrap();
+        // SAFETY: a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        let e = c.refuse_text(vec![entry(root, 0, "public", "/p")]);
+        assert!(e.contains("FIFO") && e.contains("files[0]"), "{e}");
+    }
+
+    impl Contents {
+        fn refuse_text(&self, files: Vec<UserFile>) -> String {
+            let c = Contents {
+                files,
+                ..self.clone()
+            };
+            let e = c.user_nodes(&[]).unwrap_err();
+            e.downcast_ref::<Failure>().unwrap().what.clone()
+        }
     }
 }

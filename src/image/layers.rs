@@ -14,7 +14,9 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::{write_layer, Blob, Compression, Layer, LayerEntry, Owner};
+use super::layer_tar::{write_layer, Content, LayerEntry, Owner};
+use super::source::OpenedFile;
+use super::{Blob, Compression, Layer};
 use crate::cache::Cache;
 
 /// Mode of the folders a layer needs as parents but nobody configured.
@@ -32,7 +34,16 @@ pub struct Node {
     pub uid: u32,
     pub gid: u32,
     /// `None`: a folder.
-    pub data: Option<Vec<u8>>,
+    pub data: Option<Data>,
+}
+
+/// The bytes of a file node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Data {
+    /// Made here (`/etc/passwd`) or read whole (the CA bundle).
+    Bytes(Vec<u8>),
+    /// A user's file, streamed from its handle into the layer.
+    Opened(OpenedFile),
 }
 
 impl Node {
@@ -43,7 +54,7 @@ impl Node {
             mode,
             uid: 0,
             gid: 0,
-            data: Some(data),
+            data: Some(Data::Bytes(data)),
         }
     }
 
@@ -106,7 +117,8 @@ pub fn build_node_layer_cached(
             gid: n.gid,
         };
         let (key, entry) = match &n.data {
-            Some(d) => (rel.to_string(), LayerEntry::File(owner, d)),
+            Some(Data::Bytes(d)) => (rel.to_string(), LayerEntry::File(owner, Content::Bytes(d))),
+            Some(Data::Opened(f)) => (rel.to_string(), LayerEntry::File(owner, Content::Opened(f))),
             None => (format!("{rel}/"), LayerEntry::Dir(owner)),
         };
         if entries.insert(key, entry).is_some() {
@@ -179,7 +191,7 @@ fn layer_key(
         .map(|(path, entry)| {
             let row = match entry {
                 LayerEntry::Dir(o) => ("dir", *o, String::new()),
-                LayerEntry::File(o, d) => ("file", *o, crate::digest::sha256_digest(d)),
+                LayerEntry::File(o, c) => ("file", *o, c.digest()),
             };
             (path.clone(), row)
         })

@@ -15,15 +15,17 @@ pub mod artifact;
 pub mod assets;
 pub mod blob;
 pub mod files;
+mod layer_tar;
 pub mod layers;
 pub mod pinned;
 mod set;
+pub mod source;
 pub mod tarball;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use oci_spec::image::{
     Arch, ConfigBuilder, HistoryBuilder, ImageConfigurationBuilder, ImageIndexBuilder,
     ImageManifestBuilder, MediaType, Os, PlatformBuilder, RootFsBuilder,
@@ -31,12 +33,12 @@ use oci_spec::image::{
 use serde::Serialize;
 
 pub use crate::compress::Compression;
-use crate::compress::LayerWriter;
 use crate::reference::Reference;
 pub use artifact::Artifact;
 pub use assets::{Contents, UserFile};
 pub use blob::Blob;
 pub use files::DataSource;
+use layer_tar::{Content, LayerEntry, Owner};
 pub use set::{platform_rank, same_platform, ImageSet};
 
 /// What goes into the image config.
@@ -95,30 +97,6 @@ pub struct Layer {
     /// `sha256:<hex>` of the uncompressed tar.
     pub diff_id: String,
     pub uncompressed_size: u64,
-}
-
-/// An entry of a layer tar: a directory, or a file with its bytes.
-enum LayerEntry<'a> {
-    Dir(Owner),
-    File(Owner, &'a [u8]),
-}
-
-/// Mode and numeric owner of one tar entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Owner {
-    mode: u32,
-    uid: u32,
-    gid: u32,
-}
-
-impl Owner {
-    const fn root(mode: u32) -> Owner {
-        Owner {
-            mode,
-            uid: 0,
-            gid: 0,
-        }
-    }
 }
 
 /// One file to put in a layer.
@@ -229,7 +207,7 @@ pub fn build_layer_cached(
         .collect();
     for f in files {
         let rel = f.path.trim_start_matches('/').to_string();
-        let entry = LayerEntry::File(Owner::root(f.mode), f.data);
+        let entry = LayerEntry::File(Owner::root(f.mode), Content::Bytes(f.data));
         if entries.insert(rel.clone(), entry).is_some() {
             anyhow::bail!("`{}` is added to the image twice", f.path);
         }
@@ -279,84 +257,6 @@ pub fn layer_media_type(c: Compression) -> MediaType {
         Compression::Zstd(_) => MediaType::ImageLayerZstd,
         Compression::Gzip | Compression::GzipMax => MediaType::ImageLayerGzip,
     }
-}
-
-/// Compress the sorted `entries` (paths relative, directories ending in `/`) into a
-/// layer, in memory or spooled to an unnamed file in `spool_dir`.
-fn write_layer(
-    entries: &BTreeMap<String, LayerEntry<'_>>,
-    epoch: u64,
-    spool_dir: Option<&std::path::Path>,
-    compression: Compression,
-) -> Result<Layer> {
-    let entries: Vec<(&String, &LayerEntry)> = entries.iter().collect();
-    let media = layer_media_type(compression);
-    let (blob, summary) = match spool_dir {
-        None => {
-            let s = write_layer_tar(&entries, epoch, Vec::new(), compression)?;
-            let blob = Blob::new_with_digest(media, s.digest.clone(), s.inner);
-            (blob, (s.diff_id, s.uncompressed_size))
-        }
-        Some(dir) => {
-            let file = tempfile::tempfile_in(dir)
-                .map_err(|e| crate::error::io_failure("create a temporary file in", dir, &e))?;
-            let s = write_layer_tar(
-                &entries,
-                epoch,
-                std::io::BufWriter::with_capacity(1 << 20, file),
-                compression,
-            )?;
-            let file = s.inner.into_inner().map_err(|e| e.into_error())?;
-            let blob = Blob::spooled(media, s.digest.clone(), file)?;
-            (blob, (s.diff_id, s.uncompressed_size))
-        }
-    };
-    Ok(Layer {
-        blob,
-        diff_id: summary.0,
-        uncompressed_size: summary.1,
-    })
-}
-
-/// The tar entries (sorted, parents first), compressed into `w`.
-fn write_layer_tar<W: Write + Send>(
-    entries: &[(&String, &LayerEntry<'_>)],
-    epoch: u64,
-    w: W,
-    compression: Compression,
-) -> Result<crate::compress::Summary<W>> {
-    let gz = LayerWriter::new(compression, w)?;
-    let mut tar = tar::Builder::new(gz);
-    for (path, entry) in entries {
-        let mut h = tar::Header::new_ustar();
-        h.set_path(path)
-            .with_context(|| format!("`{path}` cannot be stored in a tar header"))?;
-        let (owner, data) = match entry {
-            LayerEntry::Dir(o) => (o, None),
-            LayerEntry::File(o, data) => (o, Some(*data)),
-        };
-        h.set_uid(owner.uid.into());
-        h.set_gid(owner.gid.into());
-        h.set_mtime(epoch);
-        h.set_username("")?;
-        h.set_groupname("")?;
-        h.set_mode(owner.mode);
-        match data {
-            None => {
-                h.set_entry_type(tar::EntryType::Directory);
-                h.set_size(0);
-                h.set_cksum();
-                tar.append(&h, std::io::empty())?;
-            }
-            Some(data) => {
-                h.set_entry_type(tar::EntryType::Regular);
-                h.set_size(data.len() as u64);
-                h.set_cksum();
-                tar.append(&h, data)?;
-            }
-        }
-    }
-    Ok(tar.into_inner()?.finish()?)
 }
 
 fn oci_arch(name: &str) -> Arch {

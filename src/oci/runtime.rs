@@ -34,7 +34,98 @@ pub fn image_path(p: &str) -> Result<String, String> {
     if parts.is_empty() {
         return Err("it names the root folder".into());
     }
-    Ok(format!("/{}", parts.join("/")))
+    if let Some(long) = parts.iter().find(|c| c.len() > NAME_MAX) {
+        return Err(format!(
+            "a component is {} bytes (`{}…`); a Linux file name has at most {NAME_MAX}",
+            long.len(),
+            long.chars().take(16).collect::<String>()
+        ));
+    }
+    let path = format!("/{}", parts.join("/"));
+    if path.len() > PATH_MAX {
+        return Err(format!(
+            "it is {} bytes; a Linux path has at most {PATH_MAX}",
+            path.len()
+        ));
+    }
+    if let Some(mount) = runtime_mount(&path) {
+        return Err(format!(
+            "it is under `{mount}`, which the runtime mounts over at start (proc, sysfs, a tmpfs of \
+             devices): nothing the image puts there is seen"
+        ));
+    }
+    Ok(path)
+}
+
+/// The longest file name (one path component) Linux file systems store.
+pub const NAME_MAX: usize = 255;
+/// The longest path Linux opens (4096 bytes with the NUL).
+pub const PATH_MAX: usize = 4095;
+
+/// The folder of `path` that every OCI runtime mounts over when a container
+/// starts (`/proc`, `/sys`, `/dev`), if any: the image's own files there are hidden.
+pub fn runtime_mount(path: &str) -> Option<&'static str> {
+    ["/proc", "/sys", "/dev"]
+        .into_iter()
+        .find(|m| path == *m || path.strip_prefix(m).is_some_and(|r| r.starts_with('/')))
+}
+
+/// The longest single argument or `NAME=value` the kernel passes to a program
+/// (`MAX_ARG_STRLEN`, 32 pages, with its NUL): runc's exec fails past it with
+/// "argument list too long".
+pub const MAX_ARG_STRLEN: usize = 131_072;
+
+/// What arguments and environment may take together: `ARG_MAX` under the default
+/// 8 MiB stack (a quarter of it, 2 MiB: the strings with their NULs and one
+/// pointer each), less 16 KiB for what the runtime adds (`PATH`, `HOSTNAME`,
+/// `TERM`, `container`, `HOME`).
+pub const EXEC_ARGS_MAX: usize = 2 * 1024 * 1024 - 16 * 1024;
+
+/// Whether the program (`entrypoint` then `cmd`) can be started with `env`: each
+/// string under [`MAX_ARG_STRLEN`], all under [`EXEC_ARGS_MAX`]. The error names
+/// the key (`cmd`, `env`) and says by how much.
+pub fn exec_args(
+    entrypoint: &[String],
+    cmd: &[String],
+    env: &[String],
+) -> Result<(), (&'static str, String)> {
+    let mut total = 0usize;
+    for (key, items) in [("entrypoint", entrypoint), ("cmd", cmd), ("env", env)] {
+        for (i, s) in items.iter().enumerate() {
+            let len = s.len() + 1;
+            if len > MAX_ARG_STRLEN {
+                let what = match key {
+                    "env" => format!("`{}`", s.split('=').next().unwrap_or_default()),
+                    _ => format!("argument {i}"),
+                };
+                return Err((
+                    key,
+                    format!(
+                        "{what} is {len} bytes; the kernel passes at most {MAX_ARG_STRLEN} \
+                         bytes per argument or variable (runc: \"argument list too long\")"
+                    ),
+                ));
+            }
+            total += len + std::mem::size_of::<u64>();
+        }
+    }
+    if total > EXEC_ARGS_MAX {
+        return Err((
+            if env.is_empty() { "cmd" } else { "env" },
+            format!(
+                "the arguments and environment take {total} bytes; a container starts with at \
+                 most {EXEC_ARGS_MAX} (ARG_MAX under the default 8 MiB stack, less room for \
+                 what the runtime adds)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the user part of `user` (`UID`, `NAME`, `UID:GID`) is root.
+pub fn root_user(user: &str) -> bool {
+    let first = user.split(':').next().unwrap_or_default();
+    first == "root" || first.parse::<u32>() == Ok(0)
 }
 
 /// `UID` or `UID:GID`, numbers only: a scratch image has no `/etc/passwd` or
@@ -109,6 +200,55 @@ mod tests {
         assert_eq!(image_path("/app").unwrap(), "/app");
         for bad in ["relative", "/dir/", "/a/../b", "/", "//", "/.", "/a\0b"] {
             assert!(image_path(bad).is_err(), "{bad:?}");
+        }
+        for mounted in ["/proc/x", "/sys/x", "/dev/x", "/dev", "/a/../proc/x"] {
+            let e = image_path(mounted).unwrap_or_else(|e| e);
+            assert!(
+                e.contains("mounts over") || e.contains("`..`"),
+                "{mounted}: {e}"
+            );
+        }
+        for fine in ["/procfs/x", "/devices", "/usr/sys/x"] {
+            assert!(image_path(fine).is_ok(), "{fine}");
+        }
+        let long = format!("/usr/{}", "n".repeat(255));
+        assert!(image_path(&long).is_ok(), "a 255-byte name is fine");
+        let e = image_path(&format!("/usr/{}", "n".repeat(256))).unwrap_err();
+        assert!(e.contains("256 bytes"), "{e}");
+        let deep = format!("/{}", vec!["d".repeat(200); 21].join("/"));
+        assert!(image_path(&deep).unwrap_err().contains("at most 4095"));
+    }
+
+    #[test]
+    fn exec_strings_stay_under_the_kernel_limits() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let app = s(&["/app"]);
+        assert!(exec_args(&app, &s(&["--port", "80"]), &s(&["A=1"])).is_ok());
+        let big = "x".repeat(MAX_ARG_STRLEN - 1);
+        assert!(
+            exec_args(&app, std::slice::from_ref(&big), &[]).is_ok(),
+            "with its NUL: exactly the limit"
+        );
+        let (key, why) = exec_args(&app, &[format!("{big}y")], &[]).unwrap_err();
+        assert_eq!(key, "cmd");
+        assert!(
+            why.contains("argument 0") && why.contains("131073"),
+            "{why}"
+        );
+        let (key, why) = exec_args(&app, &[], &[format!("BIG={big}")]).unwrap_err();
+        assert!(key == "env" && why.contains("`BIG`"), "{why}");
+        let many = vec!["y".repeat(100_000); 21];
+        let (key, why) = exec_args(&app, &many, &[]).unwrap_err();
+        assert!(key == "cmd" && why.contains("at most"), "{why}");
+    }
+
+    #[test]
+    fn root_users() {
+        for root in ["0", "0:0", "root", "root:1", "00"] {
+            assert!(root_user(root), "{root}");
+        }
+        for not in ["65532:65532", "1000", "nonroot", "1:0", ""] {
+            assert!(!root_user(not), "{not}");
         }
     }
 

@@ -1050,6 +1050,9 @@ fn pax_overrides_and_long_names() {
     assert!(with_pax("mtime", b"5").contains("mtime is 5, expected 0"));
     assert!(with_pax("mtime", b"0.5").contains("PAX mtime=\"0.5\" is not a whole number"));
     assert!(with_pax("path", b"/abs").contains("`/abs`: absolute path"));
+    // A long name ustar cannot hold is checked like a short one.
+    let up = format!("{}/../../x", "a".repeat(120));
+    assert!(with_pax("path", up.as_bytes()).contains("\"..\""));
 }
 
 #[test]

@@ -549,6 +549,31 @@ fn check_config(img: &ImageRef, fs: &Fs, name: &str, report: &mut Report) {
             );
         }
     }
+    let (entrypoint, cmd) = (img.run_list("Entrypoint"), img.run_list("Cmd"));
+    if let Err((key, why)) = runtime::exec_args(&entrypoint, &cmd, &img.run_list("Env")) {
+        let field = match key {
+            "env" => "Env",
+            "cmd" => "Cmd",
+            _ => "Entrypoint",
+        };
+        report.errors.push(
+            Failure::new(format!(
+                "`{name}`: the image config's {field} cannot be passed to the program: {why}"
+            ))
+            .help("pass big data in a file or at run time"),
+        );
+    }
+    let argv0 = entrypoint
+        .first()
+        .or(cmd.first())
+        .cloned()
+        .unwrap_or_default();
+    if let Some(mount) = runtime::runtime_mount(&argv0) {
+        report.errors.push(
+            bad("entrypoint", &argv0, format!("is under `{mount}`, which the runtime mounts over at start: the program is not there when the container runs"))
+                .help("set `path` outside /proc, /sys and /dev, e.g. \"/app\""),
+        );
+    }
     if let Some(ports) = img
         .config
         .get("config")
@@ -592,14 +617,13 @@ fn check_user_name(img: &ImageRef, passwd: Option<&[u8]>, name: &str, report: &m
 
 fn check_user(img: &ImageRef, report: &mut Report) {
     let (user, uid, _) = user_of(img);
-    let name_part = user.split(':').next().unwrap_or("");
     if user.is_empty() {
         report.warnings.push(
             "the image config sets no User, so the container runs as root; set `user` in \
              [package.metadata.slim] (cargo slim's default is 65532:65532)"
                 .into(),
         );
-    } else if name_part == "root" || uid == Some(0) {
+    } else if runtime::root_user(&user) || uid == Some(0) {
         report.warnings.push(format!(
             "the image runs as root (User `{user}`); prefer an unprivileged numeric user such as 65532:65532"
         ));

@@ -102,6 +102,29 @@ fn mutate(rng: &mut XorShift, base: &[u8], headers: &[usize]) -> Vec<u8> {
     b
 }
 
+/// An image whose one layer (uncompressed, so its headers get mutated too) holds
+/// the binary and names only PAX records can carry: 101 and 255 bytes, a 300-byte path.
+fn pax_image(binary: &[u8]) -> Vec<u8> {
+    use cargo_slim::image::layers::{build_node_layer, Node};
+    use std::io::Read;
+    let deep = format!(
+        "/{}/f",
+        ["c".repeat(100), "d".repeat(100), "e".repeat(100)].join("/")
+    );
+    let nodes = [
+        Node::file("/app", 0o555, binary.to_vec()),
+        Node::file(format!("/p/{}", "a".repeat(101)), 0o444, b"101".to_vec()),
+        Node::file(format!("/p/{}", "b".repeat(255)), 0o444, b"255".to_vec()),
+        Node::file(deep, 0o444, b"deep".to_vec()),
+    ];
+    let layer = build_node_layer(&nodes, 0, None, cargo_slim::image::Compression::Gzip).unwrap();
+    let mut plain = Vec::new();
+    flate2::read::GzDecoder::new(&layer.blob.bytes().unwrap()[..])
+        .read_to_end(&mut plain)
+        .unwrap();
+    cargo_slim::testing::image_with_layer(&plain)
+}
+
 #[test]
 fn mutated_archives_never_panic() {
     let dir = tempfile::tempdir().unwrap();
@@ -120,7 +143,11 @@ fn mutated_archives_never_panic() {
         E::File(".wh.x", 0o644, b""),
     ]);
     let docker = docker_archive(&["/app"], "0", &[layer, layer_tar(&[E::Link("a", "a")])]);
-    let bases = [("slim", ours), ("docker", docker)];
+    let bases = [
+        ("slim", ours),
+        ("docker", docker),
+        ("pax", pax_image(&stat)),
+    ];
 
     let per_base: usize = std::env::var("VERIFY_FUZZ_ITERS")
         .ok()
