@@ -47,7 +47,6 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use config::Plan;
-use elf::Inspection;
 use image::Image;
 use report::BuildReport;
 use shell::Shell;
@@ -56,16 +55,8 @@ use shell::Shell;
 #[derive(Debug, Clone)]
 pub struct BuildOutcome {
     pub path: PathBuf,
-    /// The first platform's image (the only one of a single-platform build).
-    pub image: Image,
-    pub inspection: Inspection,
-    /// The first platform's report.
-    pub report: BuildReport,
     /// One report per platform, in canonical platform order.
     pub reports: Vec<BuildReport>,
-    /// The digest a user pulls: the image index's for several platforms, else the
-    /// manifest's.
-    pub digest: String,
     /// Budget failures, one sentence each (empty when within budget).
     pub over_budget: Vec<String>,
     /// The output's lock ([`io::lock_output`]), held while the outcome lives, so
@@ -142,7 +133,7 @@ pub fn build(plan: &Plan, shell: &Shell) -> Result<BuildOutcome> {
     // a signal cannot split.
     io::commit_replacing(pending, &stale)?;
     clock.lap("report");
-    let first = builds.swap_remove(0);
+    let first = &builds[0];
     let platforms: Vec<String> = reports.iter().map(|r| r.platform.clone()).collect();
     shell.status(
         "Finished",
@@ -157,10 +148,6 @@ pub fn build(plan: &Plan, shell: &Shell) -> Result<BuildOutcome> {
     );
     Ok(BuildOutcome {
         path: plan.output.clone(),
-        digest: set.digest().to_string(),
-        image: first.image,
-        inspection: first.inspection,
-        report: reports[0].clone(),
         reports,
         over_budget,
         lock,

@@ -220,7 +220,10 @@ fn the_allocator_line_says_what_and_why() {
         ),
         "{text}"
     );
-    assert!(text.contains("5.0 MiB idle RSS against its 0.9 MiB"), "{text}");
+    assert!(
+        text.contains("5.0 MiB idle RSS against its 0.9 MiB"),
+        "{text}"
+    );
     let v = serde_json::to_value(&r).unwrap();
     assert_eq!(v["allocator"]["name"], "mimalloc");
     assert_eq!(v["allocator"]["malloc"], "mimalloc");
