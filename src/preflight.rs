@@ -191,9 +191,11 @@ const SYSTEM_ROOTS: [&str; 5] = [
     "native-tls",
     "openssl-probe",
 ];
-/// Crates that make a program's `#[global_allocator]`, and the allocator each is.
-const ALLOCATORS: [(&str, &str); 6] = [
+/// Crates that make a program's `#[global_allocator]` (or bring a second malloc:
+/// `libmimalloc-sys` used directly), and the allocator each is.
+const ALLOCATORS: [(&str, &str); 7] = [
     ("mimalloc", "mimalloc"),
+    ("libmimalloc-sys", "mimalloc"),
     ("tikv-jemallocator", "jemalloc"),
     ("jemallocator", "jemalloc"),
     ("snmalloc-rs", "snmalloc"),
@@ -224,7 +226,17 @@ fn threaded(closure: &Closure) -> Option<String> {
 /// own `#[global_allocator]` crate is kept (`auto`, `musl`), or is an error next to
 /// `mimalloc`, which would link a second malloc.
 pub fn allocator(choice: Choice, closure: &Closure, triple: &str) -> Result<Decision, Failure> {
-    let own = ALLOCATORS.iter().find(|(c, _)| closure.contains_key(*c));
+    // jemalloc's build crate with unprefixed symbols defines `malloc` itself.
+    let unprefixed = JEMALLOC_SYS.iter().find(|c| {
+        closure
+            .get(**c)
+            .is_some_and(|f| f.contains("unprefixed_malloc_on_supported_platforms"))
+    });
+    let own = ALLOCATORS
+        .iter()
+        .find(|(c, _)| closure.contains_key(*c))
+        .copied()
+        .or(unprefixed.map(|c| (*c, "jemalloc")));
     let libc = if triple.contains("musl") {
         "musl"
     } else {
@@ -574,6 +586,23 @@ mod tests {
         }
         let d = allocator(Choice::Auto, &closure(&[("tikv-jemalloc-sys", &[])]), MUSL).unwrap();
         assert!(d.env.is_empty());
+        // A second malloc in the graph is the program's own: kept, never doubled.
+        let jemalloc_malloc: &[(&str, &[&str])] = &[
+            ("tokio", &["rt-multi-thread"]),
+            (
+                "tikv-jemalloc-sys",
+                &["unprefixed_malloc_on_supported_platforms"],
+            ),
+        ];
+        let d = allocator(Choice::Auto, &closure(jemalloc_malloc), MUSL).unwrap();
+        assert_eq!((d.mimalloc, d.expected.as_str()), (false, "jemalloc"));
+        let sys: &[(&str, &[&str])] = &[("tokio", &["rt-multi-thread"]), ("libmimalloc-sys", &[])];
+        assert!(
+            !allocator(Choice::Auto, &closure(sys), MUSL)
+                .unwrap()
+                .mimalloc
+        );
+        assert!(allocator(Choice::Mimalloc, &closure(sys), MUSL).is_err());
     }
 
     #[test]

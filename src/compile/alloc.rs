@@ -133,29 +133,15 @@ pub fn mimalloc(build: &CargoBuild, target: &TargetChoice, shell: &Shell) -> Res
     let dir = build.manifest_path.parent().unwrap_or(Path::new("."));
     // The C toolchain the target needs: the host's cc, or zig for another arch
     // (an error naming `libmimalloc-sys` and how to install zig when it is missing).
-    let link = linker::choose(&target.triple, &["libmimalloc-sys".into()], &[], dir)?;
-    let libgcc = (build.nightly && link == linker::Linker::Default(None))
+    let link = linker::choose(
+        &target.triple,
+        &["libmimalloc-sys".into()],
+        &build.cargo_args,
+        dir,
+    )?;
+    let libgcc = (build.nightly && matches!(link, linker::Linker::Default(_)))
         .then(libgcc_dir)
         .flatten();
-    // An archive built from the same inputs before is taken as it is: a cargo
-    // run for a no-op costs a rebuild more than cargo-slim's own work.
-    let stamp = root.join(format!("{}.stamp", target.triple));
-    let key = stamp_key(target, &link);
-    if let Some(dir) = std::fs::read_to_string(&stamp)
-        .ok()
-        .and_then(|s| {
-            Some(PathBuf::from(
-                s.strip_prefix(&format!("{key}\n"))?.trim_end(),
-            ))
-        })
-        .filter(|d| d.join("libmimalloc.a").is_file())
-    {
-        shell.verbose(
-            "Reused",
-            format!("mimalloc for {} ({})", target.triple, dir.display()),
-        );
-        return Ok(Archive { dir, libgcc });
-    }
     let mut cmd = match &target.toolchain {
         Some(tc) => {
             let mut c = Command::new(&tc.cargo);
@@ -174,10 +160,19 @@ pub fn mimalloc(build: &CargoBuild, target: &TargetChoice, shell: &Shell) -> Res
         .arg(root.join("target"))
         // mimalloc prints `__DATE__` in its verbose banner: one date everywhere.
         .env("SOURCE_DATE_EPOCH", "0")
-        // The user's flags are for their crate, not for this helper.
+        // The user's flags and profile settings are for their crate, not for this
+        // helper (a profile's `debug` would compile mimalloc with `-g`).
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("CARGO_BUILD_RUSTFLAGS");
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if k.starts_with("CARGO_PROFILE_")
+            || (k.starts_with("CARGO_TARGET_") && k.ends_with("_RUSTFLAGS"))
+        {
+            cmd.env_remove(k.as_ref());
+        }
+    }
     if build.offline || build.frozen {
         cmd.arg("--offline");
     }
@@ -207,11 +202,10 @@ pub fn mimalloc(build: &CargoBuild, target: &TargetChoice, shell: &Shell) -> Res
     let said = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
     let archive = out_dir.map(|d| (d.join("libmimalloc.a").is_file(), d));
     match archive {
-        Some((true, dir)) if status.success() => {
-            // A stamp that cannot be written only costs the next build a cargo run.
-            let _ = crate::io::write_atomic(&stamp, format!("{key}\n{}", dir.display()).as_bytes());
-            Ok(Archive { dir, libgcc })
-        }
+        Some((true, dir)) if status.success() => Ok(Archive {
+            dir: by_content(&root, &dir.join("libmimalloc.a"))?,
+            libgcc,
+        }),
         _ => Err(Failure::new(format!(
             "could not build mimalloc for `{}` ({status})",
             target.triple
@@ -224,34 +218,21 @@ pub fn mimalloc(build: &CargoBuild, target: &TargetChoice, shell: &Shell) -> Res
     }
 }
 
-/// What decides the archive's bytes besides its pinned sources: the target, the
-/// toolchain and C toolchain, and the C compiler settings cc-rs reads.
-fn stamp_key(target: &TargetChoice, link: &linker::Linker) -> String {
-    let mut parts: Vec<Vec<u8>> = vec![
-        HELPER_MANIFEST.into(),
-        HELPER_LOCK.into(),
-        HELPER_LIB.into(),
-        target.triple.clone().into_bytes(),
-        link.describe().into_bytes(),
-        format!("{:?}", target.toolchain.as_ref().map(|t| &t.cargo)).into_bytes(),
-    ];
-    let under = target.triple.replace('-', "_");
-    for var in [
-        "CC",
-        "CFLAGS",
-        "TARGET_CC",
-        "TARGET_CFLAGS",
-        "CRATE_CC_NO_DEFAULTS",
-    ]
-    .into_iter()
-    .map(str::to_string)
-    .chain([format!("CC_{under}"), format!("CFLAGS_{under}")])
-    {
-        let v = std::env::var_os(&var).unwrap_or_default();
-        parts.push(format!("{var}={}", v.to_string_lossy()).into_bytes());
+/// A copy of `archive` in a folder named by its digest (`slim-alloc/lib/<hex>`):
+/// the `-L` path then changes exactly when the archive's bytes do, and cargo,
+/// which fingerprints `cargo rustc`'s arguments but not the files they name,
+/// relinks the binary then and only then.
+fn by_content(root: &Path, archive: &Path) -> Result<PathBuf> {
+    let bytes =
+        std::fs::read(archive).map_err(|e| crate::error::io_failure("read", archive, &e))?;
+    let hex = crate::digest::sha256_hex(&bytes);
+    let dir = root.join("lib").join(&hex[..32]);
+    let copy = dir.join("libmimalloc.a");
+    if std::fs::read(&copy).ok().as_deref() != Some(&bytes[..]) {
+        std::fs::create_dir_all(&dir).map_err(|e| crate::error::io_failure("create", &dir, &e))?;
+        crate::io::write_atomic(&copy, &bytes)?;
     }
-    let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
-    crate::cache::key(&refs)
+    Ok(dir)
 }
 
 /// The folder of the host C compiler's `libgcc.a` (`cc -print-libgcc-file-name`).
@@ -263,7 +244,10 @@ fn libgcc_dir() -> Option<PathBuf> {
         .output()
         .ok()?;
     let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    (out.status.success() && path.is_file()).then(|| path.parent().map(Path::to_path_buf))?
+    // clang answers with its compiler-rt archive, which `-l static=gcc` cannot name.
+    let named = path.file_name() == Some(std::ffi::OsStr::new("libgcc.a"));
+    (out.status.success() && named && path.is_file())
+        .then(|| path.parent().map(Path::to_path_buf))?
 }
 
 /// Write the helper crate's files when they differ (an unchanged file keeps its

@@ -32,7 +32,11 @@ pub async fn read_capped(
         )));
     }
     let mut body = Vec::new();
-    while let Some(chunk) = r.chunk().await.map_err(|e| from_reqwest(&e))? {
+    while let Some(chunk) = r
+        .chunk()
+        .await
+        .map_err(|e| from_reqwest(&e.without_url()))?
+    {
         if body.len() + chunk.len() > cap {
             return Err(Attempt::fatal(format!(
                 "the answer from {url} runs past the {cap_text} a registry document may hold: stopped reading there"
@@ -109,5 +113,9 @@ mod tests {
             Some("upstream died")
         );
         assert_eq!(error_summary(b""), None);
+        // What reaches the terminal holds no escape sequence a registry sent.
+        let said =
+            error_summary(br#"{"errors":[{"code":"X","message":"\u001b[2Jgone\r"}]}"#).unwrap();
+        assert_eq!(super::super::retry::truncate(&said, 300), "X: [2Jgone");
     }
 }

@@ -73,10 +73,26 @@ impl Client {
             let rb = build(self.http.request(method.clone(), url.clone()));
             self.auth.apply(rb, url).send()
         };
-        let r = go().await.map_err(|e| from_reqwest(&e))?;
+        // reqwest's errors end in the full URL: an upload's query (the registry's
+        // state, a storage signature) is left out of what the user reads.
+        let failed = |e: reqwest::Error| {
+            let mut a = from_reqwest(&e.without_url());
+            a.message = format!("{method} {}: {}", without_query(url), a.message);
+            a
+        };
+        let mut r = go().await.map_err(failed)?;
         if r.status() == reqwest::StatusCode::UNAUTHORIZED && self.auth.refresh().await? {
             drop(r);
-            return go().await.map_err(|e| from_reqwest(&e));
+            r = go().await.map_err(failed)?;
+        }
+        // A write that was redirected (a 303 turns a PUT into a bodiless GET) did
+        // not write: its 200 must not pass for the registry's 201.
+        if method != Method::GET && method != Method::HEAD && r.url() != url {
+            return Err(Attempt::fatal(format!(
+                "{method} {} was redirected to {}: a registry takes a write where it was sent",
+                without_query(url),
+                without_query(r.url())
+            )));
         }
         Ok(r)
     }

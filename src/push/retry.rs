@@ -129,11 +129,14 @@ pub fn from_reqwest(e: &reqwest::Error) -> Attempt {
     }
 }
 
+/// `s` cut to `n` characters with `…`, and without control characters: what a
+/// registry sends may hold terminal escapes, and this text goes to a terminal.
 pub(super) fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
+    let clean: String = s.chars().filter(|c| !c.is_control()).collect();
+    if clean.chars().count() <= n {
+        clean
     } else {
-        format!("{}…", s.chars().take(n).collect::<String>())
+        format!("{}…", clean.chars().take(n).collect::<String>())
     }
 }
 

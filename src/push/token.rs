@@ -304,7 +304,10 @@ impl Bearer {
         if let Some(c) = &self.cred {
             rb = rb.basic_auth(&c.username, Some(c.password.expose()));
         }
-        let r = rb.send().await.map_err(|e| from_reqwest(&e))?;
+        let r = rb
+            .send()
+            .await
+            .map_err(|e| from_reqwest(&e.without_url()))?;
         let status = r.status().as_u16();
         let shown = self.realm.as_str();
         if !(200..300).contains(&status) {
