@@ -124,7 +124,7 @@ fn measure(
         binary_final,
         layer_compressed: compressed,
         layer_uncompressed: uncompressed,
-        image_pull: doc.bytes.len() as u64 + config_size + compressed,
+        image_pull: report::pull_size(doc.bytes.len() as u64, config_size, [compressed]),
         tarball: tar_size,
     };
     let (mut crates, mut sections, mut upx, mut preset) = (Vec::new(), Vec::new(), None, None);

@@ -139,9 +139,11 @@ pub struct Image {
 impl Image {
     /// Bytes a client downloads to pull the image: manifest + config + layers.
     pub fn pull_size(&self) -> u64 {
-        self.manifest.size()
-            + self.config.size()
-            + self.layers.iter().map(|l| l.blob.size()).sum::<u64>()
+        crate::report::pull_size(
+            self.manifest.size(),
+            self.config.size(),
+            self.layers.iter().map(|l| l.blob.size()),
+        )
     }
 }
 

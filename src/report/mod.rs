@@ -41,6 +41,14 @@ pub struct UpxReport {
     pub startup_ms_after: Option<f64>,
 }
 
+/// The one pull-size formula (the figure the image budget checks): the bytes a
+/// client downloads to pull an image — its manifest, its config and its
+/// compressed layers. Used by `build` (from the image it made) and by `report`
+/// (from a tarball), so the two can never disagree.
+pub fn pull_size(manifest: u64, config: u64, layers: impl IntoIterator<Item = u64>) -> u64 {
+    manifest + config + layers.into_iter().sum::<u64>()
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sizes {
     pub binary_unstripped: Option<u64>,
