@@ -158,10 +158,12 @@ fn measure(
             sidecar.display()
         )),
     }
-    let platform = match (image.os(), image.architecture(), image.variant()) {
-        (os, arch, Some(v)) => format!("{}/{}/{v}", os.unwrap_or("?"), arch.unwrap_or("?")),
-        (os, arch, None) => format!("{}/{}", os.unwrap_or("?"), arch.unwrap_or("?")),
-    };
+    let platform = crate::image::Platform {
+        os: image.os().unwrap_or("?").to_string(),
+        architecture: image.architecture().unwrap_or("?").to_string(),
+        variant: image.variant().map(str::to_string),
+    }
+    .to_string();
     Ok(BuildReport {
         reason: "image-report".into(),
         path: tarball.display().to_string(),

@@ -108,23 +108,9 @@ pub struct LayerFile<'a> {
     pub data: &'a [u8],
 }
 
-/// The platform, as read from the ELF header.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Platform {
-    pub os: String,
-    pub architecture: String,
-    pub variant: Option<String>,
-}
-
-impl std::fmt::Display for Platform {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.os, self.architecture)?;
-        if let Some(v) = &self.variant {
-            write!(f, "/{v}")?;
-        }
-        Ok(())
-    }
-}
+/// The platform of an image (for a build, as read from the ELF header): the one
+/// platform type of the image model, shared with the readers.
+pub use crate::oci::documents::Platform;
 
 /// A complete FROM-scratch image.
 #[derive(Debug, Clone)]

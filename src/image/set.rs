@@ -40,12 +40,7 @@ pub struct ImageSet {
 /// Where a platform sorts: [`crate::validate::platform_order`], the order the
 /// checker requires (by the [`crate::arch`] table: amd64 before arm64).
 pub fn platform_rank(p: &Platform) -> (usize, String, String, String) {
-    let oci = crate::oci::Platform {
-        architecture: p.architecture.clone(),
-        os: p.os.clone(),
-        variant: p.variant.clone(),
-    };
-    let (row, arch, os, variant) = crate::validate::platform_order(&oci);
+    let (row, arch, os, variant) = crate::validate::platform_order(p);
     (row, arch.into(), os.into(), variant.into())
 }
 

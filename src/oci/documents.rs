@@ -71,14 +71,17 @@ impl Platform {
                 .map(str::to_string),
         })
     }
+}
 
-    /// `os/arch[/variant]`.
-    pub fn display(&self) -> String {
-        let mut s = format!("{}/{}", self.os, self.architecture);
+/// `os/arch[/variant]`: the one way a platform is written, in status lines,
+/// reports and errors.
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
         if let Some(v) = &self.variant {
-            s = format!("{s}/{v}");
+            write!(f, "/{v}")?;
         }
-        s
+        Ok(())
     }
 }
 

@@ -36,7 +36,7 @@ impl ImageEntry {
         self.descriptor
             .platform
             .as_ref()
-            .map_or_else(|| "?/?".to_string(), |p| p.display())
+            .map_or_else(|| "?/?".to_string(), |p| p.to_string())
     }
 }
 

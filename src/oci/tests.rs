@@ -149,7 +149,7 @@ fn lists_one_image_per_platform_and_artifacts_apart() {
     assert_eq!(img.layers.len(), 1);
     assert!(img.layers[0].diff_id.is_some());
     let config = Config::from_value(&img.config);
-    assert_eq!(config.platform.display(), "linux/arm64");
+    assert_eq!(config.platform.to_string(), "linux/arm64");
     assert_eq!(config.rootfs_type.as_deref(), Some("layers"));
     assert_eq!(config.diff_ids.map(|d| d.len()), Some(1));
 }

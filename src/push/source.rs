@@ -465,7 +465,7 @@ fn image_document(ar: &mut Ar, image: &ImageEntry, peek: &mut Peek) -> Result<Do
         digest: d.digest.clone(),
         media_type,
         bytes,
-        platform: d.platform.as_ref().map(|p| p.display()),
+        platform: d.platform.as_ref().map(|p| p.to_string()),
     })
 }
 

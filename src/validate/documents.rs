@@ -303,8 +303,8 @@ pub(super) fn check<R: Read + Seek>(
                     &name,
                     "{field} is for {}, after {}: platforms must be distinct and in the \
                      order of cargo slim's architecture table (amd64, arm64, …)",
-                    platform.display(),
-                    prev.display()
+                    platform,
+                    prev
                 );
             }
             let at = Listed {
