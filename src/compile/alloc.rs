@@ -142,14 +142,7 @@ pub fn mimalloc(build: &CargoBuild, target: &TargetChoice, shell: &Shell) -> Res
     let libgcc = (build.nightly && matches!(link, linker::Linker::Default(_)))
         .then(libgcc_dir)
         .flatten();
-    let mut cmd = match &target.toolchain {
-        Some(tc) => {
-            let mut c = Command::new(&tc.cargo);
-            c.envs(tc.env());
-            c
-        }
-        None => Command::new(super::cargo_bin()),
-    };
+    let mut cmd = super::cargo_command(target);
     cmd.envs(link.env(&target.triple))
         .arg(link.subcommand())
         .args(["--release", "--locked", "--message-format=json"])

@@ -297,23 +297,62 @@ pub fn build(
     allocator: &alloc::Linkage,
     shell: &Shell,
 ) -> Result<Artifact> {
-    let cargo = match &target.toolchain {
-        Some(tc) => tc.cargo.clone(),
-        None => PathBuf::from(cargo_bin()),
-    };
+    let (mut cmd, subcommand) = command(build, target, link, allocator, shell);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
+    shell.verbose("Running", format!("{cmd:?}"));
+    // Its own process group: a signal to cargo-slim reaches cargo and every job it
+    // started (build scripts, rustc, cc1) through crate::interrupt, and cargo-slim
+    // waits for them before it exits.
+    cmd.process_group(0);
+    let mut child = cmd.spawn().map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            anyhow::Error::from(command_not_found(&cargo_bin(), "install Rust with rustup"))
+        } else {
+            anyhow::anyhow!("could not run cargo: {e}")
+        }
+    })?;
+    let _forward = crate::interrupt::ChildGroup::watch(child.id());
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (found, rlibs) = artifacts(stdout, build)?;
+    let status = child.wait().context("waiting for cargo")?;
+    finish(build, target, link, subcommand, status, found, rlibs)
+}
+
+/// `cargo` of the toolchain that builds `target` (the nightly of `--opt min`, or
+/// the active one), with that toolchain's environment.
+pub(crate) fn cargo_command(target: &TargetChoice) -> Command {
+    match &target.toolchain {
+        Some(tc) => {
+            let mut c = Command::new(&tc.cargo);
+            c.envs(tc.env());
+            c
+        }
+        None => Command::new(cargo_bin()),
+    }
+}
+
+/// The cargo command line of [`build`] and its subcommand (`build`, `zigbuild`,
+/// or `rustc` when mimalloc is linked).
+fn command(
+    build: &CargoBuild,
+    target: &TargetChoice,
+    link: &Linker,
+    allocator: &alloc::Linkage,
+    shell: &Shell,
+) -> (Command, &'static str) {
     let (mut cmd, subcommand) = match (&allocator.archive, link) {
         // cargo-zigbuild's `rustc` runs the cargo named by $CARGO.
         (Some(_), Linker::Zig) => {
             let mut c = Command::new("cargo-zigbuild");
-            c.env("CARGO", &cargo);
+            match &target.toolchain {
+                Some(tc) => c.env("CARGO", &tc.cargo).envs(tc.env()),
+                None => c.env("CARGO", cargo_bin()),
+            };
             (c, "rustc")
         }
-        (Some(_), _) => (Command::new(&cargo), "rustc"),
-        (None, _) => (Command::new(&cargo), link.subcommand()),
+        (Some(_), _) => (cargo_command(target), "rustc"),
+        (None, _) => (cargo_command(target), link.subcommand()),
     };
-    if let Some(tc) = &target.toolchain {
-        cmd.envs(tc.env());
-    }
     cmd.envs(link.env(&target.triple));
     cmd.envs(allocator.env.iter().map(|(k, v)| (k, v)));
     cmd.arg(subcommand)
@@ -378,22 +417,14 @@ pub fn build(
     if let Some(a) = &allocator.archive {
         cmd.arg("--").args(a.rustc_args());
     }
-    cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
-    shell.verbose("Running", format!("{cmd:?}"));
-    // Its own process group: a signal to cargo-slim reaches cargo and every job it
-    // started (build scripts, rustc, cc1) through crate::interrupt, and cargo-slim
-    // waits for them before it exits.
-    cmd.process_group(0);
+    (cmd, subcommand)
+}
 
-    let mut child = cmd.spawn().map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            anyhow::Error::from(command_not_found(&cargo_bin(), "install Rust with rustup"))
-        } else {
-            anyhow::anyhow!("could not run cargo: {e}")
-        }
-    })?;
-    let _forward = crate::interrupt::ChildGroup::watch(child.id());
-    let stdout = child.stdout.take().expect("stdout is piped");
+/// The executables of the package's binary and every rlib, from cargo's messages.
+fn artifacts(
+    stdout: impl std::io::Read,
+    build: &CargoBuild,
+) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     let mut found: Vec<PathBuf> = Vec::new();
     let mut rlibs: Vec<PathBuf> = Vec::new();
     for message in Message::parse_stream(BufReader::new(stdout)) {
@@ -415,7 +446,19 @@ pub fn build(
             }
         }
     }
-    let status = child.wait().context("waiting for cargo")?;
+    Ok((found, rlibs))
+}
+
+/// How cargo ended: the binary it built, or why there is none.
+fn finish(
+    build: &CargoBuild,
+    target: &TargetChoice,
+    link: &Linker,
+    subcommand: &str,
+    status: std::process::ExitStatus,
+    mut found: Vec<PathBuf>,
+    rlibs: Vec<PathBuf>,
+) -> Result<Artifact> {
     if let Some(sig) = crate::interrupt::received() {
         return Err(
             crate::interrupt::interrupted(sig, "while cargo was compiling")
