@@ -15,37 +15,19 @@ use std::io::{Read, Seek};
 
 use anyhow::Result;
 
-use super::documents::{check_size, read_doc, require_descriptor, show, Blobs, Listed};
+use super::blobs::{check_size, read_doc, require_descriptor, Blobs, Listed};
+use super::errors::{bail_at, ensure_at, show, show_num, violation};
 use super::outer::blob_name_of;
-use super::{bail_at, ensure_at, violation, MEDIA_TYPE_MANIFEST};
+use super::valid::ValidArtifact;
 use crate::oci::documents::{
-    Manifest, ANNOTATION_DOCKER_REF_DIGEST, ANNOTATION_SBOM, MEDIA_TYPE_EMPTY,
+    Descriptor, Manifest, ANNOTATION_DOCKER_REF_DIGEST, ANNOTATION_SBOM, MEDIA_TYPE_EMPTY,
+    MEDIA_TYPE_MANIFEST,
 };
-use crate::oci::{Archive, SbomFormat, MAX_JSON};
+use crate::oci::{Archive, Range, SbomFormat, MAX_JSON};
 
 /// sha256 of `{}`, the empty config.
 const EMPTY_DIGEST: &str =
     "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
-
-/// A checked artifact manifest.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ValidArtifact {
-    /// `sha256:<hex>` of the artifact manifest.
-    pub manifest_digest: String,
-    /// `sha256:<hex>` of the image manifest it is attached to.
-    pub subject: String,
-    /// `application/spdx+json`, `application/vnd.cyclonedx+json`.
-    pub artifact_type: String,
-    /// `spdx`, `cyclonedx`.
-    pub format: String,
-    /// The document's blob and size.
-    pub layer_digest: String,
-    pub layer_size: u64,
-    /// The artifact manifest, byte for byte.
-    pub manifest_bytes: Vec<u8>,
-    /// Entry names, in the order the blobs must come: config, layer, manifest.
-    pub(super) blob_names: [String; 3],
-}
 
 /// An image manifest of the index, as a subject may name it.
 pub(super) struct Subject<'a> {
@@ -60,6 +42,42 @@ pub(super) fn read<R: Read + Seek>(
     at: Listed<'_>,
     images: &[Subject<'_>],
 ) -> Result<ValidArtifact> {
+    let (artifact_type, format) = check_descriptor(at)?;
+    let (name, bytes, value) = blobs.read_json(ar, at, "artifact manifest")?;
+    let m = Manifest::from_value(&value);
+    ensure_at!(
+        m.schema_version == Some(2) && m.media_type.as_deref() == Some(MEDIA_TYPE_MANIFEST),
+        &name,
+        "artifact manifest schemaVersion/mediaType are {}/{}, expected 2/{MEDIA_TYPE_MANIFEST:?}",
+        show_num(m.schema_version),
+        show(m.media_type.as_deref())
+    );
+    ensure_at!(
+        m.artifact_type.as_deref() == Some(artifact_type.as_str()),
+        &name,
+        "artifactType is {}, but the index says {artifact_type:?}",
+        show(m.artifact_type.as_deref())
+    );
+    let config_name = check_empty_config(ar, blobs, &name, &m)?;
+    let (layer, layer_name, layer_range) =
+        check_document(ar, blobs, &name, &m, (&artifact_type, format))?;
+    let subject = check_subject(at, &name, &m, images)?;
+    Ok(ValidArtifact {
+        manifest_digest: at.desc.digest.clone(),
+        subject: subject.to_string(),
+        artifact_type,
+        format: format.to_string(),
+        layer_digest: layer.digest.clone(),
+        layer_size: layer_range.size,
+        manifest_bytes: bytes,
+        blob_names: [config_name, layer_name, name],
+    })
+}
+
+/// The index's descriptor of an artifact: an OCI manifest with an SBOM's
+/// `artifactType` (returned, with the format's name) and the matching SBOM
+/// annotation.
+fn check_descriptor(at: Listed<'_>) -> Result<(String, &'static str)> {
     let Listed {
         referrer,
         field,
@@ -87,65 +105,68 @@ pub(super) fn read<R: Read + Seek>(
         "{field}.annotations[{ANNOTATION_SBOM:?}] is {}, expected {format:?}",
         show(desc.annotation(ANNOTATION_SBOM))
     );
+    Ok((artifact_type, format))
+}
 
-    let (name, bytes, value) = blobs.read_json(ar, at, "artifact manifest")?;
-    let m = Manifest::from_value(&value);
-    ensure_at!(
-        m.schema_version == Some(2) && m.media_type.as_deref() == Some(MEDIA_TYPE_MANIFEST),
-        &name,
-        "artifact manifest schemaVersion/mediaType are {}/{}, expected 2/{MEDIA_TYPE_MANIFEST:?}",
-        super::documents::show_num(m.schema_version),
-        show(m.media_type.as_deref())
-    );
-    ensure_at!(
-        m.artifact_type.as_deref() == Some(artifact_type.as_str()),
-        &name,
-        "artifactType is {}, but the index says {artifact_type:?}",
-        show(m.artifact_type.as_deref())
-    );
-
-    // The empty config.
+/// The artifact manifest `name`'s config is the empty config `{}`; returns its blob name.
+fn check_empty_config<R: Read + Seek>(
+    ar: &mut Archive<R>,
+    blobs: &Blobs<'_>,
+    name: &str,
+    m: &Manifest,
+) -> Result<String> {
     let Some(config) = &m.config else {
-        bail_at!(&name, "artifact manifest has no config");
+        bail_at!(name, "artifact manifest has no config");
     };
     ensure_at!(
         config.media_type.as_deref() == Some(MEDIA_TYPE_EMPTY)
             && config.digest == EMPTY_DIGEST
             && config.size == Some(2),
-        &name,
+        name,
         "config is {} {} ({} bytes), expected the empty config {MEDIA_TYPE_EMPTY:?} {EMPTY_DIGEST} (2 bytes)",
         show(config.media_type.as_deref()),
         config.digest,
-        super::documents::show_num(config.size)
+        show_num(config.size)
     );
-    let config_name = blob_name_of(&name, "config", &config.digest)?;
-    let config_range = blobs.find(&name, "config", &config_name)?;
-    check_size(&name, "config", &config_name, config, config_range)?;
+    let config_name = blob_name_of(name, "config", &config.digest)?;
+    let config_range = blobs.find(name, "config", &config_name)?;
+    check_size(name, "config", &config_name, config, config_range)?;
     let config_bytes = read_doc(ar, &config_name, config_range, "empty config")?;
     ensure_at!(
         config_bytes == b"{}",
         &config_name,
         "the empty config must be `{{}}`"
     );
+    Ok(config_name)
+}
 
-    // One layer: the document.
-    let layers = m.layers.clone().unwrap_or_default();
-    let [layer] = layers.as_slice() else {
+/// The artifact manifest `name` has one layer: a JSON document of the
+/// artifact's type (and `format`), at most [`MAX_JSON`] bytes. Returns its
+/// descriptor, blob name and range.
+fn check_document<'m, R: Read + Seek>(
+    ar: &mut Archive<R>,
+    blobs: &Blobs<'_>,
+    name: &str,
+    m: &'m Manifest,
+    (artifact_type, format): (&str, &str),
+) -> Result<(&'m Descriptor, String, Range)> {
+    let layers = m.layers.as_deref().unwrap_or_default();
+    let [layer] = layers else {
         bail_at!(
-            &name,
+            name,
             "artifact manifest has {} layers, expected exactly 1 (the document)",
             layers.len()
         );
     };
     ensure_at!(
-        layer.media_type.as_deref() == Some(artifact_type.as_str()),
-        &name,
+        layer.media_type.as_deref() == Some(artifact_type),
+        name,
         "layers[0].mediaType is {}, expected {artifact_type:?}",
         show(layer.media_type.as_deref())
     );
-    let layer_name = blob_name_of(&name, "layers[0]", &layer.digest)?;
-    let layer_range = blobs.find(&name, "layers[0]", &layer_name)?;
-    check_size(&name, "layers[0]", &layer_name, layer, layer_range)?;
+    let layer_name = blob_name_of(name, "layers[0]", &layer.digest)?;
+    let layer_range = blobs.find(name, "layers[0]", &layer_name)?;
+    check_size(name, "layers[0]", &layer_name, layer, layer_range)?;
     ensure_at!(
         layer_range.size <= MAX_JSON,
         &layer_name,
@@ -159,14 +180,29 @@ pub(super) fn read<R: Read + Seek>(
             format!("the {format} document is not JSON: {e}"),
         )
     })?;
+    Ok((layer, layer_name, layer_range))
+}
 
-    // The subject: one of the images of this index.
+/// The artifact manifest `name`'s subject is one of the images of this index
+/// (`images`), as the descriptor's `vnd.docker.reference.digest` says too;
+/// returns the subject's digest.
+fn check_subject<'m>(
+    at: Listed<'_>,
+    name: &str,
+    m: &'m Manifest,
+    images: &[Subject<'_>],
+) -> Result<&'m str> {
+    let Listed {
+        referrer,
+        field,
+        desc,
+    } = at;
     let Some(subject) = &m.subject else {
-        bail_at!(&name, "artifact manifest has no subject");
+        bail_at!(name, "artifact manifest has no subject");
     };
     let Some(image) = images.iter().find(|i| i.digest == subject.digest) else {
         bail_at!(
-            &name,
+            name,
             "subject is {}, which is not an image manifest of `{referrer}`",
             subject.digest
         );
@@ -174,11 +210,11 @@ pub(super) fn read<R: Read + Seek>(
     ensure_at!(
         subject.media_type.as_deref() == Some(MEDIA_TYPE_MANIFEST)
             && subject.size == Some(image.size),
-        &name,
+        name,
         "subject {} says {} of {} bytes, but the image manifest is {MEDIA_TYPE_MANIFEST:?} of {} bytes",
         subject.digest,
         show(subject.media_type.as_deref()),
-        super::documents::show_num(subject.size),
+        show_num(subject.size),
         image.size
     );
     ensure_at!(
@@ -188,14 +224,5 @@ pub(super) fn read<R: Read + Seek>(
         show(desc.annotation(ANNOTATION_DOCKER_REF_DIGEST)),
         subject.digest
     );
-    Ok(ValidArtifact {
-        manifest_digest: desc.digest.clone(),
-        subject: subject.digest.clone(),
-        artifact_type,
-        format: format.to_string(),
-        layer_digest: layer.digest.clone(),
-        layer_size: layer_range.size,
-        manifest_bytes: bytes,
-        blob_names: [config_name, layer_name, name],
-    })
+    Ok(&subject.digest)
 }

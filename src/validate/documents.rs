@@ -5,11 +5,10 @@
 //! In: the strict [`Archive`] and the checked outer entries. Out: the
 //! [`ValidSet`] — every image's manifest, config and layers checked by
 //! [`super::manifest`] (layers by [`super::layers`] unless only blobs are asked
-//! for). Documents are parsed into [`crate::oci::documents`] types; every field
-//! cargo-slim's layout requires is checked here by name. The shared helpers
-//! (canonical JSON, bounded reads of a document, descriptor sizes, the blobs by
-//! name and [`Blobs::read_json`], which reads the index or manifest a
-//! descriptor points to) live here too.
+//! for), every attached artifact by [`super::artifacts`]. Documents are parsed
+//! into [`crate::oci::documents`] types; every field cargo-slim's layout
+//! requires is checked here by name. This is the top of the checks: it calls
+//! the others, and none of them calls it.
 
 use std::collections::HashMap;
 use std::io::{Read, Seek};
@@ -17,193 +16,35 @@ use std::io::{Read, Seek};
 use anyhow::Result;
 use serde_json::Value;
 
-use super::artifacts;
-use super::manifest;
-use super::outer::{blob_name_of, OuterEntry, OuterTar, FIXED_ENTRIES};
-use super::{
-    bail_at, ensure_at, from_failure, platform_order, violation, Depth, ValidSet,
-    ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST,
-    OCI_LAYOUT,
+use super::artifacts::{self, Subject};
+use super::blobs::{parse_canonical, read_doc, require_descriptor, Blobs, Listed};
+use super::errors::{bail_at, ensure_at, show, show_num, violation};
+use super::manifest::{self, Depth, Read1};
+use super::outer::{OuterEntry, OuterTar, FIXED_ENTRIES};
+use super::valid::{platform_order, ValidArtifact, ValidSet};
+use crate::oci::documents::{
+    Descriptor, DockerEntry, Index, Platform, ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME,
+    MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST,
 };
-use crate::oci::documents::{Descriptor, DockerEntry, Index, Platform};
-use crate::oci::{Archive, Range, MAX_JSON};
+use crate::oci::{Archive, Range};
 
-/// Compact JSON with object keys sorted by byte order, independent of
-/// serde_json's `preserve_order` feature.
-pub(super) fn canonical_json(v: &Value) -> Vec<u8> {
-    fn write(v: &Value, out: &mut Vec<u8>) {
-        match v {
-            Value::Object(map) => {
-                let mut keys: Vec<&String> = map.keys().collect();
-                keys.sort();
-                out.push(b'{');
-                for (i, k) in keys.into_iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    write_scalar(&Value::String(k.clone()), out);
-                    out.push(b':');
-                    write(&map[k], out);
-                }
-                out.push(b'}');
-            }
-            Value::Array(items) => {
-                out.push(b'[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    write(item, out);
-                }
-                out.push(b']');
-            }
-            scalar => write_scalar(scalar, out),
-        }
-    }
-    fn write_scalar(v: &Value, out: &mut Vec<u8>) {
-        // Serialising a scalar into a Vec cannot fail; an empty write would
-        // only make the canonical form differ, never panic.
-        let _ = serde_json::to_writer(&mut *out, v);
-    }
-    let mut out = Vec::new();
-    write(v, &mut out);
-    out
+/// Exact content of the `oci-layout` entry.
+pub const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+
+/// What `index.json` leads to, before any config or layer is read: the image
+/// manifests (each with its platform), the attached artifacts, and the image
+/// index blob when there is one.
+struct Contents {
+    images: Vec<Read1>,
+    attached: Vec<ValidArtifact>,
+    index: Option<IndexBlob>,
 }
 
-/// Parse `bytes` as JSON and require them to be canonical.
-pub(super) fn parse_canonical(entry: &str, what: &str, bytes: &[u8]) -> Result<Value> {
-    let value: Value = serde_json::from_slice(bytes)
-        .map_err(|e| violation(entry, format!("{what} is not valid JSON: {e}")))?;
-    let canonical = canonical_json(&value);
-    if canonical != bytes {
-        let pos = canonical
-            .iter()
-            .zip(bytes)
-            .position(|(a, b)| a != b)
-            .unwrap_or_else(|| canonical.len().min(bytes.len()));
-        bail_at!(
-            entry,
-            "{what} is not canonical JSON (compact, object keys sorted): first difference at byte \
-             {pos}: expected {:?}, found {:?} ({} canonical bytes, {} actual)",
-            snippet(&canonical, pos),
-            snippet(bytes, pos),
-            canonical.len(),
-            bytes.len()
-        );
-    }
-    Ok(value)
-}
-
-fn snippet(bytes: &[u8], pos: usize) -> String {
-    let end = (pos + 24).min(bytes.len());
-    String::from_utf8_lossy(&bytes[pos.min(end)..end]).into_owned()
-}
-
-/// `"value"` or `missing`, for messages.
-pub(super) fn show(v: Option<&str>) -> String {
-    v.map_or_else(|| "missing".to_string(), |s| format!("{s:?}"))
-}
-
-pub(super) fn show_num(v: Option<u64>) -> String {
-    v.map_or_else(|| "missing".to_string(), |n| n.to_string())
-}
-
-/// The blobs of the outer tar by name.
-pub(super) struct Blobs<'a>(HashMap<&'a str, Range>);
-
-/// A descriptor and where it is listed: `field` (`manifests[0]`) of the
-/// document `referrer` (`index.json`, an image index blob), both named in errors.
-#[derive(Clone, Copy)]
-pub(super) struct Listed<'a> {
-    pub referrer: &'a str,
-    pub field: &'a str,
-    pub desc: &'a Descriptor,
-}
-
-impl<'a> Blobs<'a> {
-    pub fn new(entries: &'a [OuterEntry]) -> Blobs<'a> {
-        Blobs(entries.iter().map(|e| (e.name.as_str(), e.range)).collect())
-    }
-
-    /// The range of blob `name`, which `referrer`'s `field` points to.
-    pub fn find(&self, referrer: &str, field: &str, name: &str) -> Result<Range> {
-        self.0.get(name).copied().ok_or_else(|| {
-            violation(
-                referrer,
-                format!("{field} points to `{name}`, which is not in the tarball"),
-            )
-        })
-    }
-
-    /// The JSON document (`what`: an index or a manifest) the descriptor `at`
-    /// points to: its blob name, its bytes (present, of the descriptor's size,
-    /// canonical JSON) and their value.
-    pub fn read_json<R: Read + Seek>(
-        &self,
-        ar: &mut Archive<R>,
-        at: Listed<'_>,
-        what: &str,
-    ) -> Result<(String, Vec<u8>, Value)> {
-        let Listed {
-            referrer,
-            field,
-            desc,
-        } = at;
-        let name = blob_name_of(referrer, field, &desc.digest)?;
-        let range = self.find(referrer, field, &name)?;
-        check_size(referrer, &format!("{referrer} {field}"), &name, desc, range)?;
-        let bytes = read_doc(ar, &name, range, what)?;
-        let value = parse_canonical(&name, what, &bytes)?;
-        Ok((name, bytes, value))
-    }
-}
-
-/// The bytes of a small outer entry (a JSON document), refused when larger
-/// than [`MAX_JSON`] before anything is read.
-pub(super) fn read_doc<R: Read + Seek>(
-    ar: &mut Archive<R>,
-    name: &str,
-    range: Range,
-    what: &str,
-) -> Result<Vec<u8>> {
-    ensure_at!(
-        range.size <= MAX_JSON,
-        name,
-        "{what} is {} bytes, more than the {MAX_JSON} bytes a JSON document may have",
-        range.size
-    );
-    let mut buf = Vec::with_capacity(range.size as usize);
-    ar.open_range(name, range)
-        .map_err(from_failure)?
-        .read_to_end(&mut buf)
-        .map_err(|e| anyhow::anyhow!("reading outer tar entry `{name}`: {e}"))?;
-    ensure_at!(
-        buf.len() as u64 == range.size,
-        name,
-        "{what} is truncated: the tar header says {} bytes, the file has {}",
-        range.size,
-        buf.len()
-    );
-    Ok(buf)
-}
-
-/// A descriptor must carry a media type and a size (the digest is checked
-/// where it is turned into a blob name).
-pub(super) fn require_descriptor(
-    entry: &str,
-    field: &str,
-    d: &Descriptor,
-) -> Result<(String, u64)> {
-    let Some(media_type) = d.media_type.clone() else {
-        bail_at!(entry, "{field}.mediaType is missing");
-    };
-    let Some(size) = d.size else {
-        bail_at!(
-            entry,
-            "{field}.size is missing or not a non-negative integer"
-        );
-    };
-    Ok((media_type, size))
+/// The OCI image index blob `index.json` points to.
+struct IndexBlob {
+    digest: String,
+    name: String,
+    bytes: Vec<u8>,
 }
 
 /// Every document check, then the layers (at `depth`) of every image.
@@ -224,146 +65,48 @@ pub(super) fn check<R: Read + Seek>(
     }
 
     // 2. oci-layout
-    let layout = read_doc(ar, "oci-layout", entries[0].range, "oci-layout")?;
-    ensure_at!(
-        layout.as_slice() == OCI_LAYOUT,
-        "oci-layout",
-        "content is {:?}, expected {:?}",
-        String::from_utf8_lossy(&layout),
-        String::from_utf8_lossy(OCI_LAYOUT)
-    );
+    check_layout(ar, entries[0].range)?;
 
     // index.json
-    let index_bytes = read_doc(ar, "index.json", entries[1].range, "index.json")?;
-    let index_value = parse_canonical("index.json", "OCI index", &index_bytes)?;
-    let manifests = index_manifests("index.json", &index_value)?;
-    ensure_at!(
-        manifests.len() == 1,
-        "index.json",
-        "has {} manifest descriptors, expected exactly 1",
-        manifests.len()
-    );
-    let top = &manifests[0];
-    let (top_media_type, _) = require_descriptor("index.json", "manifests[0]", top)?;
-    let reference = index_reference(top)?;
+    let (top, top_media_type) = read_index_json(ar, entries[1].range)?;
+    let reference = index_reference(&top)?;
     let docker = docker_entry(ar, entries[2].range)?;
 
-    let blobs = Blobs::new(&entries[3..]);
     // The manifests, each with its platform, and the image index (several platforms).
-    let mut read = Vec::new();
-    let mut attached = Vec::new();
-    let mut index = None;
-    if top_media_type == MEDIA_TYPE_MANIFEST {
-        let platform = required_platform("index.json", "manifests[0]", top)?;
-        let at = Listed {
-            referrer: "index.json",
-            field: "manifests[0]",
-            desc: top,
-        };
-        read.push(manifest::read(ar, &blobs, at, &platform)?);
+    let blobs = Blobs::new(&entries[3..]);
+    let at = Listed {
+        referrer: "index.json",
+        field: "manifests[0]",
+        desc: &top,
+    };
+    let contents = if top_media_type == MEDIA_TYPE_MANIFEST {
+        let platform = required_platform("index.json", "manifests[0]", &top)?;
+        Contents {
+            images: vec![manifest::read(ar, &blobs, at, &platform)?],
+            attached: Vec::new(),
+            index: None,
+        }
     } else if top_media_type == MEDIA_TYPE_INDEX {
-        ensure_at!(
-            top.platform.is_none(),
-            "index.json",
-            "manifests[0].mediaType says an image index, so manifests[0] must have no \
-             platform (each manifest in the index has its own)"
-        );
-        let at = Listed {
-            referrer: "index.json",
-            field: "manifests[0]",
-            desc: top,
-        };
-        let (name, bytes, value) = blobs.read_json(ar, at, "OCI image index")?;
-        let descs = index_manifests(&name, &value)?;
-        let images_end = descs
-            .iter()
-            .position(|d| d.platform.as_ref().is_some_and(|p| p.os == "unknown"))
-            .unwrap_or(descs.len());
-        ensure_at!(
-            images_end >= 2 || (images_end == 1 && descs.len() > 1),
-            &name,
-            "the OCI image index lists {images_end} image manifests and {} artifacts; a tarball \
-             index lists 2 or more platforms, or one image and its SBOMs (one platform without \
-             SBOMs is written with the manifest in index.json)",
-            descs.len() - images_end
-        );
-        let mut platforms: Vec<Platform> = Vec::new();
-        for (i, d) in descs[..images_end].iter().enumerate() {
-            let field = format!("manifests[{i}]");
-            let (media_type, _) = require_descriptor(&name, &field, d)?;
-            ensure_at!(
-                media_type == MEDIA_TYPE_MANIFEST,
-                &name,
-                "{field}.mediaType is {media_type:?}, expected {MEDIA_TYPE_MANIFEST:?}"
-            );
-            let platform = required_platform(&name, &field, d)?;
-            if let Some(prev) = platforms.last() {
-                ensure_at!(
-                    platform_order(prev) < platform_order(&platform),
-                    &name,
-                    "{field} is for {}, after {}: platforms must be distinct and in the \
-                     order of cargo slim's architecture table (amd64, arm64, …)",
-                    platform,
-                    prev
-                );
-            }
-            let at = Listed {
-                referrer: &name,
-                field: &field,
-                desc: d,
-            };
-            read.push(manifest::read(ar, &blobs, at, &platform)?);
-            platforms.push(platform);
-        }
-        let subjects: Vec<artifacts::Subject<'_>> = descs[..images_end]
-            .iter()
-            .map(|d| artifacts::Subject {
-                digest: &d.digest,
-                size: d.size.unwrap_or_default(),
-            })
-            .collect();
-        let mut last_rank = 0;
-        for (i, d) in descs.iter().enumerate().skip(images_end) {
-            let field = format!("manifests[{i}]");
-            ensure_at!(
-                d.platform.as_ref().is_some_and(|p| p.os == "unknown"),
-                &name,
-                "{field} is an image after the attached artifacts: images come first"
-            );
-            let at = Listed {
-                referrer: &name,
-                field: &field,
-                desc: d,
-            };
-            let a = artifacts::read(ar, &blobs, at, &subjects)?;
-            let rank = subjects
-                .iter()
-                .position(|s| s.digest == a.subject)
-                .unwrap_or(0);
-            ensure_at!(
-                rank >= last_rank,
-                &name,
-                "{field} is attached to image {rank}, after an artifact of image {last_rank}: \
-                 artifacts come in the order of their images"
-            );
-            last_rank = rank;
-            attached.push(a);
-        }
-        index = Some((top.digest.clone(), name, bytes));
+        read_image_index(ar, &blobs, at)?
     } else {
         bail_at!(
             "index.json",
             "manifests[0].mediaType is {top_media_type:?}, expected {MEDIA_TYPE_MANIFEST:?} \
              (one platform) or {MEDIA_TYPE_INDEX:?} (several)"
         );
-    }
+    };
+    let Contents {
+        images: read,
+        attached,
+        index,
+    } = contents;
 
     // 1. Blob order: per image config, layers, manifest (a shared blob once); the index.
     check_blob_order(
         entries,
         &read,
         &attached,
-        index.as_ref().map(|(_, name, _)| name.as_str()),
+        index.as_ref().map(|i| i.name.as_str()),
     )?;
 
     // 3/5/7/8. Configs and layers.
@@ -386,7 +129,7 @@ pub(super) fn check<R: Read + Seek>(
     check_docker(&docker, &first_config, &first_layers, &reference)?;
 
     let (index_digest, index_bytes) = match index {
-        Some((digest, _, bytes)) => (Some(digest), Some(bytes)),
+        Some(i) => (Some(i.digest), Some(i.bytes)),
         None => (None, None),
     };
     Ok(ValidSet {
@@ -397,6 +140,166 @@ pub(super) fn check<R: Read + Seek>(
         artifacts: attached,
         mtime,
     })
+}
+
+/// `oci-layout` is exactly [`OCI_LAYOUT`].
+fn check_layout<R: Read + Seek>(ar: &mut Archive<R>, range: Range) -> Result<()> {
+    let layout = read_doc(ar, "oci-layout", range, "oci-layout")?;
+    ensure_at!(
+        layout.as_slice() == OCI_LAYOUT,
+        "oci-layout",
+        "content is {:?}, expected {:?}",
+        String::from_utf8_lossy(&layout),
+        String::from_utf8_lossy(OCI_LAYOUT)
+    );
+    Ok(())
+}
+
+/// The one descriptor of `index.json` (canonical, an OCI index) and its media type.
+fn read_index_json<R: Read + Seek>(
+    ar: &mut Archive<R>,
+    range: Range,
+) -> Result<(Descriptor, String)> {
+    let index_bytes = read_doc(ar, "index.json", range, "index.json")?;
+    let index_value = parse_canonical("index.json", "OCI index", &index_bytes)?;
+    let mut manifests = index_manifests("index.json", &index_value)?;
+    ensure_at!(
+        manifests.len() == 1,
+        "index.json",
+        "has {} manifest descriptors, expected exactly 1",
+        manifests.len()
+    );
+    let top = manifests.remove(0);
+    let (top_media_type, _) = require_descriptor("index.json", "manifests[0]", &top)?;
+    Ok((top, top_media_type))
+}
+
+/// The image index `index.json`'s descriptor `at` points to: its images first
+/// (two or more platforms, or one image with SBOMs), then their artifacts.
+fn read_image_index<R: Read + Seek>(
+    ar: &mut Archive<R>,
+    blobs: &Blobs<'_>,
+    at: Listed<'_>,
+) -> Result<Contents> {
+    ensure_at!(
+        at.desc.platform.is_none(),
+        "index.json",
+        "manifests[0].mediaType says an image index, so manifests[0] must have no \
+         platform (each manifest in the index has its own)"
+    );
+    let (name, bytes, value) = blobs.read_json(ar, at, "OCI image index")?;
+    let descs = index_manifests(&name, &value)?;
+    let images_end = descs
+        .iter()
+        .position(|d| d.platform.as_ref().is_some_and(|p| p.os == "unknown"))
+        .unwrap_or(descs.len());
+    ensure_at!(
+        images_end >= 2 || (images_end == 1 && descs.len() > 1),
+        &name,
+        "the OCI image index lists {images_end} image manifests and {} artifacts; a tarball \
+         index lists 2 or more platforms, or one image and its SBOMs (one platform without \
+         SBOMs is written with the manifest in index.json)",
+        descs.len() - images_end
+    );
+    let (images, artifacts) = descs.split_at(images_end);
+    let read = read_index_images(ar, blobs, &name, images)?;
+    let subjects: Vec<Subject<'_>> = images
+        .iter()
+        .map(|d| Subject {
+            digest: &d.digest,
+            size: d.size.unwrap_or_default(),
+        })
+        .collect();
+    let attached = read_index_artifacts(ar, blobs, &name, (images_end, artifacts), &subjects)?;
+    Ok(Contents {
+        images: read,
+        attached,
+        index: Some(IndexBlob {
+            digest: at.desc.digest.clone(),
+            name,
+            bytes,
+        }),
+    })
+}
+
+/// The image manifests of the image index `name`: each with a platform,
+/// distinct and in the order of the architecture table.
+fn read_index_images<R: Read + Seek>(
+    ar: &mut Archive<R>,
+    blobs: &Blobs<'_>,
+    name: &str,
+    descs: &[Descriptor],
+) -> Result<Vec<Read1>> {
+    let mut read = Vec::with_capacity(descs.len());
+    let mut platforms: Vec<Platform> = Vec::new();
+    for (i, d) in descs.iter().enumerate() {
+        let field = format!("manifests[{i}]");
+        let (media_type, _) = require_descriptor(name, &field, d)?;
+        ensure_at!(
+            media_type == MEDIA_TYPE_MANIFEST,
+            name,
+            "{field}.mediaType is {media_type:?}, expected {MEDIA_TYPE_MANIFEST:?}"
+        );
+        let platform = required_platform(name, &field, d)?;
+        if let Some(prev) = platforms.last() {
+            ensure_at!(
+                platform_order(prev) < platform_order(&platform),
+                name,
+                "{field} is for {}, after {}: platforms must be distinct and in the \
+                 order of cargo slim's architecture table (amd64, arm64, …)",
+                platform,
+                prev
+            );
+        }
+        let at = Listed {
+            referrer: name,
+            field: &field,
+            desc: d,
+        };
+        read.push(manifest::read(ar, blobs, at, &platform)?);
+        platforms.push(platform);
+    }
+    Ok(read)
+}
+
+/// The artifacts of the image index `name`, listed from position `first` on:
+/// each attached to one of its images, in the order of their images.
+fn read_index_artifacts<R: Read + Seek>(
+    ar: &mut Archive<R>,
+    blobs: &Blobs<'_>,
+    name: &str,
+    (first, descs): (usize, &[Descriptor]),
+    subjects: &[Subject<'_>],
+) -> Result<Vec<ValidArtifact>> {
+    let mut attached = Vec::with_capacity(descs.len());
+    let mut last_rank = 0;
+    for (i, d) in descs.iter().enumerate() {
+        let field = format!("manifests[{}]", first + i);
+        ensure_at!(
+            d.platform.as_ref().is_some_and(|p| p.os == "unknown"),
+            name,
+            "{field} is an image after the attached artifacts: images come first"
+        );
+        let at = Listed {
+            referrer: name,
+            field: &field,
+            desc: d,
+        };
+        let a = artifacts::read(ar, blobs, at, subjects)?;
+        let rank = subjects
+            .iter()
+            .position(|s| s.digest == a.subject)
+            .unwrap_or(0);
+        ensure_at!(
+            rank >= last_rank,
+            name,
+            "{field} is attached to image {rank}, after an artifact of image {last_rank}: \
+             artifacts come in the order of their images"
+        );
+        last_rank = rank;
+        attached.push(a);
+    }
+    Ok(attached)
 }
 
 /// The `manifests` of an OCI image index (`index.json` or an index blob).
@@ -509,8 +412,8 @@ fn check_docker(
 /// manifest (a blob already listed skipped), then the image index; nothing after.
 fn check_blob_order(
     entries: &[OuterEntry],
-    images: &[manifest::Read1],
-    attached: &[artifacts::ValidArtifact],
+    images: &[Read1],
+    attached: &[ValidArtifact],
     index: Option<&str>,
 ) -> Result<()> {
     let several = images.len() > 1 || !attached.is_empty();
@@ -573,23 +476,6 @@ fn check_blob_order(
         };
         bail_at!(&extra.name, "unexpected outer tar entry after {last}");
     }
-    Ok(())
-}
-
-pub(super) fn check_size(
-    referrer: &str,
-    field: &str,
-    blob_name: &str,
-    desc: &Descriptor,
-    blob: Range,
-) -> Result<()> {
-    ensure_at!(
-        desc.size == Some(blob.size),
-        referrer,
-        "{field} descriptor size is {}, but blob `{blob_name}` is {} bytes",
-        show_num(desc.size),
-        blob.size
-    );
     Ok(())
 }
 

@@ -15,8 +15,9 @@ use std::rc::Rc;
 
 use anyhow::Result;
 
+use super::errors::{bail_at, violation};
 use super::outer::describe_type;
-use super::{bail_at, violation, LayerEntry};
+use super::valid::{normalize_lookup, LayerEntry};
 use crate::oci::Hashing;
 
 /// What [`check_layer`] found.
@@ -166,97 +167,132 @@ pub(super) fn check_layer_tar<R: Read>(
         let at = |detail: String| violation(name, format!("{label} path `{raw_path}`: {detail}"));
 
         let header = entry.header().clone();
-        let kind = match header.entry_type() {
-            tar::EntryType::Regular => 'f',
-            tar::EntryType::Directory => 'd',
-            tar::EntryType::Symlink => 'l',
-            t @ (tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo) => {
-                return Err(at(format!(
-                    "special file ({}) is not allowed",
-                    describe_type(t)
-                )));
-            }
-            t => {
-                return Err(at(format!(
-                    "entry type {} is not allowed (only regular files, directories and symlinks)",
-                    describe_type(t)
-                )));
-            }
-        };
+        let kind = entry_kind(header.entry_type()).map_err(at)?;
         check_path(&raw_path, kind, &kinds, prev_raw.as_deref()).map_err(at)?;
         let path = raw_path.strip_suffix('/').unwrap_or(&raw_path);
 
         // Ownership and time, including PAX overrides.
-        let field = |r: std::io::Result<u64>, what: &str| {
-            r.map_err(|e| at(format!("bad {what} field: {e}")))
-        };
-        let mut uid = field(header.uid(), "uid")?;
-        let mut gid = field(header.gid(), "gid")?;
-        let mut entry_mtime = field(header.mtime(), "mtime")?;
-        let mode = field(header.mode().map(u64::from), "mode")? as u32 & 0o7777;
-        let size = field(header.size(), "size")?;
-        let mut uname =
-            String::from_utf8_lossy(header.username_bytes().unwrap_or_default()).into_owned();
-        let mut gname =
-            String::from_utf8_lossy(header.groupname_bytes().unwrap_or_default()).into_owned();
-        if let Some(pax) = entry
-            .pax_extensions()
-            .map_err(|e| at(format!("bad PAX header: {e}")))?
-        {
-            for ext in pax {
-                let ext = ext.map_err(|e| at(format!("bad PAX record: {e}")))?;
-                let (Ok(key), Ok(value)) = (ext.key(), ext.value()) else {
-                    return Err(at("PAX record is not UTF-8".into()));
-                };
-                let number = |v: &str| -> Result<u64> {
-                    // PAX mtimes may carry a fraction; only whole zero fractions are equal.
-                    let (whole, frac) = v.split_once('.').unwrap_or((v, ""));
-                    match whole.parse::<u64>() {
-                        Ok(n) if frac.bytes().all(|b| b == b'0') => Ok(n),
-                        _ => Err(at(format!("PAX {key}={v:?} is not a whole number"))),
-                    }
-                };
-                match key {
-                    "uid" => uid = number(value)?,
-                    "gid" => gid = number(value)?,
-                    "mtime" => entry_mtime = number(value)?,
-                    "uname" => uname = value.to_string(),
-                    "gname" => gname = value.to_string(),
-                    _ => {}
-                }
-            }
-        }
-        // uid:gid are numbers (0:0 unless a `files` entry set `owner`); names,
-        // which a runtime would look up on the host's terms, must be empty.
-        if !uname.is_empty() || !gname.is_empty() {
-            return Err(at(format!(
-                "uname/gname are {uname:?}/{gname:?}, expected empty"
-            )));
-        }
-        if entry_mtime != mtime {
-            return Err(at(format!(
-                "mtime is {entry_mtime}, expected {mtime} (the outer tar mtime)"
-            )));
-        }
-        if kind != 'f' && size != 0 {
-            return Err(at(format!(
-                "size is {size}, expected 0 for a non-regular file"
-            )));
-        }
+        let attrs = read_attrs(&mut entry, &header).map_err(at)?;
+        check_attrs(&attrs, kind, mtime).map_err(at)?;
         // The file's bytes are skipped by the tar parser, streamed through the hash.
         kinds.insert(path.to_string(), kind);
         files.push(LayerEntry {
             path: path.to_string(),
             kind,
-            mode,
-            size,
-            uid,
-            gid,
-            mtime: entry_mtime,
+            mode: attrs.mode,
+            size: attrs.size,
+            uid: attrs.uid,
+            gid: attrs.gid,
+            mtime: attrs.mtime,
         });
         prev_raw = Some(raw_path);
     }
-    let rest = archive.into_inner();
+    check_tar_end(archive.into_inner(), name, label)?;
+    Ok(files)
+}
+
+/// `'f'`, `'d'` or `'l'`: the only entry types a layer may hold.
+fn entry_kind(t: tar::EntryType) -> Result<char, String> {
+    match t {
+        tar::EntryType::Regular => Ok('f'),
+        tar::EntryType::Directory => Ok('d'),
+        tar::EntryType::Symlink => Ok('l'),
+        t @ (tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo) => Err(format!(
+            "special file ({}) is not allowed",
+            describe_type(t)
+        )),
+        t => Err(format!(
+            "entry type {} is not allowed (only regular files, directories and symlinks)",
+            describe_type(t)
+        )),
+    }
+}
+
+/// An entry's ownership, time, mode and size, PAX records applied.
+struct Attrs {
+    uid: u64,
+    gid: u64,
+    mtime: u64,
+    mode: u32,
+    size: u64,
+    uname: String,
+    gname: String,
+}
+
+/// The [`Attrs`] of `entry` (whose header is `header`): the header's fields,
+/// then its PAX records' `uid`, `gid`, `mtime`, `uname` and `gname`.
+fn read_attrs<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    header: &tar::Header,
+) -> Result<Attrs, String> {
+    let field =
+        |r: std::io::Result<u64>, what: &str| r.map_err(|e| format!("bad {what} field: {e}"));
+    let mut attrs = Attrs {
+        uid: field(header.uid(), "uid")?,
+        gid: field(header.gid(), "gid")?,
+        mtime: field(header.mtime(), "mtime")?,
+        mode: field(header.mode().map(u64::from), "mode")? as u32 & 0o7777,
+        size: field(header.size(), "size")?,
+        uname: String::from_utf8_lossy(header.username_bytes().unwrap_or_default()).into_owned(),
+        gname: String::from_utf8_lossy(header.groupname_bytes().unwrap_or_default()).into_owned(),
+    };
+    let Some(pax) = entry
+        .pax_extensions()
+        .map_err(|e| format!("bad PAX header: {e}"))?
+    else {
+        return Ok(attrs);
+    };
+    for ext in pax {
+        let ext = ext.map_err(|e| format!("bad PAX record: {e}"))?;
+        let (Ok(key), Ok(value)) = (ext.key(), ext.value()) else {
+            return Err("PAX record is not UTF-8".into());
+        };
+        let number = |v: &str| -> Result<u64, String> {
+            // PAX mtimes may carry a fraction; only whole zero fractions are equal.
+            let (whole, frac) = v.split_once('.').unwrap_or((v, ""));
+            match whole.parse::<u64>() {
+                Ok(n) if frac.bytes().all(|b| b == b'0') => Ok(n),
+                _ => Err(format!("PAX {key}={v:?} is not a whole number")),
+            }
+        };
+        match key {
+            "uid" => attrs.uid = number(value)?,
+            "gid" => attrs.gid = number(value)?,
+            "mtime" => attrs.mtime = number(value)?,
+            "uname" => attrs.uname = value.to_string(),
+            "gname" => attrs.gname = value.to_string(),
+            _ => {}
+        }
+    }
+    Ok(attrs)
+}
+
+/// Names empty, the outer tar's `mtime`, no size unless a regular file.
+fn check_attrs(attrs: &Attrs, kind: char, mtime: u64) -> Result<(), String> {
+    let Attrs {
+        uname, gname, size, ..
+    } = attrs;
+    // uid:gid are numbers (0:0 unless a `files` entry set `owner`); names,
+    // which a runtime would look up on the host's terms, must be empty.
+    if !uname.is_empty() || !gname.is_empty() {
+        return Err(format!(
+            "uname/gname are {uname:?}/{gname:?}, expected empty"
+        ));
+    }
+    if attrs.mtime != mtime {
+        return Err(format!(
+            "mtime is {}, expected {mtime} (the outer tar mtime)",
+            attrs.mtime
+        ));
+    }
+    if kind != 'f' && *size != 0 {
+        return Err(format!("size is {size}, expected 0 for a non-regular file"));
+    }
+    Ok(())
+}
+
+/// Only zero bytes after the end-of-archive marker, to the end of `rest`.
+fn check_tar_end<R: Read>(mut rest: R, name: &str, label: &str) -> Result<()> {
     let mut pos = 0u64;
     let mut buf = [0u8; 8192];
     loop {
@@ -275,7 +311,7 @@ pub(super) fn check_layer_tar<R: Read>(
         }
         pos += n as u64;
     }
-    Ok(files)
+    Ok(())
 }
 
 /// Path shape, order, duplicates and parents of one layer entry.
@@ -348,7 +384,7 @@ pub(super) fn read_file<R: Read>(blob: R, want: &str) -> io::Result<Found> {
     for entry in archive.entries()? {
         let mut entry = entry?;
         let path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        if super::normalize_lookup(&path) != want {
+        if normalize_lookup(&path) != want {
             continue;
         }
         return Ok(match entry.header().entry_type() {

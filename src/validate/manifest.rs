@@ -15,16 +15,24 @@ use std::io::{Read, Seek};
 use anyhow::Result;
 use serde_json::Value;
 
-use super::documents::{
-    check_size, parse_canonical, read_doc, require_descriptor, show, Blobs, Listed,
-};
+use super::blobs::{check_size, parse_canonical, read_doc, require_descriptor, Blobs, Listed};
+use super::errors::{bail_at, ensure_at, from_failure, show, show_num};
+use super::layers;
 use super::outer::blob_name_of;
-use super::{
-    bail_at, ensure_at, from_failure, layers, Depth, ValidImage, ValidLayer, MEDIA_TYPE_CONFIG,
-    MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_MANIFEST,
+use super::valid::{ValidImage, ValidLayer};
+use crate::oci::documents::{
+    Descriptor, Manifest, Platform, MEDIA_TYPE_CONFIG, MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_MANIFEST,
 };
-use crate::oci::documents::{Descriptor, Manifest, Platform};
-use crate::oci::Archive;
+use crate::oci::{Archive, Range};
+
+/// How far to look into the layers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Depth {
+    /// Outer tar, JSON documents, every blob's digest and size; layers are not
+    /// uncompressed (their `diff_id`s and `files` are taken from the config / left empty).
+    Blobs,
+    Full,
+}
 
 /// An OCI manifest, read and checked on its own.
 pub(super) struct Read1 {
@@ -52,7 +60,7 @@ pub(super) fn read<R: Read + Seek>(
         manifest.schema_version == Some(2),
         &manifest_name,
         "OCI manifest schemaVersion is {}, expected 2",
-        super::documents::show_num(manifest.schema_version)
+        show_num(manifest.schema_version)
     );
     ensure_at!(
         manifest.media_type.as_deref() == Some(MEDIA_TYPE_MANIFEST),
@@ -124,35 +132,53 @@ pub(super) fn finish<R: Read + Seek>(
     (mtime, depth): (u64, Depth),
     checked: &mut HashMap<String, ValidLayer>,
 ) -> Result<ValidImage> {
-    let Read1 {
-        manifest_name,
-        manifest_digest,
-        manifest_bytes,
-        config_desc,
-        config_name,
-        layer_descs,
-        layer_names,
-        platform,
-    } = m;
-    let config_range = blobs.find(&manifest_name, "config", &config_name)?;
+    let config_range = blobs.find(&m.manifest_name, "config", &m.config_name)?;
     check_size(
-        &manifest_name,
+        &m.manifest_name,
         "OCI manifest config",
-        &config_name,
-        &config_desc,
+        &m.config_name,
+        &m.config_desc,
         config_range,
     )?;
-    let config_bytes = read_doc(ar, &config_name, config_range, "image config")?;
-    let config = parse_canonical(&config_name, "image config", &config_bytes)?;
+    let config_bytes = read_doc(ar, &m.config_name, config_range, "image config")?;
+    let config = parse_canonical(&m.config_name, "image config", &config_bytes)?;
+    let diff_ids = check_config(&m.config_name, &config, &m.platform, m.layer_descs.len())?;
+    let layers = check_layers(ar, blobs, &m, diff_ids, (mtime, depth), checked)?;
+    Ok(ValidImage {
+        reference: reference.to_string(),
+        manifest_digest: m.manifest_digest,
+        manifest_size: m.manifest_bytes.len() as u64,
+        config_digest: m.config_desc.digest,
+        config_size: config_bytes.len() as u64,
+        layers,
+        architecture: m.platform.architecture,
+        os: m.platform.os,
+        variant: m.platform.variant,
+        mtime,
+        config,
+        manifest_bytes: m.manifest_bytes,
+        config_bytes,
+    })
+}
+
+/// The image config `config_name`: a JSON object whose architecture, os and
+/// variant are the platform's and whose `rootfs` lists one diff_id per layer
+/// (returned, for the layers to be checked against).
+fn check_config<'c>(
+    config_name: &str,
+    config: &'c Value,
+    platform: &Platform,
+    layer_count: usize,
+) -> Result<&'c [Value]> {
     let Some(config_obj) = config.as_object() else {
-        bail_at!(&config_name, "image config is not a JSON object");
+        bail_at!(config_name, "image config is not a JSON object");
     };
     let config_str = |key: &str| -> Result<Option<&str>> {
         match config_obj.get(key) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.as_str())),
             Some(other) => bail_at!(
-                &config_name,
+                config_name,
                 "image config `{key}` is {other}, expected a string"
             ),
         }
@@ -160,7 +186,7 @@ pub(super) fn finish<R: Read + Seek>(
     let architecture = config_str("architecture")?;
     ensure_at!(
         architecture == Some(platform.architecture.as_str()),
-        &config_name,
+        config_name,
         "image config architecture is {}, but index.json platform says {:?}",
         show(architecture),
         platform.architecture
@@ -168,7 +194,7 @@ pub(super) fn finish<R: Read + Seek>(
     let os = config_str("os")?;
     ensure_at!(
         os == Some(platform.os.as_str()),
-        &config_name,
+        config_name,
         "image config os is {}, but index.json platform says {:?}",
         show(os),
         platform.os
@@ -176,7 +202,7 @@ pub(super) fn finish<R: Read + Seek>(
     let variant = config_str("variant")?;
     ensure_at!(
         variant == platform.variant.as_deref(),
-        &config_name,
+        config_name,
         "image config variant is {}, but index.json platform says {}",
         show(variant),
         show(platform.variant.as_deref())
@@ -185,7 +211,7 @@ pub(super) fn finish<R: Read + Seek>(
     let rootfs_type = rootfs.and_then(|r| r.get("type"));
     ensure_at!(
         rootfs_type == Some(&Value::String("layers".into())),
-        &config_name,
+        config_name,
         "image config rootfs.type is {}, expected \"layers\"",
         rootfs_type.map_or_else(|| "missing".to_string(), |t| t.to_string())
     );
@@ -194,23 +220,36 @@ pub(super) fn finish<R: Read + Seek>(
         .and_then(Value::as_array)
     else {
         bail_at!(
-            &config_name,
+            config_name,
             "image config rootfs.diff_ids is missing or not an array"
         );
     };
     ensure_at!(
-        diff_ids.len() == layer_descs.len(),
-        &config_name,
+        diff_ids.len() == layer_count,
+        config_name,
         "image config has {} rootfs.diff_ids, but the OCI manifest has {} layers",
         diff_ids.len(),
-        layer_descs.len()
+        layer_count
     );
+    Ok(diff_ids)
+}
 
-    let mut layers = Vec::with_capacity(layer_descs.len());
-    for (i, (desc, name)) in layer_descs.iter().zip(&layer_names).enumerate() {
-        let range = blobs.find(&manifest_name, &format!("layers[{i}]"), name)?;
+/// Each layer of the manifest `m`: present, of its descriptor's size, and
+/// (unless only blobs are asked for) uncompressing to its `diff_ids` entry.
+/// A layer in `checked` (by blob name) was uncompressed for another platform.
+fn check_layers<R: Read + Seek>(
+    ar: &mut Archive<R>,
+    blobs: &Blobs<'_>,
+    m: &Read1,
+    diff_ids: &[Value],
+    (mtime, depth): (u64, Depth),
+    checked: &mut HashMap<String, ValidLayer>,
+) -> Result<Vec<ValidLayer>> {
+    let mut layers = Vec::with_capacity(m.layer_descs.len());
+    for (i, (desc, name)) in m.layer_descs.iter().zip(&m.layer_names).enumerate() {
+        let range = blobs.find(&m.manifest_name, &format!("layers[{i}]"), name)?;
         check_size(
-            &manifest_name,
+            &m.manifest_name,
             &format!("OCI manifest layers[{i}]"),
             name,
             desc,
@@ -230,7 +269,7 @@ pub(super) fn finish<R: Read + Seek>(
         let diff_id_ok = |actual: &str| -> Result<()> {
             ensure_at!(
                 claimed == Some(actual),
-                &config_name,
+                &m.config_name,
                 "image config rootfs.diff_ids[{i}] is {}, but layer {i} `{name}` uncompresses to {actual}",
                 diff_ids[i]
             );
@@ -239,21 +278,7 @@ pub(super) fn finish<R: Read + Seek>(
         let layer = match checked.get(name) {
             Some(done) => done.clone(),
             None => {
-                let label = format!("layer {i}");
-                let blob = ar.open_range(name, range).map_err(from_failure)?;
-                let declared = desc.media_type.as_deref().unwrap_or_default();
-                let zstd = declared == crate::compress::MEDIA_ZSTD;
-                let found = layers::check_layer(name, &label, blob, mtime, zstd)?;
-                // A wrong diff_id is the more fundamental error: reported first.
-                diff_id_ok(&found.diff_id)?;
-                found.tar_problem.map_or(Ok(()), Err)?;
-                let layer = ValidLayer {
-                    digest: desc.digest.clone(),
-                    size: range.size,
-                    diff_id: found.diff_id,
-                    uncompressed_size: found.uncompressed_size,
-                    files: found.files,
-                };
+                let layer = uncompress_layer(ar, (i, name, range), desc, mtime, diff_id_ok)?;
                 checked.insert(name.clone(), layer.clone());
                 layer
             }
@@ -261,20 +286,31 @@ pub(super) fn finish<R: Read + Seek>(
         diff_id_ok(&layer.diff_id)?;
         layers.push(layer);
     }
+    Ok(layers)
+}
 
-    Ok(ValidImage {
-        reference: reference.to_string(),
-        manifest_digest,
-        manifest_size: manifest_bytes.len() as u64,
-        config_digest: config_desc.digest.clone(),
-        config_size: config_bytes.len() as u64,
-        layers,
-        architecture: platform.architecture.clone(),
-        os: platform.os.clone(),
-        variant: platform.variant.clone(),
-        mtime,
-        config,
-        manifest_bytes,
-        config_bytes,
+/// Uncompress layer `i` (blob `name` at `range`) and check its tar; a wrong
+/// diff_id (judged by `diff_id_ok`) is the more fundamental error, so it is
+/// reported before any problem in the tar.
+fn uncompress_layer<R: Read + Seek>(
+    ar: &mut Archive<R>,
+    (i, name, range): (usize, &str, Range),
+    desc: &Descriptor,
+    mtime: u64,
+    diff_id_ok: impl Fn(&str) -> Result<()>,
+) -> Result<ValidLayer> {
+    let label = format!("layer {i}");
+    let blob = ar.open_range(name, range).map_err(from_failure)?;
+    let declared = desc.media_type.as_deref().unwrap_or_default();
+    let zstd = declared == crate::compress::MEDIA_ZSTD;
+    let found = layers::check_layer(name, &label, blob, mtime, zstd)?;
+    diff_id_ok(&found.diff_id)?;
+    found.tar_problem.map_or(Ok(()), Err)?;
+    Ok(ValidLayer {
+        digest: desc.digest.clone(),
+        size: range.size,
+        diff_id: found.diff_id,
+        uncompressed_size: found.uncompressed_size,
+        files: found.files,
     })
 }

@@ -76,12 +76,23 @@
 //! the outer tar built from its headers (a size past the end of the file is an
 //! error naming the entry), JSON documents read with a size limit, blobs as
 //! byte ranges of the file. The files split the checks as go-containerregistry
-//! splits `validateManifest`/`validateConfig`/`validateLayers`: `outer` (entry
-//! names, order, headers, blob digests), `documents` (index.json, the image
-//! index, manifest.json, blob order, canonical JSON), `manifest` (each image's
-//! manifest, config), `layers` (each layer streamed once: gunzip →
-//! diff_id → tar entries, never the whole layer in memory). Blob digests are
-//! hashed on a second thread while the layers are read.
+//! splits `validateManifest`/`validateConfig`/`validateLayers`, each file
+//! importing only files listed below it (this one, on top, holds the entry
+//! points):
+//!
+//! ```text
+//! documents  index.json, the image index, manifest.json, blob order
+//! artifacts  each attached SBOM: descriptor, empty config, document, subject
+//! manifest   each image's manifest and config, then its layers
+//! layers     each layer streamed once: gunzip → diff_id → tar entries
+//! blobs      blobs by name, bounded document reads, canonical JSON
+//! outer      entry names, order, headers, blob digests
+//! valid      the returned types (ValidSet, ValidImage, …)
+//! errors     Violation, bail_at!/ensure_at!
+//! ```
+//!
+//! No layer is ever held whole in memory. Blob digests are hashed on a second
+//! thread while the layers are read.
 //!
 //! Every violation is an error whose message (plain `Display`, no context
 //! chain needed) names the entry and the expected and actual values. The
@@ -91,235 +102,37 @@ use std::io::{Read, Seek};
 use std::path::Path;
 
 use anyhow::{anyhow, Result};
-use serde_json::Value;
 
-use crate::error::Failure;
-use crate::oci::{Archive, Platform, Strictness};
-pub use artifacts::ValidArtifact;
+use crate::oci::{Archive, Strictness};
+use errors::from_failure;
+use manifest::Depth;
+use valid::normalize_lookup;
 
 mod artifacts;
+mod blobs;
 mod documents;
+mod errors;
 mod layers;
 mod manifest;
 mod outer;
+mod valid;
 
-#[cfg(test)]
-use crate::digest::sha256_hex;
 pub use crate::oci::documents::{
     ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, MEDIA_TYPE_CONFIG, MEDIA_TYPE_INDEX,
     MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_MANIFEST,
 };
+pub use documents::OCI_LAYOUT;
+pub use errors::Violation;
+pub use valid::{platform_order, LayerEntry, ValidArtifact, ValidImage, ValidLayer, ValidSet};
+
 #[cfg(test)]
-use documents::canonical_json;
+use crate::digest::sha256_hex;
+#[cfg(test)]
+use blobs::canonical_json;
 #[cfg(test)]
 use layers::check_layer_tar;
 #[cfg(test)]
 use outer::BLOB_PREFIX;
-
-/// Exact content of the `oci-layout` entry.
-pub const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
-
-/// A validated image tarball.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ValidImage {
-    /// Full reference, e.g. `localhost/hello:0.1.0` (from the index.json annotations).
-    pub reference: String,
-    /// `sha256:<hex>` of the OCI manifest blob.
-    pub manifest_digest: String,
-    pub manifest_size: u64,
-    /// `sha256:<hex>` of the image config blob.
-    pub config_digest: String,
-    pub config_size: u64,
-    /// Layers in manifest order.
-    pub layers: Vec<ValidLayer>,
-    pub architecture: String,
-    pub os: String,
-    pub variant: Option<String>,
-    /// The mtime of every outer tar entry (and of every layer entry).
-    pub mtime: u64,
-    /// The parsed image config.
-    pub config: Value,
-    pub manifest_bytes: Vec<u8>,
-    pub config_bytes: Vec<u8>,
-}
-
-impl ValidImage {
-    /// `os/architecture[/variant]`.
-    pub fn platform(&self) -> String {
-        let mut s = format!("{}/{}", self.os, self.architecture);
-        if let Some(v) = &self.variant {
-            s = format!("{s}/{v}");
-        }
-        s
-    }
-
-    /// The entry for `path` in the topmost layer that has it (leading `/` or
-    /// `./` and a trailing `/` are ignored). Whiteouts are not interpreted.
-    pub fn find(&self, path: &str) -> Option<&LayerEntry> {
-        let want = normalize_lookup(path);
-        self.layers
-            .iter()
-            .rev()
-            .find_map(|l| l.files.iter().find(|e| e.path == want))
-    }
-}
-
-/// A validated tarball: one image, or several platforms of one reference.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ValidSet {
-    /// Full reference, e.g. `localhost/hello:0.1.0` (from the index.json annotations).
-    pub reference: String,
-    /// `sha256:<hex>` of the OCI image index blob (several platforms, or one
-    /// with attached SBOMs).
-    pub index_digest: Option<String>,
-    pub index_bytes: Option<Vec<u8>>,
-    /// One image per platform, in the tarball's (canonical) order.
-    pub images: Vec<ValidImage>,
-    /// The SBOM artifacts attached to the images, in image order.
-    pub artifacts: Vec<ValidArtifact>,
-    /// The mtime of every outer tar entry (and of every layer entry).
-    pub mtime: u64,
-}
-
-impl ValidSet {
-    /// The digest a user pulls: the image index's for several platforms, else
-    /// the one manifest's (an index that only adds SBOMs is not pushed).
-    pub fn digest(&self) -> &str {
-        match &self.index_digest {
-            Some(d) if self.images.len() > 1 => d,
-            _ => &self.images[0].manifest_digest,
-        }
-    }
-
-    /// The artifacts attached to image `i`.
-    pub fn artifacts_of(&self, i: usize) -> impl Iterator<Item = &ValidArtifact> {
-        let digest = self.images.get(i).map(|m| m.manifest_digest.clone());
-        self.artifacts
-            .iter()
-            .filter(move |a| Some(&a.subject) == digest.as_ref())
-    }
-
-    /// `linux/amd64, linux/arm64/v8`: the platforms, for messages.
-    pub fn platforms(&self) -> String {
-        self.images
-            .iter()
-            .map(ValidImage::platform)
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-
-    /// The one image, or an error naming the platforms of a multi-platform tarball.
-    pub fn single(mut self, what: &str) -> Result<ValidImage> {
-        if self.images.len() == 1 {
-            return Ok(self.images.remove(0));
-        }
-        Err(anyhow::Error::new(Violation {
-            entry: "index.json".into(),
-            detail: format!(
-                "{what} is a multi-platform image tarball ({}), but a single-platform one is                  expected here",
-                self.platforms()
-            ),
-        }))
-    }
-}
-
-/// Where a platform sorts in a multi-platform tarball: by the row of its
-/// architecture in [`crate::arch::ARCHES`] (so amd64 before arm64; unknown
-/// ones after every known one, by name), then os and variant. The writer
-/// (`image::ImageSet`) sorts by it, and the checker requires it.
-pub fn platform_order(p: &Platform) -> (usize, &str, &str, &str) {
-    let row = crate::arch::ARCHES
-        .iter()
-        .position(|a| a.goarch == p.architecture)
-        .unwrap_or(crate::arch::ARCHES.len());
-    (
-        row,
-        p.architecture.as_str(),
-        p.os.as_str(),
-        p.variant.as_deref().unwrap_or_default(),
-    )
-}
-
-/// One validated layer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ValidLayer {
-    /// `sha256:<hex>` of the compressed blob.
-    pub digest: String,
-    /// Compressed size.
-    pub size: u64,
-    /// `sha256:<hex>` of the uncompressed tar.
-    pub diff_id: String,
-    pub uncompressed_size: u64,
-    /// Entries in tar order.
-    pub files: Vec<LayerEntry>,
-}
-
-/// One entry of a layer tar.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LayerEntry {
-    /// Relative path without a trailing `/` (directories too), e.g. `etc`, `etc/passwd`.
-    pub path: String,
-    /// `'f'` regular file, `'d'` directory, `'l'` symlink.
-    pub kind: char,
-    /// Permission bits (`mode & 0o7777`).
-    pub mode: u32,
-    pub size: u64,
-    pub uid: u64,
-    pub gid: u64,
-    pub mtime: u64,
-}
-
-/// An invariant violation: which entry, and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{entry}: {detail}")]
-pub struct Violation {
-    /// The outer tar entry (or document) at fault, e.g. `index.json` or `blobs/sha256/…`.
-    pub entry: String,
-    /// Expected vs actual.
-    pub detail: String,
-}
-
-fn violation(entry: impl Into<String>, detail: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(Violation {
-        entry: entry.into(),
-        detail: detail.into(),
-    })
-}
-
-/// A reader's failure (a truncated tar, an oversized document) as an error
-/// whose message is the failure's sentence and its details.
-fn from_failure(f: Failure) -> anyhow::Error {
-    let mut msg = f.what;
-    for d in f.details {
-        msg.push_str(": ");
-        msg.push_str(&d);
-    }
-    anyhow!(msg)
-}
-
-macro_rules! bail_at {
-    ($entry:expr, $($fmt:tt)+) => {
-        return Err($crate::validate::violation($entry, format!($($fmt)+)))
-    };
-}
-
-macro_rules! ensure_at {
-    ($cond:expr, $entry:expr, $($fmt:tt)+) => {
-        if !$cond {
-            bail_at!($entry, $($fmt)+);
-        }
-    };
-}
-use {bail_at, ensure_at};
-
-/// How far to look into the layers.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Depth {
-    /// Outer tar, JSON documents, every blob's digest and size; layers are not
-    /// uncompressed (their `diff_id`s and `files` are taken from the config / left empty).
-    Blobs,
-    Full,
-}
 
 /// Validate the single-platform image tarball at `path`. A multi-platform
 /// tarball is an error naming its platforms (use [`validate_set`]), so no
@@ -404,20 +217,6 @@ fn open(path: &Path) -> Result<std::io::BufReader<std::fs::File>> {
     std::fs::File::open(path)
         .map(std::io::BufReader::new)
         .map_err(|e| anyhow!("opening image tarball {}: {e}", path.display()))
-}
-
-fn normalize_lookup(path: &str) -> String {
-    let mut p = path;
-    loop {
-        if let Some(rest) = p.strip_prefix("./") {
-            p = rest;
-        } else if let Some(rest) = p.strip_prefix('/') {
-            p = rest;
-        } else {
-            break;
-        }
-    }
-    p.trim_end_matches('/').to_string()
 }
 
 /// The whole check. `reopen` gives a second reader over the same bytes for

@@ -3,15 +3,17 @@
 //!
 //! In: an [`Archive`] opened in strict mode (names exactly as stored). Out: the
 //! entries in tar order with their byte ranges, and the one mtime they share,
-//! for [`super::documents`]; or the first [`super::Violation`]. No entry's data
-//! is read here except to hash blobs, which streams each blob's range.
+//! for the document checks; or the first [`super::Violation`]. No entry's data
+//! is read here except to hash blobs, which streams each blob's range. It sits
+//! at the bottom of the checks with [`super::errors`]: the others name blobs
+//! through it ([`blob_name_of`]), and it imports none of them.
 
 use std::collections::HashSet;
 use std::io::{Read, Seek, SeekFrom};
 
 use anyhow::{anyhow, Result};
 
-use super::{bail_at, ensure_at, violation};
+use super::errors::{bail_at, ensure_at, violation};
 use crate::digest::is_sha256_hex;
 use crate::oci::{first_nonzero, Archive, Hashing, Range};
 

@@ -2,7 +2,7 @@
 //! corruption per invariant, each of which must be named in the error.
 
 use super::*;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::io::Write;
 
 /// One tar entry, written with raw header fields so tests can produce
