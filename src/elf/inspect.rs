@@ -21,22 +21,20 @@
 //! Robustness: the input may be anything (a script, a truncated copy, a
 //! corrupt file). Cheap structural checks (magic, class, data encoding, file
 //! type, program and section header tables and every segment lying inside the
-//! file) run before `goblin` sees the bytes, so ordinary malformed inputs are
-//! plain errors; as a last line of defence the `goblin` call is also wrapped
-//! in [`std::panic::catch_unwind`] and a panic becomes
-//! [`InspectError::Malformed`].
+//! file: the sibling `precheck.rs`) run before `goblin` sees the bytes, so
+//! ordinary malformed inputs are plain errors; as a last line of defence the
+//! `goblin` call is also wrapped in [`std::panic::catch_unwind`] and a panic
+//! becomes [`InspectError::Malformed`].
 
-use std::borrow::Cow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use goblin::elf::dynamic::{DF_1_PIE, DT_NEEDED};
-use goblin::elf::header::{
-    EI_CLASS, EI_DATA, EI_OSABI, ELFCLASS32, ELFCLASS64, ELFDATA2LSB, ELFDATA2MSB, ELFMAG, ET_CORE,
-    ET_DYN, ET_EXEC, ET_NONE, ET_REL, SELFMAG,
-};
+use goblin::elf::header::{EI_OSABI, ET_DYN, ET_EXEC};
 use goblin::elf::program_header::{PF_X, PT_GNU_STACK, PT_INTERP, PT_NOTE};
 use goblin::elf::section_header::SHT_SYMTAB;
 use goblin::elf::Elf;
+
+use super::precheck::precheck;
 
 /// How the executable gets its libc and other libraries at run time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,295 +157,8 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection, InspectError> {
     }
 }
 
-// ---------------------------------------------------------------------------
-// Raw layout constants (ELF64, little-endian only: everything else is refused
-// before these are used).
-
-const EHDR64_SIZE: usize = 64;
-const PHDR64_SIZE: usize = 56;
-const SHDR64_SIZE: usize = 64;
 /// `NT_GNU_ABI_TAG`: written by glibc's crt1.o, never by musl.
 const NT_GNU_ABI_TAG: u32 = 1;
-
-fn rd_u16(b: &[u8], off: usize) -> u16 {
-    let mut a = [0u8; 2];
-    a.copy_from_slice(&b[off..off + 2]);
-    u16::from_le_bytes(a)
-}
-
-fn rd_u32(b: &[u8], off: usize) -> u32 {
-    let mut a = [0u8; 4];
-    a.copy_from_slice(&b[off..off + 4]);
-    u32::from_le_bytes(a)
-}
-
-fn rd_u64(b: &[u8], off: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[off..off + 8]);
-    u64::from_le_bytes(a)
-}
-
-/// Name a program header type for messages.
-fn pt_name(p_type: u32) -> Cow<'static, str> {
-    match p_type {
-        0 => "PT_NULL".into(),
-        1 => "PT_LOAD".into(),
-        2 => "PT_DYNAMIC".into(),
-        3 => "PT_INTERP".into(),
-        4 => "PT_NOTE".into(),
-        5 => "PT_SHLIB".into(),
-        6 => "PT_PHDR".into(),
-        7 => "PT_TLS".into(),
-        0x6474_e550 => "PT_GNU_EH_FRAME".into(),
-        0x6474_e551 => "PT_GNU_STACK".into(),
-        0x6474_e552 => "PT_GNU_RELRO".into(),
-        0x6474_e553 => "PT_GNU_PROPERTY".into(),
-        other => format!("type {other:#x}").into(),
-    }
-}
-
-/// Describe a non-ELF file for [`InspectError::NotElf`].
-fn describe_non_elf(bytes: &[u8]) -> String {
-    let starts = |magic: &[u8]| bytes.starts_with(magic);
-    if starts(b"#!") {
-        return "starts with #! (a script)".into();
-    }
-    if starts(&[0x1f, 0x8b]) {
-        return "is a gzip file".into();
-    }
-    if bytes.len() >= 262 && &bytes[257..262] == b"ustar" {
-        return "is a tar archive".into();
-    }
-    let known: &[(&[u8], &str)] = &[
-        (b"!<arch>\n", "is an ar archive (a static library?)"),
-        (b"PK\x03\x04", "is a zip archive"),
-        (b"\xfd7zXZ\x00", "is an xz file"),
-        (b"\x28\xb5\x2f\xfd", "is a zstd file"),
-        (b"BZh", "is a bzip2 file"),
-        (b"\0asm", "is a WebAssembly module"),
-        (b"MZ", "is a Windows PE/DOS executable"),
-        (b"\xcf\xfa\xed\xfe", "is a Mach-O file"),
-        (b"\xce\xfa\xed\xfe", "is a Mach-O file"),
-        (b"\xfe\xed\xfa\xcf", "is a Mach-O file"),
-        (b"\xfe\xed\xfa\xce", "is a Mach-O file"),
-        (
-            b"\xca\xfe\xba\xbe",
-            "is a Mach-O universal binary (or Java class file)",
-        ),
-    ];
-    for (magic, what) in known {
-        if starts(magic) {
-            return (*what).into();
-        }
-    }
-    let hex: Vec<String> = bytes.iter().take(4).map(|b| format!("{b:02x}")).collect();
-    let mut s = format!("starts with bytes {}", hex.join(" "));
-    if bytes.len() < 4 {
-        s.push_str(&format!(" and is only {} bytes long", bytes.len()));
-    } else if bytes[..4]
-        .iter()
-        .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace())
-    {
-        s.push_str(" (looks like text)");
-    }
-    s
-}
-
-/// Structural checks on the raw bytes: everything that can be verified
-/// cheaply before handing the file to goblin. On success the file is a
-/// little-endian ELF64 `ET_EXEC`/`ET_DYN` whose header, program header table,
-/// every segment's file bytes, and section header table lie in the file.
-fn precheck(bytes: &[u8]) -> Result<(), InspectError> {
-    let len = bytes.len();
-    if len == 0 {
-        return Err(InspectError::Empty);
-    }
-    let magic_len = len.min(SELFMAG);
-    if bytes[..magic_len] != ELFMAG[..magic_len] {
-        return Err(InspectError::NotElf {
-            found: describe_non_elf(bytes),
-        });
-    }
-    if len <= EI_CLASS {
-        return Err(InspectError::Truncated {
-            detail: format!("the file is only {len} bytes, an ELF header needs at least 52"),
-        });
-    }
-    match bytes[EI_CLASS] {
-        ELFCLASS64 => {}
-        ELFCLASS32 => return Err(InspectError::Not64Bit),
-        other => {
-            return Err(InspectError::Malformed {
-                detail: format!("invalid ELF class byte {other} (expected 1 or 2)"),
-            });
-        }
-    }
-    if len <= EI_DATA {
-        return Err(InspectError::Truncated {
-            detail: format!("the file is only {len} bytes, an ELF64 header needs {EHDR64_SIZE}"),
-        });
-    }
-    match bytes[EI_DATA] {
-        ELFDATA2LSB => {}
-        ELFDATA2MSB => return Err(InspectError::BigEndian),
-        other => {
-            return Err(InspectError::Malformed {
-                detail: format!("invalid ELF data encoding byte {other} (expected 1 or 2)"),
-            });
-        }
-    }
-    if len < EHDR64_SIZE {
-        return Err(InspectError::Truncated {
-            detail: format!("the file is only {len} bytes, an ELF64 header needs {EHDR64_SIZE}"),
-        });
-    }
-
-    let e_type = rd_u16(bytes, 16);
-    match e_type {
-        ET_EXEC | ET_DYN => {}
-        ET_REL => {
-            return Err(InspectError::NotExecutable {
-                kind: "a relocatable object file (ET_REL), not a linked program".into(),
-            });
-        }
-        ET_CORE => {
-            return Err(InspectError::NotExecutable {
-                kind: "a core dump (ET_CORE)".into(),
-            });
-        }
-        ET_NONE => {
-            return Err(InspectError::NotExecutable {
-                kind: "an ELF file of no type (ET_NONE)".into(),
-            });
-        }
-        other => {
-            return Err(InspectError::NotExecutable {
-                kind: format!("an ELF file of unknown or OS-specific type (e_type {other:#x})"),
-            });
-        }
-    }
-
-    let e_phoff = rd_u64(bytes, 0x20);
-    let e_shoff = rd_u64(bytes, 0x28);
-    let e_phentsize = rd_u16(bytes, 0x36);
-    let e_phnum = rd_u16(bytes, 0x38);
-    let e_shentsize = rd_u16(bytes, 0x3a);
-    let e_shnum = rd_u16(bytes, 0x3c);
-
-    // Program header table.
-    if e_phnum == 0 {
-        return Err(InspectError::Malformed {
-            detail: "the executable has no program headers (e_phnum is 0), so nothing would be \
-                     loaded"
-                .into(),
-        });
-    }
-    if usize::from(e_phentsize) != PHDR64_SIZE {
-        return Err(InspectError::Malformed {
-            detail: format!(
-                "program header entry size e_phentsize is {e_phentsize}, ELF64 requires \
-                 {PHDR64_SIZE}"
-            ),
-        });
-    }
-    let ph_table = table_range(e_phoff, e_phnum, PHDR64_SIZE);
-    let ph_start = match ph_table {
-        Some((start, end)) if end <= len as u64 => start as usize,
-        _ => {
-            return Err(InspectError::Truncated {
-                detail: format!(
-                    "the program header table ({e_phnum} entries of {PHDR64_SIZE} bytes at \
-                     offset {e_phoff:#x}) {}, but the file is only {len} bytes",
-                    ends_at(ph_table)
-                ),
-            });
-        }
-    };
-
-    // Every segment's file bytes.
-    for i in 0..usize::from(e_phnum) {
-        let ph = ph_start + i * PHDR64_SIZE;
-        let p_type = rd_u32(bytes, ph);
-        let p_offset = rd_u64(bytes, ph + 8);
-        let p_filesz = rd_u64(bytes, ph + 32);
-        if p_filesz == 0 {
-            continue;
-        }
-        let end = p_offset.checked_add(p_filesz);
-        if !matches!(end, Some(end) if end <= len as u64) {
-            return Err(InspectError::Truncated {
-                detail: format!(
-                    "segment {i} ({}) covers {p_filesz} bytes at offset {p_offset:#x} and {}, \
-                     but the file is only {len} bytes",
-                    pt_name(p_type),
-                    match end {
-                        Some(end) => format!("ends at {end}"),
-                        None => "ends past 2^64".into(),
-                    }
-                ),
-            });
-        }
-    }
-
-    // Section header table (optional: e_shoff 0 means none). goblin reads
-    // the table whenever e_shoff is non-zero, using section 0's sh_size as
-    // the count when e_shnum is 0 (extended numbering).
-    if e_shoff != 0 {
-        if usize::from(e_shentsize) != SHDR64_SIZE {
-            return Err(InspectError::Malformed {
-                detail: format!(
-                    "section header entry size e_shentsize is {e_shentsize}, ELF64 requires \
-                     {SHDR64_SIZE}"
-                ),
-            });
-        }
-        let count = if e_shnum != 0 {
-            u64::from(e_shnum)
-        } else {
-            // Extended numbering: read section 0 (checked below as 1 entry).
-            match table_range(e_shoff, 1, SHDR64_SIZE) {
-                Some((start, end)) if end <= len as u64 => rd_u64(bytes, start as usize + 32),
-                r => {
-                    return Err(InspectError::Truncated {
-                        detail: format!(
-                            "section header 0 at offset {e_shoff:#x} {}, but the file is only \
-                             {len} bytes",
-                            ends_at(r)
-                        ),
-                    });
-                }
-            }
-        };
-        let sh_table = count
-            .checked_mul(SHDR64_SIZE as u64)
-            .and_then(|size| e_shoff.checked_add(size))
-            .map(|end| (e_shoff, end));
-        if !matches!(sh_table, Some((_, end)) if end <= len as u64) {
-            return Err(InspectError::Truncated {
-                detail: format!(
-                    "the section header table ({count} entries of {SHDR64_SIZE} bytes at offset \
-                     {e_shoff:#x}) {}, but the file is only {len} bytes",
-                    ends_at(sh_table)
-                ),
-            });
-        }
-    }
-    Ok(())
-}
-
-/// `(start, end)` of a table of `count` entries of `entsize` bytes at `off`,
-/// `None` on overflow.
-fn table_range(off: u64, count: u16, entsize: usize) -> Option<(u64, u64)> {
-    let size = u64::from(count).checked_mul(entsize as u64)?;
-    Some((off, off.checked_add(size)?))
-}
-
-fn ends_at(range: Option<(u64, u64)>) -> String {
-    match range {
-        Some((_, end)) => format!("would end at byte {end}"),
-        None => "would end past 2^64".into(),
-    }
-}
 
 /// Symbols whose presence in a glibc-linked binary means NSS or `dlopen` at
 /// run time (both load shared objects that a FROM-scratch image lacks).
@@ -554,8 +265,28 @@ pub(crate) fn inspect_uncaught(bytes: &[u8]) -> Result<Inspection, InspectError>
     })?;
     let machine = elf.header.e_machine;
     let (arch, variant) = arch_of(machine);
+    let (interpreter, exec_stack) = program_headers(&elf, bytes)?;
+    let (needed, flags_1) = dynamic_needed(&elf);
+    let kind = link_kind(elf.header.e_type, interpreter.is_some(), &needed, flags_1)?;
+    let (has_symtab, has_debug) = symbols_and_debug(&elf);
+    Ok(Inspection {
+        machine,
+        arch,
+        variant,
+        kind,
+        interpreter,
+        needed,
+        has_symtab,
+        has_debug,
+        exec_stack,
+        warnings: warnings(&elf, bytes, exec_stack),
+        allocator: super::allocator::detect(&elf),
+    })
+}
 
-    // PT_INTERP: read it ourselves (goblin drops non-UTF-8 interpreters).
+/// The `PT_INTERP` string (read here: goblin drops non-UTF-8 interpreters), and
+/// whether `PT_GNU_STACK` asks for an executable stack.
+fn program_headers(elf: &Elf<'_>, bytes: &[u8]) -> Result<(Option<String>, bool), InspectError> {
     let mut interpreter = None;
     let mut exec_stack = false;
     for ph in &elf.program_headers {
@@ -576,38 +307,54 @@ pub(crate) fn inspect_uncaught(bytes: &[u8]) -> Result<Inspection, InspectError>
             exec_stack = true;
         }
     }
+    Ok((interpreter, exec_stack))
+}
 
-    let mut needed = Vec::new();
-    let mut flags_1 = 0u64;
-    if let Some(dynamic) = &elf.dynamic {
-        flags_1 = dynamic.info.flags_1;
-        for d in &dynamic.dyns {
-            if d.d_tag == DT_NEEDED {
-                needed.push(match elf.dynstrtab.get_at(d.d_val as usize) {
-                    Some(name) => name.to_string(),
-                    None => format!(
-                        "<unreadable DT_NEEDED name at string offset {:#x}>",
-                        d.d_val
-                    ),
-                });
-            }
-        }
-    }
+/// The `DT_NEEDED` libraries in file order, and the `DT_FLAGS_1` bits.
+fn dynamic_needed(elf: &Elf<'_>) -> (Vec<String>, u64) {
+    let Some(dynamic) = &elf.dynamic else {
+        return (Vec::new(), 0);
+    };
+    let needed = dynamic
+        .dyns
+        .iter()
+        .filter(|d| d.d_tag == DT_NEEDED)
+        .map(|d| match elf.dynstrtab.get_at(d.d_val as usize) {
+            Some(name) => name.to_string(),
+            None => format!(
+                "<unreadable DT_NEEDED name at string offset {:#x}>",
+                d.d_val
+            ),
+        })
+        .collect();
+    (needed, dynamic.info.flags_1)
+}
+
+/// How the file is linked; an `ET_DYN` that is neither a PIE nor has a
+/// loader is a shared library, not a program.
+fn link_kind(
+    e_type: u16,
+    has_interpreter: bool,
+    needed: &[String],
+    flags_1: u64,
+) -> Result<LinkKind, InspectError> {
     let is_pie = flags_1 & DF_1_PIE != 0;
-
-    if elf.header.e_type == ET_DYN && interpreter.is_none() && !is_pie {
+    if e_type == ET_DYN && !has_interpreter && !is_pie {
         return Err(InspectError::NotExecutable {
             kind: "a shared library (ET_DYN without PT_INTERP or DF_1_PIE)".into(),
         });
     }
-    let kind = if interpreter.is_some() || !needed.is_empty() {
+    Ok(if has_interpreter || !needed.is_empty() {
         LinkKind::Dynamic
-    } else if elf.header.e_type == ET_EXEC {
+    } else if e_type == ET_EXEC {
         LinkKind::Static
     } else {
         LinkKind::StaticPie
-    };
+    })
+}
 
+/// Whether a `.symtab` and any `.debug*`/`.zdebug*` section exist.
+fn symbols_and_debug(elf: &Elf<'_>) -> (bool, bool) {
     let mut has_symtab = false;
     let mut has_debug = false;
     for sh in &elf.section_headers {
@@ -620,8 +367,11 @@ pub(crate) fn inspect_uncaught(bytes: &[u8]) -> Result<Inspection, InspectError>
             }
         }
     }
+    (has_symtab, has_debug)
+}
 
-    // Warnings.
+/// The human warnings: a foreign OS/ABI byte, an executable stack, glibc NSS use.
+fn warnings(elf: &Elf<'_>, bytes: &[u8], exec_stack: bool) -> Vec<String> {
     let mut warnings = Vec::new();
     let osabi = bytes[EI_OSABI];
     if osabi != 0 && osabi != 3 {
@@ -637,24 +387,10 @@ pub(crate) fn inspect_uncaught(bytes: &[u8]) -> Result<Inspection, InspectError>
                 .into(),
         );
     }
-
-    if let Some(w) = glibc_nss_warning(&elf, bytes) {
+    if let Some(w) = glibc_nss_warning(elf, bytes) {
         warnings.push(w);
     }
-
-    Ok(Inspection {
-        machine,
-        arch,
-        variant,
-        kind,
-        interpreter,
-        needed,
-        has_symtab,
-        has_debug,
-        exec_stack,
-        warnings,
-        allocator: super::allocator::detect(&elf),
-    })
+    warnings
 }
 
 /// A `PT_NOTE` holds a GNU `NT_GNU_ABI_TAG` note (glibc's crt1.o adds one).
@@ -673,7 +409,9 @@ fn has_gnu_abi_tag(elf: &Elf<'_>, bytes: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::super::precheck::{rd_u16, rd_u32, rd_u64, PHDR64_SIZE, SHDR64_SIZE};
     use super::*;
+    use goblin::elf::header::{EI_DATA, ELFDATA2MSB, ET_CORE};
 
     fn fixture(name: &str) -> Vec<u8> {
         let path = format!("{}/testdata/elf/{name}", env!("CARGO_MANIFEST_DIR"));

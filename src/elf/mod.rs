@@ -7,6 +7,7 @@
 
 pub mod allocator;
 pub mod inspect;
+mod precheck;
 pub mod verdict;
 
 pub use inspect::{inspect, InspectError, Inspection, LinkKind};
