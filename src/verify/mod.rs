@@ -443,6 +443,7 @@ fn verify_path_uncaught(path: &Path, name: &str, arch: Option<&str>) -> Report {
     Report::from_elf(name, verify_elf_bytes(name, &bytes, arch))
 }
 
+mod config;
 mod image;
 mod supply;
 pub use image::verify_archive;
