@@ -118,15 +118,7 @@ pub fn gzip_size(bytes: &[u8]) -> Result<u64> {
 pub fn pack(binary: Vec<u8>, plan: &UpxPlan, runnable: bool, shell: &Shell) -> Result<Packed> {
     check_args(&plan.args, plan.allow_brute)?;
     let upx = find_upx(plan)?;
-    let version = run(Command::new(&upx).arg("--version"))
-        .ok()
-        .and_then(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .next()
-                .map(str::to_string)
-        })
-        .unwrap_or_else(|| "upx (unknown version)".into());
+    let version = upx_version(&upx);
     // Removed on Ctrl-C too (crate::interrupt), not only when dropped.
     let (dir, _registered) = crate::interrupt::TempFile::create(tempfile::tempdir, |d| d.path())
         .map_err(|e| io_failure("create a temporary directory in", &std::env::temp_dir(), &e))?;
@@ -160,31 +152,8 @@ pub fn pack(binary: Vec<u8>, plan: &UpxPlan, runnable: bool, shell: &Shell) -> R
     }
 
     shell.status("Packing", format!("with {version} {}", plan.args.join(" ")));
-    let packed = run(Command::new(&upx)
-        .args(&plan.args)
-        .arg("-o")
-        .arg(&output)
-        .arg(&input))?;
-    let stderr = String::from_utf8_lossy(&packed.stderr).trim().to_string();
-    match packed.status.code() {
-        Some(0) => {}
-        Some(2) => shell.warn(format!("upx finished with warnings: {stderr}")),
-        _ if stderr.contains("NotCompressibleException") || stderr.contains("too small") => {
-            let why = if stderr.contains("too small") {
-                "the binary is too small for UPX"
-            } else {
-                "UPX cannot make this binary smaller (NotCompressibleException)"
-            };
-            shell.note(format!("{why}; keeping the unpacked binary"));
-            return Ok(keep(report, why.to_string(), binary));
-        }
-        _ => {
-            return Err(Failure::new(format!("`upx` failed ({})", packed.status))
-                .detail(stderr)
-                .detail(format!("arguments: {}", plan.args.join(" ")))
-                .help("try other `args`, or turn UPX off for this binary")
-                .into())
-        }
+    if let Some(why) = compress(&upx, plan, (&input, &output), shell)? {
+        return Ok(keep(report, why.to_string(), binary));
     }
     let tested = run(Command::new(&upx).arg("-t").arg(&output))?;
     if !tested.status.success() {
@@ -193,7 +162,79 @@ pub fn pack(binary: Vec<u8>, plan: &UpxPlan, runnable: bool, shell: &Shell) -> R
             .into());
     }
     let packed_bytes = std::fs::read(&output).map_err(|e| io_failure("read", &output, &e))?;
+    if let Some(note) = smoke_test(plan, runnable, (&input, &output), shell, &mut report)? {
+        return Ok(keep(report, note, binary));
+    }
+    report.packed = true;
+    report.binary_after = packed_bytes.len() as u64;
+    report.gzip_after = gzip_size(&packed_bytes)?;
+    Ok(Packed {
+        binary: packed_bytes,
+        report,
+    })
+}
 
+/// The first line of `upx --version`.
+fn upx_version(upx: &Path) -> String {
+    run(Command::new(upx).arg("--version"))
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "upx (unknown version)".into())
+}
+
+/// Run UPX on `input` into `output`. `Some(why)` when UPX cannot make the
+/// binary smaller (the unpacked one is kept); an error when it fails.
+fn compress(
+    upx: &Path,
+    plan: &UpxPlan,
+    (input, output): (&Path, &Path),
+    shell: &Shell,
+) -> Result<Option<&'static str>> {
+    let packed = run(Command::new(upx)
+        .args(&plan.args)
+        .arg("-o")
+        .arg(output)
+        .arg(input))?;
+    let stderr = String::from_utf8_lossy(&packed.stderr).trim().to_string();
+    match packed.status.code() {
+        Some(0) => Ok(None),
+        Some(2) => {
+            shell.warn(format!("upx finished with warnings: {stderr}"));
+            Ok(None)
+        }
+        _ if stderr.contains("NotCompressibleException") || stderr.contains("too small") => {
+            let why = if stderr.contains("too small") {
+                "the binary is too small for UPX"
+            } else {
+                "UPX cannot make this binary smaller (NotCompressibleException)"
+            };
+            shell.note(format!("{why}; keeping the unpacked binary"));
+            Ok(Some(why))
+        }
+        _ => Err(Failure::new(format!("`upx` failed ({})", packed.status))
+            .detail(stderr)
+            .detail(format!("arguments: {}", plan.args.join(" ")))
+            .help("try other `args`, or turn UPX off for this binary")
+            .into()),
+    }
+}
+
+/// The smoke run of the packed `output` beside the unpacked `input`, when
+/// asked for and `runnable` here: same status and output, start-up times into
+/// `report`. `Some(note)` when it failed and `--upx-fallback` keeps the
+/// unpacked binary.
+fn smoke_test(
+    plan: &UpxPlan,
+    runnable: bool,
+    (input, output): (&Path, &Path),
+    shell: &Shell,
+    report: &mut UpxReport,
+) -> Result<Option<String>> {
     match (&plan.smoke, runnable) {
         (None, _) => shell.note(
             "the packed binary was not run: set `smoke = [...]` in the `upx` table to prove it starts (e.g. [\"--version\"])",
@@ -201,8 +242,8 @@ pub fn pack(binary: Vec<u8>, plan: &UpxPlan, runnable: bool, shell: &Shell) -> R
         (Some(_), false) => shell.note("the packed binary is for another architecture; its smoke run was skipped"),
         (Some(args), true) => {
             shell.status("Testing", format!("packed binary with `{}`", args.join(" ")));
-            let result = smoke_run(&input, "unpacked", args, plan.timeout)
-                .and_then(|a| smoke_run(&output, "packed", args, plan.timeout).map(|b| (a, b)));
+            let result = smoke_run(input, "unpacked", args, plan.timeout)
+                .and_then(|a| smoke_run(output, "packed", args, plan.timeout).map(|b| (a, b)));
             let failure = match result {
                 Ok((unpacked, packed)) if unpacked.status == packed.status && unpacked.stdout == packed.stdout => {
                     report.startup_ms_before = Some(unpacked.median_ms);
@@ -219,7 +260,7 @@ pub fn pack(binary: Vec<u8>, plan: &UpxPlan, runnable: bool, shell: &Shell) -> R
             if let Some(f) = failure {
                 if plan.fallback {
                     shell.warn(format!("{}; keeping the unpacked binary (--upx-fallback)", f.what));
-                    return Ok(keep(report, format!("packed binary failed its smoke run: {}", f.what), binary));
+                    return Ok(Some(format!("packed binary failed its smoke run: {}", f.what)));
                 }
                 return Err(f
                     .help("pass --upx-fallback to ship the unpacked binary instead, or change the UPX `args`")
@@ -227,13 +268,7 @@ pub fn pack(binary: Vec<u8>, plan: &UpxPlan, runnable: bool, shell: &Shell) -> R
             }
         }
     }
-    report.packed = true;
-    report.binary_after = packed_bytes.len() as u64;
-    report.gzip_after = gzip_size(&packed_bytes)?;
-    Ok(Packed {
-        binary: packed_bytes,
-        report,
-    })
+    Ok(None)
 }
 
 fn write_exe(path: &Path, bytes: &[u8]) -> Result<()> {
