@@ -139,40 +139,43 @@ fn check_ident(bytes: &[u8]) -> Result<(), InspectError> {
             found: describe_non_elf(bytes),
         });
     }
-    if len <= EI_CLASS {
-        return Err(InspectError::Truncated {
-            detail: format!("the file is only {len} bytes, an ELF header needs at least 52"),
-        });
-    }
-    match bytes[EI_CLASS] {
-        ELFCLASS64 => {}
-        ELFCLASS32 => return Err(InspectError::Not64Bit),
-        other => {
-            return Err(InspectError::Malformed {
-                detail: format!("invalid ELF class byte {other} (expected 1 or 2)"),
-            });
-        }
-    }
-    if len <= EI_DATA {
-        return Err(InspectError::Truncated {
-            detail: format!("the file is only {len} bytes, an ELF64 header needs {EHDR64_SIZE}"),
-        });
-    }
-    match bytes[EI_DATA] {
-        ELFDATA2LSB => {}
-        ELFDATA2MSB => return Err(InspectError::BigEndian),
-        other => {
-            return Err(InspectError::Malformed {
-                detail: format!("invalid ELF data encoding byte {other} (expected 1 or 2)"),
-            });
-        }
-    }
+    ident_byte(
+        bytes,
+        (EI_CLASS, "class"),
+        format!("the file is only {len} bytes, an ELF header needs at least 52"),
+        (ELFCLASS64, ELFCLASS32, InspectError::Not64Bit),
+    )?;
+    ident_byte(
+        bytes,
+        (EI_DATA, "data encoding"),
+        format!("the file is only {len} bytes, an ELF64 header needs {EHDR64_SIZE}"),
+        (ELFDATA2LSB, ELFDATA2MSB, InspectError::BigEndian),
+    )?;
     if len < EHDR64_SIZE {
         return Err(InspectError::Truncated {
             detail: format!("the file is only {len} bytes, an ELF64 header needs {EHDR64_SIZE}"),
         });
     }
     Ok(())
+}
+
+/// The identification byte at `at` (its `name` for messages): present (else
+/// `truncated`), and `good`; `other`, the one other valid value, is `refused`;
+/// any other value is malformed.
+fn ident_byte(
+    bytes: &[u8],
+    (at, name): (usize, &str),
+    truncated: String,
+    (good, other, refused): (u8, u8, InspectError),
+) -> Result<(), InspectError> {
+    match bytes.get(at) {
+        None => Err(InspectError::Truncated { detail: truncated }),
+        Some(&b) if b == good => Ok(()),
+        Some(&b) if b == other => Err(refused),
+        Some(b) => Err(InspectError::Malformed {
+            detail: format!("invalid ELF {name} byte {b} (expected 1 or 2)"),
+        }),
+    }
 }
 
 /// `e_type` is an executable (`ET_EXEC`) or a position-independent one (`ET_DYN`).

@@ -162,14 +162,8 @@ fn read_index_json<R: Read + Seek>(
 ) -> Result<(Descriptor, String)> {
     let index_bytes = read_doc(ar, "index.json", range, "index.json")?;
     let index_value = parse_canonical("index.json", "OCI index", &index_bytes)?;
-    let mut manifests = index_manifests("index.json", &index_value)?;
-    ensure_at!(
-        manifests.len() == 1,
-        "index.json",
-        "has {} manifest descriptors, expected exactly 1",
-        manifests.len()
-    );
-    let top = manifests.remove(0);
+    let manifests = index_manifests("index.json", &index_value)?;
+    let top = exactly_one("index.json", "manifest descriptors", manifests)?;
     let (top_media_type, _) = require_descriptor("index.json", "manifests[0]", &top)?;
     Ok((top, top_media_type))
 }
@@ -326,6 +320,17 @@ fn index_manifests(entry: &str, value: &Value) -> Result<Vec<Descriptor>> {
     Ok(manifests)
 }
 
+/// The one item of `items` (the `what` of document `entry`).
+fn exactly_one<T>(entry: &str, what: &str, mut items: Vec<T>) -> Result<T> {
+    ensure_at!(
+        items.len() == 1,
+        entry,
+        "has {} {what}, expected exactly 1",
+        items.len()
+    );
+    Ok(items.remove(0))
+}
+
 /// The platform a manifest descriptor must carry, with os and architecture set.
 fn required_platform(entry: &str, field: &str, desc: &Descriptor) -> Result<Platform> {
     let Some(platform) = &desc.platform else {
@@ -350,19 +355,13 @@ fn docker_entry<R: Read + Seek>(ar: &mut Archive<R>, range: Range) -> Result<Doc
             format!("invalid docker-archive manifest: {e}"),
         )
     })?;
-    let Some(mut docker) = DockerEntry::list(&docker_value) else {
+    let Some(docker) = DockerEntry::list(&docker_value) else {
         bail_at!(
             "manifest.json",
             "invalid docker-archive manifest: not a JSON array"
         );
     };
-    ensure_at!(
-        docker.len() == 1,
-        "manifest.json",
-        "has {} entries, expected exactly 1",
-        docker.len()
-    );
-    let docker = docker.remove(0);
+    let docker = exactly_one("manifest.json", "entries", docker)?;
     ensure_at!(
         docker.config.is_some(),
         "manifest.json",
