@@ -34,6 +34,7 @@ use goblin::elf::program_header::{PF_X, PT_GNU_STACK, PT_INTERP, PT_NOTE};
 use goblin::elf::section_header::SHT_SYMTAB;
 use goblin::elf::Elf;
 
+pub use super::error::InspectError;
 use super::precheck::precheck;
 
 /// How the executable gets its libc and other libraries at run time.
@@ -110,34 +111,6 @@ impl Inspection {
     pub fn is_static(&self) -> bool {
         matches!(self.kind, LinkKind::Static | LinkKind::StaticPie)
     }
-}
-
-/// Why a file cannot be inspected as a packable executable.
-#[derive(Debug, thiserror::Error)]
-pub enum InspectError {
-    /// Zero-length input.
-    #[error("the file is empty (0 bytes)")]
-    Empty,
-    /// No ELF magic; `found` describes what the file looks like instead.
-    #[error("not an ELF file: the file {found}")]
-    NotElf { found: String },
-    /// A header, table or segment lies (partly) past the end of the file.
-    #[error("the ELF file is truncated: {detail}")]
-    Truncated { detail: String },
-    /// `ELFCLASS32`.
-    #[error("the file is a 32-bit ELF (ELFCLASS32); cargo-slim packs 64-bit Linux executables")]
-    Not64Bit,
-    /// `ELFDATA2MSB`.
-    #[error(
-        "the file is a big-endian ELF (ELFDATA2MSB); cargo-slim packs little-endian executables only"
-    )]
-    BigEndian,
-    /// A relocatable object, core dump, shared library, ...
-    #[error("the ELF file is not an executable: it is {kind}")]
-    NotExecutable { kind: String },
-    /// Anything else structurally wrong, including everything goblin rejects.
-    #[error("malformed ELF file: {detail}")]
-    Malformed { detail: String },
 }
 
 /// Inspect an ELF executable given as raw bytes. Never panics.

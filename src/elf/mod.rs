@@ -6,6 +6,7 @@
 //! shows only the unpacking stub.
 
 pub mod allocator;
+mod error;
 pub mod inspect;
 mod precheck;
 pub mod verdict;

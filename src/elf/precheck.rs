@@ -1,4 +1,4 @@
-//! The structural checks [`super::inspect`] runs on raw bytes before `goblin`
+//! The structural checks the ELF inspection runs on raw bytes before `goblin`
 //! parses them.
 //!
 //! In: the file's bytes. Out: `Ok` when the file is a little-endian ELF64
@@ -16,7 +16,7 @@ use goblin::elf::header::{
     ET_EXEC, ET_NONE, ET_REL, SELFMAG,
 };
 
-use super::inspect::InspectError;
+use super::error::InspectError;
 
 // Raw layout constants (ELF64, little-endian only: everything else is refused
 // before these are used).
