@@ -74,32 +74,11 @@ pub(super) fn check<R: Read + Seek>(
 
     // The manifests, each with its platform, and the image index (several platforms).
     let blobs = Blobs::new(&entries[3..]);
-    let at = Listed {
-        referrer: "index.json",
-        field: "manifests[0]",
-        desc: &top,
-    };
-    let contents = if top_media_type == MEDIA_TYPE_MANIFEST {
-        let platform = required_platform("index.json", "manifests[0]", &top)?;
-        Contents {
-            images: vec![manifest::read(ar, &blobs, at, &platform)?],
-            attached: Vec::new(),
-            index: None,
-        }
-    } else if top_media_type == MEDIA_TYPE_INDEX {
-        read_image_index(ar, &blobs, at)?
-    } else {
-        bail_at!(
-            "index.json",
-            "manifests[0].mediaType is {top_media_type:?}, expected {MEDIA_TYPE_MANIFEST:?} \
-             (one platform) or {MEDIA_TYPE_INDEX:?} (several)"
-        );
-    };
     let Contents {
         images: read,
         attached,
         index,
-    } = contents;
+    } = read_contents(ar, &blobs, &top, &top_media_type)?;
 
     // 1. Blob order: per image config, layers, manifest (a shared blob once); the index.
     check_blob_order(
@@ -140,6 +119,37 @@ pub(super) fn check<R: Read + Seek>(
         artifacts: attached,
         mtime,
     })
+}
+
+/// What the one descriptor of `index.json` (`top`, of `top_media_type`) leads
+/// to: one image manifest, or an image index of several.
+fn read_contents<R: Read + Seek>(
+    ar: &mut Archive<R>,
+    blobs: &Blobs<'_>,
+    top: &Descriptor,
+    top_media_type: &str,
+) -> Result<Contents> {
+    let at = Listed {
+        referrer: "index.json",
+        field: "manifests[0]",
+        desc: top,
+    };
+    match top_media_type {
+        MEDIA_TYPE_MANIFEST => {
+            let platform = required_platform("index.json", "manifests[0]", top)?;
+            Ok(Contents {
+                images: vec![manifest::read(ar, blobs, at, &platform)?],
+                attached: Vec::new(),
+                index: None,
+            })
+        }
+        MEDIA_TYPE_INDEX => read_image_index(ar, blobs, at),
+        _ => bail_at!(
+            "index.json",
+            "manifests[0].mediaType is {top_media_type:?}, expected {MEDIA_TYPE_MANIFEST:?} \
+             (one platform) or {MEDIA_TYPE_INDEX:?} (several)"
+        ),
+    }
 }
 
 /// `oci-layout` is exactly [`OCI_LAYOUT`].
