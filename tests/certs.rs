@@ -17,7 +17,7 @@ use cargo_slim::image::pinned;
 use cargo_slim::oci::{Archive, EntryKind, Strictness};
 use serde_json::Value;
 
-use crate::registry::{free_port, Certs};
+use crate::support::registry::{free_port, Certs};
 use crate::support::*;
 
 const NOTE: &str = "note: rustls-native-certs, openssl-probe read the system CA certificates";

@@ -183,7 +183,7 @@ fn impossible_targets_and_platforms_are_refused_up_front() {
 
 #[test]
 fn build_all_platforms_and_push_then_pull_each() {
-    use crate::registry::{Registry, RegistryConfig};
+    use crate::support::registry::{Registry, RegistryConfig};
     let Some(reg) = Registry::start(RegistryConfig::default()) else {
         return;
     };

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use cargo_slim::validate::validate_tarball;
 
-use crate::registry::*;
+use crate::support::registry::*;
 use crate::support::*;
 
 pub(crate) const PASSWORD: &str = "Tr0ub4dor-and-3-horses";

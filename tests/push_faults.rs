@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::registry::*;
+use crate::support::registry::*;
 use crate::support::*;
 
 /// A small valid image tarball, written with the library (no cargo build).
