@@ -107,15 +107,11 @@ fn check_refusal(name: &str, case: Refusal) {
 fn hello_with(dir: &Path, line: &str) -> PathBuf {
     copy_fixture_to("hello", dir);
     let manifest = dir.join("Cargo.toml");
-    let mut toml = std::fs::read_to_string(&manifest).unwrap();
     if line.starts_with("user =") {
-        toml = toml.replace("user = \"65532:65532\"\n", "");
+        let toml = std::fs::read_to_string(&manifest).unwrap();
+        std::fs::write(&manifest, toml.replace("user = \"65532:65532\"\n", "")).unwrap();
     }
-    let toml = toml.replace(
-        "[package.metadata.slim]\n",
-        &format!("[package.metadata.slim]\n{line}\n"),
-    );
-    std::fs::write(&manifest, toml).unwrap();
+    add_metadata(&manifest, line);
     manifest
 }
 
@@ -584,17 +580,10 @@ fn a_messy_image_path_is_folded_and_plain_integer_budgets_are_bytes() {
         "path = \"/usr//local/./bin/hello\"\nbudget = { image = 2097152 }",
     );
     let out = dir.path().join("o.tar");
-    let o = run_ok(&mut slim(&[
-        "--message-format",
-        "json",
-        "build",
-        "--manifest-path",
-        manifest.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]));
-    let report: serde_json::Value =
-        serde_json::from_str(text(&o.stdout).lines().last().unwrap()).unwrap();
+    let report = last_json(&run_ok(&mut build_manifest_json(
+        &manifest,
+        &["-o", out.to_str().unwrap()],
+    )));
     assert_eq!(report["budget"]["checks"][0]["limit"], 2097152, "{report}");
     let img = cargo_slim::validate::validate_tarball(&out).unwrap();
     assert_eq!(

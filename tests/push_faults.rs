@@ -79,6 +79,32 @@ fn assert_timeout_error(o: &Output, host: &str, took: Duration) {
     );
 }
 
+/// `push <tar> <proxy>/<repo> --timeout <timeout>` through a [`FaultProxy`] with
+/// `faults` in front of `reg`, requiring exit `code`: the proxy (for its
+/// counters), its host, the output and how long the push took.
+fn push_through(
+    reg: &Registry,
+    faults: Faults,
+    tar: &Path,
+    repo: &str,
+    timeout: &str,
+    code: i32,
+) -> (FaultProxy, String, Output, Duration) {
+    let proxy = FaultProxy::start(reg.port, faults);
+    let host = proxy.host();
+    let started = Instant::now();
+    let o = run_code(
+        &mut push_cmd(&[
+            tar.to_str().unwrap(),
+            &format!("{host}/{repo}"),
+            "--timeout",
+            timeout,
+        ]),
+        code,
+    );
+    (proxy, host, o, started.elapsed())
+}
+
 #[test]
 fn a_registry_that_accepts_and_never_answers_fails_within_the_timeout() {
     let tar = tiny_tar();
@@ -110,17 +136,17 @@ fn build_push_takes_the_timeout_too() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("hello.tar");
     let manifest = fixture("hello").join("Cargo.toml");
-    let mut cmd = slim(&[
-        "build",
-        "--manifest-path",
-        manifest.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-        "--push",
-        &format!("{host}/hello:1"),
-        "--timeout",
-        "3",
-    ]);
+    let mut cmd = build_manifest(
+        &manifest,
+        &[
+            "--output",
+            out.to_str().unwrap(),
+            "--push",
+            &format!("{host}/hello:1"),
+            "--timeout",
+            "3",
+        ],
+    );
     isolate(&mut cmd);
     let o = run_code(&mut cmd, 1);
     let err = text(&o.stderr);
@@ -140,26 +166,11 @@ fn a_registry_that_stalls_on_the_blob_upload_fails_within_the_timeout() {
     let Some(reg) = Registry::start(RegistryConfig::default()) else {
         return;
     };
-    let tar = tiny_tar();
-    let proxy = FaultProxy::start(
-        reg.port,
-        Faults {
-            stall_on: Some("PUT /v2/".into()),
-            ..Faults::default()
-        },
-    );
-    let host = proxy.host();
-    let started = Instant::now();
-    let o = run_code(
-        &mut push_cmd(&[
-            tar.to_str().unwrap(),
-            &format!("{host}/stall:1"),
-            "--timeout",
-            "3",
-        ]),
-        1,
-    );
-    let took = started.elapsed();
+    let faults = Faults {
+        stall_on: Some("PUT /v2/".into()),
+        ..Faults::default()
+    };
+    let (proxy, host, o, took) = push_through(&reg, faults, &tiny_tar(), "stall:1", "3", 1);
     assert!(
         proxy.stalled.load(Ordering::SeqCst) >= 1,
         "the upload reached the stalling PUT:\n{}",
@@ -316,7 +327,7 @@ fn layer_of(tar: &Path) -> String {
         .clone()
 }
 
-/// Issue 10: `--timeout` is a progress timeout for uploads. A registry that takes
+/// `--timeout` is a progress timeout for uploads. A registry that takes
 /// the first MiB of a 52 MiB blob and then stops reading fails in about the
 /// timeout, the error naming the registry, the blob, the bytes sent and
 /// `--timeout`.
@@ -334,25 +345,11 @@ fn a_registry_that_stops_reading_mid_upload_fails_within_the_timeout() {
         tar.to_str().unwrap(),
         &format!("{}/warm:1", reg.host()),
     ]));
-    let proxy = FaultProxy::start(
-        reg.port,
-        Faults {
-            stall_after: Some(1 << 20),
-            ..Faults::default()
-        },
-    );
-    let host = proxy.host();
-    let started = Instant::now();
-    let o = run_code(
-        &mut push_cmd(&[
-            tar.to_str().unwrap(),
-            &format!("{host}/mid:1"),
-            "--timeout",
-            "2",
-        ]),
-        1,
-    );
-    let took = started.elapsed();
+    let faults = Faults {
+        stall_after: Some(1 << 20),
+        ..Faults::default()
+    };
+    let (proxy, host, o, took) = push_through(&reg, faults, &tar, "mid:1", "2", 1);
     let err = text(&o.stderr);
     eprintln!("after {took:?}:\n{err}");
     assert!(proxy.stalled.load(Ordering::SeqCst) >= 1, "{err}");
@@ -381,22 +378,11 @@ fn a_slow_but_progressing_upload_outlasts_the_timeout() {
         return;
     };
     let tar = payload_tar("slow", 2);
-    let proxy = FaultProxy::start(
-        reg.port,
-        Faults {
-            throttle: Some((64 << 10, Duration::from_millis(200))),
-            ..Faults::default()
-        },
-    );
-    let host = proxy.host();
-    let started = Instant::now();
-    let o = run_ok(&mut push_cmd(&[
-        tar.to_str().unwrap(),
-        &format!("{host}/slow:1"),
-        "--timeout",
-        "1",
-    ]));
-    let took = started.elapsed();
+    let faults = Faults {
+        throttle: Some((64 << 10, Duration::from_millis(200))),
+        ..Faults::default()
+    };
+    let (proxy, host, o, took) = push_through(&reg, faults, &tar, "slow:1", "1", 0);
     eprintln!("after {took:?}:\n{}", text(&o.stderr));
     assert!(took > Duration::from_secs(3), "the link was slow: {took:?}");
     assert!(proxy.forwarded.load(Ordering::SeqCst) >= 2 << 20);

@@ -204,6 +204,21 @@ macro_rules! cases {
 }
 pub(crate) use cases;
 
+/// `lines` added at the top of the `[package.metadata.slim]` table of `manifest`.
+pub fn add_metadata(manifest: &Path, lines: &str) {
+    let toml = std::fs::read_to_string(manifest).unwrap();
+    assert!(
+        toml.contains("[package.metadata.slim]\n"),
+        "{}",
+        manifest.display()
+    );
+    let toml = toml.replace(
+        "[package.metadata.slim]\n",
+        &format!("[package.metadata.slim]\n{lines}\n"),
+    );
+    std::fs::write(manifest, toml).unwrap();
+}
+
 /// A `.cargo/config.toml` in `krate` whose `build.rustflags` set `--cfg
 /// slim_user_flag` (hello then prints "user rustflags applied"); cargo reads it
 /// when run in `krate`.
@@ -295,6 +310,26 @@ pub fn build_manifest(manifest: &Path, extra: &[&str]) -> Command {
     let mut cmd = slim(&["build", "--manifest-path", manifest.to_str().unwrap()]);
     cmd.args(extra);
     cmd
+}
+
+/// `cargo-slim slim --message-format json build --manifest-path <manifest> <extra…>`.
+pub fn build_manifest_json(manifest: &Path, extra: &[&str]) -> Command {
+    let mut cmd = slim(&[
+        "--message-format",
+        "json",
+        "build",
+        "--manifest-path",
+        manifest.to_str().unwrap(),
+    ]);
+    cmd.args(extra);
+    cmd
+}
+
+/// The last line of stdout, as JSON (the `image-built` or `image-report` line).
+pub fn last_json(out: &Output) -> serde_json::Value {
+    let stdout = text(&out.stdout);
+    let line = stdout.lines().last().expect("a JSON line");
+    serde_json::from_str(line).expect("valid JSON")
 }
 
 /// `skopeo copy SOURCE dir:DIR`, then the bytes of the manifest it wrote.
