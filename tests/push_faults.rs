@@ -92,35 +92,27 @@ fn push_through(
 ) -> (FaultProxy, String, Output, Duration) {
     let proxy = FaultProxy::start(reg.port, faults);
     let host = proxy.host();
+    let (o, took) = push_with_timeout(tar, &format!("{host}/{repo}"), timeout, code);
+    (proxy, host, o, took)
+}
+
+/// `push <tar> <reference> --timeout <timeout>`, requiring exit `code`: the
+/// output and how long the push took.
+fn push_with_timeout(tar: &Path, reference: &str, timeout: &str, code: i32) -> (Output, Duration) {
     let started = Instant::now();
     let o = run_code(
-        &mut push_cmd(&[
-            tar.to_str().unwrap(),
-            &format!("{host}/{repo}"),
-            "--timeout",
-            timeout,
-        ]),
+        &mut push_cmd(&[tar.to_str().unwrap(), reference, "--timeout", timeout]),
         code,
     );
-    (proxy, host, o, started.elapsed())
+    (o, started.elapsed())
 }
 
 #[test]
 fn a_registry_that_accepts_and_never_answers_fails_within_the_timeout() {
-    let tar = tiny_tar();
     let silent = Silent::start();
     let host = silent.host();
-    let started = Instant::now();
-    let o = run_code(
-        &mut push_cmd(&[
-            tar.to_str().unwrap(),
-            &format!("{host}/x:1"),
-            "--timeout",
-            "3",
-        ]),
-        1,
-    );
-    assert_timeout_error(&o, &host, started.elapsed());
+    let (o, took) = push_with_timeout(&tiny_tar(), &format!("{host}/x:1"), "3", 1);
+    assert_timeout_error(&o, &host, took);
     assert!(
         text(&o.stderr).contains("could not reach the registry"),
         "{}",
