@@ -1,4 +1,4 @@
-//! The allocator (issue 21): `auto` links mimalloc in place of musl's malloc into
+//! The allocator: `auto` links mimalloc in place of musl's malloc into
 //! a tokio multi-thread service and leaves a single-threaded program on musl's;
 //! a program's own `#[global_allocator]` is kept; `musl` keeps musl's. What the
 //! report says is checked against the binary itself (`nm` on the unstripped file)

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::registry::Registry;
+use crate::support::registry::Registry;
 use crate::support::*;
 
 fn json_out(o: &std::process::Output) -> Value {
@@ -294,7 +294,7 @@ impl GgcrRegistry {
             eprintln!("skipping: no {} (see .ci/run)", bin.display());
             return None;
         }
-        let port = crate::registry::free_port();
+        let port = crate::support::registry::free_port();
         let child = Command::new(&bin)
             .arg("-port")
             .arg(port.to_string())
@@ -389,7 +389,7 @@ fn get(host: &str, path: &str) -> String {
 
 #[test]
 fn a_registry_that_stalls_on_the_referrers_tag_fails_in_bounded_time_saying_the_image_is_there() {
-    use crate::registry::{FaultProxy, Faults};
+    use crate::support::registry::{FaultProxy, Faults};
     let Some(reg) = Registry::with_skopeo() else {
         return;
     };

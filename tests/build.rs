@@ -50,13 +50,10 @@ fn size_table_matches_real_files() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("hello.tar");
     let manifest = fixture("hello").join("Cargo.toml");
-    let o = run_ok(&mut slim(&[
-        "build",
-        "--manifest-path",
-        manifest.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]));
+    let o = run_ok(&mut build_manifest(
+        &manifest,
+        &["-o", out.to_str().unwrap()],
+    ));
     let err = text(&o.stderr);
     let img = validate_tarball(&out).unwrap();
     let bytes_of = |label: &str| -> u64 {
@@ -105,14 +102,8 @@ fn two_builds_are_byte_identical_and_epoch_is_honoured() {
     let out = c.path().join("hello.tar");
     let manifest = fixture("hello").join("Cargo.toml");
     run_ok(
-        slim(&[
-            "build",
-            "--manifest-path",
-            manifest.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-        ])
-        .env("SOURCE_DATE_EPOCH", "1700000000"),
+        build_manifest(&manifest, &["-o", out.to_str().unwrap()])
+            .env("SOURCE_DATE_EPOCH", "1700000000"),
     );
     let img = validate_tarball(&out).unwrap();
     assert_eq!(img.mtime, 1_700_000_000);

@@ -30,15 +30,15 @@ impl Crate {
     /// `cargo slim build` of the copy into `name`, with its own target dir.
     fn command(&self, name: &str) -> std::process::Command {
         let manifest = self.path("Cargo.toml");
-        let mut cmd = slim(&[
-            "build",
-            "--manifest-path",
-            manifest.to_str().unwrap(),
-            "--target-dir",
-            self.target.to_str().unwrap(),
-            "-o",
-            self.path(name).to_str().unwrap(),
-        ]);
+        let mut cmd = build_manifest(
+            &manifest,
+            &[
+                "--target-dir",
+                self.target.to_str().unwrap(),
+                "-o",
+                self.path(name).to_str().unwrap(),
+            ],
+        );
         cmd.env_remove("CARGO_SLIM_NO_CACHE");
         cmd
     }

@@ -17,7 +17,7 @@ use cargo_slim::image::pinned;
 use cargo_slim::oci::{Archive, EntryKind, Strictness};
 use serde_json::Value;
 
-use crate::registry::{free_port, Certs};
+use crate::support::registry::{free_port, Certs};
 use crate::support::*;
 
 const NOTE: &str = "note: rustls-native-certs, openssl-probe read the system CA certificates";
@@ -25,12 +25,7 @@ const NOTE: &str = "note: rustls-native-certs, openssl-probe read the system CA 
 /// A copy of testdata/tlsroots with `lines` added to its [package.metadata.slim].
 fn tlsroots_with(lines: &str) -> tempfile::TempDir {
     let dir = copy_fixture_in("tlsroots", &fixture_target_dir().join("copies"));
-    let manifest = dir.path().join("Cargo.toml");
-    let toml = std::fs::read_to_string(&manifest).unwrap().replace(
-        "[package.metadata.slim]\n",
-        &format!("[package.metadata.slim]\n{lines}\n"),
-    );
-    std::fs::write(&manifest, toml).unwrap();
+    add_metadata(&dir.path().join("Cargo.toml"), lines);
     dir
 }
 

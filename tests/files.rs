@@ -270,15 +270,10 @@ fn long_names_load_in_podman_list_in_gnu_tar_and_verify() {
     std::fs::write(public.join(&deep_dir).join("f.txt"), "deep").unwrap();
     let long_bin = format!("/opt/{}/service", "p".repeat(120));
     let manifest = krate.path().join("Cargo.toml");
-    let toml = std::fs::read_to_string(&manifest).unwrap();
-    std::fs::write(
+    add_metadata(
         &manifest,
-        toml.replace(
-            "[package.metadata.slim]\n",
-            &format!("[package.metadata.slim]\npath = \"{long_bin}\"\ntag = \"localhost/slim-long-names:1\"\n"),
-        ),
-    )
-    .unwrap();
+        &format!("path = \"{long_bin}\"\ntag = \"localhost/slim-long-names:1\""),
+    );
     let out = krate.path().join("long.tar");
     run_ok(
         slim(&["build", "--manifest-path"])

@@ -167,12 +167,7 @@ fn impossible_targets_and_platforms_are_refused_up_front() {
     // From the manifest: exit 1, naming the key and the file.
     let krate = copy_fixture("hello");
     let manifest = krate.path().join("Cargo.toml");
-    let toml = std::fs::read_to_string(&manifest).unwrap().replace(
-        "[package.metadata.slim]\n",
-        "[package.metadata.slim]\nplatforms = [\"linux/s390x\"]\n",
-    );
-    assert!(toml.contains("s390x"));
-    std::fs::write(&manifest, toml).unwrap();
+    add_metadata(&manifest, "platforms = [\"linux/s390x\"]");
     let o = run_code(slim(&["build", "--manifest-path"]).arg(&manifest), 1);
     let err = text(&o.stderr);
     assert!(
@@ -183,13 +178,10 @@ fn impossible_targets_and_platforms_are_refused_up_front() {
 
 #[test]
 fn build_all_platforms_and_push_then_pull_each() {
-    use crate::registry::{Registry, RegistryConfig};
-    let Some(reg) = Registry::start(RegistryConfig::default()) else {
+    use crate::support::registry::Registry;
+    let Some(reg) = Registry::with_skopeo_and_podman() else {
         return;
     };
-    if !have("skopeo") || !have("podman") {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("all.tar");
     let reference = format!("{}/hello-multi:1", reg.host());
@@ -241,29 +233,18 @@ fn build_all_platforms_and_push_then_pull_each() {
         );
     }
     // podman pulls the host's platform from the index and runs it.
-    let run = run_ok(Command::new("podman").args([
-        "run",
-        "--rm",
-        "--runtime",
-        "runc",
-        "--tls-verify=false",
-        &reference,
-    ]));
-    assert_eq!(text(&run.stdout).trim(), HELLO_LINE);
+    let podman_run = |extra: &[&str]| {
+        let run = run_ok(
+            Command::new("podman")
+                .args(["run", "--rm", "--runtime", "runc", "--tls-verify=false"])
+                .args(extra)
+                .arg(&reference),
+        );
+        assert_eq!(text(&run.stdout).trim(), HELLO_LINE, "{extra:?}");
+    };
+    podman_run(&[]);
     if arm64_runs() {
-        let run = run_ok(Command::new("podman").args([
-            "run",
-            "--rm",
-            "--runtime",
-            "runc",
-            "--tls-verify=false",
-            "--platform",
-            "linux/arm64",
-            "--pull",
-            "always",
-            &reference,
-        ]));
-        assert_eq!(text(&run.stdout).trim(), HELLO_LINE);
+        podman_run(&["--platform", "linux/arm64", "--pull", "always"]);
     }
     let _ = Command::new("podman")
         .args(["rmi", "-f", &reference])

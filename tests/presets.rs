@@ -508,11 +508,7 @@ fn static_pie_false_builds_a_smaller_non_pie_binary_that_runs() {
         3,
         "default: ET_DYN"
     );
-    let toml = std::fs::read_to_string(&manifest).unwrap().replace(
-        "[package.metadata.slim]\n",
-        "[package.metadata.slim]\nstatic-pie = false\n",
-    );
-    std::fs::write(&manifest, toml).unwrap();
+    add_metadata(&manifest, "static-pie = false");
     let tarball = krate.path().join("static.tar");
     let (non_pie, err) = build(&tarball, &["--tag", "localhost/hello-nopie:1"]);
     assert!(err.contains("ASLR"), "{err}");

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use cargo_slim::validate::validate_tarball;
 
-use crate::registry::*;
+use crate::support::registry::*;
 use crate::support::*;
 
 pub(crate) const PASSWORD: &str = "Tr0ub4dor-and-3-horses";
@@ -96,12 +96,9 @@ pub(crate) fn docker_config(
 #[test]
 fn anonymous_http_push_then_skopeo_podman_and_a_free_repush() {
     let tar = hello_tar();
-    let Some(reg) = Registry::start(RegistryConfig::default()) else {
+    let Some(reg) = Registry::with_skopeo_and_podman() else {
         return;
     };
-    if !have("skopeo") || !have("podman") {
-        return;
-    }
     let host = reg.host();
     let digest = local_digest(&tar);
     let dir = tempfile::tempdir().unwrap();
@@ -514,24 +511,32 @@ fn registry_not_running_is_a_clear_error_in_bounded_time() {
     assert!(took < Duration::from_secs(30), "took {took:?}");
 }
 
+/// The hello image pushed to `<proxy>/<repo>` through a proxy whose first
+/// `fail_first` answers are 503s, requiring exit `code`: the registry, the
+/// proxy and the output; `None` when no registry can start (a skip).
+fn push_through_503s(
+    fail_first: usize,
+    repo: &str,
+    code: i32,
+) -> Option<(Registry, FaultProxy, std::process::Output)> {
+    let tar = hello_tar();
+    let reg = Registry::start(RegistryConfig::default())?;
+    let faults = Faults {
+        fail_first,
+        ..Faults::default()
+    };
+    let proxy = FaultProxy::start(reg.port, faults);
+    let reference = format!("{}/{repo}", proxy.host());
+    let o = run_code(&mut push_cmd(&[tar.to_str().unwrap(), &reference]), code);
+    Some((reg, proxy, o))
+}
+
 #[test]
 fn transient_503s_are_retried_until_the_push_succeeds() {
-    let tar = hello_tar();
-    let Some(reg) = Registry::start(RegistryConfig::default()) else {
+    let Some((reg, proxy, o)) = push_through_503s(3, "flaky/hello:1", 0) else {
         return;
     };
-    let proxy = FaultProxy::start(
-        reg.port,
-        Faults {
-            fail_first: 3,
-            ..Faults::default()
-        },
-    );
-    let digest = local_digest(&tar);
-    let o = run_ok(&mut push_cmd(&[
-        tar.to_str().unwrap(),
-        &format!("{}/flaky/hello:1", proxy.host()),
-    ]));
+    let digest = local_digest(&hello_tar());
     let err = text(&o.stderr);
     assert_eq!(proxy.failed.load(std::sync::atomic::Ordering::SeqCst), 3);
     assert_eq!(err.matches("spurious network error").count(), 3, "{err}");
@@ -552,25 +557,10 @@ fn transient_503s_are_retried_until_the_push_succeeds() {
 
 #[test]
 fn a_registry_that_never_recovers_is_a_clear_error() {
-    let tar = hello_tar();
-    let Some(reg) = Registry::start(RegistryConfig::default()) else {
+    let started = Instant::now();
+    let Some((reg, proxy, o)) = push_through_503s(usize::MAX, "down/hello:1", 1) else {
         return;
     };
-    let proxy = FaultProxy::start(
-        reg.port,
-        Faults {
-            fail_first: usize::MAX,
-            ..Faults::default()
-        },
-    );
-    let started = Instant::now();
-    let o = run_code(
-        &mut push_cmd(&[
-            tar.to_str().unwrap(),
-            &format!("{}/down/hello:1", proxy.host()),
-        ]),
-        1,
-    );
     let err = text(&o.stderr);
     assert!(
         err.contains(&format!("could not reach the registry at {}", proxy.host())),
@@ -703,11 +693,10 @@ fn build_push_uses_repository_and_tags_and_never_pushes_over_budget() {
     let host = reg.host();
     let crate_dir = copy_fixture("hello");
     let manifest = crate_dir.path().join("Cargo.toml");
-    let toml = std::fs::read_to_string(&manifest).unwrap().replace(
-        "[package.metadata.slim]\n",
-        &format!("[package.metadata.slim]\nrepository = \"{host}/built\"\ntags = [\"{{version}}\", \"latest\"]\n"),
+    add_metadata(
+        &manifest,
+        &format!("repository = \"{host}/built\"\ntags = [\"{{version}}\", \"latest\"]"),
     );
-    std::fs::write(&manifest, toml).unwrap();
     let out = crate_dir.path().join("img.tar");
     let refs = crate_dir.path().join("refs.txt");
     let mut build = slim(&[
@@ -806,18 +795,15 @@ fn skopeo_raw(reference: &str, extra: &[&str]) -> Vec<u8> {
     run_ok(&mut cmd).stdout
 }
 
-/// Issue 10: archives skopeo writes (OCI and docker-archive) are reported and
+/// Archives skopeo writes (OCI and docker-archive) are reported and
 /// pushed; the docker one as an OCI manifest with its uncompressed layers, which
 /// podman pulls and runs; a damaged one is refused before any upload.
 #[test]
 fn skopeo_oci_and_docker_archives_report_push_and_run() {
     let hello = hello_tar();
-    let Some(reg) = Registry::start(RegistryConfig::default()) else {
+    let Some(reg) = Registry::with_skopeo_and_podman() else {
         return;
     };
-    if !have("skopeo") || !have("podman") {
-        return;
-    }
     let host = reg.host();
     let dir = tempfile::tempdir().unwrap();
     let sk = dir.path().join("sk.tar");
@@ -955,7 +941,7 @@ fn not_an_image_archive_is_named_for_what_it_is() {
     }
 }
 
-/// Issue 11: a multi-platform archive pushes every blob once, each manifest by
+/// A multi-platform archive pushes every blob once, each manifest by
 /// digest, then the index under the tag; skopeo sees our index bytes and each
 /// platform's manifest. The SBOM artifact is skipped with a note.
 #[test]
@@ -1146,17 +1132,17 @@ fn a_bad_image_refs_path_fails_before_any_push() {
     // build --push: refused before the build (no tarball), exit 2.
     let out = dir.path().join("img.tar");
     let manifest = fixture("hello").join("Cargo.toml");
-    let mut build = slim(&[
-        "build",
-        "--manifest-path",
-        manifest.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--push",
-        &format!("{host}/refs:2"),
-        "--image-refs",
-        folder.to_str().unwrap(),
-    ]);
+    let mut build = build_manifest(
+        &manifest,
+        &[
+            "-o",
+            out.to_str().unwrap(),
+            "--push",
+            &format!("{host}/refs:2"),
+            "--image-refs",
+            folder.to_str().unwrap(),
+        ],
+    );
     isolate(&mut build);
     let o = run_code(&mut build, 2);
     assert!(

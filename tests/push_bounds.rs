@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use crate::push::{docker_config, hello_tar, no_secret, PASSWORD};
-use crate::registry::*;
+use crate::support::registry::*;
 use crate::support::*;
 
 /// The most memory a push may take against a registry that answers without end.

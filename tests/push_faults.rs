@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::registry::*;
+use crate::support::registry::*;
 use crate::support::*;
 
 /// A small valid image tarball, written with the library (no cargo build).
@@ -79,22 +79,40 @@ fn assert_timeout_error(o: &Output, host: &str, took: Duration) {
     );
 }
 
-#[test]
-fn a_registry_that_accepts_and_never_answers_fails_within_the_timeout() {
-    let tar = tiny_tar();
-    let silent = Silent::start();
-    let host = silent.host();
+/// `push <tar> <proxy>/<repo> --timeout <timeout>` through a [`FaultProxy`] with
+/// `faults` in front of `reg`, requiring exit `code`: the proxy (for its
+/// counters), its host, the output and how long the push took.
+fn push_through(
+    reg: &Registry,
+    faults: Faults,
+    tar: &Path,
+    repo: &str,
+    timeout: &str,
+    code: i32,
+) -> (FaultProxy, String, Output, Duration) {
+    let proxy = FaultProxy::start(reg.port, faults);
+    let host = proxy.host();
+    let (o, took) = push_with_timeout(tar, &format!("{host}/{repo}"), timeout, code);
+    (proxy, host, o, took)
+}
+
+/// `push <tar> <reference> --timeout <timeout>`, requiring exit `code`: the
+/// output and how long the push took.
+fn push_with_timeout(tar: &Path, reference: &str, timeout: &str, code: i32) -> (Output, Duration) {
     let started = Instant::now();
     let o = run_code(
-        &mut push_cmd(&[
-            tar.to_str().unwrap(),
-            &format!("{host}/x:1"),
-            "--timeout",
-            "3",
-        ]),
-        1,
+        &mut push_cmd(&[tar.to_str().unwrap(), reference, "--timeout", timeout]),
+        code,
     );
-    assert_timeout_error(&o, &host, started.elapsed());
+    (o, started.elapsed())
+}
+
+#[test]
+fn a_registry_that_accepts_and_never_answers_fails_within_the_timeout() {
+    let silent = Silent::start();
+    let host = silent.host();
+    let (o, took) = push_with_timeout(&tiny_tar(), &format!("{host}/x:1"), "3", 1);
+    assert_timeout_error(&o, &host, took);
     assert!(
         text(&o.stderr).contains("could not reach the registry"),
         "{}",
@@ -110,17 +128,17 @@ fn build_push_takes_the_timeout_too() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("hello.tar");
     let manifest = fixture("hello").join("Cargo.toml");
-    let mut cmd = slim(&[
-        "build",
-        "--manifest-path",
-        manifest.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-        "--push",
-        &format!("{host}/hello:1"),
-        "--timeout",
-        "3",
-    ]);
+    let mut cmd = build_manifest(
+        &manifest,
+        &[
+            "--output",
+            out.to_str().unwrap(),
+            "--push",
+            &format!("{host}/hello:1"),
+            "--timeout",
+            "3",
+        ],
+    );
     isolate(&mut cmd);
     let o = run_code(&mut cmd, 1);
     let err = text(&o.stderr);
@@ -140,26 +158,11 @@ fn a_registry_that_stalls_on_the_blob_upload_fails_within_the_timeout() {
     let Some(reg) = Registry::start(RegistryConfig::default()) else {
         return;
     };
-    let tar = tiny_tar();
-    let proxy = FaultProxy::start(
-        reg.port,
-        Faults {
-            stall_on: Some("PUT /v2/".into()),
-            ..Faults::default()
-        },
-    );
-    let host = proxy.host();
-    let started = Instant::now();
-    let o = run_code(
-        &mut push_cmd(&[
-            tar.to_str().unwrap(),
-            &format!("{host}/stall:1"),
-            "--timeout",
-            "3",
-        ]),
-        1,
-    );
-    let took = started.elapsed();
+    let faults = Faults {
+        stall_on: Some("PUT /v2/".into()),
+        ..Faults::default()
+    };
+    let (proxy, host, o, took) = push_through(&reg, faults, &tiny_tar(), "stall:1", "3", 1);
     assert!(
         proxy.stalled.load(Ordering::SeqCst) >= 1,
         "the upload reached the stalling PUT:\n{}",
@@ -316,7 +319,7 @@ fn layer_of(tar: &Path) -> String {
         .clone()
 }
 
-/// Issue 10: `--timeout` is a progress timeout for uploads. A registry that takes
+/// `--timeout` is a progress timeout for uploads. A registry that takes
 /// the first MiB of a 52 MiB blob and then stops reading fails in about the
 /// timeout, the error naming the registry, the blob, the bytes sent and
 /// `--timeout`.
@@ -334,25 +337,11 @@ fn a_registry_that_stops_reading_mid_upload_fails_within_the_timeout() {
         tar.to_str().unwrap(),
         &format!("{}/warm:1", reg.host()),
     ]));
-    let proxy = FaultProxy::start(
-        reg.port,
-        Faults {
-            stall_after: Some(1 << 20),
-            ..Faults::default()
-        },
-    );
-    let host = proxy.host();
-    let started = Instant::now();
-    let o = run_code(
-        &mut push_cmd(&[
-            tar.to_str().unwrap(),
-            &format!("{host}/mid:1"),
-            "--timeout",
-            "2",
-        ]),
-        1,
-    );
-    let took = started.elapsed();
+    let faults = Faults {
+        stall_after: Some(1 << 20),
+        ..Faults::default()
+    };
+    let (proxy, host, o, took) = push_through(&reg, faults, &tar, "mid:1", "2", 1);
     let err = text(&o.stderr);
     eprintln!("after {took:?}:\n{err}");
     assert!(proxy.stalled.load(Ordering::SeqCst) >= 1, "{err}");
@@ -381,22 +370,11 @@ fn a_slow_but_progressing_upload_outlasts_the_timeout() {
         return;
     };
     let tar = payload_tar("slow", 2);
-    let proxy = FaultProxy::start(
-        reg.port,
-        Faults {
-            throttle: Some((64 << 10, Duration::from_millis(200))),
-            ..Faults::default()
-        },
-    );
-    let host = proxy.host();
-    let started = Instant::now();
-    let o = run_ok(&mut push_cmd(&[
-        tar.to_str().unwrap(),
-        &format!("{host}/slow:1"),
-        "--timeout",
-        "1",
-    ]));
-    let took = started.elapsed();
+    let faults = Faults {
+        throttle: Some((64 << 10, Duration::from_millis(200))),
+        ..Faults::default()
+    };
+    let (proxy, host, o, took) = push_through(&reg, faults, &tar, "slow:1", "1", 0);
     eprintln!("after {took:?}:\n{}", text(&o.stderr));
     assert!(took > Duration::from_secs(3), "the link was slow: {took:?}");
     assert!(proxy.forwarded.load(Ordering::SeqCst) >= 2 << 20);

@@ -2,36 +2,27 @@
 //! schema is stable, and every budget failure exits 3 in every output mode.
 
 use std::path::Path;
+use std::process::Command;
 
 use cargo_slim::validate::{read_layer_file, validate_tarball};
 use serde_json::Value;
 
 use crate::support::*;
 
-fn hello_manifest() -> String {
-    fixture("hello").join("Cargo.toml").display().to_string()
+/// `--message-format json build` of hello to `out`, with `extra` arguments.
+fn json_build(out: &Path, extra: &[&str]) -> Command {
+    let mut cmd = build_manifest_json(
+        &fixture("hello").join("Cargo.toml"),
+        &["-o", out.to_str().unwrap()],
+    );
+    cmd.args(extra);
+    cmd
 }
 
 /// `build --message-format json` → (exit code, the image-built JSON, stderr).
 fn build_json(out: &Path, extra: &[&str], code: i32) -> (Value, String) {
-    let manifest = hello_manifest();
-    let mut args = vec![
-        "--message-format",
-        "json",
-        "build",
-        "--manifest-path",
-        &manifest,
-        "-o",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let o = run_code(&mut slim(&args), code);
-    let stdout = text(&o.stdout);
-    let line = stdout.lines().last().expect("a JSON line");
-    (
-        serde_json::from_str(line).expect("valid JSON"),
-        text(&o.stderr),
-    )
+    let o = run_code(&mut json_build(out, extra), code);
+    (last_json(&o), text(&o.stderr))
 }
 
 /// Keys and value types, with every value erased: the schema.
@@ -108,19 +99,10 @@ fn over_budget_exits_3_for_each_check_in_every_mode() {
     warm_up();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("hello.tar");
-    let manifest = hello_manifest();
 
     // human mode, image check: message says which, limit, actual, by how much, where.
     let o = run_code(
-        &mut slim(&[
-            "build",
-            "--manifest-path",
-            &manifest,
-            "-o",
-            out.to_str().unwrap(),
-            "--max-image-size",
-            "100 KiB",
-        ]),
+        &mut build_fixture("hello", &out, &["--max-image-size", "100 KiB"]),
         3,
     );
     let err = text(&o.stderr);
@@ -151,21 +133,16 @@ fn over_budget_exits_3_for_each_check_in_every_mode() {
     let base_path = dir.path().join("base.json");
     std::fs::write(&base_path, serde_json::to_vec(&smaller).unwrap()).unwrap();
     let summary = dir.path().join("summary.md");
-    let manifest = hello_manifest();
     let o = run_code(
-        slim(&[
-            "--message-format",
-            "json",
-            "build",
-            "--manifest-path",
-            &manifest,
-            "-o",
-            out.to_str().unwrap(),
-            "--baseline",
-            base_path.to_str().unwrap(),
-            "--max-increase",
-            "5%",
-        ])
+        json_build(
+            &out,
+            &[
+                "--baseline",
+                base_path.to_str().unwrap(),
+                "--max-increase",
+                "5%",
+            ],
+        )
         .env("GITHUB_STEP_SUMMARY", &summary),
         3,
     );
@@ -178,17 +155,11 @@ fn over_budget_exits_3_for_each_check_in_every_mode() {
 
     // Under budget: exit 0.
     run_code(
-        &mut slim(&[
-            "build",
-            "--manifest-path",
-            &manifest,
-            "-o",
-            out.to_str().unwrap(),
-            "--max-image-size",
-            "5MiB",
-            "--max-binary-size",
-            "5MiB",
-        ]),
+        &mut build_fixture(
+            "hello",
+            &out,
+            &["--max-image-size", "5MiB", "--max-binary-size", "5MiB"],
+        ),
         0,
     );
 }
@@ -206,13 +177,7 @@ fn budget_from_the_manifest() {
     .unwrap();
     let out = crate_dir.path().join("o.tar");
     let o = run_code(
-        &mut slim(&[
-            "build",
-            "--manifest-path",
-            manifest.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-        ]),
+        &mut build_manifest(&manifest, &["-o", out.to_str().unwrap()]),
         3,
     );
     let err = text(&o.stderr);
@@ -225,15 +190,10 @@ fn budget_from_the_manifest() {
     );
     // The CLI overrides the manifest.
     run_code(
-        &mut slim(&[
-            "build",
-            "--manifest-path",
-            manifest.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-            "--max-image-size",
-            "1 GiB",
-        ]),
+        &mut build_manifest(
+            &manifest,
+            &["-o", out.to_str().unwrap(), "--max-image-size", "1 GiB"],
+        ),
         0,
     );
 
@@ -244,13 +204,7 @@ fn budget_from_the_manifest() {
     )
     .unwrap();
     let o = run_code(
-        &mut slim(&[
-            "build",
-            "--manifest-path",
-            manifest.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-        ]),
+        &mut build_manifest(&manifest, &["-o", out.to_str().unwrap()]),
         1,
     );
     let err = text(&o.stderr);
@@ -261,13 +215,7 @@ fn budget_from_the_manifest() {
     assert!(err.contains("unknown unit `parsec`"), "{err}");
     // On the command line it is a usage error.
     run_code(
-        &mut slim(&[
-            "build",
-            "--manifest-path",
-            manifest.to_str().unwrap(),
-            "--max-image-size",
-            "lots",
-        ]),
+        &mut build_manifest(&manifest, &["--max-image-size", "lots"]),
         2,
     );
 }
@@ -333,13 +281,12 @@ fn report_command_recomputes_from_the_tarball() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("hello.tar");
     let (built, _) = build_json(&out, &[], 0);
-    let o = run_ok(&mut slim(&[
+    let v = last_json(&run_ok(&mut slim(&[
         "--message-format",
         "json",
         "report",
         out.to_str().unwrap(),
-    ]));
-    let v: Value = serde_json::from_str(text(&o.stdout).lines().last().unwrap()).unwrap();
+    ])));
     assert_eq!(v["reason"], "image-report");
     assert_eq!(v["sizes"], built["sizes"]);
     assert_eq!(v["crates"], built["crates"]);
@@ -353,7 +300,7 @@ fn report_command_recomputes_from_the_tarball() {
         "report",
         out.to_str().unwrap(),
     ]));
-    let v: Value = serde_json::from_str(text(&o.stdout).lines().last().unwrap()).unwrap();
+    let v = last_json(&o);
     for k in [
         "binary_final",
         "layer_compressed",
@@ -404,7 +351,7 @@ fn chart_is_valid_svg_with_labels() {
     assert!(doc.descendants().filter(|n| n.has_tag_name("rect")).count() >= 6);
 }
 
-/// Issue 11: a multi-platform archive gets one section per platform (its
+/// A multi-platform archive gets one section per platform (its
 /// platform and manifest digest on a status line, then its table), the budget is
 /// checked per platform, and the JSON line is the first platform's.
 #[test]

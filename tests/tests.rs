@@ -21,7 +21,6 @@ mod presets;
 mod push;
 mod push_bounds;
 mod push_faults;
-mod registry;
 mod report;
 mod repro;
 mod sbom;

@@ -12,13 +12,18 @@ use crate::support::*;
 /// A copy of testdata/hello with `extra` appended to its [package.metadata.slim].
 fn hello_with(extra: &str) -> tempfile::TempDir {
     let dir = copy_fixture("hello");
-    let manifest = dir.path().join("Cargo.toml");
-    let toml = std::fs::read_to_string(&manifest).unwrap().replace(
-        "[package.metadata.slim]\n",
-        &format!("[package.metadata.slim]\n{extra}\n"),
-    );
-    std::fs::write(&manifest, toml).unwrap();
+    add_metadata(&dir.path().join("Cargo.toml"), extra);
     dir
+}
+
+/// [`hello_with`] when upx is installed (after the fixture's warm-up); `None`
+/// (a skip, or a failure in CI) when it is not.
+fn upx_hello_with(extra: &str) -> Option<tempfile::TempDir> {
+    if !have("upx") {
+        return None;
+    }
+    warm_up();
+    Some(hello_with(extra))
 }
 
 fn build_in(dir: &Path, extra: &[&str], code: i32) -> (Option<Value>, String) {
@@ -54,11 +59,9 @@ fn upx_lists(bytes: &[u8]) -> bool {
 
 #[test]
 fn packed_image_runs_and_numbers_are_true() {
-    if !have("upx") {
+    let Some(dir) = upx_hello_with("upx = { args = [\"--best\"], smoke = [] }") else {
         return;
-    }
-    warm_up();
-    let dir = hello_with("upx = { args = [\"--best\"], smoke = [] }");
+    };
     let (v, err) = build_in(dir.path(), &[], 0);
     let v = v.unwrap();
     let tar = dir.path().join("img.tar");
@@ -134,11 +137,9 @@ fn already_packed_and_incompressible_inputs_are_kept() {
 
 #[test]
 fn smoke_failures_fail_the_build_unless_fallback() {
-    if !have("upx") {
+    let Some(dir) = upx_hello_with("upx = { smoke = [\"--fail\"] }") else {
         return;
-    }
-    warm_up();
-    let dir = hello_with("upx = { smoke = [\"--fail\"] }");
+    };
     let (_, err) = build_in(dir.path(), &[], 1);
     assert!(
         err.contains("smoke run of the unpacked binary failed"),
@@ -167,17 +168,13 @@ fn missing_upx_and_brute_args_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let elf = fixture_target_dir().join("x86_64-unknown-linux-musl/release/hello");
     let out = dir.path().join("o.tar");
+    let upx_build = |extra: &[&str]| {
+        let mut cmd = slim(&["build", "--binary", elf.to_str().unwrap(), "--upx"]);
+        cmd.args(extra).current_dir(dir.path());
+        cmd
+    };
     let o = run_code(
-        slim(&[
-            "build",
-            "--binary",
-            elf.to_str().unwrap(),
-            "--upx",
-            "-o",
-            out.to_str().unwrap(),
-        ])
-        .current_dir(dir.path())
-        .env("PATH", "/nonexistent-bin"),
+        upx_build(&["-o", out.to_str().unwrap()]).env("PATH", "/nonexistent-bin"),
         1,
     );
     let err = text(&o.stderr);
@@ -186,18 +183,7 @@ fn missing_upx_and_brute_args_are_refused() {
     assert!(err.contains("apt-get install upx-ucl"), "{err}");
     assert!(!out.exists());
 
-    let o = run_code(
-        slim(&[
-            "build",
-            "--binary",
-            elf.to_str().unwrap(),
-            "--upx",
-            "--upx-path",
-            "/no/upx",
-        ])
-        .current_dir(dir.path()),
-        1,
-    );
+    let o = run_code(&mut upx_build(&["--upx-path", "/no/upx"]), 1);
     assert!(text(&o.stderr).contains("UPX was not found at `/no/upx`"));
 
     let dir = hello_with("upx = { args = [\"--best\", \"--brute\"] }");

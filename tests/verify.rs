@@ -60,142 +60,86 @@ struct Case {
     says: &'static str,
 }
 
+/// A fixture that passes: its kind and arch, and a substring of its notes.
+const fn passes(
+    name: &'static str,
+    kind: &'static str,
+    arch: &'static str,
+    says: &'static str,
+) -> Case {
+    Case {
+        name,
+        passed: true,
+        kind: Some(kind),
+        arch: Some(arch),
+        interpreter: None,
+        needed: &[],
+        says,
+    }
+}
+
+/// A dynamically linked amd64 fixture: its interpreter and libraries.
+const fn dynamic(
+    name: &'static str,
+    interpreter: &'static str,
+    needed: &'static [&'static str],
+    says: &'static str,
+) -> Case {
+    Case {
+        name,
+        passed: false,
+        kind: Some("dynamic"),
+        arch: Some("amd64"),
+        interpreter: Some(interpreter),
+        needed,
+        says,
+    }
+}
+
+/// A fixture that fails without a kind: its arch, if it has one.
+const fn fails(name: &'static str, arch: Option<&'static str>, says: &'static str) -> Case {
+    Case {
+        name,
+        passed: false,
+        kind: None,
+        arch,
+        interpreter: None,
+        needed: &[],
+        says,
+    }
+}
+
 const CASES: &[Case] = &[
-    Case {
-        name: "static",
-        passed: true,
-        kind: Some("static"),
-        arch: Some("amd64"),
-        interpreter: None,
-        needed: &[],
-        says: "",
-    },
-    Case {
-        name: "static-unstripped",
-        passed: true,
-        kind: Some("static"),
-        arch: Some("amd64"),
-        interpreter: None,
-        needed: &[],
-        says: "",
-    },
-    Case {
-        name: "static-pie",
-        passed: true,
-        kind: Some("static-pie"),
-        arch: Some("amd64"),
-        interpreter: None,
-        needed: &[],
-        says: "",
-    },
-    Case {
-        name: "aarch64-static",
-        passed: true,
-        kind: Some("static"),
-        arch: Some("arm64"),
-        interpreter: None,
-        needed: &[],
-        says: "",
-    },
-    Case {
-        name: "upx-packed",
-        passed: true,
-        kind: Some("static"),
-        arch: Some("amd64"),
-        interpreter: None,
-        needed: &[],
-        says: "packed with UPX",
-    },
-    Case {
-        name: "upx-packed-pie",
-        passed: true,
-        kind: Some("static-pie"),
-        arch: Some("amd64"),
-        interpreter: None,
-        needed: &[],
-        says: "only the unpacking stub",
-    },
-    Case {
-        name: "glibc-dynamic",
-        passed: false,
-        kind: Some("dynamic"),
-        arch: Some("amd64"),
-        interpreter: Some("/lib64/ld-linux-x86-64.so.2"),
-        needed: &["libc.so.6"],
-        says: "needs: libc.so.6",
-    },
-    Case {
-        name: "musl-dynamic",
-        passed: false,
-        kind: Some("dynamic"),
-        arch: Some("amd64"),
-        interpreter: Some("/lib/ld-musl-x86_64.so.1"),
-        needed: &["libc.so"],
-        says: "interpreter: /lib/ld-musl-x86_64.so.1",
-    },
-    Case {
-        name: "shared-lib",
-        passed: false,
-        kind: None,
-        arch: Some("amd64"),
-        interpreter: None,
-        needed: &[],
-        says: "shared library",
-    },
-    Case {
-        name: "object",
-        passed: false,
-        kind: None,
-        arch: Some("amd64"),
-        interpreter: None,
-        needed: &[],
-        says: "ET_REL",
-    },
-    Case {
-        name: "i386",
-        passed: false,
-        kind: None,
-        arch: Some("386"),
-        interpreter: None,
-        needed: &[],
-        says: "32-bit",
-    },
-    Case {
-        name: "truncated",
-        passed: false,
-        kind: None,
-        arch: Some("amd64"),
-        interpreter: None,
-        needed: &[],
-        says: "truncated",
-    },
-    Case {
-        name: "script",
-        passed: false,
-        kind: None,
-        arch: None,
-        interpreter: None,
-        needed: &[],
-        says: "starts with #!",
-    },
-    Case {
-        name: "random",
-        passed: false,
-        kind: None,
-        arch: None,
-        interpreter: None,
-        needed: &[],
-        says: "starts with bytes a3 1c 06 bd",
-    },
-    Case {
-        name: "empty",
-        passed: false,
-        kind: None,
-        arch: None,
-        interpreter: None,
-        needed: &[],
-        says: "empty (0 bytes)",
-    },
+    passes("static", "static", "amd64", ""),
+    passes("static-unstripped", "static", "amd64", ""),
+    passes("static-pie", "static-pie", "amd64", ""),
+    passes("aarch64-static", "static", "arm64", ""),
+    passes("upx-packed", "static", "amd64", "packed with UPX"),
+    passes(
+        "upx-packed-pie",
+        "static-pie",
+        "amd64",
+        "only the unpacking stub",
+    ),
+    dynamic(
+        "glibc-dynamic",
+        "/lib64/ld-linux-x86-64.so.2",
+        &["libc.so.6"],
+        "needs: libc.so.6",
+    ),
+    dynamic(
+        "musl-dynamic",
+        "/lib/ld-musl-x86_64.so.1",
+        &["libc.so"],
+        "interpreter: /lib/ld-musl-x86_64.so.1",
+    ),
+    fails("shared-lib", Some("amd64"), "shared library"),
+    fails("object", Some("amd64"), "ET_REL"),
+    fails("i386", Some("386"), "32-bit"),
+    fails("truncated", Some("amd64"), "truncated"),
+    fails("script", None, "starts with #!"),
+    fails("random", None, "starts with bytes a3 1c 06 bd"),
+    fails("empty", None, "empty (0 bytes)"),
 ];
 
 #[test]

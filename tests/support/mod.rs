@@ -1,12 +1,14 @@
 //! The integration tests' helpers, in one place: running cargo-slim, the
 //! fixtures' shared target dir, tool checks that skip on a laptop but fail in CI
-//! (`CI=true`), the one tar builder ([`tar::Tar`]) and the one PRNG ([`XorShift`],
-//! shared with the library's unit tests).
+//! (`CI=true`), the one tar builder ([`tar::Tar`]), the one PRNG ([`XorShift`],
+//! shared with the library's unit tests) and the push harness ([`registry`]: a
+//! real registry, certificates, a token service and a fault-injecting proxy).
 
 #![allow(dead_code)]
 
 mod archives;
 pub mod index;
+pub mod registry;
 pub mod tar;
 pub use archives::*;
 
@@ -166,6 +168,12 @@ pub fn copy_fixture(name: &str) -> tempfile::TempDir {
 pub fn copy_fixture_in(name: &str, parent: &Path) -> tempfile::TempDir {
     std::fs::create_dir_all(parent).unwrap();
     let dir = tempfile::tempdir_in(parent).unwrap();
+    copy_fixture_to(name, dir.path());
+    dir
+}
+
+/// The fixture crate `name` (without its `target/`) copied into the folder `dst`.
+pub fn copy_fixture_to(name: &str, dst: &Path) {
     let src = fixture(name);
     for entry in walkdir::WalkDir::new(&src) {
         let entry = entry.unwrap();
@@ -173,14 +181,42 @@ pub fn copy_fixture_in(name: &str, parent: &Path) -> tempfile::TempDir {
         if rel.starts_with("target") {
             continue;
         }
-        let dst = dir.path().join(rel);
+        let to = dst.join(rel);
         if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&dst).unwrap();
+            std::fs::create_dir_all(&to).unwrap();
         } else {
-            std::fs::copy(entry.path(), &dst).unwrap();
+            std::fs::copy(entry.path(), &to).unwrap();
         }
     }
-    dir
+}
+
+/// One `#[test]` per row of a table, named by the row: `cases! { check; name: row; … }`
+/// defines `fn name()` running `check("name", row)`, so a failure names its row.
+macro_rules! cases {
+    ($check:path; $($name:ident: $case:expr;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                $check(stringify!($name), $case);
+            }
+        )*
+    };
+}
+pub(crate) use cases;
+
+/// `lines` added at the top of the `[package.metadata.slim]` table of `manifest`.
+pub fn add_metadata(manifest: &Path, lines: &str) {
+    let toml = std::fs::read_to_string(manifest).unwrap();
+    assert!(
+        toml.contains("[package.metadata.slim]\n"),
+        "{}",
+        manifest.display()
+    );
+    let toml = toml.replace(
+        "[package.metadata.slim]\n",
+        &format!("[package.metadata.slim]\n{lines}\n"),
+    );
+    std::fs::write(manifest, toml).unwrap();
 }
 
 /// A `.cargo/config.toml` in `krate` whose `build.rustflags` set `--cfg
@@ -261,16 +297,39 @@ pub fn noise(seed: u64, len: usize) -> Vec<u8> {
 
 /// `cargo-slim slim build --manifest-path testdata/<name>/Cargo.toml -o <out> <extra…>`.
 pub fn build_fixture(name: &str, out: &Path, extra: &[&str]) -> Command {
-    let manifest = fixture(name).join("Cargo.toml");
+    let mut cmd = build_manifest(
+        &fixture(name).join("Cargo.toml"),
+        &["-o", out.to_str().unwrap()],
+    );
+    cmd.args(extra);
+    cmd
+}
+
+/// `cargo-slim slim build --manifest-path <manifest> <extra…>`.
+pub fn build_manifest(manifest: &Path, extra: &[&str]) -> Command {
+    let mut cmd = slim(&["build", "--manifest-path", manifest.to_str().unwrap()]);
+    cmd.args(extra);
+    cmd
+}
+
+/// `cargo-slim slim --message-format json build --manifest-path <manifest> <extra…>`.
+pub fn build_manifest_json(manifest: &Path, extra: &[&str]) -> Command {
     let mut cmd = slim(&[
+        "--message-format",
+        "json",
         "build",
         "--manifest-path",
         manifest.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
     ]);
     cmd.args(extra);
     cmd
+}
+
+/// The last line of stdout, as JSON (the `image-built` or `image-report` line).
+pub fn last_json(out: &Output) -> serde_json::Value {
+    let stdout = text(&out.stdout);
+    let line = stdout.lines().last().expect("a JSON line");
+    serde_json::from_str(line).expect("valid JSON")
 }
 
 /// `skopeo copy SOURCE dir:DIR`, then the bytes of the manifest it wrote.

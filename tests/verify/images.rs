@@ -105,203 +105,246 @@ fn hello_image_passes() {
     assert!(stdout.contains("ok (localhost/hello:0.1.0, linux/amd64, entrypoint /hello: static-pie, 1 ELF file checked, SBOM spdx (1 crate), .dep-v0 (1 crate))"), "{stdout}");
 }
 
-#[test]
-fn image_with_a_dynamic_elf_fails_naming_file_and_libraries() {
-    let dir = tempfile::tempdir().unwrap();
-    let dynamic = elf_bytes("glibc-dynamic");
-    let stat = elf_bytes("static");
-    let tar = slim_tarball(
-        dir.path(),
-        &[("/app", 0o555, &stat), ("/usr/lib/helper", 0o555, &dynamic)],
-        &spec("/app", "65532:65532"),
-        "amd64",
-    );
-    let (code, lines, stderr) = verify_json(&[&tar], &[]);
-    assert_eq!(code, 1, "{stderr}");
-    let v = &lines[0];
-    let m = messages(v);
-    assert!(m.contains("`/usr/lib/helper` is not static"), "{m}");
-    assert!(
-        m.contains("interpreter: /lib64/ld-linux-x86-64.so.2"),
-        "{m}"
-    );
-    assert!(m.contains("needs: libc.so.6"), "{m}");
-    assert!(!m.contains("`/app`"), "the static entrypoint is fine: {m}");
-    let files = v["files"].as_array().unwrap();
-    let helper = files
-        .iter()
-        .find(|f| f["path"] == "/usr/lib/helper")
-        .unwrap();
-    assert_eq!(helper["kind"], "dynamic");
-    assert_eq!(helper["needed"], json!(["libc.so.6"]));
-    assert_eq!(helper["passed"], false);
-    assert_eq!(v["kind"], "static", "top-level kind is the entrypoint's");
+// ---- images made with the library, one row each ----------------------------
 
-    // The dynamic file as the entrypoint itself.
-    let tar = slim_tarball(
-        dir.path(),
-        &[("/app", 0o555, &dynamic)],
-        &spec("/app", "1000"),
-        "amd64",
-    );
-    let (code, lines, _) = verify_json(&[&tar], &[]);
-    assert_eq!(code, 1);
-    assert_eq!(lines[0]["kind"], "dynamic");
-    assert_eq!(lines[0]["needed"], json!(["libc.so.6"]));
+/// A file of a table image: an ELF fixture of testdata/elf, or literal bytes.
+#[derive(Clone, Copy)]
+enum Data {
+    Elf(&'static str),
+    Bytes(&'static [u8]),
 }
 
-#[test]
-fn image_with_missing_or_unrunnable_entrypoint_fails() {
-    let dir = tempfile::tempdir().unwrap();
-    let stat = elf_bytes("static");
-    let tar = slim_tarball(
-        dir.path(),
-        &[("/bin/app", 0o555, &stat)],
-        &spec("/app", "65532"),
-        "amd64",
-    );
-    let (code, lines, _) = verify_json(&[&tar], &[]);
-    assert_eq!(code, 1);
-    let m = messages(&lines[0]);
-    assert!(
-        m.contains("the entrypoint `/app`") && m.contains("is not in the image"),
-        "{m}"
-    );
-    assert!(m.contains("/app does not exist"), "{m}");
-    assert_eq!(lines[0]["image"]["entrypoint_path"], Value::Null);
-
-    // Not executable.
-    let tar = slim_tarball(
-        dir.path(),
-        &[("/app", 0o644, &stat)],
-        &spec("/app", "65532"),
-        "amd64",
-    );
-    let m = messages(&verify_json(&[&tar], &[]).1[0]);
-    assert!(m.contains("is not executable (mode 0644)"), "{m}");
-
-    // A script whose interpreter is missing.
-    let script = b"#!/bin/sh\necho hi\n";
-    let tar = slim_tarball(
-        dir.path(),
-        &[("/app", 0o555, script)],
-        &spec("/app", "65532"),
-        "amd64",
-    );
-    let m = messages(&verify_json(&[&tar], &[]).1[0]);
-    assert!(
-        m.contains("starts with #!/bin/sh") && m.contains("`/bin/sh` is not in the image"),
-        "{m}"
-    );
-
-    // Something that is neither ELF nor script.
-    let tar = slim_tarball(
-        dir.path(),
-        &[("/app", 0o555, b"hello world")],
-        &spec("/app", "65532"),
-        "amd64",
-    );
-    let m = messages(&verify_json(&[&tar], &[]).1[0]);
-    assert!(
-        m.contains("is not a program") && m.contains("looks like text"),
-        "{m}"
-    );
+/// What the verify of a table image must say, besides its exit code.
+#[derive(Clone, Copy)]
+enum Want {
+    /// In the errors' messages and details ([`messages`]).
+    Error(&'static str),
+    /// Not in the errors' messages and details.
+    NoError(&'static str),
+    /// In the errors as JSON (messages, details and help).
+    ErrorJson(&'static str),
+    /// Not in the errors as JSON.
+    NoErrorJson(&'static str),
+    /// In the warnings as JSON.
+    Warning(&'static str),
+    /// In the notes as JSON.
+    Note(&'static str),
+    /// The value at a JSON pointer of the result (`null` when absent), as JSON.
+    At(&'static str, &'static str),
+    /// `(path, key, value)`: the value of `key` in the `files` entry of `path`.
+    File(&'static str, &'static str, &'static str),
 }
 
-#[test]
-fn image_platform_must_match_every_elf() {
-    let dir = tempfile::tempdir().unwrap();
-    let arm = elf_bytes("aarch64-static");
-    let tar = slim_tarball(
-        dir.path(),
-        &[("/app", 0o555, &arm)],
-        &spec("/app", "65532"),
-        "amd64",
-    );
-    let (code, lines, _) = verify_json(&[&tar], &[]);
-    assert_eq!(code, 1);
-    let m = messages(&lines[0]);
-    assert!(
-        m.contains("`/app` is built for arm64, but the image platform is linux/amd64"),
-        "{m}"
-    );
-    let tar = slim_tarball(
-        dir.path(),
-        &[("/app", 0o555, &arm)],
-        &spec("/app", "65532"),
-        "arm64",
-    );
-    assert_eq!(verify_json(&[&tar], &["--arch", "aarch64"]).0, 0);
+/// One image (entrypoint `/app`) built with the library, verified with `args`.
+#[derive(Clone, Copy)]
+struct ImageCase {
+    files: &'static [(&'static str, u32, Data)],
+    user: &'static str,
+    /// The image platform's architecture.
+    arch: &'static str,
+    args: &'static [&'static str],
+    code: i32,
+    wants: &'static [Want],
 }
 
-#[test]
-fn root_user_is_a_warning_not_a_failure() {
-    let dir = tempfile::tempdir().unwrap();
-    let stat = elf_bytes("static");
-    for (user, says) in [("", "sets no User"), ("0:0", "runs as root")] {
-        let tar = slim_tarball(
-            dir.path(),
-            &[("/app", 0o555, &stat)],
-            &spec("/app", user),
-            "amd64",
-        );
-        let (code, lines, _) = verify_json(&[&tar], &[]);
-        assert_eq!(code, 0, "{user}");
-        assert!(
-            lines[0]["warnings"].to_string().contains(says),
-            "{user}: {}",
-            lines[0]
-        );
+const STATIC_APP: ImageCase = ImageCase {
+    files: &[("/app", 0o555, Data::Elf("static"))],
+    user: "65532",
+    arch: "amd64",
+    args: &[],
+    code: 0,
+    wants: &[],
+};
+
+const PASSWD: &[u8] =
+    b"root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532::/:/sbin/nologin\n";
+
+/// `STATIC_APP` beside the `PASSWD` above, run as `user`.
+const fn with_passwd(user: &'static str, code: i32, wants: &'static [Want]) -> ImageCase {
+    ImageCase {
+        files: &[
+            ("/app", 0o555, Data::Elf("static")),
+            ("/etc/passwd", 0o444, Data::Bytes(PASSWD)),
+        ],
+        user,
+        code,
+        wants,
+        ..STATIC_APP
     }
+}
+
+/// Build the case's image, verify it, and check every want, naming the case.
+fn check_image(name: &str, case: ImageCase) {
+    let dir = tempfile::tempdir().unwrap();
+    let data: Vec<Vec<u8>> = case
+        .files
+        .iter()
+        .map(|(_, _, d)| match d {
+            Data::Elf(fixture) => elf_bytes(fixture),
+            Data::Bytes(b) => b.to_vec(),
+        })
+        .collect();
+    let files: Vec<(&str, u32, &[u8])> = case
+        .files
+        .iter()
+        .zip(&data)
+        .map(|((path, mode, _), d)| (*path, *mode, &d[..]))
+        .collect();
+    let tar = slim_tarball(dir.path(), &files, &spec("/app", case.user), case.arch);
+    let (code, lines, stderr) = verify_json(&[&tar], case.args);
+    assert_eq!(code, case.code, "{name}: {lines:?}\n{stderr}");
+    let v = &lines[0];
+    let json = |s: &str| -> Value { serde_json::from_str(s).unwrap() };
+    for want in case.wants {
+        match *want {
+            Want::Error(s) => assert!(messages(v).contains(s), "{name}: {}", messages(v)),
+            Want::NoError(s) => assert!(!messages(v).contains(s), "{name}: {}", messages(v)),
+            Want::ErrorJson(s) => assert!(v["errors"].to_string().contains(s), "{name}: {v}"),
+            Want::NoErrorJson(s) => assert!(!v["errors"].to_string().contains(s), "{name}: {v}"),
+            Want::Warning(s) => assert!(v["warnings"].to_string().contains(s), "{name}: {v}"),
+            Want::Note(s) => assert!(v["notes"].to_string().contains(s), "{name}: {v}"),
+            Want::At(pointer, value) => assert_eq!(
+                v.pointer(pointer).unwrap_or(&Value::Null),
+                &json(value),
+                "{name}: {pointer} of {v}"
+            ),
+            Want::File(path, key, value) => {
+                let file = v["files"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|f| f["path"] == path)
+                    .unwrap_or_else(|| panic!("{name}: no file {path} in {v}"));
+                assert_eq!(file[key], json(value), "{name}: {key} of {path} in {v}");
+            }
+        }
+    }
+}
+
+/// One `#[test]` per row, named by the row.
+macro_rules! image_cases {
+    ($($name:ident: $case:expr;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                check_image(stringify!($name), $case);
+            }
+        )*
+    };
+}
+
+use Data::{Bytes, Elf};
+use Want::*;
+
+image_cases! {
+    // A dynamic ELF anywhere fails, naming the file and its libraries.
+    dynamic_helper_fails_naming_file_and_libraries: ImageCase {
+        files: &[("/app", 0o555, Elf("static")), ("/usr/lib/helper", 0o555, Elf("glibc-dynamic"))],
+        user: "65532:65532",
+        code: 1,
+        wants: &[
+            Error("`/usr/lib/helper` is not static"),
+            Error("interpreter: /lib64/ld-linux-x86-64.so.2"),
+            Error("needs: libc.so.6"),
+            NoError("`/app`"), // the static entrypoint is fine
+            File("/usr/lib/helper", "kind", r#""dynamic""#),
+            File("/usr/lib/helper", "needed", r#"["libc.so.6"]"#),
+            File("/usr/lib/helper", "passed", "false"),
+            At("/kind", r#""static""#), // the top-level kind is the entrypoint's
+        ],
+        ..STATIC_APP
+    };
+    dynamic_entrypoint_fails: ImageCase {
+        files: &[("/app", 0o555, Elf("glibc-dynamic"))],
+        user: "1000",
+        code: 1,
+        wants: &[At("/kind", r#""dynamic""#), At("/needed", r#"["libc.so.6"]"#)],
+        ..STATIC_APP
+    };
+    // An entrypoint that is missing or cannot run.
+    missing_entrypoint_fails: ImageCase {
+        files: &[("/bin/app", 0o555, Elf("static"))],
+        code: 1,
+        wants: &[
+            Error("the entrypoint `/app`"),
+            Error("is not in the image"),
+            Error("/app does not exist"),
+            At("/image/entrypoint_path", "null"),
+        ],
+        ..STATIC_APP
+    };
+    unexecutable_entrypoint_fails: ImageCase {
+        files: &[("/app", 0o644, Elf("static"))],
+        code: 1,
+        wants: &[Error("is not executable (mode 0644)")],
+        ..STATIC_APP
+    };
+    script_without_its_interpreter_fails: ImageCase {
+        files: &[("/app", 0o555, Bytes(b"#!/bin/sh\necho hi\n"))],
+        code: 1,
+        wants: &[Error("starts with #!/bin/sh"), Error("`/bin/sh` is not in the image")],
+        ..STATIC_APP
+    };
+    text_entrypoint_fails: ImageCase {
+        files: &[("/app", 0o555, Bytes(b"hello world"))],
+        code: 1,
+        wants: &[Error("is not a program"), Error("looks like text")],
+        ..STATIC_APP
+    };
+    // The image platform must match every ELF.
+    arm64_binary_in_an_amd64_image_fails: ImageCase {
+        files: &[("/app", 0o555, Elf("aarch64-static"))],
+        code: 1,
+        wants: &[Error("`/app` is built for arm64, but the image platform is linux/amd64")],
+        ..STATIC_APP
+    };
+    arm64_binary_in_an_arm64_image_passes_with_arch: ImageCase {
+        files: &[("/app", 0o555, Elf("aarch64-static"))],
+        arch: "arm64",
+        args: &["--arch", "aarch64"],
+        ..STATIC_APP
+    };
+    // Root is a warning, not a failure.
+    no_user_is_a_warning: ImageCase {
+        user: "",
+        wants: &[Warning("sets no User")],
+        ..STATIC_APP
+    };
+    root_uid_is_a_warning: ImageCase {
+        user: "0:0",
+        wants: &[Warning("runs as root")],
+        ..STATIC_APP
+    };
     // A user name with no /etc/passwd in the image: runc cannot resolve it
     // ("unable to find user root"), so the image would not start.
-    let tar = slim_tarball(
-        dir.path(),
-        &[("/app", 0o555, &stat)],
-        &spec("/app", "root"),
-        "amd64",
-    );
-    let (code, lines, _) = verify_json(&[&tar], &[]);
-    assert_eq!(code, 1);
-    let errors = lines[0]["errors"].to_string();
-    assert!(
-        errors.contains("User `root`") && errors.contains("/etc/passwd"),
-        "{errors}"
-    );
+    user_name_without_passwd_fails: ImageCase {
+        user: "root",
+        code: 1,
+        wants: &[ErrorJson("User `root`"), ErrorJson("/etc/passwd")],
+        ..STATIC_APP
+    };
     // A name is resolved through the image's /etc/passwd: found, or an error.
-    let passwd = b"root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532::/:/sbin/nologin\n";
-    for (user, code) in [("nonroot", 0), ("nonroot:nonroot", 0), ("alice", 1)] {
-        let tar = slim_tarball(
-            dir.path(),
-            &[("/app", 0o555, &stat), ("/etc/passwd", 0o444, passwd)],
-            &spec("/app", user),
-            "amd64",
-        );
-        let (got, lines, _) = verify_json(&[&tar], &[]);
-        assert_eq!(got, code, "{user}: {}", lines[0]);
-        let errors = lines[0]["errors"].to_string();
-        assert_eq!(
-            errors.contains("is not in the image's /etc/passwd"),
-            code == 1,
-            "{user}: {errors}"
-        );
-    }
+    user_name_in_passwd_passes: with_passwd("nonroot", 0, &[NoErrorJson("is not in the image's /etc/passwd")]);
+    user_and_group_names_in_passwd_pass: with_passwd("nonroot:nonroot", 0, &[NoErrorJson("is not in the image's /etc/passwd")]);
+    user_name_not_in_passwd_fails: with_passwd("alice", 1, &[ErrorJson("is not in the image's /etc/passwd")]);
     // A non-root user that cannot execute a 0500 root-owned binary: warned.
-    let tar = slim_tarball(
-        dir.path(),
-        &[("/app", 0o500, &stat)],
-        &spec("/app", "65532:65532"),
-        "amd64",
-    );
-    let (code, lines, _) = verify_json(&[&tar], &[]);
-    assert_eq!(code, 0);
-    assert!(
-        lines[0]["warnings"]
-            .to_string()
-            .contains("not executable by the image's user 65532"),
-        "{}",
-        lines[0]
-    );
+    owner_only_binary_warns_a_non_root_user: ImageCase {
+        files: &[("/app", 0o500, Elf("static"))],
+        user: "65532:65532",
+        wants: &[Warning("not executable by the image's user 65532")],
+        ..STATIC_APP
+    };
+    // What `cargo slim build --upx` ships for a Rust musl binary: a packed
+    // static-pie, which has lost PT_DYNAMIC and so looks like a shared library.
+    upx_packed_static_pie_passes_with_a_note: ImageCase {
+        files: &[("/app", 0o555, Elf("upx-packed-pie"))],
+        wants: &[
+            At("/kind", r#""static-pie""#),
+            At("/packer", r#""upx""#),
+            Note("only the unpacking stub"),
+        ],
+        ..STATIC_APP
+    };
 }
 
 // ---- hand-made docker archives ----------------------------------------------
@@ -580,34 +623,11 @@ fn skopeo_converted_archives_verify() {
 }
 
 #[test]
-fn upx_packed_static_pie_in_an_image_passes_with_a_note() {
-    // What `cargo slim build --upx` ships for a Rust musl binary: a packed
-    // static-pie, which has lost PT_DYNAMIC and so looks like a shared library.
-    let dir = tempfile::tempdir().unwrap();
-    let packed = elf_bytes("upx-packed-pie");
-    let tar = slim_tarball(
-        dir.path(),
-        &[("/app", 0o555, &packed)],
-        &spec("/app", "65532"),
-        "amd64",
-    );
-    let (code, lines, _) = verify_json(&[&tar], &[]);
-    assert_eq!(code, 0, "{}", lines[0]);
-    assert_eq!(lines[0]["kind"], "static-pie");
-    assert_eq!(lines[0]["packer"], "upx");
-    assert!(
-        lines[0]["notes"]
-            .to_string()
-            .contains("only the unpacking stub"),
-        "{}",
-        lines[0]
-    );
-}
-
-#[test]
 fn configs_and_entries_no_runtime_accepts_fail_naming_the_field() {
     let dir = tempfile::tempdir().unwrap();
     let stat = elf_bytes("static");
+    let app = || E::File("app", 0o555, &stat);
+    let mut archives = Vec::new();
     // Config fields runc or containerd refuse.
     for (field, value, want) in [
         ("WorkingDir", json!("relative"), "WorkingDir `relative`"),
@@ -618,18 +638,8 @@ fn configs_and_entries_no_runtime_accepts_fail_naming_the_field() {
             "ExposedPorts entry `99999/tcp`",
         ),
     ] {
-        let layer = layer_tar(&[E::File("app", 0o555, &stat)]);
-        let mut tar = docker_archive(&["/app"], "65532:65532", &[layer]);
-        tar = with_config_field(&tar, field, value);
-        let path = dir.path().join("cfg.tar");
-        std::fs::write(&path, &tar).unwrap();
-        let (code, lines, _) = verify_json(&[&path], &[]);
-        assert_eq!(code, 1, "{field}: {}", lines[0]);
-        assert!(
-            lines[0]["errors"].to_string().contains(want),
-            "{field}: {}",
-            lines[0]
-        );
+        let tar = docker_archive(&["/app"], "65532:65532", &[layer_tar(&[app()])]);
+        archives.push((field, with_config_field(&tar, field, value), want));
     }
     // Layer entries outside the root, and a file written through an escaping link.
     for (entries, want) in [
@@ -646,16 +656,19 @@ fn configs_and_entries_no_runtime_accepts_fail_naming_the_field() {
             "is written through the symlink `/out`",
         ),
     ] {
-        let mut all = vec![E::File("app", 0o555, &stat)];
+        let mut all = vec![app()];
         all.extend(entries);
         let tar = docker_archive(&["/app"], "65532:65532", &[layer_tar(&all)]);
-        let path = dir.path().join("entries.tar");
+        archives.push((want, tar, want));
+    }
+    for (case, tar, want) in archives {
+        let path = dir.path().join("case.tar");
         std::fs::write(&path, &tar).unwrap();
         let (code, lines, _) = verify_json(&[&path], &[]);
-        assert_eq!(code, 1, "{want}: {}", lines[0]);
+        assert_eq!(code, 1, "{case}: {}", lines[0]);
         assert!(
             lines[0]["errors"].to_string().contains(want),
-            "{want}: {}",
+            "{case}: {}",
             lines[0]
         );
     }

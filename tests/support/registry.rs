@@ -29,6 +29,37 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// `openssl <args>` run in `dir`, required to succeed; its stdout.
+fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
+    let o = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "openssl {args:?}: {}", text(&o.stderr));
+    o.stdout
+}
+
+/// `openssl req` making a new P-256 key in `key` (with `x509`, a self-signed
+/// certificate), then `rest`.
+fn req_ec_key(dir: &Path, x509: bool, key: &str, rest: &[&str]) {
+    let mut args = vec!["req"];
+    if x509 {
+        args.push("-x509");
+    }
+    args.extend([
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        key,
+    ]);
+    args.extend_from_slice(rest);
+    openssl(dir, &args);
+}
+
 /// TLS material for a registry: a CA and a server certificate for 127.0.0.1.
 #[derive(Debug, Clone)]
 pub struct Certs {
@@ -39,49 +70,30 @@ pub struct Certs {
 
 impl Certs {
     pub fn generate(dir: &Path) -> Certs {
-        let run = |args: &[&str]| {
-            let o = Command::new("openssl")
-                .args(args)
-                .current_dir(dir)
-                .output()
-                .unwrap();
-            assert!(o.status.success(), "openssl {args:?}: {}", text(&o.stderr));
-        };
-        run(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
+        let run = |args: &[&str]| openssl(dir, args);
+        req_ec_key(
+            dir,
+            true,
             "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=cargo-slim test CA",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ]);
-        run(&[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
+            &[
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=cargo-slim test CA",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        );
+        req_ec_key(
+            dir,
+            false,
             "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=127.0.0.1",
-        ]);
+            &["-out", "server.csr", "-subj", "/CN=127.0.0.1"],
+        );
         std::fs::write(
             dir.join("ext.cnf"),
             "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
@@ -212,6 +224,12 @@ impl Registry {
     pub fn with_skopeo() -> Option<Registry> {
         let reg = Registry::start(RegistryConfig::default())?;
         have("skopeo").then_some(reg)
+    }
+
+    /// [`Registry::with_skopeo`], for a test that also pulls with podman.
+    pub fn with_skopeo_and_podman() -> Option<Registry> {
+        let reg = Registry::start(RegistryConfig::default())?;
+        (have("skopeo") && have("podman")).then_some(reg)
     }
 
     /// `127.0.0.1:PORT`
@@ -687,15 +705,7 @@ pub struct TokenServer {
 
 impl TokenServer {
     pub fn start(dir: &Path, user: &str, password: &str) -> TokenServer {
-        let run = |args: &[&str]| {
-            let o = Command::new("openssl")
-                .args(args)
-                .current_dir(dir)
-                .output()
-                .unwrap();
-            assert!(o.status.success(), "openssl {args:?}: {}", text(&o.stderr));
-            o.stdout
-        };
+        let run = |args: &[&str]| openssl(dir, args);
         run(&[
             "req",
             "-x509",
