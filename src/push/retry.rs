@@ -47,6 +47,15 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// The default policy, with `timeout` (`--timeout`) when one is given.
+    pub fn with_timeout(timeout: Option<Duration>) -> RetryPolicy {
+        let default = RetryPolicy::default();
+        RetryPolicy {
+            timeout: timeout.unwrap_or(default.timeout),
+            ..default
+        }
+    }
+
     fn backoff(&self, failed_attempts: u32) -> Duration {
         let factor = 2u32.saturating_pow(failed_attempts.saturating_sub(1));
         self.initial_backoff
