@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use cargo_slim::config::{BudgetRequest, BuildRequest};
+use cargo_slim::push::{PushOptions, RetryPolicy};
 use cargo_slim::shell::ColorChoice;
 
 #[derive(Debug, Parser)]
@@ -473,6 +474,21 @@ impl BudgetArgs {
             baseline: self.baseline.clone(),
             max_increase: self.max_increase,
             chart: self.chart.clone(),
+        }
+    }
+}
+
+impl PushArgs {
+    /// The push asked for, as it goes to `push::push` (with the tarball apart).
+    pub fn to_options(&self) -> PushOptions {
+        PushOptions {
+            reference: self.reference.clone(),
+            extra_tags: self.tags.clone(),
+            insecure: self.insecure,
+            ca_file: self.ca_file.clone(),
+            retry: RetryPolicy::with_timeout(self.timeout.map(std::time::Duration::from_secs)),
+            image_refs: self.image_refs.clone(),
+            ..PushOptions::default()
         }
     }
 }

@@ -7,17 +7,15 @@ mod cli;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Result;
-use cargo_slim::config::PushPlan;
 use cargo_slim::error::{BudgetExceeded, Failure};
-use cargo_slim::push::{push, PushOptions, RetryPolicy};
+use cargo_slim::push::{push, PushOptions};
 use cargo_slim::report::BuildReport;
 use cargo_slim::shell::{Shell, Verbosity};
 use cargo_slim::verify::{verify_path, Report};
 use cargo_slim::{build, config, report_archive};
-use cli::{Command, IndexArgs, InitArgs, MessageFormat, PushArgs, VerifyArgs};
+use cli::{Command, IndexArgs, InitArgs, MessageFormat, VerifyArgs};
 
 fn main() -> ExitCode {
     let args = cli::parse();
@@ -37,7 +35,7 @@ fn main() -> ExitCode {
         Command::Build(b) => config::resolve(&b.to_request()).and_then(|plan| {
             // Before the build, not after it and the push.
             if let Some(p) = &plan.push {
-                check_image_refs(p)?;
+                p.check_image_refs()?;
             }
             let out = build(&plan, &shell)?;
             let pushing = plan.push.as_ref().filter(|_| out.over_budget.is_empty());
@@ -53,7 +51,7 @@ fn main() -> ExitCode {
                 .and_then(|(reports, over)| emit(format, &reports, over))
         }
         Command::Verify(v) => run_verify(&v, format, &shell),
-        Command::Push(p) => run_push(&p, format, &shell),
+        Command::Push(p) => push_and_print(&p.tarball, &p.to_options(), format, &shell),
         Command::Index(i) => run_index(&i, format, &shell),
         Command::Init(i) => run_init(&i, format, &shell),
     };
@@ -102,56 +100,21 @@ fn emit(format: MessageFormat, reports: &[BuildReport], over_budget: Vec<String>
     }
 }
 
-/// `cargo slim push`: print `REPO@sha256:DIGEST` (or the `pushed` JSON line), and
-/// write it to `--image-refs FILE` too.
-fn run_push(args: &PushArgs, format: MessageFormat, shell: &Shell) -> Result<()> {
-    let plan = PushPlan {
-        reference: args.reference.clone(),
-        extra_tags: args.tags.clone(),
-        insecure: args.insecure,
-        ca_file: args.ca_file.clone(),
-        image_refs: args.image_refs.clone(),
-        timeout: args.timeout.map(Duration::from_secs),
-    };
-    push_and_print(&args.tarball, &plan, format, shell)
-}
-
-/// Push a tarball as planned (also used by `build --push`).
+/// `cargo slim push` and `build --push`: push a tarball, then print
+/// `REPO@sha256:DIGEST` (or the `pushed` JSON line); `push` also writes it to
+/// `--image-refs FILE`.
 fn push_and_print(
     tarball: &Path,
-    plan: &PushPlan,
+    opts: &PushOptions,
     format: MessageFormat,
     shell: &Shell,
 ) -> Result<()> {
-    let opts = PushOptions {
-        insecure: plan.insecure,
-        ca_file: plan.ca_file.clone(),
-        extra_tags: plan.extra_tags.clone(),
-        retry: RetryPolicy {
-            timeout: plan.timeout.unwrap_or(RetryPolicy::default().timeout),
-            ..RetryPolicy::default()
-        },
-        ..PushOptions::default()
-    };
-    check_image_refs(plan)?;
-    let pushed = push(tarball, &plan.reference, &opts, shell)?;
-    if let Some(path) = &plan.image_refs {
-        cargo_slim::io::write_atomic(path, format!("{}\n", pushed.pinned()).as_bytes())?;
-    }
+    let pushed = push(tarball, opts, shell)?;
     match format {
         MessageFormat::Human => print_out(&pushed.pinned())?,
         MessageFormat::Json => print_out(&pushed.to_json().to_string())?,
     }
     Ok(())
-}
-
-/// `--image-refs PATH` must be a file that can be written: checked before any
-/// tag is pushed, so a folder or a read-only place fails with nothing pushed.
-fn check_image_refs(plan: &PushPlan) -> Result<()> {
-    match &plan.image_refs {
-        Some(path) => Ok(cargo_slim::io::check_text_output(path, "--image-refs")?),
-        None => Ok(()),
-    }
 }
 
 /// `cargo slim index`: print the output path (or the `indexed` JSON line).

@@ -24,6 +24,7 @@ use crate::compile::CargoBuild;
 use crate::error::{io_failure, Failure};
 use crate::image::{Contents, ImageSpec};
 use crate::oci::runtime as checks;
+use crate::push::PushOptions;
 use crate::upx::UpxPlan;
 
 pub use contents::{parse_mode, parse_owner, passwd_user, signal};
@@ -55,7 +56,7 @@ pub struct Plan {
     /// UPX packing, when turned on.
     pub upx: Option<UpxPlan>,
     /// `--push`: where the image goes after a successful build.
-    pub push: Option<PushPlan>,
+    pub push: Option<PushOptions>,
     /// `--sbom` / `sbom = [...]`: the SBOM documents to write.
     pub sbom: crate::sbom::SbomPlan,
     /// How every layer is compressed.
@@ -98,18 +99,6 @@ impl Plan {
         let notes = self.revision.finish(&mut spec.labels);
         (spec, notes)
     }
-}
-
-/// Where and how to push.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PushPlan {
-    pub reference: String,
-    pub extra_tags: Vec<String>,
-    pub insecure: bool,
-    pub ca_file: Option<PathBuf>,
-    pub image_refs: Option<PathBuf>,
-    /// `--timeout`; `None`: the push default.
-    pub timeout: Option<std::time::Duration>,
 }
 
 /// Default `tags` when `repository` is set.

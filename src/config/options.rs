@@ -12,9 +12,10 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::{BuildRequest, PushPlan, SlimMetadata, DEFAULT_PUSH_TAGS};
+use super::{BuildRequest, SlimMetadata, DEFAULT_PUSH_TAGS};
 use super::{UpxSetting, UpxTable};
 use crate::error::Failure;
+use crate::push::{PushOptions, RetryPolicy};
 use crate::reference::Reference;
 use crate::upx::{UpxPlan, DEFAULT_ARGS, DEFAULT_TIMEOUT};
 
@@ -25,7 +26,7 @@ pub fn push_plan(
     name: &str,
     version: Option<&str>,
     manifest: &Path,
-) -> Result<Option<PushPlan>> {
+) -> Result<Option<PushOptions>> {
     let Some(cli_ref) = &args.push else {
         return Ok(None);
     };
@@ -72,13 +73,14 @@ pub fn push_plan(
             ))
         })?;
     }
-    Ok(Some(PushPlan {
+    Ok(Some(PushOptions {
         reference,
         extra_tags,
         insecure: args.insecure,
         ca_file: args.ca_file.clone(),
+        retry: RetryPolicy::with_timeout(args.timeout),
         image_refs: args.image_refs.clone(),
-        timeout: args.timeout,
+        ..PushOptions::default()
     }))
 }
 

@@ -9,7 +9,7 @@
 
 use serde_json::Value;
 
-use super::retry::{from_reqwest, truncate, Attempt};
+use super::retry::{from_reqwest, retryable_status, truncate, Attempt};
 use super::transport::status_text;
 
 /// The most a registry document (manifest, index, referrers list, token answer) may
@@ -65,7 +65,7 @@ pub async fn failure(mut r: reqwest::Response, what: &str) -> Attempt {
         message.push_str(&format!(": {}", truncate(&said, 300)));
     }
     Attempt {
-        retryable: status == 429 || (500..600).contains(&status),
+        retryable: retryable_status(status),
         ..Attempt::fatal(message)
     }
 }

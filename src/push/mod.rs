@@ -5,7 +5,8 @@
 //! and a reference like `ghcr.io/acme/app:1.2.0` — the reference decides where the
 //! image goes, whatever name the archive gives itself. Out: [`Pushed`], whose
 //! `repository@digest` is what a deployment should pin (for a multi-platform
-//! archive, the image index's digest). The steps:
+//! archive, the image index's digest), also written to the `--image-refs` file
+//! when [`PushOptions`] names one. The steps:
 //!
 //! 1. find credentials ([`auth`]) and CA files: cheap, so a missing credential
 //!    helper fails before the long check of a big tarball;
@@ -70,29 +71,52 @@ use client::Client;
 pub use transport::RetryPolicy;
 use transport::{gave_up, retry, Attempt, Tls};
 
-/// How to push.
-#[derive(Debug, Clone)]
+/// Where to push and how: the one value `cargo slim push` parses its flags into
+/// and `build --push` resolves into ([`crate::config`]), handed to [`push`] as it
+/// is. Only the tarball is apart: given, or just built.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushOptions {
+    /// Where the image goes, e.g. `ghcr.io/acme/app:1.2.0` (a missing tag means
+    /// `latest`), whatever name the archive gives itself.
+    pub reference: String,
+    /// More tags for the same manifest, besides the reference's own.
+    pub extra_tags: Vec<String>,
     /// Allow plain HTTP and unverified TLS for any registry (not only loopback).
     pub insecure: bool,
     /// A PEM file of CA certificates to trust (besides the system's, or those of
     /// `SSL_CERT_FILE` / `SSL_CERT_DIR` when set).
     pub ca_file: Option<PathBuf>,
-    /// More tags for the same manifest, besides the reference's own.
-    pub extra_tags: Vec<String>,
+    /// Tries, backoff, and `--timeout`.
     pub retry: RetryPolicy,
     /// Show progress bars (only ever on a terminal, and only for blobs ≥ 1 MiB).
     pub progress: bool,
+    /// `--image-refs`: also write `repository@sha256:<hex>` (and a newline) to
+    /// this file once pushed.
+    pub image_refs: Option<PathBuf>,
 }
 
 impl Default for PushOptions {
     fn default() -> Self {
         PushOptions {
+            reference: String::new(),
+            extra_tags: Vec::new(),
             insecure: false,
             ca_file: None,
-            extra_tags: Vec::new(),
             retry: RetryPolicy::default(),
             progress: true,
+            image_refs: None,
+        }
+    }
+}
+
+impl PushOptions {
+    /// `--image-refs PATH` must be a file that can be written: checked before any
+    /// tag is pushed (and by `build --push` before the build), so a folder or a
+    /// read-only place fails with nothing pushed.
+    pub fn check_image_refs(&self) -> Result<()> {
+        match &self.image_refs {
+            Some(path) => Ok(crate::io::check_text_output(path, "--image-refs")?),
+            None => Ok(()),
         }
     }
 }
@@ -136,55 +160,23 @@ impl Pushed {
 /// Blobs at least this large get a progress bar.
 const PROGRESS_MIN: u64 = 1 << 20;
 
-/// Push the image tarball at `tarball` to `reference` (plus `opts.extra_tags`).
-pub fn push(tarball: &Path, reference: &str, opts: &PushOptions, shell: &Shell) -> Result<Pushed> {
+/// Push the image tarball at `tarball` to `opts.reference` (plus `opts.extra_tags`).
+pub fn push(tarball: &Path, opts: &PushOptions, shell: &Shell) -> Result<Pushed> {
     let started = Instant::now();
+    opts.check_image_refs()?;
     // A FIFO or a device is refused before credentials, network or any read.
     crate::io::open_regular(tarball, "an image tarball")?;
-    let target = Reference::parse(reference)?;
+    let target = Reference::parse(&opts.reference)?;
     let tags = all_tags(&target, &opts.extra_tags)?;
 
     // 1. Credentials and CAs.
-    let cred = auth::find(&target.registry, opts.retry.timeout)?;
-    if let Some(c) = &cred {
-        shell.verbose(
-            "Credentials",
-            format!(
-                "{}: user `{}` from {}",
-                target.registry, c.username, c.source
-            ),
-        );
-    }
-    let tls = Tls {
-        extra_roots: transport::load_roots(opts.ca_file.as_deref())?,
-        insecure: opts.insecure,
-    };
+    let (cred, tls) = credentials(&target, opts, shell)?;
 
     // 2. The archive. The documents and the blob list are read first (small); the
     // full check of every byte runs on a second thread while the registry is
     // pinged and asked which blobs it has — and must pass before any upload.
-    std::fs::metadata(tarball).map_err(|e| io_failure("read", tarball, &e))?;
-    shell.status("Verifying", tarball.display());
-    let stamp = verified::Stamp::of(tarball);
-    let peek = source::peek(tarball).map_err(|e| refuse(tarball, e))?;
-    describe(&peek, shell);
-    let memo = verified::is_verified(tarball, stamp, peek.digest());
-    if memo {
-        shell.verbose(
-            "Verified",
-            format!(
-                "{} is unchanged since it passed the full check",
-                tarball.display()
-            ),
-        );
-    }
-    // ring, not aws-lc: aws-lc seeds its RNG from CPU jitter, ~20 ms of CPU on
-    // every run — half of an unchanged re-push. Installing fails harmlessly if the
-    // process already chose a provider.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let (peek, stamp, memo) = read_archive(tarball, shell)?;
+    let rt = runtime()?;
     let job = Job {
         tarball,
         target: &target,
@@ -199,21 +191,10 @@ pub fn push(tarball: &Path, reference: &str, opts: &PushOptions, shell: &Shell) 
         let check = (!memo).then(|| s.spawn(|| source::check(tarball)));
         let prepared = rt.block_on(job.prepare());
         if let Some(check) = check {
-            let digest = check
+            let checked = check
                 .join()
-                .unwrap_or_else(|_| Err(Failure::new("the archive check panicked")))
-                .map_err(|e| refuse(tarball, e))?;
-            if digest != peek.digest() {
-                return Err(refuse(
-                    tarball,
-                    Failure::new(format!(
-                        "the file changed while it was read: {} then {digest}",
-                        peek.digest(),
-                    )),
-                )
-                .into());
-            }
-            verified::remember(tarball, stamp, &digest);
+                .unwrap_or_else(|_| Err(Failure::new("the archive check panicked")));
+            accept(tarball, &peek, stamp, checked)?;
             shell.verbose(
                 "Timing",
                 format!("archive checked in {:.3}s", started.elapsed().as_secs_f64()),
@@ -238,7 +219,93 @@ pub fn push(tarball: &Path, reference: &str, opts: &PushOptions, shell: &Shell) 
             started.elapsed().as_secs_f64()
         ),
     );
+    if let Some(path) = &opts.image_refs {
+        crate::io::write_atomic(path, format!("{}\n", pushed.pinned()).as_bytes())?;
+    }
     Ok(pushed)
+}
+
+/// Step 1: the credentials for the registry (said in verbose output) and the
+/// TLS settings with the CAs of `--ca-file`.
+fn credentials(
+    target: &Reference,
+    opts: &PushOptions,
+    shell: &Shell,
+) -> Result<(Option<auth::Credential>, Tls)> {
+    let cred = auth::find(&target.registry, opts.retry.timeout)?;
+    if let Some(c) = &cred {
+        shell.verbose(
+            "Credentials",
+            format!(
+                "{}: user `{}` from {}",
+                target.registry, c.username, c.source
+            ),
+        );
+    }
+    let tls = Tls {
+        extra_roots: transport::load_roots(opts.ca_file.as_deref())?,
+        insecure: opts.insecure,
+    };
+    Ok((cred, tls))
+}
+
+/// Step 2, the quick part: the archive's documents and blob list, the file's
+/// stamp, and whether this very file already passed the full check.
+fn read_archive(
+    tarball: &Path,
+    shell: &Shell,
+) -> Result<(source::Peek, Option<verified::Stamp>, bool)> {
+    std::fs::metadata(tarball).map_err(|e| io_failure("read", tarball, &e))?;
+    shell.status("Verifying", tarball.display());
+    let stamp = verified::Stamp::of(tarball);
+    let peek = source::peek(tarball).map_err(|e| refuse(tarball, e))?;
+    describe(&peek, shell);
+    let memo = verified::is_verified(tarball, stamp, peek.digest());
+    if memo {
+        shell.verbose(
+            "Verified",
+            format!(
+                "{} is unchanged since it passed the full check",
+                tarball.display()
+            ),
+        );
+    }
+    Ok((peek, stamp, memo))
+}
+
+/// Step 2, the full check's verdict: it passed, on the bytes `peek` read (else
+/// the file changed in between); remembered so an unchanged file is not
+/// checked again.
+fn accept(
+    tarball: &Path,
+    peek: &source::Peek,
+    stamp: Option<verified::Stamp>,
+    checked: std::result::Result<String, Failure>,
+) -> Result<()> {
+    let digest = checked.map_err(|e| refuse(tarball, e))?;
+    if digest != peek.digest() {
+        return Err(refuse(
+            tarball,
+            Failure::new(format!(
+                "the file changed while it was read: {} then {digest}",
+                peek.digest(),
+            )),
+        )
+        .into());
+    }
+    verified::remember(tarball, stamp, &digest);
+    Ok(())
+}
+
+/// The runtime the registry steps run on: one thread, as push is I/O bound.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    // ring, not aws-lc: aws-lc seeds its RNG from CPU jitter, ~20 ms of CPU on
+    // every run — half of an unchanged re-push. Installing fails harmlessly if the
+    // process already chose a provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
 }
 
 /// The failure for an archive that did not pass the check: what is wrong with
@@ -360,62 +427,17 @@ struct Job<'a> {
 impl Job<'_> {
     /// Ping, log in, and ask which blobs the registry already has. Uploads nothing.
     async fn prepare(&self) -> Result<Prepared> {
-        let (shell, policy) = (self.shell, &self.opts.retry);
-        let registry = &self.target.registry;
+        let shell = self.shell;
         let t = Instant::now();
-        let endpoint = transport::ping(
-            api_host(registry),
-            self.tls,
-            self.opts.insecure,
-            self.cred,
-            policy,
-            shell,
-        )
-        .await?;
-        shell.verbose(
-            "Timing",
-            format!("ping in {:.3}s", t.elapsed().as_secs_f64()),
-        );
-        let base = format!("{}://{}", endpoint.scheme.as_str(), endpoint.registry);
-        let auth = token::Authorizer::new(
-            &endpoint,
-            &self.target.repository,
-            self.cred,
-            self.opts.insecure,
-            |scheme| transport::http_client(self.tls, scheme, policy.timeout),
-        )?;
-        let client = Client::new(&endpoint, &self.target.repository, auth)?;
-        if let Some(realm) = client.authorizer().realm() {
-            if realm.scheme() == "http" && endpoint.scheme == transport::Scheme::Https {
-                shell.warn(format!(
-                    "{registry} speaks TLS, but its token service {realm} is plain HTTP: with --insecure, the credentials and the token cross the network in clear"
-                ));
-            }
-            let realm = realm.to_string();
-            shell.verbose("Token", format!("from {realm} (Bearer)"));
-            retry(
-                policy,
-                &format!("GET a token from {realm}"),
-                shell,
-                Attempt::clone,
-                || client.authorizer().login(),
-            )
-            .await
-            .map_err(|g| match (&g.last.message, self.cred) {
-                (m, Some(c)) if m.starts_with("401") || m.starts_with("403") => {
-                    transport::rejected(registry, c, 401)
-                        .detail(format!("token service: {}", first_line(m)))
-                }
-                _ => gave_up(g, "get a token", &realm),
-            })?;
-        }
+        let (client, base) = self.connect(t).await?;
 
         // 4. Blobs: HEAD all (here), upload the missing (in `finish`).
         let total: u64 = self.peek.blobs.iter().map(|j| j.range.size).sum();
         shell.status(
             "Pushing",
             format!(
-                "{registry}/{}:{} ({}, {})",
+                "{}/{}:{} ({}, {})",
+                self.target.registry,
                 self.target.repository,
                 self.tags[0],
                 plural(self.peek.blobs.len(), "blob"),
@@ -442,32 +464,9 @@ impl Job<'_> {
             referrers::Listed::default()
         };
         let all_listed = manifest_there && listed.has_all(&self.peek.attached);
-        let present = try_join_all(self.peek.blobs.iter().map(|j| {
-            let (client, base) = (&client, &base);
-            async move {
-                if manifest_there && (j.kind != referrers::ARTIFACT_BLOB || all_listed) {
-                    return Ok(true);
-                }
-                retry(
-                    policy,
-                    &format!("HEAD {} {}", j.kind, short(&j.digest)),
-                    shell,
-                    Attempt::clone,
-                    || client.blob_exists(&j.digest),
-                )
-                .await
-                .map_err(|g| gave_up(g, &format!("check {} {}", j.kind, j.digest), base))
-            }
-        }))
-        .await?;
-        for (j, p) in self.peek.blobs.iter().zip(&present) {
-            if *p {
-                shell.verbose(
-                    "Skipping",
-                    format!("{} {} (already in {registry})", j.kind, short(&j.digest)),
-                );
-            }
-        }
+        let present = self
+            .blobs_present(&client, &base, manifest_there, all_listed)
+            .await?;
         shell.verbose(
             "Timing",
             format!("registry ready in {:.3}s", t.elapsed().as_secs_f64()),
@@ -479,6 +478,112 @@ impl Job<'_> {
             tag_digests,
             listed,
         })
+    }
+
+    /// Ping the registry (step 3, timed from `t`) and log in: a client for the
+    /// repository, and the base URL the registry answered on.
+    async fn connect(&self, t: Instant) -> Result<(Client, String)> {
+        let (shell, policy) = (self.shell, &self.opts.retry);
+        let endpoint = transport::ping(
+            api_host(&self.target.registry),
+            self.tls,
+            self.opts.insecure,
+            self.cred,
+            policy,
+            shell,
+        )
+        .await?;
+        shell.verbose(
+            "Timing",
+            format!("ping in {:.3}s", t.elapsed().as_secs_f64()),
+        );
+        let base = format!("{}://{}", endpoint.scheme.as_str(), endpoint.registry);
+        let auth = token::Authorizer::new(
+            &endpoint,
+            &self.target.repository,
+            self.cred,
+            self.opts.insecure,
+            |scheme| transport::http_client(self.tls, scheme, policy.timeout),
+        )?;
+        let client = Client::new(&endpoint, &self.target.repository, auth)?;
+        self.get_token(&client, &endpoint).await?;
+        Ok((client, base))
+    }
+
+    /// With a Bearer token service: get the token now, so wrong credentials fail
+    /// once, naming the registry (and warn when the service is plain HTTP behind
+    /// TLS).
+    async fn get_token(&self, client: &Client, endpoint: &transport::Endpoint) -> Result<()> {
+        let (shell, policy) = (self.shell, &self.opts.retry);
+        let registry = &self.target.registry;
+        let Some(realm) = client.authorizer().realm() else {
+            return Ok(());
+        };
+        if realm.scheme() == "http" && endpoint.scheme == transport::Scheme::Https {
+            shell.warn(format!(
+                "{registry} speaks TLS, but its token service {realm} is plain HTTP: with --insecure, the credentials and the token cross the network in clear"
+            ));
+        }
+        let realm = realm.to_string();
+        shell.verbose("Token", format!("from {realm} (Bearer)"));
+        retry(
+            policy,
+            &format!("GET a token from {realm}"),
+            shell,
+            Attempt::clone,
+            || client.authorizer().login(),
+        )
+        .await
+        .map_err(|g| match (&g.last.message, self.cred) {
+            (m, Some(c)) if m.starts_with("401") || m.starts_with("403") => {
+                transport::rejected(registry, c, 401)
+                    .detail(format!("token service: {}", first_line(m)))
+            }
+            _ => gave_up(g, "get a token", &realm),
+        })?;
+        Ok(())
+    }
+
+    /// Per blob: whether the registry has it. Not asked when the tag names our
+    /// manifest (`manifest_there`), except for an attached artifact's blobs
+    /// when the registry does not list them all yet (`all_listed`).
+    async fn blobs_present(
+        &self,
+        client: &Client,
+        base: &str,
+        manifest_there: bool,
+        all_listed: bool,
+    ) -> Result<Vec<bool>> {
+        let (shell, policy) = (self.shell, &self.opts.retry);
+        let present = try_join_all(self.peek.blobs.iter().map(|j| async move {
+            if manifest_there && (j.kind != referrers::ARTIFACT_BLOB || all_listed) {
+                return Ok(true);
+            }
+            retry(
+                policy,
+                &format!("HEAD {} {}", j.kind, short(&j.digest)),
+                shell,
+                Attempt::clone,
+                || client.blob_exists(&j.digest),
+            )
+            .await
+            .map_err(|g| gave_up(g, &format!("check {} {}", j.kind, j.digest), base))
+        }))
+        .await?;
+        for (j, p) in self.peek.blobs.iter().zip(&present) {
+            if *p {
+                shell.verbose(
+                    "Skipping",
+                    format!(
+                        "{} {} (already in {})",
+                        j.kind,
+                        short(&j.digest),
+                        self.target.registry
+                    ),
+                );
+            }
+        }
+        Ok(present)
     }
 
     /// The digest `tag` points at in the registry, `None` if it does not exist.

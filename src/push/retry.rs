@@ -47,7 +47,16 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    pub(super) fn backoff(&self, failed_attempts: u32) -> Duration {
+    /// The default policy, with `timeout` (`--timeout`) when one is given.
+    pub fn with_timeout(timeout: Option<Duration>) -> RetryPolicy {
+        let default = RetryPolicy::default();
+        RetryPolicy {
+            timeout: timeout.unwrap_or(default.timeout),
+            ..default
+        }
+    }
+
+    fn backoff(&self, failed_attempts: u32) -> Duration {
         let factor = 2u32.saturating_pow(failed_attempts.saturating_sub(1));
         self.initial_backoff
             .saturating_mul(factor)
@@ -116,7 +125,7 @@ pub fn from_reqwest(e: &reqwest::Error) -> Attempt {
     let refused = lower.contains("connection refused");
     let timed_out = e.is_timeout() || lower.contains("timed out");
     let retryable = if let Some(s) = e.status() {
-        s.as_u16() == 429 || s.is_server_error()
+        retryable_status(s.as_u16())
     } else {
         !certificate && !timed_out && (e.is_connect() || e.is_request() || e.is_body())
     };
@@ -127,6 +136,11 @@ pub fn from_reqwest(e: &reqwest::Error) -> Attempt {
         refused,
         timed_out,
     }
+}
+
+/// Whether an answer with `status` is worth another try: 429 and 5xx.
+pub(super) fn retryable_status(status: u16) -> bool {
+    status == 429 || (500..600).contains(&status)
 }
 
 /// `s` cut to `n` characters with `…`, and without control characters: what a
@@ -401,51 +415,152 @@ mod tests {
         }
     }
 
+    fn quiet() -> Shell {
+        Shell::new(crate::shell::Verbosity::Quiet, Default::default())
+    }
+
+    /// A classifier that calls every error worth another try.
+    fn retryable(message: &'static str) -> impl Fn(&u16) -> Attempt {
+        move |_| Attempt {
+            retryable: true,
+            ..Attempt::fatal(message.into())
+        }
+    }
+
+    /// `op` as the upload of a blob with progress `p`, a 200 ms timeout, and
+    /// every error final.
+    fn upload<F, Fut>(p: &Progress, op: F) -> std::result::Result<u32, GaveUp>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = std::result::Result<u32, u16>>,
+    {
+        rt().block_on(retry_upload(
+            &policy(200),
+            "upload layer x",
+            &quiet(),
+            |_: &u16| Attempt::fatal("no".into()),
+            p,
+            op,
+        ))
+    }
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let p = RetryPolicy {
+            attempts: 10,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(500),
+            timeout: DEFAULT_TIMEOUT,
+        };
+        let waits: Vec<u128> = (1..6).map(|n| p.backoff(n).as_millis()).collect();
+        assert_eq!(waits, [100, 200, 400, 500, 500]);
+    }
+
+    #[test]
+    fn retry_stops_after_the_policy() {
+        let policy = RetryPolicy {
+            attempts: 3,
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(2),
+            timeout: DEFAULT_TIMEOUT,
+        };
+        let shell = quiet();
+        let mut calls = 0;
+        let r: std::result::Result<(), GaveUp> =
+            rt().block_on(retry(&policy, "x", &shell, retryable("boom"), || {
+                calls += 1;
+                async { Err(503u16) }
+            }));
+        assert_eq!(r.unwrap_err().attempts, 3);
+        assert_eq!(calls, 3);
+
+        let mut calls = 0;
+        let r: std::result::Result<(), GaveUp> = rt().block_on(retry(
+            &policy,
+            "x",
+            &shell,
+            |_: &u16| Attempt::fatal("no".into()),
+            || {
+                calls += 1;
+                async { Err(404u16) }
+            },
+        ));
+        assert_eq!(r.unwrap_err().attempts, 1);
+        assert_eq!(calls, 1);
+    }
+
+    #[test]
+    fn a_silent_step_gives_up_after_one_timeout_naming_it() {
+        let shell = quiet();
+        let mut calls = 0;
+        let started = Instant::now();
+        let r: std::result::Result<(), GaveUp> = rt().block_on(retry(
+            &policy(300),
+            "GET /v2/",
+            &shell,
+            retryable("boom"),
+            || {
+                calls += 1;
+                std::future::pending::<std::result::Result<(), u16>>()
+            },
+        ));
+        let g = r.unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(g.last.timed_out);
+        assert_eq!((g.attempts, calls), (1, 1), "a timeout is not retried");
+        let f = gave_up(g, "reach the registry", "127.0.0.1:9");
+        let text = format!("{f:?}");
+        assert!(f.what.contains("127.0.0.1:9"), "{text}");
+        assert!(f.what.contains("0.3s"), "{text}");
+        assert!(text.contains("--timeout"), "{text}");
+
+        // Quick retryable failures stop once the step has spent its timeout.
+        let policy = RetryPolicy {
+            attempts: 100,
+            initial_backoff: Duration::from_millis(40),
+            max_backoff: Duration::from_millis(40),
+            timeout: Duration::from_millis(200),
+        };
+        let started = Instant::now();
+        let r: std::result::Result<(), GaveUp> =
+            rt().block_on(retry(&policy, "x", &shell, retryable("503"), || async {
+                Err(503u16)
+            }));
+        let g = r.unwrap_err();
+        assert!(g.attempts < 10, "{}", g.attempts);
+        assert!(started.elapsed() < Duration::from_millis(400));
+    }
+
     /// An upload that keeps moving outlasts its timeout; one that stops fails
     /// about one timeout after its last byte, saying how many went.
     #[test]
     fn an_upload_fails_only_when_it_stops_moving() {
-        let shell = Shell::new(crate::shell::Verbosity::Quiet, Default::default());
         let p = Progress::new(1000);
         let started = Instant::now();
         // 10 bytes every 50 ms for 600 ms, with a 200 ms timeout: succeeds.
-        let r: std::result::Result<u32, GaveUp> = rt().block_on(retry_upload(
-            &policy(200),
-            "upload layer x",
-            &shell,
-            |_: &u16| Attempt::fatal("no".into()),
-            &p,
-            || async {
-                for _ in 0..12 {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    p.advance(10);
-                }
-                Ok(7)
-            },
-        ));
+        let r = upload(&p, || async {
+            for _ in 0..12 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                p.advance(10);
+            }
+            Ok(7)
+        });
         assert_eq!(r.unwrap(), 7);
         assert!(started.elapsed() >= Duration::from_millis(600));
 
         // 300 bytes, then silence: fails ~200 ms later, not retried.
         let started = Instant::now();
         let mut calls = 0;
-        let r: std::result::Result<u32, GaveUp> = rt().block_on(retry_upload(
-            &policy(200),
-            "upload layer x",
-            &shell,
-            |_: &u16| Attempt::fatal("no".into()),
-            &p,
-            || {
-                calls += 1;
-                async {
-                    for _ in 0..3 {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        p.advance(100);
-                    }
-                    std::future::pending::<std::result::Result<u32, u16>>().await
+        let r = upload(&p, || {
+            calls += 1;
+            async {
+                for _ in 0..3 {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    p.advance(100);
                 }
-            },
-        ));
+                std::future::pending::<std::result::Result<u32, u16>>().await
+            }
+        });
         let g = r.unwrap_err();
         let took = started.elapsed();
         assert!(took >= Duration::from_millis(350), "{took:?}");
@@ -458,7 +573,6 @@ mod tests {
             g.last.message
         );
     }
-
     /// Once the whole body is handed over, the answer may wait for what the
     /// connection still buffers: longer than the timeout, bounded.
     #[test]

@@ -35,10 +35,8 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::auth::Credential;
-pub use super::retry::{
-    chain, gave_up, retry, seconds, Attempt, GaveUp, RetryPolicy, DEFAULT_TIMEOUT,
-};
-use super::retry::{from_reqwest, truncate};
+use super::retry::{from_reqwest, retryable_status, truncate};
+pub use super::retry::{gave_up, retry, Attempt, RetryPolicy};
 use crate::error::{io_failure, Failure};
 use crate::shell::Shell;
 
@@ -239,81 +237,95 @@ pub async fn ping(
     policy: &RetryPolicy,
     shell: &Shell,
 ) -> Result<Endpoint> {
-    let timeout = policy.timeout;
-    let plain = &http_client(tls, Scheme::Http, timeout)?;
-    let secure = &tokio::sync::OnceCell::new();
-    let allow_http = allows_plain_http(registry, insecure);
+    let clients = Clients::new(tls, policy.timeout)?;
     let (order, plan) = scheme_plan(registry, tls, insecure);
-    let (scheme, status, www) = retry(
+    let (scheme, status, www) =
+        discover(&clients, registry, order, plan, insecure, policy, shell).await?;
+    let base = format!("{}://{registry}", scheme.as_str());
+    shell.verbose(
+        "Ping",
+        format!(
+            "{base}/v2/ → {} ({})",
+            status_text(status),
+            why_scheme(scheme, order[0] == scheme, insecure)
+        ),
+    );
+    let challenge = challenge_of(registry, &base, status, &www)?;
+    let endpoint = Endpoint {
+        registry: registry.to_string(),
+        scheme,
+        challenge,
+        www,
+        http: clients.get(scheme).await?.clone(),
+        timeout: policy.timeout,
+    };
+    if challenge == Challenge::None {
+        return Ok(endpoint);
+    }
+    let Some(cred) = cred else {
+        return Err(Failure::new(format!(
+            "{registry} requires authentication (401 Unauthorized) and no credentials were found"
+        ))
+        .help("log in with `docker login` or `podman login`, or set CARGO_SLIM_REGISTRY_USERNAME and CARGO_SLIM_REGISTRY_PASSWORD")
+        .into());
+    };
+    if challenge == Challenge::Basic {
+        check_basic(&endpoint, &base, cred, policy, shell).await?;
+    }
+    Ok(endpoint)
+}
+
+/// The ping's clients: the plain-HTTP one made up front (it trusts no root, so
+/// it is cheap), the TLS one only once a scheme needs it.
+struct Clients<'a> {
+    tls: &'a Tls,
+    timeout: Duration,
+    plain: reqwest::Client,
+    secure: tokio::sync::OnceCell<reqwest::Client>,
+}
+
+impl<'a> Clients<'a> {
+    fn new(tls: &'a Tls, timeout: Duration) -> Result<Clients<'a>> {
+        Ok(Clients {
+            tls,
+            timeout,
+            plain: http_client(tls, Scheme::Http, timeout)?,
+            secure: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    async fn get(&self, scheme: Scheme) -> Result<&reqwest::Client> {
+        match scheme {
+            Scheme::Http => Ok(&self.plain),
+            Scheme::Https => {
+                self.secure
+                    .get_or_try_init(|| async {
+                        http_client(self.tls, Scheme::Https, self.timeout)
+                    })
+                    .await
+            }
+        }
+    }
+}
+
+/// Scheme discovery: `GET /v2/` by the schemes of `order` in turn, retried as
+/// one step. Out: the scheme that answered, its status and `WWW-Authenticate`.
+async fn discover(
+    clients: &Clients<'_>,
+    registry: &str,
+    order: &[Scheme],
+    plan: &str,
+    insecure: bool,
+    policy: &RetryPolicy,
+    shell: &Shell,
+) -> Result<(Scheme, u16, String)> {
+    let allow_http = allows_plain_http(registry, insecure);
+    let found = retry(
         policy,
         &format!("GET /v2/ of {registry} (trying {plan})"),
         shell,
         Attempt::clone,
-        || async move {
-            // Per scheme tried: what went wrong.
-            let mut errors: Vec<(Scheme, Attempt)> = Vec::new();
-            let mut found = None;
-            for &scheme in order {
-                let url = format!("{}://{registry}/v2/", scheme.as_str());
-                let client = match scheme {
-                    Scheme::Http => plain,
-                    Scheme::Https => {
-                        secure
-                            .get_or_try_init(|| async { http_client(tls, Scheme::Https, timeout) })
-                            .await
-                            .map_err(|e| Attempt::fatal(e.to_string()))?
-                    }
-                };
-                match client.get(&url).send().await {
-                    Ok(r) if scheme == Scheme::Http && is_http_to_https(&r) => continue,
-                    Ok(r) => {
-                        found = Some(status_of(scheme, r));
-                        break;
-                    }
-                    Err(e) => {
-                        let a = from_reqwest(&e);
-                        // Nothing listens, TLS spoke and failed, or nothing answers
-                        // at all: no other scheme helps.
-                        let stop = a.refused || a.certificate || a.timed_out;
-                        errors.push((scheme, a));
-                        if stop {
-                            break;
-                        }
-                    }
-                }
-            }
-            let Some((scheme, status, www)) = found else {
-                if errors.is_empty() {
-                    return Err(Attempt::fatal(format!(
-                        "{registry} answered plain HTTP with \"400 Client sent an HTTP request to an HTTPS server\", and TLS was not tried"
-                    )));
-                }
-                // The flags of the TLS error (it says more: certificate, handshake),
-                // the words of every scheme tried, each named.
-                let message = errors
-                    .iter()
-                    .map(|(s, a)| format!("{}: {}", s.as_str(), a.message))
-                    .collect::<Vec<_>>()
-                    .join("; then ");
-                let pick = errors
-                    .iter()
-                    .position(|(s, _)| *s == Scheme::Https)
-                    .unwrap_or(0);
-                let (_, a) = errors.swap_remove(pick);
-                return Err(Attempt { message, ..a });
-            };
-            if status == 429 || (500..600).contains(&status) {
-                return Err(Attempt {
-                    retryable: true,
-                    ..Attempt::fatal(format!(
-                        "{} from {}://{registry}/v2/",
-                        status_text(status),
-                        scheme.as_str()
-                    ))
-                });
-            }
-            Ok((scheme, status, www))
-        },
+        || probe(clients, registry, order),
     )
     .await
     .map_err(|g| {
@@ -327,100 +339,160 @@ pub async fn ping(
         }
         f
     })?;
-    let why = match (scheme, order[0] == scheme) {
+    Ok(found)
+}
+
+/// One try of the ping: each scheme of `order` until one answers.
+async fn probe(
+    clients: &Clients<'_>,
+    registry: &str,
+    order: &[Scheme],
+) -> std::result::Result<(Scheme, u16, String), Attempt> {
+    // Per scheme tried: what went wrong.
+    let mut errors: Vec<(Scheme, Attempt)> = Vec::new();
+    let mut found = None;
+    for &scheme in order {
+        let url = format!("{}://{registry}/v2/", scheme.as_str());
+        let client = clients
+            .get(scheme)
+            .await
+            .map_err(|e| Attempt::fatal(e.to_string()))?;
+        match client.get(&url).send().await {
+            Ok(r) if scheme == Scheme::Http && is_http_to_https(&r) => continue,
+            Ok(r) => {
+                found = Some(status_of(scheme, r));
+                break;
+            }
+            Err(e) => {
+                let a = from_reqwest(&e);
+                // Nothing listens, TLS spoke and failed, or nothing answers
+                // at all: no other scheme helps.
+                let stop = a.refused || a.certificate || a.timed_out;
+                errors.push((scheme, a));
+                if stop {
+                    break;
+                }
+            }
+        }
+    }
+    let Some((scheme, status, www)) = found else {
+        return Err(no_answer(registry, errors));
+    };
+    if retryable_status(status) {
+        return Err(busy(
+            status,
+            &format!("{}://{registry}/v2/", scheme.as_str()),
+        ));
+    }
+    Ok((scheme, status, www))
+}
+
+/// The failure of a try where no scheme answered: the flags of the TLS error
+/// (it says more: certificate, handshake), the words of every scheme tried, each
+/// named.
+fn no_answer(registry: &str, mut errors: Vec<(Scheme, Attempt)>) -> Attempt {
+    if errors.is_empty() {
+        return Attempt::fatal(format!(
+            "{registry} answered plain HTTP with \"400 Client sent an HTTP request to an HTTPS server\", and TLS was not tried"
+        ));
+    }
+    let message = errors
+        .iter()
+        .map(|(s, a)| format!("{}: {}", s.as_str(), a.message))
+        .collect::<Vec<_>>()
+        .join("; then ");
+    let pick = errors
+        .iter()
+        .position(|(s, _)| *s == Scheme::Https)
+        .unwrap_or(0);
+    let (_, a) = errors.swap_remove(pick);
+    Attempt { message, ..a }
+}
+
+/// A 429 or 5xx answer from `url`: worth another try.
+fn busy(status: u16, url: &str) -> Attempt {
+    Attempt {
+        retryable: true,
+        ..Attempt::fatal(format!("{} from {url}", status_text(status)))
+    }
+}
+
+/// Why the ping settled on `scheme` (`first`: the first one tried).
+fn why_scheme(scheme: Scheme, first: bool, insecure: bool) -> &'static str {
+    match (scheme, first) {
         (Scheme::Http, true) => "plain HTTP, tried first on a loopback registry",
         (Scheme::Https, true) => "TLS, the default",
         (Scheme::Https, false) => "TLS: plain HTTP was answered with \"400 Client sent an HTTP request to an HTTPS server\"",
         (Scheme::Http, false) if insecure => "plain HTTP: https failed, and --insecure allows HTTP",
         (Scheme::Http, false) => "plain HTTP: https failed, and a loopback registry may use HTTP",
-    };
-    let base = format!("{}://{registry}", scheme.as_str());
-    shell.verbose(
-        "Ping",
-        format!("{base}/v2/ → {} ({why})", status_text(status)),
-    );
-    let challenge = match status {
-        200..=299 => Challenge::None,
+    }
+}
+
+/// Challenge parsing: what the ping's answer (`status`, `WWW-Authenticate`
+/// `www`) asks for, or an error when it is no registry's answer or asks for a
+/// kind of authentication we do not speak.
+fn challenge_of(registry: &str, base: &str, status: u16, www: &str) -> Result<Challenge> {
+    match status {
+        200..=299 => Ok(Challenge::None),
         401 => {
             let w = www.to_ascii_lowercase();
             if w.starts_with("bearer") {
-                Challenge::Bearer
+                Ok(Challenge::Bearer)
             } else if w.starts_with("basic") {
-                Challenge::Basic
+                Ok(Challenge::Basic)
             } else {
-                return Err(Failure::new(format!(
+                Err(Failure::new(format!(
                     "{registry} asks for an unsupported kind of authentication"
                 ))
-                .detail(format!("WWW-Authenticate: {}", truncate(&www, 200)))
-                .into());
+                .detail(format!("WWW-Authenticate: {}", truncate(www, 200)))
+                .into())
             }
         }
-        s => {
-            return Err(Failure::new(format!(
-                "{base}/v2/ answered {}: this does not look like an OCI registry",
-                status_text(s)
-            ))
-            .help("check the registry address in the image reference")
-            .into())
-        }
-    };
-    let http = match scheme {
-        Scheme::Http => plain.clone(),
-        Scheme::Https => secure
-            .get_or_try_init(|| async { http_client(tls, Scheme::Https, timeout) })
-            .await?
-            .clone(),
-    };
-    let endpoint = Endpoint {
-        registry: registry.to_string(),
-        scheme,
-        challenge,
-        www,
-        http,
-        timeout,
-    };
-    if challenge == Challenge::None {
-        return Ok(endpoint);
-    }
-    let Some(cred) = cred else {
-        return Err(Failure::new(format!(
-            "{registry} requires authentication (401 Unauthorized) and no credentials were found"
+        s => Err(Failure::new(format!(
+            "{base}/v2/ answered {}: this does not look like an OCI registry",
+            status_text(s)
         ))
-        .help("log in with `docker login` or `podman login`, or set CARGO_SLIM_REGISTRY_USERNAME and CARGO_SLIM_REGISTRY_PASSWORD")
-        .into());
-    };
-    if challenge == Challenge::Basic {
-        let url = &format!("{base}/v2/");
-        let client = &endpoint.http;
-        let status = retry(
-            policy,
-            &format!("GET {url} (with credentials)"),
-            shell,
-            Attempt::clone,
-            || async move {
-                let r = client
-                    .get(url)
-                    .basic_auth(&cred.username, Some(cred.password.expose()))
-                    .send()
-                    .await
-                    .map_err(|e| from_reqwest(&e))?;
-                let s = r.status().as_u16();
-                if s == 429 || (500..600).contains(&s) {
-                    return Err(Attempt {
-                        retryable: true,
-                        ..Attempt::fatal(format!("{} from {url}", status_text(s)))
-                    });
-                }
-                Ok(s)
-            },
-        )
-        .await
-        .map_err(|g| gave_up(g, "log in", &base))?;
-        if status == 401 || status == 403 {
-            return Err(rejected(registry, cred, status).into());
-        }
+        .help("check the registry address in the image reference")
+        .into()),
     }
-    Ok(endpoint)
+}
+
+/// The Basic check: `GET /v2/` again with the credentials, so a wrong password
+/// fails here, once, before anything is sent.
+async fn check_basic(
+    endpoint: &Endpoint,
+    base: &str,
+    cred: &Credential,
+    policy: &RetryPolicy,
+    shell: &Shell,
+) -> Result<()> {
+    let url = &format!("{base}/v2/");
+    let client = &endpoint.http;
+    let status = retry(
+        policy,
+        &format!("GET {url} (with credentials)"),
+        shell,
+        Attempt::clone,
+        || async move {
+            let r = client
+                .get(url)
+                .basic_auth(&cred.username, Some(cred.password.expose()))
+                .send()
+                .await
+                .map_err(|e| from_reqwest(&e))?;
+            let s = r.status().as_u16();
+            if retryable_status(s) {
+                return Err(busy(s, url));
+            }
+            Ok(s)
+        },
+    )
+    .await
+    .map_err(|g| gave_up(g, "log in", base))?;
+    if status == 401 || status == 403 {
+        return Err(rejected(&endpoint.registry, cred, status).into());
+    }
+    Ok(())
 }
 
 /// A plain client for unit tests (ring installed as the crypto provider first).
@@ -468,7 +540,6 @@ pub fn status_text(code: u16) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Instant;
 
     #[test]
     fn plain_http_only_for_loopback_names_or_insecure() {
@@ -486,122 +557,6 @@ mod tests {
             assert_eq!(allows_plain_http(r, false), want, "{r}");
             assert!(allows_plain_http(r, true));
         }
-    }
-
-    #[test]
-    fn backoff_doubles_and_is_capped() {
-        let p = RetryPolicy {
-            attempts: 10,
-            initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_millis(500),
-            timeout: DEFAULT_TIMEOUT,
-        };
-        let waits: Vec<u128> = (1..6).map(|n| p.backoff(n).as_millis()).collect();
-        assert_eq!(waits, [100, 200, 400, 500, 500]);
-    }
-
-    #[test]
-    fn retry_stops_after_the_policy() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let policy = RetryPolicy {
-            attempts: 3,
-            initial_backoff: Duration::from_millis(1),
-            max_backoff: Duration::from_millis(2),
-            timeout: DEFAULT_TIMEOUT,
-        };
-        let shell = Shell::new(crate::shell::Verbosity::Quiet, Default::default());
-        let mut calls = 0;
-        let r: std::result::Result<(), GaveUp> = rt.block_on(retry(
-            &policy,
-            "x",
-            &shell,
-            |_: &u16| Attempt {
-                retryable: true,
-                ..Attempt::fatal("boom".into())
-            },
-            || {
-                calls += 1;
-                async { Err(503u16) }
-            },
-        ));
-        assert_eq!(r.unwrap_err().attempts, 3);
-        assert_eq!(calls, 3);
-
-        let mut calls = 0;
-        let r: std::result::Result<(), GaveUp> = rt.block_on(retry(
-            &policy,
-            "x",
-            &shell,
-            |_: &u16| Attempt::fatal("no".into()),
-            || {
-                calls += 1;
-                async { Err(404u16) }
-            },
-        ));
-        assert_eq!(r.unwrap_err().attempts, 1);
-        assert_eq!(calls, 1);
-    }
-
-    #[test]
-    fn a_silent_step_gives_up_after_one_timeout_naming_it() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let policy = RetryPolicy {
-            timeout: Duration::from_millis(300),
-            ..RetryPolicy::default()
-        };
-        let shell = Shell::new(crate::shell::Verbosity::Quiet, Default::default());
-        let mut calls = 0;
-        let started = Instant::now();
-        let r: std::result::Result<(), GaveUp> = rt.block_on(retry(
-            &policy,
-            "GET /v2/",
-            &shell,
-            |_: &u16| Attempt {
-                retryable: true,
-                ..Attempt::fatal("boom".into())
-            },
-            || {
-                calls += 1;
-                std::future::pending::<std::result::Result<(), u16>>()
-            },
-        ));
-        let g = r.unwrap_err();
-        assert!(started.elapsed() < Duration::from_secs(2));
-        assert!(g.last.timed_out);
-        assert_eq!((g.attempts, calls), (1, 1), "a timeout is not retried");
-        let f = gave_up(g, "reach the registry", "127.0.0.1:9");
-        let text = format!("{f:?}");
-        assert!(f.what.contains("127.0.0.1:9"), "{text}");
-        assert!(f.what.contains("0.3s"), "{text}");
-        assert!(text.contains("--timeout"), "{text}");
-
-        // Quick retryable failures stop once the step has spent its timeout.
-        let policy = RetryPolicy {
-            attempts: 100,
-            initial_backoff: Duration::from_millis(40),
-            max_backoff: Duration::from_millis(40),
-            timeout: Duration::from_millis(200),
-        };
-        let started = Instant::now();
-        let r: std::result::Result<(), GaveUp> = rt.block_on(retry(
-            &policy,
-            "x",
-            &shell,
-            |_: &u16| Attempt {
-                retryable: true,
-                ..Attempt::fatal("503".into())
-            },
-            || async { Err(503u16) },
-        ));
-        let g = r.unwrap_err();
-        assert!(g.attempts < 10, "{}", g.attempts);
-        assert!(started.elapsed() < Duration::from_millis(400));
     }
 
     #[test]
