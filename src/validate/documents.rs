@@ -78,7 +78,7 @@ pub(super) fn check<R: Read + Seek>(
         images: read,
         attached,
         index,
-    } = read_contents(ar, &blobs, &top, &top_media_type)?;
+    } = read_contents(ar, &blobs, (&top, &top_media_type))?;
 
     // 1. Blob order: per image config, layers, manifest (a shared blob once); the index.
     check_blob_order(
@@ -126,8 +126,7 @@ pub(super) fn check<R: Read + Seek>(
 fn read_contents<R: Read + Seek>(
     ar: &mut Archive<R>,
     blobs: &Blobs<'_>,
-    top: &Descriptor,
-    top_media_type: &str,
+    (top, top_media_type): (&Descriptor, &str),
 ) -> Result<Contents> {
     let at = Listed {
         referrer: "index.json",

@@ -7,7 +7,8 @@
 //! the blob-order check, then the [`ValidImage`] ([`finish`]: config, then each
 //! layer checked by [`super::layers`] unless only blobs are asked for). Two
 //! phases, so the order is reported before any layer is uncompressed. A layer
-//! two platforms share is checked once.
+//! two platforms share is checked once. How far into the layers to look is a
+//! [`Depth`] (a push reads only the blobs).
 
 use std::collections::HashMap;
 use std::io::{Read, Seek};
