@@ -44,11 +44,13 @@
 //! errors, 429 and 5xx.
 
 pub mod auth;
+mod bars;
 mod body;
 pub mod client;
 mod helper;
 pub mod layout;
 mod manifests;
+mod options;
 mod referrers;
 pub mod retry;
 pub mod source;
@@ -56,109 +58,21 @@ pub mod token;
 pub mod transport;
 pub mod verified;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Result;
 use futures_util::future::try_join_all;
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::error::{io_failure, Failure};
 use crate::reference::Reference;
-use crate::shell::{Shell, Verbosity};
+use crate::shell::Shell;
 use crate::units::human;
 use client::Client;
+use options::all_tags;
+pub use options::{PushOptions, Pushed};
 pub use transport::RetryPolicy;
 use transport::{gave_up, retry, Attempt, Tls};
-
-/// Where to push and how: the one value `cargo slim push` parses its flags into
-/// and `build --push` resolves into ([`crate::config`]), handed to [`push`] as it
-/// is. Only the tarball is apart: given, or just built.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PushOptions {
-    /// Where the image goes, e.g. `ghcr.io/acme/app:1.2.0` (a missing tag means
-    /// `latest`), whatever name the archive gives itself.
-    pub reference: String,
-    /// More tags for the same manifest, besides the reference's own.
-    pub extra_tags: Vec<String>,
-    /// Allow plain HTTP and unverified TLS for any registry (not only loopback).
-    pub insecure: bool,
-    /// A PEM file of CA certificates to trust (besides the system's, or those of
-    /// `SSL_CERT_FILE` / `SSL_CERT_DIR` when set).
-    pub ca_file: Option<PathBuf>,
-    /// Tries, backoff, and `--timeout`.
-    pub retry: RetryPolicy,
-    /// Show progress bars (only ever on a terminal, and only for blobs ≥ 1 MiB).
-    pub progress: bool,
-    /// `--image-refs`: also write `repository@sha256:<hex>` (and a newline) to
-    /// this file once pushed.
-    pub image_refs: Option<PathBuf>,
-}
-
-impl Default for PushOptions {
-    fn default() -> Self {
-        PushOptions {
-            reference: String::new(),
-            extra_tags: Vec::new(),
-            insecure: false,
-            ca_file: None,
-            retry: RetryPolicy::default(),
-            progress: true,
-            image_refs: None,
-        }
-    }
-}
-
-impl PushOptions {
-    /// `--image-refs PATH` must be a file that can be written: checked before any
-    /// tag is pushed (and by `build --push` before the build), so a folder or a
-    /// read-only place fails with nothing pushed.
-    pub fn check_image_refs(&self) -> Result<()> {
-        match &self.image_refs {
-            Some(path) => Ok(crate::io::check_text_output(path, "--image-refs")?),
-            None => Ok(()),
-        }
-    }
-}
-
-/// What was pushed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pushed {
-    /// `registry/repository`, e.g. `ghcr.io/acme/app`.
-    pub repository: String,
-    /// `sha256:<hex>` of the manifest: the same locally and in the registry.
-    pub digest: String,
-    /// Every tag now pointing at `digest`, the reference's own first.
-    pub tags: Vec<String>,
-    pub blobs_uploaded: usize,
-    /// Blobs the registry already had (HEAD answered 200).
-    pub blobs_skipped: usize,
-}
-
-impl Pushed {
-    /// `registry/repository@sha256:<hex>`: the immutable name of what was pushed.
-    pub fn pinned(&self) -> String {
-        format!("{}@{}", self.repository, self.digest)
-    }
-
-    /// The `{"reason":"pushed",…}` JSON line of `--message-format json`:
-    /// `reason`, `reference` (= [`Pushed::pinned`]), `repository`, `digest`, `tags`,
-    /// `blobs_uploaded`, `blobs_skipped`.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "reason": "pushed",
-            "reference": self.pinned(),
-            "repository": self.repository,
-            "digest": self.digest,
-            "tags": self.tags,
-            "blobs_uploaded": self.blobs_uploaded,
-            "blobs_skipped": self.blobs_skipped,
-        })
-    }
-}
-
-/// Blobs at least this large get a progress bar.
-const PROGRESS_MIN: u64 = 1 << 20;
 
 /// Push the image tarball at `tarball` to `opts.reference` (plus `opts.extra_tags`).
 pub fn push(tarball: &Path, opts: &PushOptions, shell: &Shell) -> Result<Pushed> {
@@ -363,18 +277,6 @@ fn describe(peek: &source::Peek, shell: &Shell) {
             ),
         );
     }
-}
-
-/// The reference's tag first, then the extra tags, each checked, without repeats.
-fn all_tags(target: &Reference, extra: &[String]) -> Result<Vec<String>> {
-    let mut tags = vec![target.tag.clone()];
-    for t in extra {
-        crate::reference::check_tag(t)?;
-        if !tags.contains(t) {
-            tags.push(t.clone());
-        }
-    }
-    Ok(tags)
 }
 
 fn plural(n: usize, word: &str) -> String {
@@ -622,7 +524,7 @@ impl Job<'_> {
             .filter(|(_, p)| !**p)
             .map(|(j, _)| j)
             .collect();
-        let bars = self.progress();
+        let bars = bars::bars(self.opts.progress, shell);
         try_join_all(missing.iter().map(|j| {
             let (client, bars, base) = (&client, &bars, &base);
             async move {
@@ -630,16 +532,7 @@ impl Job<'_> {
                     "Uploading",
                     format!("{} {} ({})", j.kind, short(&j.digest), human(j.range.size)),
                 );
-                let bar = bars
-                    .as_ref()
-                    .filter(|_| j.range.size >= PROGRESS_MIN)
-                    .map(|m| {
-                        let b = m.add(ProgressBar::new(j.range.size));
-                        b.set_style(bar_style());
-                        b.set_prefix("Uploading");
-                        b.set_message(short(&j.digest).to_string());
-                        b
-                    });
+                let bar = bars::bar(bars.as_ref(), j.range.size, short(&j.digest));
                 let watch = retry::Progress::new(j.range.size);
                 let body = || {
                     reqwest::Body::wrap_stream(layout::blob_stream(
@@ -688,63 +581,8 @@ impl Job<'_> {
             })?;
         Ok((missing.len(), self.peek.blobs.len() - missing.len()))
     }
-
-    /// A set of bars on stderr, when stderr is a terminal and output is not quiet.
-    fn progress(&self) -> Option<MultiProgress> {
-        use std::io::IsTerminal;
-        if !self.opts.progress
-            || self.shell.verbosity < Verbosity::Normal
-            || !std::io::stderr().is_terminal()
-        {
-            return None;
-        }
-        Some(MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
-    }
-}
-
-fn bar_style() -> ProgressStyle {
-    ProgressStyle::with_template(
-        "{prefix:>12.cyan.bold} [{bar:27}] {bytes}/{total_bytes} {bytes_per_sec} {msg}",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar())
-    .progress_chars("=> ")
 }
 
 fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or("")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tags_are_checked_and_deduplicated() {
-        let r = Reference::parse("127.0.0.1:5000/app:1.0").unwrap();
-        let tags = all_tags(&r, &["latest".into(), "1.0".into(), "latest".into()]).unwrap();
-        assert_eq!(tags, ["1.0", "latest"]);
-        for bad in ["", "-x", "a/b", "a:b", "UPPER ok"] {
-            assert!(all_tags(&r, &[bad.into()]).is_err(), "{bad:?}");
-        }
-        assert!(
-            all_tags(&r, &["UPPER".into()]).is_ok(),
-            "tags may hold capitals"
-        );
-    }
-
-    #[test]
-    fn json_line_has_the_documented_fields() {
-        let p = Pushed {
-            repository: "r:1/app".into(),
-            digest: "sha256:ab".into(),
-            tags: vec!["1".into(), "latest".into()],
-            blobs_uploaded: 1,
-            blobs_skipped: 1,
-        };
-        assert_eq!(p.pinned(), "r:1/app@sha256:ab");
-        let v = p.to_json();
-        assert_eq!(v["reason"], "pushed");
-        assert_eq!(v["reference"], "r:1/app@sha256:ab");
-        assert_eq!(v["tags"], serde_json::json!(["1", "latest"]));
-    }
 }

@@ -457,6 +457,14 @@ mod tests {
     }
 
     #[test]
+    fn a_given_timeout_replaces_only_the_default_timeout() {
+        assert_eq!(RetryPolicy::with_timeout(None), RetryPolicy::default());
+        let p = RetryPolicy::with_timeout(Some(Duration::from_secs(5)));
+        assert_eq!(p.timeout, Duration::from_secs(5));
+        assert_eq!(p.attempts, RetryPolicy::default().attempts);
+    }
+
+    #[test]
     fn retry_stops_after_the_policy() {
         let policy = RetryPolicy {
             attempts: 3,
