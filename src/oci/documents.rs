@@ -15,21 +15,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-/// `mediaType` of the OCI image index.
-pub const MEDIA_TYPE_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-/// `mediaType` of the OCI image manifest.
-pub const MEDIA_TYPE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-/// `mediaType` of the OCI image config.
-pub const MEDIA_TYPE_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-/// `mediaType` of a gzip-compressed OCI layer.
-pub const MEDIA_TYPE_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-/// Docker's manifest list (a multi-platform index).
-pub const MEDIA_TYPE_DOCKER_LIST: &str =
-    "application/vnd.docker.distribution.manifest.list.v2+json";
-/// Docker's image config.
-pub const MEDIA_TYPE_DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
-/// The empty config of an artifact manifest (`{}`).
-pub const MEDIA_TYPE_EMPTY: &str = "application/vnd.oci.empty.v1+json";
+use super::media::{is_index_media_type, MEDIA_TYPE_CONFIG, MEDIA_TYPE_DOCKER_CONFIG};
+
 /// Annotation containerd (and `docker load` with the containerd store) reads the name from.
 pub const ANNOTATION_CONTAINERD_NAME: &str = "io.containerd.image.name";
 /// OCI reference annotation.
@@ -138,14 +125,6 @@ impl Descriptor {
         self.annotation(ANNOTATION_DOCKER_REF_TYPE) == Some("attestation-manifest")
             || self.platform.as_ref().is_some_and(|p| p.os == "unknown")
     }
-}
-
-/// Whether a media type names an image index (OCI or docker manifest list).
-pub fn is_index_media_type(m: &str) -> bool {
-    m == MEDIA_TYPE_INDEX
-        || m == MEDIA_TYPE_DOCKER_LIST
-        || m.contains("index")
-        || m.contains("manifest.list")
 }
 
 /// An image index (`index.json` or a nested one).

@@ -5,6 +5,7 @@ use std::io::Cursor;
 use serde_json::{json, Value};
 
 use super::documents::*;
+use super::media::*;
 use super::*;
 use crate::digest::{sha256_digest, sha256_hex};
 

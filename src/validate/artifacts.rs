@@ -18,9 +18,8 @@ use anyhow::Result;
 use super::documents::{check_size, read_doc, require_descriptor, show, Blobs, Listed};
 use super::outer::blob_name_of;
 use super::{bail_at, ensure_at, violation, MEDIA_TYPE_MANIFEST};
-use crate::oci::documents::{
-    Manifest, ANNOTATION_DOCKER_REF_DIGEST, ANNOTATION_SBOM, MEDIA_TYPE_EMPTY,
-};
+use crate::oci::documents::{Manifest, ANNOTATION_DOCKER_REF_DIGEST, ANNOTATION_SBOM};
+use crate::oci::media::MEDIA_TYPE_EMPTY;
 use crate::oci::{Archive, SbomFormat, MAX_JSON};
 
 /// sha256 of `{}`, the empty config.

@@ -105,9 +105,10 @@ mod outer;
 
 #[cfg(test)]
 use crate::digest::sha256_hex;
-pub use crate::oci::documents::{
-    ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, MEDIA_TYPE_CONFIG, MEDIA_TYPE_INDEX,
-    MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_MANIFEST,
+pub use crate::oci::documents::{ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME};
+pub use crate::oci::media::{
+    MEDIA_TYPE_CONFIG, MEDIA_TYPE_INDEX, MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_LAYER_ZSTD,
+    MEDIA_TYPE_MANIFEST,
 };
 #[cfg(test)]
 use documents::canonical_json;

@@ -446,4 +446,4 @@ fn verify_path_uncaught(path: &Path, name: &str, arch: Option<&str>) -> Report {
 mod image;
 mod supply;
 pub use image::verify_archive;
-pub use supply::{sboms_in, sboms_of, SbomFound};
+pub use supply::{sboms_in, SbomFound};
