@@ -142,7 +142,7 @@ fn walk_layers(ar: &mut Ar, image: &ImageRef) -> Result<(Vec<LayerReport>, u64)>
         .unwrap_or_default();
     let entry = oci::normalize(&entry);
     let mut binary_final = 0;
-    let holds = crate::image::history_comments(&image.config, image.layers.len());
+    let holds = image.layer_comments();
     let mut layers = Vec::new();
     for (layer, holds) in image.layers.iter().zip(holds) {
         let sizes = ar.walk_layer_sized(layer, |e, _| {

@@ -31,6 +31,7 @@ use oci_spec::image::{
 
 pub use crate::compress::Compression;
 use crate::oci::canonical::{canonical_json, to_canonical_json};
+use crate::oci::documents::history_comments;
 use crate::reference::Reference;
 pub use artifact::Artifact;
 pub use assets::{Contents, UserFile};
@@ -374,25 +375,6 @@ pub fn layer_comments(image: &Image) -> Vec<String> {
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
     history_comments(&config, image.layers.len())
-}
-
-/// The comment of each of `layers` layers in an image `config`'s history (the
-/// entries that are not `empty_layer`), `"layer N"` where it says nothing.
-pub fn history_comments(config: &serde_json::Value, layers: usize) -> Vec<String> {
-    let mut comments = config["history"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|h| !h["empty_layer"].as_bool().unwrap_or(false))
-        .map(|h| h["comment"].as_str().unwrap_or_default().to_string());
-    (0..layers)
-        .map(|i| {
-            comments
-                .next()
-                .filter(|c| !c.is_empty())
-                .unwrap_or_else(|| format!("layer {}", i + 1))
-        })
-        .collect()
 }
 
 /// The descriptor of `image`'s manifest, with its platform (as an index lists it).

@@ -227,6 +227,25 @@ impl Config {
     }
 }
 
+/// The comment of each of `layers` layers in an image `config`'s history (the
+/// entries that are not `empty_layer`), `"layer N"` where it says nothing.
+pub fn history_comments(config: &serde_json::Value, layers: usize) -> Vec<String> {
+    let mut comments = config["history"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|h| !h["empty_layer"].as_bool().unwrap_or(false))
+        .map(|h| h["comment"].as_str().unwrap_or_default().to_string());
+    (0..layers)
+        .map(|i| {
+            comments
+                .next()
+                .filter(|c| !c.is_empty())
+                .unwrap_or_else(|| format!("layer {}", i + 1))
+        })
+        .collect()
+}
+
 /// One image of a docker-archive `manifest.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DockerEntry {

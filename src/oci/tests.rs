@@ -83,7 +83,7 @@ impl Builder {
             b.into_inner().unwrap()
         };
         let mut l = self.blob(&layer);
-        l["mediaType"] = json!("application/vnd.oci.image.layer.v1.tar");
+        l["mediaType"] = json!(MEDIA_TYPE_LAYER_TAR);
         let config = json!({"architecture": arch, "os": "linux",
             "rootfs": {"type": "layers", "diff_ids": [sha256_digest(&layer)]}});
         let c = self.json(&config, MEDIA_TYPE_CONFIG);

@@ -273,7 +273,7 @@ mod tests {
         );
         assert_eq!(fresh["manifests"][0]["size"], 19);
         let theirs = json!({"schemaVersion": 2, "mediaType": MEDIA_TYPE_INDEX, "manifests": [
-            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:ff",
+            {"mediaType": MEDIA_TYPE_MANIFEST, "digest": "sha256:ff",
              "size": 5, "artifactType": "application/vnd.dev.cosign.artifact.sig.v1+json"},
             fresh["manifests"][0].clone(),
         ]});
