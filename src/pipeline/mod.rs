@@ -1,6 +1,5 @@
 //! The pipeline layer: the body of each stage as `build` calls it — status lines,
-//! error context, and the glue between the typed values of the stage modules —
-//! and the `report` command's recomputation from a tarball.
+//! error context, and the glue between the typed values of the stage modules.
 //!
 //! In: the resolved `Plan` and each stage's output. Out: the next stage's input,
 //! and the `BuildReport`. Why here: this is the one layer allowed to import every

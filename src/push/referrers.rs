@@ -21,8 +21,8 @@ use super::{short, Job};
 use crate::error::Failure;
 use crate::oci::canonical::canonical_json;
 use crate::oci::media::MEDIA_TYPE_INDEX;
-use crate::oci::SbomFormat;
-pub use crate::oci::{Attached, ARTIFACT_BLOB};
+pub(super) use crate::oci::ARTIFACT_BLOB;
+use crate::oci::{Attached, SbomFormat};
 
 /// Per subject digest: the digests the registry lists as its referrers.
 #[derive(Debug, Clone, Default)]

@@ -8,6 +8,11 @@
 //! exact bytes beside them; JSON gets exact bytes. The JSON (`image-built`) is
 //! also written next to the tarball (`<name>.report.json`), so `cargo slim report`
 //! can show the per-crate figures later and a later build can use it as a baseline.
+//!
+//! Both commands make a report the same way: [`BuildReport::new`] from what the
+//! image is ([`ImageFigures`], measured on it) and what only the build knows
+//! ([`BuildFacts`], from the build itself or from the sidecar), then [`finish`]
+//! (baseline, budget, table, chart, step summary).
 
 mod data;
 mod finish;
