@@ -31,7 +31,7 @@ use oci_spec::image::{
 
 pub use crate::compress::Compression;
 use crate::oci::canonical::{canonical_json, to_canonical_json};
-use crate::oci::documents::history_comments;
+use crate::oci::documents::{history_comments, ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME};
 use crate::reference::Reference;
 pub use artifact::Artifact;
 pub use assets::{Contents, UserFile};
@@ -394,13 +394,10 @@ pub(crate) fn platform_descriptor(image: &Image) -> Result<oci_spec::image::Desc
 pub(crate) fn reference_annotations(reference: &str) -> HashMap<String, String> {
     HashMap::from([
         (
-            "io.containerd.image.name".to_string(),
+            ANNOTATION_CONTAINERD_NAME.to_string(),
             reference.to_string(),
         ),
-        (
-            "org.opencontainers.image.ref.name".to_string(),
-            reference.to_string(),
-        ),
+        (ANNOTATION_REF_NAME.to_string(), reference.to_string()),
     ])
 }
 
