@@ -8,11 +8,13 @@
 //! per-crate figures come from the sidecar report beside the tarball when it
 //! belongs to the same manifest.
 //!
-//! Why through [`crate::push::source`] and [`crate::oci::Archive`] (lenient), not
-//! `validate` (strict): `report` used to refuse every archive cargo-slim did not
-//! write. It now reads what `push` reads, so the manifest digest a report shows is
-//! the one a push prints (for a docker-archive: the OCI manifest push writes for
-//! it), and what is not an image archive gets the same sentence from both.
+//! Why through the model ([`crate::oci::peek`] and the lenient
+//! [`crate::oci::Archive`]), not `validate` (strict): `report` used to refuse
+//! every archive cargo-slim did not write. It reads what `push` reads, so the
+//! manifest digest a report shows is the one a push prints (for a docker-archive:
+//! the OCI manifest written for it), and what is not an image archive gets the
+//! same sentence from both. The report itself is made and finished by
+//! [`crate::report`], as `build`'s is.
 
 use std::fs::File;
 use std::io::BufReader;
@@ -22,10 +24,11 @@ use anyhow::Result;
 
 use crate::config::ReportPlan;
 use crate::error::io_failure;
-use crate::oci::{Archive, ImageRef, Strictness};
-use crate::push::source::{self, Document};
-use crate::report::{self, BuildReport, LayerReport, Sizes};
+use crate::oci::{self, Archive, Document, ImageRef, Strictness};
+use crate::report::{self, BuildFacts, BuildReport, ImageFigures, LayerReport, Sizes};
 use crate::shell::Shell;
+
+type Ar = Archive<BufReader<File>>;
 
 /// One report per platform of `tarball`, each through the budget, baseline and
 /// outputs of `plan`; and every budget failure, one sentence each (prefixed with
@@ -36,17 +39,13 @@ pub fn report(
     shell: &Shell,
 ) -> Result<(Vec<BuildReport>, Vec<String>)> {
     crate::io::open_regular(tarball, "an image tarball")?;
-    let peek = source::peek(tarball)?;
+    let peek = oci::peek(tarball)?;
     let tar_size = std::fs::metadata(tarball)
         .map_err(|e| io_failure("read", tarball, &e))?
         .len();
     let file = File::open(tarball).map_err(|e| io_failure("open", tarball, &e))?;
     let mut ar = Archive::open(BufReader::new(file), Strictness::Lenient)?;
-    let platforms: Vec<&Document> = if peek.children.is_empty() {
-        vec![&peek.top]
-    } else {
-        peek.children.iter().collect()
-    };
+    let platforms = peek.images();
     let several = platforms.len() > 1;
     let (mut reports, mut over) = (Vec::new(), Vec::new());
     for doc in platforms {
@@ -65,7 +64,13 @@ pub fn report(
                 format!("{} ({})", r.platform, r.manifest_digest),
             );
         }
-        let (r, o) = crate::pipeline::finish_report(r, plan, shell)?;
+        let (r, o) = report::finish(
+            r,
+            &plan.budget,
+            plan.baseline.as_deref(),
+            plan.chart.as_deref(),
+            shell,
+        )?;
         if several {
             over.extend(o.into_iter().map(|s| format!("{}: {s}", r.platform)));
         } else {
@@ -76,24 +81,68 @@ pub fn report(
     Ok((reports, over))
 }
 
-/// The image-level figures of one image, and the sidecar's when it matches.
+/// The report of one image: its own figures, and the sidecar's when it matches.
 fn measure(
-    ar: &mut Archive<BufReader<File>>,
+    ar: &mut Ar,
     image: &ImageRef,
     doc: &Document,
     tarball: &Path,
     tar_size: u64,
     shell: &Shell,
 ) -> Result<BuildReport> {
+    let (layers, binary_final) = walk_layers(ar, image)?;
+    let compressed = layers.iter().map(|l| l.compressed).sum();
+    // The config descriptor's size: checked against the archive by `oci::peek`.
+    let config_size = serde_json::from_slice::<serde_json::Value>(&doc.bytes)
+        .ok()
+        .and_then(|m| m["config"]["size"].as_u64())
+        .unwrap_or(0);
+    let sizes = Sizes {
+        binary_unstripped: None,
+        binary_stripped: None,
+        dep_v0: None,
+        binary_packed: None,
+        binary_final,
+        layer_compressed: compressed,
+        layer_uncompressed: layers.iter().map(|l| l.uncompressed).sum(),
+        image_pull: report::pull_size(doc.bytes.len() as u64, config_size, [compressed]),
+        tarball: tar_size,
+    };
+    let (sizes, build) = sidecar(tarball, &doc.digest, sizes, shell);
+    let platform = oci::Platform {
+        os: image.os().unwrap_or("?").to_string(),
+        architecture: image.architecture().unwrap_or("?").to_string(),
+        variant: image.variant().map(str::to_string),
+    };
+    let sbom = match &image.manifest_digest {
+        Some(digest) => ar.sboms_of(digest).into_iter().map(Into::into).collect(),
+        None => Vec::new(),
+    };
+    let figures = ImageFigures {
+        path: tarball.display().to_string(),
+        reference: image.reference.clone().unwrap_or_default(),
+        manifest_digest: doc.digest.clone(),
+        index_digest: None,
+        platform: platform.to_string(),
+        sizes,
+        layers,
+        sbom,
+    };
+    Ok(BuildReport::new("image-report", figures, build))
+}
+
+/// Every layer of `image`, hashed and unpacked: its report, and the size of the
+/// entrypoint's file (0 when no layer holds it).
+fn walk_layers(ar: &mut Ar, image: &ImageRef) -> Result<(Vec<LayerReport>, u64)> {
     let entry = image
         .run_list("Entrypoint")
         .into_iter()
         .next()
         .or_else(|| image.run_list("Cmd").into_iter().next())
         .unwrap_or_default();
-    let entry = crate::oci::normalize(&entry);
-    let (mut compressed, mut uncompressed, mut binary_final) = (0, 0, 0);
-    let holds = crate::image::history_comments(&image.config, image.layers.len());
+    let entry = oci::normalize(&entry);
+    let mut binary_final = 0;
+    let holds = image.layer_comments();
     let mut layers = Vec::new();
     for (layer, holds) in image.layers.iter().zip(holds) {
         let sizes = ar.walk_layer_sized(layer, |e, _| {
@@ -102,8 +151,6 @@ fn measure(
             }
             Ok(())
         })?;
-        compressed += sizes.blob;
-        uncompressed += sizes.uncompressed;
         layers.push(LayerReport {
             holds,
             digest: layer.digest.clone().unwrap_or_default(),
@@ -111,86 +158,30 @@ fn measure(
             uncompressed: sizes.uncompressed,
         });
     }
-    // The config descriptor's size: checked against the archive by `source::peek`.
-    let config_size = serde_json::from_slice::<serde_json::Value>(&doc.bytes)
-        .ok()
-        .and_then(|m| m["config"]["size"].as_u64())
-        .unwrap_or(0);
-    let mut sizes = Sizes {
-        binary_unstripped: None,
-        binary_stripped: None,
-        dep_v0: None,
-        binary_packed: None,
-        binary_final,
-        layer_compressed: compressed,
-        layer_uncompressed: uncompressed,
-        image_pull: report::pull_size(doc.bytes.len() as u64, config_size, [compressed]),
-        tarball: tar_size,
-    };
-    let (mut crates, mut sections, mut upx, mut preset) = (Vec::new(), Vec::new(), None, None);
-    let (mut linkage, mut pie_baseline, mut allocator) = (None, None, None);
-    let (mut ca_certificates, mut zoneinfo) = (None, None);
+    Ok((layers, binary_final))
+}
+
+/// The build facts of the sidecar report beside `tarball`, when it belongs to
+/// the manifest `digest` (its binary sizes put in `sizes`); else none, saying why.
+fn sidecar(tarball: &Path, digest: &str, sizes: Sizes, shell: &Shell) -> (Sizes, BuildFacts) {
     let sidecar = report::sidecar_path(tarball);
     let stored = report::load_reports(&sidecar)
-        .map(|all| all.into_iter().find(|r| r.manifest_digest == doc.digest));
+        .map(|all| all.into_iter().find(|r| r.manifest_digest == digest));
     match stored {
-        Ok(Some(stored)) => {
-            sizes.binary_unstripped = stored.sizes.binary_unstripped;
-            sizes.binary_stripped = stored.sizes.binary_stripped;
-            sizes.dep_v0 = stored.sizes.dep_v0;
-            sizes.binary_packed = stored.sizes.binary_packed;
-            crates = stored.crates;
-            sections = stored.sections;
-            upx = stored.upx;
-            preset = stored.preset;
-            linkage = stored.linkage;
-            pie_baseline = stored.pie_baseline;
-            allocator = stored.allocator;
-            ca_certificates = stored.ca_certificates;
-            zoneinfo = stored.zoneinfo;
+        Ok(Some(stored)) => (sizes.with_binary_of(&stored.sizes), BuildFacts::of(stored)),
+        Ok(_) => {
+            shell.note(format!(
+                "{} belongs to another build (different manifest digest); showing image-level figures only",
+                sidecar.display()
+            ));
+            (sizes, BuildFacts::default())
         }
-        Ok(_) => shell.note(format!(
-            "{} belongs to another build (different manifest digest); showing image-level figures only",
-            sidecar.display()
-        )),
-        Err(_) => shell.note(format!(
-            "no report beside the tarball ({}); showing image-level figures only",
-            sidecar.display()
-        )),
+        Err(_) => {
+            shell.note(format!(
+                "no report beside the tarball ({}); showing image-level figures only",
+                sidecar.display()
+            ));
+            (sizes, BuildFacts::default())
+        }
     }
-    let platform = crate::image::Platform {
-        os: image.os().unwrap_or("?").to_string(),
-        architecture: image.architecture().unwrap_or("?").to_string(),
-        variant: image.variant().map(str::to_string),
-    }
-    .to_string();
-    Ok(BuildReport {
-        reason: "image-report".into(),
-        path: tarball.display().to_string(),
-        reference: image.reference.clone().unwrap_or_default(),
-        manifest_digest: doc.digest.clone(),
-        index_digest: None,
-        platform,
-        sizes,
-        layers,
-        crates,
-        sections,
-        upx,
-        budget: Default::default(),
-        baseline: None,
-        preset,
-        linkage,
-        pie_baseline,
-        sbom: crate::verify::sboms_of(ar, image)
-            .into_iter()
-            .map(|s| report::SbomReport {
-                format: s.format,
-                digest: s.digest,
-                packages: s.packages,
-            })
-            .collect(),
-        allocator,
-        ca_certificates,
-        zoneinfo,
-    })
 }

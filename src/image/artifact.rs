@@ -23,7 +23,8 @@ use oci_spec::image::{
     Arch, Descriptor, DescriptorBuilder, ImageManifestBuilder, MediaType, Os, PlatformBuilder,
 };
 
-use super::{canonical_json, Blob, Image};
+use super::{Blob, Image};
+use crate::oci::canonical::to_canonical_json;
 pub use crate::oci::documents::{ANNOTATION_DOCKER_REF_DIGEST, ANNOTATION_SBOM};
 
 /// The layer's title (ORAS names the file it writes by it).
@@ -82,7 +83,7 @@ impl Artifact {
             format: format.to_string(),
             config,
             layer,
-            manifest: Blob::new(MediaType::ImageManifest, canonical_json(&manifest)?),
+            manifest: Blob::new(MediaType::ImageManifest, to_canonical_json(&manifest)?),
         })
     }
 
@@ -112,6 +113,8 @@ impl Artifact {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oci::media::{MEDIA_TYPE_EMPTY, MEDIA_TYPE_MANIFEST};
+    const SPDX: &str = crate::oci::SbomFormat::Spdx.media_type();
     use crate::image::{build_image, build_layer, ImageSpec, LayerFile, Platform};
 
     fn image() -> Image {
@@ -136,28 +139,18 @@ mod tests {
     fn an_sbom_artifact_names_its_image_as_subject_and_carries_the_document() {
         let image = image();
         let doc = br#"{"spdxVersion":"SPDX-2.3"}"#.to_vec();
-        let a = Artifact::attach(
-            &image,
-            "application/spdx+json",
-            "spdx",
-            "sbom.spdx.json",
-            doc,
-        )
-        .unwrap();
+        let a = Artifact::attach(&image, SPDX, "spdx", "sbom.spdx.json", doc).unwrap();
         let m: serde_json::Value = serde_json::from_slice(&a.manifest.bytes().unwrap()).unwrap();
-        assert_eq!(m["artifactType"], "application/spdx+json");
-        assert_eq!(m["mediaType"], "application/vnd.oci.image.manifest.v1+json");
-        assert_eq!(
-            m["config"]["mediaType"],
-            "application/vnd.oci.empty.v1+json"
-        );
+        assert_eq!(m["artifactType"], SPDX);
+        assert_eq!(m["mediaType"], MEDIA_TYPE_MANIFEST);
+        assert_eq!(m["config"]["mediaType"], MEDIA_TYPE_EMPTY);
         assert_eq!(
             m["config"]["digest"],
             "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
         );
         assert_eq!(m["config"]["size"], 2);
         assert_eq!(m["layers"][0]["digest"], a.layer.digest.as_str());
-        assert_eq!(m["layers"][0]["mediaType"], "application/spdx+json");
+        assert_eq!(m["layers"][0]["mediaType"], SPDX);
         assert_eq!(
             m["layers"][0]["annotations"]["org.opencontainers.image.title"],
             "sbom.spdx.json"
@@ -169,7 +162,7 @@ mod tests {
             d["platform"],
             serde_json::json!({"architecture": "unknown", "os": "unknown"})
         );
-        assert_eq!(d["artifactType"], "application/spdx+json");
+        assert_eq!(d["artifactType"], SPDX);
         assert_eq!(d["annotations"][ANNOTATION_SBOM], "spdx");
         assert_eq!(
             d["annotations"][ANNOTATION_DOCKER_REF_DIGEST],
@@ -178,7 +171,7 @@ mod tests {
         // Canonical: the same inputs give the same bytes.
         let again = Artifact::attach(
             &image,
-            "application/spdx+json",
+            SPDX,
             "spdx",
             "sbom.spdx.json",
             br#"{"spdxVersion":"SPDX-2.3"}"#.to_vec(),

@@ -6,10 +6,9 @@
 //! [`assets`]), then the binary, each only when non-empty, each with a history
 //! entry saying what it holds. Everything here is deterministic: sorted paths,
 //! fixed modes, uid/gid 0 (unless a `files` entry sets `owner`), timestamps from
-//! `SOURCE_DATE_EPOCH` (or 0), and canonical JSON
-//! (sorted keys, compact) — oci-spec keeps labels and annotations in `HashMap`s,
-//! so its structs are serialised through a `serde_json::Value`, whose maps are
-//! ordered.
+//! `SOURCE_DATE_EPOCH` (or 0), and every document written as canonical JSON
+//! (sorted keys, compact: [`crate::oci::canonical`]) — oci-spec keeps labels
+//! and annotations in `HashMap`s, whose order changes from run to run.
 
 pub mod artifact;
 pub mod assets;
@@ -23,16 +22,16 @@ pub mod source;
 pub mod tarball;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::Write;
 
 use anyhow::Result;
 use oci_spec::image::{
     Arch, ConfigBuilder, HistoryBuilder, ImageConfigurationBuilder, ImageIndexBuilder,
     ImageManifestBuilder, MediaType, Os, PlatformBuilder, RootFsBuilder,
 };
-use serde::Serialize;
 
 pub use crate::compress::Compression;
+use crate::oci::canonical::{canonical_json, to_canonical_json};
+use crate::oci::documents::{history_comments, ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME};
 use crate::reference::Reference;
 pub use artifact::Artifact;
 pub use assets::{Contents, UserFile};
@@ -131,12 +130,6 @@ impl Image {
             self.layers.iter().map(|l| l.blob.size()),
         )
     }
-}
-
-/// Serialise with sorted keys and no whitespace, so the digest is stable.
-pub fn canonical_json<T: Serialize>(value: &T) -> Result<Vec<u8>> {
-    let value = serde_json::to_value(value)?;
-    Ok(serde_json::to_vec(&value)?)
 }
 
 /// RFC 3339 UTC time for a Unix timestamp (civil-from-days, no time crate needed).
@@ -347,7 +340,7 @@ pub fn build_image_with(
     if let Some(v) = &platform.variant {
         config = config.variant(v.clone());
     }
-    let config = Blob::new(MediaType::ImageConfig, canonical_json(&config.build()?)?);
+    let config = Blob::new(MediaType::ImageConfig, to_canonical_json(&config.build()?)?);
 
     let mut manifest = ImageManifestBuilder::default()
         .schema_version(2u32)
@@ -363,7 +356,7 @@ pub fn build_image_with(
     if !contents.annotations.is_empty() {
         manifest.set_annotations(Some(contents.annotations.clone().into_iter().collect()));
     }
-    let manifest = Blob::new(MediaType::ImageManifest, canonical_json(&manifest)?);
+    let manifest = Blob::new(MediaType::ImageManifest, to_canonical_json(&manifest)?);
     Ok(Image {
         reference: spec.reference.to_string(),
         platform: platform.clone(),
@@ -384,25 +377,6 @@ pub fn layer_comments(image: &Image) -> Vec<String> {
     history_comments(&config, image.layers.len())
 }
 
-/// The comment of each of `layers` layers in an image `config`'s history (the
-/// entries that are not `empty_layer`), `"layer N"` where it says nothing.
-pub fn history_comments(config: &serde_json::Value, layers: usize) -> Vec<String> {
-    let mut comments = config["history"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|h| !h["empty_layer"].as_bool().unwrap_or(false))
-        .map(|h| h["comment"].as_str().unwrap_or_default().to_string());
-    (0..layers)
-        .map(|i| {
-            comments
-                .next()
-                .filter(|c| !c.is_empty())
-                .unwrap_or_else(|| format!("layer {}", i + 1))
-        })
-        .collect()
-}
-
 /// The descriptor of `image`'s manifest, with its platform (as an index lists it).
 pub(crate) fn platform_descriptor(image: &Image) -> Result<oci_spec::image::Descriptor> {
     let mut platform = PlatformBuilder::default()
@@ -420,13 +394,10 @@ pub(crate) fn platform_descriptor(image: &Image) -> Result<oci_spec::image::Desc
 pub(crate) fn reference_annotations(reference: &str) -> HashMap<String, String> {
     HashMap::from([
         (
-            "io.containerd.image.name".to_string(),
+            ANNOTATION_CONTAINERD_NAME.to_string(),
             reference.to_string(),
         ),
-        (
-            "org.opencontainers.image.ref.name".to_string(),
-            reference.to_string(),
-        ),
+        (ANNOTATION_REF_NAME.to_string(), reference.to_string()),
     ])
 }
 
@@ -437,7 +408,7 @@ pub(crate) fn index_of(manifests: Vec<oci_spec::image::Descriptor>) -> Result<Ve
         .media_type(MediaType::ImageIndex)
         .manifests(manifests)
         .build()?;
-    canonical_json(&index)
+    Ok(to_canonical_json(&index)?)
 }
 
 /// `index.json`: one manifest, with its platform and the full reference.
@@ -454,9 +425,7 @@ pub fn docker_manifest_json(image: &Image) -> Result<Vec<u8>> {
         "RepoTags": [image.reference],
         "Layers": image.layers.iter().map(|l| format!("blobs/sha256/{}", l.blob.hex())).collect::<Vec<_>>(),
     }]);
-    let mut out = serde_json::to_vec(&value)?;
-    out.flush()?;
-    Ok(out)
+    Ok(canonical_json(&value))
 }
 
 #[cfg(test)]
@@ -530,12 +499,6 @@ mod tests {
         ] {
             assert_eq!(rfc3339(t), want);
         }
-    }
-
-    #[test]
-    fn canonical_json_sorts_keys() {
-        let m: HashMap<&str, u32> = HashMap::from([("b", 1), ("a", 2), ("c", 3)]);
-        assert_eq!(canonical_json(&m).unwrap(), br#"{"a":2,"b":1,"c":3}"#);
     }
 
     #[test]

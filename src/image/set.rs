@@ -190,6 +190,8 @@ impl ImageSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oci::media::{MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST};
+    const SPDX: &str = crate::oci::SbomFormat::Spdx.media_type();
     use crate::image::{build_image, build_layer, tarball, ImageSpec, LayerFile};
 
     fn platform(arch: &str, variant: Option<&str>) -> Platform {
@@ -265,10 +267,7 @@ mod tests {
         assert_eq!(tar_of(&a), tar_of(&b));
         let index: serde_json::Value =
             serde_json::from_slice(&a.index.as_ref().unwrap().bytes().unwrap()).unwrap();
-        assert_eq!(
-            index["mediaType"],
-            "application/vnd.oci.image.index.v1+json"
-        );
+        assert_eq!(index["mediaType"], MEDIA_TYPE_INDEX);
         assert_eq!(index["schemaVersion"], 2);
         let m = index["manifests"].as_array().unwrap();
         assert_eq!(m.len(), 2);
@@ -281,10 +280,7 @@ mod tests {
             m[1]["platform"],
             serde_json::json!({"architecture": "arm64", "os": "linux", "variant": "v8"})
         );
-        assert_eq!(
-            m[1]["mediaType"],
-            "application/vnd.oci.image.manifest.v1+json"
-        );
+        assert_eq!(m[1]["mediaType"], MEDIA_TYPE_MANIFEST);
         assert_eq!(a.digest(), a.index.as_ref().unwrap().digest);
     }
 
@@ -486,14 +482,7 @@ mod tests {
     }
 
     fn sbom(image: &Image, doc: &[u8]) -> Artifact {
-        Artifact::attach(
-            image,
-            "application/spdx+json",
-            "spdx",
-            "sbom.spdx.json",
-            doc.to_vec(),
-        )
-        .unwrap()
+        Artifact::attach(image, SPDX, "spdx", "sbom.spdx.json", doc.to_vec()).unwrap()
     }
 
     #[test]

@@ -15,21 +15,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-/// `mediaType` of the OCI image index.
-pub const MEDIA_TYPE_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-/// `mediaType` of the OCI image manifest.
-pub const MEDIA_TYPE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-/// `mediaType` of the OCI image config.
-pub const MEDIA_TYPE_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-/// `mediaType` of a gzip-compressed OCI layer.
-pub const MEDIA_TYPE_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-/// Docker's manifest list (a multi-platform index).
-pub const MEDIA_TYPE_DOCKER_LIST: &str =
-    "application/vnd.docker.distribution.manifest.list.v2+json";
-/// Docker's image config.
-pub const MEDIA_TYPE_DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
-/// The empty config of an artifact manifest (`{}`).
-pub const MEDIA_TYPE_EMPTY: &str = "application/vnd.oci.empty.v1+json";
+use super::media::{is_index_media_type, MEDIA_TYPE_CONFIG, MEDIA_TYPE_DOCKER_CONFIG};
+
 /// Annotation containerd (and `docker load` with the containerd store) reads the name from.
 pub const ANNOTATION_CONTAINERD_NAME: &str = "io.containerd.image.name";
 /// OCI reference annotation.
@@ -140,14 +127,6 @@ impl Descriptor {
     }
 }
 
-/// Whether a media type names an image index (OCI or docker manifest list).
-pub fn is_index_media_type(m: &str) -> bool {
-    m == MEDIA_TYPE_INDEX
-        || m == MEDIA_TYPE_DOCKER_LIST
-        || m.contains("index")
-        || m.contains("manifest.list")
-}
-
 /// An image index (`index.json` or a nested one).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Index {
@@ -246,6 +225,25 @@ impl Config {
                 .map(|a| a.iter().map(|d| d.as_str().map(str::to_string)).collect()),
         }
     }
+}
+
+/// The comment of each of `layers` layers in an image `config`'s history (the
+/// entries that are not `empty_layer`), `"layer N"` where it says nothing.
+pub fn history_comments(config: &serde_json::Value, layers: usize) -> Vec<String> {
+    let mut comments = config["history"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|h| !h["empty_layer"].as_bool().unwrap_or(false))
+        .map(|h| h["comment"].as_str().unwrap_or_default().to_string());
+    (0..layers)
+        .map(|i| {
+            comments
+                .next()
+                .filter(|c| !c.is_empty())
+                .unwrap_or_else(|| format!("layer {}", i + 1))
+        })
+        .collect()
 }
 
 /// One image of a docker-archive `manifest.json`.

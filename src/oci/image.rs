@@ -12,7 +12,7 @@ use std::io::{Read, Seek};
 
 use serde_json::Value;
 
-use super::documents::{Config, DockerEntry};
+use super::documents::{history_comments, Config, DockerEntry};
 use super::{blob_path, Archive, ImageEntry, Listing};
 use crate::error::Failure;
 
@@ -87,6 +87,11 @@ impl ImageRef {
                     .collect()
             })
             .unwrap_or_default()
+    }
+    /// What each layer holds, from the config's history (`layer N` where it
+    /// says nothing).
+    pub fn layer_comments(&self) -> Vec<String> {
+        history_comments(&self.config, self.layers.len())
     }
     /// A string from the runtime config (`User`, `WorkingDir`).
     pub fn run_str(&self, key: &str) -> Option<&str> {

@@ -104,12 +104,13 @@ impl<R: Read + Seek> Archive<R> {
     pub fn walk_layer_sized(
         &mut self,
         layer: &LayerRef,
-        mut visit: impl FnMut(&LayerEntry, &mut dyn Read) -> Result<(), Failure>,
+        visit: impl FnMut(&LayerEntry, &mut dyn Read) -> Result<(), Failure>,
     ) -> Result<LayerSizes, Failure> {
         let name = layer.name.clone();
         let ctx = |what: &str, e: &dyn std::fmt::Display| {
             Failure::new(format!("layer `{name}`: {what}")).detail(e.to_string())
         };
+        // The blob, hashed as it is read, and decompressed by its first bytes.
         let (blob, _) = self.open_file(&name)?;
         let mut blob_hash = Hashing::new(blob);
         let mut magic = [0u8; 6];
@@ -125,66 +126,9 @@ impl<R: Read + Seek> Archive<R> {
             .detail(e.to_string())
             .help("convert the image, e.g. `skopeo copy --dest-decompress oci-archive:IN oci-archive:OUT`")
         })?;
+        // The tar stream, hashed as the parser pulls it.
         let mut diff_hash = Hashing::new(decoded);
-        {
-            let mut tar = tar::Archive::new(&mut diff_hash);
-            let entries = tar.entries().map_err(|e| ctx("not a tar stream", &e))?;
-            for (i, entry) in entries.enumerate() {
-                let mut entry = entry.map_err(|e| {
-                    ctx(
-                        &format!("the tar stream is corrupt or truncated after {i} entries"),
-                        &e,
-                    )
-                })?;
-                let h = entry.header();
-                let ty = h.entry_type();
-                if ty.is_pax_global_extensions()
-                    || ty.is_pax_local_extensions()
-                    || ty.is_gnu_longname()
-                    || ty.is_gnu_longlink()
-                {
-                    continue;
-                }
-                let raw_path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-                let path = normalize(&raw_path);
-                let link = || {
-                    entry
-                        .link_name_bytes()
-                        .map(|b| String::from_utf8_lossy(&b).into_owned())
-                        .unwrap_or_default()
-                };
-                let kind = if ty.is_file() || ty.is_contiguous() || ty.is_gnu_sparse() {
-                    EntryKind::File
-                } else if ty.is_dir() {
-                    EntryKind::Dir
-                } else if ty.is_symlink() {
-                    EntryKind::Symlink(link())
-                } else if ty.is_hard_link() {
-                    EntryKind::HardLink(normalize(&link()))
-                } else {
-                    EntryKind::Other(ty.as_byte() as char)
-                };
-                // Lenient: an empty or garbled numeric field (some writers
-                // leave them blank) reads as 0 rather than failing the layer.
-                let info = LayerEntry {
-                    mode: h.mode().unwrap_or(0) & 0o7777,
-                    uid: h.uid().unwrap_or(0),
-                    gid: h.gid().unwrap_or(0),
-                    size: entry.size(),
-                    path,
-                    raw_path,
-                    kind,
-                };
-                if info.path.is_empty() {
-                    continue;
-                }
-                if info.kind == EntryKind::File {
-                    visit(&info, &mut entry)?;
-                } else {
-                    visit(&info, &mut io::empty())?;
-                }
-            }
-        }
+        visit_entries(&mut diff_hash, visit, &ctx)?;
         // Hash the whole streams, trailing padding included.
         io::copy(&mut diff_hash, &mut io::sink())
             .map_err(|e| ctx("corrupt compressed stream", &e))?;
@@ -192,29 +136,108 @@ impl<R: Read + Seek> Archive<R> {
         let uncompressed = diff_hash.len();
         drop(diff_hash);
         io::copy(&mut blob_hash, &mut io::sink()).map_err(|e| ctx("cannot read", &e))?;
-        let blob = blob_hash.digest();
-        let sizes = LayerSizes {
+        check_digests(layer, &blob_hash.digest(), &diff)?;
+        Ok(LayerSizes {
             blob: blob_hash.len(),
             uncompressed,
-        };
-        if let Some(want) = &layer.digest {
-            if want.starts_with("sha256:") && *want != blob {
-                return Err(Failure::new(format!(
-                    "layer `{name}` does not match its digest: the archive is corrupt"
-                ))
-                .detail(format!("manifest digest: {want}"))
-                .detail(format!("actual digest:   {blob}")));
-            }
-        }
-        if let Some(want) = &layer.diff_id {
-            if want.starts_with("sha256:") && *want != diff {
-                return Err(Failure::new(format!(
-                    "layer `{name}` does not match the config's diff_id: the archive is corrupt"
-                ))
-                .detail(format!("rootfs.diff_ids: {want}"))
-                .detail(format!("actual:          {diff}")));
-            }
-        }
-        Ok(sizes)
+        })
     }
+}
+
+/// Hand every entry of the layer tar `stream` to `visit`, with a reader over
+/// its bytes (empty for non-files).
+fn visit_entries(
+    stream: &mut dyn Read,
+    mut visit: impl FnMut(&LayerEntry, &mut dyn Read) -> Result<(), Failure>,
+    ctx: &dyn Fn(&str, &dyn std::fmt::Display) -> Failure,
+) -> Result<(), Failure> {
+    let mut tar = tar::Archive::new(stream);
+    let entries = tar.entries().map_err(|e| ctx("not a tar stream", &e))?;
+    for (i, entry) in entries.enumerate() {
+        let mut entry = entry.map_err(|e| {
+            ctx(
+                &format!("the tar stream is corrupt or truncated after {i} entries"),
+                &e,
+            )
+        })?;
+        let Some(info) = entry_of(&entry) else {
+            continue;
+        };
+        if info.kind == EntryKind::File {
+            visit(&info, &mut entry)?;
+        } else {
+            visit(&info, &mut io::empty())?;
+        }
+    }
+    Ok(())
+}
+
+/// What a layer's tar `entry` is; `None` for the headers that only extend
+/// another (PAX, GNU long names) and for the root itself.
+fn entry_of<R: Read>(entry: &tar::Entry<R>) -> Option<LayerEntry> {
+    let h = entry.header();
+    let ty = h.entry_type();
+    if ty.is_pax_global_extensions()
+        || ty.is_pax_local_extensions()
+        || ty.is_gnu_longname()
+        || ty.is_gnu_longlink()
+    {
+        return None;
+    }
+    let raw_path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+    let path = normalize(&raw_path);
+    let link = || {
+        entry
+            .link_name_bytes()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    };
+    let kind = if ty.is_file() || ty.is_contiguous() || ty.is_gnu_sparse() {
+        EntryKind::File
+    } else if ty.is_dir() {
+        EntryKind::Dir
+    } else if ty.is_symlink() {
+        EntryKind::Symlink(link())
+    } else if ty.is_hard_link() {
+        EntryKind::HardLink(normalize(&link()))
+    } else {
+        EntryKind::Other(ty.as_byte() as char)
+    };
+    // Lenient: an empty or garbled numeric field (some writers leave them
+    // blank) reads as 0 rather than failing the layer.
+    let info = LayerEntry {
+        mode: h.mode().unwrap_or(0) & 0o7777,
+        uid: h.uid().unwrap_or(0),
+        gid: h.gid().unwrap_or(0),
+        size: entry.size(),
+        path,
+        raw_path,
+        kind,
+    };
+    (!info.path.is_empty()).then_some(info)
+}
+
+/// The blob must hash to the manifest's digest and its tar stream to the
+/// config's `diff_id`, where they are sha256 digests.
+fn check_digests(layer: &LayerRef, blob: &str, diff: &str) -> Result<(), Failure> {
+    let name = &layer.name;
+    if let Some(want) = &layer.digest {
+        if want.starts_with("sha256:") && want != blob {
+            return Err(Failure::new(format!(
+                "layer `{name}` does not match its digest: the archive is corrupt"
+            ))
+            .detail(format!("manifest digest: {want}"))
+            .detail(format!("actual digest:   {blob}")));
+        }
+    }
+    if let Some(want) = &layer.diff_id {
+        if want.starts_with("sha256:") && want != diff {
+            return Err(Failure::new(format!(
+                "layer `{name}` does not match the config's diff_id: the archive is corrupt"
+            ))
+            .detail(format!("rootfs.diff_ids: {want}"))
+            .detail(format!("actual:          {diff}")));
+        }
+    }
+    Ok(())
 }

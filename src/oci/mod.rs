@@ -10,7 +10,12 @@
 //! [`MAX_INDEX_DEPTH`] deep, a cycle an error), the one image to check
 //! ([`Archive::image`]), and streams over blobs ([`Archive::open_file`],
 //! [`Archive::walk_layer`]), and the [`SbomFormat`] table every reader and
-//! writer of attached SBOMs looks artifact types up in.
+//! writer of attached SBOMs looks artifact types up in (and the SBOMs an image
+//! carries, [`Archive::sboms_of`]). On top of these, [`peek`]
+//! reads any archive (a docker-archive too) as a registry would store it: the
+//! documents the tags name, the blobs, the attached artifacts ([`Peek`], what
+//! `push` sends and `report` measures). Beside them, the [`media`] types and the
+//! [`canonical`] JSON writer every writer of an OCI document uses.
 //!
 //! Why one module: `validate` (strict, cargo-slim's exact layout), `verify`
 //! (lenient: any entry order, `./` prefixes, symlinked layer files, gzip or
@@ -29,13 +34,17 @@ use serde_json::Value;
 
 use crate::error::Failure;
 
+pub mod canonical;
 pub mod documents;
 pub mod fs;
 mod image;
 mod layer;
 mod listing;
+pub mod media;
+mod peek;
 pub mod runtime;
 mod sbom_format;
+mod sboms;
 pub mod tar_index;
 
 pub use documents::{Config, Descriptor, DockerEntry, Index, Manifest, Platform};
@@ -43,7 +52,11 @@ pub use fs::{Fs, Node, NodeKind, Resolved};
 pub use image::{Format, ImageRef, LayerRef};
 pub use layer::{compression, EntryKind, Hashing, LayerEntry, LayerSizes};
 pub use listing::{ArtifactEntry, ImageEntry, Listing};
+pub use peek::{
+    check, not_an_archive, peek, Attached, BlobRef, Check, Document, Peek, ARTIFACT_BLOB,
+};
 pub use sbom_format::SbomFormat;
+pub use sboms::SbomFound;
 pub use tar_index::{first_nonzero, Range, TarEntry, TarIndex};
 
 /// Largest JSON document (index, manifest, config) read from an archive.

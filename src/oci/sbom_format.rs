@@ -3,7 +3,7 @@
 //!
 //! In: a [`SbomFormat`], an `artifactType` (of an artifact manifest or of its
 //! index descriptor) or a format name a user wrote. Out: the other columns of
-//! its row. Why in the model: `validate` checks the SBOM artifacts a tarball
+//! its row, and how many crates a document of the format lists. Why in the model: `validate` checks the SBOM artifacts a tarball
 //! lists, the `sbom` stage writes them (it re-exports this type as
 //! `sbom::Format`), `verify` and `push` read them back; all must agree on
 //! every type and name, and the model is the layer all of them may import.
@@ -39,7 +39,7 @@ impl SbomFormat {
     }
 
     /// The `artifactType` (and layer media type) of the document inside an image.
-    pub fn media_type(self) -> &'static str {
+    pub const fn media_type(self) -> &'static str {
         match self {
             SbomFormat::Spdx => "application/spdx+json",
             SbomFormat::CycloneDx => "application/vnd.cyclonedx+json",
@@ -52,6 +52,31 @@ impl SbomFormat {
         SbomFormat::ALL
             .into_iter()
             .find(|f| f.media_type() == media_type)
+    }
+
+    /// How many crates (`pkg:cargo/` purls) the document `doc` of this format
+    /// lists; `None` when it is not such a document.
+    pub fn crate_count(self, doc: &[u8]) -> Option<usize> {
+        let v: serde_json::Value = serde_json::from_slice(doc).ok()?;
+        let is_crate =
+            |purl: &serde_json::Value| purl.as_str().is_some_and(|p| p.starts_with("pkg:cargo/"));
+        let count = match self {
+            SbomFormat::Spdx => v["packages"]
+                .as_array()?
+                .iter()
+                .filter(|p| {
+                    p["externalRefs"]
+                        .as_array()
+                        .is_some_and(|refs| refs.iter().any(|r| is_crate(&r["referenceLocator"])))
+                })
+                .count(),
+            SbomFormat::CycloneDx => v["components"]
+                .as_array()?
+                .iter()
+                .filter(|c| is_crate(&c["purl"]))
+                .count(),
+        };
+        Some(count)
     }
 
     /// The format a user names: its [`SbomFormat::name`], or `cdx`.

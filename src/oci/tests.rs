@@ -5,6 +5,7 @@ use std::io::Cursor;
 use serde_json::{json, Value};
 
 use super::documents::*;
+use super::media::*;
 use super::*;
 use crate::digest::{sha256_digest, sha256_hex};
 
@@ -82,7 +83,7 @@ impl Builder {
             b.into_inner().unwrap()
         };
         let mut l = self.blob(&layer);
-        l["mediaType"] = json!("application/vnd.oci.image.layer.v1.tar");
+        l["mediaType"] = json!(MEDIA_TYPE_LAYER_TAR);
         let config = json!({"architecture": arch, "os": "linux",
             "rootfs": {"type": "layers", "diff_ids": [sha256_digest(&layer)]}});
         let c = self.json(&config, MEDIA_TYPE_CONFIG);
@@ -344,4 +345,82 @@ fn entries_that_would_land_outside_are_named() {
         let why = tar_index::escape(name, kind, target);
         assert_eq!(why.is_some(), escapes, "{name} -> {target:?}: {why:?}");
     }
+}
+
+/// `bytes` written to a file, for the readers that take a path.
+fn on_disk(bytes: &[u8]) -> tempfile::NamedTempFile {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    std::io::Write::write_all(&mut f, bytes).unwrap();
+    f
+}
+
+#[test]
+fn platform_images_listed_directly_are_peeked_as_a_new_canonical_index() {
+    let mut b = Builder::default();
+    let amd = b.image("amd64");
+    let arm = b.image("arm64");
+    let sbom = b.sbom(&amd);
+    let file = on_disk(&b.tar(&index_of(vec![amd.clone(), arm.clone(), sbom.clone()])));
+    let p = peek(file.path()).unwrap();
+    assert_eq!(p.format, Format::Oci);
+    let top: Value = serde_json::from_slice(&p.top.bytes).unwrap();
+    assert_eq!(p.top.bytes, canonical::canonical_json(&top));
+    assert_eq!(p.top.digest, sha256_digest(&p.top.bytes));
+    assert_eq!(p.top.media_type, MEDIA_TYPE_INDEX);
+    assert_eq!(top["manifests"][1]["platform"]["architecture"], "arm64");
+    let children: Vec<&str> = p.images().iter().map(|d| d.digest.as_str()).collect();
+    assert_eq!(
+        children,
+        [amd["digest"].as_str(), arm["digest"].as_str()].map(Option::unwrap)
+    );
+    assert_eq!(p.attached.len(), 1);
+    assert_eq!(p.attached[0].subject, amd["digest"]);
+    assert!(p.artifacts.is_empty());
+    // Both images hold the same empty layer: listed once.
+    let mut digests: Vec<&str> = p.blobs.iter().map(|b| b.digest.as_str()).collect();
+    let all = digests.len();
+    digests.sort();
+    digests.dedup();
+    assert_eq!(digests.len(), all);
+    assert_eq!(check(file.path()).unwrap(), p.top.digest);
+}
+
+#[test]
+fn a_docker_archive_is_peeked_as_the_oci_manifest_of_its_files() {
+    let layer = {
+        let mut b = tar::Builder::new(Vec::new());
+        b.finish().unwrap();
+        b.into_inner().unwrap()
+    };
+    let config = serde_json::to_vec(&json!({"architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [sha256_digest(&layer)]}}))
+    .unwrap();
+    let manifest = serde_json::to_vec(&json!([{"Config": "c.json",
+        "RepoTags": ["example/app:1"], "Layers": ["l/layer.tar"]}]))
+    .unwrap();
+    let mut t = tar::Builder::new(Vec::new());
+    for (name, data) in [
+        ("manifest.json", &manifest),
+        ("c.json", &config),
+        ("l/layer.tar", &layer),
+    ] {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        t.append_data(&mut h, name, data.as_slice()).unwrap();
+    }
+    let file = on_disk(&t.into_inner().unwrap());
+    let p = peek(file.path()).unwrap();
+    assert_eq!(p.format, Format::Docker);
+    assert_eq!(p.name.as_deref(), Some("example/app:1"));
+    let m: Value = serde_json::from_slice(&p.top.bytes).unwrap();
+    assert_eq!(p.top.bytes, canonical::canonical_json(&m));
+    assert_eq!(p.top.media_type, MEDIA_TYPE_MANIFEST);
+    assert_eq!(m["config"]["digest"], sha256_digest(&config));
+    // Stored uncompressed: the layer is pushed as it is, its digest the diff_id.
+    assert_eq!(m["layers"][0]["mediaType"], MEDIA_TYPE_LAYER_TAR);
+    assert_eq!(m["layers"][0]["digest"], sha256_digest(&layer));
+    assert_eq!(p.blobs.len(), 2);
+    assert_eq!(check(file.path()).unwrap(), p.top.digest);
 }

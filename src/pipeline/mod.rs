@@ -1,6 +1,5 @@
 //! The pipeline layer: the body of each stage as `build` calls it — status lines,
-//! error context, and the glue between the typed values of the stage modules —
-//! and the `report` command's recomputation from a tarball.
+//! error context, and the glue between the typed values of the stage modules.
 //!
 //! In: the resolved `Plan` and each stage's output. Out: the next stage's input,
 //! and the `BuildReport`. Why here: this is the one layer allowed to import every
@@ -13,15 +12,14 @@ use std::time::Instant;
 use anyhow::Result;
 
 use crate::bloat::{self, Attribution};
-use crate::budget::{self, Verdict};
 use crate::compile;
-use crate::config::{Plan, ReportPlan, Source};
+use crate::config::{Plan, Source};
 use crate::elf::Inspection;
 use crate::error::Failure;
 use crate::image::layers;
 use crate::image::{self, files, Image, LayerFile, Platform};
 use crate::preflight::{self, Level};
-use crate::report::{self, BuildReport, LayerReport, NamedSize, Sizes};
+use crate::report::{self, BuildFacts, BuildReport, ImageFigures, LayerReport, NamedSize, Sizes};
 use crate::shell::Shell;
 
 mod binary;
@@ -471,9 +469,42 @@ fn sbom_reports(set: &image::ImageSet, image: &Image) -> Vec<report::SbomReport>
             format: a.format.clone(),
             digest: a.manifest.digest.clone(),
             packages: crate::sbom::Format::parse(&a.format)
-                .and_then(|f| crate::sbom::crate_count(f, &a.layer.bytes().ok()?)),
+                .and_then(|f| f.crate_count(&a.layer.bytes().ok()?)),
         })
         .collect()
+}
+
+/// Each layer of `image`: what it holds and its two sizes.
+fn layer_reports(image: &Image) -> Vec<LayerReport> {
+    image::layer_comments(image)
+        .into_iter()
+        .zip(&image.layers)
+        .map(|(holds, l)| LayerReport {
+            holds,
+            digest: l.blob.digest.clone(),
+            compressed: l.blob.size(),
+            uncompressed: l.uncompressed_size,
+        })
+        .collect()
+}
+
+/// What the `--opt` preset set, less what the user's profile kept.
+fn preset_report(p: &crate::compile::preset::PresetPlan) -> report::PresetReport {
+    report::PresetReport {
+        name: p.preset.name().to_string(),
+        set: p
+            .preset
+            .settings()
+            .iter()
+            .filter(|(k, _)| {
+                !p.kept
+                    .iter()
+                    .any(|kept| kept.starts_with(&format!("{k} =")))
+            })
+            .map(|(k, v)| format!("{k} = {v}"))
+            .collect(),
+        kept: p.kept.clone(),
+    }
 }
 
 /// Build a report per platform, compare with the baseline, check the budget of
@@ -494,51 +525,28 @@ pub fn report(
             ),
             None => (Vec::new(), Vec::new()),
         };
-        reports.push(BuildReport {
-            reason: "image-built".into(),
+        let figures = ImageFigures {
             path: plan.output.display().to_string(),
             reference: b.image.reference.clone(),
             manifest_digest: b.image.manifest.digest.clone(),
             index_digest: index_digest.map(str::to_string),
             platform: b.image.platform.to_string(),
             sizes: b.sizes.clone(),
-            layers: image::layer_comments(&b.image)
-                .into_iter()
-                .zip(&b.image.layers)
-                .map(|(holds, l)| LayerReport {
-                    holds,
-                    digest: l.blob.digest.clone(),
-                    compressed: l.blob.size(),
-                    uncompressed: l.uncompressed_size,
-                })
-                .collect(),
+            layers: layer_reports(&b.image),
+            sbom: sbom_reports(set, &b.image),
+        };
+        let facts = BuildFacts {
             crates,
             sections,
             upx: b.upx.clone(),
-            budget: Default::default(),
-            baseline: None,
-            preset: plan.preset.as_ref().map(|p| crate::report::PresetReport {
-                name: p.preset.name().to_string(),
-                set: p
-                    .preset
-                    .settings()
-                    .iter()
-                    .filter(|(k, _)| {
-                        !p.kept
-                            .iter()
-                            .any(|kept| kept.starts_with(&format!("{k} =")))
-                    })
-                    .map(|(k, v)| format!("{k} = {v}"))
-                    .collect(),
-                kept: p.kept.clone(),
-            }),
+            preset: plan.preset.as_ref().map(preset_report),
             linkage: Some(b.inspection.kind.as_str().to_string()),
             pie_baseline: b.pie_baseline.clone(),
-            sbom: sbom_reports(set, &b.image),
             allocator: b.allocator.clone(),
             ca_certificates: b.ca_certificates.clone(),
             zoneinfo: b.zoneinfo.clone(),
-        });
+        };
+        reports.push(BuildReport::new("image-built", figures, facts));
     }
     // The sidecar records the measured figures, before any budget verdict; it goes
     // into place together with the tarball.
@@ -556,7 +564,13 @@ pub fn report(
         if several {
             shell.status("Platform", &platform);
         }
-        let (r, failures) = finish_report(r, &plan.report, shell)?;
+        let (r, failures) = report::finish(
+            r,
+            &plan.report.budget,
+            plan.report.baseline.as_deref(),
+            plan.report.chart.as_deref(),
+            shell,
+        )?;
         over.extend(failures.into_iter().map(|f| {
             if several {
                 format!("{platform}: {f}")
@@ -567,80 +581,4 @@ pub fn report(
         finished.push(r);
     }
     Ok((finished, over, sidecar))
-}
-
-/// Baseline diff, budget, outputs — shared by `build` and `report`.
-pub(crate) fn finish_report(
-    mut report: BuildReport,
-    plan: &ReportPlan,
-    shell: &Shell,
-) -> Result<(BuildReport, Vec<String>)> {
-    // A multi-platform baseline has a line per platform: compare like with like.
-    let baseline = match &plan.baseline {
-        Some(p) => {
-            let mut all = report::load_reports(p)?;
-            let i = all
-                .iter()
-                .position(|b| b.platform == report.platform)
-                .unwrap_or(all.len() - 1);
-            Some((all.swap_remove(i), p.clone()))
-        }
-        None => None,
-    };
-    if let Some((base, path)) = &baseline {
-        report.baseline = Some(report::diff(base, path, &report));
-    }
-    let verdict = budget::evaluate(
-        &plan.budget,
-        report.sizes.image_pull,
-        report.sizes.binary_final,
-        baseline.as_ref().map(|(b, _)| b.sizes.image_pull),
-    )?;
-    report.budget = (&verdict).into();
-    shell.print_err(&report::table(&report));
-    if let Some(chart) = &plan.chart {
-        crate::io::write_atomic(chart, report::svg::render(&report).as_bytes())?;
-        shell.status("Charted", chart.display());
-    }
-    if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty()) {
-        report::markdown::append(Path::new(&summary), &report)?;
-    }
-    Ok((report, budget_failures(&verdict)))
-}
-
-/// One sentence per failed check: which, limit, actual, by how much, set where.
-fn budget_failures(v: &Verdict) -> Vec<String> {
-    v.checks
-        .iter()
-        .filter(|c| !c.passed)
-        .map(|c| {
-            let what = match c.name.as_str() {
-                "image" => "image pull size",
-                "binary" => "binary size",
-                _ => "image pull size (vs baseline)",
-            };
-            let over = c.actual - c.limit;
-            let origin = c.origin.as_ref().map(|o| o.to_string()).unwrap_or_default();
-            let extra = if c.detail.is_empty() {
-                String::new()
-            } else {
-                format!(", {}", c.detail)
-            };
-            // A percentage of a zero limit means nothing: say what the limit is.
-            let share = if c.limit == 0 {
-                "the limit is 0".to_string()
-            } else {
-                format!("{:.1}%", over as f64 * 100.0 / c.limit as f64)
-            };
-            format!(
-                "{what} {} ({} bytes) exceeds the `{}` budget of {} ({} bytes{extra}) by {} ({share}); limit set by {origin}",
-                crate::units::human(c.actual),
-                c.actual,
-                c.name,
-                crate::units::human(c.limit),
-                c.limit,
-                crate::units::human(over),
-            )
-        })
-        .collect()
 }

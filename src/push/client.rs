@@ -22,8 +22,8 @@ use super::retry::{from_reqwest, truncate, Attempt};
 use super::token::Authorizer;
 use super::transport::{status_text, Endpoint};
 
-/// The referrers index media type (`Accept` of the referrers API and tag).
-const INDEX: &str = "application/vnd.oci.image.index.v1+json";
+// The referrers index media type (`Accept` of the referrers API and tag).
+use crate::oci::media::MEDIA_TYPE_INDEX as INDEX;
 
 /// Requests on one repository of one registry.
 #[derive(Debug)]

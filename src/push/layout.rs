@@ -4,7 +4,7 @@
 //! contiguous byte range of the file. Push streams a layer straight from that range
 //! (with a progress bar) instead of holding a 100 MB layer in memory, and a retry
 //! simply opens the range again. Which blobs to send, and where they are, comes
-//! from [`super::source`].
+//! from the archive's [`crate::oci::Peek`].
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -17,13 +17,10 @@ use futures_util::Stream;
 use indicatif::ProgressBar;
 
 use super::retry::Progress;
-use crate::oci::{Archive, Strictness};
-
-/// A blob's byte range inside the tarball.
-pub type BlobRange = crate::oci::Range;
+use crate::oci::{Archive, Range, Strictness};
 
 /// `sha256:<hex>` → where that blob's bytes are in the tarball.
-pub fn locate_blobs(path: &Path) -> Result<HashMap<String, BlobRange>> {
+pub fn locate_blobs(path: &Path) -> Result<HashMap<String, Range>> {
     let file = File::open(path).with_context(|| format!("could not open `{}`", path.display()))?;
     let ar = Archive::open(BufReader::new(file), Strictness::Lenient)?;
     Ok(ar
@@ -34,7 +31,7 @@ pub fn locate_blobs(path: &Path) -> Result<HashMap<String, BlobRange>> {
             let hex = e.name.strip_prefix("blobs/sha256/")?;
             Some((
                 format!("sha256:{hex}"),
-                BlobRange {
+                Range {
                     offset: e.offset,
                     size: e.size,
                 },
@@ -55,14 +52,14 @@ const CHUNK: usize = 64 << 10;
 /// 1 MiB read from the page cache is far shorter than the socket write it feeds.
 pub fn blob_stream(
     path: PathBuf,
-    range: BlobRange,
+    range: Range,
     progress: Option<ProgressBar>,
     watch: Option<Progress>,
 ) -> impl Stream<Item = std::io::Result<Bytes>> + Send + 'static {
     struct State {
         path: PathBuf,
         file: Option<std::io::Take<File>>,
-        range: BlobRange,
+        range: Range,
         progress: Option<ProgressBar>,
         watch: Option<Progress>,
         done: bool,

@@ -1,11 +1,11 @@
 //! The artifacts a push attaches to the images it sends (the SBOMs), and how the
 //! registry learns that they refer to them.
 //!
-//! In: the archive's listing ([`attachable`]: artifact manifests whose `subject`
-//! is an image being pushed and whose blobs the archive holds), then, after the
-//! images are in the registry, the registry ([`Job::put_referrers`]). Out: each
-//! artifact's blobs and manifest (PUT by digest), listed as a referrer of its
-//! subject: a registry with the OCI 1.1 referrers API lists a manifest with a
+//! In: the [`Attached`] artifacts the archive's [`crate::oci::Peek`] found
+//! (artifact manifests whose `subject` is an image being pushed and whose blobs
+//! the archive holds) and, after the images are in the registry, the registry
+//! ([`Job::put_referrers`]). Out: each artifact's blobs and manifest (PUT by
+//! digest), listed as a referrer of its subject: a registry with the OCI 1.1 referrers API lists a manifest with a
 //! `subject` by itself; on one without it (Debian's distribution 2.8, GHCR) the
 //! distribution spec's fallback is used — the tag `sha256-<subject hex>` holding
 //! an image index of the referrers, read first and merged with, so referrers
@@ -16,12 +16,13 @@ use anyhow::Result;
 use serde_json::{json, Value};
 
 use super::client::Client;
-use super::source::{BlobRef, Check, Document};
 use super::transport::{gave_up, retry, Attempt};
 use super::{short, Job};
 use crate::error::Failure;
-use crate::oci::documents::MEDIA_TYPE_INDEX;
-use crate::oci::{blob_path, Listing, SbomFormat};
+use crate::oci::canonical::canonical_json;
+use crate::oci::media::MEDIA_TYPE_INDEX;
+pub(super) use crate::oci::ARTIFACT_BLOB;
+use crate::oci::{Attached, SbomFormat};
 
 /// Per subject digest: the digests the registry lists as its referrers.
 #[derive(Debug, Clone, Default)]
@@ -36,85 +37,6 @@ impl Listed {
                 .is_some_and(|l| l.contains(&a.doc.digest))
         })
     }
-}
-
-/// [`BlobRef::kind`] of an artifact's config and layers.
-pub const ARTIFACT_BLOB: &str = "artifact blob";
-
-/// An artifact to push and attach to its subject.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attached {
-    /// The artifact manifest, exactly as stored.
-    pub doc: Document,
-    /// `sha256:<hex>` of the image manifest it refers to.
-    pub subject: String,
-    pub artifact_type: String,
-}
-
-/// The artifacts of `listing` attached to one of `images` (manifest digests)
-/// whose config and layers are in the archive; their blobs are added to `blobs`
-/// and `checks` (each once).
-pub fn attachable(
-    ar: &mut super::source::Ar,
-    listing: &Listing,
-    images: &[&str],
-    blobs: &mut Vec<BlobRef>,
-    checks: &mut Vec<Check>,
-) -> Result<Vec<Attached>, Failure> {
-    let mut out = Vec::new();
-    for a in &listing.artifacts {
-        let (Some(subject), Some(artifact_type)) = (&a.subject, &a.artifact_type) else {
-            continue;
-        };
-        if !images.contains(&subject.digest.as_str()) {
-            continue;
-        }
-        let bytes = super::source::document(ar, &a.blob, &a.descriptor, "the artifact manifest")?;
-        let m =
-            crate::oci::Manifest::from_value(&serde_json::from_slice(&bytes).unwrap_or_default());
-        let parts: Vec<_> = m.config.iter().chain(m.layers.iter().flatten()).collect();
-        let mut found = Vec::new();
-        for d in &parts {
-            let name = blob_path(&d.digest, &a.blob)?;
-            let Ok(range) = ar.locate(&name) else {
-                break;
-            };
-            if d.size != Some(range.size) {
-                return Err(Failure::new(format!(
-                    "artifact {}: {} says {} bytes, the archive holds {}",
-                    a.descriptor.digest,
-                    d.digest,
-                    d.size.map_or("no".into(), |s| s.to_string()),
-                    range.size
-                )));
-            }
-            found.push(BlobRef {
-                kind: ARTIFACT_BLOB,
-                digest: d.digest.clone(),
-                range,
-            });
-        }
-        if found.len() != parts.len() || m.config.is_none() {
-            continue; // not all there: left out, as before
-        }
-        for b in found {
-            if !blobs.iter().any(|x| x.digest == b.digest) {
-                checks.push(Check::Blob(b.digest.clone(), b.range));
-                blobs.push(b);
-            }
-        }
-        out.push(Attached {
-            doc: Document {
-                digest: a.descriptor.digest.clone(),
-                media_type: crate::oci::documents::MEDIA_TYPE_MANIFEST.to_string(),
-                bytes,
-                platform: None,
-            },
-            subject: subject.digest.clone(),
-            artifact_type: artifact_type.clone(),
-        });
-    }
-    Ok(out)
 }
 
 /// The descriptor of `a` in a referrers index (what the distribution spec lists).
@@ -241,7 +163,7 @@ impl Job<'_> {
                 })?),
             };
             if let Some(index) = merged_index(held.as_ref(), &missing) {
-                let bytes = serde_json::to_vec(&index)?;
+                let bytes = canonical_json(&index);
                 retry(
                     policy,
                     &format!("PUT {repo}:{tag}"),
@@ -322,12 +244,14 @@ fn short_tag(tag: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oci::media::MEDIA_TYPE_MANIFEST;
+    use crate::oci::Document;
 
     fn attached(digest: &str) -> Attached {
         Attached {
             doc: Document {
                 digest: digest.into(),
-                media_type: crate::oci::documents::MEDIA_TYPE_MANIFEST.into(),
+                media_type: MEDIA_TYPE_MANIFEST.into(),
                 bytes: br#"{"schemaVersion":2}"#.to_vec(),
                 platform: None,
             },
@@ -349,7 +273,7 @@ mod tests {
         );
         assert_eq!(fresh["manifests"][0]["size"], 19);
         let theirs = json!({"schemaVersion": 2, "mediaType": MEDIA_TYPE_INDEX, "manifests": [
-            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:ff",
+            {"mediaType": MEDIA_TYPE_MANIFEST, "digest": "sha256:ff",
              "size": 5, "artifactType": "application/vnd.dev.cosign.artifact.sig.v1+json"},
             fresh["manifests"][0].clone(),
         ]});

@@ -8,10 +8,17 @@
 //! exact bytes beside them; JSON gets exact bytes. The JSON (`image-built`) is
 //! also written next to the tarball (`<name>.report.json`), so `cargo slim report`
 //! can show the per-crate figures later and a later build can use it as a baseline.
+//!
+//! Both commands make a report the same way: [`BuildReport::new`] from what the
+//! image is ([`ImageFigures`], measured on it) and what only the build knows
+//! ([`BuildFacts`], from the build itself or from the sidecar), then [`finish`]
+//! (baseline, budget, table, chart, step summary).
 
 mod data;
+mod finish;
 pub mod markdown;
 pub mod svg;
+mod table;
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +29,8 @@ use crate::budget::Verdict;
 use crate::error::{io_failure, Failure};
 pub use crate::units::{grouped, human};
 pub use data::DataReport;
+pub use finish::finish;
+pub use table::{table, TOP_CRATES};
 
 /// Byte counts of each stage of one build (the JSON `sizes` object).
 /// What UPX did, for the report (the JSON `upx` object).
@@ -65,6 +74,20 @@ pub struct Sizes {
     pub layer_uncompressed: u64,
     pub image_pull: u64,
     pub tarball: u64,
+}
+
+impl Sizes {
+    /// These figures, with the binary's sizes before it went into the image
+    /// (unstripped, stripped, `.dep-v0`, packed) taken from `build`'s.
+    pub fn with_binary_of(self, build: &Sizes) -> Sizes {
+        Sizes {
+            binary_unstripped: build.binary_unstripped,
+            binary_stripped: build.binary_stripped,
+            dep_v0: build.dep_v0,
+            binary_packed: build.binary_packed,
+            ..self
+        }
+    }
 }
 
 /// One layer of the image (the JSON `layers` array), in the manifest's order.
@@ -133,6 +156,84 @@ pub struct BuildReport {
     /// Where the image's /usr/share/zoneinfo came from; absent without one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zoneinfo: Option<DataReport>,
+}
+
+/// What a report says about the image itself, measured on it: the image just
+/// built, or the one read back from an archive.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageFigures {
+    /// The tarball.
+    pub path: String,
+    pub reference: String,
+    pub manifest_digest: String,
+    pub index_digest: Option<String>,
+    /// `os/arch[/variant]`.
+    pub platform: String,
+    pub sizes: Sizes,
+    pub layers: Vec<LayerReport>,
+    pub sbom: Vec<SbomReport>,
+}
+
+/// What only the build knows (none of it can be read from the image): kept in
+/// the sidecar report beside the tarball, for `cargo slim report`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BuildFacts {
+    pub crates: Vec<NamedSize>,
+    pub sections: Vec<NamedSize>,
+    pub upx: Option<UpxReport>,
+    pub preset: Option<PresetReport>,
+    pub linkage: Option<String>,
+    pub pie_baseline: Option<PieBaseline>,
+    pub allocator: Option<AllocatorReport>,
+    pub ca_certificates: Option<DataReport>,
+    pub zoneinfo: Option<DataReport>,
+}
+
+impl BuildFacts {
+    /// The build facts a report read back (the sidecar) recorded.
+    pub fn of(stored: BuildReport) -> BuildFacts {
+        BuildFacts {
+            crates: stored.crates,
+            sections: stored.sections,
+            upx: stored.upx,
+            preset: stored.preset,
+            linkage: stored.linkage,
+            pie_baseline: stored.pie_baseline,
+            allocator: stored.allocator,
+            ca_certificates: stored.ca_certificates,
+            zoneinfo: stored.zoneinfo,
+        }
+    }
+}
+
+impl BuildReport {
+    /// The one way a report is made, by `build` (`reason` `image-built`) and by
+    /// `cargo slim report` (`image-report`): no baseline diff and no budget
+    /// verdict yet ([`finish`] adds them).
+    pub fn new(reason: &str, image: ImageFigures, build: BuildFacts) -> BuildReport {
+        BuildReport {
+            reason: reason.into(),
+            path: image.path,
+            reference: image.reference,
+            manifest_digest: image.manifest_digest,
+            index_digest: image.index_digest,
+            platform: image.platform,
+            sizes: image.sizes,
+            layers: image.layers,
+            crates: build.crates,
+            sections: build.sections,
+            upx: build.upx,
+            budget: Default::default(),
+            baseline: None,
+            preset: build.preset,
+            linkage: build.linkage,
+            pie_baseline: build.pie_baseline,
+            sbom: image.sbom,
+            allocator: build.allocator,
+            ca_certificates: build.ca_certificates,
+            zoneinfo: build.zoneinfo,
+        }
+    }
 }
 
 /// The `allocator` object: what serves the program's allocations (`mimalloc`,
@@ -221,6 +322,16 @@ pub struct SbomReport {
     pub digest: String,
     /// Crates (`pkg:cargo/` purls) the document lists.
     pub packages: Option<usize>,
+}
+
+impl From<crate::oci::SbomFound> for SbomReport {
+    fn from(s: crate::oci::SbomFound) -> SbomReport {
+        SbomReport {
+            format: s.format,
+            digest: s.digest,
+            packages: s.packages,
+        }
+    }
 }
 
 /// The `preset` object: what `--opt` set, and what the user's profile kept.
@@ -410,224 +521,6 @@ pub fn sidecar_path(tarball: &Path) -> PathBuf {
         .unwrap_or_default();
     let stem = name.strip_suffix(".tar").unwrap_or(&name);
     tarball.with_file_name(format!("{stem}.report.json"))
-}
-
-/// Rows of (label, bytes, optional delta) as an aligned block, indented to sit
-/// under cargo-style status lines.
-fn block(title: &str, rows: &[(String, u64, Option<String>)]) -> String {
-    let label_w = rows
-        .iter()
-        .map(|r| r.0.len())
-        .max()
-        .unwrap_or(0)
-        .max(title.len());
-    let human_w = rows.iter().map(|r| human(r.1).len()).max().unwrap_or(0);
-    let bytes_w = rows.iter().map(|r| grouped(r.1).len()).max().unwrap_or(0);
-    let mut out = format!("{:>12} {title}\n", "");
-    for (label, bytes, delta) in rows {
-        let mut line = format!(
-            "{:>12} {label:<label_w$}  {:>human_w$}  {:>bytes_w$} bytes",
-            "",
-            human(*bytes),
-            grouped(*bytes)
-        );
-        if let Some(d) = delta {
-            line.push_str("  ");
-            line.push_str(d);
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
-
-/// Number of crates shown in the human table (JSON has them all).
-pub const TOP_CRATES: usize = 10;
-
-/// The human report: stages, top crates, sections, deltas and the budget.
-pub fn table(r: &BuildReport) -> String {
-    let stage_delta = |key: &str| {
-        r.baseline
-            .as_ref()
-            .and_then(|b| b.stages.iter().find(|d| d.name == key))
-            .map(Delta::human)
-    };
-    let rows: Vec<(String, u64, Option<String>)> = stages(&r.sizes)
-        .into_iter()
-        .map(|(label, key, b)| (label.to_string(), b, stage_delta(key)))
-        .collect();
-    let mut out = block("size", &rows);
-    if let Some(p) = &r.preset {
-        out.push_str(&format!(
-            "{:>12} preset {}: {}\n",
-            "",
-            p.name,
-            p.set.join(", ")
-        ));
-        if !p.kept.is_empty() {
-            out.push_str(&format!(
-                "{:>12} kept from your profile: {}\n",
-                "",
-                p.kept.join(", ")
-            ));
-        }
-    }
-    if let Some(l) = &r.linkage {
-        let what = match l.as_str() {
-            "static" => "static, not PIE (no ASLR)",
-            "static-pie" => "static-pie",
-            other => other,
-        };
-        out.push_str(&format!("{:>12} linkage: {what}\n", ""));
-        if let Some(p) = &r.pie_baseline {
-            out.push_str(&format!("{:>12} static-pie = false: {}\n", "", p.human()));
-        }
-    }
-    if let Some(a) = &r.allocator {
-        out.push_str(&format!("{:>12} allocator: {}\n", "", a.human()));
-        if a.name == "mimalloc" && a.why.starts_with("linked by cargo-slim") {
-            out.push_str(&format!("{:>12} {MIMALLOC_TRADE_OFF}\n", ""));
-        }
-    }
-    if !r.sbom.is_empty() {
-        let listed: Vec<String> = r
-            .sbom
-            .iter()
-            .map(|s| match s.packages {
-                Some(n) => format!("{} ({n} crate{})", s.format, if n == 1 { "" } else { "s" }),
-                None => s.format.clone(),
-            })
-            .collect();
-        out.push_str(&format!(
-            "{:>12} SBOM attached: {}\n",
-            "",
-            listed.join(", ")
-        ));
-    }
-    for (what, d) in [
-        ("CA certificates", &r.ca_certificates),
-        ("zoneinfo", &r.zoneinfo),
-    ] {
-        if let Some(d) = d {
-            out.push_str(&format!("{:>12} {what}: {}\n", "", d.human()));
-        }
-    }
-    if r.layers.len() > 1 {
-        out.push_str(&layers_block(&r.layers));
-    }
-    if !r.crates.is_empty() {
-        let crate_delta = |name: &str| {
-            r.baseline
-                .as_ref()
-                .and_then(|b| b.crates.iter().find(|d| d.name == name))
-                .map(Delta::human)
-        };
-        let mut rows: Vec<(String, u64, Option<String>)> = r
-            .crates
-            .iter()
-            .take(TOP_CRATES)
-            .map(|c| (c.name.clone(), c.bytes, crate_delta(&c.name)))
-            .collect();
-        if r.crates.len() > TOP_CRATES {
-            let rest: u64 = r.crates[TOP_CRATES..].iter().map(|c| c.bytes).sum();
-            rows.push((
-                format!("({} more crates)", r.crates.len() - TOP_CRATES),
-                rest,
-                None,
-            ));
-        }
-        out.push_str(&block("crates (unstripped binary)", &rows));
-    }
-    if let Some(u) = &r.upx {
-        out.push_str(&upx_block(u));
-    }
-    if !r.sections.is_empty() {
-        let rows: Vec<(String, u64, Option<String>)> = r
-            .sections
-            .iter()
-            .take(8)
-            .map(|s| (s.name.clone(), s.bytes, None))
-            .collect();
-        out.push_str(&block("sections", &rows));
-    }
-    out
-}
-
-/// One line per layer: what it holds, gzip size, tar size, short digest.
-fn layers_block(layers: &[LayerReport]) -> String {
-    let label = |i: usize, l: &LayerReport| format!("{}. {}", i + 1, l.holds);
-    let label_w = layers
-        .iter()
-        .enumerate()
-        .map(|(i, l)| label(i, l).len())
-        .max()
-        .unwrap_or(0);
-    let gz_w = layers
-        .iter()
-        .map(|l| human(l.compressed).len())
-        .max()
-        .unwrap_or(0);
-    let tar_w = layers
-        .iter()
-        .map(|l| human(l.uncompressed).len())
-        .max()
-        .unwrap_or(0);
-    let mut out = format!("{:>12} layers (gzip, tar)\n", "");
-    for (i, l) in layers.iter().enumerate() {
-        let short = l.digest.strip_prefix("sha256:").unwrap_or(&l.digest);
-        out.push_str(&format!(
-            "{:>12} {:<label_w$}  {:>gz_w$}  {:>tar_w$}  {}\n",
-            "",
-            label(i, l),
-            human(l.compressed),
-            human(l.uncompressed),
-            &short[..short.len().min(12)],
-        ));
-    }
-    out
-}
-
-/// Disk and wire savings of UPX, and the start-up cost.
-fn upx_block(u: &UpxReport) -> String {
-    let saving = |before: u64, after: u64| {
-        if before == 0 {
-            String::new()
-        } else {
-            format!(
-                "{:+.1}%",
-                (after as f64 - before as f64) * 100.0 / before as f64
-            )
-        }
-    };
-    let mut rows = vec![
-        ("binary before".to_string(), u.binary_before, None),
-        (
-            "binary after".to_string(),
-            u.binary_after,
-            Some(saving(u.binary_before, u.binary_after)),
-        ),
-        ("gzip (wire) before".to_string(), u.gzip_before, None),
-        (
-            "gzip (wire) after".to_string(),
-            u.gzip_after,
-            Some(saving(u.gzip_before, u.gzip_after)),
-        ),
-    ];
-    if !u.packed {
-        rows.truncate(1);
-    }
-    let mut out = block(&format!("upx ({})", u.version), &rows);
-    if let Some(note) = &u.note {
-        out.push_str(&format!("{:>12} not packed: {note}\n", ""));
-    }
-    if let (Some(b), Some(a)) = (u.startup_ms_before, u.startup_ms_after) {
-        out.push_str(&format!(
-            "{:>12} start-up (median of the smoke run): {b:.2} ms before, {a:.2} ms after ({:+.2} ms)\n",
-            "",
-            a - b
-        ));
-    }
-    out
 }
 
 #[cfg(test)]

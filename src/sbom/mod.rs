@@ -263,31 +263,6 @@ pub fn documents(
     Ok(out)
 }
 
-/// How many crates (`pkg:cargo/` purls) an SBOM document of `format` lists;
-/// `None` when it is not such a JSON document.
-pub fn crate_count(format: Format, doc: &[u8]) -> Option<usize> {
-    let v: serde_json::Value = serde_json::from_slice(doc).ok()?;
-    let is_crate =
-        |purl: &serde_json::Value| purl.as_str().is_some_and(|p| p.starts_with("pkg:cargo/"));
-    let count = match format {
-        Format::Spdx => v["packages"]
-            .as_array()?
-            .iter()
-            .filter(|p| {
-                p["externalRefs"]
-                    .as_array()
-                    .is_some_and(|refs| refs.iter().any(|r| is_crate(&r["referenceLocator"])))
-            })
-            .count(),
-        Format::CycloneDx => v["components"]
-            .as_array()?
-            .iter()
-            .filter(|c| is_crate(&c["purl"]))
-            .count(),
-    };
-    Some(count)
-}
-
 /// Read the workspace's `Cargo.lock`, if there is one.
 pub fn read_lock(metadata: &Metadata) -> Result<Option<String>> {
     let path = metadata.workspace_root.join("Cargo.lock");

@@ -19,10 +19,8 @@ use super::blobs::{check_size, read_doc, require_descriptor, Blobs, Listed};
 use super::errors::{bail_at, ensure_at, show, show_num, violation};
 use super::outer::blob_name_of;
 use super::valid::ValidArtifact;
-use crate::oci::documents::{
-    Descriptor, Manifest, ANNOTATION_DOCKER_REF_DIGEST, ANNOTATION_SBOM, MEDIA_TYPE_EMPTY,
-    MEDIA_TYPE_MANIFEST,
-};
+use crate::oci::documents::{Descriptor, Manifest, ANNOTATION_DOCKER_REF_DIGEST, ANNOTATION_SBOM};
+use crate::oci::media::{MEDIA_TYPE_EMPTY, MEDIA_TYPE_MANIFEST};
 use crate::oci::{Archive, Range, SbomFormat, MAX_JSON};
 
 /// sha256 of `{}`, the empty config.

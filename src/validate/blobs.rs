@@ -19,47 +19,7 @@ use super::outer::{blob_name_of, OuterEntry};
 use crate::oci::documents::Descriptor;
 use crate::oci::{Archive, Range, MAX_JSON};
 
-/// Compact JSON with object keys sorted by byte order, independent of
-/// serde_json's `preserve_order` feature.
-pub(super) fn canonical_json(v: &Value) -> Vec<u8> {
-    fn write(v: &Value, out: &mut Vec<u8>) {
-        match v {
-            Value::Object(map) => {
-                let mut keys: Vec<&String> = map.keys().collect();
-                keys.sort();
-                out.push(b'{');
-                for (i, k) in keys.into_iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    write_scalar(&Value::String(k.clone()), out);
-                    out.push(b':');
-                    write(&map[k], out);
-                }
-                out.push(b'}');
-            }
-            Value::Array(items) => {
-                out.push(b'[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    write(item, out);
-                }
-                out.push(b']');
-            }
-            scalar => write_scalar(scalar, out),
-        }
-    }
-    fn write_scalar(v: &Value, out: &mut Vec<u8>) {
-        // Serialising a scalar into a Vec cannot fail; an empty write would
-        // only make the canonical form differ, never panic.
-        let _ = serde_json::to_writer(&mut *out, v);
-    }
-    let mut out = Vec::new();
-    write(v, &mut out);
-    out
-}
+pub(super) use crate::oci::canonical::canonical_json;
 
 /// Parse `bytes` as JSON and require them to be canonical.
 pub(super) fn parse_canonical(entry: &str, what: &str, bytes: &[u8]) -> Result<Value> {

@@ -24,8 +24,8 @@ use super::outer::{OuterEntry, OuterTar, FIXED_ENTRIES};
 use super::valid::{platform_order, ValidArtifact, ValidSet};
 use crate::oci::documents::{
     Descriptor, DockerEntry, Index, Platform, ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME,
-    MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST,
 };
+use crate::oci::media::{MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST};
 use crate::oci::{Archive, Range};
 
 /// Exact content of the `oci-layout` entry.

@@ -21,8 +21,9 @@ use super::errors::{bail_at, ensure_at, from_failure, show, show_num};
 use super::layers;
 use super::outer::blob_name_of;
 use super::valid::{ValidImage, ValidLayer};
-use crate::oci::documents::{
-    Descriptor, Manifest, Platform, MEDIA_TYPE_CONFIG, MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_MANIFEST,
+use crate::oci::documents::{Descriptor, Manifest, Platform};
+use crate::oci::media::{
+    MEDIA_TYPE_CONFIG, MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_LAYER_ZSTD, MEDIA_TYPE_MANIFEST,
 };
 use crate::oci::{Archive, Range};
 
@@ -98,10 +99,10 @@ pub(super) fn read<R: Read + Seek>(
         let field = format!("layers[{i}]");
         let (media_type, _) = require_descriptor(&manifest_name, &field, layer)?;
         ensure_at!(
-            media_type == MEDIA_TYPE_LAYER_GZIP || media_type == crate::compress::MEDIA_ZSTD,
+            media_type == MEDIA_TYPE_LAYER_GZIP || media_type == MEDIA_TYPE_LAYER_ZSTD,
             &manifest_name,
             "OCI manifest {field}.mediaType is {media_type:?}, expected {MEDIA_TYPE_LAYER_GZIP:?} or {:?}",
-            crate::compress::MEDIA_ZSTD
+            MEDIA_TYPE_LAYER_ZSTD
         );
         let name = blob_name_of(&manifest_name, &field, &layer.digest)?;
         ensure_at!(
@@ -303,7 +304,7 @@ fn uncompress_layer<R: Read + Seek>(
     let label = format!("layer {i}");
     let blob = ar.open_range(name, range).map_err(from_failure)?;
     let declared = desc.media_type.as_deref().unwrap_or_default();
-    let zstd = declared == crate::compress::MEDIA_ZSTD;
+    let zstd = declared == MEDIA_TYPE_LAYER_ZSTD;
     let found = layers::check_layer(name, &label, blob, mtime, zstd)?;
     diff_id_ok(&found.diff_id)?;
     found.tar_problem.map_or(Ok(()), Err)?;

@@ -117,9 +117,10 @@ mod manifest;
 mod outer;
 mod valid;
 
-pub use crate::oci::documents::{
-    ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, MEDIA_TYPE_CONFIG, MEDIA_TYPE_INDEX,
-    MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_MANIFEST,
+pub use crate::oci::documents::{ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME};
+pub use crate::oci::media::{
+    MEDIA_TYPE_CONFIG, MEDIA_TYPE_INDEX, MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_LAYER_ZSTD,
+    MEDIA_TYPE_MANIFEST,
 };
 pub use documents::OCI_LAYOUT;
 pub use errors::Violation;

@@ -447,4 +447,4 @@ mod config;
 mod image;
 mod supply;
 pub use image::verify_archive;
-pub use supply::{sboms_in, sboms_of, SbomFound};
+pub use supply::{sboms_in, SbomFound};

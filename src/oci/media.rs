@@ -1,0 +1,62 @@
+//! Every media type an image archive or a registry speaks, in one table.
+//!
+//! In: nothing. Out: the `mediaType` strings of the OCI image index, manifest,
+//! config and layers (gzip, zstd, uncompressed), docker's manifest list and
+//! config, the empty config of an artifact, and [`is_index_media_type`]. Why one
+//! module: the writer (`image`), the readers (`oci`, `validate`, `verify`) and
+//! `push` must agree on every byte of these names; a typo in one copy is an
+//! image no registry accepts. The SBOM formats' own types are the
+//! [`super::SbomFormat`] table.
+
+/// `mediaType` of the OCI image index.
+pub const MEDIA_TYPE_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// `mediaType` of the OCI image manifest.
+pub const MEDIA_TYPE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// `mediaType` of the OCI image config.
+pub const MEDIA_TYPE_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+/// `mediaType` of a gzip-compressed OCI layer.
+pub const MEDIA_TYPE_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+/// `mediaType` of a zstd-compressed OCI layer.
+pub const MEDIA_TYPE_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+/// `mediaType` of an uncompressed OCI layer (a docker-archive's layer files).
+pub const MEDIA_TYPE_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+/// Docker's manifest list (a multi-platform index).
+pub const MEDIA_TYPE_DOCKER_LIST: &str =
+    "application/vnd.docker.distribution.manifest.list.v2+json";
+/// Docker's image config.
+pub const MEDIA_TYPE_DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+/// The empty config of an artifact manifest (`{}`).
+pub const MEDIA_TYPE_EMPTY: &str = "application/vnd.oci.empty.v1+json";
+
+/// Whether a media type names an image index (OCI or docker manifest list).
+pub fn is_index_media_type(m: &str) -> bool {
+    m == MEDIA_TYPE_INDEX
+        || m == MEDIA_TYPE_DOCKER_LIST
+        || m.contains("index")
+        || m.contains("manifest.list")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::image::MediaType;
+
+    #[test]
+    fn the_writers_media_types_are_the_readers() {
+        // `image` writes through oci-spec's enum: it must spell every type as
+        // the readers and `push` do.
+        for (ours, theirs) in [
+            (MEDIA_TYPE_INDEX, MediaType::ImageIndex),
+            (MEDIA_TYPE_MANIFEST, MediaType::ImageManifest),
+            (MEDIA_TYPE_CONFIG, MediaType::ImageConfig),
+            (MEDIA_TYPE_LAYER_GZIP, MediaType::ImageLayerGzip),
+            (MEDIA_TYPE_LAYER_ZSTD, MediaType::ImageLayerZstd),
+            (MEDIA_TYPE_LAYER_TAR, MediaType::ImageLayer),
+            (MEDIA_TYPE_EMPTY, MediaType::EmptyJSON),
+        ] {
+            assert_eq!(ours, theirs.to_string());
+        }
+        assert!(is_index_media_type(MEDIA_TYPE_DOCKER_LIST));
+        assert!(!is_index_media_type(MEDIA_TYPE_MANIFEST));
+    }
+}
