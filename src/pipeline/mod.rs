@@ -83,72 +83,10 @@ pub struct Compiled {
     pub system_data: SystemData,
 }
 
-/// Preflight the dependency graph, then compile (or take `--binary`).
-pub fn compile(plan: &Plan, shell: &Shell) -> Result<Compiled> {
+/// Preflight the dependency graph, then compile for `target` (or take `--binary`).
+pub fn compile(plan: &Plan, target: Option<&str>, shell: &Shell) -> Result<Compiled> {
     match &plan.source {
-        Source::Cargo(b) => {
-            let choice = compile::choose_target(b, shell)?;
-            let (metadata, reused) = preflight::metadata_reused(b, &choice.triple)?;
-            if reused {
-                shell.verbose("Reused", "`cargo metadata` from the cache");
-            }
-            let graph = preflight::graph_of(&metadata, &b.package_id);
-            // `--sbom none`: no SBOM and no `.dep-v0` either.
-            let sbom = (!plan.sbom.formats.is_empty())
-                .then(|| crate::sbom::graph_of_build(&metadata, &b.package_id))
-                .transpose()?;
-            let mut fatal = None;
-            for f in preflight::check(&graph.crates, &choice.triple, &plan.image) {
-                match f.level {
-                    Level::Error => {
-                        let mut e = Failure::new(f.message);
-                        if let Some(h) = f.help {
-                            e = e.help(h);
-                        }
-                        fatal.get_or_insert(e);
-                    }
-                    Level::Warning => shell.warn(with_help(&f.message, f.help.as_deref())),
-                    Level::Note => shell.note(with_help(&f.message, f.help.as_deref())),
-                }
-            }
-            if let Some(e) = fatal {
-                return Err(e.into());
-            }
-            let (decision, linkage) = allocator(b, &graph, &choice, shell)?;
-            let (ca_certificates, zoneinfo) =
-                preflight::decide_system_data(&graph.crates, &plan.image);
-            let system_data = SystemData {
-                ca_certificates,
-                zoneinfo,
-            };
-            let dir = b.manifest_path.parent().unwrap_or(Path::new("."));
-            let link = compile::linker::choose(&choice.triple, &graph.native, &b.cargo_args, dir)?;
-            shell.status(
-                "Building",
-                format!(
-                    "{} for {} ({}), linking with {}",
-                    b.bin,
-                    platform_of(&choice.triple),
-                    choice.triple,
-                    link.describe()
-                ),
-            );
-            let artifact = compile::build(b, &choice, &link, &linkage, shell)?;
-            let mut rlibs = artifact.rlibs;
-            // The sysroot's rlibs let symbols like `memcpy` be placed in std.
-            if let Ok(sysroot) = compile::sysroot(dir, &b.cache) {
-                rlibs.extend(bloat::sysroot_rlibs(&sysroot, &choice.triple).unwrap_or_default());
-            }
-            Ok(Compiled {
-                path: artifact.path,
-                target: Some(choice.triple.clone()),
-                rlibs,
-                sbom,
-                how: Some((choice, link, linkage)),
-                allocator: Some(decision),
-                system_data,
-            })
-        }
+        Source::Cargo(c) => compile_cargo(plan, c.build(target, &plan.cache), shell),
         Source::Binary(p) => Ok(Compiled {
             path: p.clone(),
             target: None,
@@ -161,17 +99,84 @@ pub fn compile(plan: &Plan, shell: &Shell) -> Result<Compiled> {
     }
 }
 
+/// [`compile`] with cargo: check the graph, decide the allocator and the
+/// system data, choose the linker, build.
+fn compile_cargo(plan: &Plan, b: compile::CargoBuild<'_>, shell: &Shell) -> Result<Compiled> {
+    let choice = compile::choose_target(&b, shell)?;
+    let (metadata, reused) = preflight::metadata_reused(&b, &choice.triple)?;
+    if reused {
+        shell.verbose("Reused", "`cargo metadata` from the cache");
+    }
+    let package_id = &b.package.package_id;
+    let graph = preflight::graph_of(&metadata, package_id);
+    // `--sbom none`: no SBOM and no `.dep-v0` either.
+    let sbom = (!plan.sbom.formats.is_empty())
+        .then(|| crate::sbom::graph_of_build(&metadata, package_id))
+        .transpose()?;
+    let mut fatal = None;
+    for f in preflight::check(&graph.crates, &choice.triple, &plan.image) {
+        match f.level {
+            Level::Error => {
+                let mut e = Failure::new(f.message);
+                if let Some(h) = f.help {
+                    e = e.help(h);
+                }
+                fatal.get_or_insert(e);
+            }
+            Level::Warning => shell.warn(with_help(&f.message, f.help.as_deref())),
+            Level::Note => shell.note(with_help(&f.message, f.help.as_deref())),
+        }
+    }
+    if let Some(e) = fatal {
+        return Err(e.into());
+    }
+    let (decision, linkage) = allocator(&b, &graph, &choice, shell)?;
+    let (ca_certificates, zoneinfo) = preflight::decide_system_data(&graph.crates, &plan.image);
+    let system_data = SystemData {
+        ca_certificates,
+        zoneinfo,
+    };
+    let dir = b.package.dir();
+    let link = compile::linker::choose(&choice.triple, &graph.native, &b.run.cargo_args, dir)?;
+    shell.status(
+        "Building",
+        format!(
+            "{} for {} ({}), linking with {}",
+            b.package.bin,
+            platform_of(&choice.triple),
+            choice.triple,
+            link.describe()
+        ),
+    );
+    let artifact = compile::build(&b, &choice, &link, &linkage, shell)?;
+    let mut rlibs = artifact.rlibs;
+    // The sysroot's rlibs let symbols like `memcpy` be placed in std.
+    if let Ok(sysroot) = compile::sysroot(dir, b.cache) {
+        rlibs.extend(bloat::sysroot_rlibs(&sysroot, &choice.triple).unwrap_or_default());
+    }
+    Ok(Compiled {
+        path: artifact.path,
+        target: Some(choice.triple.clone()),
+        rlibs,
+        sbom,
+        how: Some((choice, link, linkage)),
+        allocator: Some(decision),
+        system_data,
+    })
+}
+
 /// The allocator for the build: the decision (`preflight::allocator`), and what
 /// cargo needs for it — mimalloc's archive built for the target, build-script
 /// environment. Under `auto`, a target whose C toolchain cannot build mimalloc
 /// keeps musl's malloc, with a warning saying why.
 fn allocator(
-    b: &compile::CargoBuild,
+    b: &compile::CargoBuild<'_>,
     graph: &preflight::Graph,
     choice: &compile::TargetChoice,
     shell: &Shell,
 ) -> Result<(compile::alloc::Decision, compile::alloc::Linkage)> {
-    let mut decision = preflight::allocator(b.allocator, &graph.crates, &choice.triple)?;
+    let choice_of_user = b.package.allocator;
+    let mut decision = preflight::allocator(choice_of_user, &graph.crates, &choice.triple)?;
     if let Some(n) = &decision.note {
         shell.note(n);
     }
@@ -182,7 +187,7 @@ fn allocator(
     if decision.mimalloc {
         match compile::alloc::mimalloc(b, choice, shell) {
             Ok(a) => linkage.archive = Some(a),
-            Err(e) if b.allocator == compile::alloc::Choice::Auto => {
+            Err(e) if choice_of_user == compile::alloc::Choice::Auto => {
                 let why = match e.downcast_ref::<Failure>() {
                     Some(f) => f.what.clone(),
                     None => format!("{e:#}"),
@@ -517,7 +522,7 @@ pub fn report(
             upx: b.upx.clone(),
             budget: Default::default(),
             baseline: None,
-            preset: plan.preset.as_ref().map(|p| crate::report::PresetReport {
+            preset: plan.preset().map(|p| crate::report::PresetReport {
                 name: p.preset.name().to_string(),
                 set: p
                     .preset
