@@ -154,11 +154,11 @@ impl InitArgs {
 #[derive(Debug, Clone, Default, Args)]
 pub struct BudgetArgs {
     /// Fail (exit 3) when the image pull size exceeds SIZE, e.g. "2 MiB" (`budget.image`)
-    #[arg(long, value_name = "SIZE", value_parser = parse_size_arg)]
+    #[arg(long, value_name = "SIZE", value_parser = cargo_slim::units::parse_size)]
     pub max_image_size: Option<u64>,
 
     /// Fail (exit 3) when the binary in the image exceeds SIZE (`budget.binary`)
-    #[arg(long, value_name = "SIZE", value_parser = parse_size_arg)]
+    #[arg(long, value_name = "SIZE", value_parser = cargo_slim::units::parse_size)]
     pub max_binary_size: Option<u64>,
 
     /// An earlier report (JSON) to compare with: shows the change per stage and crate
@@ -166,16 +166,12 @@ pub struct BudgetArgs {
     pub baseline: Option<PathBuf>,
 
     /// Fail (exit 3) when the pull size grew more than PCT percent over --baseline (`budget.increase`)
-    #[arg(long, value_name = "PCT", value_parser = parse_percent_arg)]
+    #[arg(long, value_name = "PCT", value_parser = cargo_slim::units::parse_percent)]
     pub max_increase: Option<f64>,
 
     /// Write an SVG bar chart of the stages and the top crates
     #[arg(long, value_name = "FILE.svg")]
     pub chart: Option<PathBuf>,
-}
-
-fn parse_size_arg(s: &str) -> Result<u64, String> {
-    cargo_slim::units::parse_size(s)
 }
 
 /// clap value parser for `--arch`: the GOARCH name, or a list of what is accepted.
@@ -188,10 +184,6 @@ fn parse_arch(name: &str) -> Result<String, String> {
                 cargo_slim::arch::known_names().join(", ")
             )
         })
-}
-
-fn parse_percent_arg(s: &str) -> Result<f64, String> {
-    cargo_slim::units::parse_percent(s)
 }
 
 #[derive(Debug, Clone, Args)]

@@ -4,6 +4,13 @@
 //! the defaults, in one place (`cli.or(meta).unwrap_or(default)`). An unknown key or
 //! a value of the wrong type is an error naming the key and the manifest path, so a
 //! typo never silently changes the image. Nothing after this stage reads CLI structs.
+//!
+//! The plan is split by how far a setting reaches: the run (`epoch`, `cache`, and
+//! for cargo a [`CargoRun`]), the image (its spec, contents, output and stage
+//! settings, with the package's [`PackageBuild`]), and the platform ([`Targets`]:
+//! one build, or one per platform, each a [`CargoBuild`] view of the rest). Both
+//! sources (`cargo`, `--binary`) resolve their image settings through one
+//! `Package`, in the same order.
 
 mod contents;
 mod labels;
@@ -77,14 +84,6 @@ impl Plan {
         match &self.source {
             Source::Cargo(c) => c.targets.each(),
             Source::Binary(_) => vec![None],
-        }
-    }
-
-    /// The cargo build of one platform (`None` for `--binary`).
-    pub fn cargo<'a>(&'a self, target: Option<&'a str>) -> Option<CargoBuild<'a>> {
-        match &self.source {
-            Source::Cargo(c) => Some(c.build(target, &self.cache)),
-            Source::Binary(_) => None,
         }
     }
 

@@ -34,12 +34,16 @@ pub struct BuildRequest {
 /// What is passed on to cargo, or decides what cargo builds.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CargoRequest {
+    /// `--manifest-path`: else cargo finds the manifest from the working folder.
     pub manifest_path: Option<PathBuf>,
     /// `-p SPEC`.
     pub package: Option<String>,
+    /// `--bin` (over the `bin` key).
     pub bin: Option<String>,
     pub features: Features,
+    /// `--profile` (over the `profile` key).
     pub profile: Option<String>,
+    /// `--target TRIPLE` (over the `target` key).
     pub target: Option<String>,
     /// `--platform linux/amd64,linux/arm64` (or `all`).
     pub platforms: Vec<String>,
@@ -52,7 +56,9 @@ pub struct CargoRequest {
     pub target_dir: Option<PathBuf>,
     /// `-j N`.
     pub jobs: Option<String>,
+    /// `--timings`, passed to `cargo build`.
     pub timings: bool,
+    /// `--no-install-target`: never `rustup target add`.
     pub no_install_target: bool,
 }
 
@@ -73,9 +79,11 @@ pub struct SizeRequest {
 /// The image and the files written with it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ImageRequest {
+    /// `--tag REF` (over the `tag` key).
     pub tag: Option<String>,
     /// `--stop-signal` (the `stop-signal` key).
     pub stop_signal: Option<String>,
+    /// `-o PATH`: where the tarball goes.
     pub output: Option<PathBuf>,
     /// `--force`: replace an existing output that is not an image tarball.
     pub force: bool,
@@ -88,8 +96,11 @@ pub struct ImageRequest {
 /// `--upx`, `--upx-path`, `--upx-fallback`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct UpxRequest {
+    /// `--upx`: pack, whatever the `upx` key says.
     pub upx: bool,
+    /// `--upx-path` (over the `upx-path` key).
     pub path: Option<PathBuf>,
+    /// `--upx-fallback`: ship the unpacked binary when the packed one fails its smoke run.
     pub fallback: bool,
 }
 
@@ -98,8 +109,11 @@ pub struct UpxRequest {
 pub struct PushRequest {
     /// `--push [REF]`: `Some("")` means "to `repository` with `tags`".
     pub reference: Option<String>,
+    /// `--insecure`: plain HTTP and unverified TLS allowed.
     pub insecure: bool,
+    /// `--ca-file PEM`: CA certificates to trust.
     pub ca_file: Option<PathBuf>,
+    /// `--image-refs FILE`: where `REPOSITORY@sha256:DIGEST` is written too.
     pub image_refs: Option<PathBuf>,
     /// `--timeout` of `--push`.
     pub timeout: Option<std::time::Duration>,
