@@ -185,16 +185,20 @@ struct Resolved {
     report: ReportPlan,
 }
 
-impl Package<'_> {
-    /// The size report and budget (`--max-*` over `budget`).
-    fn report(&self, args: &BuildRequest) -> Result<ReportPlan> {
-        let budget = self.meta.budget.as_ref().map(|table| ManifestBudget {
-            table,
-            manifest: self.manifest,
-        });
-        report_plan(&args.budget, args.split_std, budget)
-    }
+/// The size report and budget: `--max-*` over the `budget` table of `manifest`.
+fn report_settings(
+    args: &BuildRequest,
+    meta: &SlimMetadata,
+    manifest: &Path,
+) -> Result<ReportPlan> {
+    let budget = meta
+        .budget
+        .as_ref()
+        .map(|table| ManifestBudget { table, manifest });
+    report_plan(&args.budget, args.split_std, budget)
+}
 
+impl Package<'_> {
     fn image(&self, args: &BuildRequest) -> Result<ImageSpec> {
         let tag = args.image.tag.as_deref();
         image_spec(self.meta, tag, self.name, self.version, self.manifest)
@@ -256,15 +260,14 @@ fn resolve_cargo(args: &BuildRequest, epoch: u64) -> Result<Plan> {
     let meta = read_slim_metadata(&metadata, package)?;
     let manifest = package.manifest_path.as_std_path();
     let version = package.version.to_string();
-    let mut pkg = Package {
+    let report = report_settings(args, &meta, manifest)?;
+    let bin = select_bin(package, cargo.bin.as_deref().or(meta.bin.as_deref()))?;
+    let pkg = Package {
         meta: &meta,
-        name: "",
+        name: &bin,
         version: Some(&version),
         manifest,
     };
-    let report = pkg.report(args)?;
-    let bin = select_bin(package, cargo.bin.as_deref().or(meta.bin.as_deref()))?;
-    pkg.name = &bin;
     let mut image = pkg.image(args)?;
     let (labels, revision) = labels::labels(package, &bin, epoch_given(epoch), &image.labels);
     image.labels = labels;
@@ -375,7 +378,7 @@ fn resolve_binary(args: &BuildRequest, binary: &Path, epoch: u64) -> Result<Plan
         version: found.version.as_deref(),
         manifest: found.manifest.as_deref().unwrap_or(Path::new("Cargo.toml")),
     };
-    let report = pkg.report(args)?;
+    let report = report_settings(args, pkg.meta, pkg.manifest)?;
     let image = pkg.image(args)?;
     let contents = pkg.contents(args, &image)?;
     // Outside a crate, no `target/` appears just for the cache.

@@ -19,9 +19,13 @@ use crate::error::Failure;
 /// What to report and which limits to enforce.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReportPlan {
+    /// `--split-std`: core, alloc, std… apart from the user's crates.
     pub split_std: bool,
+    /// `--chart FILE.svg`.
     pub chart: Option<PathBuf>,
+    /// `--baseline REPORT.json`: the earlier report to compare with.
     pub baseline: Option<PathBuf>,
+    /// Each limit with where it was set.
     pub budget: Budget,
 }
 
