@@ -3,11 +3,11 @@
 //! size preset (`--opt`, `opt`), `static-pie = false` (`--no-static-pie`), the
 //! allocator, and layer compression (`--compression`, `compression`).
 //!
-//! In: the flag group of the request each reads and the package's
-//! [`SlimMetadata`]. Out: each stage's
-//! own option type, or an error naming the flag (exit 2) or the key and the
-//! manifest (exit 1). Why apart from `mod.rs`: resolving the package and the
-//! image is one job; these small per-stage rules are another.
+//! In: the flag group of the request each reads, and the package's
+//! [`SlimMetadata`]. Out: each stage's own option type, or an error naming the
+//! flag (exit 2) or the key and the manifest (exit 1). Why apart from `mod.rs`:
+//! resolving the package and the image is one job; these small per-stage rules
+//! are another.
 
 use std::path::Path;
 
