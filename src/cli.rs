@@ -12,7 +12,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use cargo_slim::config::{BudgetRequest, BuildRequest};
+use cargo_slim::compile::{Features, Lock};
+use cargo_slim::config::{
+    BudgetRequest, BuildRequest, CargoRequest, ImageRequest, PushRequest, SizeRequest, UpxRequest,
+};
 use cargo_slim::push::{PushOptions, RetryPolicy};
 use cargo_slim::shell::ColorChoice;
 
@@ -152,11 +155,11 @@ impl InitArgs {
 #[derive(Debug, Clone, Default, Args)]
 pub struct BudgetArgs {
     /// Fail (exit 3) when the image pull size exceeds SIZE, e.g. "2 MiB" (`budget.image`)
-    #[arg(long, value_name = "SIZE", value_parser = parse_size_arg)]
+    #[arg(long, value_name = "SIZE", value_parser = cargo_slim::units::parse_size)]
     pub max_image_size: Option<u64>,
 
     /// Fail (exit 3) when the binary in the image exceeds SIZE (`budget.binary`)
-    #[arg(long, value_name = "SIZE", value_parser = parse_size_arg)]
+    #[arg(long, value_name = "SIZE", value_parser = cargo_slim::units::parse_size)]
     pub max_binary_size: Option<u64>,
 
     /// An earlier report (JSON) to compare with: shows the change per stage and crate
@@ -164,16 +167,12 @@ pub struct BudgetArgs {
     pub baseline: Option<PathBuf>,
 
     /// Fail (exit 3) when the pull size grew more than PCT percent over --baseline (`budget.increase`)
-    #[arg(long, value_name = "PCT", value_parser = parse_percent_arg)]
+    #[arg(long, value_name = "PCT", value_parser = cargo_slim::units::parse_percent)]
     pub max_increase: Option<f64>,
 
     /// Write an SVG bar chart of the stages and the top crates
     #[arg(long, value_name = "FILE.svg")]
     pub chart: Option<PathBuf>,
-}
-
-fn parse_size_arg(s: &str) -> Result<u64, String> {
-    cargo_slim::units::parse_size(s)
 }
 
 /// clap value parser for `--arch`: the GOARCH name, or a list of what is accepted.
@@ -186,10 +185,6 @@ fn parse_arch(name: &str) -> Result<String, String> {
                 cargo_slim::arch::known_names().join(", ")
             )
         })
-}
-
-fn parse_percent_arg(s: &str) -> Result<f64, String> {
-    cargo_slim::units::parse_percent(s)
 }
 
 #[derive(Debug, Clone, Args)]
@@ -298,6 +293,46 @@ Exit codes: 0 ok, 1 error, 2 usage error (checked before any work),
 #[derive(Debug, Clone, Default, Args)]
 #[command(after_long_help = BUILD_AFTER_HELP)]
 pub struct BuildArgs {
+    #[command(flatten)]
+    pub cargo: CargoArgs,
+
+    /// Pack an already-built ELF executable instead of running cargo
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["bin", "profile", "target", "platform", "features", "all_features", "no_default_features", "jobs", "timings"])]
+    pub binary: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub image: ImageArgs,
+
+    #[command(flatten)]
+    pub upx: UpxArgs,
+
+    #[command(flatten)]
+    pub push: BuildPushArgs,
+
+    /// Show the standard library's crates (core, alloc, ...) separately in the report
+    #[arg(long)]
+    pub split_std: bool,
+
+    #[command(flatten)]
+    pub pack: PackArgs,
+
+    #[command(flatten)]
+    pub size: SizeArgs,
+
+    /// Recompute everything instead of reusing the rebuild cache in
+    /// `<target-dir>/slim-cache/` (compressed layers, per-crate sizes, toolchain and
+    /// `cargo metadata` answers); the environment variable `CARGO_SLIM_NO_CACHE=1`
+    /// does the same
+    #[arg(long)]
+    pub no_cache: bool,
+
+    #[command(flatten)]
+    pub budget: BudgetArgs,
+}
+
+/// What `build` passes on to cargo, or what decides what cargo builds.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CargoArgs {
     /// Path to Cargo.toml
     #[arg(long, value_name = "PATH")]
     pub manifest_path: Option<PathBuf>,
@@ -327,17 +362,8 @@ pub struct BuildArgs {
     #[arg(long, value_name = "OS/ARCH,...", value_delimiter = ',')]
     pub platform: Vec<String>,
 
-    /// Require Cargo.lock to be up to date (passed to cargo)
-    #[arg(long)]
-    pub locked: bool,
-
-    /// Run without accessing the network (passed to cargo)
-    #[arg(long)]
-    pub offline: bool,
-
-    /// Require Cargo.lock and cache to be up to date (passed to cargo)
-    #[arg(long)]
-    pub frozen: bool,
+    #[command(flatten)]
+    pub lock: LockArgs,
 
     /// Override a cargo configuration value, KEY=VALUE or a config file (passed to cargo; repeatable)
     #[arg(long = "config", value_name = "KEY=VALUE|PATH")]
@@ -362,11 +388,27 @@ pub struct BuildArgs {
     /// Do not run `rustup target add` when the target's std is missing
     #[arg(long)]
     pub no_install_target: bool,
+}
 
-    /// Pack an already-built ELF executable instead of running cargo
-    #[arg(long, value_name = "PATH", conflicts_with_all = ["bin", "profile", "target", "platform", "features", "all_features", "no_default_features", "jobs", "timings"])]
-    pub binary: Option<PathBuf>,
+/// `--locked`, `--offline`, `--frozen`, passed to cargo.
+#[derive(Debug, Clone, Default, Args)]
+pub struct LockArgs {
+    /// Require Cargo.lock to be up to date (passed to cargo)
+    #[arg(long)]
+    pub locked: bool,
 
+    /// Run without accessing the network (passed to cargo)
+    #[arg(long)]
+    pub offline: bool,
+
+    /// Require Cargo.lock and cache to be up to date (passed to cargo)
+    #[arg(long)]
+    pub frozen: bool,
+}
+
+/// The image's name and settings, and where it is written.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ImageArgs {
     /// Image reference to name the image (`tag`; default: <bin-name>:<version>)
     #[arg(long, value_name = "REF")]
     pub tag: Option<String>,
@@ -382,7 +424,11 @@ pub struct BuildArgs {
     /// Replace an existing --output file even if it is not an image tarball
     #[arg(long)]
     pub force: bool,
+}
 
+/// UPX packing of the binary.
+#[derive(Debug, Clone, Default, Args)]
+pub struct UpxArgs {
     /// Pack the binary with UPX (`upx = true`, or a `upx` table)
     #[arg(long)]
     pub upx: bool,
@@ -394,7 +440,11 @@ pub struct BuildArgs {
     /// If the packed binary fails its smoke run, ship the unpacked one with a warning
     #[arg(long)]
     pub upx_fallback: bool,
+}
 
+/// `build --push [REF]` and the flags that go with it.
+#[derive(Debug, Clone, Default, Args)]
+pub struct BuildPushArgs {
     /// After a successful build (within budget), push the image to REF; without REF,
     /// to `repository` with each of `tags` from [package.metadata.slim]
     #[arg(long, value_name = "REF", num_args = 0..=1, default_missing_value = "")]
@@ -415,11 +465,11 @@ pub struct BuildArgs {
     /// With --push: also write REPOSITORY@sha256:DIGEST to FILE
     #[arg(long, value_name = "FILE", requires = "push")]
     pub image_refs: Option<PathBuf>,
+}
 
-    /// Show the standard library's crates (core, alloc, ...) separately in the report
-    #[arg(long)]
-    pub split_std: bool,
-
+/// What the tarball holds besides the image: SBOMs, and how layers are compressed.
+#[derive(Debug, Clone, Default, Args)]
+pub struct PackArgs {
     /// SBOM documents to write beside the tarball and attach to the image: `spdx`,
     /// `cyclonedx`, both, or `none` (default `spdx`); overrides `sbom` of [package.metadata.slim]
     #[arg(long, value_name = "FORMATS", value_delimiter = ',')]
@@ -430,7 +480,11 @@ pub struct BuildArgs {
     /// containerd >= 1.5, Docker >= 23, podman >= 4.3) (`compression`)
     #[arg(long, value_name = "gzip|gzip:max|zstd[:LEVEL]")]
     pub compression: Option<String>,
+}
 
+/// How small the binary is built.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SizeArgs {
     /// Size preset: `size` = opt-level "z", fat LTO, one codegen unit, panic =
     /// "abort" (no unwinding); `min` = size + build-std on nightly (needs
     /// `rustup toolchain install nightly -c rust-src`), no panic messages, no
@@ -454,16 +508,6 @@ pub struct BuildArgs {
     /// build saved for the report
     #[arg(long)]
     pub no_pie_baseline: bool,
-
-    /// Recompute everything instead of reusing the rebuild cache in
-    /// `<target-dir>/slim-cache/` (compressed layers, per-crate sizes, toolchain and
-    /// `cargo metadata` answers); the environment variable `CARGO_SLIM_NO_CACHE=1`
-    /// does the same
-    #[arg(long)]
-    pub no_cache: bool,
-
-    #[command(flatten)]
-    pub budget: BudgetArgs,
 }
 
 impl BudgetArgs {
@@ -496,46 +540,66 @@ impl PushArgs {
 impl BuildArgs {
     pub fn to_request(&self) -> BuildRequest {
         BuildRequest {
+            cargo: self.cargo.to_request(),
+            binary: self.binary.clone(),
+            image: ImageRequest {
+                tag: self.image.tag.clone(),
+                stop_signal: self.image.stop_signal.clone(),
+                output: self.image.output.clone(),
+                force: self.image.force,
+                sbom: self.pack.sbom.clone(),
+                compression: self.pack.compression.clone(),
+            },
+            upx: UpxRequest {
+                upx: self.upx.upx,
+                path: self.upx.upx_path.clone(),
+                fallback: self.upx.upx_fallback,
+            },
+            push: PushRequest {
+                reference: self.push.push.clone(),
+                insecure: self.push.insecure,
+                ca_file: self.push.ca_file.clone(),
+                image_refs: self.push.image_refs.clone(),
+                timeout: self.push.timeout.map(std::time::Duration::from_secs),
+            },
+            split_std: self.split_std,
+            size: SizeRequest {
+                opt: self.size.opt.clone(),
+                no_static_pie: self.size.no_static_pie,
+                allocator: self.size.allocator.clone(),
+                no_pie_baseline: self.size.no_pie_baseline,
+            },
+            no_cache: self.no_cache,
+            budget: self.budget.to_request(),
+        }
+    }
+}
+
+impl CargoArgs {
+    fn to_request(&self) -> CargoRequest {
+        CargoRequest {
             manifest_path: self.manifest_path.clone(),
             package: self.package.clone(),
             bin: self.bin.clone(),
-            features: self.features.features.clone(),
-            all_features: self.features.all_features,
-            no_default_features: self.features.no_default_features,
+            features: Features {
+                list: self.features.features.clone(),
+                all: self.features.all_features,
+                no_default: self.features.no_default_features,
+            },
             profile: self.profile.clone(),
             target: self.target.clone(),
             platforms: self.platform.clone(),
-            locked: self.locked,
-            offline: self.offline,
-            frozen: self.frozen,
+            lock: Lock {
+                locked: self.lock.locked,
+                offline: self.lock.offline,
+                frozen: self.lock.frozen,
+            },
             cargo_config: self.cargo_config.clone(),
             unstable: self.unstable.clone(),
             target_dir: self.target_dir.clone(),
             jobs: self.jobs.clone(),
             timings: self.timings,
             no_install_target: self.no_install_target,
-            binary: self.binary.clone(),
-            tag: self.tag.clone(),
-            stop_signal: self.stop_signal.clone(),
-            output: self.output.clone(),
-            force: self.force,
-            upx: self.upx,
-            upx_path: self.upx_path.clone(),
-            upx_fallback: self.upx_fallback,
-            push: self.push.clone(),
-            insecure: self.insecure,
-            ca_file: self.ca_file.clone(),
-            image_refs: self.image_refs.clone(),
-            timeout: self.timeout.map(std::time::Duration::from_secs),
-            split_std: self.split_std,
-            budget: self.budget.to_request(),
-            sbom: self.sbom.clone(),
-            compression: self.compression.clone(),
-            opt: self.opt.clone(),
-            no_static_pie: self.no_static_pie,
-            allocator: self.allocator.clone(),
-            no_cache: self.no_cache,
-            no_pie_baseline: self.no_pie_baseline,
         }
     }
 }
@@ -572,7 +636,7 @@ mod tests {
             let Command::Build(b) = s.command else {
                 panic!("not a build command")
             };
-            assert_eq!(b.bin.as_deref(), Some("hello"));
+            assert_eq!(b.cargo.bin.as_deref(), Some("hello"));
         }
     }
 

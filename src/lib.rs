@@ -70,7 +70,7 @@ pub fn build(plan: &Plan, shell: &Shell) -> Result<BuildOutcome> {
     // One run at a time writes this output, so its files always come from one build.
     let lock = io::lock_output(&plan.output, shell)?.map(std::sync::Arc::new);
     let mut clock = pipeline::Clock::start(shell);
-    if let Some(p) = &plan.preset {
+    if let Some(p) = plan.preset() {
         shell.note(p.preset.trade_off());
         for kept in &p.kept {
             shell.note(format!(
@@ -87,8 +87,8 @@ pub fn build(plan: &Plan, shell: &Shell) -> Result<BuildOutcome> {
         ));
     }
     let mut builds = Vec::new();
-    for one in plan.per_platform() {
-        builds.push(build_platform(&one, shell, &mut clock)?);
+    for target in plan.targets() {
+        builds.push(build_platform(plan, target.as_deref(), shell, &mut clock)?);
     }
     let set = image::ImageSet::new(builds.iter().map(|b| b.image.clone()).collect())?;
     // The set is in canonical order: report in the same order.
@@ -163,13 +163,15 @@ fn sbom_subject(image: &Image) -> sbom::Subject {
     }
 }
 
-/// One platform: compile → inspect → attribute → strip (or reuse all three) → upx → image.
+/// One platform (`target`): compile → inspect → attribute → strip (or reuse all
+/// three) → upx → image.
 fn build_platform(
     plan: &Plan,
+    target: Option<&str>,
     shell: &Shell,
     clock: &mut pipeline::Clock<'_>,
 ) -> Result<pipeline::PlatformBuild> {
-    let mut compiled = pipeline::compile(plan, shell)?;
+    let mut compiled = pipeline::compile(plan, target, shell)?;
     clock.lap("compile");
     let prepared = pipeline::prepare(&compiled, plan, shell, clock)?;
     let pie = pipeline::PieInput::of(plan, &compiled, &prepared);

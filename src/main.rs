@@ -46,7 +46,7 @@ fn main() -> ExitCode {
             }
         }),
         Command::Report(r) => {
-            let plan = config::report_plan(&r.budget.to_request(), false, None, Path::new("-"));
+            let plan = config::report_plan(&r.budget.to_request(), false, None);
             plan.and_then(|plan| report_archive(&r.tarball, &plan, &shell))
                 .and_then(|(reports, over)| emit(format, &reports, over))
         }

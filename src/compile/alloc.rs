@@ -126,20 +126,20 @@ impl Archive {
 }
 
 /// Build `libmimalloc.a` for `target` (a no-op cargo run once built).
-pub fn mimalloc(build: &CargoBuild, target: &TargetChoice, shell: &Shell) -> Result<Archive> {
-    let root = build.target_dir.join("slim-alloc");
+pub fn mimalloc(build: &CargoBuild<'_>, target: &TargetChoice, shell: &Shell) -> Result<Archive> {
+    let root = build.run.target_dir.join("slim-alloc");
     let crate_dir = root.join("mimalloc");
     write_helper(&crate_dir)?;
-    let dir = build.manifest_path.parent().unwrap_or(Path::new("."));
+    let dir = build.package.dir();
     // The C toolchain the target needs: the host's cc, or zig for another arch
     // (an error naming `libmimalloc-sys` and how to install zig when it is missing).
     let link = linker::choose(
         &target.triple,
         &["libmimalloc-sys".into()],
-        &build.cargo_args,
+        &build.run.cargo_args,
         dir,
     )?;
-    let libgcc = (build.nightly && matches!(link, linker::Linker::Default(_)))
+    let libgcc = (build.nightly() && matches!(link, linker::Linker::Default(_)))
         .then(libgcc_dir)
         .flatten();
     let mut cmd = super::cargo_command(target);
@@ -166,7 +166,7 @@ pub fn mimalloc(build: &CargoBuild, target: &TargetChoice, shell: &Shell) -> Res
             cmd.env_remove(k.as_ref());
         }
     }
-    if build.offline || build.frozen {
+    if build.run.lock.offline || build.run.lock.frozen {
         cmd.arg("--offline");
     }
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());

@@ -1,4 +1,7 @@
 //! Compile: [`CargoBuild`] → [`Artifact`] (the unstripped ELF and how it was built).
+//! A `CargoBuild` borrows what the run shares ([`CargoRun`]), what the package's
+//! image needs ([`PackageBuild`]) and names one target, so each platform of a
+//! multi-platform build is the same settings with another target.
 //!
 //! Runs `cargo build --message-format=json-render-diagnostics`, so cargo still
 //! renders its own diagnostics on stderr while we read `compiler-artifact` messages
@@ -29,50 +32,10 @@ pub mod nightly;
 pub mod preset;
 pub mod probe;
 pub mod remap;
+mod settings;
 pub mod symbols;
 pub use linker::Linker;
-
-/// What to build with cargo: resolved by `config`, read by `preflight` and here.
-#[derive(Debug, Clone)]
-pub struct CargoBuild {
-    pub manifest_path: PathBuf,
-    pub package_id: String,
-    pub package_name: String,
-    pub bin: String,
-    /// An explicit target; `None` means the static default for the host.
-    pub target: Option<String>,
-    /// `--platform`: one build per arch (its musl target), in canonical order;
-    /// empty means one build of `target`.
-    pub platforms: Vec<&'static crate::arch::Arch>,
-    pub profile: String,
-    pub features: Vec<String>,
-    pub all_features: bool,
-    pub no_default_features: bool,
-    pub locked: bool,
-    pub offline: bool,
-    pub frozen: bool,
-    pub install_target: bool,
-    /// Where cargo puts its output (`--target-dir`, or cargo's own choice).
-    pub target_dir: PathBuf,
-    /// Whether `target_dir` came from `--target-dir` (then it is passed to cargo).
-    pub target_dir_given: bool,
-    /// Passed to every cargo command: `--config …`, `-Z …`.
-    pub cargo_args: Vec<String>,
-    /// Passed to `cargo build` only: `-j N`, `--timings`.
-    pub build_args: Vec<String>,
-    // --- size presets (issue 14): `--opt min`, `static-pie = false` ---
-    /// Rustflags added beside the user's (`--opt min`, `static-pie = false`).
-    pub rustflags: Vec<String>,
-    /// `--opt min`: build with a nightly toolchain, checked before compiling.
-    pub nightly: bool,
-    /// `allocator` / `--allocator`: what `preflight::allocator` decides from.
-    pub allocator: alloc::Choice,
-    // --- end of size presets ---
-    /// The workspace root (`cargo metadata`'s `workspace_root`).
-    pub workspace_root: PathBuf,
-    /// The rebuild cache: toolchain answers come from it ([`probe`]).
-    pub cache: crate::cache::Cache,
-}
+pub use settings::{CargoBuild, CargoRun, Features, Lock, PackageBuild};
 
 /// The binary cargo produced.
 #[derive(Debug, Clone)]
@@ -191,28 +154,27 @@ fn static_flags(triple: &str) -> Vec<String> {
 
 /// Choose the target: an explicit one, else `<arch>-unknown-linux-musl`, installing
 /// it when allowed, else the `-gnu` fallback with `+crt-static`.
-pub fn choose_target(build: &CargoBuild, shell: &Shell) -> Result<TargetChoice> {
-    if build.rustflags.iter().any(|f| f == preset::NON_PIE_FLAG) {
+pub fn choose_target(build: &CargoBuild<'_>, shell: &Shell) -> Result<TargetChoice> {
+    if let preset::Relocation::Static { .. } = build.package.relocation {
         shell.note(preset::NON_PIE_NOTE);
     }
-    if !build.nightly {
+    if !build.nightly() {
         return choose_active_target(build, shell);
     }
-    let dir = build.manifest_path.parent().unwrap_or(Path::new("."));
-    let toolchain = nightly::preflight(dir)?;
+    let toolchain = nightly::preflight(build.package.dir())?;
     // build-std compiles std with the nightly, so an explicit target (`--target`,
     // `--platform linux/arm64`) needs the nightly's files for it (checked below),
     // never the active toolchain's std: checking that would install it for nothing,
     // or refuse with a `rustup target add` that does not fix the nightly.
-    let choice = match &build.target {
+    let choice = match build.target {
         Some(t) => TargetChoice {
-            triple: t.clone(),
+            triple: t.to_string(),
             rustflags: static_flags(t),
             toolchain: None,
         },
         None => choose_active_target(build, shell)?,
     };
-    nightly::require_target(&toolchain, &choice.triple, build.install_target, shell)?;
+    nightly::require_target(&toolchain, &choice.triple, build.run.install_target, shell)?;
     Ok(TargetChoice {
         toolchain: Some(toolchain),
         ..choice
@@ -220,16 +182,12 @@ pub fn choose_target(build: &CargoBuild, shell: &Shell) -> Result<TargetChoice> 
 }
 
 /// [`choose_target`] for the active toolchain.
-fn choose_active_target(build: &CargoBuild, shell: &Shell) -> Result<TargetChoice> {
-    let dir = build
-        .manifest_path
-        .parent()
-        .unwrap_or(Path::new("."))
-        .to_path_buf();
-    if let Some(t) = &build.target {
-        if !target_installed(&dir, t, &build.cache) {
-            if build.install_target && rustup_available() {
-                rustup_add(&dir, t, shell)?;
+fn choose_active_target(build: &CargoBuild<'_>, shell: &Shell) -> Result<TargetChoice> {
+    let dir = build.package.dir();
+    if let Some(t) = build.target {
+        if !target_installed(dir, t, build.cache) {
+            if build.run.install_target && rustup_available() {
+                rustup_add(dir, t, shell)?;
             } else {
                 return Err(Failure::new(format!(
                     "the standard library for `{t}` is not installed"
@@ -239,27 +197,27 @@ fn choose_active_target(build: &CargoBuild, shell: &Shell) -> Result<TargetChoic
             }
         }
         return Ok(TargetChoice {
-            triple: t.clone(),
+            triple: t.to_string(),
             rustflags: static_flags(t),
             toolchain: None,
         });
     }
-    let host = host_triple(&dir, &build.cache)?;
+    let host = host_triple(dir, build.cache)?;
     let arch = host.split('-').next().unwrap_or("x86_64");
     let musl = format!("{arch}-unknown-linux-musl");
-    if target_installed(&dir, &musl, &build.cache) {
+    if target_installed(dir, &musl, build.cache) {
         return Ok(TargetChoice {
             triple: musl,
             rustflags: Vec::new(),
             toolchain: None,
         });
     }
-    let why = if !build.install_target {
+    let why = if !build.run.install_target {
         "--no-install-target was given".to_string()
     } else if !rustup_available() {
         "rustup is not available".to_string()
     } else {
-        match rustup_add(&dir, &musl, shell) {
+        match rustup_add(dir, &musl, shell) {
             Ok(()) => {
                 return Ok(TargetChoice {
                     triple: musl,
@@ -291,7 +249,7 @@ fn choose_active_target(build: &CargoBuild, shell: &Shell) -> Result<TargetChoic
 /// rustc` (`cargo-zigbuild rustc` with zig) and only the final crate's link gets
 /// the archive ([`alloc`]); its environment goes to every build script.
 pub fn build(
-    build: &CargoBuild,
+    build: &CargoBuild<'_>,
     target: &TargetChoice,
     link: &Linker,
     allocator: &alloc::Linkage,
@@ -313,9 +271,17 @@ pub fn build(
     })?;
     let _forward = crate::interrupt::ChildGroup::watch(child.id());
     let stdout = child.stdout.take().expect("stdout is piped");
-    let (found, rlibs) = artifacts(stdout, build)?;
+    let (found, rlibs) = artifacts(stdout, build.package)?;
     let status = child.wait().context("waiting for cargo")?;
-    finish(build, target, link, subcommand, status, found, rlibs)
+    finish(
+        build.package,
+        target,
+        link,
+        subcommand,
+        status,
+        found,
+        rlibs,
+    )
 }
 
 /// `cargo` of the toolchain that builds `target` (the nightly of `--opt min`, or
@@ -334,7 +300,7 @@ pub(crate) fn cargo_command(target: &TargetChoice) -> Command {
 /// The cargo command line of [`build`] and its subcommand (`build`, `zigbuild`,
 /// or `rustc` when mimalloc is linked).
 fn command(
-    build: &CargoBuild,
+    build: &CargoBuild<'_>,
     target: &TargetChoice,
     link: &Linker,
     allocator: &alloc::Linkage,
@@ -355,35 +321,35 @@ fn command(
     };
     cmd.envs(link.env(&target.triple));
     cmd.envs(allocator.env.iter().map(|(k, v)| (k, v)));
+    let (run, package) = (build.run, build.package);
     cmd.arg(subcommand)
         .arg("--message-format=json-render-diagnostics")
         .arg("--manifest-path")
-        .arg(&build.manifest_path)
-        .args(["-p", &build.package_id])
-        .args(["--bin", &build.bin])
+        .arg(&package.manifest_path)
+        .args(["-p", &package.package_id])
+        .args(["--bin", &package.bin])
         .args(["--target", &target.triple])
-        .args(["--profile", &build.profile])
-        .args(&build.cargo_args)
-        .args(&build.build_args);
+        .args(["--profile", &package.profile])
+        .args(&run.cargo_args)
+        .args(&run.build_args)
+        .args(package.preset.iter().flat_map(|p| &p.cargo_flags));
     // After the user's own `--config` flags: the last one wins.
     cmd.args(symbols::flags_for(build, shell));
-    if build.target_dir_given {
-        cmd.arg("--target-dir").arg(&build.target_dir);
+    if run.target_dir_given {
+        cmd.arg("--target-dir").arg(&run.target_dir);
     }
-    if !build.features.is_empty() {
-        cmd.arg("--features").arg(build.features.join(","));
+    if !package.features.list.is_empty() {
+        cmd.arg("--features").arg(package.features.list.join(","));
     }
     for (on, flag) in [
-        (build.all_features, "--all-features"),
-        (build.no_default_features, "--no-default-features"),
-        (build.locked, "--locked"),
-        (build.offline, "--offline"),
-        (build.frozen, "--frozen"),
+        (package.features.all, "--all-features"),
+        (package.features.no_default, "--no-default-features"),
     ] {
         if on {
             cmd.arg(flag);
         }
     }
+    cmd.args(run.lock.flags());
     match shell.verbosity {
         Verbosity::Quiet => {
             cmd.arg("--quiet");
@@ -393,12 +359,12 @@ fn command(
         }
         Verbosity::Normal => {}
     }
-    let dir = build.manifest_path.parent().unwrap_or(Path::new("."));
+    let dir = package.dir();
     let mut flags = target.rustflags.clone();
-    flags.extend(build.rustflags.iter().cloned());
+    flags.extend(build.rustflags());
     let sysroot = match &target.toolchain {
         Some(tc) => Some(tc.sysroot.clone()),
-        None => sysroot(dir, &build.cache).ok(),
+        None => sysroot(dir, build.cache).ok(),
     };
     let (remaps, skipped) = remap::flags(build, sysroot.as_deref());
     for path in skipped {
@@ -408,11 +374,7 @@ fn command(
         ));
     }
     flags.extend(remaps);
-    let key = remap::flags_key(
-        &target.triple,
-        &build.cargo_args,
-        &linker::config_files(dir),
-    );
+    let key = remap::flags_key(&target.triple, &run.cargo_args, &linker::config_files(dir));
     add_rustflags(&mut cmd, &key, &flags);
     if let Some(a) = &allocator.archive {
         cmd.arg("--").args(a.rustc_args());
@@ -423,7 +385,7 @@ fn command(
 /// The executables of the package's binary and every rlib, from cargo's messages.
 fn artifacts(
     stdout: impl std::io::Read,
-    build: &CargoBuild,
+    build: &PackageBuild,
 ) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     let mut found: Vec<PathBuf> = Vec::new();
     let mut rlibs: Vec<PathBuf> = Vec::new();
@@ -451,7 +413,7 @@ fn artifacts(
 
 /// How cargo ended: the binary it built, or why there is none.
 fn finish(
-    build: &CargoBuild,
+    build: &PackageBuild,
     target: &TargetChoice,
     link: &Linker,
     subcommand: &str,

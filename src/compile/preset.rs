@@ -30,6 +30,27 @@ use crate::error::Failure;
 /// `static-pie = false`: a non-PIE static `ET_EXEC` binary.
 pub const NON_PIE_FLAG: &str = "-Crelocation-model=static";
 
+/// How the binary is relocated: a static-pie (the default), or a static non-PIE
+/// binary (`static-pie = false`, `--no-static-pie`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Relocation {
+    #[default]
+    StaticPie,
+    /// [`NON_PIE_FLAG`]; `baseline`: also build a static-pie to measure what
+    /// this saves (off with `--no-pie-baseline`).
+    Static { baseline: bool },
+}
+
+impl Relocation {
+    /// The rustflag that asks rustc for it (none for the default).
+    pub fn rustflag(self) -> Option<&'static str> {
+        match self {
+            Relocation::StaticPie => None,
+            Relocation::Static { .. } => Some(NON_PIE_FLAG),
+        }
+    }
+}
+
 /// What `static-pie = false` trades away, for the note printed with it.
 pub const NON_PIE_NOTE: &str =
     "static-pie = false builds a static, non-PIE binary (-C relocation-model=static): \

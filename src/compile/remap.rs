@@ -30,11 +30,11 @@ pub const SYSROOT_AS: &str = "/rust/toolchain";
 /// applies the last prefix that matches, so a target dir inside the workspace is
 /// mapped as the target dir). Folders whose path is not UTF-8 cannot be put into
 /// rustflags; they are returned in the second list, to be named in a warning.
-pub fn flags(build: &CargoBuild, sysroot: Option<&Path>) -> (Vec<String>, Vec<PathBuf>) {
-    let dir = build.manifest_path.parent().unwrap_or(Path::new("."));
-    let workspace = match &build.workspace_root {
+pub fn flags(build: &CargoBuild<'_>, sysroot: Option<&Path>) -> (Vec<String>, Vec<PathBuf>) {
+    let (run, package) = (build.run, build.package);
+    let workspace = match &run.workspace_root {
         w if !w.as_os_str().is_empty() => w.clone(),
-        _ => workspace_root(&build.manifest_path).unwrap_or_else(|| dir.to_path_buf()),
+        _ => workspace_root(&package.manifest_path).unwrap_or_else(|| package.dir().to_path_buf()),
     };
     let mut roots = Vec::new();
     // Rustflags are in every crate's fingerprint: a flag naming this workspace would
@@ -43,8 +43,8 @@ pub fn flags(build: &CargoBuild, sysroot: Option<&Path>) -> (Vec<String>, Vec<Pa
     // relative to the workspace root anyway, so its remap only matters for files
     // included by absolute path; it is added when the target dir is the
     // workspace's own.
-    if inside(&build.target_dir, &workspace) {
-        roots.push((workspace, format!("/build/{}", build.package_name)));
+    if inside(&run.target_dir, &workspace) {
+        roots.push((workspace, format!("/build/{}", package.package_name)));
     }
     if let Some(home) = cargo_home() {
         roots.push((home, CARGO_HOME_AS.to_string()));
@@ -52,7 +52,7 @@ pub fn flags(build: &CargoBuild, sysroot: Option<&Path>) -> (Vec<String>, Vec<Pa
     if let Some(s) = sysroot {
         roots.push((s.to_path_buf(), SYSROOT_AS.to_string()));
     }
-    roots.push((build.target_dir.clone(), TARGET_DIR_AS.to_string()));
+    roots.push((run.target_dir.clone(), TARGET_DIR_AS.to_string()));
     remap_flags(roots)
 }
 

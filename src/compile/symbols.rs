@@ -40,19 +40,18 @@ enum Layer {
 }
 
 /// The flags for `build`, when its profile would strip the symbol table.
-pub fn keep_symbols(build: &CargoBuild) -> Option<KeepSymbols> {
-    let dir = build.manifest_path.parent().unwrap_or(Path::new("."));
+pub fn keep_symbols(build: &CargoBuild<'_>) -> Option<KeepSymbols> {
     let layers = layers(
-        &build.cargo_args,
-        &super::linker::config_files(dir),
-        &build.workspace_root.join("Cargo.toml"),
+        &build.run.cargo_args,
+        &super::linker::config_files(build.package.dir()),
+        &build.run.workspace_root.join("Cargo.toml"),
     );
-    let (value, origin, profile) = effective_strip(&layers, &build.profile)?;
+    let (value, origin, profile) = effective_strip(&layers, &build.package.profile)?;
     let strips = matches!(value.as_str(), "true" | "symbols" | "\"symbols\"");
     strips.then(|| KeepSymbols {
         flags: vec![
             "--config".into(),
-            format!("profile.{}.strip=\"debuginfo\"", build.profile),
+            format!("profile.{}.strip=\"debuginfo\"", build.package.profile),
         ],
         because: format!("profile `{profile}` sets strip = {value} ({origin})"),
     })
@@ -60,7 +59,7 @@ pub fn keep_symbols(build: &CargoBuild) -> Option<KeepSymbols> {
 
 /// [`keep_symbols`]'s flags for `cargo build` (none when the profile keeps
 /// its symbols), saying why under `-v`.
-pub fn flags_for(build: &CargoBuild, shell: &crate::shell::Shell) -> Vec<String> {
+pub fn flags_for(build: &CargoBuild<'_>, shell: &crate::shell::Shell) -> Vec<String> {
     let Some(keep) = keep_symbols(build) else {
         return Vec::new();
     };

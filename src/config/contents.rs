@@ -13,8 +13,7 @@ use std::path::{Component, Path};
 
 use anyhow::Result;
 
-use super::schema::{FileEntry, SlimMetadata, StopSignal};
-use super::spec::bad_key;
+use super::schema::{bad_key, FileEntry, SlimMetadata, StopSignal};
 use crate::error::Failure;
 use crate::image::{Contents, UserFile};
 

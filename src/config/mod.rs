@@ -4,12 +4,20 @@
 //! the defaults, in one place (`cli.or(meta).unwrap_or(default)`). An unknown key or
 //! a value of the wrong type is an error naming the key and the manifest path, so a
 //! typo never silently changes the image. Nothing after this stage reads CLI structs.
+//!
+//! The plan is split by how far a setting reaches: the run (`epoch`, `cache`, and
+//! for cargo a [`CargoRun`]), the image (its spec, contents, output and stage
+//! settings, with the package's [`PackageBuild`]), and the platform ([`Targets`]:
+//! one build, or one per platform, each a [`CargoBuild`] view of the rest). Both
+//! sources (`cargo`, `--binary`) resolve their image settings through one
+//! `Package`, in the same order.
 
 mod contents;
 mod labels;
 mod options;
 mod package;
 mod platform;
+mod report;
 mod request;
 mod sbom;
 mod schema;
@@ -19,8 +27,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::budget::{Budget, BudgetTable, Origin};
-use crate::compile::CargoBuild;
+use crate::cache::Cache;
+use crate::compile::preset::PresetPlan;
+use crate::compile::{CargoBuild, CargoRun, PackageBuild};
 use crate::error::{io_failure, Failure};
 use crate::image::{Contents, ImageSpec};
 use crate::oci::runtime as checks;
@@ -29,20 +38,28 @@ use crate::upx::UpxPlan;
 
 pub use contents::{parse_mode, parse_owner, passwd_user, signal};
 pub use labels::{revision, PendingRevision, Revision};
-use options::{allocator, compression, preset_plan, preset_rustflags};
+use options::{allocator, compression, preset_plan, relocation};
 pub use options::{push_plan, upx_plan};
 pub use package::{load_metadata, matches_spec, select_bin, select_package, Selector};
 pub use platform::{parse_platforms, Targets, BUILDABLE};
-pub use request::{BudgetRequest, BuildRequest};
+pub use report::{report_plan, ManifestBudget, ReportPlan};
+pub use request::{
+    BudgetRequest, BuildRequest, CargoRequest, ImageRequest, PushRequest, SizeRequest, UpxRequest,
+};
 pub use schema::{
     parse_slim_table, read_slim_metadata, BoolOrPath, FileEntry, SlimMetadata, StopSignal,
     UpxSetting, UpxTable,
 };
 use spec::image_spec;
 
-/// Everything later stages need, resolved.
+/// Everything later stages need, resolved: what the run shares (`epoch`,
+/// `cache`), then the image — today a run builds one, for one or more platforms.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// Timestamp for every file and the image `created` field (SOURCE_DATE_EPOCH or 0).
+    pub epoch: u64,
+    /// The rebuild cache under the target dir (off with `--no-cache`).
+    pub cache: Cache,
     pub source: Source,
     pub image: ImageSpec,
     /// What the layers besides the binary's hold, `StopSignal`, annotations.
@@ -50,8 +67,6 @@ pub struct Plan {
     /// The git checkout's `revision` label (or a note on a dirty tree), on its way.
     pub revision: PendingRevision,
     pub output: PathBuf,
-    /// Timestamp for every file and the image `created` field (SOURCE_DATE_EPOCH or 0).
-    pub epoch: u64,
     pub report: ReportPlan,
     /// UPX packing, when turned on.
     pub upx: Option<UpxPlan>,
@@ -61,34 +76,23 @@ pub struct Plan {
     pub sbom: crate::sbom::SbomPlan,
     /// How every layer is compressed.
     pub compression: crate::compress::Compression,
-    /// `--opt size`: the profile settings added for a small binary.
-    pub preset: Option<crate::compile::preset::PresetPlan>,
-    /// The rebuild cache under the target dir (off with `--no-cache`).
-    pub cache: crate::cache::Cache,
-    /// With `static-pie = false`: build a static-pie too, to report what the
-    /// non-PIE build saved (off with `--no-pie-baseline`).
-    pub pie_baseline: bool,
 }
 
 impl Plan {
-    /// One plan per platform to build: each with one explicit target (a
-    /// multi-platform build), or this plan itself.
-    pub fn per_platform(&self) -> Vec<Plan> {
+    /// The target of each platform's build, in canonical order (`None`: the
+    /// host's static default, or a `--binary` input).
+    pub fn targets(&self) -> Vec<Option<String>> {
         match &self.source {
-            Source::Cargo(b) if !b.platforms.is_empty() => b
-                .platforms
-                .iter()
-                .map(|arch| {
-                    let mut one = (**b).clone();
-                    one.target = Some(arch.musl_triple());
-                    one.platforms = Vec::new();
-                    Plan {
-                        source: Source::Cargo(Box::new(one)),
-                        ..self.clone()
-                    }
-                })
-                .collect(),
-            _ => vec![self.clone()],
+            Source::Cargo(c) => c.targets.each(),
+            Source::Binary(_) => vec![None],
+        }
+    }
+
+    /// `--opt size|min`: the profile settings added for a small binary.
+    pub fn preset(&self) -> Option<&PresetPlan> {
+        match &self.source {
+            Source::Cargo(c) => c.package.preset.as_ref(),
+            Source::Binary(_) => None,
         }
     }
 
@@ -104,21 +108,35 @@ impl Plan {
 /// Default `tags` when `repository` is set.
 pub const DEFAULT_PUSH_TAGS: [&str; 1] = ["{version}"];
 
-/// What to report and which limits to enforce.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ReportPlan {
-    pub split_std: bool,
-    pub chart: Option<PathBuf>,
-    pub baseline: Option<PathBuf>,
-    pub budget: Budget,
-}
-
 /// Where the binary comes from.
 #[derive(Debug, Clone)]
 pub enum Source {
-    Cargo(Box<CargoBuild>),
+    Cargo(Box<CargoPlan>),
     /// `--binary PATH`: an ELF built elsewhere.
     Binary(PathBuf),
+}
+
+/// A binary cargo builds, split by how far each setting reaches.
+#[derive(Debug, Clone)]
+pub struct CargoPlan {
+    /// Shared by every cargo command of the run.
+    pub run: CargoRun,
+    /// The package and its binary: the same for each platform.
+    pub package: PackageBuild,
+    /// One build, or one per platform.
+    pub targets: Targets,
+}
+
+impl CargoPlan {
+    /// The build of one platform: `target` (`None`: the host's static default).
+    pub fn build<'a>(&'a self, target: Option<&'a str>, cache: &'a Cache) -> CargoBuild<'a> {
+        CargoBuild {
+            run: &self.run,
+            package: &self.package,
+            target,
+            cache,
+        }
+    }
 }
 
 pub const DEFAULT_PROFILE: &str = "release";
@@ -132,223 +150,234 @@ pub fn resolve(args: &BuildRequest) -> Result<Plan> {
     }
 }
 
+/// The package an image is made for, whichever way its binary is made: where
+/// its settings come from, and the name and version they fill in.
+struct Package<'a> {
+    meta: &'a SlimMetadata,
+    /// The binary's name.
+    name: &'a str,
+    version: Option<&'a str>,
+    /// The manifest the settings come from, named in errors (`Cargo.toml`
+    /// for a `--binary` outside a package).
+    manifest: &'a Path,
+}
+
+/// What a plan holds besides the stage settings [`Package::plan`] resolves.
+struct Resolved {
+    epoch: u64,
+    cache: Cache,
+    source: Source,
+    image: ImageSpec,
+    contents: Contents,
+    revision: PendingRevision,
+    output: PathBuf,
+    report: ReportPlan,
+}
+
+/// The size report and budget: `--max-*` over the `budget` table of `manifest`.
+fn report_settings(
+    args: &BuildRequest,
+    meta: &SlimMetadata,
+    manifest: &Path,
+) -> Result<ReportPlan> {
+    let budget = meta
+        .budget
+        .as_ref()
+        .map(|table| ManifestBudget { table, manifest });
+    report_plan(&args.budget, args.split_std, budget)
+}
+
+impl Package<'_> {
+    fn image(&self, args: &BuildRequest) -> Result<ImageSpec> {
+        let tag = args.image.tag.as_deref();
+        image_spec(self.meta, tag, self.name, self.version, self.manifest)
+    }
+
+    /// The files and settings of the image besides the binary; `files` sources
+    /// are relative to the package folder.
+    fn contents(&self, args: &BuildRequest, image: &ImageSpec) -> Result<Contents> {
+        let root = self
+            .manifest
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let signal = args.image.stop_signal.as_deref();
+        contents::contents(self.meta, root, self.manifest, &image.path, signal)
+    }
+
+    /// The stages' own settings, resolved the same way for both sources, and
+    /// the plan.
+    fn plan(&self, args: &BuildRequest, r: Resolved) -> Result<Plan> {
+        let (meta, manifest) = (self.meta, self.manifest);
+        Ok(Plan {
+            upx: upx_plan(&args.upx, meta, manifest)?,
+            sbom: sbom::resolve(&args.image, meta, manifest)?,
+            compression: compression(&args.image, meta, manifest)?,
+            push: push_plan(&args.push, meta, self.name, self.version, manifest)?,
+            epoch: r.epoch,
+            cache: r.cache,
+            source: r.source,
+            image: r.image,
+            contents: r.contents,
+            revision: r.revision,
+            output: r.output,
+            report: r.report,
+        })
+    }
+}
+
 fn resolve_cargo(args: &BuildRequest, epoch: u64) -> Result<Plan> {
-    let cargo_args = cargo_args(args);
+    let cargo = &args.cargo;
+    let cargo_args = cargo_args(cargo);
     let metadata = crate::preflight::workspace_metadata(
-        args.manifest_path.as_deref(),
+        cargo.manifest_path.as_deref(),
         &cargo_args,
-        args.target_dir.as_deref(),
+        cargo.target_dir.as_deref(),
         !args.no_cache,
-        || load_metadata(args.manifest_path.as_deref(), &cargo_args),
+        || load_metadata(cargo.manifest_path.as_deref(), &cargo_args),
     )?;
     let cwd = std::env::current_dir().ok();
     let package = select_package(
         &metadata,
         Selector {
-            spec: args.package.as_deref(),
-            bin: args.bin.as_deref(),
-            manifest: args.manifest_path.as_deref(),
+            spec: cargo.package.as_deref(),
+            bin: cargo.bin.as_deref(),
+            manifest: cargo.manifest_path.as_deref(),
             cwd: cwd.as_deref(),
         },
     )?;
     let meta = read_slim_metadata(&metadata, package)?;
-    let report = report_plan(
-        &args.budget,
-        args.split_std,
-        meta.budget.as_ref(),
-        package.manifest_path.as_std_path(),
-    )?;
-    let bin = select_bin(package, args.bin.as_deref().or(meta.bin.as_deref()))?;
-    let version = package.version.to_string();
     let manifest = package.manifest_path.as_std_path();
-    let mut image = image_spec(&meta, args.tag.as_deref(), &bin, Some(&version), manifest)?;
+    let version = package.version.to_string();
+    let report = report_settings(args, &meta, manifest)?;
+    let bin = select_bin(package, cargo.bin.as_deref().or(meta.bin.as_deref()))?;
+    let pkg = Package {
+        meta: &meta,
+        name: &bin,
+        version: Some(&version),
+        manifest,
+    };
+    let mut image = pkg.image(args)?;
     let (labels, revision) = labels::labels(package, &bin, epoch_given(epoch), &image.labels);
     image.labels = labels;
-    let contents = contents::contents(
-        &meta,
-        manifest.parent().unwrap_or(Path::new(".")),
-        manifest,
-        &image.path,
-        args.stop_signal.as_deref(),
-    )?;
-    let bin_for_push = bin.clone();
-    let target_dir = match &args.target_dir {
+    let contents = pkg.contents(args, &image)?;
+    let target_dir = match &cargo.target_dir {
         Some(d) => std::path::absolute(d).map_err(|e| io_failure("use", d, &e))?,
         None => metadata.target_directory.clone().into_std_path_buf(),
     };
     let targets = platform::resolve_targets(
-        args.target.as_deref(),
-        &args.platforms,
+        cargo.target.as_deref(),
+        &cargo.platforms,
         meta.target.as_deref(),
         meta.platforms.as_deref(),
-        package.manifest_path.as_std_path(),
+        manifest,
     )?;
     let output_name = match targets.name_suffix() {
         Some(arch) => format!("{bin}-{version}-{arch}"),
         None => format!("{bin}-{version}"),
     };
-    let output = output_path(args, default_output(&target_dir, &output_name, None))?;
-    let (target, platforms) = match targets {
-        Targets::Host => (None, Vec::new()),
-        Targets::Triple(t) => (Some(t), Vec::new()),
-        Targets::Platforms(p) if p.len() == 1 => (Some(p[0].musl_triple()), Vec::new()),
-        Targets::Platforms(p) => (None, p),
-    };
-    let mut build_args = Vec::new();
-    if let Some(j) = &args.jobs {
-        build_args.extend(["--jobs".to_string(), j.clone()]);
-    }
-    if args.timings {
-        build_args.push("--timings".into());
-    }
-    let profile = args
-        .profile
-        .clone()
-        .or(meta.profile.clone())
-        .unwrap_or_else(|| DEFAULT_PROFILE.to_string());
-    let preset = preset_plan(
-        args,
-        &meta,
-        &profile,
-        metadata.workspace_root.join("Cargo.toml").as_std_path(),
-        package.manifest_path.as_std_path(),
-    )?;
-    if let Some(p) = &preset {
-        build_args.extend(p.cargo_flags.iter().cloned());
-    }
-    let (rustflags, nightly) = (
-        preset_rustflags(preset.as_ref(), args, &meta),
-        preset.as_ref().is_some_and(|p| p.nightly),
-    );
-    let cache = crate::cache::Cache::under(&target_dir, !args.no_cache);
-    Ok(Plan {
-        pie_baseline: !args.no_pie_baseline,
-        cache: cache.clone(),
-        preset,
-        source: Source::Cargo(Box::new(CargoBuild {
-            manifest_path: package.manifest_path.clone().into_std_path_buf(),
-            package_id: package.id.repr.clone(),
-            package_name: package.name.to_string(),
-            bin,
-            target,
-            platforms,
-            profile,
-            features: args.features.clone(),
-            all_features: args.all_features,
-            no_default_features: args.no_default_features,
-            locked: args.locked,
-            offline: args.offline,
-            frozen: args.frozen,
-            install_target: !args.no_install_target,
-            target_dir,
-            target_dir_given: args.target_dir.is_some(),
-            cargo_args,
-            build_args,
-            rustflags,
-            nightly,
-            allocator: allocator(args, &meta, package.manifest_path.as_std_path())?,
-            workspace_root: metadata.workspace_root.clone().into_std_path_buf(),
-            cache,
+    let output = output_path(&args.image, default_output(&target_dir, &output_name, None))?;
+    let workspace_root = metadata.workspace_root.clone().into_std_path_buf();
+    let package = package_build(args, &meta, package, bin.clone(), &workspace_root)?;
+    let run = cargo_run(cargo, cargo_args, target_dir, workspace_root);
+    let resolved = Resolved {
+        epoch,
+        cache: Cache::under(&run.target_dir, !args.no_cache),
+        source: Source::Cargo(Box::new(CargoPlan {
+            run,
+            package,
+            targets,
         })),
         image,
         contents,
         revision,
         output,
-        epoch,
         report,
-        upx: upx_plan(args, &meta, package.manifest_path.as_std_path())?,
-        sbom: sbom::resolve(args, &meta, package.manifest_path.as_std_path())?,
-        compression: compression(args, &meta, package.manifest_path.as_std_path())?,
-        push: push_plan(
-            args,
-            &meta,
-            &bin_for_push,
-            Some(&version),
-            package.manifest_path.as_std_path(),
-        )?,
+    };
+    pkg.plan(args, resolved)
+}
+
+/// The settings of every cargo command of the run.
+fn cargo_run(
+    cargo: &CargoRequest,
+    cargo_args: Vec<String>,
+    target_dir: PathBuf,
+    workspace_root: PathBuf,
+) -> CargoRun {
+    let mut build_args = Vec::new();
+    if let Some(j) = &cargo.jobs {
+        build_args.extend(["--jobs".to_string(), j.clone()]);
+    }
+    if cargo.timings {
+        build_args.push("--timings".into());
+    }
+    CargoRun {
+        workspace_root,
+        target_dir,
+        target_dir_given: cargo.target_dir.is_some(),
+        cargo_args,
+        lock: cargo.lock,
+        build_args,
+        install_target: !cargo.no_install_target,
+    }
+}
+
+/// How the package's binary is built: profile, features, preset, relocation
+/// and allocator.
+fn package_build(
+    args: &BuildRequest,
+    meta: &SlimMetadata,
+    package: &cargo_metadata::Package,
+    bin: String,
+    workspace_root: &Path,
+) -> Result<PackageBuild> {
+    let manifest = package.manifest_path.as_std_path();
+    let profile = args
+        .cargo
+        .profile
+        .clone()
+        .or(meta.profile.clone())
+        .unwrap_or_else(|| DEFAULT_PROFILE.to_string());
+    let root_manifest = workspace_root.join("Cargo.toml");
+    let preset = preset_plan(&args.size, meta, &profile, &root_manifest, manifest)?;
+    Ok(PackageBuild {
+        manifest_path: manifest.to_path_buf(),
+        package_id: package.id.repr.clone(),
+        package_name: package.name.to_string(),
+        bin,
+        profile,
+        features: args.cargo.features.clone(),
+        preset,
+        relocation: relocation(&args.size, meta),
+        allocator: allocator(&args.size, meta, manifest)?,
     })
 }
 
 /// `--binary`: the manifest is optional. When one is given (or `./Cargo.toml` has a
 /// package), its `[package.metadata.slim]` and version still apply.
 fn resolve_binary(args: &BuildRequest, binary: &Path, epoch: u64) -> Result<Plan> {
-    let manifest = args
-        .manifest_path
-        .clone()
-        .or_else(|| Some(PathBuf::from("Cargo.toml")).filter(|p| p.is_file()));
     let name = binary
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .ok_or_else(|| Failure::new(format!("`{}` is not a file name", binary.display())))?;
-    let (meta, version, target_dir, manifest_used) = match manifest.clone() {
-        Some(m) => {
-            let metadata = load_metadata(Some(&m), &cargo_args(args))?;
-            match args
-                .package
-                .as_deref()
-                .map(|p| {
-                    select_package(
-                        &metadata,
-                        Selector {
-                            spec: Some(p),
-                            ..Selector::default()
-                        },
-                    )
-                })
-                .or_else(|| metadata.root_package().map(Ok))
-            {
-                Some(pkg) => {
-                    let pkg = pkg?;
-                    (
-                        read_slim_metadata(&metadata, pkg)?,
-                        Some(pkg.version.to_string()),
-                        metadata.target_directory.clone().into_std_path_buf(),
-                        Some(pkg.manifest_path.clone().into_std_path_buf()),
-                    )
-                }
-                None => (
-                    SlimMetadata::default(),
-                    None,
-                    metadata.target_directory.clone().into_std_path_buf(),
-                    None,
-                ),
-            }
-        }
-        None => (SlimMetadata::default(), None, PathBuf::from("target"), None),
+    let found = binary_package(&args.cargo)?;
+    let pkg = Package {
+        meta: &found.meta,
+        name: &name,
+        version: found.version.as_deref(),
+        manifest: found.manifest.as_deref().unwrap_or(Path::new("Cargo.toml")),
     };
-    let report = report_plan(
-        &args.budget,
-        args.split_std,
-        meta.budget.as_ref(),
-        manifest_used.as_deref().unwrap_or(Path::new("Cargo.toml")),
-    )?;
-    let image = image_spec(
-        &meta,
-        args.tag.as_deref(),
-        &name,
-        version.as_deref(),
-        manifest_used.as_deref().unwrap_or(Path::new("Cargo.toml")),
-    )?;
-    let manifest = manifest_used.as_deref().unwrap_or(Path::new("Cargo.toml"));
-    let contents = contents::contents(
-        &meta,
-        manifest
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new(".")),
-        manifest,
-        &image.path,
-        args.stop_signal.as_deref(),
-    )?;
-    let revision = PendingRevision::none();
+    let report = report_settings(args, pkg.meta, pkg.manifest)?;
+    let image = pkg.image(args)?;
+    let contents = pkg.contents(args, &image)?;
     // Outside a crate, no `target/` appears just for the cache.
-    let cached = manifest_used.is_some() || args.target_dir.is_some();
-    let target_dir = args.target_dir.clone().unwrap_or(target_dir);
-    let cache = crate::cache::Cache::under(&target_dir, cached && !args.no_cache);
+    let cached = found.manifest.is_some() || args.cargo.target_dir.is_some();
+    let target_dir = args.cargo.target_dir.clone().unwrap_or(found.target_dir);
     let given = args
+        .image
         .output
         .clone()
-        .unwrap_or_else(|| default_output(&target_dir, &name, version.as_deref()));
+        .unwrap_or_else(|| default_output(&target_dir, &name, pkg.version));
     if crate::io::same_file(binary, &given) {
         return Err(Failure::new(format!(
             "the output `{}` is the input binary",
@@ -358,141 +387,79 @@ fn resolve_binary(args: &BuildRequest, binary: &Path, epoch: u64) -> Result<Plan
         .usage()
         .into());
     }
-    let output = crate::io::check_output(&given, args.force)?;
-    Ok(Plan {
-        cache,
-        pie_baseline: false,
-        preset: None,
+    let resolved = Resolved {
+        epoch,
+        cache: Cache::under(&target_dir, cached && !args.no_cache),
         source: Source::Binary(binary.to_path_buf()),
-        sbom: sbom::resolve(
-            args,
-            &meta,
-            manifest_used.as_deref().unwrap_or(Path::new("Cargo.toml")),
-        )?,
-        compression: compression(
-            args,
-            &meta,
-            manifest_used.as_deref().unwrap_or(Path::new("Cargo.toml")),
-        )?,
-        upx: upx_plan(
-            args,
-            &meta,
-            manifest_used.as_deref().unwrap_or(Path::new("Cargo.toml")),
-        )?,
-        push: push_plan(
-            args,
-            &meta,
-            &name,
-            version.as_deref(),
-            manifest_used.as_deref().unwrap_or(Path::new("Cargo.toml")),
-        )?,
+        output: crate::io::check_output(&given, args.image.force)?,
         image,
         contents,
-        revision,
-        output,
-        epoch,
+        revision: PendingRevision::none(),
         report,
-    })
+    };
+    pkg.plan(args, resolved)
 }
 
-/// Budget limits: CLI flags override `[package.metadata.slim.budget]`.
-pub fn report_plan(
-    cli: &BudgetRequest,
-    split_std: bool,
-    table: Option<&BudgetTable>,
-    manifest: &Path,
-) -> Result<ReportPlan> {
-    let origin = |key: &str| {
-        Origin::Manifest(format!(
-            "{} [package.metadata.slim.budget] {key}",
-            manifest.display()
-        ))
+/// The package a `--binary` belongs to, if any.
+struct BinaryPackage {
+    meta: SlimMetadata,
+    version: Option<String>,
+    target_dir: PathBuf,
+    /// Its manifest; `None` outside a package.
+    manifest: Option<PathBuf>,
+}
+
+/// `--manifest-path` (else `./Cargo.toml` when there is one), and its package:
+/// `-p`'s, else the root package.
+fn binary_package(cargo: &CargoRequest) -> Result<BinaryPackage> {
+    let manifest = cargo
+        .manifest_path
+        .clone()
+        .or_else(|| Some(PathBuf::from("Cargo.toml")).filter(|p| p.is_file()));
+    let Some(m) = manifest else {
+        return Ok(BinaryPackage {
+            meta: SlimMetadata::default(),
+            version: None,
+            target_dir: PathBuf::from("target"),
+            manifest: None,
+        });
     };
-    let bad = |key: &str, msg: String| -> anyhow::Error {
-        Failure::new(format!(
-            "invalid `{key}` in [package.metadata.slim.budget] of `{}`",
-            manifest.display()
-        ))
-        .detail(msg)
-        .help("sizes look like \"2 MiB\", \"500 KB\" or \"1048576\"; increases like \"5%\"")
-        .into()
+    let metadata = load_metadata(Some(&m), &cargo_args(cargo))?;
+    let target_dir = metadata.target_directory.clone().into_std_path_buf();
+    let selected = match cargo.package.as_deref() {
+        Some(p) => {
+            let by_spec = Selector {
+                spec: Some(p),
+                ..Selector::default()
+            };
+            Some(select_package(&metadata, by_spec)?)
+        }
+        None => metadata.root_package(),
     };
-    let table = table.cloned().unwrap_or_default();
-    let size = |cli: Option<u64>,
-                flag: &str,
-                key: &str,
-                v: &Option<crate::budget::Amount>|
-     -> Result<Option<(u64, Origin)>> {
-        Ok(match (cli, v) {
-            (Some(n), _) => Some((n, Origin::Cli(flag.to_string()))),
-            (None, Some(s)) => Some((s.bytes().map_err(|e| bad(key, e))?, origin(key))),
-            (None, None) => None,
-        })
-    };
-    let budget = Budget {
-        image: size(
-            cli.max_image_size,
-            "--max-image-size",
-            "image",
-            &table.image,
-        )?,
-        binary: size(
-            cli.max_binary_size,
-            "--max-binary-size",
-            "binary",
-            &table.binary,
-        )?,
-        increase: match (cli.max_increase, &table.increase) {
-            (Some(p), _) => Some((p, Origin::Cli("--max-increase".into()))),
-            (None, Some(s)) => Some((
-                s.percent().map_err(|e| bad("increase", e))?,
-                origin("increase"),
-            )),
-            (None, None) => None,
+    Ok(match selected {
+        Some(pkg) => BinaryPackage {
+            meta: read_slim_metadata(&metadata, pkg)?,
+            version: Some(pkg.version.to_string()),
+            target_dir,
+            manifest: Some(pkg.manifest_path.clone().into_std_path_buf()),
         },
-    };
-    if let Some(p) = &cli.baseline {
-        // Checked now, not after a long build: a usage error with the OS reason.
-        if let Err(f) = crate::io::open_regular(p, "a report (JSON) to compare with") {
-            return Err(f
-                .help("pass the .report.json written beside an earlier tarball with --baseline")
-                .usage()
-                .into());
-        }
-    }
-    // An increase needs something to compare with: say so before a long build.
-    match (&budget.increase, &cli.baseline) {
-        (Some((_, Origin::Cli(flag))), None) => {
-            return Err(Failure::new(format!("{flag} needs --baseline"))
-                .help("pass the earlier report to compare with: --baseline OLD.report.json")
-                .usage()
-                .into())
-        }
-        (Some((_, origin @ Origin::Manifest(_))), None) => {
-            return Err(Failure::new(format!(
-                "an `increase` budget is set ({origin}) but no --baseline report was given"
-            ))
-            .help("pass the earlier report to compare with: --baseline OLD.report.json, or remove `budget.increase`")
-            .into())
-        }
-        _ => {}
-    }
-    Ok(ReportPlan {
-        split_std,
-        chart: cli.chart.clone(),
-        baseline: cli.baseline.clone(),
-        budget,
+        None => BinaryPackage {
+            meta: SlimMetadata::default(),
+            version: None,
+            target_dir,
+            manifest: None,
+        },
     })
 }
 
 /// `-o` (or the default), checked before any work: see [`crate::io::check_output`].
-fn output_path(args: &BuildRequest, default: PathBuf) -> Result<PathBuf> {
+fn output_path(args: &ImageRequest, default: PathBuf) -> Result<PathBuf> {
     let given = args.output.clone().unwrap_or(default);
     Ok(crate::io::check_output(&given, args.force)?)
 }
 
 /// `--config …` and `-Z …`, for every cargo command we run.
-fn cargo_args(args: &BuildRequest) -> Vec<String> {
+fn cargo_args(args: &CargoRequest) -> Vec<String> {
     let mut out = Vec::new();
     for c in &args.cargo_config {
         out.extend(["--config".to_string(), c.clone()]);
@@ -573,78 +540,14 @@ mod tests {
     }
 
     #[test]
-    fn budget_table_and_cli_precedence() {
-        let m = parse_slim_table(
-            json!({"budget": {"image": "2 MiB", "binary": "1MB", "increase": "5%"}}),
-            Path::new("/p/Cargo.toml"),
-        )
-        .unwrap();
-        let baseline = tempfile::NamedTempFile::new().unwrap();
-        let with_baseline = BudgetRequest {
-            baseline: Some(baseline.path().to_path_buf()),
-            ..Default::default()
-        };
-        assert!(report_plan(
-            &BudgetRequest::default(),
-            false,
-            m.budget.as_ref(),
-            Path::new("/p/Cargo.toml")
-        )
-        .is_err());
-        let plan = report_plan(
-            &with_baseline,
-            false,
-            m.budget.as_ref(),
-            Path::new("/p/Cargo.toml"),
-        )
-        .unwrap();
-        let (limit, origin) = plan.budget.image.clone().unwrap();
-        assert_eq!(limit, 2 * 1024 * 1024);
-        assert_eq!(
-            origin.to_string(),
-            "/p/Cargo.toml [package.metadata.slim.budget] image"
-        );
-        assert_eq!(plan.budget.binary.clone().unwrap().0, 1_000_000);
-        assert_eq!(plan.budget.increase.clone().unwrap().0, 5.0);
-        let cli = BudgetRequest {
-            max_image_size: Some(10),
-            ..with_baseline.clone()
-        };
-        let plan = report_plan(&cli, false, m.budget.as_ref(), Path::new("/p/Cargo.toml")).unwrap();
-        assert_eq!(
-            plan.budget.image,
-            Some((10, Origin::Cli("--max-image-size".into())))
-        );
-
-        let m = parse_slim_table(
-            json!({"budget": {"image": "2 parsecs"}}),
-            Path::new("/p/Cargo.toml"),
-        )
-        .unwrap();
-        let err = report_plan(
-            &BudgetRequest::default(),
-            false,
-            m.budget.as_ref(),
-            Path::new("/p/Cargo.toml"),
-        )
-        .unwrap_err();
-        let f = err.downcast_ref::<Failure>().unwrap();
-        assert!(
-            f.what.contains("`image`") && f.what.contains("/p/Cargo.toml"),
-            "{f:?}"
-        );
-        assert!(parse_slim_table(json!({"budget": {"images": "1"}}), Path::new("C")).is_err());
-    }
-
-    #[test]
     fn push_plans() {
         let meta = parse_slim_table(
             json!({"repository": "127.0.0.1:5000/acme/app", "tags": ["{version}", "latest"]}),
             Path::new("C"),
         )
         .unwrap();
-        let args = BuildRequest {
-            push: Some(String::new()),
+        let args = PushRequest {
+            reference: Some(String::new()),
             ..Default::default()
         };
         let p = push_plan(&args, &meta, "app", Some("1.2.0"), Path::new("C"))
@@ -652,8 +555,8 @@ mod tests {
             .unwrap();
         assert_eq!(p.reference, "127.0.0.1:5000/acme/app:1.2.0");
         assert_eq!(p.extra_tags, vec!["latest"]);
-        let args = BuildRequest {
-            push: Some("ghcr.io/x/y:{version}".into()),
+        let args = PushRequest {
+            reference: Some("ghcr.io/x/y:{version}".into()),
             ..Default::default()
         };
         let p = push_plan(&args, &meta, "app", Some("1.2.0"), Path::new("C"))
@@ -663,12 +566,12 @@ mod tests {
             (p.reference.as_str(), p.extra_tags.len()),
             ("ghcr.io/x/y:1.2.0", 0)
         );
-        let none = BuildRequest::default();
+        let none = PushRequest::default();
         assert!(push_plan(&none, &meta, "app", None, Path::new("C"))
             .unwrap()
             .is_none());
-        let args = BuildRequest {
-            push: Some(String::new()),
+        let args = PushRequest {
+            reference: Some(String::new()),
             ..Default::default()
         };
         let err = push_plan(

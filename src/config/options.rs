@@ -1,19 +1,22 @@
 //! The option plans of single stages, resolved from flags and metadata: where
 //! and how to push (`--push`, `repository`, `tags`), UPX (`--upx`, `upx`), the
-//! size preset (`--opt`, `opt`) with the rustflags of `static-pie = false`
-//! (`--no-static-pie`), and layer compression (`--compression`, `compression`).
+//! size preset (`--opt`, `opt`), `static-pie = false` (`--no-static-pie`), the
+//! allocator, and layer compression (`--compression`, `compression`).
 //!
-//! In: the [`BuildRequest`] and the package's [`SlimMetadata`]. Out: each stage's
-//! own option type, or an error naming the flag (exit 2) or the key and the
-//! manifest (exit 1). Why apart from `mod.rs`: resolving the package and the
-//! image is one job; these small per-stage rules are another.
+//! In: the flag group of the request each reads, and the package's
+//! [`SlimMetadata`]. Out: each stage's own option type, or an error naming the
+//! flag (exit 2) or the key and the manifest (exit 1). Why apart from `mod.rs`:
+//! resolving the package and the image is one job; these small per-stage rules
+//! are another.
 
 use std::path::Path;
 
 use anyhow::Result;
 
-use super::{BuildRequest, SlimMetadata, DEFAULT_PUSH_TAGS};
+use super::{ImageRequest, PushRequest, SizeRequest, UpxRequest};
+use super::{SlimMetadata, DEFAULT_PUSH_TAGS};
 use super::{UpxSetting, UpxTable};
+use crate::compile::preset::Relocation;
 use crate::error::Failure;
 use crate::push::{PushOptions, RetryPolicy};
 use crate::reference::Reference;
@@ -21,13 +24,13 @@ use crate::upx::{UpxPlan, DEFAULT_ARGS, DEFAULT_TIMEOUT};
 
 /// `--push [REF]` against `repository` / `tags`.
 pub fn push_plan(
-    args: &BuildRequest,
+    args: &PushRequest,
     meta: &SlimMetadata,
     name: &str,
     version: Option<&str>,
     manifest: &Path,
 ) -> Result<Option<PushOptions>> {
-    let Some(cli_ref) = &args.push else {
+    let Some(cli_ref) = &args.reference else {
         return Ok(None);
     };
     let fill = |t: &str| {
@@ -86,7 +89,7 @@ pub fn push_plan(
 
 /// UPX: `--upx` or the `upx` key turns it on; the table's settings apply either way.
 pub fn upx_plan(
-    args: &BuildRequest,
+    args: &UpxRequest,
     meta: &SlimMetadata,
     manifest: &Path,
 ) -> Result<Option<UpxPlan>> {
@@ -111,20 +114,20 @@ pub fn upx_plan(
         None => DEFAULT_TIMEOUT,
     };
     Ok(Some(UpxPlan {
-        path: args.upx_path.clone().or(meta.upx_path.clone()),
+        path: args.path.clone().or(meta.upx_path.clone()),
         args: table
             .args
             .unwrap_or_else(|| DEFAULT_ARGS.iter().map(|s| s.to_string()).collect()),
         smoke: table.smoke,
         allow_brute: table.allow_brute.unwrap_or(false),
-        fallback: args.upx_fallback,
+        fallback: args.fallback,
         timeout,
     }))
 }
 
 /// `--opt` over `opt`: a size preset, planned against the user's own profile.
 pub(super) fn preset_plan(
-    args: &BuildRequest,
+    args: &SizeRequest,
     meta: &SlimMetadata,
     profile: &str,
     root_manifest: &Path,
@@ -146,23 +149,21 @@ pub(super) fn preset_plan(
     Ok(Some(plan(preset, profile, root_manifest)?))
 }
 
-/// The rustflags of `--opt` and `static-pie`: the preset's, then
-/// `-Crelocation-model=static` for `--no-static-pie` or `static-pie = false`.
-pub(super) fn preset_rustflags(
-    preset: Option<&crate::compile::preset::PresetPlan>,
-    args: &BuildRequest,
-    meta: &SlimMetadata,
-) -> Vec<String> {
-    let mut flags = preset.map(|p| p.rustflags.clone()).unwrap_or_default();
+/// `--no-static-pie` or `static-pie = false`: a static non-PIE binary, measured
+/// against a static-pie unless `--no-pie-baseline`.
+pub(super) fn relocation(args: &SizeRequest, meta: &SlimMetadata) -> Relocation {
     if args.no_static_pie || meta.static_pie == Some(false) {
-        flags.push(crate::compile::preset::NON_PIE_FLAG.to_string());
+        Relocation::Static {
+            baseline: !args.no_pie_baseline,
+        }
+    } else {
+        Relocation::StaticPie
     }
-    flags
 }
 
 /// `--allocator` over `allocator` over `auto`; a bad value names where it came from.
 pub(super) fn allocator(
-    args: &BuildRequest,
+    args: &SizeRequest,
     meta: &SlimMetadata,
     manifest: &Path,
 ) -> Result<crate::compile::alloc::Choice> {
@@ -185,7 +186,7 @@ pub(super) fn allocator(
 
 /// `--compression` over `compression` over gzip; a bad value names where it came from.
 pub(super) fn compression(
-    args: &BuildRequest,
+    args: &ImageRequest,
     meta: &SlimMetadata,
     manifest: &Path,
 ) -> Result<crate::compress::Compression> {

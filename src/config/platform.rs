@@ -29,6 +29,16 @@ pub enum Targets {
 }
 
 impl Targets {
+    /// The target of each build: one, or one per platform (its musl target);
+    /// `None` is the host's static default.
+    pub fn each(&self) -> Vec<Option<String>> {
+        match self {
+            Targets::Host => vec![None],
+            Targets::Triple(t) => vec![Some(t.clone())],
+            Targets::Platforms(p) => p.iter().map(|a| Some(a.musl_triple())).collect(),
+        }
+    }
+
     /// The arch to put in the default output name: one platform or triple that is
     /// not the host's, so an arm64 build never overwrites the host's image.
     pub fn name_suffix(&self) -> Option<&'static str> {

@@ -1,7 +1,7 @@
 //! Resolve which SBOM documents a build writes: `--sbom` over `sbom = [...]` over
 //! the default (SPDX only).
 //!
-//! In: the request's `--sbom` list and the metadata's `sbom` key. Out: a
+//! In: the `--sbom` list of the request's image flags and the metadata's `sbom` key. Out: a
 //! [`SbomPlan`]. Why apart: the key has its own small grammar (`none` alone turns
 //! SBOMs off; a name twice is written once) and its own error, naming where the
 //! bad value came from.
@@ -10,12 +10,12 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::{BuildRequest, SlimMetadata};
+use super::{ImageRequest, SlimMetadata};
 use crate::error::Failure;
 use crate::sbom::{Format, SbomPlan};
 
 pub(super) fn resolve(
-    args: &BuildRequest,
+    args: &ImageRequest,
     meta: &SlimMetadata,
     manifest: &Path,
 ) -> Result<SbomPlan> {
@@ -85,7 +85,7 @@ mod tests {
             sbom: Some(names(&["cyclonedx"])),
             ..SlimMetadata::default()
         };
-        let mut args = BuildRequest::default();
+        let mut args = ImageRequest::default();
         let m = Path::new("Cargo.toml");
         assert_eq!(
             resolve(&args, &meta, m).unwrap().formats,
@@ -93,7 +93,7 @@ mod tests {
         );
         args.sbom = names(&["none"]);
         assert!(resolve(&args, &meta, m).unwrap().formats.is_empty());
-        let default = resolve(&BuildRequest::default(), &SlimMetadata::default(), m).unwrap();
+        let default = resolve(&ImageRequest::default(), &SlimMetadata::default(), m).unwrap();
         assert_eq!(default, SbomPlan::default());
     }
 }

@@ -132,6 +132,24 @@ pub enum BoolOrPath {
     Path(PathBuf),
 }
 
+/// `invalid `KEY` in [package.metadata.slim] of `MANIFEST`: `VALUE``, with why
+/// and what to write instead.
+pub(super) fn bad_key(
+    manifest: &Path,
+    key: &str,
+    value: &str,
+    why: String,
+    help: &str,
+) -> anyhow::Error {
+    Failure::new(format!(
+        "invalid `{key}` in [package.metadata.slim] of `{}`: `{value}`",
+        manifest.display()
+    ))
+    .detail(why)
+    .help(help.to_string())
+    .into()
+}
+
 /// Deserialise `package.metadata.slim`, naming the manifest on error.
 pub fn read_slim_metadata(metadata: &Metadata, package: &Package) -> Result<SlimMetadata> {
     let root = metadata.workspace_root.join("Cargo.toml");

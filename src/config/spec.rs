@@ -12,29 +12,10 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::contents::passwd_user;
-use super::schema::{BoolOrPath, SlimMetadata};
-use crate::error::Failure;
+use super::schema::{bad_key, BoolOrPath, SlimMetadata};
 use crate::image::{DataSource, ImageSpec, DEFAULT_USER};
 use crate::oci::runtime as checks;
 use crate::reference::Reference;
-
-/// `invalid `KEY` in [package.metadata.slim] of `MANIFEST`: `VALUE``, with why
-/// and what to write instead.
-pub(super) fn bad_key(
-    manifest: &Path,
-    key: &str,
-    value: &str,
-    why: String,
-    help: &str,
-) -> anyhow::Error {
-    Failure::new(format!(
-        "invalid `{key}` in [package.metadata.slim] of `{}`: `{value}`",
-        manifest.display()
-    ))
-    .detail(why)
-    .help(help.to_string())
-    .into()
-}
 
 pub(super) fn image_spec(
     meta: &SlimMetadata,
@@ -150,6 +131,7 @@ fn data_source(value: Option<&BoolOrPath>, manifest: &Path) -> DataSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Failure;
 
     #[test]
     fn ca_certificates_and_zoneinfo_resolve() {

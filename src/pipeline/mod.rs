@@ -6,26 +6,27 @@
 //! stage; stages never import it (nor each other's glue), and `lib.rs` stays a
 //! list of calls that reads as the pipeline.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Result;
 
-use crate::bloat::{self, Attribution};
+use crate::bloat::Attribution;
 use crate::compile;
-use crate::config::{Plan, Source};
+use crate::config::Plan;
 use crate::elf::Inspection;
 use crate::error::Failure;
 use crate::image::layers;
 use crate::image::{self, files, Image, LayerFile, Platform};
-use crate::preflight::{self, Level};
 use crate::report::{self, BuildFacts, BuildReport, ImageFigures, LayerReport, NamedSize, Sizes};
 use crate::shell::Shell;
 
 mod binary;
+mod compiled;
 mod pie;
 mod system;
 pub use binary::{prepare, Prepared, Stripped};
+pub use compiled::{compile, Compiled};
 pub use pie::{baseline as pie_baseline, PieInput};
 pub use system::{system_layer, SystemData, SystemLayer};
 
@@ -57,163 +58,6 @@ impl<'a> Clock<'a> {
 
     pub fn total(&self) -> f64 {
         self.start.elapsed().as_secs_f64()
-    }
-}
-
-/// The binary to pack and how it was made.
-pub struct Compiled {
-    pub path: PathBuf,
-    pub target: Option<String>,
-    pub rlibs: Vec<PathBuf>,
-    /// The dependency graph of the build, for the SBOM (`None` for `--binary`).
-    pub sbom: Option<crate::sbom::Graph>,
-    /// How cargo built it (`None` for `--binary`): a second build (the
-    /// static-pie baseline) uses the same target, linker and allocator.
-    pub how: Option<(
-        compile::TargetChoice,
-        compile::Linker,
-        compile::alloc::Linkage,
-    )>,
-    /// The allocator decided for the build (`None` for `--binary`).
-    pub allocator: Option<compile::alloc::Decision>,
-    /// The CA bundle and zoneinfo choices, decided by the dependency graph
-    /// where the manifest left them unset.
-    pub system_data: SystemData,
-}
-
-/// Preflight the dependency graph, then compile (or take `--binary`).
-pub fn compile(plan: &Plan, shell: &Shell) -> Result<Compiled> {
-    match &plan.source {
-        Source::Cargo(b) => {
-            let choice = compile::choose_target(b, shell)?;
-            let (metadata, reused) = preflight::metadata_reused(b, &choice.triple)?;
-            if reused {
-                shell.verbose("Reused", "`cargo metadata` from the cache");
-            }
-            let graph = preflight::graph_of(&metadata, &b.package_id);
-            // `--sbom none`: no SBOM and no `.dep-v0` either.
-            let sbom = (!plan.sbom.formats.is_empty())
-                .then(|| crate::sbom::graph_of_build(&metadata, &b.package_id))
-                .transpose()?;
-            let mut fatal = None;
-            for f in preflight::check(&graph.crates, &choice.triple, &plan.image) {
-                match f.level {
-                    Level::Error => {
-                        let mut e = Failure::new(f.message);
-                        if let Some(h) = f.help {
-                            e = e.help(h);
-                        }
-                        fatal.get_or_insert(e);
-                    }
-                    Level::Warning => shell.warn(with_help(&f.message, f.help.as_deref())),
-                    Level::Note => shell.note(with_help(&f.message, f.help.as_deref())),
-                }
-            }
-            if let Some(e) = fatal {
-                return Err(e.into());
-            }
-            let (decision, linkage) = allocator(b, &graph, &choice, shell)?;
-            let (ca_certificates, zoneinfo) =
-                preflight::decide_system_data(&graph.crates, &plan.image);
-            let system_data = SystemData {
-                ca_certificates,
-                zoneinfo,
-            };
-            let dir = b.manifest_path.parent().unwrap_or(Path::new("."));
-            let link = compile::linker::choose(&choice.triple, &graph.native, &b.cargo_args, dir)?;
-            shell.status(
-                "Building",
-                format!(
-                    "{} for {} ({}), linking with {}",
-                    b.bin,
-                    platform_of(&choice.triple),
-                    choice.triple,
-                    link.describe()
-                ),
-            );
-            let artifact = compile::build(b, &choice, &link, &linkage, shell)?;
-            let mut rlibs = artifact.rlibs;
-            // The sysroot's rlibs let symbols like `memcpy` be placed in std.
-            if let Ok(sysroot) = compile::sysroot(dir, &b.cache) {
-                rlibs.extend(bloat::sysroot_rlibs(&sysroot, &choice.triple).unwrap_or_default());
-            }
-            Ok(Compiled {
-                path: artifact.path,
-                target: Some(choice.triple.clone()),
-                rlibs,
-                sbom,
-                how: Some((choice, link, linkage)),
-                allocator: Some(decision),
-                system_data,
-            })
-        }
-        Source::Binary(p) => Ok(Compiled {
-            path: p.clone(),
-            target: None,
-            rlibs: Vec::new(),
-            sbom: None,
-            how: None,
-            allocator: None,
-            system_data: SystemData::without_graph(plan),
-        }),
-    }
-}
-
-/// The allocator for the build: the decision (`preflight::allocator`), and what
-/// cargo needs for it — mimalloc's archive built for the target, build-script
-/// environment. Under `auto`, a target whose C toolchain cannot build mimalloc
-/// keeps musl's malloc, with a warning saying why.
-fn allocator(
-    b: &compile::CargoBuild,
-    graph: &preflight::Graph,
-    choice: &compile::TargetChoice,
-    shell: &Shell,
-) -> Result<(compile::alloc::Decision, compile::alloc::Linkage)> {
-    let mut decision = preflight::allocator(b.allocator, &graph.crates, &choice.triple)?;
-    if let Some(n) = &decision.note {
-        shell.note(n);
-    }
-    let mut linkage = compile::alloc::Linkage {
-        archive: None,
-        env: decision.env.clone(),
-    };
-    if decision.mimalloc {
-        match compile::alloc::mimalloc(b, choice, shell) {
-            Ok(a) => linkage.archive = Some(a),
-            Err(e) if b.allocator == compile::alloc::Choice::Auto => {
-                let why = match e.downcast_ref::<Failure>() {
-                    Some(f) => f.what.clone(),
-                    None => format!("{e:#}"),
-                };
-                shell.warn(format!(
-                    "keeping musl's malloc (allocator = \"auto\"): {why}"
-                ));
-                decision.mimalloc = false;
-                decision.expected = "musl".into();
-                decision.why = "musl's own; auto could not build mimalloc for the target".into();
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    shell.verbose(
-        "Allocator",
-        format!("{} ({})", decision.expected, decision.why),
-    );
-    Ok((decision, linkage))
-}
-
-/// `linux/arm64/v8` for a target triple (the triple itself when it is unknown).
-fn platform_of(triple: &str) -> String {
-    match crate::arch::from_triple(triple) {
-        Some(a) => format!("linux/{}", a.platform_suffix()),
-        None => triple.to_string(),
-    }
-}
-
-fn with_help(msg: &str, help: Option<&str>) -> String {
-    match help {
-        Some(h) => format!("{msg}\n  help: {h}"),
-        None => msg.to_string(),
     }
 }
 
@@ -539,7 +383,7 @@ pub fn report(
             crates,
             sections,
             upx: b.upx.clone(),
-            preset: plan.preset.as_ref().map(preset_report),
+            preset: plan.preset().map(preset_report),
             linkage: Some(b.inspection.kind.as_str().to_string()),
             pie_baseline: b.pie_baseline.clone(),
             allocator: b.allocator.clone(),

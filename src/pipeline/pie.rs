@@ -16,6 +16,8 @@ use anyhow::Result;
 
 use super::binary::{dep_v0_section, read_binary, strip};
 use super::{Compiled, Prepared, Stripped};
+use crate::compile::preset::Relocation;
+use crate::compile::{CargoBuild, CargoRun, PackageBuild};
 use crate::config::{Plan, Source};
 use crate::elf::LinkKind;
 use crate::image::Image;
@@ -40,14 +42,11 @@ impl PieInput {
     /// `Some` when `static-pie = false` asks for a baseline (and
     /// `--no-pie-baseline` did not turn it off).
     pub fn of(plan: &Plan, compiled: &Compiled, prepared: &Prepared) -> Option<PieInput> {
-        let Source::Cargo(build) = &plan.source else {
+        let Source::Cargo(cargo) = &plan.source else {
             return None;
         };
-        let non_pie = build
-            .rustflags
-            .iter()
-            .any(|f| f == crate::compile::preset::NON_PIE_FLAG);
-        (non_pie && plan.pie_baseline).then(|| PieInput {
+        let baseline = cargo.package.relocation == Relocation::Static { baseline: true };
+        baseline.then(|| PieInput {
             digest: prepared.unstripped_digest.clone(),
             dep_v0: dep_v0_section(compiled, &Shell::buffer(Verbosity::Quiet)),
             unpacked: plan.upx.as_ref().map(|_| prepared.stripped.binary.clone()),
@@ -66,7 +65,7 @@ pub fn baseline(
     image: &Image,
     shell: &Shell,
 ) -> Result<Option<PieBaseline>> {
-    let (Some(input), Source::Cargo(build)) = (input, &plan.source) else {
+    let (Some(input), Source::Cargo(cargo)) = (input, &plan.source) else {
         return Ok(None);
     };
     // Ours, compressed like the image's binary layer: that very layer, unless
@@ -97,10 +96,11 @@ pub fn baseline(
         format!(
             "what static-pie = false saves: a second, static-pie build of {} in {} \
              (once per change of the binary; --no-pie-baseline skips it)",
-            build.bin,
-            build.target_dir.join(TARGET_SUBDIR).display()
+            cargo.package.bin,
+            cargo.run.target_dir.join(TARGET_SUBDIR).display()
         ),
     );
+    let build = cargo.build(compiled.target.as_deref(), &plan.cache);
     match measure(build, compiled, input.dep_v0, plan, shell) {
         Ok(pie) => {
             if let Ok(json) = serde_json::to_vec(&pie) {
@@ -121,7 +121,7 @@ pub fn baseline(
 
 /// Build, strip and compress the static-pie: its stripped size and layer size.
 fn measure(
-    build: &crate::compile::CargoBuild,
+    build: CargoBuild<'_>,
     compiled: &Compiled,
     dep_v0: Option<Added<'static>>,
     plan: &Plan,
@@ -130,19 +130,28 @@ fn measure(
     let Some((choice, link, linkage)) = &compiled.how else {
         anyhow::bail!("the binary was not built by cargo");
     };
-    let mut pie = build.clone();
-    pie.rustflags
-        .retain(|f| f != crate::compile::preset::NON_PIE_FLAG);
-    let dir = build.target_dir.join(TARGET_SUBDIR);
-    pie.target_dir = dir.clone();
-    pie.target_dir_given = true;
+    let package = PackageBuild {
+        relocation: Relocation::StaticPie,
+        ..build.package.clone()
+    };
+    let dir = build.run.target_dir.join(TARGET_SUBDIR);
+    let mut run = CargoRun {
+        target_dir: dir.clone(),
+        target_dir_given: true,
+        ..build.run.clone()
+    };
     // A `build.build-dir` of the user's would otherwise hold both builds'
     // intermediate files, each invalidating the other's.
     let build_dir = toml::Value::String(dir.join("build").display().to_string());
-    pie.cargo_args.extend([
+    run.cargo_args.extend([
         "--config".to_string(),
         format!("build.build-dir={build_dir}"),
     ]);
+    let pie = CargoBuild {
+        run: &run,
+        package: &package,
+        ..build
+    };
     // cargo's own progress lines only with -v: the image's build showed them.
     let quiet = Shell::buffer(Verbosity::Quiet);
     let cargo_shell = if shell.verbosity == Verbosity::Verbose {

@@ -31,25 +31,27 @@ struct Answer {
 
 /// [`super::metadata`], from the cache when nothing it was read from changed
 /// (`true`: reused).
-pub fn metadata_reused(build: &CargoBuild, triple: &str) -> Result<(Metadata, bool)> {
-    let cache = &build.cache;
+pub fn metadata_reused(build: &CargoBuild<'_>, triple: &str) -> Result<(Metadata, bool)> {
+    let cache = build.cache;
     if !cache.is_on() {
         return Ok((super::run_metadata(build, triple)?, false));
     }
-    let dir = build.manifest_path.parent().unwrap_or(Path::new("."));
+    let (run, package) = (build.run, build.package);
+    let dir = package.dir();
+    let (features, lock) = (&package.features, run.lock);
     let question = [
         b"metadata".to_vec(),
         triple.as_bytes().to_vec(),
-        build.manifest_path.as_os_str().as_encoded_bytes().to_vec(),
-        build.features.join("\0").into_bytes(),
-        build.cargo_args.join("\0").into_bytes(),
+        package
+            .manifest_path
+            .as_os_str()
+            .as_encoded_bytes()
+            .to_vec(),
+        features.list.join("\0").into_bytes(),
+        run.cargo_args.join("\0").into_bytes(),
         format!(
             "{} {} {} {} {}",
-            build.all_features,
-            build.no_default_features,
-            build.locked,
-            build.offline,
-            build.frozen
+            features.all, features.no_default, lock.locked, lock.offline, lock.frozen
         )
         .into_bytes(),
     ];
@@ -58,7 +60,7 @@ pub fn metadata_reused(build: &CargoBuild, triple: &str) -> Result<(Metadata, bo
         return Ok((m, true));
     }
     let metadata = super::run_metadata(build, triple)?;
-    store(cache, &key, dir, &build.cargo_args, metadata).map(|m| (m, false))
+    store(cache, &key, dir, &run.cargo_args, metadata).map(|m| (m, false))
 }
 
 /// Config's `cargo metadata --no-deps` (`run`), from the cache when nothing it

@@ -59,47 +59,44 @@ const C_BUILD_DEPS: [&str; 2] = ["cc", "cmake"];
 
 /// Run `cargo metadata` with the build's features for `triple` and return the
 /// package's normal-dependency closure and the crates in it that compile C.
-pub fn resolve(build: &CargoBuild, triple: &str) -> Result<Graph> {
-    Ok(graph_of(&metadata(build, triple)?, &build.package_id))
+pub fn resolve(build: &CargoBuild<'_>, triple: &str) -> Result<Graph> {
+    Ok(graph_of(
+        &metadata(build, triple)?,
+        &build.package.package_id,
+    ))
 }
 
 /// `cargo metadata` of the build: its features, resolved for `triple` only
 /// (`--filter-platform`). The SBOM stage reads the same graph.
-pub fn metadata(build: &CargoBuild, triple: &str) -> Result<Metadata> {
+pub fn metadata(build: &CargoBuild<'_>, triple: &str) -> Result<Metadata> {
     Ok(metadata_reused(build, triple)?.0)
 }
 
-pub(crate) fn run_metadata(build: &CargoBuild, triple: &str) -> Result<Metadata> {
+pub(crate) fn run_metadata(build: &CargoBuild<'_>, triple: &str) -> Result<Metadata> {
+    let (run, package) = (build.run, build.package);
     let mut cmd = MetadataCommand::new();
-    cmd.manifest_path(&build.manifest_path);
+    cmd.manifest_path(&package.manifest_path);
     if let Ok(cargo) = std::env::var("CARGO") {
         cmd.cargo_path(cargo);
     }
-    if build.all_features {
+    let features = &package.features;
+    if features.all {
         cmd.features(CargoOpt::AllFeatures);
     }
-    if build.no_default_features {
+    if features.no_default {
         cmd.features(CargoOpt::NoDefaultFeatures);
     }
-    if !build.features.is_empty() {
-        cmd.features(CargoOpt::SomeFeatures(build.features.clone()));
+    if !features.list.is_empty() {
+        cmd.features(CargoOpt::SomeFeatures(features.list.clone()));
     }
     let mut other = vec!["--filter-platform".to_string(), triple.to_string()];
-    other.extend(build.cargo_args.iter().cloned());
-    for (on, flag) in [
-        (build.locked, "--locked"),
-        (build.offline, "--offline"),
-        (build.frozen, "--frozen"),
-    ] {
-        if on {
-            other.push(flag.to_string());
-        }
-    }
+    other.extend(run.cargo_args.iter().cloned());
+    other.extend(run.lock.flags().map(str::to_string));
     cmd.other_options(other);
     let metadata = cmd.exec().map_err(|e| {
         Failure::new(format!(
             "could not resolve the dependencies of `{}`",
-            build.package_name
+            package.package_name
         ))
         .detail(e.to_string())
         .help("run `cargo metadata` in the crate to see cargo's error")

@@ -1,0 +1,182 @@
+//! The compile step of the pipeline: the plan of one platform → [`Compiled`],
+//! the binary to pack and how it was made.
+//!
+//! In: the plan and the platform's target. Out: the unstripped binary, its rlibs,
+//! the dependency graph for the SBOM, the allocator decided and the system data
+//! (CA bundle, zoneinfo) the graph asks for — or, for `--binary`, the file as
+//! given. Why apart from `mod.rs`: this is the glue of preflight and compile
+//! (graph checks, allocator, linker, status lines), which no later step needs.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use super::system::SystemData;
+use crate::bloat;
+use crate::compile;
+use crate::config::{Plan, Source};
+use crate::error::Failure;
+use crate::preflight::{self, Level};
+use crate::shell::Shell;
+
+/// The binary to pack and how it was made.
+pub struct Compiled {
+    pub path: PathBuf,
+    pub target: Option<String>,
+    pub rlibs: Vec<PathBuf>,
+    /// The dependency graph of the build, for the SBOM (`None` for `--binary`).
+    pub sbom: Option<crate::sbom::Graph>,
+    /// How cargo built it (`None` for `--binary`): a second build (the
+    /// static-pie baseline) uses the same target, linker and allocator.
+    pub how: Option<(
+        compile::TargetChoice,
+        compile::Linker,
+        compile::alloc::Linkage,
+    )>,
+    /// The allocator decided for the build (`None` for `--binary`).
+    pub allocator: Option<compile::alloc::Decision>,
+    /// The CA bundle and zoneinfo choices, decided by the dependency graph
+    /// where the manifest left them unset.
+    pub system_data: SystemData,
+}
+
+/// Preflight the dependency graph, then compile for `target` (or take `--binary`).
+pub fn compile(plan: &Plan, target: Option<&str>, shell: &Shell) -> Result<Compiled> {
+    match &plan.source {
+        Source::Cargo(c) => compile_cargo(plan, c.build(target, &plan.cache), shell),
+        Source::Binary(p) => Ok(Compiled {
+            path: p.clone(),
+            target: None,
+            rlibs: Vec::new(),
+            sbom: None,
+            how: None,
+            allocator: None,
+            system_data: SystemData::without_graph(plan),
+        }),
+    }
+}
+
+/// [`compile`] with cargo: check the graph, decide the allocator and the
+/// system data, choose the linker, build.
+fn compile_cargo(plan: &Plan, b: compile::CargoBuild<'_>, shell: &Shell) -> Result<Compiled> {
+    let choice = compile::choose_target(&b, shell)?;
+    let (metadata, reused) = preflight::metadata_reused(&b, &choice.triple)?;
+    if reused {
+        shell.verbose("Reused", "`cargo metadata` from the cache");
+    }
+    let package_id = &b.package.package_id;
+    let graph = preflight::graph_of(&metadata, package_id);
+    // `--sbom none`: no SBOM and no `.dep-v0` either.
+    let sbom = (!plan.sbom.formats.is_empty())
+        .then(|| crate::sbom::graph_of_build(&metadata, package_id))
+        .transpose()?;
+    let mut fatal = None;
+    for f in preflight::check(&graph.crates, &choice.triple, &plan.image) {
+        match f.level {
+            Level::Error => {
+                let mut e = Failure::new(f.message);
+                if let Some(h) = f.help {
+                    e = e.help(h);
+                }
+                fatal.get_or_insert(e);
+            }
+            Level::Warning => shell.warn(with_help(&f.message, f.help.as_deref())),
+            Level::Note => shell.note(with_help(&f.message, f.help.as_deref())),
+        }
+    }
+    if let Some(e) = fatal {
+        return Err(e.into());
+    }
+    let (decision, linkage) = allocator(&b, &graph, &choice, shell)?;
+    let (ca_certificates, zoneinfo) = preflight::decide_system_data(&graph.crates, &plan.image);
+    let system_data = SystemData {
+        ca_certificates,
+        zoneinfo,
+    };
+    let dir = b.package.dir();
+    let link = compile::linker::choose(&choice.triple, &graph.native, &b.run.cargo_args, dir)?;
+    shell.status(
+        "Building",
+        format!(
+            "{} for {} ({}), linking with {}",
+            b.package.bin,
+            platform_of(&choice.triple),
+            choice.triple,
+            link.describe()
+        ),
+    );
+    let artifact = compile::build(&b, &choice, &link, &linkage, shell)?;
+    let mut rlibs = artifact.rlibs;
+    // The sysroot's rlibs let symbols like `memcpy` be placed in std.
+    if let Ok(sysroot) = compile::sysroot(dir, b.cache) {
+        rlibs.extend(bloat::sysroot_rlibs(&sysroot, &choice.triple).unwrap_or_default());
+    }
+    Ok(Compiled {
+        path: artifact.path,
+        target: Some(choice.triple.clone()),
+        rlibs,
+        sbom,
+        how: Some((choice, link, linkage)),
+        allocator: Some(decision),
+        system_data,
+    })
+}
+
+/// The allocator for the build: the decision (`preflight::allocator`), and what
+/// cargo needs for it — mimalloc's archive built for the target, build-script
+/// environment. Under `auto`, a target whose C toolchain cannot build mimalloc
+/// keeps musl's malloc, with a warning saying why.
+fn allocator(
+    b: &compile::CargoBuild<'_>,
+    graph: &preflight::Graph,
+    choice: &compile::TargetChoice,
+    shell: &Shell,
+) -> Result<(compile::alloc::Decision, compile::alloc::Linkage)> {
+    let choice_of_user = b.package.allocator;
+    let mut decision = preflight::allocator(choice_of_user, &graph.crates, &choice.triple)?;
+    if let Some(n) = &decision.note {
+        shell.note(n);
+    }
+    let mut linkage = compile::alloc::Linkage {
+        archive: None,
+        env: decision.env.clone(),
+    };
+    if decision.mimalloc {
+        match compile::alloc::mimalloc(b, choice, shell) {
+            Ok(a) => linkage.archive = Some(a),
+            Err(e) if choice_of_user == compile::alloc::Choice::Auto => {
+                let why = match e.downcast_ref::<Failure>() {
+                    Some(f) => f.what.clone(),
+                    None => format!("{e:#}"),
+                };
+                shell.warn(format!(
+                    "keeping musl's malloc (allocator = \"auto\"): {why}"
+                ));
+                decision.mimalloc = false;
+                decision.expected = "musl".into();
+                decision.why = "musl's own; auto could not build mimalloc for the target".into();
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    shell.verbose(
+        "Allocator",
+        format!("{} ({})", decision.expected, decision.why),
+    );
+    Ok((decision, linkage))
+}
+
+/// `linux/arm64/v8` for a target triple (the triple itself when it is unknown).
+fn platform_of(triple: &str) -> String {
+    match crate::arch::from_triple(triple) {
+        Some(a) => format!("linux/{}", a.platform_suffix()),
+        None => triple.to_string(),
+    }
+}
+
+fn with_help(msg: &str, help: Option<&str>) -> String {
+    match help {
+        Some(h) => format!("{msg}\n  help: {h}"),
+        None => msg.to_string(),
+    }
+}
