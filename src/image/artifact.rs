@@ -112,18 +112,11 @@ impl Artifact {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image::{build_image, build_layer, ImageSpec, LayerFile, Platform};
+    use crate::image::{build_image, ImageSpec, LayerBuilder, Platform};
 
     fn image() -> Image {
-        let layer = build_layer(
-            &[LayerFile {
-                path: "/app".into(),
-                mode: 0o555,
-                data: b"\x7fELF",
-            }],
-            0,
-        )
-        .unwrap();
+        let built = LayerBuilder::file("/app", 0o555, b"\x7fELF").unwrap();
+        let layer = built.build(&Default::default(), None).unwrap().layer;
         let platform = Platform {
             os: "linux".into(),
             architecture: "amd64".into(),

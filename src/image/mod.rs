@@ -22,7 +22,7 @@ mod set;
 pub mod source;
 pub mod tarball;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 
 use anyhow::Result;
@@ -38,7 +38,7 @@ pub use artifact::Artifact;
 pub use assets::{Contents, UserFile};
 pub use blob::Blob;
 pub use files::DataSource;
-use layer_tar::{Content, LayerEntry, Owner};
+pub use layers::{BuiltLayer, LayerBuilder, LayerFile};
 pub use set::{platform_rank, same_platform, ImageSet};
 
 /// What goes into the image config.
@@ -99,13 +99,15 @@ pub struct Layer {
     pub uncompressed_size: u64,
 }
 
-/// One file to put in a layer.
-#[derive(Debug, Clone)]
-pub struct LayerFile<'a> {
-    /// Absolute path inside the image.
-    pub path: String,
-    pub mode: u32,
-    pub data: &'a [u8],
+/// The settings every layer of a build is written with: the mtime of every tar
+/// header (`SOURCE_DATE_EPOCH`, or 0) and the compression, which decide the
+/// layer's bytes, and the rebuild cache that may hold a layer of the same bytes.
+/// The default is the epoch 0, gzip and no cache.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LayerOptions {
+    pub epoch: u64,
+    pub compression: Compression,
+    pub cache: crate::cache::Cache,
 }
 
 /// The platform of an image (for a build, as read from the ELF header): the one
@@ -158,85 +160,6 @@ pub fn rfc3339(epoch: u64) -> String {
         secs / 60 % 60,
         secs % 60
     )
-}
-
-/// Build one gzip layer holding `files` (plus their parent directories).
-pub fn build_layer(files: &[LayerFile<'_>], epoch: u64) -> Result<Layer> {
-    build_layer_in(files, epoch, None, Compression::Gzip)
-}
-
-/// [`build_layer`], with the compressed layer spooled to an unnamed temporary file
-/// in `spool_dir` instead of memory (for big binaries: the peak RSS stays near the
-/// binary's size).
-pub fn build_layer_in(
-    files: &[LayerFile<'_>],
-    epoch: u64,
-    spool_dir: Option<&std::path::Path>,
-    compression: Compression,
-) -> Result<Layer> {
-    let off = crate::cache::Cache::off();
-    Ok(build_layer_cached(files, epoch, spool_dir, compression, &off)?.0)
-}
-
-/// [`build_layer_in`], reusing the compressed layer from `cache` when the same
-/// files were compressed the same way before (`true`: reused).
-pub fn build_layer_cached(
-    files: &[LayerFile<'_>],
-    epoch: u64,
-    spool_dir: Option<&std::path::Path>,
-    compression: Compression,
-    cache: &crate::cache::Cache,
-) -> Result<(Layer, bool)> {
-    // Every parent directory of every file, as its own entry.
-    let dirs: BTreeSet<String> = files.iter().flat_map(|f| parent_dirs(&f.path)).collect();
-    let mut entries: BTreeMap<String, LayerEntry> = dirs
-        .into_iter()
-        .map(|d| (d, LayerEntry::Dir(Owner::root(0o755))))
-        .collect();
-    for f in files {
-        let rel = f.path.trim_start_matches('/').to_string();
-        let entry = LayerEntry::File(Owner::root(f.mode), Content::Bytes(f.data));
-        if entries.insert(rel.clone(), entry).is_some() {
-            anyhow::bail!("`{}` is added to the image twice", f.path);
-        }
-    }
-    layers::write_cached(&entries, epoch, spool_dir, compression, cache)
-}
-
-/// The parent directories of an image path, relative, each ending in `/`
-/// (`/usr/bin/app` → `usr/`, `usr/bin/`).
-fn parent_dirs(path: &str) -> Vec<String> {
-    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let mut acc = String::new();
-    let mut dirs = Vec::new();
-    for part in &parts[..parts.len() - 1] {
-        acc.push_str(part);
-        acc.push('/');
-        dirs.push(acc.clone());
-    }
-    dirs
-}
-
-/// The layer [`build_layer_cached`] makes of one file, if the cache holds it,
-/// knowing only the `sha256:<hex>` of the file's bytes: nothing is compressed
-/// and the bytes need not be read (`None`: build it from the bytes).
-pub fn cached_file_layer(
-    path: &str,
-    mode: u32,
-    digest: &str,
-    epoch: u64,
-    compression: Compression,
-    cache: &crate::cache::Cache,
-) -> Option<Layer> {
-    let mut rows: BTreeMap<String, layers::KeyRow> = parent_dirs(path)
-        .into_iter()
-        .map(|d| (d, ("dir", Owner::root(0o755), String::new())))
-        .collect();
-    rows.insert(
-        path.trim_start_matches('/').to_string(),
-        ("file", Owner::root(mode), digest.to_string()),
-    );
-    layers::cached(&rows, epoch, compression, cache)
 }
 
 /// The OCI media type of a layer compressed with `c`.
@@ -463,6 +386,16 @@ pub fn docker_manifest_json(image: &Image) -> Result<Vec<u8>> {
 mod tests {
     use super::*;
 
+    /// A layer of `files` at `epoch`, gzip, no cache.
+    fn file_layer(files: &[LayerFile<'_>], epoch: u64) -> Layer {
+        let options = LayerOptions {
+            epoch,
+            ..LayerOptions::default()
+        };
+        let built = LayerBuilder::files(files).unwrap();
+        built.build(&options, None).unwrap().layer
+    }
+
     #[test]
     fn stop_signal_goes_to_the_config_and_annotations_to_the_manifest() {
         let platform = Platform {
@@ -477,7 +410,7 @@ mod tests {
                 mode: 0o555,
                 data: b"x",
             }];
-            build_layer(&files, 0).unwrap()
+            file_layer(&files, 0)
         };
         let plain = build_image(&spec, &platform, vec![layer()], 0).unwrap();
         let contents = Contents {
@@ -485,7 +418,9 @@ mod tests {
             annotations: BTreeMap::from([("org.example.note".into(), "x".into())]),
             ..Contents::default()
         };
-        let sys = layers::build_node_layer(&[layers::tmp()], 0, None, Compression::Gzip).unwrap();
+        let tmp = [layers::tmp()];
+        let sys = LayerBuilder::nodes(&tmp).unwrap();
+        let sys = sys.build(&LayerOptions::default(), None).unwrap().layer;
         let image = build_image_with(
             &spec,
             &contents,
@@ -546,8 +481,8 @@ mod tests {
             mode: 0o555,
             data,
         }];
-        let a = build_layer(&files, 0).unwrap();
-        let b = build_layer(&files, 0).unwrap();
+        let a = file_layer(&files, 0);
+        let b = file_layer(&files, 0);
         assert_eq!(a, b);
         let tar_bytes = {
             use std::io::Read;
@@ -568,7 +503,7 @@ mod tests {
             names,
             ["usr/", "usr/local/", "usr/local/bin/", "usr/local/bin/app"]
         );
-        let c = build_layer(&files, 5).unwrap();
+        let c = file_layer(&files, 5);
         assert_ne!(a.diff_id, c.diff_id, "the epoch must reach the tar headers");
     }
 }
