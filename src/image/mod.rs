@@ -206,6 +206,34 @@ pub fn build_image_with(
 ) -> Result<Image> {
     let (layers, comments): (Vec<Layer>, Vec<String>) = layers.into_iter().unzip();
     let created = rfc3339(epoch);
+    let rootfs = RootFsBuilder::default()
+        .typ("layers")
+        .diff_ids(layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>())
+        .build()?;
+    let mut config = ImageConfigurationBuilder::default()
+        .created(created.clone())
+        .architecture(oci_arch(&platform.architecture))
+        .os(Os::from(platform.os.as_str()))
+        .config(runtime_config(spec, contents)?)
+        .rootfs(rootfs)
+        .history(history(spec, &comments, &created)?);
+    if let Some(v) = &platform.variant {
+        config = config.variant(v.clone());
+    }
+    let config = Blob::new(MediaType::ImageConfig, canonical_json(&config.build()?)?);
+    let manifest = manifest_of(&config, &layers, &contents.annotations)?;
+    Ok(Image {
+        reference: spec.reference.to_string(),
+        platform: platform.clone(),
+        config,
+        layers,
+        manifest,
+    })
+}
+
+/// What the image runs, and how: the `config` of the image config (user,
+/// entrypoint, cmd, env, working dir, ports, stop signal, labels).
+fn runtime_config(spec: &ImageSpec, contents: &Contents) -> Result<oci_spec::image::Config> {
     let mut cfg = ConfigBuilder::default()
         .user(spec.user.clone())
         .entrypoint(vec![spec.path.clone()]);
@@ -238,9 +266,16 @@ pub fn build_image_with(
             .entry("org.opencontainers.image.version".into())
             .or_insert_with(|| v.clone());
     }
-    cfg = cfg.labels(labels);
+    Ok(cfg.labels(labels).build()?)
+}
 
-    let history = comments
+/// One history entry per layer, `created` at the epoch, saying what it holds.
+fn history(
+    spec: &ImageSpec,
+    comments: &[String],
+    created: &str,
+) -> Result<Vec<oci_spec::image::History>> {
+    comments
         .iter()
         .map(|comment| {
             // The binary's entry reads as it always has: the hello digest is pinned.
@@ -250,28 +285,21 @@ pub fn build_image_with(
                 comment.clone()
             };
             Ok(HistoryBuilder::default()
-                .created(created.clone())
+                .created(created.to_string())
                 .created_by(format!("cargo-slim build ({by})"))
                 .comment(comment.clone())
                 .build()?)
         })
-        .collect::<Result<Vec<_>>>()?;
-    let rootfs = RootFsBuilder::default()
-        .typ("layers")
-        .diff_ids(layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>())
-        .build()?;
-    let mut config = ImageConfigurationBuilder::default()
-        .created(created)
-        .architecture(oci_arch(&platform.architecture))
-        .os(Os::from(platform.os.as_str()))
-        .config(cfg.build()?)
-        .rootfs(rootfs)
-        .history(history);
-    if let Some(v) = &platform.variant {
-        config = config.variant(v.clone());
-    }
-    let config = Blob::new(MediaType::ImageConfig, canonical_json(&config.build()?)?);
+        .collect()
+}
 
+/// The image manifest of `config` and `layers`, with `annotations` (none: no
+/// `annotations` key).
+fn manifest_of(
+    config: &Blob,
+    layers: &[Layer],
+    annotations: &BTreeMap<String, String>,
+) -> Result<Blob> {
     let mut manifest = ImageManifestBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageManifest)
@@ -283,17 +311,13 @@ pub fn build_image_with(
                 .collect::<Result<Vec<_>>>()?,
         )
         .build()?;
-    if !contents.annotations.is_empty() {
-        manifest.set_annotations(Some(contents.annotations.clone().into_iter().collect()));
+    if !annotations.is_empty() {
+        manifest.set_annotations(Some(annotations.clone().into_iter().collect()));
     }
-    let manifest = Blob::new(MediaType::ImageManifest, canonical_json(&manifest)?);
-    Ok(Image {
-        reference: spec.reference.to_string(),
-        platform: platform.clone(),
-        config,
-        layers,
-        manifest,
-    })
+    Ok(Blob::new(
+        MediaType::ImageManifest,
+        canonical_json(&manifest)?,
+    ))
 }
 
 /// What each layer of `image` holds, from its config's history.
