@@ -2,9 +2,10 @@
 //!
 //! An immutable model in the spirit of go-containerregistry: a [`Layer`] knows its
 //! compressed `digest` and uncompressed `diff_id`; an [`Image`] is FROM scratch (no
-//! base) plus our layers — system files, the user's `files` ([`layers`],
-//! [`assets`]), then the binary, each only when non-empty, each with a history
-//! entry saying what it holds. Everything here is deterministic: sorted paths,
+//! base) plus our layers — system files, the user's `files` ([`assets`]), then
+//! the binary, each only when non-empty, each built by the one [`LayerBuilder`]
+//! with the build's [`LayerOptions`], each with a history entry saying what it
+//! holds. Everything here is deterministic: sorted paths,
 //! fixed modes, uid/gid 0 (unless a `files` entry sets `owner`), timestamps from
 //! `SOURCE_DATE_EPOCH` (or 0), and canonical JSON
 //! (sorted keys, compact) — oci-spec keeps labels and annotations in `HashMap`s,
@@ -90,7 +91,7 @@ impl Default for ImageSpec {
     }
 }
 
-/// A gzip-compressed layer.
+/// A compressed layer (gzip or zstd, as [`LayerOptions::compression`] says).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layer {
     pub blob: Blob,
