@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cargo_slim::image::{layers, Contents, UserFile};
+use cargo_slim::image::{Contents, LayerBuilder, UserFile};
 
 use crate::support::*;
 
@@ -125,7 +125,8 @@ fn a_file_swapped_for_a_symlink_or_fifo_never_leaks_or_blocks() {
         let started = Instant::now();
         while ok + refused < 3000 && started.elapsed() < Duration::from_secs(15) {
             let layer = contents.user_nodes(&[]).and_then(|n| {
-                layers::build_node_layer(&n, 0, None, cargo_slim::image::Compression::Gzip)
+                let built = LayerBuilder::nodes(&n)?.build(&Default::default(), None)?;
+                Ok(built.layer)
             });
             match layer {
                 Ok(l) => {

@@ -381,7 +381,7 @@ fn merging_big_layers_streams_them() {
 /// fixtures' target dir between runs (the content is deterministic, and the
 /// file is written atomically, so one that exists is whole; `index` validates it).
 fn big_input(goarch: &str, seed: u64, len: usize) -> PathBuf {
-    use cargo_slim::image::{build_image, build_layer, ImageSpec, LayerFile};
+    use cargo_slim::image::{build_image, ImageSpec, LayerBuilder};
     let path = fixture_target_dir()
         .join("index-test")
         .join(format!("{goarch}-{len}.tar"));
@@ -389,12 +389,8 @@ fn big_input(goarch: &str, seed: u64, len: usize) -> PathBuf {
         return path;
     }
     let data = noise(seed, len);
-    let file = LayerFile {
-        path: "/payload.bin".into(),
-        mode: 0o444,
-        data: &data,
-    };
-    let layer = build_layer(&[file], 0).unwrap();
+    let built = LayerBuilder::file("/payload.bin", 0o444, &data).unwrap();
+    let layer = built.build(&Default::default(), None).unwrap().layer;
     let image = build_image(&ImageSpec::default(), &platform(goarch), vec![layer], 0).unwrap();
     write_images(&path, vec![image], 0)
 }

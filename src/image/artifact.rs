@@ -115,18 +115,11 @@ mod tests {
     use super::*;
     use crate::oci::media::{MEDIA_TYPE_EMPTY, MEDIA_TYPE_MANIFEST};
     const SPDX: &str = crate::oci::SbomFormat::Spdx.media_type();
-    use crate::image::{build_image, build_layer, ImageSpec, LayerFile, Platform};
+    use crate::image::{build_image, ImageSpec, LayerBuilder, Platform};
 
     fn image() -> Image {
-        let layer = build_layer(
-            &[LayerFile {
-                path: "/app".into(),
-                mode: 0o555,
-                data: b"\x7fELF",
-            }],
-            0,
-        )
-        .unwrap();
+        let built = LayerBuilder::file("/app", 0o555, b"\x7fELF").unwrap();
+        let layer = built.build(&Default::default(), None).unwrap().layer;
         let platform = Platform {
             os: "linux".into(),
             architecture: "amd64".into(),

@@ -193,6 +193,51 @@ impl Walk<'_> {
         Ok(self.node(dest, Some(Data::Opened(opened))))
     }
 
+    /// Open the entry `name` of the open folder `dir` (at `rel` below the
+    /// package folder, `host` on the host): a symlink is followed only below the
+    /// package folder; a file or folder must be the one the listing showed.
+    fn open(
+        &self,
+        dir: &Dir,
+        rel: &Path,
+        name: &std::ffi::OsStr,
+        host: &Path,
+    ) -> Result<(std::fs::File, Stat)> {
+        let (c, f) = (self.contents, self.f);
+        let listed = dir.stat_at(name).map_err(|e| c.unreadable(f, host, &e))?;
+        match listed.kind {
+            Kind::Symlink => {
+                let file = self.root.open_beneath(rel).map_err(|e| {
+                    if e.raw_os_error() == Some(libc::EXDEV) {
+                        c.refuse(f, format!("leads outside the package folder: `{}` is a symlink out of it (or an absolute one)", host.display()))
+                    } else {
+                        c.unreadable(f, host, &e)
+                    }
+                })?;
+                let stat = stat_of(&file).map_err(|e| c.unreadable(f, host, &e))?;
+                Ok((file, stat))
+            }
+            Kind::File | Kind::Dir => {
+                let file = dir.open_at(name).map_err(|e| match e.raw_os_error() {
+                    Some(libc::ELOOP) => swapped(c, f, host),
+                    _ => c.unreadable(f, host, &e),
+                })?;
+                let stat = stat_of(&file).map_err(|e| c.unreadable(f, host, &e))?;
+                if !stat.same(&listed) || stat.kind != listed.kind {
+                    return Err(swapped(c, f, host));
+                }
+                Ok((file, stat))
+            }
+            Kind::Other(what) => Err(c.refuse(
+                f,
+                format!(
+                    "holds `{}`, which is {what}, not a file or a folder",
+                    host.display()
+                ),
+            )),
+        }
+    }
+
     /// Every entry below the open folder `dir` (at `rel` below the package
     /// folder, `dest` in the image, `shown` on the host), sorted by name.
     fn dir(
@@ -215,40 +260,8 @@ impl Walk<'_> {
                 ));
             };
             let path = format!("{dest}/{text}");
-            let listed = dir.stat_at(&name).map_err(|e| c.unreadable(f, &host, &e))?;
-            let (file, stat) = match listed.kind {
-                Kind::Symlink => {
-                    let file = self.root.open_beneath(&rel.join(&name)).map_err(|e| {
-                        if e.raw_os_error() == Some(libc::EXDEV) {
-                            c.refuse(f, format!("leads outside the package folder: `{}` is a symlink out of it (or an absolute one)", host.display()))
-                        } else {
-                            c.unreadable(f, &host, &e)
-                        }
-                    })?;
-                    let stat = stat_of(&file).map_err(|e| c.unreadable(f, &host, &e))?;
-                    (file, stat)
-                }
-                Kind::File | Kind::Dir => {
-                    let file = dir.open_at(&name).map_err(|e| match e.raw_os_error() {
-                        Some(libc::ELOOP) => swapped(c, f, &host),
-                        _ => c.unreadable(f, &host, &e),
-                    })?;
-                    let stat = stat_of(&file).map_err(|e| c.unreadable(f, &host, &e))?;
-                    if !stat.same(&listed) || stat.kind != listed.kind {
-                        return Err(swapped(c, f, &host));
-                    }
-                    (file, stat)
-                }
-                Kind::Other(what) => {
-                    return Err(c.refuse(
-                        f,
-                        format!(
-                            "holds `{}`, which is {what}, not a file or a folder",
-                            host.display()
-                        ),
-                    ))
-                }
-            };
+            let below = rel.join(&name);
+            let (file, stat) = self.open(dir, &below, &name, &host)?;
             match stat.kind {
                 Kind::File => out.push(self.file(path, file, stat, &host)?),
                 Kind::Dir => {
@@ -260,7 +273,7 @@ impl Walk<'_> {
                     out.push(self.node(path.clone(), None));
                     seen.push(stat);
                     let sub = Dir::from_file(file);
-                    self.dir(&sub, &rel.join(&name), &path, &host, seen, out)?;
+                    self.dir(&sub, &below, &path, &host, seen, out)?;
                     seen.pop();
                 }
                 Kind::Symlink | Kind::Other(_) => {

@@ -17,7 +17,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::source::OpenedFile;
-use super::{layer_media_type, Blob, Compression, Layer};
+use super::{layer_media_type, Blob, Layer, LayerOptions};
 use crate::compress::LayerWriter;
 use crate::error::Failure;
 
@@ -82,16 +82,15 @@ impl From<io::Error> for TarError {
     }
 }
 
-/// Compress the sorted `entries` into a layer, in memory or spooled to an unnamed
-/// file in `spool_dir`.
+/// Compress the sorted `entries` into a layer as `options` say (their epoch and
+/// compression), in memory or spooled to an unnamed file in `spool_dir`.
 pub(super) fn write_layer(
     entries: &std::collections::BTreeMap<String, LayerEntry<'_>>,
-    epoch: u64,
+    options: &LayerOptions,
     spool_dir: Option<&Path>,
-    compression: Compression,
 ) -> Result<Layer> {
     let entries: Vec<(&String, &LayerEntry)> = entries.iter().collect();
-    let media = layer_media_type(compression);
+    let media = layer_media_type(options.compression);
     let failed = |e: TarError, place: &str| -> anyhow::Error {
         match e {
             TarError::Read(e) => e,
@@ -103,8 +102,8 @@ pub(super) fn write_layer(
     };
     let (blob, s) = match spool_dir {
         None => {
-            let s = write_layer_tar(&entries, epoch, Vec::new(), compression)
-                .map_err(|e| failed(e, "memory"))?;
+            let s =
+                write_layer_tar(&entries, options, Vec::new()).map_err(|e| failed(e, "memory"))?;
             let blob = Blob::new_with_digest(media, s.digest.clone(), s.inner);
             (blob, (s.diff_id, s.uncompressed_size))
         }
@@ -113,8 +112,7 @@ pub(super) fn write_layer(
             let file = tempfile::tempfile_in(dir)
                 .map_err(|e| crate::error::io_failure("create a temporary file in", dir, &e))?;
             let w = io::BufWriter::with_capacity(1 << 20, file);
-            let s =
-                write_layer_tar(&entries, epoch, w, compression).map_err(|e| failed(e, &place))?;
+            let s = write_layer_tar(&entries, options, w).map_err(|e| failed(e, &place))?;
             let file = s
                 .inner
                 .into_inner()
@@ -183,11 +181,10 @@ fn header(path: &str, owner: &Owner, epoch: u64, size: Option<u64>) -> (tar::Hea
 /// The tar entries (sorted, parents first), compressed into `w`.
 fn write_layer_tar<W: Write + Send>(
     entries: &[(&String, &LayerEntry<'_>)],
-    epoch: u64,
+    options: &LayerOptions,
     w: W,
-    compression: Compression,
 ) -> Result<crate::compress::Summary<W>, TarError> {
-    let gz = LayerWriter::new(compression, w)?;
+    let gz = LayerWriter::new(options.compression, w)?;
     let mut tar = tar::Builder::new(gz);
     for (path, entry) in entries {
         let at = |e: io::Error| TarError::Write(path.to_string(), e);
@@ -195,7 +192,7 @@ fn write_layer_tar<W: Write + Send>(
             LayerEntry::Dir(o) => (o, None),
             LayerEntry::File(o, c) => (o, Some(*c)),
         };
-        let (h, long) = header(path, owner, epoch, content.map(|c| c.len()));
+        let (h, long) = header(path, owner, options.epoch, content.map(|c| c.len()));
         if long {
             tar.append_pax_extensions([("path", path.as_bytes())])
                 .map_err(at)?;
@@ -257,8 +254,12 @@ mod tests {
             );
         }
         entries.insert(wide.clone(), LayerEntry::Dir(Owner::root(0o555)));
-        let layer = write_layer(&entries, 3, None, Compression::Gzip).unwrap();
-        let again = write_layer(&entries, 3, None, Compression::Gzip).unwrap();
+        let options = LayerOptions {
+            epoch: 3,
+            ..LayerOptions::default()
+        };
+        let layer = write_layer(&entries, &options, None).unwrap();
+        let again = write_layer(&entries, &options, None).unwrap();
         assert_eq!(layer, again, "reproducible");
         let mut tar_bytes = Vec::new();
         flate2::read::GzDecoder::new(&layer.blob.bytes().unwrap()[..])
@@ -290,7 +291,7 @@ mod tests {
             LayerEntry::File(Owner::root(0o444), Content::Bytes(&[7; 70_000])),
         );
         let listed: Vec<(&String, &LayerEntry)> = entries.iter().collect();
-        let Err(TarError::Write(at, e)) = write_layer_tar(&listed, 0, Full, Compression::Gzip)
+        let Err(TarError::Write(at, e)) = write_layer_tar(&listed, &LayerOptions::default(), Full)
         else {
             panic!("expected a write error");
         };

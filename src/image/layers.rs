@@ -1,13 +1,19 @@
-//! The layers of an image besides the binary: system files (CA bundle, zoneinfo,
-//! `/etc/passwd` + `/etc/group`, `/tmp`) and the user's `files`.
+//! The one layer builder: the files of a layer → a [`Layer`], compressed, or
+//! taken from the rebuild cache when the same entries were compressed the same
+//! way before.
 //!
-//! In: [`Node`]s — absolute paths with a mode, a numeric owner and, for a file, its
-//! bytes. Out: a [`Layer`] holding them plus every parent folder they need, sorted.
-//! Why apart from the binary's layer: layers are ordered by how often they change
-//! (system files → user files → the binary), so a new binary leaves the other
-//! layers' digests as they were and a registry or a node pulls only the binary
-//! again. Implicit parent folders are `0555` root-owned; nothing from the host
-//! (uid, gid, mtime) reaches the tar headers.
+//! In: the entries of one layer — root-owned [`LayerFile`]s (the binary), or
+//! [`Node`]s, absolute paths with a mode, a numeric owner and, for a file, its
+//! bytes (system files: CA bundle, zoneinfo, `/etc/passwd` + `/etc/group`,
+//! `/tmp`; the user's `files`) — and the build's [`LayerOptions`]. Out: a
+//! [`BuiltLayer`] holding them plus every parent folder they need, sorted, and
+//! whether the cache held it. Why one builder: every layer has the same cache key
+//! (each entry's path, kind, owner, mode and data digest, with the epoch and the
+//! compression), and layers are ordered by how often they change (system files →
+//! user files → the binary), so a new binary leaves the other layers' digests as
+//! they were and a registry or a node pulls only the binary again. Implicit
+//! parent folders are root-owned, `0755` above a [`LayerFile`] and `0555` above a
+//! [`Node`]; nothing from the host (uid, gid, mtime) reaches the tar headers.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -16,14 +22,26 @@ use anyhow::Result;
 
 use super::layer_tar::{write_layer, Content, LayerEntry, Owner};
 use super::source::OpenedFile;
-use super::{Blob, Compression, Layer};
+use super::{Blob, Layer, LayerOptions};
 use crate::cache::Cache;
 
-/// Mode of the folders a layer needs as parents but nobody configured.
+/// Mode of the folders a layer of [`Node`]s needs as parents but nobody configured.
 pub const PARENT_MODE: u32 = 0o555;
+
+/// Mode of the folders above a [`LayerFile`] (the binary's path).
+pub const FILE_PARENT_MODE: u32 = 0o755;
 
 /// The uid/gid of `nonroot` in the `/etc/passwd` that `passwd = true` writes.
 pub const NONROOT_ID: u32 = 65532;
+
+/// One root-owned file to put in a layer, its bytes borrowed.
+#[derive(Debug, Clone)]
+pub struct LayerFile<'a> {
+    /// Absolute path inside the image.
+    pub path: String,
+    pub mode: u32,
+    pub data: &'a [u8],
+}
 
 /// One entry of a layer: a file (with its bytes) or a folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,61 +106,152 @@ pub fn tmp() -> Node {
     Node::dir("/tmp", 0o1777)
 }
 
-/// Build one gzip layer of `nodes` and their parent folders, spooled to
-/// `spool_dir` when given. Two nodes at one path are an error.
-pub fn build_node_layer(
-    nodes: &[Node],
-    epoch: u64,
-    spool_dir: Option<&Path>,
-    compression: super::Compression,
-) -> Result<Layer> {
-    Ok(build_node_layer_cached(nodes, epoch, spool_dir, compression, &Cache::off())?.0)
+/// A layer, and whether it came from the rebuild cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuiltLayer {
+    pub layer: Layer,
+    pub reused: bool,
 }
 
-/// [`build_node_layer`], reusing the compressed layer from `cache` when the same
-/// entries were compressed the same way before (`true`: reused).
-pub fn build_node_layer_cached(
-    nodes: &[Node],
-    epoch: u64,
-    spool_dir: Option<&Path>,
-    compression: super::Compression,
-    cache: &Cache,
-) -> Result<(Layer, bool)> {
-    let mut entries: BTreeMap<String, LayerEntry> = BTreeMap::new();
-    for n in nodes {
-        let rel = n.path.trim_start_matches('/');
-        let owner = Owner {
-            mode: n.mode,
-            uid: n.uid,
-            gid: n.gid,
+/// The entries of one layer before it is written: each at its path relative to
+/// the root (folders ending in `/`), every parent folder present, sorted as the
+/// tar lists them.
+pub struct LayerBuilder<'a> {
+    entries: BTreeMap<String, LayerEntry<'a>>,
+}
+
+impl<'a> LayerBuilder<'a> {
+    /// A layer of root-owned `files`. Two files at one path are an error.
+    pub fn files(files: &[LayerFile<'a>]) -> Result<Self> {
+        let mut layer = LayerBuilder {
+            entries: BTreeMap::new(),
         };
-        let (key, entry) = match &n.data {
-            Some(Data::Bytes(d)) => (rel.to_string(), LayerEntry::File(owner, Content::Bytes(d))),
-            Some(Data::Opened(f)) => (rel.to_string(), LayerEntry::File(owner, Content::Opened(f))),
-            None => (format!("{rel}/"), LayerEntry::Dir(owner)),
+        for f in files {
+            let entry = LayerEntry::File(Owner::root(f.mode), Content::Bytes(f.data));
+            layer.add(&f.path, entry)?;
+        }
+        layer.with_parents(FILE_PARENT_MODE)
+    }
+
+    /// A layer of one root-owned file (the binary's).
+    pub fn file(path: &str, mode: u32, data: &'a [u8]) -> Result<Self> {
+        let path = path.to_string();
+        LayerBuilder::files(&[LayerFile { path, mode, data }])
+    }
+
+    /// A layer of `nodes`. Two nodes at one path, or a path that is a file and
+    /// also the folder of another, are an error.
+    pub fn nodes(nodes: &'a [Node]) -> Result<Self> {
+        let mut layer = LayerBuilder {
+            entries: BTreeMap::new(),
         };
-        if entries.insert(key, entry).is_some() {
-            anyhow::bail!("`{}` is added to the image twice", n.path);
+        for n in nodes {
+            let owner = Owner {
+                mode: n.mode,
+                uid: n.uid,
+                gid: n.gid,
+            };
+            let entry = match &n.data {
+                Some(Data::Bytes(d)) => LayerEntry::File(owner, Content::Bytes(d)),
+                Some(Data::Opened(f)) => LayerEntry::File(owner, Content::Opened(f)),
+                None => LayerEntry::Dir(owner),
+            };
+            layer.add(&n.path, entry)?;
         }
+        layer.with_parents(PARENT_MODE)
     }
-    let mut parents = Vec::new();
-    for key in entries.keys() {
-        let trimmed = key.trim_end_matches('/');
-        let mut at = 0;
-        while let Some(pos) = trimmed[at..].find('/') {
-            at += pos + 1;
-            parents.push(trimmed[..at].to_string());
+
+    fn add(&mut self, path: &str, entry: LayerEntry<'a>) -> Result<()> {
+        let rel = path.trim_start_matches('/');
+        let key = match entry {
+            LayerEntry::Dir(_) => format!("{rel}/"),
+            LayerEntry::File(..) => rel.to_string(),
+        };
+        if self.entries.insert(key, entry).is_some() {
+            anyhow::bail!("`{path}` is added to the image twice");
         }
+        Ok(())
     }
-    for p in parents {
-        if entries.contains_key(p.trim_end_matches('/')) {
-            anyhow::bail!("`/{}` is a file and a folder", p.trim_end_matches('/'));
+
+    /// Every parent folder not listed, root-owned with `mode`.
+    fn with_parents(mut self, mode: u32) -> Result<Self> {
+        let parents: Vec<String> = self.entries.keys().flat_map(|k| parents_of(k)).collect();
+        for p in parents {
+            let path = p.trim_end_matches('/');
+            if self.entries.contains_key(path) {
+                anyhow::bail!("`/{path}` is a file and a folder");
+            }
+            self.entries
+                .entry(p)
+                .or_insert(LayerEntry::Dir(Owner::root(mode)));
         }
-        entries
-            .entry(p)
-            .or_insert(LayerEntry::Dir(Owner::root(PARENT_MODE)));
+        Ok(self)
     }
-    write_cached(&entries, epoch, spool_dir, compression, cache)
+
+    /// The layer: out of the cache when it holds one of these entries written
+    /// with these options, else compressed (spooled to an unnamed file in
+    /// `spool` when given, in memory otherwise) and stored.
+    pub fn build(&self, options: &LayerOptions, spool: Option<&Path>) -> Result<BuiltLayer> {
+        // No cache, no key: the files' bytes are not hashed for nothing.
+        let key = options.cache.is_on().then(|| key_of(&self.rows(), options));
+        if let Some(layer) = key.as_deref().and_then(|k| load(options, k)) {
+            return Ok(BuiltLayer {
+                layer,
+                reused: true,
+            });
+        }
+        let layer = write_layer(&self.entries, options, spool)?;
+        if let Some(key) = &key {
+            store(&options.cache, key, &layer)?;
+        }
+        Ok(BuiltLayer {
+            layer,
+            reused: false,
+        })
+    }
+
+    /// What decides the layer's bytes, entry by entry, the files' data hashed.
+    fn rows(&self) -> BTreeMap<String, KeyRow> {
+        self.entries
+            .iter()
+            .map(|(path, entry)| {
+                let row = match entry {
+                    LayerEntry::Dir(o) => ("dir", *o, String::new()),
+                    LayerEntry::File(o, c) => ("file", *o, c.digest()),
+                };
+                (path.clone(), row)
+            })
+            .collect()
+    }
+
+    /// The layer [`LayerBuilder::file`] makes of a file, if the cache holds
+    /// it, knowing only the `sha256:<hex>` of the file's bytes: nothing is
+    /// compressed and the bytes need not be read (`None`: build it from them).
+    pub fn cached_file(
+        path: &str,
+        mode: u32,
+        digest: &str,
+        options: &LayerOptions,
+    ) -> Option<Layer> {
+        let rel = path.trim_start_matches('/');
+        let mut rows: BTreeMap<String, KeyRow> = parents_of(rel)
+            .map(|d| (d, ("dir", Owner::root(FILE_PARENT_MODE), String::new())))
+            .collect();
+        rows.insert(
+            rel.to_string(),
+            ("file", Owner::root(mode), digest.to_string()),
+        );
+        load(options, &key_of(&rows, options))
+    }
+}
+
+/// The folders above the relative path `key`, each ending in `/`
+/// (`usr/bin/app` → `usr/`, `usr/bin/`).
+fn parents_of(key: &str) -> impl Iterator<Item = String> + '_ {
+    let trimmed = key.trim_end_matches('/');
+    trimmed
+        .match_indices('/')
+        .map(move |(at, _)| trimmed[..=at].to_string())
 }
 
 /// What a cached layer entry records beside the compressed bytes.
@@ -155,16 +264,16 @@ struct LayerMeta {
 
 /// What decides a layer's bytes about one entry: its kind (`dir`, `file`), its
 /// owner and mode, and the `sha256:<hex>` of its data (empty for a directory).
-pub(super) type KeyRow = (&'static str, Owner, String);
+type KeyRow = (&'static str, Owner, String);
 
 /// The cache key of a layer: every byte of the tar follows from the entries
 /// (path, kind, mode, owner, the sha256 of the data), the epoch of every header,
 /// and the compression (its kind and level).
-fn key_of(rows: &BTreeMap<String, KeyRow>, epoch: u64, compression: Compression) -> String {
+fn key_of(rows: &BTreeMap<String, KeyRow>, options: &LayerOptions) -> String {
     let mut parts: Vec<Vec<u8>> = vec![
         b"layer".to_vec(),
-        epoch.to_le_bytes().to_vec(),
-        format!("{compression:?}").into_bytes(),
+        options.epoch.to_le_bytes().to_vec(),
+        format!("{:?}", options.compression).into_bytes(),
     ];
     for (path, (kind, owner, digest)) in rows {
         parts.push(path.as_bytes().to_vec());
@@ -180,31 +289,12 @@ fn key_of(rows: &BTreeMap<String, KeyRow>, epoch: u64, compression: Compression)
     crate::cache::key(&refs)
 }
 
-/// [`key_of`] the entries, hashing each file's data.
-fn layer_key(
-    entries: &BTreeMap<String, LayerEntry<'_>>,
-    epoch: u64,
-    compression: Compression,
-) -> String {
-    let rows = entries
-        .iter()
-        .map(|(path, entry)| {
-            let row = match entry {
-                LayerEntry::Dir(o) => ("dir", *o, String::new()),
-                LayerEntry::File(o, c) => ("file", *o, c.digest()),
-            };
-            (path.clone(), row)
-        })
-        .collect();
-    key_of(&rows, epoch, compression)
-}
-
 /// The layer stored under `key`, if the cache holds a sound one.
-fn load(cache: &Cache, key: &str, compression: Compression) -> Option<Layer> {
-    let entry = cache.load("layer", key)?;
+fn load(options: &LayerOptions, key: &str) -> Option<Layer> {
+    let entry = options.cache.load("layer", key)?;
     let meta = serde_json::from_slice::<LayerMeta>(&entry.meta).ok()?;
     let blob = Blob::in_file(
-        super::layer_media_type(compression),
+        super::layer_media_type(options.compression),
         meta.digest,
         entry.file,
         0,
@@ -217,34 +307,8 @@ fn load(cache: &Cache, key: &str, compression: Compression) -> Option<Layer> {
     })
 }
 
-/// The layer of the entries `rows` describe, if the cache holds it: nothing is
-/// compressed, and the files' bytes need not be at hand (only their digests).
-pub(super) fn cached(
-    rows: &BTreeMap<String, KeyRow>,
-    epoch: u64,
-    compression: Compression,
-    cache: &Cache,
-) -> Option<Layer> {
-    load(cache, &key_of(rows, epoch, compression), compression)
-}
-
-/// Compress `entries` into a layer, or take the layer compressed from the same
-/// entries before out of `cache` (`true`: reused). A fresh layer is stored.
-pub(super) fn write_cached(
-    entries: &BTreeMap<String, LayerEntry<'_>>,
-    epoch: u64,
-    spool_dir: Option<&Path>,
-    compression: Compression,
-    cache: &Cache,
-) -> Result<(Layer, bool)> {
-    if !cache.is_on() {
-        return Ok((write_layer(entries, epoch, spool_dir, compression)?, false));
-    }
-    let key = layer_key(entries, epoch, compression);
-    if let Some(layer) = load(cache, &key, compression) {
-        return Ok((layer, true));
-    }
-    let layer = write_layer(entries, epoch, spool_dir, compression)?;
+/// Keep a fresh `layer` under `key`.
+fn store(cache: &Cache, key: &str, layer: &Layer) -> Result<()> {
     let meta = LayerMeta {
         digest: layer.blob.digest.clone(),
         diff_id: layer.diff_id.clone(),
@@ -253,11 +317,11 @@ pub(super) fn write_cached(
     // A cache that cannot be written is no cache: the layer is still right.
     let _ = cache.store(
         "layer",
-        &key,
+        key,
         &serde_json::to_vec(&meta)?,
         &mut layer.blob.reader(),
     );
-    Ok((layer, false))
+    Ok(())
 }
 
 #[cfg(test)]
@@ -265,27 +329,37 @@ mod tests {
     use super::*;
     use std::io::Read;
 
+    /// A layer of `nodes` at `epoch`, gzip, no cache.
+    fn node_layer(nodes: &[Node], epoch: u64) -> Result<Layer> {
+        let options = LayerOptions {
+            epoch,
+            ..LayerOptions::default()
+        };
+        Ok(LayerBuilder::nodes(nodes)?.build(&options, None)?.layer)
+    }
+
     #[test]
     fn a_layer_is_found_by_its_files_digest_without_the_bytes() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = Cache::under(dir.path(), true);
         let data = b"\x7fELF pretend binary".to_vec();
-        let file = [crate::image::LayerFile {
-            path: "/usr/bin/app".into(),
-            mode: 0o555,
-            data: &data,
-        }];
-        let c = Compression::Gzip;
+        let options = |epoch| LayerOptions {
+            epoch,
+            compression: crate::image::Compression::Gzip,
+            cache: Cache::under(dir.path(), true),
+        };
         let digest = crate::digest::sha256_digest(&data);
         let find = |mode, digest: &str, epoch| {
-            crate::image::cached_file_layer("/usr/bin/app", mode, digest, epoch, c, &cache)
+            LayerBuilder::cached_file("/usr/bin/app", mode, digest, &options(epoch))
         };
         assert!(find(0o555, &digest, 0).is_none(), "nothing stored yet");
-        let (made, hit) = crate::image::build_layer_cached(&file, 0, None, c, &cache).unwrap();
-        assert!(!hit);
+        let built = LayerBuilder::file("/usr/bin/app", 0o555, &data).unwrap();
+        let made = built.build(&options(0), None).unwrap();
+        assert!(!made.reused);
         let found = find(0o555, &digest, 0).expect("the same key as the built layer");
-        assert_eq!(found.blob.digest, made.blob.digest);
-        assert_eq!(found.diff_id, made.diff_id);
+        assert_eq!(found.blob.digest, made.layer.blob.digest);
+        assert_eq!(found.diff_id, made.layer.diff_id);
+        let again = built.build(&options(0), None).unwrap();
+        assert!(again.reused && again.layer == made.layer, "{again:?}");
         let other = crate::digest::sha256_digest(b"other bytes");
         assert!(find(0o555, &other, 0).is_none(), "another binary");
         assert!(find(0o755, &digest, 0).is_none(), "another mode");
@@ -323,7 +397,7 @@ mod tests {
             ..Node::dir("/data", 0o755)
         });
         nodes.push(Node::file("/srv/www/index.html", 0o444, b"hi".to_vec()));
-        let layer = build_node_layer(&nodes, 7, None, crate::image::Compression::Gzip).unwrap();
+        let layer = node_layer(&nodes, 7).unwrap();
         assert_eq!(
             listing(&layer),
             [
@@ -337,23 +411,18 @@ mod tests {
                 ("tmp/".into(), 0o1777, 0, 7),
             ]
         );
-        assert_eq!(
-            build_node_layer(&nodes, 7, None, crate::image::Compression::Gzip).unwrap(),
-            layer
-        );
+        assert_eq!(node_layer(&nodes, 7).unwrap(), layer);
     }
 
     #[test]
     fn a_path_twice_or_as_file_and_folder_is_refused() {
         let twice = [Node::dir("/a", 0o555), Node::dir("/a", 0o755)];
-        assert!(build_node_layer(&twice, 0, None, crate::image::Compression::Gzip).is_err());
+        assert!(node_layer(&twice, 0).is_err());
         let both = [
             Node::file("/a", 0o444, vec![]),
             Node::file("/a/b", 0o444, vec![]),
         ];
-        let e = build_node_layer(&both, 0, None, crate::image::Compression::Gzip)
-            .unwrap_err()
-            .to_string();
+        let e = node_layer(&both, 0).unwrap_err().to_string();
         assert!(e.contains("file and a folder"), "{e}");
     }
 }

@@ -2,9 +2,10 @@
 //!
 //! An immutable model in the spirit of go-containerregistry: a [`Layer`] knows its
 //! compressed `digest` and uncompressed `diff_id`; an [`Image`] is FROM scratch (no
-//! base) plus our layers — system files, the user's `files` ([`layers`],
-//! [`assets`]), then the binary, each only when non-empty, each with a history
-//! entry saying what it holds. Everything here is deterministic: sorted paths,
+//! base) plus our layers — system files, the user's `files` ([`assets`]), then
+//! the binary, each only when non-empty, each built by the one [`LayerBuilder`]
+//! with the build's [`LayerOptions`], each with a history entry saying what it
+//! holds. Everything here is deterministic: sorted paths,
 //! fixed modes, uid/gid 0 (unless a `files` entry sets `owner`), timestamps from
 //! `SOURCE_DATE_EPOCH` (or 0), and every document written as canonical JSON
 //! (sorted keys, compact: [`crate::oci::canonical`]) — oci-spec keeps labels
@@ -21,7 +22,7 @@ mod set;
 pub mod source;
 pub mod tarball;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Result;
 use oci_spec::image::{
@@ -37,7 +38,7 @@ pub use artifact::Artifact;
 pub use assets::{Contents, UserFile};
 pub use blob::Blob;
 pub use files::DataSource;
-use layer_tar::{Content, LayerEntry, Owner};
+pub use layers::{BuiltLayer, LayerBuilder, LayerFile};
 pub use set::{platform_rank, same_platform, ImageSet};
 
 /// What goes into the image config.
@@ -89,7 +90,7 @@ impl Default for ImageSpec {
     }
 }
 
-/// A gzip-compressed layer.
+/// A compressed layer (gzip or zstd, as [`LayerOptions::compression`] says).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layer {
     pub blob: Blob,
@@ -98,13 +99,15 @@ pub struct Layer {
     pub uncompressed_size: u64,
 }
 
-/// One file to put in a layer.
-#[derive(Debug, Clone)]
-pub struct LayerFile<'a> {
-    /// Absolute path inside the image.
-    pub path: String,
-    pub mode: u32,
-    pub data: &'a [u8],
+/// The settings every layer of a build is written with: the mtime of every tar
+/// header (`SOURCE_DATE_EPOCH`, or 0) and the compression, which decide the
+/// layer's bytes, and the rebuild cache that may hold a layer of the same bytes.
+/// The default is the epoch 0, gzip and no cache.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LayerOptions {
+    pub epoch: u64,
+    pub compression: Compression,
+    pub cache: crate::cache::Cache,
 }
 
 /// The platform of an image (for a build, as read from the ELF header): the one
@@ -153,85 +156,6 @@ pub fn rfc3339(epoch: u64) -> String {
     )
 }
 
-/// Build one gzip layer holding `files` (plus their parent directories).
-pub fn build_layer(files: &[LayerFile<'_>], epoch: u64) -> Result<Layer> {
-    build_layer_in(files, epoch, None, Compression::Gzip)
-}
-
-/// [`build_layer`], with the compressed layer spooled to an unnamed temporary file
-/// in `spool_dir` instead of memory (for big binaries: the peak RSS stays near the
-/// binary's size).
-pub fn build_layer_in(
-    files: &[LayerFile<'_>],
-    epoch: u64,
-    spool_dir: Option<&std::path::Path>,
-    compression: Compression,
-) -> Result<Layer> {
-    let off = crate::cache::Cache::off();
-    Ok(build_layer_cached(files, epoch, spool_dir, compression, &off)?.0)
-}
-
-/// [`build_layer_in`], reusing the compressed layer from `cache` when the same
-/// files were compressed the same way before (`true`: reused).
-pub fn build_layer_cached(
-    files: &[LayerFile<'_>],
-    epoch: u64,
-    spool_dir: Option<&std::path::Path>,
-    compression: Compression,
-    cache: &crate::cache::Cache,
-) -> Result<(Layer, bool)> {
-    // Every parent directory of every file, as its own entry.
-    let dirs: BTreeSet<String> = files.iter().flat_map(|f| parent_dirs(&f.path)).collect();
-    let mut entries: BTreeMap<String, LayerEntry> = dirs
-        .into_iter()
-        .map(|d| (d, LayerEntry::Dir(Owner::root(0o755))))
-        .collect();
-    for f in files {
-        let rel = f.path.trim_start_matches('/').to_string();
-        let entry = LayerEntry::File(Owner::root(f.mode), Content::Bytes(f.data));
-        if entries.insert(rel.clone(), entry).is_some() {
-            anyhow::bail!("`{}` is added to the image twice", f.path);
-        }
-    }
-    layers::write_cached(&entries, epoch, spool_dir, compression, cache)
-}
-
-/// The parent directories of an image path, relative, each ending in `/`
-/// (`/usr/bin/app` → `usr/`, `usr/bin/`).
-fn parent_dirs(path: &str) -> Vec<String> {
-    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let mut acc = String::new();
-    let mut dirs = Vec::new();
-    for part in &parts[..parts.len() - 1] {
-        acc.push_str(part);
-        acc.push('/');
-        dirs.push(acc.clone());
-    }
-    dirs
-}
-
-/// The layer [`build_layer_cached`] makes of one file, if the cache holds it,
-/// knowing only the `sha256:<hex>` of the file's bytes: nothing is compressed
-/// and the bytes need not be read (`None`: build it from the bytes).
-pub fn cached_file_layer(
-    path: &str,
-    mode: u32,
-    digest: &str,
-    epoch: u64,
-    compression: Compression,
-    cache: &crate::cache::Cache,
-) -> Option<Layer> {
-    let mut rows: BTreeMap<String, layers::KeyRow> = parent_dirs(path)
-        .into_iter()
-        .map(|d| (d, ("dir", Owner::root(0o755), String::new())))
-        .collect();
-    rows.insert(
-        path.trim_start_matches('/').to_string(),
-        ("file", Owner::root(mode), digest.to_string()),
-    );
-    layers::cached(&rows, epoch, compression, cache)
-}
-
 /// The OCI media type of a layer compressed with `c`.
 pub fn layer_media_type(c: Compression) -> MediaType {
     match c {
@@ -276,6 +200,34 @@ pub fn build_image_with(
 ) -> Result<Image> {
     let (layers, comments): (Vec<Layer>, Vec<String>) = layers.into_iter().unzip();
     let created = rfc3339(epoch);
+    let rootfs = RootFsBuilder::default()
+        .typ("layers")
+        .diff_ids(layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>())
+        .build()?;
+    let mut config = ImageConfigurationBuilder::default()
+        .created(created.clone())
+        .architecture(oci_arch(&platform.architecture))
+        .os(Os::from(platform.os.as_str()))
+        .config(runtime_config(spec, contents)?)
+        .rootfs(rootfs)
+        .history(history(spec, &comments, &created)?);
+    if let Some(v) = &platform.variant {
+        config = config.variant(v.clone());
+    }
+    let config = Blob::new(MediaType::ImageConfig, to_canonical_json(&config.build()?)?);
+    let manifest = manifest_of(&config, &layers, &contents.annotations)?;
+    Ok(Image {
+        reference: spec.reference.to_string(),
+        platform: platform.clone(),
+        config,
+        layers,
+        manifest,
+    })
+}
+
+/// What the image runs, and how: the `config` of the image config (user,
+/// entrypoint, cmd, env, working dir, ports, stop signal, labels).
+fn runtime_config(spec: &ImageSpec, contents: &Contents) -> Result<oci_spec::image::Config> {
     let mut cfg = ConfigBuilder::default()
         .user(spec.user.clone())
         .entrypoint(vec![spec.path.clone()]);
@@ -308,9 +260,16 @@ pub fn build_image_with(
             .entry("org.opencontainers.image.version".into())
             .or_insert_with(|| v.clone());
     }
-    cfg = cfg.labels(labels);
+    Ok(cfg.labels(labels).build()?)
+}
 
-    let history = comments
+/// One history entry per layer, `created` at the epoch, saying what it holds.
+fn history(
+    spec: &ImageSpec,
+    comments: &[String],
+    created: &str,
+) -> Result<Vec<oci_spec::image::History>> {
+    comments
         .iter()
         .map(|comment| {
             // The binary's entry reads as it always has: the hello digest is pinned.
@@ -320,28 +279,21 @@ pub fn build_image_with(
                 comment.clone()
             };
             Ok(HistoryBuilder::default()
-                .created(created.clone())
+                .created(created.to_string())
                 .created_by(format!("cargo-slim build ({by})"))
                 .comment(comment.clone())
                 .build()?)
         })
-        .collect::<Result<Vec<_>>>()?;
-    let rootfs = RootFsBuilder::default()
-        .typ("layers")
-        .diff_ids(layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>())
-        .build()?;
-    let mut config = ImageConfigurationBuilder::default()
-        .created(created)
-        .architecture(oci_arch(&platform.architecture))
-        .os(Os::from(platform.os.as_str()))
-        .config(cfg.build()?)
-        .rootfs(rootfs)
-        .history(history);
-    if let Some(v) = &platform.variant {
-        config = config.variant(v.clone());
-    }
-    let config = Blob::new(MediaType::ImageConfig, to_canonical_json(&config.build()?)?);
+        .collect()
+}
 
+/// The image manifest of `config` and `layers`, with `annotations` (none: no
+/// `annotations` key).
+fn manifest_of(
+    config: &Blob,
+    layers: &[Layer],
+    annotations: &BTreeMap<String, String>,
+) -> Result<Blob> {
     let mut manifest = ImageManifestBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageManifest)
@@ -353,17 +305,13 @@ pub fn build_image_with(
                 .collect::<Result<Vec<_>>>()?,
         )
         .build()?;
-    if !contents.annotations.is_empty() {
-        manifest.set_annotations(Some(contents.annotations.clone().into_iter().collect()));
+    if !annotations.is_empty() {
+        manifest.set_annotations(Some(annotations.clone().into_iter().collect()));
     }
-    let manifest = Blob::new(MediaType::ImageManifest, to_canonical_json(&manifest)?);
-    Ok(Image {
-        reference: spec.reference.to_string(),
-        platform: platform.clone(),
-        config,
-        layers,
-        manifest,
-    })
+    Ok(Blob::new(
+        MediaType::ImageManifest,
+        to_canonical_json(&manifest)?,
+    ))
 }
 
 /// What each layer of `image` holds, from its config's history.
@@ -432,6 +380,16 @@ pub fn docker_manifest_json(image: &Image) -> Result<Vec<u8>> {
 mod tests {
     use super::*;
 
+    /// A layer of `files` at `epoch`, gzip, no cache.
+    fn file_layer(files: &[LayerFile<'_>], epoch: u64) -> Layer {
+        let options = LayerOptions {
+            epoch,
+            ..LayerOptions::default()
+        };
+        let built = LayerBuilder::files(files).unwrap();
+        built.build(&options, None).unwrap().layer
+    }
+
     #[test]
     fn stop_signal_goes_to_the_config_and_annotations_to_the_manifest() {
         let platform = Platform {
@@ -446,7 +404,7 @@ mod tests {
                 mode: 0o555,
                 data: b"x",
             }];
-            build_layer(&files, 0).unwrap()
+            file_layer(&files, 0)
         };
         let plain = build_image(&spec, &platform, vec![layer()], 0).unwrap();
         let contents = Contents {
@@ -454,7 +412,9 @@ mod tests {
             annotations: BTreeMap::from([("org.example.note".into(), "x".into())]),
             ..Contents::default()
         };
-        let sys = layers::build_node_layer(&[layers::tmp()], 0, None, Compression::Gzip).unwrap();
+        let tmp = [layers::tmp()];
+        let sys = LayerBuilder::nodes(&tmp).unwrap();
+        let sys = sys.build(&LayerOptions::default(), None).unwrap().layer;
         let image = build_image_with(
             &spec,
             &contents,
@@ -509,8 +469,8 @@ mod tests {
             mode: 0o555,
             data,
         }];
-        let a = build_layer(&files, 0).unwrap();
-        let b = build_layer(&files, 0).unwrap();
+        let a = file_layer(&files, 0);
+        let b = file_layer(&files, 0);
         assert_eq!(a, b);
         let tar_bytes = {
             use std::io::Read;
@@ -531,7 +491,7 @@ mod tests {
             names,
             ["usr/", "usr/local/", "usr/local/bin/", "usr/local/bin/app"]
         );
-        let c = build_layer(&files, 5).unwrap();
+        let c = file_layer(&files, 5);
         assert_ne!(a.diff_id, c.diff_id, "the epoch must reach the tar headers");
     }
 }

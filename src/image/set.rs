@@ -192,7 +192,7 @@ mod tests {
     use super::*;
     use crate::oci::media::{MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST};
     const SPDX: &str = crate::oci::SbomFormat::Spdx.media_type();
-    use crate::image::{build_image, build_layer, tarball, ImageSpec, LayerFile};
+    use crate::image::{build_image, tarball, ImageSpec, Layer, LayerBuilder};
 
     fn platform(arch: &str, variant: Option<&str>) -> Platform {
         Platform {
@@ -205,29 +205,14 @@ mod tests {
     /// An image whose binary differs per platform and which shares the `certs` layer.
     fn image(spec: &ImageSpec, p: &Platform, certs: bool) -> Image {
         let bin = format!("\x7fELF binary for {p}");
-        let mut layers = vec![build_layer(
-            &[LayerFile {
-                path: spec.path.clone(),
-                mode: 0o555,
-                data: bin.as_bytes(),
-            }],
-            0,
-        )
-        .unwrap()];
+        let layer = |path: &str, mode, data: &[u8]| -> Layer {
+            let built = LayerBuilder::file(path, mode, data).unwrap();
+            built.build(&Default::default(), None).unwrap().layer
+        };
+        let mut layers = vec![layer(&spec.path, 0o555, bin.as_bytes())];
         if certs {
             let ca = b"-----BEGIN CERTIFICATE-----\n";
-            layers.insert(
-                0,
-                build_layer(
-                    &[LayerFile {
-                        path: "/etc/ssl/certs/ca-certificates.crt".into(),
-                        mode: 0o444,
-                        data: ca,
-                    }],
-                    0,
-                )
-                .unwrap(),
-            );
+            layers.insert(0, layer("/etc/ssl/certs/ca-certificates.crt", 0o444, ca));
         }
         build_image(spec, p, layers, 0).unwrap()
     }

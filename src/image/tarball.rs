@@ -34,7 +34,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::{docker_manifest_json, index_json, reference_annotations, Image, ImageSet};
+use super::{docker_manifest_json, index_json, reference_annotations, Blob, Image, ImageSet};
 
 pub const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
@@ -68,43 +68,50 @@ fn append_from<W: Write>(
     tar.append(&h, data)
 }
 
-/// Write the whole archive to `w` in the documented order.
-pub fn write_to<W: Write>(image: &Image, w: W, epoch: u64) -> Result<W> {
+/// A blob at `blobs/sha256/<hex>`, streamed from where it is.
+fn append_blob<W: Write>(
+    tar: &mut tar::Builder<W>,
+    blob: &Blob,
+    epoch: u64,
+) -> std::io::Result<()> {
+    let path = format!("blobs/sha256/{}", blob.hex());
+    append_from(tar, &path, blob.reader(), blob.size(), epoch)
+}
+
+/// The archive in the documented order: `oci-layout`, `index.json`,
+/// `manifest.json` (of `first`, the image `docker load` takes), then `blobs`.
+fn write_archive<'b, W: Write>(
+    w: W,
+    index_json: &[u8],
+    first: &Image,
+    blobs: impl IntoIterator<Item = &'b Blob>,
+    epoch: u64,
+) -> Result<W> {
     let mut tar = tar::Builder::new(w);
     append(&mut tar, "oci-layout", OCI_LAYOUT, epoch)?;
-    append(&mut tar, "index.json", &index_json(image)?, epoch)?;
+    append(&mut tar, "index.json", index_json, epoch)?;
     append(
         &mut tar,
         "manifest.json",
-        &docker_manifest_json(image)?,
+        &docker_manifest_json(first)?,
         epoch,
     )?;
-    append(
-        &mut tar,
-        &format!("blobs/sha256/{}", image.config.hex()),
-        &image.config.bytes()?,
-        epoch,
-    )?;
-    for layer in &image.layers {
-        append_from(
-            &mut tar,
-            &format!("blobs/sha256/{}", layer.blob.hex()),
-            layer.blob.reader(),
-            layer.blob.size(),
-            epoch,
-        )?;
+    for blob in blobs {
+        append_blob(&mut tar, blob, epoch)?;
     }
-    append(
-        &mut tar,
-        &format!("blobs/sha256/{}", image.manifest.hex()),
-        &image.manifest.bytes()?,
-        epoch,
-    )?;
     Ok(tar.into_inner()?)
 }
 
+/// Write the whole archive of one image to `w`: its config, layers and manifest.
+pub fn write_to<W: Write>(image: &Image, w: W, epoch: u64) -> Result<W> {
+    let blobs = std::iter::once(&image.config)
+        .chain(image.layers.iter().map(|l| &l.blob))
+        .chain(std::iter::once(&image.manifest));
+    write_archive(w, &index_json(image)?, image, blobs, epoch)
+}
+
 /// `index.json` of a multi-platform tarball: one descriptor, the image index's.
-fn set_index_json(set: &ImageSet, index: &super::Blob) -> Result<Vec<u8>> {
+fn set_index_json(set: &ImageSet, index: &Blob) -> Result<Vec<u8>> {
     let mut desc = index.descriptor()?;
     desc.set_annotations(Some(reference_annotations(&set.reference)));
     super::index_of(vec![desc])
@@ -116,25 +123,8 @@ pub fn write_set_to<W: Write>(set: &ImageSet, w: W, epoch: u64) -> Result<W> {
     let Some(index) = &set.index else {
         return write_to(&set.images[0], w, epoch);
     };
-    let mut tar = tar::Builder::new(w);
-    append(&mut tar, "oci-layout", OCI_LAYOUT, epoch)?;
-    append(&mut tar, "index.json", &set_index_json(set, index)?, epoch)?;
-    append(
-        &mut tar,
-        "manifest.json",
-        &docker_manifest_json(&set.images[0])?,
-        epoch,
-    )?;
-    for blob in set.blobs() {
-        append_from(
-            &mut tar,
-            &format!("blobs/sha256/{}", blob.hex()),
-            blob.reader(),
-            blob.size(),
-            epoch,
-        )?;
-    }
-    Ok(tar.into_inner()?)
+    let index_json = set_index_json(set, index)?;
+    write_archive(w, &index_json, &set.images[0], set.blobs(), epoch)
 }
 
 /// Write the archive of `set` next to `path`, complete but not yet in place.
@@ -147,12 +137,7 @@ pub fn write_set(set: &ImageSet, path: &Path, epoch: u64) -> Result<u64> {
     crate::io::write_atomic_with(path, |w| write_set_to(set, w, epoch).map(|_| ()))
 }
 
-/// Write the archive next to `path`, complete but not yet in place.
-pub fn prepare(image: &Image, path: &Path, epoch: u64) -> Result<crate::io::Pending> {
-    crate::io::prepare_with(path, |w| write_to(image, w, epoch).map(|_| ()))
-}
-
-/// Write the archive to `path` atomically; returns its size in bytes.
+/// Write the archive of one image to `path` atomically; returns its size in bytes.
 pub fn write(image: &Image, path: &Path, epoch: u64) -> Result<u64> {
     crate::io::write_atomic_with(path, |w| write_to(image, w, epoch).map(|_| ()))
 }

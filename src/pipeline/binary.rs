@@ -3,13 +3,15 @@
 //! cargo left is the very file an earlier build prepared.
 //!
 //! In: the [`Compiled`] binary and the plan. Out: [`Prepared`] — the inspection,
-//! the per-crate sizes and the [`Stripped`] binary. Why the cache: on a no-op
-//! rebuild this was most of cargo-slim's own time (reading a 7 MB unstripped
-//! binary, hashing it, scanning it and stripping it) to get the bytes of the run
-//! before. Only cargo's own output is reused this way (cargo itself trusts file
-//! times to skip the build), and only on a local file system that keeps change
-//! times ([`cache::identity`]: device, inode, size, mtime and ctime to the
-//! nanosecond, once the file has settled). The entry's key adds the path, the
+//! the per-crate sizes and the [`ImageBinary`] (the stripped bytes, or the
+//! image's layer of them when the cache holds it) — and the binary's own layer
+//! ([`binary_layer`]). Why the cache: on a no-op rebuild this was most of
+//! cargo-slim's own time (reading a 7 MB unstripped binary, hashing it, scanning
+//! it and stripping it) to get the bytes of the run before. Only cargo's own
+//! output is reused this way (cargo itself trusts file times to skip the build),
+//! and only on a local file system that keeps change times ([`cache::identity`]:
+//! device, inode, size, mtime and ctime to the nanosecond, once the file has
+//! settled). The entry's key adds the path, the
 //! target and the `.dep-v0` section strip adds; it holds the verdict's words and
 //! the stripped bytes' digest (the bytes themselves are kept under that digest,
 //! and read only when the image's layer of them is not cached or UPX packs
@@ -27,6 +29,7 @@ use crate::cache;
 use crate::config::Plan;
 use crate::elf::{self, Expect, Inspection, LinkKind};
 use crate::error::{io_failure, Failure};
+use crate::image::{BuiltLayer, Layer, LayerBuilder, LayerOptions};
 use crate::shell::Shell;
 use crate::strip as stripper;
 
@@ -36,29 +39,65 @@ pub struct Prepared {
     pub unstripped_digest: String,
     pub inspection: Inspection,
     pub attribution: Option<Attribution>,
-    pub stripped: Stripped,
+    /// The stripped binary (UPX has not packed it yet).
+    pub stripped: ImageBinary,
 }
 
-/// The binary on its way into the image and the sizes around it.
-pub struct Stripped {
-    /// The bytes; empty when `layer` already holds them (they were not read).
-    pub binary: Vec<u8>,
-    /// The binary's layer, taken from the cache without reading the stripped
-    /// bytes (an unchanged binary, no UPX).
-    pub layer: Option<crate::image::Layer>,
+/// The binary as it goes into the image — stripped, then maybe packed by UPX —
+/// and the sizes measured on the way.
+pub struct ImageBinary {
+    pub content: BinaryContent,
     pub unstripped_size: u64,
     pub stripped_size: u64,
+    /// What UPX did (`None`: not asked to pack).
     pub upx: Option<crate::report::UpxReport>,
     /// Bytes of the `.dep-v0` section added while stripping (0: none).
     pub dep_v0: u64,
 }
 
-impl Stripped {
+/// The binary's bytes, or the layer that already holds them.
+pub enum BinaryContent {
+    /// Read (and stripped, or packed by UPX): the binary's layer is made of them.
+    Bytes(Vec<u8>),
+    /// The image's layer of the stripped bytes, out of the rebuild cache: the
+    /// binary is unchanged and not packed, so its bytes were not read.
+    CachedLayer(Layer),
+}
+
+impl ImageBinary {
     /// The size of the binary as it goes into the image.
     pub fn final_size(&self) -> u64 {
-        match &self.layer {
-            Some(_) => self.stripped_size,
-            None => self.binary.len() as u64,
+        match &self.content {
+            BinaryContent::Bytes(bytes) => bytes.len() as u64,
+            BinaryContent::CachedLayer(_) => self.stripped_size,
+        }
+    }
+
+    /// The bytes, when they were read.
+    pub fn bytes(&self) -> Option<&[u8]> {
+        match &self.content {
+            BinaryContent::Bytes(bytes) => Some(bytes),
+            BinaryContent::CachedLayer(_) => None,
+        }
+    }
+}
+
+/// What stripping gave: the stripped bytes and the sizes around them.
+pub(super) struct Stripped {
+    pub bytes: Vec<u8>,
+    pub unstripped_size: u64,
+    /// Bytes of the `.dep-v0` section added (0: none).
+    pub dep_v0: u64,
+}
+
+impl From<Stripped> for ImageBinary {
+    fn from(s: Stripped) -> ImageBinary {
+        ImageBinary {
+            stripped_size: s.bytes.len() as u64,
+            content: BinaryContent::Bytes(s.bytes),
+            unstripped_size: s.unstripped_size,
+            upx: None,
+            dep_v0: s.dep_v0,
         }
     }
 }
@@ -89,6 +128,36 @@ struct Record {
 }
 
 impl Record {
+    /// The record of a binary judged (`inspection`, and the warnings and notes
+    /// `said` about it) and stripped.
+    fn of(
+        inspection: &Inspection,
+        (warnings, notes): (Vec<String>, Vec<String>),
+        unstripped_digest: &str,
+        attributed: bool,
+        stripped: &Stripped,
+    ) -> Record {
+        Record {
+            machine: inspection.machine,
+            kind: inspection.kind.as_str().to_string(),
+            interpreter: inspection.interpreter.clone(),
+            needed: inspection.needed.clone(),
+            has_symtab: inspection.has_symtab,
+            has_debug: inspection.has_debug,
+            exec_stack: inspection.exec_stack,
+            inspection_warnings: inspection.warnings.clone(),
+            warnings,
+            notes,
+            unstripped_size: stripped.unstripped_size,
+            unstripped_digest: unstripped_digest.to_string(),
+            dep_v0: stripped.dep_v0,
+            attributed,
+            stripped_digest: crate::digest::sha256_digest(&stripped.bytes),
+            stripped_size: stripped.bytes.len() as u64,
+            allocator: inspection.allocator.clone(),
+        }
+    }
+
     fn inspection(&self) -> Option<Inspection> {
         let (arch, variant) = elf::inspect::arch_of(self.machine);
         Some(Inspection {
@@ -138,36 +207,9 @@ pub fn prepare(
     clock.lap("strip");
     // Stored only when nothing wrote the file while it was read.
     if let Some(key) = key.filter(|_| cache::identity(&compiled.path) == identity) {
-        let record = Record {
-            machine: inspection.machine,
-            kind: inspection.kind.as_str().to_string(),
-            interpreter: inspection.interpreter.clone(),
-            needed: inspection.needed.clone(),
-            has_symtab: inspection.has_symtab,
-            has_debug: inspection.has_debug,
-            exec_stack: inspection.exec_stack,
-            inspection_warnings: inspection.warnings.clone(),
-            warnings,
-            notes,
-            unstripped_size: stripped.unstripped_size,
-            unstripped_digest: digest.clone(),
-            dep_v0: stripped.dep_v0,
-            attributed: attribution.is_some(),
-            stripped_digest: crate::digest::sha256_digest(&stripped.binary),
-            stripped_size: stripped.stripped_size,
-            allocator: inspection.allocator.clone(),
-        };
-        // The bytes under their digest, the verdict (small) under the file's
-        // identity: an unchanged rebuild whose layer is cached reads only the latter.
-        let stored = serde_json::to_vec(&record)
-            .map_err(|e| e.to_string())
-            .and_then(|meta| {
-                let hex = crate::digest::sha256_hex_of(&record.stripped_digest).unwrap_or("-");
-                plan.cache
-                    .store("stripped", hex, b"", &mut &stripped.binary[..])?;
-                plan.cache.store_meta("binary", &key, &meta)
-            });
-        if let Err(e) = stored {
+        let said = (warnings, notes);
+        let record = Record::of(&inspection, said, &digest, attribution.is_some(), &stripped);
+        if let Err(e) = keep(plan, &key, &record, &stripped.bytes) {
             shell.verbose("Skipping", format!("the rebuild cache: {e}"));
         }
     }
@@ -175,8 +217,18 @@ pub fn prepare(
         unstripped_digest: digest,
         inspection,
         attribution,
-        stripped,
+        stripped: stripped.into(),
     })
+}
+
+/// Keep the stripped `bytes` under their digest and the `record` (small) under
+/// the file's identity `key`: an unchanged rebuild whose layer is cached reads
+/// only the latter.
+fn keep(plan: &Plan, key: &str, record: &Record, bytes: &[u8]) -> Result<(), String> {
+    let meta = serde_json::to_vec(record).map_err(|e| e.to_string())?;
+    let hex = crate::digest::sha256_hex_of(&record.stripped_digest).unwrap_or("-");
+    plan.cache.store("stripped", hex, b"", &mut &bytes[..])?;
+    plan.cache.store_meta("binary", key, &meta)
 }
 
 /// The key of a prepared binary: everything that decides the verdict and the
@@ -202,13 +254,13 @@ fn reuse(key: &str, compiled: &Compiled, plan: &Plan, shell: &Shell) -> Option<P
     let layer = plan
         .upx
         .is_none()
-        .then(|| super::cached_binary_layer(plan, &record.stripped_digest))
+        .then(|| cached_binary_layer(plan, &record.stripped_digest))
         .flatten();
-    let binary = match &layer {
-        Some(_) => Vec::new(),
+    let content = match layer {
+        Some(layer) => BinaryContent::CachedLayer(layer),
         None => {
             let hex = crate::digest::sha256_hex_of(&record.stripped_digest)?;
-            plan.cache.load("stripped", hex)?.payload().ok()?
+            BinaryContent::Bytes(plan.cache.load("stripped", hex)?.payload().ok()?)
         }
     };
     // Per-crate sizes not kept (another `--split-std`, or pruned): a miss, so the
@@ -237,10 +289,9 @@ fn reuse(key: &str, compiled: &Compiled, plan: &Plan, shell: &Shell) -> Option<P
         unstripped_digest: record.unstripped_digest,
         inspection,
         attribution,
-        stripped: Stripped {
+        stripped: ImageBinary {
             stripped_size: record.stripped_size,
-            binary,
-            layer,
+            content,
             unstripped_size: record.unstripped_size,
             upx: None,
             dep_v0: record.dep_v0,
@@ -386,7 +437,7 @@ pub(super) fn strip(
     shell.status("Stripping", compiled.path.display());
     let unstripped_size = bytes.len() as u64;
     let dep_v0_size = dep_v0.as_ref().map_or(0, |d| d.data.len() as u64);
-    let binary = match stripper::strip_to_file_adding(&bytes, spool, dep_v0)? {
+    let stripped = match stripper::strip_to_file_adding(&bytes, spool, dep_v0)? {
         None => bytes,
         Some(mut file) => {
             drop(bytes);
@@ -398,13 +449,36 @@ pub(super) fn strip(
         }
     };
     Ok(Stripped {
-        stripped_size: binary.len() as u64,
-        binary,
-        layer: None,
+        bytes: stripped,
         unstripped_size,
-        upx: None,
         dep_v0: dep_v0_size,
     })
+}
+
+/// The mode of the binary in the image: read and execute for everyone.
+const BINARY_MODE: u32 = 0o555;
+
+/// How `plan` writes every layer of its image.
+pub(super) fn layer_options(plan: &Plan) -> LayerOptions {
+    LayerOptions {
+        epoch: plan.epoch,
+        compression: plan.compression,
+        cache: plan.cache.clone(),
+    }
+}
+
+/// The binary's own layer (read-only, at the image's binary path), spooled
+/// beside the output, and whether it came from the rebuild cache.
+pub(super) fn binary_layer(plan: &Plan, binary: &[u8]) -> Result<BuiltLayer> {
+    let spool = crate::io::output_dir(&plan.output)?;
+    let layer = LayerBuilder::file(&plan.image.path, BINARY_MODE, binary)?;
+    layer.build(&layer_options(plan), Some(spool))
+}
+
+/// [`binary_layer`] of the bytes with `digest`, if the rebuild cache holds it.
+fn cached_binary_layer(plan: &Plan, digest: &str) -> Option<Layer> {
+    let options = layer_options(plan);
+    LayerBuilder::cached_file(&plan.image.path, BINARY_MODE, digest, &options)
 }
 
 #[cfg(test)]

@@ -16,8 +16,7 @@ use crate::compile;
 use crate::config::Plan;
 use crate::elf::Inspection;
 use crate::error::Failure;
-use crate::image::layers;
-use crate::image::{self, files, Image, LayerFile, Platform};
+use crate::image::{self, files, BuiltLayer, Image, LayerBuilder, Platform};
 use crate::report::{self, BuildFacts, BuildReport, ImageFigures, LayerReport, NamedSize, Sizes};
 use crate::shell::Shell;
 
@@ -25,7 +24,7 @@ mod binary;
 mod compiled;
 mod pie;
 mod system;
-pub use binary::{prepare, Prepared, Stripped};
+pub use binary::{prepare, BinaryContent, ImageBinary, Prepared};
 pub use compiled::{compile, Compiled};
 pub use pie::{baseline as pie_baseline, PieInput};
 pub use system::{system_layer, SystemData, SystemLayer};
@@ -62,20 +61,29 @@ impl<'a> Clock<'a> {
 }
 
 /// Optional UPX packing of the stripped binary.
-pub fn upx(plan: &Plan, stripped: Stripped, insp: &Inspection, shell: &Shell) -> Result<Stripped> {
+pub fn upx(
+    plan: &Plan,
+    stripped: ImageBinary,
+    insp: &Inspection,
+    shell: &Shell,
+) -> Result<ImageBinary> {
     let Some(upx_plan) = &plan.upx else {
         return Ok(stripped);
     };
+    let BinaryContent::Bytes(bytes) = stripped.content else {
+        // The rebuild cache stands in for the bytes only when UPX is off.
+        anyhow::bail!("internal error: the binary to pack with UPX was not read");
+    };
     let runnable = crate::arch::host().is_some_and(|h| h.goarch == insp.arch);
-    let packed = crate::upx::pack(stripped.binary, upx_plan, runnable, shell)?;
+    let packed = crate::upx::pack(bytes, upx_plan, runnable, shell)?;
     if stripped.dep_v0 > 0 && packed.report.packed {
         shell.warn(
             "the UPX-packed binary hides its `.dep-v0` crate list from image scanners (Trivy, \
              syft); the SBOM beside the tarball still lists the crates",
         );
     }
-    Ok(Stripped {
-        binary: packed.binary,
+    Ok(ImageBinary {
+        content: BinaryContent::Bytes(packed.binary),
         upx: Some(packed.report),
         ..stripped
     })
@@ -87,7 +95,7 @@ pub fn upx(plan: &Plan, stripped: Stripped, insp: &Inspection, shell: &Shell) ->
 pub fn image(
     plan: &Plan,
     data: &SystemData,
-    binary: &Stripped,
+    binary: &ImageBinary,
     insp: &Inspection,
     shell: &Shell,
 ) -> Result<(Image, SystemLayer)> {
@@ -119,9 +127,9 @@ pub fn image(
     // the output, not in memory: the peak RSS stays near the binary's size.
     let spool = crate::io::output_dir(&plan.output)?;
     let mut built = Vec::new();
-    let (epoch, c, cache) = (plan.epoch, plan.compression, &plan.cache);
+    let options = binary::layer_options(plan);
     if !system.is_empty() {
-        let layer = layers::build_node_layer_cached(&system, epoch, Some(spool), c, cache)?;
+        let layer = LayerBuilder::nodes(&system)?.build(&options, Some(spool))?;
         built.push((
             reused(layer, shell),
             format!("system files: {}", held.join(", ")),
@@ -129,64 +137,34 @@ pub fn image(
     }
     if !user.is_empty() {
         let dests: Vec<&str> = contents.files.iter().map(|f| f.dest.as_str()).collect();
-        let layer = layers::build_node_layer_cached(&user, epoch, Some(spool), c, cache)?;
+        let layer = LayerBuilder::nodes(&user)?.build(&options, Some(spool))?;
         built.push((reused(layer, shell), format!("files: {}", dests.join(", "))));
     }
-    let layer = match &binary.layer {
-        Some(layer) => (layer.clone(), true),
-        None => binary_layer(plan, &binary.binary)?,
+    let layer = match &binary.content {
+        BinaryContent::CachedLayer(layer) => BuiltLayer {
+            layer: layer.clone(),
+            reused: true,
+        },
+        BinaryContent::Bytes(bytes) => binary::binary_layer(plan, bytes)?,
     };
     built.push((reused(layer, shell), image::binary_comment(&plan.image)));
     let image = image::build_image_with(&spec, contents, &platform, built, plan.epoch)?;
     Ok((image, sys))
 }
 
-/// The mode of the binary in the image: read and execute for everyone.
-const BINARY_MODE: u32 = 0o555;
-
-/// The binary's own layer (read-only, at the image's binary path), and whether
-/// it came from the rebuild cache.
-fn binary_layer(plan: &Plan, binary: &[u8]) -> Result<(image::Layer, bool)> {
-    let file = [LayerFile {
-        path: plan.image.path.clone(),
-        mode: BINARY_MODE,
-        data: binary,
-    }];
-    let spool = crate::io::output_dir(&plan.output)?;
-    image::build_layer_cached(
-        &file,
-        plan.epoch,
-        Some(spool),
-        plan.compression,
-        &plan.cache,
-    )
-}
-
-/// [`binary_layer`] of the bytes with `digest`, if the rebuild cache holds it.
-fn cached_binary_layer(plan: &Plan, digest: &str) -> Option<image::Layer> {
-    image::cached_file_layer(
-        &plan.image.path,
-        BINARY_MODE,
-        digest,
-        plan.epoch,
-        plan.compression,
-        &plan.cache,
-    )
-}
-
 /// The layer, saying so when it came from the rebuild cache.
-fn reused((layer, hit): (image::Layer, bool), shell: &Shell) -> image::Layer {
-    if hit {
+fn reused(built: BuiltLayer, shell: &Shell) -> image::Layer {
+    if built.reused {
         shell.status(
             "Reused",
-            format!("layer {} from the cache", layer.blob.digest),
+            format!("layer {} from the cache", built.layer.blob.digest),
         );
     }
-    layer
+    built.layer
 }
 
 /// The figures of one platform; `tarball` is the size of the whole file.
-pub fn sizes(stripped: &Stripped, image: &Image, tarball: u64) -> Sizes {
+pub fn sizes(stripped: &ImageBinary, image: &Image, tarball: u64) -> Sizes {
     Sizes {
         binary_unstripped: Some(stripped.unstripped_size),
         binary_stripped: Some(stripped.stripped_size),

@@ -15,7 +15,7 @@
 use anyhow::Result;
 
 use super::binary::{dep_v0_section, read_binary, strip};
-use super::{Compiled, Prepared, Stripped};
+use super::{Compiled, ImageBinary, Prepared};
 use crate::compile::preset::Relocation;
 use crate::compile::{CargoBuild, CargoRun, PackageBuild};
 use crate::config::{Plan, Source};
@@ -49,7 +49,11 @@ impl PieInput {
         baseline.then(|| PieInput {
             digest: prepared.unstripped_digest.clone(),
             dep_v0: dep_v0_section(compiled, &Shell::buffer(Verbosity::Quiet)),
-            unpacked: plan.upx.as_ref().map(|_| prepared.stripped.binary.clone()),
+            unpacked: plan
+                .upx
+                .as_ref()
+                .and(prepared.stripped.bytes())
+                .map(<[u8]>::to_vec),
         })
     }
 }
@@ -61,7 +65,7 @@ pub fn baseline(
     plan: &Plan,
     compiled: &Compiled,
     input: Option<PieInput>,
-    ours: &Stripped,
+    ours: &ImageBinary,
     image: &Image,
     shell: &Shell,
 ) -> Result<Option<PieBaseline>> {
@@ -171,10 +175,13 @@ fn measure(
     }
     let spool = crate::io::output_dir(&plan.output)?;
     let stripped = strip(bytes, compiled, dep_v0, spool, &quiet)?;
-    Ok((stripped.stripped_size, layer_size(&stripped.binary, plan)?))
+    Ok((
+        stripped.bytes.len() as u64,
+        layer_size(&stripped.bytes, plan)?,
+    ))
 }
 
 /// The compressed size of the image's binary layer if it held `binary`.
 fn layer_size(binary: &[u8], plan: &Plan) -> Result<u64> {
-    Ok(super::binary_layer(plan, binary)?.0.blob.size())
+    Ok(super::binary::binary_layer(plan, binary)?.layer.blob.size())
 }

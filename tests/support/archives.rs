@@ -6,22 +6,15 @@
 
 use std::path::Path;
 
-use cargo_slim::image::{build_image, build_layer, Image, ImageSpec, LayerFile, Platform};
+use cargo_slim::image::{build_image, Image, ImageSpec, LayerBuilder, Platform};
 use serde_json::{json, Value};
 
 use super::tar::Tar;
 
 /// A one-file image (`/payload.bin` = `data`) for `arch` (`arm64` gets variant `v8`).
 pub fn payload_image(name: &str, data: &[u8], arch: &str) -> Image {
-    let layer = build_layer(
-        &[LayerFile {
-            path: "/payload.bin".into(),
-            mode: 0o444,
-            data,
-        }],
-        0,
-    )
-    .unwrap();
+    let built = LayerBuilder::file("/payload.bin", 0o444, data).unwrap();
+    let layer = built.build(&Default::default(), None).unwrap().layer;
     let spec = ImageSpec {
         reference: cargo_slim::reference::Reference::parse(&format!("localhost/{name}:1")).unwrap(),
         path: "/payload.bin".into(),

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use cargo_slim::image::{build_image, build_layer, tarball, ImageSpec, LayerFile, Platform};
+use cargo_slim::image::{build_image, tarball, ImageSpec, LayerBuilder, LayerOptions, Platform};
 use cargo_slim::image::{Image, ImageSet};
 
 use super::{fixture, in_ci, run_ok, slim, text};
@@ -51,15 +51,12 @@ pub fn platform(goarch: &str) -> Platform {
 /// ELF fixture `elf` (testdata/elf), every timestamp `epoch`.
 pub fn fixture_image(reference: &str, platform: &Platform, elf: &str, epoch: u64) -> Image {
     let data = std::fs::read(fixture("elf").join(elf)).unwrap();
-    let layer = build_layer(
-        &[LayerFile {
-            path: "/app".into(),
-            mode: 0o555,
-            data: &data,
-        }],
+    let options = LayerOptions {
         epoch,
-    )
-    .unwrap();
+        ..LayerOptions::default()
+    };
+    let built = LayerBuilder::file("/app", 0o555, &data).unwrap();
+    let layer = built.build(&options, None).unwrap().layer;
     let spec = ImageSpec {
         reference: cargo_slim::reference::Reference::parse(reference).unwrap(),
         ..ImageSpec::default()

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use cargo_slim::digest::sha256_digest;
-use cargo_slim::image::{build_image, build_layer, tarball, ImageSpec, LayerFile, Platform};
+use cargo_slim::image::{build_image, tarball, ImageSpec, LayerBuilder, LayerFile, Platform};
 use cargo_slim::reference::Reference;
 use cargo_slim::verify::verify_bytes;
 use serde_json::{json, Value};
@@ -49,7 +49,8 @@ pub fn slim_tarball(
             data,
         })
         .collect();
-    let layer = build_layer(&files, 0).unwrap();
+    let built = LayerBuilder::files(&files).unwrap();
+    let layer = built.build(&Default::default(), None).unwrap().layer;
     let platform = Platform {
         os: "linux".into(),
         architecture: arch.into(),
@@ -483,15 +484,8 @@ fn multi_platform_archive() -> Vec<u8> {
     let amd = elf_bytes("static");
     let arm = elf_bytes("aarch64-static");
     let image = |data: &[u8], arch: &str| -> Image {
-        let layer = build_layer(
-            &[LayerFile {
-                path: "/app".into(),
-                mode: 0o555,
-                data,
-            }],
-            0,
-        )
-        .unwrap();
+        let built = LayerBuilder::file("/app", 0o555, data).unwrap();
+        let layer = built.build(&Default::default(), None).unwrap().layer;
         let platform = Platform {
             os: "linux".into(),
             architecture: arch.into(),

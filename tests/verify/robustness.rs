@@ -105,7 +105,7 @@ fn mutate(rng: &mut XorShift, base: &[u8], headers: &[usize]) -> Vec<u8> {
 /// An image whose one layer (uncompressed, so its headers get mutated too) holds
 /// the binary and names only PAX records can carry: 101 and 255 bytes, a 300-byte path.
 fn pax_image(binary: &[u8]) -> Vec<u8> {
-    use cargo_slim::image::layers::{build_node_layer, Node};
+    use cargo_slim::image::{layers::Node, LayerBuilder};
     use std::io::Read;
     let deep = format!(
         "/{}/f",
@@ -117,7 +117,8 @@ fn pax_image(binary: &[u8]) -> Vec<u8> {
         Node::file(format!("/p/{}", "b".repeat(255)), 0o444, b"255".to_vec()),
         Node::file(deep, 0o444, b"deep".to_vec()),
     ];
-    let layer = build_node_layer(&nodes, 0, None, cargo_slim::image::Compression::Gzip).unwrap();
+    let built = LayerBuilder::nodes(&nodes).unwrap();
+    let layer = built.build(&Default::default(), None).unwrap().layer;
     let mut plain = Vec::new();
     flate2::read::GzDecoder::new(&layer.blob.bytes().unwrap()[..])
         .read_to_end(&mut plain)
