@@ -85,11 +85,13 @@ pub struct Attribution {
 
 impl Attribution {
     /// File bytes of all allocated sections: what `crates` sums to.
+    #[cfg(test)]
     pub fn allocated_total(&self) -> u64 {
         self.sections.iter().map(|s| s.bytes).sum()
     }
 
     /// Bytes charged to `name` in `crates` (0 if absent).
+    #[cfg(test)]
     pub fn crate_bytes(&self, name: &str) -> u64 {
         self.crates
             .iter()

@@ -138,13 +138,13 @@ pub enum CiSystem {
 }
 
 impl InitArgs {
-    pub fn to_request(&self) -> cargo_slim::init::InitRequest {
-        cargo_slim::init::InitRequest {
+    pub fn to_request(&self) -> cargo_slim::commands::init::InitRequest {
+        cargo_slim::commands::init::InitRequest {
             manifest_path: self.manifest_path.clone(),
             package: self.package.clone(),
             ci: match self.ci {
-                CiSystem::Github => cargo_slim::init::Ci::Github,
-                CiSystem::Gitlab => cargo_slim::init::Ci::Gitlab,
+                CiSystem::Github => cargo_slim::commands::init::Ci::Github,
+                CiSystem::Gitlab => cargo_slim::commands::init::Ci::Gitlab,
             },
             force: self.force,
         }

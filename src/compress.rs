@@ -82,7 +82,6 @@ pub struct Summary<W> {
     pub uncompressed_size: u64,
     /// `sha256:<hex>` of the compressed blob.
     pub digest: String,
-    pub compressed_size: u64,
 }
 
 /// Hashes and counts what passes through to `inner`.
@@ -194,7 +193,6 @@ impl<W: Write> LayerWriter<W> {
                     diff_id: s.diff_id,
                     uncompressed_size: s.uncompressed_size,
                     digest: s.digest,
-                    compressed_size: s.compressed_size,
                 });
             }
             Encoder::Max {
@@ -215,7 +213,6 @@ impl<W: Write> LayerWriter<W> {
         Ok(Summary {
             uncompressed_size: plain.len(),
             diff_id: plain.digest(),
-            compressed_size: tee.sha.len(),
             digest: tee.sha.digest(),
             inner: tee.inner,
         })
@@ -317,7 +314,6 @@ mod tests {
             assert_eq!(s.diff_id, crate::digest::sha256_digest(&data), "{c:?}");
             assert_eq!(s.uncompressed_size, data.len() as u64);
             assert_eq!(s.digest, crate::digest::sha256_digest(&blob));
-            assert_eq!(s.compressed_size, blob.len() as u64);
             let mut back = Vec::new();
             decoder(sniff(&blob), &blob[..])
                 .unwrap()

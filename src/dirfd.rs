@@ -125,11 +125,6 @@ impl Dir {
         Dir(OwnedFd::from(file))
     }
 
-    /// `fstat` of the folder itself.
-    pub fn stat(&self) -> io::Result<Stat> {
-        stat_of(&self.0)
-    }
-
     /// The names in the folder, sorted by bytes, without `.` and `..`.
     pub fn names(&self) -> io::Result<Vec<OsString>> {
         // SAFETY: dup of a live descriptor; fdopendir takes the copy, closedir closes it.

@@ -9,12 +9,13 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
+use cargo_slim::commands::{self, build::build};
+use cargo_slim::config;
 use cargo_slim::error::{BudgetExceeded, Failure};
 use cargo_slim::push::{push, PushOptions};
 use cargo_slim::report::BuildReport;
 use cargo_slim::shell::{Shell, Verbosity};
 use cargo_slim::verify::{verify_path, Report};
-use cargo_slim::{build, config, report_archive};
 use cli::{Command, IndexArgs, InitArgs, MessageFormat, VerifyArgs};
 
 fn main() -> ExitCode {
@@ -47,7 +48,7 @@ fn main() -> ExitCode {
         }),
         Command::Report(r) => {
             let plan = config::report_plan(&r.budget.to_request(), false, None);
-            plan.and_then(|plan| report_archive(&r.tarball, &plan, &shell))
+            plan.and_then(|plan| commands::report::report(&r.tarball, &plan, &shell))
                 .and_then(|(reports, over)| emit(format, &reports, over))
         }
         Command::Verify(v) => run_verify(&v, format, &shell),
@@ -119,7 +120,7 @@ fn push_and_print(
 
 /// `cargo slim index`: print the output path (or the `indexed` JSON line).
 fn run_index(args: &IndexArgs, format: MessageFormat, shell: &Shell) -> Result<()> {
-    let merged = cargo_slim::merge::merge(&args.inputs, &args.output, args.force, shell)?;
+    let merged = commands::index::merge(&args.inputs, &args.output, args.force, shell)?;
     match format {
         MessageFormat::Human => print_out(&merged.path.display().to_string())?,
         MessageFormat::Json => print_out(
@@ -139,7 +140,7 @@ fn run_index(args: &IndexArgs, format: MessageFormat, shell: &Shell) -> Result<(
 
 /// `cargo slim init`: print the files written (or the `initialized` JSON line).
 fn run_init(args: &InitArgs, format: MessageFormat, shell: &Shell) -> Result<()> {
-    let done = cargo_slim::init::init(&args.to_request(), shell)?;
+    let done = commands::init::init(&args.to_request(), shell)?;
     match format {
         MessageFormat::Human => {
             print_out(&done.workflow.display().to_string())?;

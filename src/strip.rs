@@ -11,6 +11,7 @@
 //! loaded at run time, and skipped when the binary already carries one (built
 //! with `cargo auditable`) or has no section table (UPX-packed).
 
+#[cfg(test)]
 use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufWriter, Seek};
@@ -32,6 +33,7 @@ fn strippable(name: &[u8]) -> bool {
 
 /// Remove symbols and debug sections. Returns the input unchanged (borrowed) when
 /// there is nothing to remove.
+#[cfg(test)]
 pub fn strip(data: &[u8]) -> Result<Cow<'_, [u8]>, Failure> {
     let Some(builder) = plan(data, None)? else {
         return Ok(Cow::Borrowed(data));
@@ -41,20 +43,17 @@ pub fn strip(data: &[u8]) -> Result<Cow<'_, [u8]>, Failure> {
     Ok(Cow::Owned(out))
 }
 
-/// [`strip`], writing the stripped file to an unnamed temporary file in `dir`
-/// (rewound) instead of memory, so the caller can drop the unstripped bytes
-/// before reading it: a big binary is never held twice. `None`: nothing to strip.
-pub fn strip_to_file(data: &[u8], dir: &Path) -> Result<Option<File>, Failure> {
-    strip_to_file_adding(data, dir, None)
-}
-
 /// A section to add while stripping: its name and contents.
 pub struct Added<'a> {
     pub name: &'a str,
     pub data: Vec<u8>,
 }
 
-/// [`strip_to_file`], also adding `add` (unless a section of that name exists).
+/// Remove symbols and debug sections from `data`, writing the stripped file to an
+/// unnamed temporary file in `dir` (rewound) instead of memory, so the caller can
+/// drop the unstripped bytes before reading it: a big binary is never held twice.
+/// With `add`, also add that section (unless a section of that name exists).
+/// `None`: nothing to strip or add.
 pub fn strip_to_file_adding(
     data: &[u8],
     dir: &Path,

@@ -95,7 +95,10 @@ fn new_crate_init_build_and_the_image_runs() {
         ]
     );
     let after = std::fs::read_to_string(krate.join("Cargo.toml")).unwrap();
-    let section = format!("\n[package.metadata.slim]\n{}", cargo_slim::init::SECTION);
+    let section = format!(
+        "\n[package.metadata.slim]\n{}",
+        cargo_slim::commands::init::SECTION
+    );
     assert!(after.contains(&section), "{after}");
     assert_eq!(
         after.replacen(&section, "", 1),

@@ -2,7 +2,7 @@
 //! target-libdir`), answered from the rebuild cache when nothing that decides the
 //! answer has changed.
 //!
-//! In: the folder the build runs in, rustc's arguments, and the [`Cache`]. Out:
+//! In: the folder the build runs in, rustc's arguments, and the rebuild cache. Out:
 //! rustc's stdout. Why: each question costs a rustup proxy and a rustc start
 //! (50–90 ms here), and a no-op build asked four of them; the answers only change
 //! with the toolchain. The key holds what picks the toolchain — `$RUSTC`, the

@@ -94,7 +94,7 @@ pub struct CargoBuild<'a> {
     pub package: &'a PackageBuild,
     /// An explicit target; `None` means the static default for the host.
     pub target: Option<&'a str>,
-    /// The rebuild cache: toolchain answers come from it ([`probe`]).
+    /// The rebuild cache: toolchain answers come from it (`compile::probe`).
     pub cache: &'a crate::cache::Cache,
 }
 

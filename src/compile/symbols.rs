@@ -7,7 +7,7 @@
 //! `release`, `test` → `dev`). Out: a [`KeepSymbols`] when the effective value
 //! strips the symbol table (`strip = true` or `"symbols"`): the `--config
 //! profile.<name>.strip="debuginfo"` pair for `cargo build`, and where the
-//! strip was set. Why: per-crate sizes ([`crate::bloat`]) come from the symbol
+//! strip was set. Why: per-crate sizes (`bloat`) come from the symbol
 //! table, and a release profile with `strip = true` (common) left the report
 //! without them. The pipeline strips the binary in-process anyway, so the image
 //! gets the same stripped bytes; the user's files are never edited. The value

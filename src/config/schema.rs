@@ -72,7 +72,7 @@ pub struct SlimMetadata {
     pub static_pie: Option<bool>,
     /// The allocator: "auto" (default), "musl" or "mimalloc".
     pub allocator: Option<String>,
-    // --- image contents (issue 12): files, tmp, passwd, stop-signal, annotations ---
+    // --- image contents: files, tmp, passwd, stop-signal, annotations ---
     /// Files and folders from the package to copy into the image.
     pub files: Option<Vec<FileEntry>>,
     /// `/tmp`, mode 1777.

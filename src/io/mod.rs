@@ -89,30 +89,6 @@ pub fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
-/// Read a whole regular file of at most `limit` bytes; a larger one is refused
-/// before anything is read, naming both sizes.
-pub fn read_limited(path: &Path, expected: &str, limit: u64) -> Result<Vec<u8>, Failure> {
-    let (mut file, size) = open_regular(path, expected)?;
-    if size > limit {
-        return Err(Failure::new(format!(
-            "`{}` is {size} bytes, more than the {limit} bytes {expected} may have",
-            path.display()
-        )));
-    }
-    let mut buf = Vec::with_capacity(size as usize);
-    Read::by_ref(&mut file)
-        .take(limit + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| io_failure("read", path, &e))?;
-    if buf.len() as u64 > limit {
-        return Err(Failure::new(format!(
-            "`{}` grew past {limit} bytes while it was read",
-            path.display()
-        )));
-    }
-    Ok(buf)
-}
-
 /// Check an output path before any work, and say where the bytes will really go.
 ///
 /// A path ending in `/` or naming a folder is refused; a symlink is written
@@ -526,8 +502,5 @@ mod tests {
         let file = dir.path().join("f");
         std::fs::write(&file, b"12345").unwrap();
         assert_eq!(open_regular(&file, "x").unwrap().1, 5);
-        assert_eq!(read_limited(&file, "x", 5).unwrap(), b"12345");
-        let e = read_limited(&file, "a report", 4).unwrap_err();
-        assert!(e.what.contains("5 bytes"), "{e:?}");
     }
 }

@@ -29,7 +29,6 @@ pub use cached::{metadata_reused, workspace_metadata};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
     Error,
-    Warning,
     Note,
 }
 
@@ -56,21 +55,6 @@ pub struct Graph {
 
 /// Build dependencies that mean "this build script runs a C compiler".
 const C_BUILD_DEPS: [&str; 2] = ["cc", "cmake"];
-
-/// Run `cargo metadata` with the build's features for `triple` and return the
-/// package's normal-dependency closure and the crates in it that compile C.
-pub fn resolve(build: &CargoBuild<'_>, triple: &str) -> Result<Graph> {
-    Ok(graph_of(
-        &metadata(build, triple)?,
-        &build.package.package_id,
-    ))
-}
-
-/// `cargo metadata` of the build: its features, resolved for `triple` only
-/// (`--filter-platform`). The SBOM stage reads the same graph.
-pub fn metadata(build: &CargoBuild<'_>, triple: &str) -> Result<Metadata> {
-    Ok(metadata_reused(build, triple)?.0)
-}
 
 pub(crate) fn run_metadata(build: &CargoBuild<'_>, triple: &str) -> Result<Metadata> {
     let (run, package) = (build.run, build.package);
@@ -126,7 +110,7 @@ pub fn by_id(metadata: &Metadata) -> Option<ById<'_>> {
     Some((nodes, packages))
 }
 
-/// The closure and native crates of `root` in `metadata` (see [`resolve`]).
+/// The closure and native crates of `root` in `metadata`.
 pub fn graph_of(metadata: &Metadata, root: &str) -> Graph {
     let mut out = Closure::new();
     let mut native = BTreeSet::new();

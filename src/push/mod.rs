@@ -35,10 +35,9 @@
 //!    what that tag holds. Other artifacts (no subject among the images, blobs
 //!    missing) are skipped with a note.
 //!
-//! Blobs and manifests go through `oci-client` (which also does the Bearer token
-//! flow); the ping and the tag HEADs of anonymous and Basic registries use the
-//! same `reqwest` directly, because oci-client reads no status of `/v2/` and
-//! re-pings before every request once handed anonymous credentials. All of it
+//! Every request goes through push's own registry client (`client`: blobs,
+//! manifests, referrers; `token`: the Bearer flow; `transport`: the ping, TLS and
+//! redirects) on `reqwest`, each body read with a cap. All of it
 //! runs on a current-thread tokio runtime (push is I/O bound; a few concurrent
 //! uploads need no thread pool), each request in a bounded retry for connection
 //! errors, 429 and 5xx.

@@ -16,9 +16,8 @@
 //!
 //! Time is bounded by [`RetryPolicy::timeout`] (`--timeout`, 60 s by default): every
 //! request without a body must connect and get its answer within it (reqwest's
-//! `connect_timeout` and `read_timeout` on our client; `retry`'s per-try bound on
-//! oci-client's, which has no read timeout), and a step stops retrying once it has
-//! spent it. A blob upload is different: the timeout is a progress timeout. It
+//! `connect_timeout` and `read_timeout` on the client, and `retry`'s per-try
+//! bound), and a step stops retrying once it has spent it. A blob upload is different: the timeout is a progress timeout. It
 //! fails only when the registry takes no bytes of the body for the timeout (and,
 //! once the whole body is handed over, does not answer within the timeout plus
 //! the time to drain what the connection may still buffer, at most 8 MiB at

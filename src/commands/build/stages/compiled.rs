@@ -80,7 +80,6 @@ fn compile_cargo(plan: &Plan, b: compile::CargoBuild<'_>, shell: &Shell) -> Resu
                 }
                 fatal.get_or_insert(e);
             }
-            Level::Warning => shell.warn(with_help(&f.message, f.help.as_deref())),
             Level::Note => shell.note(with_help(&f.message, f.help.as_deref())),
         }
     }

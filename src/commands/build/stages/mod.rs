@@ -1,10 +1,10 @@
-//! The pipeline layer: the body of each stage as `build` calls it — status lines,
-//! error context, and the glue between the typed values of the stage modules.
+//! The body of each step of `cargo slim build`, as [`super::build`] calls it:
+//! status lines, error context, and the glue between the stage modules' types.
 //!
 //! In: the resolved `Plan` and each stage's output. Out: the next stage's input,
-//! and the `BuildReport`. Why here: this is the one layer allowed to import every
-//! stage; stages never import it (nor each other's glue), and `lib.rs` stays a
-//! list of calls that reads as the pipeline.
+//! and the `BuildReport`. Why here: the build command is the one place allowed to
+//! import every stage; stages never import it (nor each other's glue), and
+//! [`super::build`] stays a list of calls that reads as the pipeline.
 
 use std::path::Path;
 use std::time::Instant;

@@ -9,7 +9,7 @@
 //! a push from the main branch without reading the whole README. The manifest is
 //! edited with `toml_edit`, so the user's formatting and comments stay byte for
 //! byte; nothing that exists is replaced without `--force`, and when anything is
-//! refused nothing at all is written. Both files are written through [`crate::io`]
+//! refused nothing at all is written. Both files are written through `crate::io`
 //! (temporary file, then rename).
 
 use std::path::{Path, PathBuf};
@@ -22,8 +22,8 @@ use crate::config::{self, Selector};
 use crate::error::{io_failure, Failure};
 use crate::shell::Shell;
 
-const GITHUB_TEMPLATE: &str = include_str!("../templates/github-workflow.yml");
-const GITLAB_TEMPLATE: &str = include_str!("../templates/gitlab-ci.yml");
+const GITHUB_TEMPLATE: &str = include_str!("../../templates/github-workflow.yml");
+const GITLAB_TEMPLATE: &str = include_str!("../../templates/gitlab-ci.yml");
 
 /// The section `init` adds: every key commented out except the size budget, which
 /// the workflow relies on to fail a build that grew.

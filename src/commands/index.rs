@@ -21,7 +21,7 @@
 //! different outer-tar mtimes (`SOURCE_DATE_EPOCH`: the output has one mtime,
 //! and a layer's entries must carry it, so images built at different epochs
 //! cannot share a tarball without rewriting their layers and changing their
-//! digests). The output goes through [`crate::io`]: checked before any work
+//! digests). The output goes through `crate::io`: checked before any work
 //! (`--force` to replace a file that is not an image tarball; one of the inputs,
 //! through any link, is refused), locked against a concurrent run, written to a
 //! temporary file and renamed into place, and a report or SBOM of an earlier

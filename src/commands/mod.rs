@@ -1,0 +1,19 @@
+//! The subcommands, one module each, each reading as its pipeline over the stages.
+//!
+//! In: a resolved request (a `Plan`, paths, options) from the binary. Out: the
+//! command's outcome, for the binary to render; nothing here prints to stdout.
+//! Why: a reader looking for what `cargo slim X` does starts here.
+//!
+//! | subcommand | entry | what it runs |
+//! |---|---|---|
+//! | `build` | [`build::build`] | config → preflight → compile → elf → bloat → strip → upx → image → sbom → write → report |
+//! | `report` | [`report::report`] | oci (read the tarball) → report |
+//! | `index` | [`index::merge`] | oci + validate (read the inputs) → image (write one index) |
+//! | `init` | [`init::init`] | cargo metadata → `[package.metadata.slim]` and a CI workflow |
+//! | `verify` | [`crate::verify::verify_path`] | elf, oci, validate: the stage is the whole command |
+//! | `push` | [`crate::push::push`] | oci (read the tarball) → the registry client: the stage is the whole command |
+
+pub mod build;
+pub mod index;
+pub mod init;
+pub mod report;
