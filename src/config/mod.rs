@@ -31,7 +31,7 @@ use crate::cache::Cache;
 use crate::compile::preset::PresetPlan;
 use crate::compile::{CargoBuild, CargoRun, PackageBuild};
 use crate::error::{io_failure, Failure};
-use crate::image::{Contents, ImageSpec};
+use crate::image::{Contents, ImageSpec, LayerOptions};
 use crate::oci::runtime as checks;
 use crate::push::PushOptions;
 use crate::upx::UpxPlan;
@@ -52,14 +52,15 @@ pub use schema::{
 };
 use spec::image_spec;
 
-/// Everything later stages need, resolved: what the run shares (`epoch`,
-/// `cache`), then the image — today a run builds one, for one or more platforms.
+/// Everything later stages need, resolved: what the run shares (`layers`: the
+/// epoch, the compression and the rebuild cache every layer is written with),
+/// then the image — today a run builds one, for one or more platforms.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// Timestamp for every file and the image `created` field (SOURCE_DATE_EPOCH or 0).
-    pub epoch: u64,
-    /// The rebuild cache under the target dir (off with `--no-cache`).
-    pub cache: Cache,
+    /// Timestamp for every file and the image `created` field (SOURCE_DATE_EPOCH
+    /// or 0), how every layer is compressed, and the rebuild cache under the
+    /// target dir (off with `--no-cache`).
+    pub layers: LayerOptions,
     pub source: Source,
     pub image: ImageSpec,
     /// What the layers besides the binary's hold, `StopSignal`, annotations.
@@ -74,8 +75,6 @@ pub struct Plan {
     pub push: Option<PushOptions>,
     /// `--sbom` / `sbom = [...]`: the SBOM documents to write.
     pub sbom: crate::sbom::SbomPlan,
-    /// How every layer is compressed.
-    pub compression: crate::compress::Compression,
 }
 
 impl Plan {
@@ -209,13 +208,19 @@ impl Package<'_> {
     /// the plan.
     fn plan(&self, args: &BuildRequest, r: Resolved) -> Result<Plan> {
         let (meta, manifest) = (self.meta, self.manifest);
+        let upx = upx_plan(&args.upx, meta, manifest)?;
+        let sbom = sbom::resolve(&args.image, meta, manifest)?;
+        let compression = compression(&args.image, meta, manifest)?;
+        let push = push_plan(&args.push, meta, self.name, self.version, manifest)?;
         Ok(Plan {
-            upx: upx_plan(&args.upx, meta, manifest)?,
-            sbom: sbom::resolve(&args.image, meta, manifest)?,
-            compression: compression(&args.image, meta, manifest)?,
-            push: push_plan(&args.push, meta, self.name, self.version, manifest)?,
-            epoch: r.epoch,
-            cache: r.cache,
+            upx,
+            sbom,
+            push,
+            layers: LayerOptions {
+                epoch: r.epoch,
+                compression,
+                cache: r.cache,
+            },
             source: r.source,
             image: r.image,
             contents: r.contents,

@@ -27,6 +27,10 @@ pub const MEDIA_TYPE_DOCKER_LIST: &str =
 pub const MEDIA_TYPE_DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 /// The empty config of an artifact manifest (`{}`).
 pub const MEDIA_TYPE_EMPTY: &str = "application/vnd.oci.empty.v1+json";
+/// An SPDX 2.3 JSON document (an attached SBOM's `artifactType` and layer).
+pub const MEDIA_TYPE_SPDX: &str = "application/spdx+json";
+/// A CycloneDX JSON document (an attached SBOM's `artifactType` and layer).
+pub const MEDIA_TYPE_CYCLONEDX: &str = "application/vnd.cyclonedx+json";
 
 /// Whether a media type names an image index (OCI or docker manifest list).
 pub fn is_index_media_type(m: &str) -> bool {

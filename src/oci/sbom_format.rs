@@ -41,8 +41,8 @@ impl SbomFormat {
     /// The `artifactType` (and layer media type) of the document inside an image.
     pub const fn media_type(self) -> &'static str {
         match self {
-            SbomFormat::Spdx => "application/spdx+json",
-            SbomFormat::CycloneDx => "application/vnd.cyclonedx+json",
+            SbomFormat::Spdx => super::media::MEDIA_TYPE_SPDX,
+            SbomFormat::CycloneDx => super::media::MEDIA_TYPE_CYCLONEDX,
         }
     }
 

@@ -1,6 +1,6 @@
 //! Push: an image archive → an OCI registry, under one or more tags.
 //!
-//! In: any valid image archive ([`source`]: cargo-slim's tarball, an OCI archive
+//! In: any valid image archive ([`oci::peek`]: cargo-slim's tarball, an OCI archive
 //! from skopeo or `docker save`, a docker-archive, a multi-platform OCI archive)
 //! and a reference like `ghcr.io/acme/app:1.2.0` — the reference decides where the
 //! image goes, whatever name the archive gives itself. Out: [`Pushed`], whose
@@ -10,9 +10,9 @@
 //!
 //! 1. find credentials ([`auth`]) and CA files: cheap, so a missing credential
 //!    helper fails before the long check of a big tarball;
-//! 2. read the archive's documents ([`source::peek`]: manifests and indexes
+//! 2. read the archive's documents ([`oci::peek`]: manifests and indexes
 //!    hashed, blob sizes compared with their descriptors), then check every blob
-//!    byte ([`source::check`]: digests, `diff_id`s, tar streams) on a second
+//!    byte ([`oci::check`]: digests, `diff_id`s, tar streams) on a second
 //!    thread while 3 runs — a corrupted file is refused before anything is
 //!    uploaded. An unchanged file that passed before is not re-hashed
 //!    ([`verified`]);
@@ -52,7 +52,6 @@ mod manifests;
 mod options;
 mod referrers;
 pub mod retry;
-pub mod source;
 pub mod token;
 pub mod transport;
 pub mod verified;
@@ -64,6 +63,7 @@ use anyhow::Result;
 use futures_util::future::try_join_all;
 
 use crate::error::{io_failure, Failure};
+use crate::oci;
 use crate::reference::Reference;
 use crate::shell::Shell;
 use crate::units::human;
@@ -101,7 +101,7 @@ pub fn push(tarball: &Path, opts: &PushOptions, shell: &Shell) -> Result<Pushed>
         shell,
     };
     let (uploaded, skipped) = std::thread::scope(|s| -> Result<(usize, usize)> {
-        let check = (!memo).then(|| s.spawn(|| source::check(tarball)));
+        let check = (!memo).then(|| s.spawn(|| oci::check(tarball)));
         let prepared = rt.block_on(job.prepare());
         if let Some(check) = check {
             let checked = check
@@ -167,11 +167,11 @@ fn credentials(
 fn read_archive(
     tarball: &Path,
     shell: &Shell,
-) -> Result<(source::Peek, Option<verified::Stamp>, bool)> {
+) -> Result<(oci::Peek, Option<verified::Stamp>, bool)> {
     std::fs::metadata(tarball).map_err(|e| io_failure("read", tarball, &e))?;
     shell.status("Verifying", tarball.display());
     let stamp = verified::Stamp::of(tarball);
-    let peek = source::peek(tarball).map_err(|e| refuse(tarball, e))?;
+    let peek = oci::peek(tarball).map_err(|e| refuse(tarball, e))?;
     describe(&peek, shell);
     let memo = verified::is_verified(tarball, stamp, peek.digest());
     if memo {
@@ -191,7 +191,7 @@ fn read_archive(
 /// checked again.
 fn accept(
     tarball: &Path,
-    peek: &source::Peek,
+    peek: &oci::Peek,
     stamp: Option<verified::Stamp>,
     checked: std::result::Result<String, Failure>,
 ) -> Result<()> {
@@ -236,7 +236,7 @@ fn refuse(tarball: &Path, e: Failure) -> Failure {
 }
 
 /// Say what the archive holds and what is left out (verbose: its own name).
-fn describe(peek: &source::Peek, shell: &Shell) {
+fn describe(peek: &oci::Peek, shell: &Shell) {
     if let Some(name) = &peek.name {
         shell.verbose(
             "Archive",
@@ -318,7 +318,7 @@ struct Job<'a> {
     tarball: &'a Path,
     target: &'a Reference,
     tags: &'a [String],
-    peek: &'a source::Peek,
+    peek: &'a oci::Peek,
     cred: Option<&'a auth::Credential>,
     tls: &'a Tls,
     opts: &'a PushOptions,
@@ -515,7 +515,7 @@ impl Job<'_> {
             tag_digests,
             listed,
         } = p;
-        let missing: Vec<&source::BlobRef> = self
+        let missing: Vec<&oci::BlobRef> = self
             .peek
             .blobs
             .iter()

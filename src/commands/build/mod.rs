@@ -74,11 +74,11 @@ pub fn build(plan: &Plan, shell: &Shell) -> Result<BuildOutcome> {
             "SBOM: a --binary input has no known dependency graph",
         );
     }
-    let documents = sbom::documents(&plan.sbom, &described, &plan.output, plan.epoch)?;
+    let documents = sbom::documents(&plan.sbom, &described, &plan.output, plan.layers.epoch)?;
     let artifacts = stages::attach(&set, &documents)?;
     let set = set.with_artifacts(artifacts)?;
     shell.status("Writing", plan.output.display());
-    let tarball = image::tarball::prepare_set(&set, &plan.output, plan.epoch)?;
+    let tarball = image::tarball::prepare_set(&set, &plan.output, plan.layers.epoch)?;
     clock.lap("write");
     for b in &mut builds {
         b.sizes.tarball = tarball.size();

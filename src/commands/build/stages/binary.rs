@@ -29,7 +29,7 @@ use crate::cache;
 use crate::config::Plan;
 use crate::elf::{self, Expect, Inspection, LinkKind};
 use crate::error::{io_failure, Failure};
-use crate::image::{BuiltLayer, Layer, LayerBuilder, LayerOptions};
+use crate::image::{BuiltLayer, Layer, LayerBuilder};
 use crate::shell::Shell;
 use crate::strip as stripper;
 
@@ -187,7 +187,7 @@ pub fn prepare(
     let dep_v0 = dep_v0_section(compiled, shell);
     // Only cargo's own output: a `--binary` may sit anywhere, written by anything.
     let from_cargo = matches!(plan.source, crate::config::Source::Cargo(_));
-    let identity = (plan.cache.is_on() && from_cargo)
+    let identity = (plan.layers.cache.is_on() && from_cargo)
         .then(|| cache::settled_identity(&compiled.path))
         .flatten();
     let key = identity
@@ -227,8 +227,10 @@ pub fn prepare(
 fn keep(plan: &Plan, key: &str, record: &Record, bytes: &[u8]) -> Result<(), String> {
     let meta = serde_json::to_vec(record).map_err(|e| e.to_string())?;
     let hex = crate::digest::sha256_hex_of(&record.stripped_digest).unwrap_or("-");
-    plan.cache.store("stripped", hex, b"", &mut &bytes[..])?;
-    plan.cache.store_meta("binary", key, &meta)
+    plan.layers
+        .cache
+        .store("stripped", hex, b"", &mut &bytes[..])?;
+    plan.layers.cache.store_meta("binary", key, &meta)
 }
 
 /// The key of a prepared binary: everything that decides the verdict and the
@@ -246,7 +248,7 @@ fn entry_key(identity: &str, compiled: &Compiled, dep_v0: Option<&stripper::Adde
 
 /// The prepared binary of an earlier build of this very file, if the cache has it.
 fn reuse(key: &str, compiled: &Compiled, plan: &Plan, shell: &Shell) -> Option<Prepared> {
-    let entry = plan.cache.load("binary", key)?;
+    let entry = plan.layers.cache.load("binary", key)?;
     let record: Record = serde_json::from_slice(&entry.meta).ok()?;
     let inspection = record.inspection()?;
     // The layer of these very bytes, from the cache, spares reading them; UPX
@@ -260,7 +262,7 @@ fn reuse(key: &str, compiled: &Compiled, plan: &Plan, shell: &Shell) -> Option<P
         Some(layer) => BinaryContent::CachedLayer(layer),
         None => {
             let hex = crate::digest::sha256_hex_of(&record.stripped_digest)?;
-            BinaryContent::Bytes(plan.cache.load("stripped", hex)?.payload().ok()?)
+            BinaryContent::Bytes(plan.layers.cache.load("stripped", hex)?.payload().ok()?)
         }
     };
     // Per-crate sizes not kept (another `--split-std`, or pruned): a miss, so the
@@ -370,7 +372,7 @@ fn cached_attribution(
 ) -> Option<Attribution> {
     let opts = bloat_options(compiled, plan);
     let key = cache::attribution_key(digest, opts.split_std, &opts.rlibs);
-    let a = serde_json::from_slice(&plan.cache.load("bloat", &key)?.meta).ok()?;
+    let a = serde_json::from_slice(&plan.layers.cache.load("bloat", &key)?.meta).ok()?;
     shell.verbose("Reused", "per-crate sizes from the cache");
     Some(a)
 }
@@ -392,7 +394,7 @@ fn attribute(
         Ok(a) => {
             if let Ok(json) = serde_json::to_vec(&a) {
                 let key = cache::attribution_key(digest, opts.split_std, &opts.rlibs);
-                let _ = plan.cache.store_meta("bloat", &key, &json);
+                let _ = plan.layers.cache.store_meta("bloat", &key, &json);
             }
             Some(a)
         }
@@ -458,27 +460,18 @@ pub(super) fn strip(
 /// The mode of the binary in the image: read and execute for everyone.
 const BINARY_MODE: u32 = 0o555;
 
-/// How `plan` writes every layer of its image.
-pub(super) fn layer_options(plan: &Plan) -> LayerOptions {
-    LayerOptions {
-        epoch: plan.epoch,
-        compression: plan.compression,
-        cache: plan.cache.clone(),
-    }
-}
-
 /// The binary's own layer (read-only, at the image's binary path), spooled
 /// beside the output, and whether it came from the rebuild cache.
 pub(super) fn binary_layer(plan: &Plan, binary: &[u8]) -> Result<BuiltLayer> {
     let spool = crate::io::output_dir(&plan.output)?;
     let layer = LayerBuilder::file(&plan.image.path, BINARY_MODE, binary)?;
-    layer.build(&layer_options(plan), Some(spool))
+    layer.build(&plan.layers, Some(spool))
 }
 
 /// [`binary_layer`] of the bytes with `digest`, if the rebuild cache holds it.
 fn cached_binary_layer(plan: &Plan, digest: &str) -> Option<Layer> {
-    let options = layer_options(plan);
-    LayerBuilder::cached_file(&plan.image.path, BINARY_MODE, digest, &options)
+    let options = &plan.layers;
+    LayerBuilder::cached_file(&plan.image.path, BINARY_MODE, digest, options)
 }
 
 #[cfg(test)]

@@ -43,7 +43,7 @@ pub struct Compiled {
 /// Preflight the dependency graph, then compile for `target` (or take `--binary`).
 pub fn compile(plan: &Plan, target: Option<&str>, shell: &Shell) -> Result<Compiled> {
     match &plan.source {
-        Source::Cargo(c) => compile_cargo(plan, c.build(target, &plan.cache), shell),
+        Source::Cargo(c) => compile_cargo(plan, c.build(target, &plan.layers.cache), shell),
         Source::Binary(p) => Ok(Compiled {
             path: p.clone(),
             target: None,

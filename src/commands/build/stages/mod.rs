@@ -127,9 +127,9 @@ pub fn image(
     // the output, not in memory: the peak RSS stays near the binary's size.
     let spool = crate::io::output_dir(&plan.output)?;
     let mut built = Vec::new();
-    let options = binary::layer_options(plan);
+    let options = &plan.layers;
     if !system.is_empty() {
-        let layer = LayerBuilder::nodes(&system)?.build(&options, Some(spool))?;
+        let layer = LayerBuilder::nodes(&system)?.build(options, Some(spool))?;
         built.push((
             reused(layer, shell),
             format!("system files: {}", held.join(", ")),
@@ -137,7 +137,7 @@ pub fn image(
     }
     if !user.is_empty() {
         let dests: Vec<&str> = contents.files.iter().map(|f| f.dest.as_str()).collect();
-        let layer = LayerBuilder::nodes(&user)?.build(&options, Some(spool))?;
+        let layer = LayerBuilder::nodes(&user)?.build(options, Some(spool))?;
         built.push((reused(layer, shell), format!("files: {}", dests.join(", "))));
     }
     let layer = match &binary.content {
@@ -148,7 +148,7 @@ pub fn image(
         BinaryContent::Bytes(bytes) => binary::binary_layer(plan, bytes)?,
     };
     built.push((reused(layer, shell), image::binary_comment(&plan.image)));
-    let image = image::build_image_with(&spec, contents, &platform, built, plan.epoch)?;
+    let image = image::build_image_with(&spec, contents, &platform, built, plan.layers.epoch)?;
     Ok((image, sys))
 }
 

@@ -83,11 +83,12 @@ pub fn baseline(
         b"pie",
         input.digest.as_bytes(),
         input.dep_v0.as_ref().map_or(&[][..], |d| &d.data[..]),
-        plan.compression.name().as_bytes(),
-        &plan.epoch.to_le_bytes(),
+        plan.layers.compression.name().as_bytes(),
+        &plan.layers.epoch.to_le_bytes(),
         plan.image.path.as_bytes(),
     ]);
     if let Some(pie) = plan
+        .layers
         .cache
         .load("pie", &key)
         .and_then(|e| serde_json::from_slice::<(u64, u64)>(&e.meta).ok())
@@ -104,11 +105,11 @@ pub fn baseline(
             cargo.run.target_dir.join(TARGET_SUBDIR).display()
         ),
     );
-    let build = cargo.build(compiled.target.as_deref(), &plan.cache);
+    let build = cargo.build(compiled.target.as_deref(), &plan.layers.cache);
     match measure(build, compiled, input.dep_v0, plan, shell) {
         Ok(pie) => {
             if let Ok(json) = serde_json::to_vec(&pie) {
-                let _ = plan.cache.store_meta("pie", &key, &json);
+                let _ = plan.layers.cache.store_meta("pie", &key, &json);
             }
             Ok(Some(PieBaseline::new(pie, ours)))
         }
