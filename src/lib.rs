@@ -29,6 +29,7 @@ pub mod preflight;
 pub mod push;
 pub mod reference;
 pub mod report;
+pub mod resolve;
 pub mod sbom;
 pub mod shell;
 pub mod strip;
