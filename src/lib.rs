@@ -17,6 +17,7 @@ pub mod config;
 pub mod digest;
 pub mod dirfd;
 pub mod elf;
+pub mod engine;
 pub mod error;
 pub mod gzip;
 pub mod image;
