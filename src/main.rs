@@ -10,12 +10,12 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use cargo_slim::commands::{self, build::build};
-use cargo_slim::config;
 use cargo_slim::error::{BudgetExceeded, Failure};
 use cargo_slim::push::{push, PushOptions};
 use cargo_slim::report::BuildReport;
 use cargo_slim::shell::{Shell, Verbosity};
 use cargo_slim::verify::{verify_path, Report};
+use cargo_slim::{config, engine};
 use cli::{Command, IndexArgs, InitArgs, MessageFormat, VerifyArgs};
 
 fn main() -> ExitCode {
@@ -38,11 +38,18 @@ fn main() -> ExitCode {
             if let Some(p) = &plan.push {
                 p.check_image_refs()?;
             }
+            let engine = b
+                .load
+                .load
+                .then(|| engine::find(b.load.engine.map(Into::into)))
+                .transpose()?;
             let out = build(&plan, &shell)?;
-            let pushing = plan.push.as_ref().filter(|_| out.over_budget.is_empty());
             emit(format, &out.reports, out.over_budget)?;
-            match pushing {
-                Some(p) => push_and_print(&out.path, p, format, &shell),
+            if let Some(p) = &plan.push {
+                push_and_print(&out.path, p, format, &shell)?;
+            }
+            match &engine {
+                Some(e) => load_and_print(&out.path, e, format, &shell),
                 None => Ok(()),
             }
         }),
@@ -55,6 +62,9 @@ fn main() -> ExitCode {
         Command::Push(p) => push_and_print(&p.tarball, &p.to_options(), format, &shell),
         Command::Index(i) => run_index(&i, format, &shell),
         Command::Init(i) => run_init(&i, format, &shell),
+        Command::Load(l) => engine::find(l.engine.map(Into::into))
+            .map_err(Into::into)
+            .and_then(|e| load_and_print(&l.tarball, &e, format, &shell)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -134,6 +144,22 @@ fn run_index(args: &IndexArgs, format: MessageFormat, shell: &Shell) -> Result<(
             })
             .to_string(),
         )?,
+    }
+    Ok(())
+}
+
+/// `cargo slim load` and `build --load`: load the tarball, then print the
+/// reference the engine gave the image (or the `image-loaded` JSON line).
+fn load_and_print(
+    tarball: &Path,
+    engine: &engine::Engine,
+    format: MessageFormat,
+    shell: &Shell,
+) -> Result<()> {
+    let loaded = commands::load::load(tarball, engine, shell)?;
+    match format {
+        MessageFormat::Human => print_out(&loaded.reference)?,
+        MessageFormat::Json => print_out(&loaded.to_json(tarball).to_string())?,
     }
     Ok(())
 }

@@ -10,10 +10,12 @@
 //! | `report` | [`report::report`] | oci (read the tarball) → report |
 //! | `index` | [`index::merge`] | oci + validate (read the inputs) → image (write one index) |
 //! | `init` | [`init::init`] | cargo metadata → `[package.metadata.slim]` and a CI workflow |
+//! | `load` | [`load::load`] | the tarball → the local engine (podman or docker) |
 //! | `verify` | [`crate::verify::verify_path`] | elf, oci, validate: the stage is the whole command |
 //! | `push` | [`crate::push::push`] | oci (read the tarball) → the registry client: the stage is the whole command |
 
 pub mod build;
 pub mod index;
 pub mod init;
+pub mod load;
 pub mod report;
