@@ -145,9 +145,6 @@ impl Engine {
     ) -> Command {
         let mut cmd = Command::new(&self.program);
         cmd.args(["run", "--rm", "--name", name]);
-        if console_attached() {
-            cmd.arg("-t");
-        }
         for p in publish {
             cmd.arg("--publish").arg(p);
         }
@@ -166,13 +163,6 @@ impl Engine {
             .stderr(Stdio::null());
         cmd
     }
-}
-
-/// Whether stdin and stdout are a terminal (then the container gets one too, as
-/// `docker run -t` gives it, so the service's output keeps its colours and lines).
-fn console_attached() -> bool {
-    use std::io::IsTerminal;
-    std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
 }
 
 /// The reference in `load`'s output: podman and docker print
@@ -280,7 +270,6 @@ mod tests {
             .get_args()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
-        let args: Vec<_> = args.iter().filter(|a| *a != "-t").cloned().collect();
         assert_eq!(
             args,
             [

@@ -16,7 +16,7 @@ use cargo_slim::report::BuildReport;
 use cargo_slim::shell::{Shell, Verbosity};
 use cargo_slim::verify::{verify_path, Report};
 use cargo_slim::{config, engine};
-use cli::{Command, IndexArgs, InitArgs, MessageFormat, VerifyArgs};
+use cli::{Command, IndexArgs, InitArgs, MessageFormat, RunArgs, VerifyArgs};
 
 fn main() -> ExitCode {
     let args = cli::parse();
@@ -37,6 +37,14 @@ fn main() -> ExitCode {
             // Before the build, not after it and the push.
             if let Some(p) = &plan.push {
                 p.check_image_refs()?;
+            }
+            if b.load.engine.is_some() && !b.load.load {
+                return Err(
+                    Failure::new("`--engine` names where `--load` loads the image")
+                        .help("add --load, or leave --engine out")
+                        .usage()
+                        .into(),
+                );
             }
             let engine = b
                 .load
@@ -62,12 +70,16 @@ fn main() -> ExitCode {
         Command::Push(p) => push_and_print(&p.tarball, &p.to_options(), format, &shell),
         Command::Index(i) => run_index(&i, format, &shell),
         Command::Init(i) => run_init(&i, format, &shell),
+        Command::Run(r) => run_image(&r, &shell),
         Command::Load(l) => engine::find(l.engine.map(Into::into))
             .map_err(Into::into)
             .and_then(|e| load_and_print(&l.tarball, &e, format, &shell)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<ContainerExit>() => {
+            ExitCode::from(e.downcast_ref::<ContainerExit>().map_or(1, |c| c.0))
+        }
         Err(e) => {
             shell.error(&e);
             if let Some(sig) = cargo_slim::interrupt::received() {
@@ -163,6 +175,48 @@ fn load_and_print(
     }
     Ok(())
 }
+
+/// `cargo slim run`: build (and push, if asked), load, run; the container's exit
+/// code becomes ours ([`ContainerExit`]).
+fn run_image(args: &RunArgs, shell: &Shell) -> Result<()> {
+    let plan = config::resolve(&args.build.to_request())?;
+    if let Some(p) = &plan.push {
+        p.check_image_refs()?;
+    }
+    let engine = engine::find(args.build.load.engine.map(Into::into))?;
+    let out = build(&plan, shell)?;
+    if !out.over_budget.is_empty() {
+        return Err(BudgetExceeded {
+            checks: out.over_budget,
+        }
+        .into());
+    }
+    if let Some(p) = &plan.push {
+        push(&out.path, p, shell)?;
+    }
+    let loaded = commands::load::load(&out.path, &engine, shell)?;
+    let opts = commands::run::RunOptions {
+        publish: args.publish.clone(),
+        args: args.args.clone(),
+    };
+    match commands::run::run(&engine, &loaded.reference, &opts, shell)? {
+        0 => Ok(()),
+        code => Err(ContainerExit(u8::try_from(code).unwrap_or(1)).into()),
+    }
+}
+
+/// The exit code of the container `cargo slim run` ran: ours too, with nothing
+/// printed (the container said what it had to).
+#[derive(Debug)]
+struct ContainerExit(u8);
+
+impl std::fmt::Display for ContainerExit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the container exited with status {}", self.0)
+    }
+}
+
+impl std::error::Error for ContainerExit {}
 
 /// `cargo slim init`: print the files written (or the `initialized` JSON line).
 fn run_init(args: &InitArgs, format: MessageFormat, shell: &Shell) -> Result<()> {

@@ -5,7 +5,6 @@
 //! serves /public to the host over loopback. skopeo reads what the config and the
 //! manifest say; the layers are checked entry by entry.
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -350,13 +349,8 @@ fn podman_runs_the_service_and_skopeo_reads_its_config() {
 fn get(addr: &str, path: &str) -> Option<String> {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(20) {
-        if let Ok(mut s) = std::net::TcpStream::connect(addr) {
-            s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-            write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").ok()?;
-            let mut out = String::new();
-            if s.read_to_string(&mut out).is_ok() && !out.is_empty() {
-                return Some(out);
-            }
+        if let Some(out) = http_get(addr, path) {
+            return Some(out);
         }
         std::thread::sleep(Duration::from_millis(100));
     }

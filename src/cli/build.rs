@@ -228,8 +228,9 @@ pub struct BuildLoadArgs {
     #[arg(long)]
     pub load: bool,
 
-    /// With --load: the engine, podman or docker [default: podman if it is on PATH, else docker]
-    #[arg(long, value_enum, value_name = "ENGINE", requires = "load")]
+    /// With --load (and for `run`): the engine, podman or docker [default: podman if it
+    /// is on PATH, else docker]
+    #[arg(long, value_enum, value_name = "ENGINE")]
     pub engine: Option<EngineName>,
 }
 

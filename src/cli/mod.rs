@@ -98,6 +98,24 @@ pub enum Command {
     Init(InitArgs),
     /// Load an image tarball into the local container engine (podman, else docker); prints the image's reference
     Load(LoadArgs),
+    /// Build the image, load it into the local container engine and run it; exits with the container's exit code
+    Run(Box<RunArgs>),
+}
+
+/// `cargo slim run [BUILD FLAGS] [--publish P]... [-- ARGS]`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub build: BuildArgs,
+
+    /// Publish a container port on the host, HOST:CONTAINER as the engine's --publish
+    /// takes it (repeatable; `-p` stays cargo's --package)
+    #[arg(long, value_name = "PORTS")]
+    pub publish: Vec<String>,
+
+    /// The program's arguments in the container (after its entrypoint)
+    #[arg(last = true, value_name = "ARGS")]
+    pub args: Vec<String>,
 }
 
 /// `cargo slim load TARBALL`.

@@ -11,6 +11,7 @@
 //! | `index` | [`index::merge`] | oci + validate (read the inputs) → image (write one index) |
 //! | `init` | [`init::init`] | cargo metadata → `[package.metadata.slim]` and a CI workflow |
 //! | `load` | [`load::load`] | the tarball → the local engine (podman or docker) |
+//! | `run` | [`run::run`] | `build` → `load` → the engine runs the image |
 //! | `verify` | [`crate::verify::verify_path`] | elf, oci, validate: the stage is the whole command |
 //! | `push` | [`crate::push::push`] | oci (read the tarball) → the registry client: the stage is the whole command |
 
@@ -19,3 +20,4 @@ pub mod index;
 pub mod init;
 pub mod load;
 pub mod report;
+pub mod run;

@@ -342,3 +342,19 @@ pub fn skopeo_copied_manifest(source: &str, dir: &Path) -> Vec<u8> {
     );
     std::fs::read(dir.join("manifest.json")).unwrap()
 }
+
+/// One HTTP/1.1 GET; `None` when nothing answers.
+pub fn http_get(addr: &str, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    use std::time::Duration;
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    (!body.is_empty()).then_some(body)
+}

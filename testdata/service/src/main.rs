@@ -16,8 +16,10 @@ fn main() {
     let result = match args.first().map(String::as_str) {
         Some("check") | None => check(),
         Some("serve") => serve(args.get(1).map(String::as_str).unwrap_or("8080")),
+        // `exit N`: end with status N (what `cargo slim run` must pass on).
+        Some("exit") => std::process::exit(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(2)),
         Some(other) => Err(format!(
-            "unknown command `{other}`; use check or serve PORT"
+            "unknown command `{other}`; use check, serve PORT or exit N"
         )),
     };
     if let Err(e) = result {
