@@ -92,12 +92,7 @@ fn sigint_stops_the_running_service_and_leaves_no_container() {
     warm_up();
     let dir = tempfile::tempdir().unwrap();
     let tag = format!("localhost/slim-run-serve:{}", std::process::id());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
+    let port = crate::support::registry::free_port().to_string();
     let mut child = run_service(dir.path(), &tag, &["serve", &port])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

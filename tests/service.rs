@@ -309,12 +309,7 @@ fn podman_runs_the_service_and_skopeo_reads_its_config() {
     }
 
     // The HTTP server, on a free loopback port, answers the host.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
+    let port = crate::support::registry::free_port().to_string();
     let name = format!("slim-e2e-service-{}", std::process::id());
     run_ok(Command::new("podman").args([
         "run",
