@@ -251,7 +251,7 @@ pub struct AllocatorReport {
 }
 
 /// What linking mimalloc trades, in the figures of `scripts/bench-runtime`
-/// (README, "Benchmarks", 2026-12-07: the jsonapi fixture, 3 rounds, idle machine).
+/// (README, "Benchmarks": the jsonapi fixture, 3 rounds, idle machine).
 pub const MIMALLOC_TRADE_OFF: &str =
     "trade-off (scripts/bench-runtime): 4.8x musl's malloc's req/s on allocation-heavy requests, \
      5.0 MiB idle RSS against its 0.9 MiB; allocator = \"musl\" keeps the small footprint";
