@@ -163,6 +163,18 @@ impl Engine {
             .stderr(Stdio::null());
         cmd
     }
+
+    /// `ENGINE rm --force NAME`: a `--rm` container is removed by the engine in
+    /// the background once stopped; this waits for that removal (an error when
+    /// it is already gone is of no interest).
+    pub fn remove(&self, name: &str) -> Command {
+        let mut cmd = Command::new(&self.program);
+        cmd.args(["rm", "--force", name]);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        cmd
+    }
 }
 
 /// The reference in `load`'s output: podman and docker print

@@ -33,9 +33,9 @@ fn main() -> ExitCode {
     let shell = Shell::new(verbosity, args.global.color.into());
     let format = args.global.message_format;
     let result = match args.command {
-        Command::Build(b) => config::resolve(&b.to_request()).and_then(|plan| {
+        Command::Build(b) => config::resolve_all(&b.to_request()).and_then(|plans| {
             // Before the build, not after it and the push.
-            if let Some(p) = &plan.push {
+            if let Some(p) = plans.iter().find_map(|p| p.push.as_ref()) {
                 p.check_image_refs()?;
             }
             if b.load.engine.is_some() && !b.load.load {
@@ -51,14 +51,9 @@ fn main() -> ExitCode {
                 .load
                 .then(|| engine::find(b.load.engine.map(Into::into)))
                 .transpose()?;
-            let out = build(&plan, &shell)?;
-            emit(format, &out.reports, out.over_budget)?;
-            if let Some(p) = &plan.push {
-                push_and_print(&out.path, p, format, &shell)?;
-            }
-            match &engine {
-                Some(e) => load_and_print(&out.path, e, format, &shell),
-                None => Ok(()),
+            match plans.as_slice() {
+                [plan] => build_one(plan, engine.as_ref(), format, &shell),
+                _ => build_many(&plans, engine.as_ref(), format, &shell),
             }
         }),
         Command::Report(r) => {
@@ -67,7 +62,7 @@ fn main() -> ExitCode {
                 .and_then(|(reports, over)| emit(format, &reports, over))
         }
         Command::Verify(v) => run_verify(&v, format, &shell),
-        Command::Push(p) => push_and_print(&p.tarball, &p.to_options(), format, &shell),
+        Command::Push(p) => push_and_print(&p.tarball, &p.to_options(), format, &shell).map(drop),
         Command::Index(i) => run_index(&i, format, &shell),
         Command::Init(i) => run_init(&i, format, &shell),
         Command::Run(r) => run_image(&r, &shell),
@@ -96,6 +91,83 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `cargo slim build` of one image: build, print, then push and load it.
+fn build_one(
+    plan: &config::Plan,
+    engine: Option<&engine::Engine>,
+    format: MessageFormat,
+    shell: &Shell,
+) -> Result<()> {
+    let out = build(plan, shell)?;
+    emit(format, &out.reports, out.over_budget)?;
+    if let Some(p) = &plan.push {
+        push_and_print(&out.path, p, format, shell)?;
+    }
+    match engine {
+        Some(e) => load_and_print(&out.path, e, format, shell),
+        None => Ok(()),
+    }
+}
+
+/// `cargo slim build` of several images: build them all, then print, push and
+/// load each one that was built; `--image-refs` lists every pushed image. The
+/// table of all images closes the human output. Exit: 1 when an image failed
+/// (the others are complete), else 3 when one is over its budget.
+fn build_many(
+    plans: &[config::Plan],
+    engine: Option<&engine::Engine>,
+    format: MessageFormat,
+    shell: &Shell,
+) -> Result<()> {
+    let outcomes = commands::build::build_all(plans, shell)?;
+    let mut over = Vec::new();
+    let mut failed = Vec::new();
+    let mut pinned = Vec::new();
+    for (plan, o) in plans.iter().zip(&outcomes) {
+        let out = match &o.result {
+            Ok(out) => out,
+            Err(_) => {
+                failed.push(o.name.clone());
+                continue;
+            }
+        };
+        over.extend(out.over_budget.iter().map(|c| format!("{}: {c}", o.name)));
+        emit(format, &out.reports, Vec::new())?;
+        if let Some(p) = &plan.push {
+            // One `--image-refs` file for all images, written below.
+            let one = PushOptions {
+                image_refs: None,
+                ..p.clone()
+            };
+            pinned.push(push_and_print(&out.path, &one, format, shell)?);
+        }
+        if let Some(e) = engine {
+            load_and_print(&out.path, e, format, shell)?;
+        }
+    }
+    if let Some(path) = plans
+        .iter()
+        .find_map(|p| p.push.as_ref()?.image_refs.as_ref())
+    {
+        cargo_slim::push::write_image_refs(path, &pinned)?;
+    }
+    if format == MessageFormat::Human {
+        shell.print_err(&commands::build::summary::table(&outcomes));
+    }
+    if !failed.is_empty() {
+        return Err(Failure::new(format!(
+            "{} of {} images failed: {}",
+            failed.len(),
+            outcomes.len(),
+            failed.join(", ")
+        ))
+        .detail("the other images were built, and their files written in full")
+        .detail("a failed image wrote nothing: its files from an earlier run are as they were")
+        .into());
+    }
+    emit(format, &[], over)
 }
 
 /// Print the result (the tarball path, or a JSON line per platform), then turn a
@@ -131,13 +203,13 @@ fn push_and_print(
     opts: &PushOptions,
     format: MessageFormat,
     shell: &Shell,
-) -> Result<()> {
+) -> Result<String> {
     let pushed = push(tarball, opts, shell)?;
     match format {
         MessageFormat::Human => print_out(&pushed.pinned())?,
         MessageFormat::Json => print_out(&pushed.to_json().to_string())?,
     }
-    Ok(())
+    Ok(pushed.pinned())
 }
 
 /// `cargo slim index`: print the output path (or the `indexed` JSON line).

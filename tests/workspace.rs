@@ -4,6 +4,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::process::Output;
 
 use cargo_slim::validate::{read_layer_file, validate_tarball};
 
@@ -157,4 +158,202 @@ fn cargo_flags_pass_through() {
         err.contains("-Z") || err.contains("no-such-unstable-flag"),
         "{err}"
     );
+}
+
+/// Several images: `args` run at the root of `dir` with a target dir of their
+/// own (the images' default outputs go under it).
+fn build_many(dir: &Path, target: &Path, args: &[&str], code: i32) -> Output {
+    let mut all = vec!["build", "--target-dir", target.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let mut cmd = slim(&all);
+    cmd.current_dir(dir);
+    if code == 0 {
+        run_ok(&mut cmd)
+    } else {
+        run_code(&mut cmd, code)
+    }
+}
+
+/// Entries of `<target>/slim` (tarballs, reports, SBOMs), sorted.
+fn outputs(target: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(target.join("slim"))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.starts_with('.'))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn the_workspace_builds_every_member_in_one_cargo_run() {
+    let t = tempfile::tempdir().unwrap();
+    let o = build_many(&ws(), t.path(), &["--workspace"], 0);
+    let err = text(&o.stderr);
+    // One cargo run for both binaries.
+    let building: Vec<&str> = err.lines().filter(|l| l.contains("Building")).collect();
+    assert_eq!(building.len(), 1, "{err}");
+    assert!(building[0].contains("alpha, beta for linux/"), "{err}");
+    // One tarball per image, printed in order; each runs its own binary.
+    let printed: Vec<PathBuf> = text(&o.stdout).lines().map(PathBuf::from).collect();
+    let slim_dir = t.path().join("slim");
+    assert_eq!(
+        printed,
+        [
+            slim_dir.join("alpha-0.1.0.tar"),
+            slim_dir.join("beta-0.2.0.tar")
+        ]
+    );
+    assert_eq!(
+        run_from(&printed[0], "/alpha"),
+        "alpha: hello, from common\n"
+    );
+    assert_eq!(run_from(&printed[1], "/beta"), "beta: from common\n");
+    // Each image has its own settings over the workspace's.
+    let beta = validate_tarball(&printed[1]).unwrap();
+    assert_eq!(beta.reference, "localhost/beta-image:0.2.0");
+    assert_eq!(
+        beta.config["config"]["Labels"]["org.example.member"],
+        "beta"
+    );
+    assert_eq!(beta.config["config"]["User"], "1000:1000");
+    // The closing table: a row per image, with its manifest digest.
+    let header = err
+        .lines()
+        .position(|l| l.starts_with("IMAGE"))
+        .expect(&err);
+    let rows: Vec<&str> = err.lines().skip(header + 1).collect();
+    assert!(
+        rows[0].starts_with("alpha ") && rows[1].starts_with("beta "),
+        "{err}"
+    );
+    let short = &validate_tarball(&printed[0]).unwrap().manifest_digest[..19];
+    assert!(rows[0].ends_with(short), "{err}");
+
+    // `-p alpha -p beta` is the same selection: the same images, bit for bit.
+    let digests =
+        |paths: &[PathBuf]| -> Vec<String> { paths.iter().map(|p| sha256_file(p)).collect() };
+    let before = digests(&printed);
+    let o = build_many(&ws(), t.path(), &["-p", "alpha", "-p", "beta"], 0);
+    let again: Vec<PathBuf> = text(&o.stdout).lines().map(PathBuf::from).collect();
+    assert_eq!(again, printed);
+    assert_eq!(digests(&again), before);
+
+    // JSON: one `build` line per image and platform.
+    let o = build_many(
+        &ws(),
+        t.path(),
+        &["--workspace", "--message-format", "json"],
+        0,
+    );
+    let refs: Vec<String> = text(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|v| v["reference"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        refs,
+        ["localhost/alpha:0.1.0", "localhost/beta-image:0.2.0"]
+    );
+}
+
+#[test]
+fn skip_exclude_and_bins_choose_the_images() {
+    let ws = copy_fixture("ws");
+    // A member left out of --workspace by its table, that does not compile.
+    std::fs::create_dir_all(ws.path().join("broken/src")).unwrap();
+    std::fs::write(
+        ws.path().join("broken/Cargo.toml"),
+        "[package]\nname = \"broken\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+         [package.metadata.slim]\nskip = true\n",
+    )
+    .unwrap();
+    std::fs::write(
+        ws.path().join("broken/src/main.rs"),
+        "fn main() { compile_error!(\"broken on purpose\"); }\n",
+    )
+    .unwrap();
+    let root = ws.path().join("Cargo.toml");
+    let manifest = std::fs::read_to_string(&root).unwrap().replace(
+        "members = [\"alpha\", \"beta\", \"common\"]",
+        "members = [\"alpha\", \"beta\", \"common\", \"broken\"]",
+    );
+    std::fs::write(&root, manifest).unwrap();
+    let t = tempfile::tempdir().unwrap();
+
+    // skip = true and --exclude leave members out.
+    build_many(
+        ws.path(),
+        t.path(),
+        &["--workspace", "--exclude", "beta"],
+        0,
+    );
+    assert_eq!(
+        outputs(t.path()),
+        [
+            "alpha-0.1.0.report.json",
+            "alpha-0.1.0.spdx.json",
+            "alpha-0.1.0.tar"
+        ]
+    );
+    // --bins: an image of each binary of the package.
+    std::fs::create_dir_all(ws.path().join("alpha/src/bin")).unwrap();
+    std::fs::write(
+        ws.path().join("alpha/src/bin/alpha-admin.rs"),
+        "fn main() { println!(\"admin: {}\", common::shared()); }\n",
+    )
+    .unwrap();
+    let o = build_many(ws.path(), t.path(), &["-p", "alpha", "--bins"], 0);
+    let printed: Vec<PathBuf> = text(&o.stdout).lines().map(PathBuf::from).collect();
+    assert_eq!(printed.len(), 2, "{}", text(&o.stderr));
+    assert_eq!(
+        run_from(&printed[1], "/alpha-admin"),
+        "admin: from common\n"
+    );
+
+    // A member that fails names itself; the other image is still written in full.
+    std::fs::remove_dir_all(t.path().join("slim")).unwrap();
+    let o = build_many(ws.path(), t.path(), &["-p", "broken", "-p", "beta"], 1);
+    let err = text(&o.stderr);
+    assert!(err.contains("broken on purpose"), "{err}");
+    assert!(err.contains("1 of 2 images failed: broken"), "{err}");
+    assert!(err.contains("failed (error above)"), "{err}");
+    assert_eq!(
+        outputs(t.path()),
+        [
+            "beta-0.2.0.report.json",
+            "beta-0.2.0.spdx.json",
+            "beta-0.2.0.tar"
+        ]
+    );
+    validate_tarball(&t.path().join("slim/beta-0.2.0.tar")).unwrap();
+}
+
+#[test]
+fn selections_that_cannot_work_are_usage_errors() {
+    let t = tempfile::tempdir().unwrap();
+    for (args, says) in [
+        (&["--workspace", "-o", "x.tar"][..], "`-o` names one file"),
+        (
+            &["--workspace", "--bin", "alpha"][..],
+            "`--bin` chooses one binary",
+        ),
+        (
+            &["--exclude", "beta"][..],
+            "`--exclude` leaves packages out",
+        ),
+        (
+            &["--workspace", "--tag", "one:1"][..],
+            "would have one image reference",
+        ),
+        (&["--workspace", "--exclude", "nope"][..], "names no member"),
+    ] {
+        let o = build_many(&ws(), t.path(), args, 2);
+        let err = text(&o.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(!t.path().join("slim").exists(), "{args:?} wrote outputs");
+    }
 }

@@ -90,13 +90,25 @@ pub struct CargoArgs {
     #[arg(long, value_name = "PATH")]
     pub manifest_path: Option<PathBuf>,
 
-    /// Package to build (in a workspace)
+    /// Package to build (in a workspace); repeat it for an image of each
     #[arg(short, long, value_name = "SPEC")]
-    pub package: Option<String>,
+    pub package: Vec<String>,
+
+    /// An image of every member with a binary (less `skip = true` ones)
+    #[arg(long)]
+    pub workspace: bool,
+
+    /// With --workspace: leave this package out (repeatable)
+    #[arg(long, value_name = "SPEC")]
+    pub exclude: Vec<String>,
 
     /// Binary target to build (`bin` in [package.metadata.slim])
     #[arg(long, value_name = "NAME")]
     pub bin: Option<String>,
+
+    /// An image of every binary target of the package(s)
+    #[arg(long, conflicts_with = "bin")]
+    pub bins: bool,
 
     #[command(flatten)]
     pub features: clap_cargo::Features,
@@ -215,9 +227,15 @@ pub struct BuildPushArgs {
     #[arg(long, value_name = "SECONDS", requires = "push", value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: Option<u64>,
 
-    /// With --push: also write REPOSITORY@sha256:DIGEST to FILE
+    /// With --push: also write REPOSITORY@sha256:DIGEST to FILE (a line per image)
     #[arg(long, value_name = "FILE", requires = "push")]
     pub image_refs: Option<PathBuf>,
+
+    /// With --push and no REF: push each image to REPOSITORY/<binary name> with the
+    /// `tags` of its [package.metadata.slim] (over `repository`; also from
+    /// $CARGO_SLIM_REPOSITORY)
+    #[arg(long, value_name = "REPOSITORY", requires = "push")]
+    pub repository: Option<String>,
 }
 
 /// `build --load` and the engine it loads into.
@@ -300,6 +318,12 @@ impl BuildArgs {
                 insecure: self.push.insecure,
                 ca_file: self.push.ca_file.clone(),
                 image_refs: self.push.image_refs.clone(),
+                // The variable only fills in a `--push` without REF.
+                repository: self.push.repository.clone().or_else(|| {
+                    std::env::var("CARGO_SLIM_REPOSITORY")
+                        .ok()
+                        .filter(|r| !r.is_empty() && self.push.push.as_deref() == Some(""))
+                }),
                 timeout: self.push.timeout.map(std::time::Duration::from_secs),
             },
             split_std: self.split_std,
@@ -319,8 +343,11 @@ impl CargoArgs {
     fn to_request(&self) -> CargoRequest {
         CargoRequest {
             manifest_path: self.manifest_path.clone(),
-            package: self.package.clone(),
+            packages: self.package.clone(),
+            workspace: self.workspace,
+            exclude: self.exclude.clone(),
             bin: self.bin.clone(),
+            all_bins: self.bins,
             features: Features {
                 list: self.features.features.clone(),
                 all: self.features.all_features,

@@ -61,7 +61,8 @@ pub fn run(engine: &Engine, reference: &str, opts: &RunOptions, shell: &Shell) -
     }
 }
 
-/// Stop the container by name and wait for the engine to return, each bounded.
+/// Stop the container by name, wait for the engine to return and for the
+/// container to be removed, each bounded.
 fn stop(engine: &Engine, name: &str, child: &mut Child, shell: &Shell) {
     shell.status("Stopping", name);
     let deadline = Instant::now() + Duration::from_secs(u64::from(STOP_GRACE) + 10);
@@ -71,6 +72,10 @@ fn stop(engine: &Engine, name: &str, child: &mut Child, shell: &Shell) {
     if !wait_until(child, deadline) {
         let _ = child.kill();
         let _ = child.wait();
+    }
+    // Gone when we return, not a moment later.
+    if let Ok(mut remover) = engine.remove(name).spawn() {
+        wait_until(&mut remover, deadline + Duration::from_secs(10));
     }
 }
 

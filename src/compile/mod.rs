@@ -27,6 +27,7 @@ use crate::error::{command_not_found, Failure};
 use crate::shell::{Shell, Verbosity};
 
 pub mod alloc;
+pub mod group;
 pub mod linker;
 pub mod nightly;
 pub mod preset;
@@ -255,7 +256,28 @@ pub fn build(
     allocator: &alloc::Linkage,
     shell: &Shell,
 ) -> Result<Artifact> {
-    let (mut cmd, subcommand) = command(build, target, link, allocator, shell);
+    let (cmd, subcommand) = command(build, target, link, allocator, shell);
+    let package = build.package;
+    let wanted = [(package.package_id.as_str(), package.bin.as_str())];
+    let (status, mut found, rlibs) = run_cargo(cmd, &wanted, shell)?;
+    finish(
+        package,
+        target,
+        link,
+        subcommand,
+        status,
+        found.pop().unwrap_or_default(),
+        rlibs,
+    )
+}
+
+/// What one cargo run gave: how it ended, the executables of each wanted
+/// (package id, binary) in order, and every rlib it built or reused.
+type CargoOutcome = (std::process::ExitStatus, Vec<Vec<PathBuf>>, Vec<PathBuf>);
+
+/// Run `cmd` (a cargo command with JSON messages on stdout), in its own process
+/// group, and read the executables of `wanted` from its messages.
+fn run_cargo(mut cmd: Command, wanted: &[(&str, &str)], shell: &Shell) -> Result<CargoOutcome> {
     cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
     shell.verbose("Running", format!("{cmd:?}"));
     // Its own process group: a signal to cargo-slim reaches cargo and every job it
@@ -271,17 +293,9 @@ pub fn build(
     })?;
     let _forward = crate::interrupt::ChildGroup::watch(child.id());
     let stdout = child.stdout.take().expect("stdout is piped");
-    let (found, rlibs) = artifacts(stdout, build.package)?;
+    let (found, rlibs) = artifacts(stdout, wanted)?;
     let status = child.wait().context("waiting for cargo")?;
-    finish(
-        build.package,
-        target,
-        link,
-        subcommand,
-        status,
-        found,
-        rlibs,
-    )
+    Ok((status, found, rlibs))
 }
 
 /// `cargo` of the toolchain that builds `target` (the nightly of `--opt min`, or
@@ -299,7 +313,7 @@ pub(crate) fn cargo_command(target: &TargetChoice) -> Command {
 
 /// The cargo command line of [`build`] and its subcommand (`build`, `zigbuild`,
 /// or `rustc` when mimalloc is linked).
-fn command(
+pub(crate) fn command(
     build: &CargoBuild<'_>,
     target: &TargetChoice,
     link: &Linker,
@@ -382,12 +396,13 @@ fn command(
     (cmd, subcommand)
 }
 
-/// The executables of the package's binary and every rlib, from cargo's messages.
+/// The executables of each wanted (package id, binary) and every rlib, from
+/// cargo's messages.
 fn artifacts(
     stdout: impl std::io::Read,
-    build: &PackageBuild,
-) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
-    let mut found: Vec<PathBuf> = Vec::new();
+    wanted: &[(&str, &str)],
+) -> Result<(Vec<Vec<PathBuf>>, Vec<PathBuf>)> {
+    let mut found: Vec<Vec<PathBuf>> = vec![Vec::new(); wanted.len()];
     let mut rlibs: Vec<PathBuf> = Vec::new();
     for message in Message::parse_stream(BufReader::new(stdout)) {
         let message = message.context("reading cargo's JSON messages")?;
@@ -398,13 +413,15 @@ fn artifacts(
                     .filter(|f| f.extension() == Some("rlib"))
                     .map(|f| f.clone().into_std_path_buf()),
             );
-            if a.package_id.repr == build.package_id
-                && a.target.name == build.bin
-                && a.target.kind.contains(&TargetKind::Bin)
-            {
-                if let Some(exe) = a.executable {
-                    found.push(exe.into_std_path_buf());
-                }
+            if !a.target.kind.contains(&TargetKind::Bin) {
+                continue;
+            }
+            let Some(exe) = a.executable else { continue };
+            let slot = wanted
+                .iter()
+                .position(|(id, bin)| a.package_id.repr == *id && a.target.name == *bin);
+            if let Some(i) = slot {
+                found[i].push(exe.into_std_path_buf());
             }
         }
     }
@@ -412,7 +429,7 @@ fn artifacts(
 }
 
 /// How cargo ended: the binary it built, or why there is none.
-fn finish(
+pub(crate) fn finish(
     build: &PackageBuild,
     target: &TargetChoice,
     link: &Linker,

@@ -3,7 +3,7 @@
 //!
 //! In: the [`CargoBuild`] (manifest, package, target dir) and the environment
 //! (`CARGO_HOME`, the toolchain's sysroot). Out: rustflags that map the workspace
-//! root to `/build/<package>` (when the target dir is inside it), the target dir (build scripts' `OUT_DIR`) to
+//! root to `/build/<root package>` (`/build/workspace` for a virtual one; when the target dir is inside it), the target dir (build scripts' `OUT_DIR`) to
 //! `/build/target`, `CARGO_HOME` (registry and git sources) to `/cargo` and the
 //! sysroot to `/rust/toolchain`; and [`flags_key`], the cargo config key that adds
 //! them without hiding the user's own rustflags.
@@ -44,7 +44,11 @@ pub fn flags(build: &CargoBuild<'_>, sysroot: Option<&Path>) -> (Vec<String>, Ve
     // included by absolute path; it is added when the target dir is the
     // workspace's own.
     if inside(&run.target_dir, &workspace) {
-        roots.push((workspace, format!("/build/{}", package.package_name)));
+        let name = match run.workspace_name.as_str() {
+            "" => package.package_name.as_str(),
+            n => n,
+        };
+        roots.push((workspace, format!("/build/{name}")));
     }
     if let Some(home) = cargo_home() {
         roots.push((home, CARGO_HOME_AS.to_string()));

@@ -17,6 +17,11 @@ use super::{alloc, preset};
 pub struct CargoRun {
     /// The workspace root (`cargo metadata`'s `workspace_root`).
     pub workspace_root: PathBuf,
+    /// The workspace's name in remapped paths (`/build/<name>`): its root
+    /// package's, or `workspace` for a virtual manifest — the same for every
+    /// member, so their builds share rustflags and with them compiled crates.
+    /// Empty: the package's name.
+    pub workspace_name: String,
     /// Where cargo puts its output (`--target-dir`, or cargo's own choice).
     pub target_dir: PathBuf,
     /// Whether `target_dir` came from `--target-dir` (then it is passed to cargo).

@@ -21,6 +21,7 @@ mod report;
 mod request;
 mod sbom;
 mod schema;
+pub mod selection;
 mod spec;
 
 use std::path::{Path, PathBuf};
@@ -78,6 +79,17 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The image's name: its binary's (`--binary`: the file's name).
+    pub fn name(&self) -> String {
+        match &self.source {
+            Source::Cargo(c) => c.package.bin.clone(),
+            Source::Binary(p) => p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        }
+    }
+
     /// The target of each platform's build, in canonical order (`None`: the
     /// host's static default, or a `--binary` input).
     pub fn targets(&self) -> Vec<Option<String>> {
@@ -141,10 +153,35 @@ impl CargoPlan {
 pub const DEFAULT_PROFILE: &str = "release";
 
 /// Resolve the CLI arguments (and the manifest they point at) into a plan.
+/// A request for one image (`cargo slim run`): several selected is a usage error.
 pub fn resolve(args: &BuildRequest) -> Result<Plan> {
+    let mut plans = resolve_all(args)?;
+    if plans.len() > 1 {
+        return Err(Failure::new(format!(
+            "this command runs one image, and the selection gives {}",
+            plans.len()
+        ))
+        .help("choose one package with -p (and one binary with --bin)")
+        .usage()
+        .into());
+    }
+    Ok(plans.remove(0))
+}
+
+/// Resolve the CLI arguments into one plan per image: one, or several with
+/// `-p A -p B`, `--workspace` or `--bins` ([`selection`]).
+pub fn resolve_all(args: &BuildRequest) -> Result<Vec<Plan>> {
     let epoch = source_date_epoch()?;
     match &args.binary {
-        Some(binary) => resolve_binary(args, binary, epoch),
+        Some(binary) => {
+            if selection::several(&args.cargo) {
+                return Err(Failure::new("`--binary` packs one file into one image")
+                    .help("leave out --workspace, --bins and the extra -p")
+                    .usage()
+                    .into());
+            }
+            Ok(vec![resolve_binary(args, binary, epoch)?])
+        }
         None => resolve_cargo(args, epoch),
     }
 }
@@ -231,7 +268,7 @@ impl Package<'_> {
     }
 }
 
-fn resolve_cargo(args: &BuildRequest, epoch: u64) -> Result<Plan> {
+fn resolve_cargo(args: &BuildRequest, epoch: u64) -> Result<Vec<Plan>> {
     let cargo = &args.cargo;
     let cargo_args = cargo_args(cargo);
     let metadata = crate::preflight::workspace_metadata(
@@ -242,28 +279,45 @@ fn resolve_cargo(args: &BuildRequest, epoch: u64) -> Result<Plan> {
         || load_metadata(cargo.manifest_path.as_deref(), &cargo_args),
     )?;
     let cwd = std::env::current_dir().ok();
-    let package = select_package(
-        &metadata,
-        Selector {
-            spec: cargo.package.as_deref(),
-            bin: cargo.bin.as_deref(),
-            manifest: cargo.manifest_path.as_deref(),
-            cwd: cwd.as_deref(),
-        },
-    )?;
-    let meta = read_slim_metadata(&metadata, package)?;
+    let selected = selection::select(&metadata, cargo, cwd.as_deref())?;
+    if selected.len() > 1 && args.image.output.is_some() {
+        return Err(Failure::new(format!(
+            "`-o` names one file, and this run builds {} images",
+            selected.len()
+        ))
+        .help("leave -o out: each image is written under <target-dir>/slim/")
+        .usage()
+        .into());
+    }
+    let plans = selected
+        .iter()
+        .map(|s| plan_of(args, &metadata, s, &cargo_args, epoch))
+        .collect::<Result<Vec<Plan>>>()?;
+    distinct_references(&plans)?;
+    Ok(plans)
+}
+
+/// The plan of one selected image of the workspace.
+fn plan_of(
+    args: &BuildRequest,
+    metadata: &cargo_metadata::Metadata,
+    selected: &selection::Selected<'_>,
+    cargo_args: &[String],
+    epoch: u64,
+) -> Result<Plan> {
+    let cargo = &args.cargo;
+    let (package, bin, meta) = (selected.package, &selected.bin, &selected.meta);
     let manifest = package.manifest_path.as_std_path();
     let version = package.version.to_string();
-    let report = report_settings(args, &meta, manifest)?;
-    let bin = select_bin(package, cargo.bin.as_deref().or(meta.bin.as_deref()))?;
+    let report = report_settings(args, meta, manifest)?;
     let pkg = Package {
-        meta: &meta,
-        name: &bin,
+        meta,
+        name: bin,
         version: Some(&version),
         manifest,
     };
     let mut image = pkg.image(args)?;
-    let (labels, revision) = labels::labels(package, &bin, epoch_given(epoch), &image.labels);
+    let (labels, revision) = labels::labels(package, bin, epoch_given(epoch), &image.labels);
     image.labels = labels;
     let contents = pkg.contents(args, &image)?;
     let target_dir = match &cargo.target_dir {
@@ -283,8 +337,11 @@ fn resolve_cargo(args: &BuildRequest, epoch: u64) -> Result<Plan> {
     };
     let output = output_path(&args.image, default_output(&target_dir, &output_name, None))?;
     let workspace_root = metadata.workspace_root.clone().into_std_path_buf();
-    let package = package_build(args, &meta, package, bin.clone(), &workspace_root)?;
-    let run = cargo_run(cargo, cargo_args, target_dir, workspace_root);
+    let package = package_build(args, meta, package, bin.clone(), &workspace_root)?;
+    let mut run = cargo_run(cargo, cargo_args.to_vec(), target_dir, workspace_root);
+    run.workspace_name = metadata
+        .root_package()
+        .map_or_else(|| "workspace".to_string(), |p| p.name.to_string());
     let resolved = Resolved {
         epoch,
         cache: Cache::under(&run.target_dir, !args.no_cache),
@@ -300,6 +357,37 @@ fn resolve_cargo(args: &BuildRequest, epoch: u64) -> Result<Plan> {
         report,
     };
     pkg.plan(args, resolved)
+}
+
+/// Several images of one run must not share a name or a push reference.
+fn distinct_references(plans: &[Plan]) -> Result<()> {
+    for (i, a) in plans.iter().enumerate() {
+        for b in &plans[i + 1..] {
+            let clash = if a.image.reference == b.image.reference {
+                Some(("image reference", a.image.reference.to_string(), "--tag"))
+            } else {
+                match (&a.push, &b.push) {
+                    (Some(pa), Some(pb)) if pa.reference == pb.reference => {
+                        Some(("push reference", pa.reference.clone(), "--push"))
+                    }
+                    _ => None,
+                }
+            };
+            if let Some((what, value, flag)) = clash {
+                return Err(Failure::new(format!(
+                    "the images of `{}` and `{}` would have one {what}: `{value}`",
+                    a.name(),
+                    b.name()
+                ))
+                .help(format!(
+                    "put `{{name}}` in {flag} (it becomes each binary's name), e.g. {flag} registry.example/{{name}}:1"
+                ))
+                .usage()
+                .into());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The settings of every cargo command of the run.
@@ -318,6 +406,7 @@ fn cargo_run(
     }
     CargoRun {
         workspace_root,
+        workspace_name: String::new(),
         target_dir,
         target_dir_given: cargo.target_dir.is_some(),
         cargo_args,
@@ -431,7 +520,7 @@ fn binary_package(cargo: &CargoRequest) -> Result<BinaryPackage> {
     };
     let metadata = load_metadata(Some(&m), &cargo_args(cargo))?;
     let target_dir = metadata.target_directory.clone().into_std_path_buf();
-    let selected = match cargo.package.as_deref() {
+    let selected = match cargo.packages.first().map(String::as_str) {
         Some(p) => {
             let by_spec = Selector {
                 spec: Some(p),

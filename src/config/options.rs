@@ -37,10 +37,20 @@ pub fn push_plan(
         t.replace("{name}", name)
             .replace("{version}", version.unwrap_or("latest"))
     };
+    let named = args
+        .repository
+        .as_ref()
+        .map(|r| format!("{}/{name}", r.trim_end_matches('/')));
     let (reference, extra_tags) = if !cli_ref.is_empty() {
+        if named.is_some() {
+            return Err(Failure::new("`--push REF` names the image's place; `--repository` too")
+                .help("give one of them: --push REF for one image, --repository REPO for REPO/<binary name>")
+                .usage()
+                .into());
+        }
         (fill(cli_ref), Vec::new())
     } else {
-        let Some(repo) = &meta.repository else {
+        let Some(repo) = named.as_ref().or(meta.repository.as_ref()) else {
             return Err(Failure::new("`--push` was given without a REF, and no `repository` is configured")
                 .detail(format!("manifest: {}", manifest.display()))
                 .help("pass --push ghcr.io/acme/app:1.0.0, or set `repository = \"ghcr.io/acme/app\"` (and optionally `tags = [\"{version}\", \"latest\"]`) in [package.metadata.slim]")

@@ -281,7 +281,7 @@ pub fn select_bin(package: &Package, wanted: Option<&str>) -> Result<String> {
                 package.name
             ))
             .detail(format!("available binaries: {}", many.join(", ")))
-            .help("pass --bin NAME, or set `bin = \"NAME\"` in [package.metadata.slim]")
+            .help("pass --bin NAME (or --bins for an image of each), or set `bin = \"NAME\"` in [package.metadata.slim]")
             .into())
         }
     }

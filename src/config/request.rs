@@ -36,10 +36,16 @@ pub struct BuildRequest {
 pub struct CargoRequest {
     /// `--manifest-path`: else cargo finds the manifest from the working folder.
     pub manifest_path: Option<PathBuf>,
-    /// `-p SPEC`.
-    pub package: Option<String>,
+    /// `-p SPEC`, repeatable: one image each.
+    pub packages: Vec<String>,
+    /// `--workspace`: every member with a binary (less `skip = true`).
+    pub workspace: bool,
+    /// `--exclude SPEC` (with `--workspace`).
+    pub exclude: Vec<String>,
     /// `--bin` (over the `bin` key).
     pub bin: Option<String>,
+    /// `--bins`: every binary target of the package(s), an image each.
+    pub all_bins: bool,
     pub features: Features,
     /// `--profile` (over the `profile` key).
     pub profile: Option<String>,
@@ -117,6 +123,9 @@ pub struct PushRequest {
     pub image_refs: Option<PathBuf>,
     /// `--timeout` of `--push`.
     pub timeout: Option<std::time::Duration>,
+    /// `--repository REPO` (or `CARGO_SLIM_REPOSITORY`): with `--push` and no
+    /// REF, each image goes to `REPO/<binary name>`.
+    pub repository: Option<String>,
 }
 
 /// Size report and budget flags, shared by `build` and `report`.

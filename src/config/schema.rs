@@ -23,6 +23,8 @@ use crate::error::Failure;
 pub struct SlimMetadata {
     /// Binary target to pack when the package has several.
     pub bin: Option<String>,
+    /// `true`: `--workspace` leaves this package out.
+    pub skip: Option<bool>,
     /// Target triple.
     pub target: Option<String>,
     /// Platforms to build (`["linux/amd64", "linux/arm64"]` or `["all"]`).

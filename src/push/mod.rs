@@ -69,7 +69,7 @@ use crate::shell::Shell;
 use crate::units::human;
 use client::Client;
 use options::all_tags;
-pub use options::{PushOptions, Pushed};
+pub use options::{write_image_refs, PushOptions, Pushed};
 pub use transport::RetryPolicy;
 use transport::{gave_up, retry, Attempt, Tls};
 
@@ -133,7 +133,7 @@ pub fn push(tarball: &Path, opts: &PushOptions, shell: &Shell) -> Result<Pushed>
         ),
     );
     if let Some(path) = &opts.image_refs {
-        crate::io::write_atomic(path, format!("{}\n", pushed.pinned()).as_bytes())?;
+        write_image_refs(path, &[pushed.pinned()])?;
     }
     Ok(pushed)
 }

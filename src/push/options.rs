@@ -111,6 +111,14 @@ pub(super) fn all_tags(target: &Reference, extra: &[String]) -> Result<Vec<Strin
     Ok(tags)
 }
 
+/// Write `--image-refs FILE`: each pushed image's `REPOSITORY@sha256:DIGEST`,
+/// one a line, replacing the file in one step.
+pub fn write_image_refs(path: &std::path::Path, pinned: &[String]) -> anyhow::Result<()> {
+    let lines: String = pinned.iter().map(|p| format!("{p}\n")).collect();
+    crate::io::write_atomic(path, lines.as_bytes())?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

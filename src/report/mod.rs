@@ -524,4 +524,4 @@ pub fn sidecar_path(tarball: &Path) -> PathBuf {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

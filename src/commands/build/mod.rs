@@ -20,6 +20,7 @@ use crate::shell::Shell;
 use crate::{io, oci, sbom};
 
 mod stages;
+pub mod summary;
 
 /// What a build produced.
 #[derive(Debug, Clone)]
@@ -37,6 +38,75 @@ pub struct BuildOutcome {
 /// `cargo slim build`: the whole pipeline, once per platform up to the image,
 /// then one tarball for all of them.
 pub fn build(plan: &Plan, shell: &Shell) -> Result<BuildOutcome> {
+    build_with(plan, shell, |target| stages::compile(plan, target, shell))
+}
+
+/// What became of one image of a multi-image build.
+#[derive(Debug)]
+pub struct ImageOutcome {
+    /// The image's name (its binary's).
+    pub name: String,
+    /// Its outputs, all written; or why none of them was.
+    pub result: Result<BuildOutcome>,
+}
+
+/// Several images: each platform's binaries with as few cargo runs as the
+/// plans allow ([`stages::compile_all`]), then each image's own pipeline. An
+/// image that fails (its crate does not compile, a check refuses its binary)
+/// writes nothing and does not stop the others, whose outputs are written in
+/// full. Only an error of the run itself (cargo could not be started) is an
+/// `Err`.
+pub fn build_all(plans: &[Plan], shell: &Shell) -> Result<Vec<ImageOutcome>> {
+    let targets: Vec<Vec<Option<String>>> = plans.iter().map(Plan::targets).collect();
+    let mut compiled: Vec<Vec<Option<Result<stages::Compiled>>>> = targets
+        .iter()
+        .map(|t| t.iter().map(|_| None).collect())
+        .collect();
+    let mut distinct: Vec<&Option<String>> = Vec::new();
+    for t in targets.iter().flatten() {
+        if !distinct.contains(&t) {
+            distinct.push(t);
+        }
+    }
+    for target in distinct {
+        let which: Vec<(usize, usize)> = targets
+            .iter()
+            .enumerate()
+            .filter_map(|(p, ts)| Some((p, ts.iter().position(|t| t == target)?)))
+            .collect();
+        let members: Vec<&Plan> = which.iter().map(|&(p, _)| &plans[p]).collect();
+        let results = stages::compile_all(&members, target.as_deref(), shell)?;
+        for ((p, t), r) in which.into_iter().zip(results) {
+            compiled[p][t] = Some(r);
+        }
+    }
+    let mut outcomes = Vec::new();
+    for ((plan, targets), mut done) in plans.iter().zip(&targets).zip(compiled) {
+        let result = build_with(plan, shell, |target| {
+            let t = targets
+                .iter()
+                .position(|x| x.as_deref() == target)
+                .expect("a target of the plan");
+            done[t].take().expect("each platform is compiled once")
+        })
+        .map_err(|e| e.context(format!("image `{}`", plan.name())));
+        if let Err(e) = &result {
+            shell.error(e);
+        }
+        outcomes.push(ImageOutcome {
+            name: plan.name(),
+            result,
+        });
+    }
+    Ok(outcomes)
+}
+
+/// [`build`] with each platform's binary from `compile`.
+fn build_with(
+    plan: &Plan,
+    shell: &Shell,
+    mut compile: impl FnMut(Option<&str>) -> Result<stages::Compiled>,
+) -> Result<BuildOutcome> {
     // One run at a time writes this output, so its files always come from one build.
     let lock = io::lock_output(&plan.output, shell)?.map(std::sync::Arc::new);
     let mut clock = stages::Clock::start(shell);
@@ -58,7 +128,8 @@ pub fn build(plan: &Plan, shell: &Shell) -> Result<BuildOutcome> {
     }
     let mut builds = Vec::new();
     for target in plan.targets() {
-        builds.push(build_platform(plan, target.as_deref(), shell, &mut clock)?);
+        let compiled = compile(target.as_deref())?;
+        builds.push(build_platform(plan, compiled, shell, &mut clock)?);
     }
     let set = image::ImageSet::new(builds.iter().map(|b| b.image.clone()).collect())?;
     // The set is in canonical order: report in the same order.
@@ -133,15 +204,14 @@ fn sbom_subject(image: &Image) -> sbom::Subject {
     }
 }
 
-/// One platform (`target`): compile → inspect → attribute → strip (or reuse all
+/// One platform, its binary compiled: inspect → attribute → strip (or reuse all
 /// three) → upx → image.
 fn build_platform(
     plan: &Plan,
-    target: Option<&str>,
+    mut compiled: stages::Compiled,
     shell: &Shell,
     clock: &mut stages::Clock<'_>,
 ) -> Result<stages::PlatformBuild> {
-    let mut compiled = stages::compile(plan, target, shell)?;
     clock.lap("compile");
     let prepared = stages::prepare(&compiled, plan, shell, clock)?;
     let pie = stages::PieInput::of(plan, &compiled, &prepared);

@@ -56,9 +56,106 @@ pub fn compile(plan: &Plan, target: Option<&str>, shell: &Shell) -> Result<Compi
     }
 }
 
+/// Each plan's binary for `target`, with as few cargo runs as the plans allow
+/// ([`compile::group`]): one result per plan, in order — a plan whose graph
+/// check or build fails is an error of its own, and the others go on. Only
+/// cargo plans come here.
+pub fn compile_all(
+    plans: &[&Plan],
+    target: Option<&str>,
+    shell: &Shell,
+) -> Result<Vec<Result<Compiled>>> {
+    let mut readied: Vec<Result<Ready<'_>>> = Vec::new();
+    for plan in plans {
+        let Source::Cargo(c) = &plan.source else {
+            return Err(Failure::new("a `--binary` image has nothing to compile").into());
+        };
+        readied.push(ready(plan, c.build(target, &plan.layers.cache), shell));
+    }
+    let units: Vec<compile::group::Unit<'_>> = readied
+        .iter()
+        .flatten()
+        .map(|r| compile::group::Unit {
+            build: r.build,
+            target: &r.choice,
+            link: &r.link,
+            allocator: &r.linkage,
+        })
+        .collect();
+    let mut built = compile::group::build_all(&units, shell, |members| {
+        let bins: Vec<&str> = members
+            .iter()
+            .map(|u| u.build.package.bin.as_str())
+            .collect();
+        announce(&bins.join(", "), members[0].target, members[0].link, shell);
+    })?
+    .into_iter();
+    Ok(readied
+        .into_iter()
+        .map(|r| {
+            let r = r?;
+            let artifact = built.next().expect("one artifact result per unit")?;
+            Ok(r.done(artifact))
+        })
+        .collect())
+}
+
 /// [`compile`] with cargo: check the graph, decide the allocator and the
 /// system data, choose the linker, build.
 fn compile_cargo(plan: &Plan, b: compile::CargoBuild<'_>, shell: &Shell) -> Result<Compiled> {
+    let r = ready(plan, b, shell)?;
+    announce(&r.build.package.bin, &r.choice, &r.link, shell);
+    let artifact = compile::build(&r.build, &r.choice, &r.link, &r.linkage, shell)?;
+    Ok(r.done(artifact))
+}
+
+/// `Building api, worker for linux/amd64 (x86_64-unknown-linux-musl), linking with cc`.
+fn announce(bins: &str, choice: &compile::TargetChoice, link: &compile::Linker, shell: &Shell) {
+    shell.status(
+        "Building",
+        format!(
+            "{bins} for {} ({}), linking with {}",
+            platform_of(&choice.triple),
+            choice.triple,
+            link.describe()
+        ),
+    );
+}
+
+/// A cargo build with everything decided but the build itself.
+struct Ready<'p> {
+    build: compile::CargoBuild<'p>,
+    choice: compile::TargetChoice,
+    link: compile::Linker,
+    linkage: compile::alloc::Linkage,
+    decision: compile::alloc::Decision,
+    system_data: SystemData,
+    sbom: Option<crate::sbom::Graph>,
+}
+
+impl Ready<'_> {
+    /// The compiled binary: cargo's artifact, with the sysroot's rlibs added
+    /// (they let symbols like `memcpy` be placed in std).
+    fn done(self, artifact: compile::Artifact) -> Compiled {
+        let mut rlibs = artifact.rlibs;
+        if let Ok(sysroot) = compile::sysroot(self.build.package.dir(), self.build.cache) {
+            rlibs.extend(bloat::sysroot_rlibs(&sysroot, &self.choice.triple).unwrap_or_default());
+        }
+        Compiled {
+            path: artifact.path,
+            target: Some(self.choice.triple.clone()),
+            rlibs,
+            sbom: self.sbom,
+            how: Some((self.choice, self.link, self.linkage)),
+            allocator: Some(self.decision),
+            system_data: self.system_data,
+        }
+    }
+}
+
+/// Everything before cargo runs: the target, the graph's checks, the SBOM's
+/// graph, the allocator, the system data and the linker.
+fn ready<'p>(plan: &Plan, b: compile::CargoBuild<'p>, shell: &Shell) -> Result<Ready<'p>> {
     let choice = compile::choose_target(&b, shell)?;
     let (metadata, reused) = preflight::metadata_reused(&b, &choice.triple)?;
     if reused {
@@ -88,36 +185,19 @@ fn compile_cargo(plan: &Plan, b: compile::CargoBuild<'_>, shell: &Shell) -> Resu
     }
     let (decision, linkage) = allocator(&b, &graph, &choice, shell)?;
     let (ca_certificates, zoneinfo) = preflight::decide_system_data(&graph.crates, &plan.image);
-    let system_data = SystemData {
-        ca_certificates,
-        zoneinfo,
-    };
     let dir = b.package.dir();
     let link = compile::linker::choose(&choice.triple, &graph.native, &b.run.cargo_args, dir)?;
-    shell.status(
-        "Building",
-        format!(
-            "{} for {} ({}), linking with {}",
-            b.package.bin,
-            platform_of(&choice.triple),
-            choice.triple,
-            link.describe()
-        ),
-    );
-    let artifact = compile::build(&b, &choice, &link, &linkage, shell)?;
-    let mut rlibs = artifact.rlibs;
-    // The sysroot's rlibs let symbols like `memcpy` be placed in std.
-    if let Ok(sysroot) = compile::sysroot(dir, b.cache) {
-        rlibs.extend(bloat::sysroot_rlibs(&sysroot, &choice.triple).unwrap_or_default());
-    }
-    Ok(Compiled {
-        path: artifact.path,
-        target: Some(choice.triple.clone()),
-        rlibs,
+    Ok(Ready {
+        build: b,
+        choice,
+        link,
+        linkage,
+        decision,
+        system_data: SystemData {
+            ca_certificates,
+            zoneinfo,
+        },
         sbom,
-        how: Some((choice, link, linkage)),
-        allocator: Some(decision),
-        system_data,
     })
 }
 

@@ -25,7 +25,7 @@ mod compiled;
 mod pie;
 mod system;
 pub use binary::{prepare, BinaryContent, ImageBinary, Prepared};
-pub use compiled::{compile, Compiled};
+pub use compiled::{compile, compile_all, Compiled};
 pub use pie::{baseline as pie_baseline, PieInput};
 pub use system::{system_layer, SystemData, SystemLayer};
 
