@@ -24,6 +24,7 @@ mod push_bounds;
 mod push_faults;
 mod report;
 mod repro;
+mod resolve;
 mod run;
 mod sbom;
 mod service;

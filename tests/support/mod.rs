@@ -1,13 +1,15 @@
 //! The integration tests' helpers, in one place: running cargo-slim, the
 //! fixtures' shared target dir, tool checks that skip on a laptop but fail in CI
 //! (`CI=true`), the one tar builder ([`tar::Tar`]), the one PRNG ([`XorShift`],
-//! shared with the library's unit tests) and the push harness ([`registry`]: a
-//! real registry, certificates, a token service and a fault-injecting proxy).
+//! shared with the library's unit tests), the push harness ([`registry`]: a
+//! real registry, certificates, a token service and a fault-injecting proxy), and
+//! the Kubernetes peers ([`kube`]: kubernetes-validate, `podman kube play`).
 
 #![allow(dead_code)]
 
 mod archives;
 pub mod index;
+pub mod kube;
 pub mod registry;
 pub mod tar;
 pub use archives::*;
