@@ -66,6 +66,7 @@ fn main() -> ExitCode {
         Command::Index(i) => run_index(&i, format, &shell),
         Command::Init(i) => run_init(&i, format, &shell),
         Command::Run(r) => run_image(&r, &shell),
+        Command::Resolve(r) => run_resolve(&r, &shell),
         Command::Load(l) => engine::find(l.engine.map(Into::into))
             .map_err(Into::into)
             .and_then(|e| load_and_print(&l.tarball, &e, format, &shell)),
@@ -246,6 +247,21 @@ fn load_and_print(
         MessageFormat::Json => print_out(&loaded.to_json(tarball).to_string())?,
     }
     Ok(())
+}
+
+/// `cargo slim resolve`: the YAML on stdout, exactly as resolved; the table of
+/// the images on stderr.
+fn run_resolve(args: &cli::ResolveArgs, shell: &Shell) -> Result<()> {
+    let done = commands::resolve::resolve(&args.to_request()?, shell)?;
+    shell.print_err(&done.table);
+    let mut out = std::io::stdout().lock();
+    match out
+        .write_all(done.yaml.as_bytes())
+        .and_then(|_| out.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 /// `cargo slim run`: build (and push, if asked), load, run; the container's exit

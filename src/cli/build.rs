@@ -44,23 +44,32 @@ Exit codes: 0 ok, 1 error, 2 usage error (checked before any work),
 #[command(after_long_help = BUILD_AFTER_HELP)]
 pub struct BuildArgs {
     #[command(flatten)]
-    pub cargo: CargoArgs,
+    pub flags: BuildFlags,
 
     /// Pack an already-built ELF executable instead of running cargo
     #[arg(long, value_name = "PATH", conflicts_with_all = ["bin", "profile", "target", "platform", "features", "all_features", "no_default_features", "jobs", "timings"])]
     pub binary: Option<PathBuf>,
 
     #[command(flatten)]
-    pub image: ImageArgs,
-
-    #[command(flatten)]
-    pub upx: UpxArgs,
-
-    #[command(flatten)]
     pub push: BuildPushArgs,
 
     #[command(flatten)]
     pub load: BuildLoadArgs,
+}
+
+/// How every image of a build is made: `build`'s flags less where the input
+/// comes from (`--binary`) and where the image goes (`--push`, `--load`);
+/// `resolve` takes these too.
+#[derive(Debug, Clone, Default, Args)]
+pub struct BuildFlags {
+    #[command(flatten)]
+    pub cargo: CargoArgs,
+
+    #[command(flatten)]
+    pub image: ImageArgs,
+
+    #[command(flatten)]
+    pub upx: UpxArgs,
 
     /// Show the standard library's crates (core, alloc, ...) separately in the report
     #[arg(long)]
@@ -297,9 +306,32 @@ pub struct SizeArgs {
 
 impl BuildArgs {
     pub fn to_request(&self) -> BuildRequest {
+        let push = &self.push;
+        self.flags.to_request(
+            self.binary.clone(),
+            PushRequest {
+                reference: push.push.clone(),
+                insecure: push.insecure,
+                ca_file: push.ca_file.clone(),
+                image_refs: push.image_refs.clone(),
+                // The variable only fills in a `--push` without REF.
+                repository: push.repository.clone().or_else(|| {
+                    std::env::var("CARGO_SLIM_REPOSITORY")
+                        .ok()
+                        .filter(|r| !r.is_empty() && push.push.as_deref() == Some(""))
+                }),
+                timeout: push.timeout.map(std::time::Duration::from_secs),
+            },
+        )
+    }
+}
+
+impl BuildFlags {
+    /// The request, with its input (`--binary`) and push settings.
+    pub fn to_request(&self, binary: Option<PathBuf>, push: PushRequest) -> BuildRequest {
         BuildRequest {
             cargo: self.cargo.to_request(),
-            binary: self.binary.clone(),
+            binary,
             image: ImageRequest {
                 tag: self.image.tag.clone(),
                 stop_signal: self.image.stop_signal.clone(),
@@ -313,19 +345,7 @@ impl BuildArgs {
                 path: self.upx.upx_path.clone(),
                 fallback: self.upx.upx_fallback,
             },
-            push: PushRequest {
-                reference: self.push.push.clone(),
-                insecure: self.push.insecure,
-                ca_file: self.push.ca_file.clone(),
-                image_refs: self.push.image_refs.clone(),
-                // The variable only fills in a `--push` without REF.
-                repository: self.push.repository.clone().or_else(|| {
-                    std::env::var("CARGO_SLIM_REPOSITORY")
-                        .ok()
-                        .filter(|r| !r.is_empty() && self.push.push.as_deref() == Some(""))
-                }),
-                timeout: self.push.timeout.map(std::time::Duration::from_secs),
-            },
+            push,
             split_std: self.split_std,
             size: SizeRequest {
                 opt: self.size.opt.clone(),

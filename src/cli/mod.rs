@@ -17,7 +17,9 @@ use cargo_slim::push::{PushOptions, RetryPolicy};
 use cargo_slim::shell::ColorChoice;
 
 mod build;
+mod resolve;
 pub use build::BuildArgs;
+pub use resolve::ResolveArgs;
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo", bin_name = "cargo", styles = clap_cargo::style::CLAP_STYLING)]
@@ -100,6 +102,8 @@ pub enum Command {
     Load(LoadArgs),
     /// Build the image, load it into the local container engine and run it; exits with the container's exit code
     Run(Box<RunArgs>),
+    /// Build and push every image `slim://` references in Kubernetes YAML; print the YAML pinned to their digests
+    Resolve(Box<ResolveArgs>),
 }
 
 /// `cargo slim run [BUILD FLAGS] [--publish P]... [-- ARGS]`.
@@ -272,6 +276,13 @@ pub struct PushArgs {
     #[arg(long = "tag", value_name = "T")]
     pub tags: Vec<String>,
 
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// How `push` and `resolve` reach the registry.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RegistryArgs {
     /// Allow plain HTTP and unverified TLS (always allowed for localhost, 127.0.0.1, [::1])
     #[arg(long)]
     pub insecure: bool,
@@ -331,10 +342,12 @@ impl PushArgs {
         PushOptions {
             reference: self.reference.clone(),
             extra_tags: self.tags.clone(),
-            insecure: self.insecure,
-            ca_file: self.ca_file.clone(),
-            retry: RetryPolicy::with_timeout(self.timeout.map(std::time::Duration::from_secs)),
-            image_refs: self.image_refs.clone(),
+            insecure: self.registry.insecure,
+            ca_file: self.registry.ca_file.clone(),
+            retry: RetryPolicy::with_timeout(
+                self.registry.timeout.map(std::time::Duration::from_secs),
+            ),
+            image_refs: self.registry.image_refs.clone(),
             ..PushOptions::default()
         }
     }
@@ -372,7 +385,7 @@ mod tests {
             let Command::Build(b) = s.command else {
                 panic!("not a build command")
             };
-            assert_eq!(b.cargo.bin.as_deref(), Some("hello"));
+            assert_eq!(b.flags.cargo.bin.as_deref(), Some("hello"));
         }
     }
 
@@ -384,7 +397,7 @@ mod tests {
         let Command::Build(b) = s.command else {
             panic!("not a build command")
         };
-        assert_eq!(b.budget.max_image_size, Some(2 * 1024 * 1024));
+        assert_eq!(b.flags.budget.max_image_size, Some(2 * 1024 * 1024));
         let e =
             CargoCli::try_parse_from(["cargo", "slim", "build", "--max-image-size", "2 parsecs"])
                 .unwrap_err();
@@ -417,9 +430,9 @@ mod tests {
         assert_eq!(p.tarball, PathBuf::from("app.tar"));
         assert_eq!(p.reference, "r:5000/app:1");
         assert_eq!(p.tags, ["latest", "1.0"]);
-        assert!(p.insecure);
-        assert_eq!(p.ca_file, Some(PathBuf::from("ca.pem")));
-        assert_eq!(p.image_refs, Some(PathBuf::from("refs.txt")));
+        assert!(p.registry.insecure);
+        assert_eq!(p.registry.ca_file, Some(PathBuf::from("ca.pem")));
+        assert_eq!(p.registry.image_refs, Some(PathBuf::from("refs.txt")));
         assert!(CargoCli::try_parse_from(["cargo", "slim", "push", "app.tar"]).is_err());
     }
 

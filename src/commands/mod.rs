@@ -12,6 +12,7 @@
 //! | `init` | [`init::init`] | cargo metadata → `[package.metadata.slim]` and a CI workflow |
 //! | `load` | [`load::load`] | the tarball → the local engine (podman or docker) |
 //! | `run` | [`run::run`] | `build` → `load` → the engine runs the image |
+//! | `resolve` | [`resolve::resolve`] | YAML → `slim://` references → `build` of each → push → the YAML with digests |
 //! | `verify` | [`crate::verify::verify_path`] | elf, oci, validate: the stage is the whole command |
 //! | `push` | [`crate::push::push`] | oci (read the tarball) → the registry client: the stage is the whole command |
 
@@ -20,4 +21,5 @@ pub mod index;
 pub mod init;
 pub mod load;
 pub mod report;
+pub mod resolve;
 pub mod run;

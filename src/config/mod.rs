@@ -269,17 +269,42 @@ impl Package<'_> {
 }
 
 fn resolve_cargo(args: &BuildRequest, epoch: u64) -> Result<Vec<Plan>> {
+    let metadata = workspace(args)?;
+    let cwd = std::env::current_dir().ok();
+    let selected = selection::select(&metadata, &args.cargo, cwd.as_deref())?;
+    plans_with(args, &metadata, &selected, epoch)
+}
+
+/// The workspace the request builds in: `cargo metadata` of `--manifest-path`
+/// (or of the current folder), from the rebuild cache when nothing changed.
+pub fn workspace(args: &BuildRequest) -> Result<cargo_metadata::Metadata> {
     let cargo = &args.cargo;
     let cargo_args = cargo_args(cargo);
-    let metadata = crate::preflight::workspace_metadata(
+    crate::preflight::workspace_metadata(
         cargo.manifest_path.as_deref(),
         &cargo_args,
         cargo.target_dir.as_deref(),
         !args.no_cache,
         || load_metadata(cargo.manifest_path.as_deref(), &cargo_args),
-    )?;
-    let cwd = std::env::current_dir().ok();
-    let selected = selection::select(&metadata, cargo, cwd.as_deref())?;
+    )
+}
+
+/// One plan per image `selected` in `metadata` (see [`workspace`] and
+/// [`selection`]), each with the request's flags over its own settings.
+pub fn plans(
+    args: &BuildRequest,
+    metadata: &cargo_metadata::Metadata,
+    selected: &[selection::Selected<'_>],
+) -> Result<Vec<Plan>> {
+    plans_with(args, metadata, selected, source_date_epoch()?)
+}
+
+fn plans_with(
+    args: &BuildRequest,
+    metadata: &cargo_metadata::Metadata,
+    selected: &[selection::Selected<'_>],
+    epoch: u64,
+) -> Result<Vec<Plan>> {
     if selected.len() > 1 && args.image.output.is_some() {
         return Err(Failure::new(format!(
             "`-o` names one file, and this run builds {} images",
@@ -289,9 +314,10 @@ fn resolve_cargo(args: &BuildRequest, epoch: u64) -> Result<Vec<Plan>> {
         .usage()
         .into());
     }
+    let cargo_args = cargo_args(&args.cargo);
     let plans = selected
         .iter()
-        .map(|s| plan_of(args, &metadata, s, &cargo_args, epoch))
+        .map(|s| plan_of(args, metadata, s, &cargo_args, epoch))
         .collect::<Result<Vec<Plan>>>()?;
     distinct_references(&plans)?;
     Ok(plans)

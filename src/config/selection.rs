@@ -112,6 +112,36 @@ pub fn select<'m>(
     Ok(selected)
 }
 
+/// The image of `package` (a member's name) and its binary `bin` (else the
+/// `bin` key, or its only binary): how a `slim://PACKAGE[/BIN]` reference is
+/// read. The error says what is wrong, for the caller to place.
+pub fn named<'m>(metadata: &'m Metadata, package: &str, bin: Option<&str>) -> Result<Selected<'m>> {
+    let members = metadata.workspace_packages();
+    let Some(found) = members.iter().copied().find(|p| p.name.as_str() == package) else {
+        return Err(Failure::new(format!(
+            "package `{package}` is not a member of the workspace at `{}`",
+            metadata.workspace_root
+        ))
+        .detail(format!(
+            "members with a binary: {}",
+            members
+                .iter()
+                .filter(|p| !bin_names(p).is_empty())
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .into());
+    };
+    let meta = read_slim_metadata(metadata, found)?;
+    let bin = select_bin(found, bin.or(meta.bin.as_deref()))?;
+    Ok(Selected {
+        package: found,
+        bin,
+        meta,
+    })
+}
+
 /// The members with a binary target, in the workspace's order, less `exclude`.
 fn workspace_members<'m>(metadata: &'m Metadata, exclude: &[String]) -> Result<Vec<&'m Package>> {
     let members = metadata.workspace_packages();
@@ -157,7 +187,7 @@ fn bin_names(p: &Package) -> Vec<String> {
 }
 
 /// Two images named after one binary name would write one output file.
-fn distinct_names(selected: &[Selected<'_>]) -> Result<()> {
+pub fn distinct_names(selected: &[Selected<'_>]) -> Result<()> {
     for (i, a) in selected.iter().enumerate() {
         if let Some(b) = selected[i + 1..].iter().find(|b| b.bin == a.bin) {
             return Err(Failure::new(format!(

@@ -51,7 +51,7 @@ pub struct ImageOutcome {
 }
 
 /// Several images: each platform's binaries with as few cargo runs as the
-/// plans allow ([`stages::compile_all`]), then each image's own pipeline. An
+/// plans allow (`stages::compile_all`, over [`crate::compile::group`]), then each image's own pipeline. An
 /// image that fails (its crate does not compile, a check refuses its binary)
 /// writes nothing and does not stop the others, whose outputs are written in
 /// full. Only an error of the run itself (cargo could not be started) is an
