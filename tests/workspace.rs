@@ -357,3 +357,83 @@ fn selections_that_cannot_work_are_usage_errors() {
         assert!(!t.path().join("slim").exists(), "{args:?} wrote outputs");
     }
 }
+
+#[test]
+fn bins_puts_several_binaries_in_one_image() {
+    let ws = copy_fixture("ws");
+    std::fs::create_dir_all(ws.path().join("alpha/src/bin")).unwrap();
+    std::fs::write(
+        ws.path().join("alpha/src/bin/alpha-admin.rs"),
+        "fn main() { println!(\"admin: {}\", common::shared()); }\n",
+    )
+    .unwrap();
+    let manifest = ws.path().join("alpha/Cargo.toml");
+    let base = std::fs::read_to_string(&manifest).unwrap();
+    let with = |table: &str| {
+        std::fs::write(
+            &manifest,
+            format!("{base}\n[package.metadata.slim]\n{table}\n"),
+        )
+        .unwrap();
+    };
+    with("bins = [\"alpha\", \"alpha-admin\"]\nentrypoint = \"alpha-admin\"");
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().join("alpha.tar");
+    let o = build_many(
+        ws.path(),
+        t.path(),
+        &[
+            "-p",
+            "alpha",
+            "-o",
+            out.to_str().unwrap(),
+            "--message-format",
+            "json",
+        ],
+        0,
+    );
+    let err = text(&o.stderr);
+    // Both binaries in one cargo run, each verified and stripped.
+    assert!(err.contains("Building alpha-admin, alpha for"), "{err}");
+    assert_eq!(err.matches("Verifying").count(), 2, "{err}");
+    let img = validate_tarball(&out).unwrap();
+    assert_eq!(img.config["config"]["Entrypoint"][0], "/alpha-admin");
+    assert_eq!(run_from(&out, "/alpha-admin"), "admin: from common\n");
+    assert_eq!(run_from(&out, "/alpha"), "alpha: hello, from common\n");
+    // One layer holds both; the report lists the other binary with its sizes.
+    let history: Vec<String> = img.config["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["created_by"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(
+        history
+            .iter()
+            .any(|h| h.contains("static binaries /alpha-admin, /alpha")),
+        "{history:?}"
+    );
+    let report: serde_json::Value = serde_json::from_str(text(&o.stdout).trim()).unwrap();
+    let others = report["binaries"].as_array().unwrap();
+    assert_eq!(others.len(), 1, "{report}");
+    assert_eq!(others[0]["name"], "alpha");
+    assert_eq!(others[0]["path"], "/alpha");
+    assert_eq!(others[0]["linkage"], "static-pie");
+    let stripped = others[0]["stripped"].as_u64().unwrap();
+    assert!(stripped > 0 && stripped < others[0]["unstripped"].as_u64().unwrap());
+    assert_eq!(
+        others[0]["final"].as_u64().unwrap() as usize,
+        read_layer_file(&out, "/alpha").unwrap().len()
+    );
+
+    // A list that names what the package lacks is an error naming the key.
+    with("bins = [\"alpha\", \"nope\"]");
+    let err = text(&build_many(ws.path(), t.path(), &["-p", "alpha"], 1).stderr);
+    assert!(err.contains("`nope`"), "{err}");
+    with("bins = [\"alpha\"]\nentrypoint = \"alpha-admin\"");
+    let err = text(&build_many(ws.path(), t.path(), &["-p", "alpha"], 1).stderr);
+    assert!(
+        err.contains("invalid `entrypoint`") && err.contains("not in `bins`"),
+        "{err}"
+    );
+}

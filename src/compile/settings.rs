@@ -73,6 +73,8 @@ pub struct PackageBuild {
     pub package_id: String,
     pub package_name: String,
     pub bin: String,
+    /// `bins = [...]`: the image's other binaries, built with `bin`.
+    pub also: Vec<String>,
     pub profile: String,
     pub features: Features,
     /// `--opt`: the size preset's profile settings, rustflags and toolchain.

@@ -99,6 +99,14 @@ impl Plan {
         }
     }
 
+    /// With `bins = [...]`: the image's binaries besides its entrypoint's.
+    pub fn also_bins(&self) -> &[String] {
+        match &self.source {
+            Source::Cargo(c) => &c.package.also,
+            Source::Binary(_) => &[],
+        }
+    }
+
     /// `--opt size|min`: the profile settings added for a small binary.
     pub fn preset(&self) -> Option<&PresetPlan> {
         match &self.source {
@@ -363,7 +371,8 @@ fn plan_of(
     };
     let output = output_path(&args.image, default_output(&target_dir, &output_name, None))?;
     let workspace_root = metadata.workspace_root.clone().into_std_path_buf();
-    let package = package_build(args, meta, package, bin.clone(), &workspace_root)?;
+    let mut package = package_build(args, meta, package, bin.clone(), &workspace_root)?;
+    package.also = selected.also.clone();
     let mut run = cargo_run(cargo, cargo_args.to_vec(), target_dir, workspace_root);
     run.workspace_name = metadata
         .root_package()
@@ -465,6 +474,7 @@ fn package_build(
         package_id: package.id.repr.clone(),
         package_name: package.name.to_string(),
         bin,
+        also: Vec::new(),
         profile,
         features: args.cargo.features.clone(),
         preset,

@@ -25,6 +25,10 @@ pub struct SlimMetadata {
     pub bin: Option<String>,
     /// `true`: `--workspace` leaves this package out.
     pub skip: Option<bool>,
+    /// Several binary targets in one image, each beside the entrypoint's path.
+    pub bins: Option<Vec<String>>,
+    /// With `bins`: the one that is the image's `Entrypoint` (default: the first).
+    pub entrypoint: Option<String>,
     /// Target triple.
     pub target: Option<String>,
     /// Platforms to build (`["linux/amd64", "linux/arm64"]` or `["all"]`).

@@ -25,7 +25,10 @@ use crate::error::Failure;
 #[derive(Debug)]
 pub struct Selected<'m> {
     pub package: &'m Package,
+    /// The binary the image runs.
     pub bin: String,
+    /// With `bins = [...]`: the image's other binaries.
+    pub also: Vec<String>,
     pub meta: SlimMetadata,
 }
 
@@ -87,20 +90,17 @@ pub fn select<'m>(
         if req.workspace && meta.skip == Some(true) {
             continue;
         }
-        let bins = if req.all_bins {
-            bin_names(package)
+        if req.all_bins {
+            for bin in bin_names(package) {
+                selected.push(Selected {
+                    package,
+                    bin,
+                    also: Vec::new(),
+                    meta: meta.clone(),
+                });
+            }
         } else {
-            vec![select_bin(
-                package,
-                req.bin.as_deref().or(meta.bin.as_deref()),
-            )?]
-        };
-        for bin in bins {
-            selected.push(Selected {
-                package,
-                bin,
-                meta: meta.clone(),
-            });
+            selected.push(one_image(package, req.bin.as_deref(), meta)?);
         }
     }
     if selected.is_empty() {
@@ -134,10 +134,59 @@ pub fn named<'m>(metadata: &'m Metadata, package: &str, bin: Option<&str>) -> Re
         .into());
     };
     let meta = read_slim_metadata(metadata, found)?;
-    let bin = select_bin(found, bin.or(meta.bin.as_deref()))?;
+    one_image(found, bin, meta)
+}
+
+/// The image of `package`: `bin` (a `--bin` or a reference's), else the
+/// `bins` list (its `entrypoint`, or first, runs), else the `bin` key, else
+/// the package's only binary.
+fn one_image<'m>(
+    package: &'m Package,
+    bin: Option<&str>,
+    meta: SlimMetadata,
+) -> Result<Selected<'m>> {
+    let manifest = package.manifest_path.as_std_path();
+    let (bin, also) = match (bin, &meta.bins) {
+        (None, Some(bins)) => {
+            let Some(first) = bins.first() else {
+                return Err(super::schema::bad_key(
+                    manifest,
+                    "bins",
+                    "[]",
+                    "it lists no binary".into(),
+                    "list the binaries of the image, e.g. bins = [\"server\", \"migrate\"]",
+                ));
+            };
+            let entry = meta.entrypoint.clone().unwrap_or_else(|| first.clone());
+            if !bins.contains(&entry) {
+                return Err(super::schema::bad_key(
+                    manifest,
+                    "entrypoint",
+                    &entry,
+                    format!("it is not in `bins` ({})", bins.join(", ")),
+                    "name one of `bins`, or leave `entrypoint` out for the first",
+                ));
+            }
+            for b in bins {
+                select_bin(package, Some(b))?;
+            }
+            let mut also: Vec<String> = Vec::new();
+            for b in bins.iter().filter(|b| **b != entry) {
+                if !also.contains(b) {
+                    also.push(b.clone());
+                }
+            }
+            (entry, also)
+        }
+        _ => (
+            select_bin(package, bin.or(meta.bin.as_deref()))?,
+            Vec::new(),
+        ),
+    };
     Ok(Selected {
-        package: found,
+        package,
         bin,
+        also,
         meta,
     })
 }

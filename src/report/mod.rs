@@ -156,6 +156,25 @@ pub struct BuildReport {
     /// Where the image's /usr/share/zoneinfo came from; absent without one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zoneinfo: Option<DataReport>,
+    /// With `bins = [...]`: the image's other binaries (`sizes` are the
+    /// entrypoint's); absent for an image of one binary.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub binaries: Vec<BinaryReport>,
+}
+
+/// One of an image's other binaries: where it is and what it weighs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BinaryReport {
+    pub name: String,
+    /// Its path in the image.
+    pub path: String,
+    /// `static` or `static-pie`, as its ELF header says.
+    pub linkage: String,
+    pub unstripped: u64,
+    pub stripped: u64,
+    /// As it is in the image (packed, when UPX packed it).
+    #[serde(rename = "final")]
+    pub final_size: u64,
 }
 
 /// What a report says about the image itself, measured on it: the image just
@@ -187,6 +206,7 @@ pub struct BuildFacts {
     pub allocator: Option<AllocatorReport>,
     pub ca_certificates: Option<DataReport>,
     pub zoneinfo: Option<DataReport>,
+    pub binaries: Vec<BinaryReport>,
 }
 
 impl BuildFacts {
@@ -202,6 +222,7 @@ impl BuildFacts {
             allocator: stored.allocator,
             ca_certificates: stored.ca_certificates,
             zoneinfo: stored.zoneinfo,
+            binaries: stored.binaries,
         }
     }
 }
@@ -232,6 +253,7 @@ impl BuildReport {
             allocator: build.allocator,
             ca_certificates: build.ca_certificates,
             zoneinfo: build.zoneinfo,
+            binaries: build.binaries,
         }
     }
 }

@@ -113,6 +113,15 @@ fn build_lines(r: &BuildReport) -> String {
             out.push_str(&format!("{:>12} static-pie = false: {}\n", "", p.human()));
         }
     }
+    for b in &r.binaries {
+        out.push_str(&format!(
+            "{:>12} also in the image: {} {} ({})\n",
+            "",
+            b.path,
+            human(b.final_size),
+            b.linkage
+        ));
+    }
     if let Some(a) = &r.allocator {
         out.push_str(&format!("{:>12} allocator: {}\n", "", a.human()));
         if a.name == "mimalloc" && a.why.starts_with("linked by cargo-slim") {

@@ -49,6 +49,7 @@ pub(crate) fn sample() -> BuildReport {
         allocator: None,
         ca_certificates: None,
         zoneinfo: None,
+        binaries: Vec::new(),
     }
 }
 

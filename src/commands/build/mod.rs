@@ -221,12 +221,18 @@ fn build_platform(
         stripped,
         ..
     } = prepared;
+    let also = stages::prepare_also(&compiled, plan, shell)?;
     let final_binary = stages::upx(plan, stripped, &inspection, shell)?;
+    let mut also_packed = Vec::new();
+    for a in also {
+        let binary = stages::upx(plan, a.binary, &a.inspection, shell)?;
+        also_packed.push(stages::Also { binary, ..a });
+    }
     clock.lap("upx");
     let (image, system) = stages::image(
         plan,
         &compiled.system_data,
-        &final_binary,
+        (&final_binary, &also_packed),
         &inspection,
         shell,
     )?;
@@ -246,5 +252,6 @@ fn build_platform(
         allocator,
         ca_certificates: system.ca_certificates,
         zoneinfo: system.zoneinfo,
+        also: also_packed.iter().map(stages::Also::report).collect(),
     })
 }

@@ -29,7 +29,7 @@ use crate::cache;
 use crate::config::Plan;
 use crate::elf::{self, Expect, Inspection, LinkKind};
 use crate::error::{io_failure, Failure};
-use crate::image::{BuiltLayer, Layer, LayerBuilder};
+use crate::image::{BuiltLayer, Layer, LayerBuilder, LayerFile};
 use crate::shell::Shell;
 use crate::strip as stripper;
 
@@ -198,12 +198,17 @@ pub fn prepare(
         return Ok(p);
     }
     let unstripped = read_binary(&compiled.path)?;
-    let (inspection, warnings, notes) = inspect(&unstripped, compiled, shell)?;
+    let (inspection, warnings, notes) = inspect(
+        &unstripped,
+        &compiled.path,
+        compiled.target.as_deref(),
+        shell,
+    )?;
     clock.lap("inspect");
     let digest = crate::digest::sha256_digest(&unstripped);
     let attribution = attribute(&unstripped, &digest, compiled, plan, shell);
     clock.lap("attribute");
-    let stripped = strip(unstripped, compiled, dep_v0, spool, shell)?;
+    let stripped = strip(unstripped, &compiled.path, dep_v0, spool, shell)?;
     clock.lap("strip");
     // Stored only when nothing wrote the file while it was read.
     if let Some(key) = key.filter(|_| cache::identity(&compiled.path) == identity) {
@@ -219,6 +224,60 @@ pub fn prepare(
         attribution,
         stripped: stripped.into(),
     })
+}
+
+/// One of an image's other binaries (`bins = [...]`), ready for the packer.
+pub struct Also {
+    pub name: String,
+    /// Where it goes in the image: beside the entrypoint's binary.
+    pub path: String,
+    pub inspection: Inspection,
+    /// Stripped (UPX packs it after, when the plan says so).
+    pub binary: ImageBinary,
+}
+
+impl Also {
+    /// Its entry in the report.
+    pub fn report(&self) -> crate::report::BinaryReport {
+        crate::report::BinaryReport {
+            name: self.name.clone(),
+            path: self.path.clone(),
+            linkage: self.inspection.kind.as_str().to_string(),
+            unstripped: self.binary.unstripped_size,
+            stripped: self.binary.stripped_size,
+            final_size: self.binary.final_size(),
+        }
+    }
+}
+
+/// The image's other binaries, each read, judged like the entrypoint's (the
+/// same verdict: static, the target's arch) and stripped with the same
+/// `.dep-v0` section. Not attributed to crates, and not cached: the report
+/// gives their sizes only.
+pub fn prepare_also(compiled: &Compiled, plan: &Plan, shell: &Shell) -> Result<Vec<Also>> {
+    let spool = crate::io::output_dir(&plan.output)?;
+    let mut out = Vec::new();
+    for (name, path) in plan.also_bins().iter().zip(&compiled.also) {
+        let bytes = read_binary(path)?;
+        let (inspection, _, _) = inspect(&bytes, path, compiled.target.as_deref(), shell)?;
+        let dep_v0 = dep_v0_section(compiled, shell);
+        let stripped = strip(bytes, path, dep_v0, spool, shell)?;
+        out.push(Also {
+            name: name.clone(),
+            path: also_path(&plan.image.path, name),
+            inspection,
+            binary: stripped.into(),
+        });
+    }
+    Ok(out)
+}
+
+/// `/usr/local/bin/migrate` beside `/usr/local/bin/server`.
+fn also_path(entry: &str, name: &str) -> String {
+    match entry.rsplit_once('/') {
+        Some((dir, _)) => format!("{dir}/{name}"),
+        None => format!("/{name}"),
+    }
 }
 
 /// Keep the stripped `bytes` under their digest and the `record` (small) under
@@ -253,9 +312,7 @@ fn reuse(key: &str, compiled: &Compiled, plan: &Plan, shell: &Shell) -> Option<P
     let inspection = record.inspection()?;
     // The layer of these very bytes, from the cache, spares reading them; UPX
     // (or a layer not kept) needs the bytes themselves.
-    let layer = plan
-        .upx
-        .is_none()
+    let layer = (plan.upx.is_none() && plan.also_bins().is_empty())
         .then(|| cached_binary_layer(plan, &record.stripped_digest))
         .flatten();
     let content = match layer {
@@ -324,16 +381,13 @@ pub(super) fn read_binary(path: &Path) -> Result<Vec<u8>> {
 /// Out: the inspection, and the warnings and notes said about the file.
 fn inspect(
     bytes: &[u8],
-    compiled: &Compiled,
+    path: &Path,
+    target: Option<&str>,
     shell: &Shell,
 ) -> Result<(Inspection, Vec<String>, Vec<String>)> {
-    let path = &compiled.path;
     shell.status("Verifying", path.display());
     let name = path.display().to_string();
-    let target = compiled
-        .target
-        .as_deref()
-        .and_then(|t| Some((t, crate::arch::from_triple(t)?)));
+    let target = target.and_then(|t| Some((t, crate::arch::from_triple(t)?)));
     let why = target.map(|(t, a)| format!("the target `{t}` is {}", a.goarch));
     let expect = target.zip(why.as_deref()).map(|((_, a), why)| Expect {
         arch: a.goarch,
@@ -431,12 +485,12 @@ pub(super) fn dep_v0_section(
 /// read the stripped ones: the binary is never in memory twice.
 pub(super) fn strip(
     bytes: Vec<u8>,
-    compiled: &Compiled,
+    path: &Path,
     dep_v0: Option<stripper::Added<'static>>,
     spool: &Path,
     shell: &Shell,
 ) -> Result<Stripped> {
-    shell.status("Stripping", compiled.path.display());
+    shell.status("Stripping", path.display());
     let unstripped_size = bytes.len() as u64;
     let dep_v0_size = dep_v0.as_ref().map_or(0, |d| d.data.len() as u64);
     let stripped = match stripper::strip_to_file_adding(&bytes, spool, dep_v0)? {
@@ -463,9 +517,28 @@ const BINARY_MODE: u32 = 0o555;
 /// The binary's own layer (read-only, at the image's binary path), spooled
 /// beside the output, and whether it came from the rebuild cache.
 pub(super) fn binary_layer(plan: &Plan, binary: &[u8]) -> Result<BuiltLayer> {
+    binaries_layer(plan, binary, &[])
+}
+
+/// The layer of the entrypoint's binary and the image's other ones (`also`:
+/// each path and bytes), all read-only.
+pub(super) fn binaries_layer(
+    plan: &Plan,
+    binary: &[u8],
+    also: &[(&str, &[u8])],
+) -> Result<BuiltLayer> {
     let spool = crate::io::output_dir(&plan.output)?;
-    let layer = LayerBuilder::file(&plan.image.path, BINARY_MODE, binary)?;
-    layer.build(&plan.layers, Some(spool))
+    let mut files = vec![LayerFile {
+        path: plan.image.path.clone(),
+        mode: BINARY_MODE,
+        data: binary,
+    }];
+    files.extend(also.iter().map(|(path, data)| LayerFile {
+        path: path.to_string(),
+        mode: BINARY_MODE,
+        data,
+    }));
+    LayerBuilder::files(&files)?.build(&plan.layers, Some(spool))
 }
 
 /// [`binary_layer`] of the bytes with `digest`, if the rebuild cache holds it.
@@ -491,6 +564,7 @@ mod tests {
     fn compiled(path: &Path, target: Option<&str>) -> Compiled {
         Compiled {
             path: path.to_path_buf(),
+            also: Vec::new(),
             target: target.map(str::to_string),
             rlibs: Vec::new(),
             sbom: None,
@@ -505,7 +579,7 @@ mod tests {
         for name in ["glibc-dynamic", "i386", "truncated", "script", "shared-lib"] {
             let (path, bytes) = fixture(name);
             let shell = Shell::buffer(Verbosity::Normal);
-            let err = inspect(&bytes, &compiled(&path, None), &shell).unwrap_err();
+            let err = inspect(&bytes, &path, None, &shell).unwrap_err();
             let built = err.downcast_ref::<Failure>().expect("a Failure");
             let verified = crate::verify::verify_path(&path, None);
             let first = &verified.errors[0];
@@ -522,7 +596,7 @@ mod tests {
         let (path, bytes) = fixture("static");
         let shell = Shell::buffer(Verbosity::Normal);
         let c = compiled(&path, Some("aarch64-unknown-linux-musl"));
-        let err = inspect(&bytes, &c, &shell).unwrap_err();
+        let err = inspect(&bytes, &c.path, c.target.as_deref(), &shell).unwrap_err();
         let f = err.downcast_ref::<Failure>().unwrap();
         assert!(
             f.what.ends_with(
@@ -535,11 +609,7 @@ mod tests {
             .as_deref()
             .unwrap()
             .contains("aarch64-unknown-linux-musl"));
-        let ok = inspect(
-            &bytes,
-            &compiled(&path, Some("x86_64-unknown-linux-musl")),
-            &shell,
-        );
+        let ok = inspect(&bytes, &path, Some("x86_64-unknown-linux-musl"), &shell);
         assert_eq!(ok.unwrap().0.arch, "amd64");
     }
 
@@ -547,7 +617,7 @@ mod tests {
     fn a_stage_note_is_read_back_from_a_buffer_shell() {
         let (path, bytes) = fixture("upx-packed");
         let shell = Shell::buffer(Verbosity::Normal);
-        inspect(&bytes, &compiled(&path, None), &shell).unwrap();
+        inspect(&bytes, &path, None, &shell).unwrap();
         let out = shell.captured();
         assert!(out.contains("   Verifying "), "{out}");
         assert!(

@@ -22,6 +22,8 @@ use crate::shell::Shell;
 /// The binary to pack and how it was made.
 pub struct Compiled {
     pub path: PathBuf,
+    /// With `bins = [...]`: the image's other binaries, in `also`'s order.
+    pub also: Vec<PathBuf>,
     pub target: Option<String>,
     pub rlibs: Vec<PathBuf>,
     /// The dependency graph of the build, for the SBOM (`None` for `--binary`).
@@ -43,9 +45,12 @@ pub struct Compiled {
 /// Preflight the dependency graph, then compile for `target` (or take `--binary`).
 pub fn compile(plan: &Plan, target: Option<&str>, shell: &Shell) -> Result<Compiled> {
     match &plan.source {
-        Source::Cargo(c) => compile_cargo(plan, c.build(target, &plan.layers.cache), shell),
+        Source::Cargo(_) => compile_all(&[plan], target, shell)?
+            .pop()
+            .expect("one result per plan"),
         Source::Binary(p) => Ok(Compiled {
             path: p.clone(),
+            also: Vec::new(),
             target: None,
             rlibs: Vec::new(),
             sbom: None,
@@ -56,10 +61,10 @@ pub fn compile(plan: &Plan, target: Option<&str>, shell: &Shell) -> Result<Compi
     }
 }
 
-/// Each plan's binary for `target`, with as few cargo runs as the plans allow
-/// ([`compile::group`]): one result per plan, in order — a plan whose graph
-/// check or build fails is an error of its own, and the others go on. Only
-/// cargo plans come here.
+/// Each plan's binaries for `target` (its own, then the others of `bins`),
+/// with as few cargo runs as the plans allow ([`compile::group`]): one result
+/// per plan, in order — a plan whose graph check or build fails is an error of
+/// its own, and the others go on. Only cargo plans come here.
 pub fn compile_all(
     plans: &[&Plan],
     target: Option<&str>,
@@ -72,16 +77,40 @@ pub fn compile_all(
         };
         readied.push(ready(plan, c.build(target, &plan.layers.cache), shell));
     }
-    let units: Vec<compile::group::Unit<'_>> = readied
+    // An image's other binaries: the same package and settings, another bin.
+    let extras: Vec<Vec<compile::PackageBuild>> = readied
         .iter()
-        .flatten()
-        .map(|r| compile::group::Unit {
-            build: r.build,
+        .map(|r| match r {
+            Ok(r) => r
+                .build
+                .package
+                .also
+                .iter()
+                .map(|bin| compile::PackageBuild {
+                    bin: bin.clone(),
+                    also: Vec::new(),
+                    ..r.build.package.clone()
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        })
+        .collect();
+    let mut units: Vec<compile::group::Unit<'_>> = Vec::new();
+    for (r, extra) in readied.iter().zip(&extras) {
+        let Ok(r) = r else { continue };
+        let unit = |build| compile::group::Unit {
+            build,
             target: &r.choice,
             link: &r.link,
             allocator: &r.linkage,
-        })
-        .collect();
+        };
+        units.push(unit(r.build));
+        units.extend(
+            extra
+                .iter()
+                .map(|package| unit(compile::CargoBuild { package, ..r.build })),
+        );
+    }
     let mut built = compile::group::build_all(&units, shell, |members| {
         let bins: Vec<&str> = members
             .iter()
@@ -90,23 +119,29 @@ pub fn compile_all(
         announce(&bins.join(", "), members[0].target, members[0].link, shell);
     })?
     .into_iter();
-    Ok(readied
-        .into_iter()
-        .map(|r| {
-            let r = r?;
-            let artifact = built.next().expect("one artifact result per unit")?;
-            Ok(r.done(artifact))
-        })
-        .collect())
-}
-
-/// [`compile`] with cargo: check the graph, decide the allocator and the
-/// system data, choose the linker, build.
-fn compile_cargo(plan: &Plan, b: compile::CargoBuild<'_>, shell: &Shell) -> Result<Compiled> {
-    let r = ready(plan, b, shell)?;
-    announce(&r.build.package.bin, &r.choice, &r.link, shell);
-    let artifact = compile::build(&r.build, &r.choice, &r.link, &r.linkage, shell)?;
-    Ok(r.done(artifact))
+    let mut results = Vec::new();
+    for (r, extra) in readied.into_iter().zip(&extras) {
+        let r = match r {
+            Ok(r) => r,
+            Err(e) => {
+                results.push(Err(e));
+                continue;
+            }
+        };
+        let main = built.next().expect("one artifact result per unit");
+        let others: Vec<Result<compile::Artifact>> = extra
+            .iter()
+            .map(|_| built.next().expect("one artifact result per unit"))
+            .collect();
+        results.push(main.and_then(|a| {
+            let also = others
+                .into_iter()
+                .map(|o| o.map(|a| a.path))
+                .collect::<Result<_>>()?;
+            Ok(r.done(a, also))
+        }));
+    }
+    Ok(results)
 }
 
 /// `Building api, worker for linux/amd64 (x86_64-unknown-linux-musl), linking with cc`.
@@ -136,13 +171,14 @@ struct Ready<'p> {
 impl Ready<'_> {
     /// The compiled binary: cargo's artifact, with the sysroot's rlibs added
     /// (they let symbols like `memcpy` be placed in std).
-    fn done(self, artifact: compile::Artifact) -> Compiled {
+    fn done(self, artifact: compile::Artifact, also: Vec<PathBuf>) -> Compiled {
         let mut rlibs = artifact.rlibs;
         if let Ok(sysroot) = compile::sysroot(self.build.package.dir(), self.build.cache) {
             rlibs.extend(bloat::sysroot_rlibs(&sysroot, &self.choice.triple).unwrap_or_default());
         }
         Compiled {
             path: artifact.path,
+            also,
             target: Some(self.choice.triple.clone()),
             rlibs,
             sbom: self.sbom,

@@ -24,7 +24,7 @@ mod binary;
 mod compiled;
 mod pie;
 mod system;
-pub use binary::{prepare, BinaryContent, ImageBinary, Prepared};
+pub use binary::{prepare, prepare_also, Also, BinaryContent, ImageBinary, Prepared};
 pub use compiled::{compile, compile_all, Compiled};
 pub use pie::{baseline as pie_baseline, PieInput};
 pub use system::{system_layer, SystemData, SystemLayer};
@@ -95,7 +95,7 @@ pub fn upx(
 pub fn image(
     plan: &Plan,
     data: &SystemData,
-    binary: &ImageBinary,
+    (binary, also): (&ImageBinary, &[binary::Also]),
     insp: &Inspection,
     shell: &Shell,
 ) -> Result<(Image, SystemLayer)> {
@@ -122,6 +122,7 @@ pub fn image(
         taken.push(files::IMAGE_ZONEINFO.to_string());
     }
     taken.push(plan.image.path.clone());
+    taken.extend(also.iter().map(|a| a.path.clone()));
     let user = contents.user_nodes(&taken)?;
     // The compressed layers wait for the tarball writer in unnamed files beside
     // the output, not in memory: the peak RSS stays near the binary's size.
@@ -145,9 +146,25 @@ pub fn image(
             layer: layer.clone(),
             reused: true,
         },
-        BinaryContent::Bytes(bytes) => binary::binary_layer(plan, bytes)?,
+        BinaryContent::Bytes(bytes) => {
+            let mut others = Vec::new();
+            for a in also {
+                let Some(b) = a.binary.bytes() else {
+                    anyhow::bail!("internal error: the binary `{}` was not read", a.name);
+                };
+                others.push((a.path.as_str(), b));
+            }
+            binary::binaries_layer(plan, bytes, &others)?
+        }
     };
-    built.push((reused(layer, shell), image::binary_comment(&plan.image)));
+    let comment = match also {
+        [] => image::binary_comment(&plan.image),
+        _ => {
+            let others: Vec<&str> = also.iter().map(|a| a.path.as_str()).collect();
+            format!("static binaries {}, {}", plan.image.path, others.join(", "))
+        }
+    };
+    built.push((reused(layer, shell), comment));
     let image = image::build_image_with(&spec, contents, &platform, built, plan.layers.epoch)?;
     Ok((image, sys))
 }
@@ -209,6 +226,8 @@ pub struct PlatformBuild {
     /// Where the CA bundle and zoneinfo came from (`None`: not in the image).
     pub ca_certificates: Option<report::DataReport>,
     pub zoneinfo: Option<report::DataReport>,
+    /// With `bins = [...]`: the image's other binaries.
+    pub also: Vec<report::BinaryReport>,
 }
 
 /// The allocator of the binary for the report: the build's decision checked
@@ -367,6 +386,7 @@ pub fn report(
             allocator: b.allocator.clone(),
             ca_certificates: b.ca_certificates.clone(),
             zoneinfo: b.zoneinfo.clone(),
+            binaries: b.also.clone(),
         };
         reports.push(BuildReport::new("image-built", figures, facts));
     }

@@ -175,7 +175,7 @@ fn measure(
         );
     }
     let spool = crate::io::output_dir(&plan.output)?;
-    let stripped = strip(bytes, compiled, dep_v0, spool, &quiet)?;
+    let stripped = strip(bytes, &compiled.path, dep_v0, spool, &quiet)?;
     Ok((
         stripped.bytes.len() as u64,
         layer_size(&stripped.bytes, plan)?,
