@@ -79,6 +79,23 @@ fn check_github(path: &Path, packages: &[&str]) {
         "builds on main"
     );
     assert!(!wf["on"]["pull_request"].is_badvalue());
+    // On main, k8s/ is resolved to the pushed images' digests.
+    let kube = &wf["jobs"]["kubernetes"];
+    assert_eq!(kube["needs"].as_str(), Some("image"));
+    let steps = kube["steps"].as_vec().unwrap();
+    let resolve = steps
+        .iter()
+        .find(|s| {
+            s["run"]
+                .as_str()
+                .is_some_and(|r| r.contains("cargo slim resolve"))
+        })
+        .expect("a resolve step");
+    assert_eq!(resolve["if"].as_str(), Some("hashFiles('k8s/**') != ''"));
+    assert!(resolve["env"]["CARGO_SLIM_REGISTRY_PASSWORD"]
+        .as_str()
+        .unwrap()
+        .starts_with("${{ secrets."));
 }
 
 #[test]
@@ -193,6 +210,11 @@ fn ci_gitlab_writes_gitlab_ci_yml() {
     assert!(script.contains("cargo slim build --locked -p \"$PACKAGE\""));
     assert!(script.contains("if [ \"$CI_COMMIT_BRANCH\" = \"$CI_DEFAULT_BRANCH\" ]"));
     assert!(script.contains("CARGO_SLIM_REGISTRY_PASSWORD=\"$CI_REGISTRY_PASSWORD\""));
+    let kube = &ci["kubernetes"];
+    assert_eq!(kube["stage"].as_str(), Some("kubernetes"));
+    assert!(strings(&kube["script"])
+        .join("\n")
+        .contains("cargo slim resolve --locked -R -f k8s/ --repository \"$CI_REGISTRY_IMAGE\""));
     // An unknown CI system is a usage error.
     run_code(&mut init_in(&krate, &["--ci", "jenkins"]), 2);
 }
