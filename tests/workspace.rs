@@ -437,3 +437,55 @@ fn bins_puts_several_binaries_in_one_image() {
         "{err}"
     );
 }
+
+#[test]
+fn a_workspace_push_sends_each_image_to_its_repository() {
+    let Some(reg) = crate::support::registry::Registry::with_skopeo() else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let refs = t.path().join("refs.txt");
+    let repo = format!("{}/ws", reg.host());
+    let mut all = vec!["build", "--target-dir", t.path().to_str().unwrap()];
+    all.extend([
+        "--workspace",
+        "--push",
+        "--repository",
+        &repo,
+        "--image-refs",
+        refs.to_str().unwrap(),
+    ]);
+    let mut cmd = slim(&all);
+    cmd.current_dir(ws());
+    isolate(&mut cmd);
+    let o = run_ok(&mut cmd);
+    // stdout: each image's tarball, then where it was pushed.
+    let lines: Vec<String> = text(&o.stdout).lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    let pinned: Vec<&String> = lines.iter().filter(|l| l.contains("@sha256:")).collect();
+    assert!(
+        pinned[0].starts_with(&format!("{repo}/alpha@sha256:")),
+        "{lines:?}"
+    );
+    assert!(
+        pinned[1].starts_with(&format!("{repo}/beta@sha256:")),
+        "{lines:?}"
+    );
+    // --image-refs lists every image, one a line.
+    let listed = std::fs::read_to_string(&refs).unwrap();
+    assert_eq!(
+        listed.lines().collect::<Vec<_>>(),
+        pinned.iter().map(|p| p.as_str()).collect::<Vec<_>>()
+    );
+    // Each is in the registry under its digest and the package's version tag.
+    for (p, tag) in pinned.iter().zip(["alpha:0.1.0", "beta:0.2.0"]) {
+        let digest = p.split_once('@').unwrap().1;
+        let o = run_ok(
+            std::process::Command::new("skopeo")
+                .args(["inspect", "--tls-verify=false"])
+                .arg(format!("docker://{repo}/{tag}")),
+        );
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["Digest"], digest, "{tag}");
+    }
+}
