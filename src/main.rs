@@ -19,6 +19,10 @@ use cargo_slim::{config, engine};
 use cli::{Command, IndexArgs, InitArgs, MessageFormat, RunArgs, VerifyArgs};
 
 fn main() -> ExitCode {
+    // cargo runs us as its RUSTC_WORKSPACE_WRAPPER when we link mimalloc.
+    if let Some(code) = cargo_slim::compile::wrap::run_if_wrapper() {
+        return code;
+    }
     let args = cli::parse();
     if let Err(e) = cargo_slim::interrupt::install() {
         eprintln!("warning: cannot watch for Ctrl-C ({e}); an interrupt may leave temporary files");

@@ -4,6 +4,8 @@
 //! gives one manifest digest, and none of those host paths is in the binary; the
 //! flags stay the same between builds, so cargo rebuilds nothing, and a target dir
 //! shared by two projects does not rebuild their dependencies at each switch.
+//! Where cargo-slim itself is installed does not matter either: with mimalloc,
+//! cargo runs it as its workspace wrapper and hashes the wrapper's name.
 
 use std::path::{Path, PathBuf};
 
@@ -218,4 +220,47 @@ fn users_build_rustflags_still_apply_next_to_the_remap_flags() {
         "[build] rustflags of .cargo/config.toml were dropped"
     );
     assert!(!contains(&bin, krate.path().to_str().unwrap()));
+}
+
+#[test]
+fn where_cargo_slim_is_installed_does_not_change_a_mimalloc_image() {
+    if std::env::consts::ARCH != "x86_64" {
+        return;
+    }
+    warm_up();
+    let krate = copy_fixture("repro");
+    let places = tempfile::tempdir().unwrap();
+    let mut digests = Vec::new();
+    for (i, place) in ["a", "b/other-dir"].iter().enumerate() {
+        let exe = places.path().join(place).join("cargo-slim");
+        std::fs::create_dir_all(exe.parent().unwrap()).unwrap();
+        std::fs::copy(env!("CARGO_BIN_EXE_cargo-slim"), &exe).unwrap();
+        let target = tempfile::tempdir().unwrap();
+        let out = places.path().join(format!("{i}.tar"));
+        let o = run_ok(&mut slim_at(
+            &exe,
+            &[
+                "build",
+                "--message-format",
+                "json",
+                "--locked",
+                "--allocator",
+                "mimalloc",
+                "--manifest-path",
+                krate.path().join("Cargo.toml").to_str().unwrap(),
+                "--target-dir",
+                target.path().to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+            ],
+        ));
+        let line: serde_json::Value =
+            serde_json::from_str(text(&o.stdout).lines().last().unwrap()).unwrap();
+        assert_eq!(line["allocator"]["malloc"], "mimalloc", "{line}");
+        digests.push(line["manifest_digest"].as_str().unwrap().to_string());
+    }
+    assert_eq!(
+        digests[0], digests[1],
+        "two installs of cargo-slim gave two images"
+    );
 }

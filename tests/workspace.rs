@@ -489,3 +489,76 @@ fn a_workspace_push_sends_each_image_to_its_repository() {
         assert_eq!(v["Digest"], digest, "{tag}");
     }
 }
+
+/// `nm` of `binary`: the address of each symbol named in `names`.
+fn addresses(binary: &Path, names: &[&str]) -> Vec<Option<String>> {
+    let o = run_ok(std::process::Command::new("nm").arg(binary));
+    let nm = text(&o.stdout);
+    names
+        .iter()
+        .map(|name| {
+            nm.lines().find_map(|l| {
+                let p: Vec<&str> = l.split_whitespace().collect();
+                (p.len() == 3 && p[2] == *name).then(|| p[0].to_string())
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn images_with_mimalloc_share_one_cargo_run() {
+    if !have("nm") || std::env::consts::ARCH != "x86_64" {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let args = [
+        "--workspace",
+        "--allocator",
+        "mimalloc",
+        "--message-format",
+        "json",
+    ];
+    let o = build_many(&ws(), t.path(), &args, 0);
+    let err = text(&o.stderr);
+    // One cargo run for both binaries, each linked with mimalloc.
+    let building: Vec<&str> = err.lines().filter(|l| l.contains("Building")).collect();
+    assert_eq!(building.len(), 1, "{err}");
+    assert!(building[0].contains("alpha, beta for linux/amd64"), "{err}");
+    let lines: Vec<serde_json::Value> = text(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{}", text(&o.stdout));
+    for (line, bin) in lines.iter().zip(["alpha", "beta"]) {
+        let a = &line["allocator"];
+        assert_eq!(
+            (&a["name"], &a["malloc"]),
+            (&"mimalloc".into(), &"mimalloc".into())
+        );
+        let unstripped = t.path().join("x86_64-unknown-linux-musl/release").join(bin);
+        let [malloc, mi_malloc, musl] =
+            &addresses(&unstripped, &["malloc", "mi_malloc", "__libc_malloc_impl"])[..]
+        else {
+            unreachable!()
+        };
+        assert!(
+            malloc.is_some() && malloc == mi_malloc,
+            "{bin}: malloc is mimalloc's"
+        );
+        assert!(musl.is_none(), "{bin}: musl's allocator is in the binary");
+        let tar = PathBuf::from(line["path"].as_str().unwrap());
+        let says = if bin == "alpha" {
+            "alpha: hello, from common\n"
+        } else {
+            "beta: from common\n"
+        };
+        assert_eq!(run_from(&tar, &format!("/{bin}")), says);
+    }
+    // Again: cargo has nothing to do (each binary's choice is in its fingerprint).
+    let o = build_many(&ws(), t.path(), &args, 0);
+    assert!(
+        !text(&o.stderr).contains("Compiling"),
+        "{}",
+        text(&o.stderr)
+    );
+}

@@ -14,11 +14,15 @@
 //! crate under `<target-dir>/slim-alloc/`, with the C toolchain the target needs
 //! (the host's `cc` for the host's arch, zig through `cargo zigbuild` for another;
 //! `SOURCE_DATE_EPOCH=0`, so mimalloc's `__DATE__` is the same everywhere). The
-//! final binary is then built with `cargo rustc … -- -L native=DIR -l
-//! static:+whole-archive=mimalloc`: only the final crate's link carries the
-//! archive (in `RUSTFLAGS` every rlib would, and link it twice), and rustc puts
-//! it before `-lc`, so musl's `malloc.o` is never pulled in (a `-C link-arg`
-//! lands after `-lc`: "multiple definition of `free`").
+//! final binary is then built by a plain `cargo build` (or `cargo zigbuild`) with
+//! cargo-slim as cargo's `RUSTC_WORKSPACE_WRAPPER` ([`super::wrap`]): it adds `-L
+//! native=DIR -l static:+whole-archive=mimalloc` to the compile of the chosen
+//! binaries only, as `cargo rustc … --` would, so one cargo run can build several
+//! packages and link mimalloc into exactly the binaries that get it. Only the final
+//! crate's link carries the archive (in `RUSTFLAGS` every rlib would, and link it
+//! several times: "multiple definition of `_mi_page_empty`"), and rustc puts it
+//! before `-lc`, so musl's `malloc.o` is never pulled in (a `-C link-arg` lands
+//! after `-lc`: "multiple definition of `free`").
 
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
@@ -102,10 +106,13 @@ pub struct Archive {
     /// `__builtin_popcountll` into a call to `__popcountdi2`, which Rust's prebuilt
     /// `compiler_builtins` carries and a `-Zbuild-std` one does not.
     pub libgcc: Option<PathBuf>,
+    /// The folder where [`super::wrap::install`] linked cargo-slim under the name
+    /// cargo runs as its workspace wrapper.
+    pub wrapper: PathBuf,
 }
 
 impl Archive {
-    /// The arguments after `cargo rustc … --` that link it into the binary.
+    /// The rustc arguments that link it into the binary (added by [`super::wrap`]).
     pub fn rustc_args(&self) -> Vec<String> {
         let mut args = vec![
             "-L".into(),
@@ -198,6 +205,7 @@ pub fn mimalloc(build: &CargoBuild<'_>, target: &TargetChoice, shell: &Shell) ->
         Some((true, dir)) if status.success() => Ok(Archive {
             dir: by_content(&root, &dir.join("libmimalloc.a"))?,
             libgcc,
+            wrapper: super::wrap::install(&build.run.target_dir)?,
         }),
         _ => Err(Failure::new(format!(
             "could not build mimalloc for `{}` ({status})",
@@ -213,8 +221,8 @@ pub fn mimalloc(build: &CargoBuild<'_>, target: &TargetChoice, shell: &Shell) ->
 
 /// A copy of `archive` in a folder named by its digest (`slim-alloc/lib/<hex>`):
 /// the `-L` path then changes exactly when the archive's bytes do, and cargo,
-/// which fingerprints `cargo rustc`'s arguments but not the files they name,
-/// relinks the binary then and only then.
+/// which fingerprints the arguments (through the wrapper's env-dep) but not the
+/// files they name, relinks the binary then and only then.
 fn by_content(root: &Path, archive: &Path) -> Result<PathBuf> {
     let bytes =
         std::fs::read(archive).map_err(|e| crate::error::io_failure("read", archive, &e))?;
@@ -286,6 +294,7 @@ mod tests {
         let a = Archive {
             dir: PathBuf::from("/t/out"),
             libgcc: None,
+            wrapper: PathBuf::from("/t/slim-alloc/wrapper"),
         };
         assert_eq!(
             a.rustc_args(),

@@ -35,6 +35,7 @@ pub mod probe;
 pub mod remap;
 mod settings;
 pub mod symbols;
+pub mod wrap;
 pub use linker::Linker;
 pub use settings::{CargoBuild, CargoRun, Features, Lock, PackageBuild};
 
@@ -246,9 +247,9 @@ fn choose_active_target(build: &CargoBuild<'_>, shell: &Shell) -> Result<TargetC
 
 /// Build the crate and return the executable cargo produced.
 ///
-/// With mimalloc's archive for the target in `allocator`, the build is `cargo
-/// rustc` (`cargo-zigbuild rustc` with zig) and only the final crate's link gets
-/// the archive ([`alloc`]); its environment goes to every build script.
+/// With mimalloc's archive for the target in `allocator`, only the final crate's
+/// link gets the archive ([`alloc`], through [`wrap`]); its environment goes to
+/// every build script.
 pub fn build(
     build: &CargoBuild<'_>,
     target: &TargetChoice,
@@ -311,8 +312,9 @@ pub(crate) fn cargo_command(target: &TargetChoice) -> Command {
     }
 }
 
-/// The cargo command line of [`build`] and its subcommand (`build`, `zigbuild`,
-/// or `rustc` when mimalloc is linked).
+/// The cargo command line of [`build`] and its subcommand (`build` or `zigbuild`).
+/// With mimalloc, cargo runs cargo-slim as its workspace wrapper ([`wrap`]), which
+/// adds the archive's rustc arguments to the final binary's compile only.
 pub(crate) fn command(
     build: &CargoBuild<'_>,
     target: &TargetChoice,
@@ -320,19 +322,13 @@ pub(crate) fn command(
     allocator: &alloc::Linkage,
     shell: &Shell,
 ) -> (Command, &'static str) {
-    let (mut cmd, subcommand) = match (&allocator.archive, link) {
-        // cargo-zigbuild's `rustc` runs the cargo named by $CARGO.
-        (Some(_), Linker::Zig) => {
-            let mut c = Command::new("cargo-zigbuild");
-            match &target.toolchain {
-                Some(tc) => c.env("CARGO", &tc.cargo).envs(tc.env()),
-                None => c.env("CARGO", cargo_bin()),
-            };
-            (c, "rustc")
-        }
-        (Some(_), _) => (cargo_command(target), "rustc"),
-        (None, _) => (cargo_command(target), link.subcommand()),
-    };
+    let (mut cmd, subcommand) = (cargo_command(target), link.subcommand());
+    if let Some(a) = &allocator.archive {
+        let package = build.package;
+        cmd.envs(wrap::cargo_env(&a.wrapper));
+        let (var, value) = wrap::alloc_env(&package.package_name, &package.bin, &a.rustc_args());
+        cmd.env(var, value);
+    }
     cmd.envs(link.env(&target.triple));
     cmd.envs(allocator.env.iter().map(|(k, v)| (k, v)));
     let (run, package) = (build.run, build.package);
@@ -390,9 +386,6 @@ pub(crate) fn command(
     flags.extend(remaps);
     let key = remap::flags_key(&target.triple, &run.cargo_args, &linker::config_files(dir));
     add_rustflags(&mut cmd, &key, &flags);
-    if let Some(a) = &allocator.archive {
-        cmd.arg("--").args(a.rustc_args());
-    }
     (cmd, subcommand)
 }
 

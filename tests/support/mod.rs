@@ -37,7 +37,12 @@ pub fn fixture_target_dir() -> PathBuf {
 
 /// `cargo-slim slim <args>` with the fixtures' target dir.
 pub fn slim(args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cargo-slim"));
+    slim_at(Path::new(env!("CARGO_BIN_EXE_cargo-slim")), args)
+}
+
+/// [`slim`] with the cargo-slim executable at `exe` (a copy placed elsewhere).
+pub fn slim_at(exe: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(exe);
     cmd.arg("slim")
         .args(args)
         .env("CARGO_TARGET_DIR", fixture_target_dir())
