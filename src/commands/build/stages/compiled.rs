@@ -71,11 +71,13 @@ pub fn compile_all(
     shell: &Shell,
 ) -> Result<Vec<Result<Compiled>>> {
     let mut readied: Vec<Result<Ready<'_>>> = Vec::new();
+    let mut archives = Archives::default();
     for plan in plans {
         let Source::Cargo(c) = &plan.source else {
             return Err(Failure::new("a `--binary` image has nothing to compile").into());
         };
-        readied.push(ready(plan, c.build(target, &plan.layers.cache), shell));
+        let build = c.build(target, &plan.layers.cache);
+        readied.push(ready(plan, build, &mut archives, shell));
     }
     // An image's other binaries: the same package and settings, another bin.
     let extras: Vec<Vec<compile::PackageBuild>> = readied
@@ -191,7 +193,12 @@ impl Ready<'_> {
 
 /// Everything before cargo runs: the target, the graph's checks, the SBOM's
 /// graph, the allocator, the system data and the linker.
-fn ready<'p>(plan: &Plan, b: compile::CargoBuild<'p>, shell: &Shell) -> Result<Ready<'p>> {
+fn ready<'p>(
+    plan: &Plan,
+    b: compile::CargoBuild<'p>,
+    archives: &mut Archives,
+    shell: &Shell,
+) -> Result<Ready<'p>> {
     let choice = compile::choose_target(&b, shell)?;
     let (metadata, reused) = preflight::metadata_reused(&b, &choice.triple)?;
     if reused {
@@ -219,7 +226,7 @@ fn ready<'p>(plan: &Plan, b: compile::CargoBuild<'p>, shell: &Shell) -> Result<R
     if let Some(e) = fatal {
         return Err(e.into());
     }
-    let (decision, linkage) = allocator(&b, &graph, &choice, shell)?;
+    let (decision, linkage) = allocator(&b, &graph, &choice, archives, shell)?;
     let (ca_certificates, zoneinfo) = preflight::decide_system_data(&graph.crates, &plan.image);
     let dir = b.package.dir();
     let link = compile::linker::choose(&choice.triple, &graph.native, &b.run.cargo_args, dir)?;
@@ -237,6 +244,34 @@ fn ready<'p>(plan: &Plan, b: compile::CargoBuild<'p>, shell: &Shell) -> Result<R
     })
 }
 
+/// mimalloc's archive for each target of the run, built (or found built) once
+/// however many images link it: each build of the helper crate is a cargo run.
+#[derive(Default)]
+struct Archives(Vec<(String, compile::alloc::Archive)>);
+
+impl Archives {
+    fn get(
+        &mut self,
+        b: &compile::CargoBuild<'_>,
+        choice: &compile::TargetChoice,
+        shell: &Shell,
+    ) -> Result<compile::alloc::Archive> {
+        let key = format!(
+            "{}\u{1f}{}\u{1f}{:?}\u{1f}{}",
+            b.run.target_dir.display(),
+            choice.triple,
+            choice.toolchain.as_ref().map(|t| &t.name),
+            b.nightly()
+        );
+        if let Some((_, a)) = self.0.iter().find(|(k, _)| *k == key) {
+            return Ok(a.clone());
+        }
+        let a = compile::alloc::mimalloc(b, choice, shell)?;
+        self.0.push((key, a.clone()));
+        Ok(a)
+    }
+}
+
 /// The allocator for the build: the decision (`preflight::allocator`), and what
 /// cargo needs for it — mimalloc's archive built for the target, build-script
 /// environment. Under `auto`, a target whose C toolchain cannot build mimalloc
@@ -245,6 +280,7 @@ fn allocator(
     b: &compile::CargoBuild<'_>,
     graph: &preflight::Graph,
     choice: &compile::TargetChoice,
+    archives: &mut Archives,
     shell: &Shell,
 ) -> Result<(compile::alloc::Decision, compile::alloc::Linkage)> {
     let choice_of_user = b.package.allocator;
@@ -257,7 +293,7 @@ fn allocator(
         env: decision.env.clone(),
     };
     if decision.mimalloc {
-        match compile::alloc::mimalloc(b, choice, shell) {
+        match archives.get(b, choice, shell) {
             Ok(a) => linkage.archive = Some(a),
             Err(e) if choice_of_user == compile::alloc::Choice::Auto => {
                 let why = match e.downcast_ref::<Failure>() {
