@@ -294,7 +294,11 @@ fn run_cargo(mut cmd: Command, wanted: &[(&str, &str)], shell: &Shell) -> Result
     })?;
     let _forward = crate::interrupt::ChildGroup::watch(child.id());
     let stdout = child.stdout.take().expect("stdout is piped");
-    let (found, rlibs) = artifacts(stdout, wanted)?;
+    let (found, mut rlibs) = artifacts(stdout, wanted)?;
+    // Sorted: cargo's message order varies with its job order, and the rlibs
+    // are part of the per-crate sizes' cache key.
+    rlibs.sort();
+    rlibs.dedup();
     let status = child.wait().context("waiting for cargo")?;
     Ok((status, found, rlibs))
 }
