@@ -23,12 +23,13 @@ pub mod shell;
 pub mod units;
 
 // Models: the OCI image model (read and write), its strict checker, the report
-// and its budget verdicts.
+// and its budget verdicts, signing keys and the payloads signatures cover.
 pub(crate) mod budget;
 pub(crate) mod compress;
 pub(crate) mod gzip;
 pub mod oci;
 pub mod report;
+pub mod sign;
 pub mod validate;
 
 // Stages: one job each, with their own option and output types.

@@ -16,7 +16,7 @@ use cargo_slim::report::BuildReport;
 use cargo_slim::shell::{Shell, Verbosity};
 use cargo_slim::verify::{verify_path, Report};
 use cargo_slim::{config, engine};
-use cli::{Command, IndexArgs, InitArgs, MessageFormat, RunArgs, VerifyArgs};
+use cli::{Command, IndexArgs, InitArgs, KeygenArgs, MessageFormat, RunArgs, VerifyArgs};
 
 fn main() -> ExitCode {
     // cargo runs us as its RUSTC_WORKSPACE_WRAPPER when we link mimalloc.
@@ -69,6 +69,7 @@ fn main() -> ExitCode {
         Command::Push(p) => push_and_print(&p.tarball, &p.to_options(), format, &shell).map(drop),
         Command::Index(i) => run_index(&i, format, &shell),
         Command::Init(i) => run_init(&i, format, &shell),
+        Command::Keygen(k) => run_keygen(&k, format, &shell),
         Command::Run(r) => run_image(&r, &shell),
         Command::Resolve(r) => run_resolve(&r, &shell),
         Command::Load(l) => engine::find(l.engine.map(Into::into))
@@ -313,12 +314,28 @@ impl std::error::Error for ContainerExit {}
 /// `cargo slim init`: print the files written (or the `initialized` JSON line).
 fn run_init(args: &InitArgs, format: MessageFormat, shell: &Shell) -> Result<()> {
     let done = commands::init::init(&args.to_request(), shell)?;
+    print_paths(format, &[&done.workflow, &done.manifest], done.to_json())
+}
+
+/// `cargo slim keygen`: print the two paths (or the `key-generated` JSON line).
+fn run_keygen(args: &KeygenArgs, format: MessageFormat, shell: &Shell) -> Result<()> {
+    let (request, unset) = args.to_request();
+    if unset {
+        shell.warn("neither CARGO_SLIM_KEY_PASSWORD nor COSIGN_PASSWORD is set: the private key's password is empty (set COSIGN_PASSWORD to choose one)");
+    }
+    let done = commands::keygen::keygen(&request, shell)?;
+    print_paths(format, &[&done.key, &done.public], done.to_json())
+}
+
+/// The files a command wrote, one per line, or its one JSON line.
+fn print_paths(format: MessageFormat, paths: &[&Path], json: serde_json::Value) -> Result<()> {
     match format {
         MessageFormat::Human => {
-            print_out(&done.workflow.display().to_string())?;
-            print_out(&done.manifest.display().to_string())?;
+            for path in paths {
+                print_out(&path.display().to_string())?;
+            }
         }
-        MessageFormat::Json => print_out(&done.to_json().to_string())?,
+        MessageFormat::Json => print_out(&json.to_string())?,
     }
     Ok(())
 }

@@ -15,6 +15,7 @@ mod files;
 mod index;
 mod init;
 mod inputs;
+mod keygen;
 mod load;
 mod outputs;
 mod platforms;

@@ -17,8 +17,10 @@ use cargo_slim::push::{PushOptions, RetryPolicy};
 use cargo_slim::shell::ColorChoice;
 
 mod build;
+mod keygen;
 mod resolve;
 pub use build::BuildArgs;
+pub use keygen::KeygenArgs;
 pub use resolve::ResolveArgs;
 
 #[derive(Debug, Parser)]
@@ -104,6 +106,8 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Build and push every image `slim://` references in Kubernetes YAML; print the YAML pinned to their digests
     Resolve(Box<ResolveArgs>),
+    /// Write a signing key pair as cosign does: cosign.key (encrypted with $COSIGN_PASSWORD) and cosign.pub
+    Keygen(KeygenArgs),
 }
 
 /// `cargo slim run [BUILD FLAGS] [--publish P]... [-- ARGS]`.

@@ -10,6 +10,7 @@
 //! | `report` | [`report::report`] | oci (read the tarball) → report |
 //! | `index` | [`index::merge`] | oci + validate (read the inputs) → image (write one index) |
 //! | `init` | [`init::init`] | cargo metadata → `[package.metadata.slim]` and a CI workflow |
+//! | `keygen` | [`keygen::keygen`] | sign (a new P-256 pair, cosign's key format) → io (two files, never overwriting) |
 //! | `load` | [`load::load`] | the tarball → the local engine (podman or docker) |
 //! | `run` | [`run::run`] | `build` → `load` → the engine runs the image |
 //! | `resolve` | [`resolve::resolve`] | YAML → `slim://` references → `build` of each → push → the YAML with digests |
@@ -19,6 +20,7 @@
 pub mod build;
 pub mod index;
 pub mod init;
+pub mod keygen;
 pub mod load;
 pub mod report;
 pub mod resolve;

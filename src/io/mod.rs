@@ -254,10 +254,43 @@ pub fn commit_replacing(files: Vec<Pending>, stale: &[std::path::PathBuf]) -> Re
     commit_files(files, stale, true)
 }
 
-/// [`commit_replacing`]; `outputs`: the files are the run's outputs, named on
-/// stderr when a signal ends the run after them (a cache entry is not).
-fn commit_files(files: Vec<Pending>, stale: &[std::path::PathBuf], outputs: bool) -> Result<()> {
-    // Dropping a registration takes the interrupt lock: keep them out of it.
+/// Move every file into place only where nothing exists yet (no file, no link):
+/// all of them, or — when one path is taken, even by a file made since it was
+/// checked — none (those already moved are removed again) and an error naming it.
+pub fn commit_all_new(files: Vec<Pending>) -> Result<()> {
+    let (registrations, parts) = split(files);
+    let done = crate::interrupt::commit(|renamed| {
+        let mut placed: Vec<std::path::PathBuf> = Vec::new();
+        for (tmp, path) in parts {
+            if let Err(e) = tmp.persist_noclobber(&path) {
+                for p in &placed {
+                    let _ = std::fs::remove_file(p);
+                }
+                let f = if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                    Failure::new(format!(
+                        "`{}` already exists; refusing to overwrite it",
+                        path.display()
+                    ))
+                } else {
+                    io_failure("move the file into place at", &path, &e.error)
+                };
+                return Err(f.into());
+            }
+            placed.push(path);
+        }
+        renamed.extend(placed);
+        Ok(())
+    });
+    drop(registrations);
+    done
+}
+
+/// Temporary files with their final paths.
+type Parts = Vec<(tempfile::NamedTempFile, std::path::PathBuf)>;
+
+/// The interrupt registrations of `files`, apart from their temporary files and
+/// final paths: a registration is dropped outside the interrupt lock it takes.
+fn split(files: Vec<Pending>) -> (Vec<crate::interrupt::TempFile>, Parts) {
     let mut registrations = Vec::with_capacity(files.len());
     let mut parts = Vec::with_capacity(files.len());
     for Pending {
@@ -270,6 +303,14 @@ fn commit_files(files: Vec<Pending>, stale: &[std::path::PathBuf], outputs: bool
         registrations.push(_registered);
         parts.push((tmp, path));
     }
+    (registrations, parts)
+}
+
+/// [`commit_replacing`]; `outputs`: the files are the run's outputs, named on
+/// stderr when a signal ends the run after them (a cache entry is not).
+fn commit_files(files: Vec<Pending>, stale: &[std::path::PathBuf], outputs: bool) -> Result<()> {
+    // Dropping a registration takes the interrupt lock: keep them out of it.
+    let (registrations, parts) = split(files);
     let done = crate::interrupt::commit(|renamed| {
         for (tmp, path) in parts {
             tmp.persist(&path)
@@ -350,6 +391,16 @@ pub fn prepare_with(
     path: &Path,
     fill: impl FnOnce(&mut BufWriter<File>) -> Result<()>,
 ) -> Result<Pending> {
+    prepare_with_mode(path, 0o644, fill)
+}
+
+/// [`prepare_with`], the file given permission bits `mode` once written (it is
+/// 0600 while being written, so a private key is never readable by others).
+pub fn prepare_with_mode(
+    path: &Path,
+    mode: u32,
+    fill: impl FnOnce(&mut BufWriter<File>) -> Result<()>,
+) -> Result<Pending> {
     let dir = output_dir(path)?;
     let file_name = path.file_name().ok_or_else(|| {
         Failure::new(format!("output path `{}` has no file name", path.display()))
@@ -385,11 +436,11 @@ pub fn prepare_with(
     })?;
     drop(writer);
     let size = tmp.as_file().metadata()?.len();
-    // Readable like any build output (tempfile creates 0600).
+    // Readable like any build output by default (tempfile creates 0600).
     {
         use std::os::unix::fs::PermissionsExt;
         tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+            .set_permissions(std::fs::Permissions::from_mode(mode))?;
     }
     Ok(Pending {
         tmp,
