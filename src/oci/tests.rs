@@ -424,3 +424,149 @@ fn a_docker_archive_is_peeked_as_the_oci_manifest_of_its_files() {
     assert_eq!(p.blobs.len(), 2);
     assert_eq!(check(file.path()).unwrap(), p.top.digest);
 }
+
+/// A gzip layer: a tar of an incompressible file (stored deflate blocks) and a
+/// compressible one; and its tar stream.
+fn gzip_layer() -> (Vec<u8>, Vec<u8>) {
+    let mut rng = crate::testing::XorShift(11);
+    let noise: Vec<u8> = (0..300_000).map(|_| rng.next() as u8).collect();
+    let text = b"layer ".repeat(20_000);
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in [("bin/app", &noise[..]), ("etc/text", &text[..])] {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, data).unwrap();
+    }
+    let plain = b.into_inner().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, &plain).unwrap();
+    (gz.finish().unwrap(), plain)
+}
+
+/// Read an entry to its end, as a visitor that looks at the bytes does.
+fn drain(r: &mut dyn std::io::Read) -> Result<u64, Failure> {
+    std::io::copy(r, &mut std::io::sink())
+        .map_err(|e| Failure::new("cannot read the entry").detail(e.to_string()))
+}
+
+/// Read `blob` as the layer `layer` both ways: the blob hashed inline, and on
+/// a second thread.
+fn both_walks(
+    blob: &[u8],
+    layer: &LayerRef,
+) -> (Result<LayerSizes, Failure>, Result<LayerSizes, Failure>) {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_ustar();
+    h.set_size(blob.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append_data(&mut h, &layer.name, blob).unwrap();
+    let tar = b.into_inner().unwrap();
+    let mut seen = Vec::new();
+    let inline = open(&tar).walk_layer_sized(layer, |e, r| {
+        seen.push((e.path.clone(), drain(r)?));
+        Ok(())
+    });
+    let mut seen_parallel = Vec::new();
+    let parallel = open(&tar).walk_layer_parallel(
+        layer,
+        || Ok(sha256_digest(blob)),
+        |e, r| {
+            seen_parallel.push((e.path.clone(), drain(r)?));
+            Ok(())
+        },
+    );
+    assert_eq!(seen, seen_parallel);
+    (inline, parallel)
+}
+
+#[test]
+fn a_layer_hashed_on_two_threads_gets_the_same_verdict_as_on_one() {
+    let (gz, plain) = gzip_layer();
+    let good = LayerRef {
+        name: "blobs/sha256/layer".into(),
+        digest: Some(sha256_digest(&gz)),
+        diff_id: Some(sha256_digest(&plain)),
+    };
+    let flip = |at: usize| {
+        let mut b = gz.clone();
+        b[at] ^= 0x10;
+        b
+    };
+    let n = gz.len();
+    let mut garbage = gz.clone();
+    garbage.extend_from_slice(b"trailing");
+    let other = LayerRef {
+        digest: Some(sha256_digest(b"other")),
+        ..good.clone()
+    };
+    let other_diff = LayerRef {
+        diff_id: Some(sha256_digest(b"other")),
+        ..good.clone()
+    };
+    let unchecked = LayerRef {
+        digest: None,
+        diff_id: None,
+        ..good.clone()
+    };
+    let cases: Vec<(&str, Vec<u8>, &LayerRef, bool)> = vec![
+        ("intact", gz.clone(), &good, true),
+        ("a byte of a stored block", flip(n / 3), &good, false),
+        ("the gzip CRC", flip(n - 6), &good, false),
+        ("the gzip ISIZE", flip(n - 2), &good, false),
+        ("the gzip header", flip(1), &good, false),
+        ("cut in the trailer", gz[..n - 3].to_vec(), &good, false),
+        ("cut in half", gz[..n / 2].to_vec(), &good, false),
+        ("trailing bytes", garbage, &good, false),
+        ("another digest", gz.clone(), &other, false),
+        ("another diff_id", gz.clone(), &other_diff, false),
+        ("no digests to check", flip(n / 3), &unchecked, false),
+        ("uncompressed", plain.clone(), &unchecked, true),
+    ];
+    for (what, blob, layer, ok) in cases {
+        let (inline, parallel) = both_walks(&blob, layer);
+        assert_eq!(inline, parallel, "{what}");
+        assert_eq!(inline.is_ok(), ok, "{what}: {inline:?}");
+    }
+    let (sizes, _) = both_walks(&gz, &good);
+    assert_eq!(
+        sizes.unwrap(),
+        LayerSizes {
+            blob: gz.len() as u64,
+            uncompressed: plain.len() as u64
+        }
+    );
+}
+
+#[test]
+fn check_refuses_a_corrupt_layer_with_the_walks_words() {
+    let (gz, plain) = gzip_layer();
+    let mut b = Builder::default();
+    let mut l = b.blob(&gz);
+    l["mediaType"] = json!(MEDIA_TYPE_LAYER_GZIP);
+    let config = json!({"architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [sha256_digest(&plain)]}});
+    let c = b.json(&config, MEDIA_TYPE_CONFIG);
+    let m =
+        json!({"schemaVersion": 2, "mediaType": MEDIA_TYPE_MANIFEST, "config": c, "layers": [l]});
+    let d = b.json(&m, MEDIA_TYPE_MANIFEST);
+    let tar = b.tar(&index_of(vec![d.clone()]));
+    let file = on_disk(&tar);
+    assert_eq!(check(file.path()).unwrap(), d["digest"]);
+    // A byte of the layer flipped in place: the same error as one walk.
+    let at = tar.windows(gz.len()).position(|w| w == gz).unwrap() + gz.len() / 2;
+    let mut bad = tar.clone();
+    bad[at] ^= 0x10;
+    let file = on_disk(&bad);
+    let err = check(file.path()).unwrap_err();
+    let layer = LayerRef {
+        name: format!("blobs/sha256/{}", sha256_hex(&gz)),
+        digest: Some(sha256_digest(&gz)),
+        diff_id: Some(sha256_digest(&plain)),
+    };
+    let walked = open(&bad).walk_layer(&layer, |_, _| Ok(())).unwrap_err();
+    assert_eq!(err, walked);
+    assert!(err.what.contains("corrupt"), "{err:?}");
+}

@@ -251,6 +251,9 @@ impl<R: Read + Seek> Archive<R> {
 /// to its digest, each layer to its digest and (uncompressed) to its
 /// `diff_id` and reads as a tar stream. Returns the digest of what the tags
 /// name, re-read from the archive, so a file changed since [`peek`] is caught.
+/// A layer's digest is computed on a second thread over a second handle on
+/// the file while the layer is inflated ([`Archive::walk_layer_parallel`]):
+/// push waits for this check before its first upload.
 pub fn check(path: &Path) -> Result<String, Failure> {
     let peek = peek(path)?;
     let mut ar = open(path)?;
@@ -270,8 +273,39 @@ pub fn check(path: &Path) -> Result<String, Failure> {
                     .detail(format!("actual digest: {actual}")));
                 }
             }
-            Check::Layer(layer) => ar.walk_layer(layer, |_, _| Ok(()))?,
+            Check::Layer(layer) => {
+                // The blob's digest over a second handle on the file, on a
+                // second core, while `ar` inflates the layer.
+                let range = ar.locate(&layer.name)?;
+                let blob = || hash_range(path, range, &layer.name);
+                ar.walk_layer_parallel(layer, blob, |_, _| Ok(()))?;
+            }
         }
     }
     Ok(peek.top.digest)
+}
+
+/// Bytes per read when hashing a blob straight from the file.
+const HASH_CHUNK: usize = 256 << 10;
+
+/// `sha256:<hex>` of the bytes of `range` in the file at `path` (`name` in
+/// errors); fewer bytes than the range if the file was cut since.
+fn hash_range(path: &Path, range: Range, name: &str) -> Result<String, Failure> {
+    let failed = |e: std::io::Error| {
+        Failure::new(format!("layer `{name}`: cannot read")).detail(e.to_string())
+    };
+    let mut file = File::open(path).map_err(failed)?;
+    file.seek(std::io::SeekFrom::Start(range.offset))
+        .map_err(failed)?;
+    let mut blob = file.take(range.size);
+    let mut buf = vec![0u8; HASH_CHUNK];
+    let mut h = Sha256Writer::new();
+    loop {
+        match blob.read(&mut buf) {
+            Ok(0) => return Ok(h.digest()),
+            Ok(n) => h.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(failed(e)),
+        }
+    }
 }
