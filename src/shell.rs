@@ -43,7 +43,8 @@ pub struct Shell {
 #[derive(Debug, Clone)]
 enum Sink {
     Stderr,
-    Buffer(Arc<Mutex<Vec<u8>>>),
+    /// Lines kept in memory; `true`: with their colours, for [`Shell::replay`].
+    Buffer(Arc<Mutex<Vec<u8>>>, bool),
 }
 
 /// Appends to the shared buffer of a [`Shell::buffer`].
@@ -89,15 +90,40 @@ impl Shell {
         Shell {
             verbosity,
             color: ColorChoice::Never,
-            sink: Sink::Buffer(Arc::default()),
+            sink: Sink::Buffer(Arc::default(), false),
         }
+    }
+
+    /// A shell with this one's verbosity and colours whose lines wait in memory,
+    /// to be shown in one piece by [`Shell::replay`]: for work that runs beside
+    /// other work (the images of a multi-image build), so each one's lines stay
+    /// together.
+    pub fn deferred(&self) -> Self {
+        Shell {
+            verbosity: self.verbosity,
+            color: self.color,
+            sink: Sink::Buffer(Arc::default(), true),
+        }
+    }
+
+    /// Show what `deferred` (a [`Shell::deferred`] shell) kept, as this shell
+    /// shows its own lines (colours stripped where this one has none), and
+    /// empty it.
+    pub fn replay(&self, deferred: &Shell) {
+        let Sink::Buffer(b, _) = &deferred.sink else {
+            return;
+        };
+        let bytes = std::mem::take(&mut *b.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut err = self.stderr();
+        let _ = err.write_all(&bytes);
+        let _ = err.flush();
     }
 
     /// Everything written so far to a [`Shell::buffer`] (empty for stderr).
     pub fn captured(&self) -> String {
         match &self.sink {
             Sink::Stderr => String::new(),
-            Sink::Buffer(b) => {
+            Sink::Buffer(b, _) => {
                 String::from_utf8_lossy(&b.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
             }
         }
@@ -111,7 +137,8 @@ impl Shell {
         };
         match &self.sink {
             Sink::Stderr => Box::new(AutoStream::new(std::io::stderr(), choice)),
-            Sink::Buffer(b) => {
+            Sink::Buffer(b, true) => Box::new(BufferWriter(b.clone())),
+            Sink::Buffer(b, false) => {
                 let raw: Box<dyn Write> = Box::new(BufferWriter(b.clone()));
                 Box::new(anstream::StripStream::new(raw))
             }

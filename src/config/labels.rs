@@ -28,11 +28,15 @@ const PREFIX: &str = "org.opencontainers.image";
 /// The labels `package` gives the image of `bin`, with `user` on top, and the
 /// `git status` that decides `revision`, started in the background: a no-op
 /// rebuild waits for git and cargo side by side instead of one after the other.
+/// `asked` is the question already put to git for this run's checkout, shared
+/// by every image of it (git answers for the whole checkout, wherever in it it
+/// is asked): one `git status` per run, not one per image.
 pub fn labels(
     package: &Package,
     bin: &str,
     epoch: Option<u64>,
     user: &BTreeMap<String, String>,
+    asked: &std::cell::OnceCell<PendingRevision>,
 ) -> (BTreeMap<String, String>, PendingRevision) {
     let mut out = BTreeMap::new();
     let mut put = |key: &str, value: Option<&str>| {
@@ -53,7 +57,9 @@ pub fn labels(
     out.extend(user.iter().map(|(k, v)| (k.clone(), v.clone())));
     // The user's own `revision` label wins: then git is not asked at all.
     let pending = match package.manifest_path.parent() {
-        Some(dir) if !out.contains_key(REVISION) => PendingRevision::start(dir.as_std_path()),
+        Some(dir) if !out.contains_key(REVISION) => asked
+            .get_or_init(|| PendingRevision::start(dir.as_std_path()))
+            .clone(),
         _ => PendingRevision::none(),
     };
     (out, pending)

@@ -323,9 +323,10 @@ fn plans_with(
         .into());
     }
     let cargo_args = cargo_args(&args.cargo);
+    let git = std::cell::OnceCell::new();
     let plans = selected
         .iter()
-        .map(|s| plan_of(args, metadata, s, &cargo_args, epoch))
+        .map(|s| plan_of(args, metadata, s, (&cargo_args, &git), epoch))
         .collect::<Result<Vec<Plan>>>()?;
     distinct_references(&plans)?;
     Ok(plans)
@@ -336,7 +337,7 @@ fn plan_of(
     args: &BuildRequest,
     metadata: &cargo_metadata::Metadata,
     selected: &selection::Selected<'_>,
-    cargo_args: &[String],
+    (cargo_args, git): (&[String], &std::cell::OnceCell<PendingRevision>),
     epoch: u64,
 ) -> Result<Plan> {
     let cargo = &args.cargo;
@@ -351,7 +352,7 @@ fn plan_of(
         manifest,
     };
     let mut image = pkg.image(args)?;
-    let (labels, revision) = labels::labels(package, bin, epoch_given(epoch), &image.labels);
+    let (labels, revision) = labels::labels(package, bin, epoch_given(epoch), &image.labels, git);
     image.labels = labels;
     let contents = pkg.contents(args, &image)?;
     let target_dir = match &cargo.target_dir {

@@ -80,25 +80,73 @@ pub fn build_all(plans: &[Plan], shell: &Shell) -> Result<Vec<ImageOutcome>> {
             compiled[p][t] = Some(r);
         }
     }
-    let mut outcomes = Vec::new();
-    for ((plan, targets), mut done) in plans.iter().zip(&targets).zip(compiled) {
-        let result = build_with(plan, shell, |target| {
-            let t = targets
-                .iter()
-                .position(|x| x.as_deref() == target)
-                .expect("a target of the plan");
-            done[t].take().expect("each platform is compiled once")
-        })
-        .map_err(|e| e.context(format!("image `{}`", plan.name())));
-        if let Err(e) = &result {
-            shell.error(e);
+    let jobs: Vec<(&Plan, &Vec<Option<String>>, Compiled)> = plans
+        .iter()
+        .zip(&targets)
+        .zip(compiled)
+        .map(|((p, t), c)| (p, t, c))
+        .collect();
+    Ok(pack_all(jobs, shell))
+}
+
+/// Each platform's compile results of one image, in its targets' order.
+type Compiled = Vec<Option<Result<stages::Compiled>>>;
+
+/// The rest of each image's pipeline (verify, strip, pack, write, report), the
+/// images side by side on the machine's cores. Each image's lines wait in a
+/// [`Shell::deferred`] and are shown together, in the images' order, as soon
+/// as it and every image before it are done.
+fn pack_all(
+    jobs: Vec<(&Plan, &Vec<Option<String>>, Compiled)>,
+    shell: &Shell,
+) -> Vec<ImageOutcome> {
+    let count = jobs.len();
+    let queue = std::sync::Mutex::new(jobs.into_iter().enumerate());
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(count);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            let (queue, tx) = (&queue, tx.clone());
+            s.spawn(move || loop {
+                let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
+                let Some((i, (plan, targets, mut done))) = next else {
+                    break;
+                };
+                let own = shell.deferred();
+                let result = build_with(plan, &own, |target| {
+                    let t = targets
+                        .iter()
+                        .position(|x| x.as_deref() == target)
+                        .expect("a target of the plan");
+                    done[t].take().expect("each platform is compiled once")
+                })
+                .map_err(|e| e.context(format!("image `{}`", plan.name())));
+                if let Err(e) = &result {
+                    own.error(e);
+                }
+                let outcome = ImageOutcome {
+                    name: plan.name(),
+                    result,
+                };
+                if tx.send((i, outcome, own)).is_err() {
+                    break;
+                }
+            });
         }
-        outcomes.push(ImageOutcome {
-            name: plan.name(),
-            result,
-        });
-    }
-    Ok(outcomes)
+        drop(tx);
+        let mut waiting = std::collections::BTreeMap::new();
+        let mut outcomes = Vec::with_capacity(count);
+        for (i, outcome, own) in rx {
+            waiting.insert(i, (outcome, own));
+            while let Some((outcome, own)) = waiting.remove(&outcomes.len()) {
+                shell.replay(&own);
+                outcomes.push(outcome);
+            }
+        }
+        outcomes
+    })
 }
 
 /// [`build`] with each platform's binary from `compile`.

@@ -71,13 +71,13 @@ pub fn compile_all(
     shell: &Shell,
 ) -> Result<Vec<Result<Compiled>>> {
     let mut readied: Vec<Result<Ready<'_>>> = Vec::new();
-    let mut archives = Archives::default();
+    let mut memo = RunMemo::default();
     for plan in plans {
         let Source::Cargo(c) = &plan.source else {
             return Err(Failure::new("a `--binary` image has nothing to compile").into());
         };
         let build = c.build(target, &plan.layers.cache);
-        readied.push(ready(plan, build, &mut archives, shell));
+        readied.push(ready(plan, build, &mut memo, shell));
     }
     // An image's other binaries: the same package and settings, another bin.
     let extras: Vec<Vec<compile::PackageBuild>> = readied
@@ -140,7 +140,7 @@ pub fn compile_all(
                 .into_iter()
                 .map(|o| o.map(|a| a.path))
                 .collect::<Result<_>>()?;
-            Ok(r.done(a, also))
+            Ok(r.done(a, also, &mut memo))
         }));
     }
     Ok(results)
@@ -173,11 +173,13 @@ struct Ready<'p> {
 impl Ready<'_> {
     /// The compiled binary: cargo's artifact, with the sysroot's rlibs added
     /// (they let symbols like `memcpy` be placed in std).
-    fn done(self, artifact: compile::Artifact, also: Vec<PathBuf>) -> Compiled {
+    fn done(self, artifact: compile::Artifact, also: Vec<PathBuf>, memo: &mut RunMemo) -> Compiled {
         let mut rlibs = artifact.rlibs;
-        if let Ok(sysroot) = compile::sysroot(self.build.package.dir(), self.build.cache) {
-            rlibs.extend(bloat::sysroot_rlibs(&sysroot, &self.choice.triple).unwrap_or_default());
-        }
+        rlibs.extend(
+            memo.sysroot_rlibs(&self.build, &self.choice.triple)
+                .iter()
+                .cloned(),
+        );
         Compiled {
             path: artifact.path,
             also,
@@ -196,14 +198,11 @@ impl Ready<'_> {
 fn ready<'p>(
     plan: &Plan,
     b: compile::CargoBuild<'p>,
-    archives: &mut Archives,
+    memo: &mut RunMemo,
     shell: &Shell,
 ) -> Result<Ready<'p>> {
     let choice = compile::choose_target(&b, shell)?;
-    let (metadata, reused) = preflight::metadata_reused(&b, &choice.triple)?;
-    if reused {
-        shell.verbose("Reused", "`cargo metadata` from the cache");
-    }
+    let metadata = memo.metadata(&b, &choice.triple, shell)?;
     let package_id = &b.package.package_id;
     let graph = preflight::graph_of(&metadata, package_id);
     // `--sbom none`: no SBOM and no `.dep-v0` either.
@@ -226,7 +225,7 @@ fn ready<'p>(
     if let Some(e) = fatal {
         return Err(e.into());
     }
-    let (decision, linkage) = allocator(&b, &graph, &choice, archives, shell)?;
+    let (decision, linkage) = allocator(&b, &graph, &choice, memo, shell)?;
     let (ca_certificates, zoneinfo) = preflight::decide_system_data(&graph.crates, &plan.image);
     let dir = b.package.dir();
     let link = compile::linker::choose(&choice.triple, &graph.native, &b.run.cargo_args, dir)?;
@@ -244,13 +243,65 @@ fn ready<'p>(
     })
 }
 
-/// mimalloc's archive for each target of the run, built (or found built) once
-/// however many images link it: each build of the helper crate is a cargo run.
+/// What every image of a run shares, found once however many images need it:
+/// `cargo metadata` of the workspace for a target (the resolve is the
+/// workspace's, whichever member asks), and mimalloc's archive for a target
+/// (each build of its helper crate is a cargo run).
 #[derive(Default)]
-struct Archives(Vec<(String, compile::alloc::Archive)>);
+struct RunMemo {
+    metadata: Vec<(String, std::rc::Rc<cargo_metadata::Metadata>)>,
+    archives: Vec<(String, compile::alloc::Archive)>,
+    sysroot_rlibs: Vec<(String, Vec<PathBuf>)>,
+}
 
-impl Archives {
-    fn get(
+impl RunMemo {
+    /// The standard library's rlibs for `triple`: they let symbols like
+    /// `memcpy` be placed in std.
+    fn sysroot_rlibs(&mut self, b: &compile::CargoBuild<'_>, triple: &str) -> &[PathBuf] {
+        // One toolchain builds the whole run's workspace (the nightly of `--opt min` aside).
+        let key = format!("{triple}\u{1f}{}", b.nightly());
+        let i = match self.sysroot_rlibs.iter().position(|(k, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                let rlibs = compile::sysroot(b.package.dir(), b.cache)
+                    .ok()
+                    .and_then(|s| bloat::sysroot_rlibs(&s, triple).ok())
+                    .unwrap_or_default();
+                self.sysroot_rlibs.push((key, rlibs));
+                self.sysroot_rlibs.len() - 1
+            }
+        };
+        &self.sysroot_rlibs[i].1
+    }
+
+    fn metadata(
+        &mut self,
+        b: &compile::CargoBuild<'_>,
+        triple: &str,
+        shell: &Shell,
+    ) -> Result<std::rc::Rc<cargo_metadata::Metadata>> {
+        let f = &b.package.features;
+        let key = format!(
+            "{}\u{1f}{triple}\u{1f}{:?}\u{1f}{}{}\u{1f}{}",
+            b.run.workspace_root.display(),
+            f.list,
+            f.all,
+            f.no_default,
+            b.run.cargo_args.join("\u{1f}")
+        );
+        if let Some((_, m)) = self.metadata.iter().find(|(k, _)| *k == key) {
+            return Ok(m.clone());
+        }
+        let (m, reused) = preflight::metadata_reused(b, triple)?;
+        if reused {
+            shell.verbose("Reused", "`cargo metadata` from the cache");
+        }
+        let m = std::rc::Rc::new(m);
+        self.metadata.push((key, m.clone()));
+        Ok(m)
+    }
+
+    fn archive(
         &mut self,
         b: &compile::CargoBuild<'_>,
         choice: &compile::TargetChoice,
@@ -263,11 +314,11 @@ impl Archives {
             choice.toolchain.as_ref().map(|t| &t.name),
             b.nightly()
         );
-        if let Some((_, a)) = self.0.iter().find(|(k, _)| *k == key) {
+        if let Some((_, a)) = self.archives.iter().find(|(k, _)| *k == key) {
             return Ok(a.clone());
         }
         let a = compile::alloc::mimalloc(b, choice, shell)?;
-        self.0.push((key, a.clone()));
+        self.archives.push((key, a.clone()));
         Ok(a)
     }
 }
@@ -280,7 +331,7 @@ fn allocator(
     b: &compile::CargoBuild<'_>,
     graph: &preflight::Graph,
     choice: &compile::TargetChoice,
-    archives: &mut Archives,
+    memo: &mut RunMemo,
     shell: &Shell,
 ) -> Result<(compile::alloc::Decision, compile::alloc::Linkage)> {
     let choice_of_user = b.package.allocator;
@@ -293,7 +344,7 @@ fn allocator(
         env: decision.env.clone(),
     };
     if decision.mimalloc {
-        match archives.get(b, choice, shell) {
+        match memo.archive(b, choice, shell) {
             Ok(a) => linkage.archive = Some(a),
             Err(e) if choice_of_user == compile::alloc::Choice::Auto => {
                 let why = match e.downcast_ref::<Failure>() {
