@@ -134,7 +134,7 @@ impl Archive {
 
 /// Build `libmimalloc.a` for `target` (a no-op cargo run once built), or find
 /// it built: the rebuild cache keeps where the archive of the same helper crate,
-/// target, toolchain, C toolchain and C environment is ([`archive_key`]), which
+/// target, toolchain, C toolchain and C environment is (`archive_key`), which
 /// spares a no-op rebuild that cargo run (~30 ms a target).
 pub fn mimalloc(build: &CargoBuild<'_>, target: &TargetChoice, shell: &Shell) -> Result<Archive> {
     let dir = build.package.dir();
