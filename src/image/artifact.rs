@@ -212,4 +212,32 @@ mod tests {
         assert_eq!(a, again);
         assert_eq!(a.manifest.bytes().unwrap(), again.manifest.bytes().unwrap());
     }
+
+    #[test]
+    fn a_signature_artifact_carries_the_payload_and_its_signature_and_validates() {
+        let image = image();
+        let payload = br#"{"critical":{}}"#.to_vec();
+        let a = Artifact::signature(&image.manifest, payload.clone(), &[0x30, 0x00]).unwrap();
+        assert!(a.is_signature());
+        let m: serde_json::Value = serde_json::from_slice(&a.manifest.bytes().unwrap()).unwrap();
+        assert_eq!(m["artifactType"], MEDIA_TYPE_COSIGN_SIGNATURE);
+        assert_eq!(m["layers"][0]["mediaType"], MEDIA_TYPE_SIMPLE_SIGNING);
+        assert_eq!(
+            m["layers"][0]["annotations"][ANNOTATION_COSIGN_SIGNATURE],
+            "MAA="
+        );
+        assert_eq!(a.layer.bytes().unwrap().as_ref(), &payload[..]);
+        let d = serde_json::to_value(a.index_descriptor().unwrap()).unwrap();
+        assert!(d["annotations"].get(ANNOTATION_SBOM).is_none(), "{d}");
+        let set = crate::image::ImageSet::new(vec![image.clone()])
+            .unwrap()
+            .with_artifacts(vec![a])
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signed.tar");
+        crate::image::tarball::write_set(&set, &path, 0).unwrap();
+        let valid = crate::validate::validate_set(&path).unwrap();
+        assert_eq!(valid.artifacts[0].format, "cosign");
+        assert_eq!(valid.artifacts[0].subject, image.manifest.digest);
+    }
 }
