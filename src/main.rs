@@ -16,7 +16,7 @@ use cargo_slim::report::BuildReport;
 use cargo_slim::shell::{Shell, Verbosity};
 use cargo_slim::verify::{verify_path, Report};
 use cargo_slim::{config, engine};
-use cli::{Command, IndexArgs, InitArgs, KeygenArgs, MessageFormat, RunArgs, VerifyArgs};
+use cli::{Command, IndexArgs, InitArgs, KeygenArgs, MessageFormat, RunArgs, SignArgs, VerifyArgs};
 
 fn main() -> ExitCode {
     // cargo runs us as its RUSTC_WORKSPACE_WRAPPER when we link mimalloc.
@@ -70,6 +70,7 @@ fn main() -> ExitCode {
         Command::Index(i) => run_index(&i, format, &shell),
         Command::Init(i) => run_init(&i, format, &shell),
         Command::Keygen(k) => run_keygen(&k, format, &shell),
+        Command::Sign(s) => run_sign(&s, format, &shell),
         Command::Run(r) => run_image(&r, &shell),
         Command::Resolve(r) => run_resolve(&r, &shell),
         Command::Load(l) => engine::find(l.engine.map(Into::into))
@@ -325,6 +326,24 @@ fn run_keygen(args: &KeygenArgs, format: MessageFormat, shell: &Shell) -> Result
     }
     let done = commands::keygen::keygen(&request, shell)?;
     print_paths(format, &[&done.key, &done.public], done.to_json())
+}
+
+/// `cargo slim sign`: print each signed digest (or the `signed` JSON line).
+fn run_sign(args: &SignArgs, format: MessageFormat, shell: &Shell) -> Result<()> {
+    let password =
+        p256::elliptic_curve::zeroize::Zeroizing::new(cli::password_from_env().unwrap_or_default());
+    let key = cargo_slim::sign::SigningKey::read(&args.key, &password)?;
+    let signer = cargo_slim::sign::KeySigner::new(key);
+    let done = commands::sign::sign(&args.tarball, &signer, shell)?;
+    match format {
+        MessageFormat::Human => {
+            for digest in &done.digests {
+                print_out(digest)?;
+            }
+        }
+        MessageFormat::Json => print_out(&done.to_json().to_string())?,
+    }
+    Ok(())
 }
 
 /// The files a command wrote, one per line, or its one JSON line.

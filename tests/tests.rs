@@ -29,6 +29,7 @@ mod resolve;
 mod run;
 mod sbom;
 mod service;
+mod sign;
 mod signals;
 mod upx;
 mod verify;

@@ -19,9 +19,11 @@ use cargo_slim::shell::ColorChoice;
 mod build;
 mod keygen;
 mod resolve;
+mod sign;
 pub use build::BuildArgs;
-pub use keygen::KeygenArgs;
+pub use keygen::{password_from_env, KeygenArgs};
 pub use resolve::ResolveArgs;
+pub use sign::SignArgs;
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo", bin_name = "cargo", styles = clap_cargo::style::CLAP_STYLING)]
@@ -108,6 +110,8 @@ pub enum Command {
     Resolve(Box<ResolveArgs>),
     /// Write a signing key pair as cosign does: cosign.key (encrypted with $COSIGN_PASSWORD) and cosign.pub
     Keygen(KeygenArgs),
+    /// Sign the images of a tarball with a cosign key; the signatures go inside it and `push` sends them
+    Sign(SignArgs),
 }
 
 /// `cargo slim run [BUILD FLAGS] [--publish P]... [-- ARGS]`.

@@ -9,6 +9,7 @@
 //! | `build` | [`build::build`] | config → preflight → compile → elf → bloat → strip → upx → image → sbom → write → report |
 //! | `report` | [`report::report`] | oci (read the tarball) → report |
 //! | `index` | [`index::merge`] | oci + validate (read the inputs) → image (write one index) |
+//! | `sign` | [`sign::sign`] | oci + validate (read the tarball) → sign (cosign payloads, signatures) → image (write it again) |
 //! | `init` | [`init::init`] | cargo metadata → `[package.metadata.slim]` and a CI workflow |
 //! | `keygen` | [`keygen::keygen`] | sign (a new P-256 pair, cosign's key format) → io (two files, never overwriting) |
 //! | `load` | [`load::load`] | the tarball → the local engine (podman or docker) |
@@ -20,8 +21,10 @@
 pub mod build;
 pub mod index;
 pub mod init;
+pub mod input;
 pub mod keygen;
 pub mod load;
 pub mod report;
 pub mod resolve;
 pub mod run;
+pub mod sign;

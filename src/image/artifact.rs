@@ -10,6 +10,12 @@
 //! `push` sends them as referrers, and `index` carries them into a merged
 //! tarball — all from the same bytes.
 //!
+//! A cosign signature ([`Artifact::signature`]) is attached the same way: its
+//! `artifactType` is cosign's [`MEDIA_TYPE_COSIGN_SIGNATURE`], its one layer the
+//! simple-signing payload with the base64 DER signature in the layer annotation
+//! `dev.cosignproject.cosign/signature` (what `push` copies into cosign's
+//! `sha256-<hex>.sig` tag); one artifact per signing key.
+//!
 //! How an image index lists one ([`Artifact::index_descriptor`]): platform
 //! `unknown/unknown`, so no runtime or copier picks it as the image to run (what
 //! buildx does for its attestations), with `artifactType`, the annotation
@@ -26,6 +32,9 @@ use oci_spec::image::{
 use super::{Blob, Image};
 use crate::oci::canonical::to_canonical_json;
 pub use crate::oci::documents::{ANNOTATION_DOCKER_REF_DIGEST, ANNOTATION_SBOM};
+use crate::oci::media::{
+    ANNOTATION_COSIGN_SIGNATURE, MEDIA_TYPE_COSIGN_SIGNATURE, MEDIA_TYPE_SIMPLE_SIGNING,
+};
 
 /// The layer's title (ORAS names the file it writes by it).
 const ANNOTATION_TITLE: &str = "org.opencontainers.image.title";
@@ -52,6 +61,22 @@ pub fn empty_config() -> Blob {
 }
 
 impl Artifact {
+    /// The cosign signature `signature` (ASN.1 DER) over the simple-signing
+    /// `payload`, attached to the image manifest `manifest`.
+    pub fn signature(manifest: &Blob, payload: Vec<u8>, signature: &[u8]) -> Result<Artifact> {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(signature);
+        let layer = Blob::new(MediaType::Other(MEDIA_TYPE_SIMPLE_SIGNING.into()), payload);
+        let annotations = HashMap::from([(ANNOTATION_COSIGN_SIGNATURE.to_string(), b64)]);
+        Self::build(
+            manifest,
+            MEDIA_TYPE_COSIGN_SIGNATURE,
+            "cosign",
+            layer,
+            annotations,
+        )
+    }
+
     /// The artifact of `document` (of media type `artifact_type`, format name
     /// `format`, file name `title` in the layer annotation) attached to `image`.
     pub fn attach(
@@ -61,24 +86,32 @@ impl Artifact {
         title: &str,
         document: Vec<u8>,
     ) -> Result<Artifact> {
-        let media_type = MediaType::Other(artifact_type.to_string());
+        let layer = Blob::new(MediaType::Other(artifact_type.to_string()), document);
+        let annotations = HashMap::from([(ANNOTATION_TITLE.to_string(), title.to_string())]);
+        Self::build(&image.manifest, artifact_type, format, layer, annotations)
+    }
+
+    /// The artifact manifest of `layer` (with `annotations`) attached to `subject`.
+    fn build(
+        subject: &Blob,
+        artifact_type: &str,
+        format: &str,
+        layer: Blob,
+        annotations: HashMap<String, String>,
+    ) -> Result<Artifact> {
         let config = empty_config();
-        let layer = Blob::new(media_type.clone(), document);
         let mut layer_desc = layer.descriptor()?;
-        layer_desc.set_annotations(Some(HashMap::from([(
-            ANNOTATION_TITLE.to_string(),
-            title.to_string(),
-        )])));
+        layer_desc.set_annotations(Some(annotations));
         let manifest = ImageManifestBuilder::default()
             .schema_version(2u32)
             .media_type(MediaType::ImageManifest)
-            .artifact_type(media_type)
+            .artifact_type(MediaType::Other(artifact_type.to_string()))
             .config(config.descriptor()?)
             .layers(vec![layer_desc])
-            .subject(image.manifest.descriptor()?)
+            .subject(subject.descriptor()?)
             .build()?;
         Ok(Artifact {
-            subject: image.manifest.digest.clone(),
+            subject: subject.digest.clone(),
             artifact_type: artifact_type.to_string(),
             format: format.to_string(),
             config,
@@ -87,25 +120,31 @@ impl Artifact {
         })
     }
 
+    /// Whether this is a cosign signature (not an SBOM).
+    pub fn is_signature(&self) -> bool {
+        self.artifact_type == MEDIA_TYPE_COSIGN_SIGNATURE
+    }
+
     /// How an image index lists the artifact (module header).
     pub fn index_descriptor(&self) -> Result<Descriptor> {
         let platform = PlatformBuilder::default()
             .architecture(Arch::Other("unknown".into()))
             .os(Os::Other("unknown".into()))
             .build()?;
+        let mut annotations = HashMap::from([(
+            ANNOTATION_DOCKER_REF_DIGEST.to_string(),
+            self.subject.clone(),
+        )]);
+        if !self.is_signature() {
+            annotations.insert(ANNOTATION_SBOM.to_string(), self.format.clone());
+        }
         Ok(DescriptorBuilder::default()
             .media_type(MediaType::ImageManifest)
             .digest(self.manifest.digest.parse::<oci_spec::image::Digest>()?)
             .size(self.manifest.size())
             .artifact_type(MediaType::Other(self.artifact_type.clone()))
             .platform(platform)
-            .annotations(HashMap::from([
-                (ANNOTATION_SBOM.to_string(), self.format.clone()),
-                (
-                    ANNOTATION_DOCKER_REF_DIGEST.to_string(),
-                    self.subject.clone(),
-                ),
-            ]))
+            .annotations(annotations)
             .build()?)
     }
 }
@@ -172,5 +211,33 @@ mod tests {
         .unwrap();
         assert_eq!(a, again);
         assert_eq!(a.manifest.bytes().unwrap(), again.manifest.bytes().unwrap());
+    }
+
+    #[test]
+    fn a_signature_artifact_carries_the_payload_and_its_signature_and_validates() {
+        let image = image();
+        let payload = br#"{"critical":{}}"#.to_vec();
+        let a = Artifact::signature(&image.manifest, payload.clone(), &[0x30, 0x00]).unwrap();
+        assert!(a.is_signature());
+        let m: serde_json::Value = serde_json::from_slice(&a.manifest.bytes().unwrap()).unwrap();
+        assert_eq!(m["artifactType"], MEDIA_TYPE_COSIGN_SIGNATURE);
+        assert_eq!(m["layers"][0]["mediaType"], MEDIA_TYPE_SIMPLE_SIGNING);
+        assert_eq!(
+            m["layers"][0]["annotations"][ANNOTATION_COSIGN_SIGNATURE],
+            "MAA="
+        );
+        assert_eq!(a.layer.bytes().unwrap().as_ref(), &payload[..]);
+        let d = serde_json::to_value(a.index_descriptor().unwrap()).unwrap();
+        assert!(d["annotations"].get(ANNOTATION_SBOM).is_none(), "{d}");
+        let set = crate::image::ImageSet::new(vec![image.clone()])
+            .unwrap()
+            .with_artifacts(vec![a])
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signed.tar");
+        crate::image::tarball::write_set(&set, &path, 0).unwrap();
+        let valid = crate::validate::validate_set(&path).unwrap();
+        assert_eq!(valid.artifacts[0].format, "cosign");
+        assert_eq!(valid.artifacts[0].subject, image.manifest.digest);
     }
 }

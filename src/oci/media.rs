@@ -2,7 +2,8 @@
 //!
 //! In: nothing. Out: the `mediaType` strings of the OCI image index, manifest,
 //! config and layers (gzip, zstd, uncompressed), docker's manifest list and
-//! config, the empty config of an artifact, and [`is_index_media_type`]. Why one
+//! config, the empty config of an artifact, cosign's signature types, and
+//! [`is_index_media_type`]. Why one
 //! module: the writer (`image`), the readers (`oci`, `validate`, `verify`) and
 //! `push` must agree on every byte of these names; a typo in one copy is an
 //! image no registry accepts. The SBOM formats' own types are the
@@ -31,6 +32,24 @@ pub const MEDIA_TYPE_EMPTY: &str = "application/vnd.oci.empty.v1+json";
 pub const MEDIA_TYPE_SPDX: &str = "application/spdx+json";
 /// A CycloneDX JSON document (an attached SBOM's `artifactType` and layer).
 pub const MEDIA_TYPE_CYCLONEDX: &str = "application/vnd.cyclonedx+json";
+
+/// `artifactType` of a cosign signature attached to an image (cosign's OCI 1.1
+/// referrers form); inside a tarball, one such artifact per signing key.
+pub const MEDIA_TYPE_COSIGN_SIGNATURE: &str = "application/vnd.dev.cosign.artifact.sig.v1+json";
+/// A cosign simple-signing payload: the layer of a signature, whose bytes are signed.
+pub const MEDIA_TYPE_SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+/// The layer annotation holding a signature: base64 of the DER ECDSA signature.
+pub const ANNOTATION_COSIGN_SIGNATURE: &str = "dev.cosignproject.cosign/signature";
+
+/// The media type of the one layer of an attached artifact of `artifact_type`:
+/// the payload for a signature, the document itself for an SBOM.
+pub fn artifact_layer_media_type(artifact_type: &str) -> &str {
+    if artifact_type == MEDIA_TYPE_COSIGN_SIGNATURE {
+        MEDIA_TYPE_SIMPLE_SIGNING
+    } else {
+        artifact_type
+    }
+}
 
 /// Whether a media type names an image index (OCI or docker manifest list).
 pub fn is_index_media_type(m: &str) -> bool {

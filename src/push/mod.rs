@@ -52,6 +52,7 @@ mod manifests;
 mod options;
 mod referrers;
 pub mod retry;
+mod signatures;
 pub mod token;
 pub mod transport;
 pub mod verified;
@@ -563,7 +564,11 @@ impl Job<'_> {
             format!("blobs uploaded in {:.3}s", t.elapsed().as_secs_f64()),
         );
         self.put_manifests(&client, &base, &tag_digests).await?;
-        self.put_referrers(&client, &base, listed)
+        let attach = async {
+            self.put_referrers(&client, &base, listed).await?;
+            self.put_signature_tags(&client, &base).await
+        };
+        attach
             .await
             .map_err(|e| {
                 let f = match e.downcast::<Failure>() {
@@ -576,7 +581,7 @@ impl Job<'_> {
                     self.target.repository,
                     self.peek.digest()
                 ))
-                .detail("only attaching its SBOMs failed: push again to attach them (what is there is not sent twice)")
+                .detail("only attaching its SBOMs or signatures failed: push again to attach them (what is there is not sent twice)")
             })?;
         Ok((missing.len(), self.peek.blobs.len() - missing.len()))
     }

@@ -146,22 +146,10 @@ impl Job<'_> {
                 continue;
             }
             let tag = referrers_tag(subject);
-            let held = retry(
-                policy,
-                &format!("GET {repo}:{tag}"),
-                shell,
-                Attempt::clone,
-                || client.manifest(&tag, MEDIA_TYPE_INDEX),
-            )
-            .await
-            .map_err(|g| gave_up(g, &format!("read the referrers tag `{tag}`"), base))?;
-            let held: Option<Value> = match held {
-                None => None,
-                Some(bytes) => Some(serde_json::from_slice(&bytes).map_err(|e| {
-                    Failure::new(format!("`{repo}:{tag}` is not an image index: {e}"))
-                        .help("the tag is reserved for the referrers of that digest (OCI distribution spec); delete it or push to another repository")
-                })?),
-            };
+            let held = self
+                .read_tag(client, base, &tag, MEDIA_TYPE_INDEX)
+                .await
+                .map_err(|f| f.help("the tag is reserved for the referrers of that digest (OCI distribution spec); delete it or push to another repository"))?;
             if let Some(index) = merged_index(held.as_ref(), &missing) {
                 let bytes = canonical_json(&index);
                 retry(
@@ -188,6 +176,35 @@ impl Job<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The JSON document under `tag` (`accept`ed as), `None` when there is no
+    /// such tag; a document that is not JSON is a failure naming the tag.
+    pub(super) async fn read_tag(
+        &self,
+        client: &Client,
+        base: &str,
+        tag: &str,
+        accept: &str,
+    ) -> Result<Option<Value>, Failure> {
+        let repo = &self.target.repository;
+        let held = retry(
+            &self.opts.retry,
+            &format!("GET {repo}:{tag}"),
+            self.shell,
+            Attempt::clone,
+            || client.manifest(tag, accept),
+        )
+        .await
+        .map_err(|g| gave_up(g, &format!("read the tag `{tag}`"), base))?;
+        held.map(|bytes| {
+            serde_json::from_slice(&bytes).map_err(|e| {
+                Failure::new(format!(
+                    "`{repo}:{tag}` is not a JSON {accept} document: {e}"
+                ))
+            })
+        })
+        .transpose()
     }
 
     /// The subjects of the attached artifacts, each once, in their order.
@@ -233,6 +250,9 @@ fn kind(a: &Attached) -> String {
     match SbomFormat::from_media_type(&a.artifact_type) {
         Some(SbomFormat::Spdx) => "SPDX SBOM".into(),
         Some(SbomFormat::CycloneDx) => "CycloneDX SBOM".into(),
+        None if a.artifact_type == crate::oci::media::MEDIA_TYPE_COSIGN_SIGNATURE => {
+            "cosign signature".into()
+        }
         None => format!("artifact ({})", a.artifact_type),
     }
 }

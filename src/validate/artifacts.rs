@@ -1,4 +1,5 @@
-//! Strict checks of the artifacts (SBOMs) an image index lists after its images.
+//! Strict checks of the artifacts (SBOMs, cosign signatures) an image index lists
+//! after its images.
 //!
 //! In: the strict [`Archive`], the blobs of the outer tar, an index entry with
 //! platform `unknown/unknown`, and the image manifests of the same index. Out: a
@@ -7,7 +8,9 @@
 //! artifact manifest (canonical JSON, `artifactType`, the empty config `{}`,
 //! exactly one layer of the artifact's type, `subject` = one of the images'
 //! manifests, digest and size), and the layer (a JSON document of at most
-//! [`MAX_JSON`] bytes) are as `image::Artifact` writes them. Why strict: push
+//! [`MAX_JSON`] bytes; for a signature, the simple-signing payload with a base64
+//! `dev.cosignproject.cosign/signature` annotation) are as `image::Artifact`
+//! writes them. Why strict: push
 //! sends these as referrers of the image, so a wrong subject would attach an SBOM
 //! to the wrong image in the registry.
 
@@ -20,7 +23,10 @@ use super::errors::{bail_at, ensure_at, show, show_num, violation};
 use super::outer::blob_name_of;
 use super::valid::ValidArtifact;
 use crate::oci::documents::{Descriptor, Manifest, ANNOTATION_DOCKER_REF_DIGEST, ANNOTATION_SBOM};
-use crate::oci::media::{MEDIA_TYPE_EMPTY, MEDIA_TYPE_MANIFEST};
+use crate::oci::media::{
+    artifact_layer_media_type, ANNOTATION_COSIGN_SIGNATURE, MEDIA_TYPE_COSIGN_SIGNATURE,
+    MEDIA_TYPE_EMPTY, MEDIA_TYPE_MANIFEST,
+};
 use crate::oci::{Archive, Range, SbomFormat, MAX_JSON};
 
 /// sha256 of `{}`, the empty config.
@@ -88,11 +94,14 @@ fn check_descriptor(at: Listed<'_>) -> Result<(String, &'static str)> {
         "{field}.mediaType is {media_type:?}, expected {MEDIA_TYPE_MANIFEST:?} (an artifact manifest)"
     );
     let artifact_type = desc.artifact_type.clone().unwrap_or_default();
+    if artifact_type == MEDIA_TYPE_COSIGN_SIGNATURE {
+        return Ok((artifact_type, "cosign"));
+    }
     let Some(format) = SbomFormat::from_media_type(&artifact_type).map(SbomFormat::name) else {
         bail_at!(
             referrer,
             "{field} has platform unknown/unknown (an attached artifact) but its artifactType is \
-             {}, expected one of {:?}",
+             {}, expected one of {:?} or {MEDIA_TYPE_COSIGN_SIGNATURE:?}",
             show(desc.artifact_type.as_deref()),
             SbomFormat::ALL.map(SbomFormat::media_type)
         );
@@ -156,12 +165,16 @@ fn check_document<'m, R: Read + Seek>(
             layers.len()
         );
     };
+    let layer_type = artifact_layer_media_type(artifact_type);
     ensure_at!(
-        layer.media_type.as_deref() == Some(artifact_type),
+        layer.media_type.as_deref() == Some(layer_type),
         name,
-        "layers[0].mediaType is {}, expected {artifact_type:?}",
+        "layers[0].mediaType is {}, expected {layer_type:?}",
         show(layer.media_type.as_deref())
     );
+    if artifact_type == MEDIA_TYPE_COSIGN_SIGNATURE {
+        check_signature_annotation(name, layer)?;
+    }
     let layer_name = blob_name_of(name, "layers[0]", &layer.digest)?;
     let layer_range = blobs.find(name, "layers[0]", &layer_name)?;
     check_size(name, "layers[0]", &layer_name, layer, layer_range)?;
@@ -171,7 +184,7 @@ fn check_document<'m, R: Read + Seek>(
         "the {format} document is {} bytes, more than {MAX_JSON}",
         layer_range.size
     );
-    let doc = read_doc(ar, &layer_name, layer_range, "SBOM document")?;
+    let doc = read_doc(ar, &layer_name, layer_range, "artifact document")?;
     serde_json::from_slice::<serde_json::Value>(&doc).map_err(|e| {
         violation(
             &layer_name,
@@ -179,6 +192,19 @@ fn check_document<'m, R: Read + Seek>(
         )
     })?;
     Ok((layer, layer_name, layer_range))
+}
+
+/// A signature's layer carries its signature: base64 in the cosign annotation.
+fn check_signature_annotation(name: &str, layer: &Descriptor) -> Result<()> {
+    use base64::Engine as _;
+    let sig = layer.annotation(ANNOTATION_COSIGN_SIGNATURE).unwrap_or("");
+    ensure_at!(
+        !sig.is_empty() && base64::engine::general_purpose::STANDARD.decode(sig).is_ok(),
+        name,
+        "layers[0].annotations[{ANNOTATION_COSIGN_SIGNATURE:?}] is {}, expected the base64 of a signature",
+        show(layer.annotation(ANNOTATION_COSIGN_SIGNATURE))
+    );
+    Ok(())
 }
 
 /// The artifact manifest `name`'s subject is one of the images of this index

@@ -1,0 +1,35 @@
+//! `cargo slim sign` flags.
+//!
+//! In: the tarball, `--key`, and the key's password from `CARGO_SLIM_KEY_PASSWORD`
+//! / `COSIGN_PASSWORD` ([`super::keygen::password_from_env`]). Out: the key file's
+//! path and password for [`cargo_slim::sign::SigningKey::read`]. Why here: the
+//! environment is read in the binary; the library takes values.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+/// `cargo slim sign TARBALL --key KEY`.
+#[derive(Debug, Clone, Args)]
+#[command(after_long_help = "\
+Signs each platform's image manifest in TARBALL as `cosign sign --key` does (cosign's
+simple-signing payload, docker-reference = the repository the tarball names, e.g.
+localhost/hello) and attaches the signatures inside the tarball, which is rewritten in
+place (atomically). `cargo slim push` then writes them to cosign's `sha256-<hex>.sig`
+tag, so `cosign verify --key cosign.pub` accepts the pushed image. Signing again with
+the same key replaces its signature; another key's signature is kept.
+
+KEY is cosign's encrypted key (`cargo slim keygen`, `cosign generate-key-pair`) or a
+PEM P-256 private key; its password comes from CARGO_SLIM_KEY_PASSWORD, else
+COSIGN_PASSWORD (empty when neither is set). Prints each signed digest.
+
+Exit codes: 0 ok, 1 error (not an image tarball, wrong password, cannot write), 2 usage error.")]
+pub struct SignArgs {
+    /// The image tarball to sign (rewritten in place)
+    #[arg(value_name = "TARBALL")]
+    pub tarball: PathBuf,
+
+    /// The private key file (cosign.key)
+    #[arg(long, value_name = "KEY")]
+    pub key: PathBuf,
+}

@@ -1,0 +1,139 @@
+//! `cargo slim sign TARBALL --key KEY`: cosign signatures of the images in a
+//! tarball, attached inside it.
+//!
+//! In: a tarball `cargo slim build` or `cargo slim index` wrote, and a
+//! [`Signer`] (the key file, read by the binary with its password). Out: the same
+//! tarball, rewritten atomically, with one cosign signature artifact
+//! ([`Artifact::signature`]) per platform image manifest, and the
+//! [`SignOutcome`] listing the digests signed. Why: a tarball carried into an
+//! air-gapped site carries its signatures, and `push` writes them where
+//! `cosign verify --key` looks (`sha256-<hex>.sig`).
+//!
+//! What is signed: each image manifest's digest, over cosign's simple-signing
+//! payload whose `docker-reference` is the image's repository as the tarball
+//! names it (`localhost/hello` for `localhost/hello:0.1.0`): the name the image
+//! was built as, whatever registry it is later pushed to (`cosign verify` checks
+//! the digest, not this name). The multi-platform image index is not signed: the
+//! tarball's index lists the attached artifacts, so a signature attached to it
+//! would change the digest it signs; sign the pushed index with cosign.
+//!
+//! A re-sign with the same key replaces that key's signature (ECDSA nonces are
+//! deterministic, so an unchanged image gives the same bytes and the file is not
+//! rewritten); a signature of another key is kept beside it. The result is
+//! validated like every tarball before it replaces the input.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use base64::Engine as _;
+
+use super::input::{read_input, Input};
+use crate::error::Failure;
+use crate::image::{tarball, Artifact, ImageSet};
+use crate::oci::media::ANNOTATION_COSIGN_SIGNATURE;
+use crate::reference::Reference;
+use crate::shell::Shell;
+use crate::sign::{payload, verify, PublicKey, Signer};
+
+/// What `cargo slim sign` did.
+#[derive(Debug, Clone)]
+pub struct SignOutcome {
+    pub path: PathBuf,
+    /// The `docker-reference` of the payloads (the repository).
+    pub repository: String,
+    /// `sha256:<hex>` of each image manifest signed, in the tarball's order.
+    pub digests: Vec<String>,
+    /// SHA-256 (hex) of the signing key's public key.
+    pub fingerprint: String,
+    /// Whether the file changed (false: the same signatures were there).
+    pub changed: bool,
+}
+
+impl SignOutcome {
+    /// The `signed` JSON line of `--message-format json`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "reason": "signed",
+            "tarball": self.path,
+            "repository": self.repository,
+            "digests": self.digests,
+            "key": self.fingerprint,
+            "changed": self.changed,
+        })
+    }
+}
+
+/// Sign every platform image of the tarball `path` with `signer`.
+pub fn sign(path: &Path, signer: &dyn Signer, shell: &Shell) -> Result<SignOutcome> {
+    let real = crate::io::check_output(path, false)?;
+    let _lock = crate::io::lock_output(&real, shell)?;
+    shell.status("Reading", path.display());
+    let inputs = read_input(path)?;
+    let epoch = inputs[0].mtime;
+    let reference = Reference::parse(&inputs[0].image.reference)?;
+    let repository = format!("{}/{}", reference.registry, reference.repository);
+    let public = signer.public_key();
+    let mut digests = Vec::new();
+    let mut images = Vec::new();
+    let mut artifacts = Vec::new();
+    let mut changed = false;
+    for Input {
+        image,
+        artifacts: own,
+        ..
+    } in inputs
+    {
+        let digest = image.manifest.digest.clone();
+        let body = payload::payload(&repository, &digest, None)?;
+        let sig = signer.sign(&body)?;
+        let ours = Artifact::signature(&image.manifest, body, &sig)?;
+        // This key's signatures go (replaced by `ours`); every other artifact stays.
+        let (mut kept, mut same) = (Vec::new(), false);
+        for a in own {
+            if a.is_signature() && signed_by(&a, &public)? {
+                same |= a.manifest.digest == ours.manifest.digest;
+                changed |= a.manifest.digest != ours.manifest.digest;
+            } else {
+                kept.push(a);
+            }
+        }
+        changed |= !same;
+        shell.status("Signed", format!("{digest} ({})", image.platform));
+        kept.push(ours);
+        artifacts.extend(kept);
+        digests.push(digest);
+        images.push(image);
+    }
+    let set = ImageSet::new(images)?.with_artifacts(artifacts)?;
+    let outcome = SignOutcome {
+        path: path.to_path_buf(),
+        repository,
+        digests,
+        fingerprint: public.fingerprint(),
+        changed,
+    };
+    if !outcome.changed {
+        shell.status("Unchanged", format!("{} is signed already", path.display()));
+        return Ok(outcome);
+    }
+    shell.status("Writing", path.display());
+    let pending = tarball::prepare_set(&set, &real, epoch)?;
+    crate::validate::validate_set(pending.path()).map_err(|e| {
+        Failure::new("the signed tarball does not validate; the input is left as it was")
+            .detail(format!("{e:#}"))
+    })?;
+    crate::io::commit_all(vec![pending])?;
+    Ok(outcome)
+}
+
+/// Whether the signature artifact `a` was made by `public` (over its own payload).
+fn signed_by(a: &Artifact, public: &PublicKey) -> Result<bool> {
+    let manifest: serde_json::Value = serde_json::from_slice(&a.manifest.bytes()?)?;
+    let b64 = manifest["layers"][0]["annotations"][ANNOTATION_COSIGN_SIGNATURE]
+        .as_str()
+        .unwrap_or_default();
+    let Ok(sig) = base64::engine::general_purpose::STANDARD.decode(b64) else {
+        return Ok(false);
+    };
+    Ok(verify(public, &a.layer.bytes()?, &sig).is_ok())
+}

@@ -1,0 +1,237 @@
+//! `cargo slim sign`: cosign signatures inside the tarball (which every loader
+//! still takes), and on push in cosign's `sha256-<hex>.sig` tag of a real
+//! registry, read back with skopeo and checked with openssl only — not with our
+//! own verifier.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use base64::Engine as _;
+use serde_json::Value;
+
+use crate::support::registry::Registry;
+use crate::support::*;
+
+const PASSWORD: &str = "sign test password";
+
+fn keygen(dir: &Path, prefix: &str) -> (PathBuf, PathBuf) {
+    run_ok(
+        slim(&["keygen", "--output-key-prefix", prefix])
+            .current_dir(dir)
+            .env("COSIGN_PASSWORD", PASSWORD)
+            .env_remove("CARGO_SLIM_KEY_PASSWORD"),
+    );
+    (
+        dir.join(format!("{prefix}.key")),
+        dir.join(format!("{prefix}.pub")),
+    )
+}
+
+fn sign_cmd(tar: &Path, key: &Path, password: &str) -> Command {
+    let mut cmd = slim(&[
+        "sign",
+        tar.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ]);
+    cmd.env("COSIGN_PASSWORD", password)
+        .env_remove("CARGO_SLIM_KEY_PASSWORD");
+    cmd
+}
+
+fn sign(tar: &Path, key: &Path) -> String {
+    let o = run_ok(&mut sign_cmd(tar, key, PASSWORD));
+    text(&o.stdout).trim().to_string()
+}
+
+/// `openssl dgst -sha256 -verify PUB -signature SIG PAYLOAD`: its output and success.
+fn openssl_verify(dir: &Path, public: &Path, sig_b64: &str, payload: &[u8]) -> (bool, String) {
+    let sig = base64::engine::general_purpose::STANDARD
+        .decode(sig_b64)
+        .unwrap();
+    let (sig_path, payload_path) = (dir.join("sig.der"), dir.join("payload"));
+    std::fs::write(&sig_path, sig).unwrap();
+    std::fs::write(&payload_path, payload).unwrap();
+    let o = Command::new("openssl")
+        .args(["dgst", "-sha256", "-verify"])
+        .arg(public)
+        .arg("-signature")
+        .arg(&sig_path)
+        .arg(&payload_path)
+        .output()
+        .unwrap();
+    let said = format!("{}{}", text(&o.stdout), text(&o.stderr));
+    eprintln!("openssl: {}", said.trim());
+    (o.status.success(), said)
+}
+
+/// The `.sig` manifest of `digest` in `host/repo`, and its layers' blobs (by hex).
+fn pull_sig(host: &str, repo: &str, digest: &str, into: &Path) -> Value {
+    let at = format!("docker://{host}/{repo}:{}.sig", digest.replace(':', "-"));
+    let raw = run_ok(Command::new("skopeo").args(["inspect", "--tls-verify=false", "--raw", &at]));
+    let _ = std::fs::remove_dir_all(into);
+    run_ok(Command::new("skopeo").args([
+        "copy",
+        "--src-tls-verify=false",
+        &at,
+        &format!("dir:{}", into.display()),
+    ]));
+    serde_json::from_slice(&raw.stdout).unwrap()
+}
+
+fn layer_blob(dir: &Path, layer: &Value) -> Vec<u8> {
+    let hex = layer["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:");
+    std::fs::read(dir.join(hex)).unwrap()
+}
+
+fn sig_of(layer: &Value) -> &str {
+    layer["annotations"]["dev.cosignproject.cosign/signature"]
+        .as_str()
+        .unwrap()
+}
+
+#[test]
+fn sign_attaches_in_the_tarball_and_re_signing_is_a_no_op() {
+    let dir = tempfile::tempdir().unwrap();
+    let tar = build_hello(dir.path(), &[]);
+    let (key, _) = keygen(dir.path(), "a");
+    let image = cargo_slim::validate::validate_set(&tar).unwrap().images[0]
+        .manifest_digest
+        .clone();
+    assert_eq!(sign(&tar, &key), image);
+    let set = cargo_slim::validate::validate_set(&tar).unwrap();
+    let sigs: Vec<_> = set
+        .artifacts
+        .iter()
+        .filter(|a| a.format == "cosign")
+        .collect();
+    assert_eq!(sigs.len(), 1);
+    assert_eq!(sigs[0].subject, image);
+    assert_eq!(
+        set.images[0].manifest_digest, image,
+        "the image is unchanged"
+    );
+    let before = sha256_file(&tar);
+    assert_eq!(sign(&tar, &key), image);
+    assert_eq!(
+        sha256_file(&tar),
+        before,
+        "a re-sign with the same key writes nothing"
+    );
+    let (other, _) = keygen(dir.path(), "b");
+    sign(&tar, &other);
+    let set = cargo_slim::validate::validate_set(&tar).unwrap();
+    assert_eq!(
+        set.artifacts
+            .iter()
+            .filter(|a| a.format == "cosign")
+            .count(),
+        2
+    );
+    // A wrong password is an error that shows no secret.
+    let o = run_code(&mut sign_cmd(&tar, &key, "wrong"), 1);
+    assert!(!text(&o.stderr).contains(PASSWORD), "{}", text(&o.stderr));
+    if have("skopeo") {
+        for transport in ["oci-archive", "docker-archive"] {
+            let o = run_ok(Command::new("skopeo").args([
+                "inspect",
+                "--raw",
+                &format!("{transport}:{}", tar.display()),
+            ]));
+            assert!(!o.stdout.is_empty());
+        }
+        let copied = dir.path().join("copied");
+        run_ok(Command::new("skopeo").args([
+            "copy",
+            &format!("oci-archive:{}", tar.display()),
+            &format!("dir:{}", copied.display()),
+        ]));
+        let m = std::fs::read(copied.join("manifest.json")).unwrap();
+        assert_eq!(cargo_slim::digest::sha256_digest(&m), image);
+    }
+}
+
+#[test]
+fn push_writes_the_sig_tag_that_openssl_verifies_and_keeps_another_keys_signature() {
+    let Some(reg) = Registry::with_skopeo() else {
+        return;
+    };
+    if !have_cmd("openssl", &["version"]) {
+        return;
+    }
+    let host = reg.host();
+    let dir = tempfile::tempdir().unwrap();
+    let tar_a = build_hello(dir.path(), &[]);
+    let tar_b = dir.path().join("hello-b.tar");
+    std::fs::copy(&tar_a, &tar_b).unwrap();
+    let (key_a, pub_a) = keygen(dir.path(), "a");
+    let (key_b, pub_b) = keygen(dir.path(), "b");
+    let image = sign(&tar_a, &key_a);
+    assert_eq!(sign(&tar_b, &key_b), image);
+    let target = format!("{host}/hello:1");
+    let o = run_ok(&mut push_cmd(&[tar_a.to_str().unwrap(), &target]));
+    assert!(text(&o.stderr).contains(".sig"), "{}", text(&o.stderr));
+
+    let pulled = dir.path().join("sig-a");
+    let sig = pull_sig(&host, "hello", &image, &pulled);
+    assert_eq!(
+        sig["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    assert_eq!(
+        sig["config"]["mediaType"],
+        "application/vnd.oci.image.config.v1+json"
+    );
+    let layers = sig["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 1, "{sig}");
+    assert_eq!(
+        layers[0]["mediaType"],
+        "application/vnd.dev.cosign.simplesigning.v1+json"
+    );
+    let payload = layer_blob(&pulled, &layers[0]);
+    let p: Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(
+        p["critical"]["image"]["docker-manifest-digest"],
+        image.as_str()
+    );
+    assert_eq!(
+        p["critical"]["identity"]["docker-reference"],
+        "localhost/hello"
+    );
+    assert_eq!(p["critical"]["type"], "cosign container image signature");
+    let (ok, said) = openssl_verify(dir.path(), &pub_a, sig_of(&layers[0]), &payload);
+    assert!(ok && said.contains("Verified OK"), "{said}");
+    let mut flipped = payload.clone();
+    flipped[10] ^= 1;
+    let (ok, said) = openssl_verify(dir.path(), &pub_a, sig_of(&layers[0]), &flipped);
+    assert!(!ok && said.contains("Verification failure"), "{said}");
+    let (ok, _) = openssl_verify(dir.path(), &pub_b, sig_of(&layers[0]), &payload);
+    assert!(!ok, "another key does not verify A's signature");
+
+    // Key B's signature pushed to the same tag: A's layer stays.
+    run_ok(&mut push_cmd(&[tar_b.to_str().unwrap(), &target]));
+    let pulled = dir.path().join("sig-ab");
+    let sig = pull_sig(&host, "hello", &image, &pulled);
+    let layers = sig["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 2, "{sig}");
+    for (layer, public) in layers.iter().zip([&pub_a, &pub_b]) {
+        let payload = layer_blob(&pulled, layer);
+        let (ok, said) = openssl_verify(dir.path(), public, sig_of(layer), &payload);
+        assert!(ok, "A's signature kept, B's added: {said}");
+    }
+
+    // A again: nothing new, the tag unchanged.
+    let mark = reg.mark();
+    run_ok(&mut push_cmd(&[tar_a.to_str().unwrap(), &target]));
+    let puts: Vec<_> = reg
+        .requests_since(mark)
+        .into_iter()
+        .filter(|r| r.method == "PUT" && r.uri.contains(".sig"))
+        .collect();
+    assert!(puts.is_empty(), "{puts:?}");
+    let again = pull_sig(&host, "hello", &image, &dir.path().join("sig-again"));
+    assert_eq!(again, sig);
+}
