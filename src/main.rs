@@ -374,6 +374,11 @@ const MAX_SHOWN_ERRORS: usize = 20;
 /// `cargo slim verify PATH...`: exit 0 when every input passes, else an error.
 fn run_verify(args: &VerifyArgs, format: MessageFormat, shell: &Shell) -> Result<()> {
     let arch = args.arch.as_deref();
+    let key = args
+        .key
+        .as_deref()
+        .map(cargo_slim::sign::PublicKey::read)
+        .transpose()?;
     let mut failed = Vec::new();
     for path in &args.paths {
         shell.status("Verifying", path.display());
@@ -382,7 +387,11 @@ fn run_verify(args: &VerifyArgs, format: MessageFormat, shell: &Shell) -> Result
             MessageFormat::Json => print_out(&report.to_json().to_string())?,
             MessageFormat::Human => render_verified(&report, shell)?,
         }
-        if !report.passed() {
+        let signed = match &key {
+            Some(k) if report.passed() => verify_signatures(path, k, format, shell)?,
+            _ => true,
+        };
+        if !report.passed() || !signed {
             failed.push(report.path.clone());
         }
     }
@@ -399,6 +408,57 @@ fn run_verify(args: &VerifyArgs, format: MessageFormat, shell: &Shell) -> Result
         ))
         .into()),
     }
+}
+
+/// `verify --key`: whether every image of the tarball at `path` is signed by
+/// `key` over its own digest; each image's verdict on stderr (or a
+/// `signatures` JSON line).
+fn verify_signatures(
+    path: &Path,
+    key: &cargo_slim::sign::PublicKey,
+    format: MessageFormat,
+    shell: &Shell,
+) -> Result<bool> {
+    let checks = commands::sign::check(path, key)?;
+    let fingerprint = key.fingerprint();
+    if format == MessageFormat::Json {
+        let images: Vec<serde_json::Value> = checks
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "digest": c.digest,
+                    "platform": c.platform,
+                    "valid": c.verdict.is_ok(),
+                    "why": c.verdict.as_ref().err(),
+                })
+            })
+            .collect();
+        let line = serde_json::json!({
+            "reason": "signatures",
+            "path": path,
+            "key": fingerprint,
+            "images": images,
+        });
+        print_out(&line.to_string())?;
+    }
+    for c in &checks {
+        match &c.verdict {
+            Ok(()) => shell.status(
+                "Signed",
+                format!(
+                    "{} ({}) by key sha256:{}",
+                    c.digest,
+                    c.platform,
+                    &fingerprint[..12]
+                ),
+            ),
+            Err(why) => shell.print_err(&format!(
+                "error: {} ({}) is not signed by the key: {why}\n",
+                c.digest, c.platform
+            )),
+        }
+    }
+    Ok(checks.iter().all(|c| c.verdict.is_ok()))
 }
 
 fn render_verified(report: &Report, shell: &Shell) -> Result<()> {

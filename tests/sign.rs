@@ -235,3 +235,49 @@ fn push_writes_the_sig_tag_that_openssl_verifies_and_keeps_another_keys_signatur
     let again = pull_sig(&host, "hello", &image, &dir.path().join("sig-again"));
     assert_eq!(again, sig);
 }
+
+#[test]
+fn verify_key_accepts_the_signer_and_names_why_others_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let tar = build_hello(dir.path(), &[]);
+    let (key, public) = keygen(dir.path(), "a");
+    let (_, other) = keygen(dir.path(), "b");
+    let verify = |public: &Path, code: i32| {
+        let mut cmd = slim(&[
+            "verify",
+            tar.to_str().unwrap(),
+            "--key",
+            public.to_str().unwrap(),
+        ]);
+        text(&run_code(&mut cmd, code).stderr)
+    };
+    // Unsigned: refused, saying so.
+    let err = verify(&public, 1);
+    assert!(err.contains("no signature is attached"), "{err}");
+    let image = sign(&tar, &key);
+    // The signer's key: every image signed over its own digest.
+    let err = verify(&public, 0);
+    assert!(err.contains(&format!("Signed {image}")), "{err}");
+    // Another key: refused, naming the key that was asked for.
+    let err = verify(&other, 1);
+    assert!(
+        err.contains("none of its 1 signature(s) verifies with the key"),
+        "{err}"
+    );
+    // JSON: one `signatures` line with each image's verdict.
+    let o = run_ok(&mut slim(&[
+        "verify",
+        tar.to_str().unwrap(),
+        "--key",
+        public.to_str().unwrap(),
+        "--message-format",
+        "json",
+    ]));
+    let line: Value = text(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["reason"] == "signatures")
+        .expect("a signatures line");
+    assert_eq!(line["images"][0]["digest"], image);
+    assert_eq!(line["images"][0]["valid"], true);
+}

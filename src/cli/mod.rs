@@ -267,6 +267,11 @@ pub struct VerifyArgs {
     /// Rust one (x86_64, aarch64); picks the image of a multi-platform archive
     #[arg(long, value_name = "ARCH", value_parser = parse_arch)]
     pub arch: Option<String>,
+
+    /// Also require each image of a tarball to carry a signature (`cargo slim sign`)
+    /// that verifies with this public key (PEM, e.g. cosign.pub) over its own digest
+    #[arg(long, value_name = "PUB")]
+    pub key: Option<PathBuf>,
 }
 
 /// `cargo slim push TARBALL REF`.

@@ -128,12 +128,71 @@ pub fn sign(path: &Path, signer: &dyn Signer, shell: &Shell) -> Result<SignOutco
 
 /// Whether the signature artifact `a` was made by `public` (over its own payload).
 fn signed_by(a: &Artifact, public: &PublicKey) -> Result<bool> {
+    let Some(sig) = signature_of(a)? else {
+        return Ok(false);
+    };
+    Ok(verify(public, &a.layer.bytes()?, &sig).is_ok())
+}
+
+/// The DER signature a signature artifact carries in its layer's annotation.
+fn signature_of(a: &Artifact) -> Result<Option<Vec<u8>>> {
     let manifest: serde_json::Value = serde_json::from_slice(&a.manifest.bytes()?)?;
     let b64 = manifest["layers"][0]["annotations"][ANNOTATION_COSIGN_SIGNATURE]
         .as_str()
         .unwrap_or_default();
-    let Ok(sig) = base64::engine::general_purpose::STANDARD.decode(b64) else {
-        return Ok(false);
-    };
-    Ok(verify(public, &a.layer.bytes()?, &sig).is_ok())
+    Ok(base64::engine::general_purpose::STANDARD.decode(b64).ok())
+}
+
+/// What `verify --key` found for one image of a tarball.
+#[derive(Debug, Clone)]
+pub struct SignatureCheck {
+    /// `sha256:<hex>` of the image manifest.
+    pub digest: String,
+    pub platform: String,
+    /// `Ok`: a signature by the key over this very digest; `Err`: why not.
+    pub verdict: std::result::Result<(), String>,
+}
+
+/// Check the signatures inside the tarball `path` against `public`: each
+/// platform image must carry a signature that verifies with the key over a
+/// payload naming that image's digest. Why one fails is said: no signature, none
+/// by this key, or one by this key for another digest.
+pub fn check(path: &Path, public: &PublicKey) -> Result<Vec<SignatureCheck>> {
+    let mut out = Vec::new();
+    for Input {
+        image, artifacts, ..
+    } in read_input(path)?
+    {
+        let digest = image.manifest.digest.clone();
+        let signatures: Vec<&Artifact> = artifacts.iter().filter(|a| a.is_signature()).collect();
+        let mut verdict = Err(match signatures.len() {
+            0 => "no signature is attached to it".to_string(),
+            n => format!(
+                "none of its {n} signature(s) verifies with the key sha256:{}",
+                &public.fingerprint()[..12]
+            ),
+        });
+        for a in signatures {
+            let Some(sig) = signature_of(a)? else {
+                continue;
+            };
+            let body = a.layer.bytes()?;
+            if verify(public, &body, &sig).is_err() {
+                continue;
+            }
+            verdict = match payload::parse(&body).and_then(|p| p.check_digest(&digest)) {
+                Ok(()) => Ok(()),
+                Err(f) => Err(format!("the key signed another image: {}", f.what)),
+            };
+            if verdict.is_ok() {
+                break;
+            }
+        }
+        out.push(SignatureCheck {
+            digest,
+            platform: image.platform.to_string(),
+            verdict,
+        });
+    }
+    Ok(out)
 }
