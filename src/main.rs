@@ -37,7 +37,14 @@ fn main() -> ExitCode {
     let shell = Shell::new(verbosity, args.global.color.into());
     let format = args.global.message_format;
     let result = match args.command {
-        Command::Build(b) => config::resolve_all(&b.to_request()).and_then(|plans| {
+        Command::Build(b) => config::resolve_all(&b.to_request()).and_then(|mut plans| {
+            // The key is read (its password checked) before anything is built.
+            if let Some(key) = &b.flags.sign {
+                let signer = cli::read_signer(key)?;
+                for plan in &mut plans {
+                    plan.signer = Some(signer.clone());
+                }
+            }
             // Before the build, not after it and the push.
             if let Some(p) = plans.iter().find_map(|p| p.push.as_ref()) {
                 p.check_image_refs()?;
@@ -330,10 +337,7 @@ fn run_keygen(args: &KeygenArgs, format: MessageFormat, shell: &Shell) -> Result
 
 /// `cargo slim sign`: print each signed digest (or the `signed` JSON line).
 fn run_sign(args: &SignArgs, format: MessageFormat, shell: &Shell) -> Result<()> {
-    let password =
-        p256::elliptic_curve::zeroize::Zeroizing::new(cli::password_from_env().unwrap_or_default());
-    let key = cargo_slim::sign::SigningKey::read(&args.key, &password)?;
-    let signer = cargo_slim::sign::KeySigner::new(key);
+    let signer = cli::read_signer(&args.key)?;
     let done = commands::sign::sign(&args.tarball, &signer, shell)?;
     match format {
         MessageFormat::Human => {

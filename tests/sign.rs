@@ -281,3 +281,49 @@ fn verify_key_accepts_the_signer_and_names_why_others_fail() {
     assert_eq!(line["images"][0]["digest"], image);
     assert_eq!(line["images"][0]["valid"], true);
 }
+
+#[test]
+fn build_sign_attaches_the_signature_in_the_one_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(dir.path(), "a");
+    let mut cmd = slim(&["build", "--sign", key.to_str().unwrap()]);
+    cmd.env("COSIGN_PASSWORD", PASSWORD)
+        .env_remove("CARGO_SLIM_KEY_PASSWORD");
+    let tar = dir.path().join("hello.tar");
+    let o = run_ok(
+        cmd.arg("--manifest-path")
+            .arg(fixture("hello").join("Cargo.toml"))
+            .arg("-o")
+            .arg(&tar)
+            .args(["--message-format", "json"]),
+    );
+    let report: Value = serde_json::from_str(text(&o.stdout).lines().next().unwrap()).unwrap();
+    // The report's numbers are the file's: signed before it was written.
+    assert_eq!(
+        report["sizes"]["tarball"].as_u64().unwrap(),
+        std::fs::metadata(&tar).unwrap().len()
+    );
+    let err = text(&o.stderr);
+    assert!(err.contains("Signed sha256:"), "{err}");
+    run_ok(&mut slim(&[
+        "verify",
+        tar.to_str().unwrap(),
+        "--key",
+        public.to_str().unwrap(),
+    ]));
+    // A wrong password stops the build before anything is compiled.
+    let mut cmd = slim(&["build", "--sign", key.to_str().unwrap()]);
+    cmd.env("COSIGN_PASSWORD", "not it")
+        .env_remove("CARGO_SLIM_KEY_PASSWORD")
+        .arg("--manifest-path")
+        .arg(fixture("hello").join("Cargo.toml"))
+        .arg("-o")
+        .arg(dir.path().join("other.tar"));
+    let err = text(&run_code(&mut cmd, 1).stderr);
+    assert!(err.contains("wrong password"), "{err}");
+    assert!(
+        !err.contains("Compiling") && !err.contains("not it"),
+        "{err}"
+    );
+    assert!(!dir.path().join("other.tar").exists());
+}

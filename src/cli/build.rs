@@ -75,6 +75,12 @@ pub struct BuildFlags {
     #[arg(long)]
     pub split_std: bool,
 
+    /// Sign each platform image with this private key (cosign.key; password from
+    /// CARGO_SLIM_KEY_PASSWORD, else COSIGN_PASSWORD) and attach the signatures in the
+    /// tarball, as `cargo slim sign` does
+    #[arg(long, value_name = "KEY")]
+    pub sign: Option<PathBuf>,
+
     #[command(flatten)]
     pub pack: PackArgs,
 

@@ -23,7 +23,7 @@ mod sign;
 pub use build::BuildArgs;
 pub use keygen::{password_from_env, KeygenArgs};
 pub use resolve::ResolveArgs;
-pub use sign::SignArgs;
+pub use sign::{read_signer, SignArgs};
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo", bin_name = "cargo", styles = clap_cargo::style::CLAP_STYLING)]

@@ -87,10 +87,17 @@ impl ResolveArgs {
             image_refs: r.image_refs.clone(),
             repository,
         };
+        let signer = self
+            .build
+            .sign
+            .as_deref()
+            .map(super::read_signer)
+            .transpose()?;
         Ok(ResolveRequest {
             inputs: self.files.clone(),
             recursive: self.recursive,
             build: self.build.to_request(None, push),
+            signer,
         })
     }
 }

@@ -5,9 +5,20 @@
 //! path and password for [`cargo_slim::sign::SigningKey::read`]. Why here: the
 //! environment is read in the binary; the library takes values.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
+use p256::elliptic_curve::zeroize::Zeroizing;
+
+use cargo_slim::error::Failure;
+use cargo_slim::sign::{KeySigner, SigningKey};
+
+/// The signer of the key file `key`, its password from the environment
+/// (`sign --key`, `build --sign`, `resolve --sign`).
+pub fn read_signer(key: &Path) -> Result<KeySigner, Failure> {
+    let password = Zeroizing::new(super::password_from_env().unwrap_or_default());
+    Ok(KeySigner::new(SigningKey::read(key, &password)?))
+}
 
 /// `cargo slim sign TARBALL --key KEY`.
 #[derive(Debug, Clone, Args)]

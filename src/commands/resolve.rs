@@ -38,6 +38,8 @@ pub struct ResolveRequest {
     pub recursive: bool,
     /// The build and push settings (the push goes to `--repository`).
     pub build: BuildRequest,
+    /// `--sign KEY`: each image signed before it is pushed.
+    pub signer: Option<crate::sign::KeySigner>,
 }
 
 /// The result: the YAML to print, and each image pushed.
@@ -103,7 +105,10 @@ pub fn resolve(req: &ResolveRequest, shell: &Shell) -> Result<Resolution> {
             .into());
         }
     }
-    let plans = config::plans(&req.build, &metadata, &selected)?;
+    let mut plans = config::plans(&req.build, &metadata, &selected)?;
+    for plan in &mut plans {
+        plan.signer = req.signer.clone();
+    }
     let outcomes = build_all(&plans, shell)?;
     let table = summary::table(&outcomes);
     let failed: Vec<&str> = outcomes

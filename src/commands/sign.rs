@@ -70,8 +70,7 @@ pub fn sign(path: &Path, signer: &dyn Signer, shell: &Shell) -> Result<SignOutco
     shell.status("Reading", path.display());
     let inputs = read_input(path)?;
     let epoch = inputs[0].mtime;
-    let reference = Reference::parse(&inputs[0].image.reference)?;
-    let repository = format!("{}/{}", reference.registry, reference.repository);
+    let repository = repository_of(&inputs[0].image.reference)?;
     let public = signer.public_key();
     let mut digests = Vec::new();
     let mut images = Vec::new();
@@ -84,9 +83,7 @@ pub fn sign(path: &Path, signer: &dyn Signer, shell: &Shell) -> Result<SignOutco
     } in inputs
     {
         let digest = image.manifest.digest.clone();
-        let body = payload::payload(&repository, &digest, None)?;
-        let sig = signer.sign(&body)?;
-        let ours = Artifact::signature(&image.manifest, body, &sig)?;
+        let ours = signature(&image.manifest, &repository, signer)?;
         // This key's signatures go (replaced by `ours`); every other artifact stays.
         let (mut kept, mut same) = (Vec::new(), false);
         for a in own {
@@ -124,6 +121,24 @@ pub fn sign(path: &Path, signer: &dyn Signer, shell: &Shell) -> Result<SignOutco
     })?;
     crate::io::commit_all(vec![pending])?;
     Ok(outcome)
+}
+
+/// The cosign signature artifact of the image manifest `manifest`, by `signer`,
+/// over the simple-signing payload naming `repository` and the manifest's digest.
+pub fn signature(
+    manifest: &crate::image::Blob,
+    repository: &str,
+    signer: &dyn Signer,
+) -> Result<Artifact> {
+    let body = payload::payload(repository, &manifest.digest, None)?;
+    let sig = signer.sign(&body)?;
+    Artifact::signature(manifest, body, &sig)
+}
+
+/// `registry/repository` of an image reference: the payload's `docker-reference`.
+pub fn repository_of(reference: &str) -> Result<String> {
+    let r = Reference::parse(reference)?;
+    Ok(format!("{}/{}", r.registry, r.repository))
 }
 
 /// Whether the signature artifact `a` was made by `public` (over its own payload).

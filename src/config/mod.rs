@@ -76,6 +76,10 @@ pub struct Plan {
     pub push: Option<PushOptions>,
     /// `--sbom` / `sbom = [...]`: the SBOM documents to write.
     pub sbom: crate::sbom::SbomPlan,
+    /// `--sign KEY`: each platform image is signed (cosign's simple signing)
+    /// and the signature attached in the tarball. Set by the caller, which
+    /// reads the key with its password before anything is built.
+    pub signer: Option<crate::sign::KeySigner>,
 }
 
 impl Plan {
@@ -272,6 +276,7 @@ impl Package<'_> {
             revision: r.revision,
             output: r.output,
             report: r.report,
+            signer: None,
         })
     }
 }

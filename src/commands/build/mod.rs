@@ -194,7 +194,8 @@ fn build_with(
         );
     }
     let documents = sbom::documents(&plan.sbom, &described, &plan.output, plan.layers.epoch)?;
-    let artifacts = stages::attach(&set, &documents)?;
+    let mut artifacts = stages::attach(&set, &documents)?;
+    artifacts.extend(signatures(plan, &set, shell)?);
     let set = set.with_artifacts(artifacts)?;
     shell.status("Writing", plan.output.display());
     let tarball = image::tarball::prepare_set(&set, &plan.output, plan.layers.epoch)?;
@@ -241,6 +242,27 @@ fn build_with(
         over_budget,
         lock,
     })
+}
+
+/// With `--sign`: a cosign signature of each platform image, to attach.
+fn signatures(plan: &Plan, set: &image::ImageSet, shell: &Shell) -> Result<Vec<image::Artifact>> {
+    let Some(signer) = &plan.signer else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for image in &set.images {
+        let repository = super::sign::repository_of(&image.reference)?;
+        out.push(super::sign::signature(
+            &image.manifest,
+            &repository,
+            signer,
+        )?);
+        shell.status(
+            "Signed",
+            format!("{} ({})", image.manifest.digest, image.platform),
+        );
+    }
+    Ok(out)
 }
 
 /// What an SBOM of `image` names as its subject.
