@@ -39,6 +39,7 @@ pub mod elf;
 pub mod engine;
 pub mod image;
 pub(crate) mod preflight;
+pub mod provenance;
 pub mod push;
 pub mod resolve;
 pub(crate) mod sbom;

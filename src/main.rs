@@ -39,12 +39,8 @@ fn main() -> ExitCode {
     let result = match args.command {
         Command::Build(b) => config::resolve_all(&b.to_request()).and_then(|mut plans| {
             // The key is read (its password checked) before anything is built.
-            if let Some(key) = &b.flags.sign {
-                let signer = cli::read_signer(key)?;
-                for plan in &mut plans {
-                    plan.signer = Some(signer.clone());
-                }
-            }
+            let key = b.flags.sign_key();
+            commands::sign::set_signers(&mut plans, key.as_deref(), cli::read_signer)?;
             // Before the build, not after it and the push.
             if let Some(p) = plans.iter().find_map(|p| p.push.as_ref()) {
                 p.check_image_refs()?;
@@ -190,12 +186,12 @@ fn emit(format: MessageFormat, reports: &[BuildReport], over_budget: Vec<String>
     match format {
         MessageFormat::Human => {
             if let Some(first) = reports.first() {
-                print_out(&first.path)?;
+                cli::print_out(&first.path)?;
             }
         }
         MessageFormat::Json => {
             for report in reports {
-                print_out(&serde_json::to_string(report)?)?;
+                cli::print_out(&serde_json::to_string(report)?)?;
             }
         }
     }
@@ -220,8 +216,8 @@ fn push_and_print(
 ) -> Result<String> {
     let pushed = push(tarball, opts, shell)?;
     match format {
-        MessageFormat::Human => print_out(&pushed.pinned())?,
-        MessageFormat::Json => print_out(&pushed.to_json().to_string())?,
+        MessageFormat::Human => cli::print_out(&pushed.pinned())?,
+        MessageFormat::Json => cli::print_out(&pushed.to_json().to_string())?,
     }
     Ok(pushed.pinned())
 }
@@ -230,8 +226,8 @@ fn push_and_print(
 fn run_index(args: &IndexArgs, format: MessageFormat, shell: &Shell) -> Result<()> {
     let merged = commands::index::merge(&args.inputs, &args.output, args.force, shell)?;
     match format {
-        MessageFormat::Human => print_out(&merged.path.display().to_string())?,
-        MessageFormat::Json => print_out(
+        MessageFormat::Human => cli::print_out(&merged.path.display().to_string())?,
+        MessageFormat::Json => cli::print_out(
             &serde_json::json!({
                 "reason": "indexed",
                 "path": merged.path,
@@ -256,8 +252,8 @@ fn load_and_print(
 ) -> Result<()> {
     let loaded = commands::load::load(tarball, engine, shell)?;
     match format {
-        MessageFormat::Human => print_out(&loaded.reference)?,
-        MessageFormat::Json => print_out(&loaded.to_json(tarball).to_string())?,
+        MessageFormat::Human => cli::print_out(&loaded.reference)?,
+        MessageFormat::Json => cli::print_out(&loaded.to_json(tarball).to_string())?,
     }
     Ok(())
 }
@@ -342,10 +338,10 @@ fn run_sign(args: &SignArgs, format: MessageFormat, shell: &Shell) -> Result<()>
     match format {
         MessageFormat::Human => {
             for digest in &done.digests {
-                print_out(digest)?;
+                cli::print_out(digest)?;
             }
         }
-        MessageFormat::Json => print_out(&done.to_json().to_string())?,
+        MessageFormat::Json => cli::print_out(&done.to_json().to_string())?,
     }
     Ok(())
 }
@@ -355,21 +351,12 @@ fn print_paths(format: MessageFormat, paths: &[&Path], json: serde_json::Value) 
     match format {
         MessageFormat::Human => {
             for path in paths {
-                print_out(&path.display().to_string())?;
+                cli::print_out(&path.display().to_string())?;
             }
         }
-        MessageFormat::Json => print_out(&json.to_string())?,
+        MessageFormat::Json => cli::print_out(&json.to_string())?,
     }
     Ok(())
-}
-
-/// Write a result line to stdout. A closed pipe is not an error (`| head`).
-fn print_out(line: &str) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
-    match writeln!(out, "{line}").and_then(|_| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        r => r,
-    }
 }
 
 /// Most errors printed per input in human output (JSON has them all).
@@ -388,14 +375,22 @@ fn run_verify(args: &VerifyArgs, format: MessageFormat, shell: &Shell) -> Result
         shell.status("Verifying", path.display());
         let report = verify_path(path, arch);
         match format {
-            MessageFormat::Json => print_out(&report.to_json().to_string())?,
+            MessageFormat::Json => cli::print_out(&report.to_json().to_string())?,
             MessageFormat::Human => render_verified(&report, shell)?,
         }
         let signed = match &key {
-            Some(k) if report.passed() => verify_signatures(path, k, format, shell)?,
+            Some(k) if report.passed() => cli::trust::verify_signatures(path, k, format, shell)?,
             _ => true,
         };
-        if !report.passed() || !signed {
+        let image = matches!(report.input, Some(cargo_slim::verify::Input::Image));
+        let attested = match report.passed() && image {
+            true if args.require_provenance || key.is_some() => {
+                let required = args.require_provenance;
+                cli::trust::verify_provenance(path, key.as_ref(), required, format, shell)?
+            }
+            _ => true,
+        };
+        if !report.passed() || !signed || !attested {
             failed.push(report.path.clone());
         }
     }
@@ -412,57 +407,6 @@ fn run_verify(args: &VerifyArgs, format: MessageFormat, shell: &Shell) -> Result
         ))
         .into()),
     }
-}
-
-/// `verify --key`: whether every image of the tarball at `path` is signed by
-/// `key` over its own digest; each image's verdict on stderr (or a
-/// `signatures` JSON line).
-fn verify_signatures(
-    path: &Path,
-    key: &cargo_slim::sign::PublicKey,
-    format: MessageFormat,
-    shell: &Shell,
-) -> Result<bool> {
-    let checks = commands::sign::check(path, key)?;
-    let fingerprint = key.fingerprint();
-    if format == MessageFormat::Json {
-        let images: Vec<serde_json::Value> = checks
-            .iter()
-            .map(|c| {
-                serde_json::json!({
-                    "digest": c.digest,
-                    "platform": c.platform,
-                    "valid": c.verdict.is_ok(),
-                    "why": c.verdict.as_ref().err(),
-                })
-            })
-            .collect();
-        let line = serde_json::json!({
-            "reason": "signatures",
-            "path": path,
-            "key": fingerprint,
-            "images": images,
-        });
-        print_out(&line.to_string())?;
-    }
-    for c in &checks {
-        match &c.verdict {
-            Ok(()) => shell.status(
-                "Signed",
-                format!(
-                    "{} ({}) by key sha256:{}",
-                    c.digest,
-                    c.platform,
-                    &fingerprint[..12]
-                ),
-            ),
-            Err(why) => shell.print_err(&format!(
-                "error: {} ({}) is not signed by the key: {why}\n",
-                c.digest, c.platform
-            )),
-        }
-    }
-    Ok(checks.iter().all(|c| c.verdict.is_ok()))
 }
 
 fn render_verified(report: &Report, shell: &Shell) -> Result<()> {
@@ -497,14 +441,14 @@ fn render_verified(report: &Report, shell: &Shell) -> Result<()> {
         ));
     }
     for line in report.platform_lines() {
-        print_out(&line)?;
+        cli::print_out(&line)?;
     }
     let verdict = if report.passed() { "ok" } else { "FAILED" };
     let summary = report.summary();
     if summary.is_empty() {
-        print_out(&format!("{}: {verdict}", report.path))?;
+        cli::print_out(&format!("{}: {verdict}", report.path))?;
     } else {
-        print_out(&format!("{}: {verdict} ({summary})", report.path))?;
+        cli::print_out(&format!("{}: {verdict} ({summary})", report.path))?;
     }
     Ok(())
 }

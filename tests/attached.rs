@@ -16,9 +16,12 @@ fn json_out(o: &std::process::Output) -> Value {
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
+/// The sbomdeps fixture built with `extra`, without provenance (its artifact is
+/// tests/provenance.rs's subject): the artifacts here are the SBOMs only.
 fn build_sbomdeps(dir: &Path, extra: &[&str]) -> std::path::PathBuf {
     let out = dir.join("sbomdeps.tar");
-    run_ok(&mut build_fixture("sbomdeps", &out, extra));
+    let mut cmd = build_fixture("sbomdeps", &out, extra);
+    run_ok(cmd.args(["--provenance", "none"]));
     out
 }
 

@@ -121,8 +121,8 @@ fn anonymous_http_push_then_skopeo_podman_and_a_free_repush() {
     assert_eq!(std::fs::read_to_string(&refs).unwrap().trim(), pinned);
     let err = text(&o.stderr);
     assert!(err.contains("Pushing"), "{err}");
-    // Config and layer, and the SBOM's empty config and document.
-    assert!(err.contains("4 blobs uploaded"), "{err}");
+    // Config and layer, the artifacts' empty config, the SBOM and the provenance.
+    assert!(err.contains("5 blobs uploaded"), "{err}");
     assert!(!err.contains("[="), "no progress bar off a terminal: {err}");
 
     // The registry serves our digest under both tags.
@@ -150,7 +150,7 @@ fn anonymous_http_push_then_skopeo_podman_and_a_free_repush() {
     assert_eq!(line["digest"], digest);
     assert_eq!(line["tags"], serde_json::json!(["0.1.0", "latest"]));
     assert_eq!(line["blobs_uploaded"], 0);
-    assert_eq!(line["blobs_skipped"], 4);
+    assert_eq!(line["blobs_skipped"], 5);
     let reqs = reg.requests_since(mark);
     assert!(
         !reqs.is_empty(),

@@ -12,9 +12,9 @@ use serde_json::Value;
 use crate::support::registry::Registry;
 use crate::support::*;
 
-const PASSWORD: &str = "sign test password";
+pub(crate) const PASSWORD: &str = "sign test password";
 
-fn keygen(dir: &Path, prefix: &str) -> (PathBuf, PathBuf) {
+pub(crate) fn keygen(dir: &Path, prefix: &str) -> (PathBuf, PathBuf) {
     run_ok(
         slim(&["keygen", "--output-key-prefix", prefix])
             .current_dir(dir)
@@ -45,7 +45,12 @@ fn sign(tar: &Path, key: &Path) -> String {
 }
 
 /// `openssl dgst -sha256 -verify PUB -signature SIG PAYLOAD`: its output and success.
-fn openssl_verify(dir: &Path, public: &Path, sig_b64: &str, payload: &[u8]) -> (bool, String) {
+pub(crate) fn openssl_verify(
+    dir: &Path,
+    public: &Path,
+    sig_b64: &str,
+    payload: &[u8],
+) -> (bool, String) {
     let sig = base64::engine::general_purpose::STANDARD
         .decode(sig_b64)
         .unwrap();
@@ -67,7 +72,22 @@ fn openssl_verify(dir: &Path, public: &Path, sig_b64: &str, payload: &[u8]) -> (
 
 /// The `.sig` manifest of `digest` in `host/repo`, and its layers' blobs (by hex).
 fn pull_sig(host: &str, repo: &str, digest: &str, into: &Path) -> Value {
-    let at = format!("docker://{host}/{repo}:{}.sig", digest.replace(':', "-"));
+    pull_cosign_tag(host, repo, digest, "sig", into)
+}
+
+/// cosign's `sha256-<hex>.<suffix>` manifest of `digest` in `host/repo`; its
+/// blobs copied by skopeo into `into` (named by hex).
+pub(crate) fn pull_cosign_tag(
+    host: &str,
+    repo: &str,
+    digest: &str,
+    suffix: &str,
+    into: &Path,
+) -> Value {
+    let at = format!(
+        "docker://{host}/{repo}:{}.{suffix}",
+        digest.replace(':', "-")
+    );
     let raw = run_ok(Command::new("skopeo").args(["inspect", "--tls-verify=false", "--raw", &at]));
     let _ = std::fs::remove_dir_all(into);
     run_ok(Command::new("skopeo").args([
@@ -79,7 +99,7 @@ fn pull_sig(host: &str, repo: &str, digest: &str, into: &Path) -> Value {
     serde_json::from_slice(&raw.stdout).unwrap()
 }
 
-fn layer_blob(dir: &Path, layer: &Value) -> Vec<u8> {
+pub(crate) fn layer_blob(dir: &Path, layer: &Value) -> Vec<u8> {
     let hex = layer["digest"]
         .as_str()
         .unwrap()

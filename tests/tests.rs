@@ -20,6 +20,7 @@ mod load;
 mod outputs;
 mod platforms;
 mod presets;
+mod provenance;
 mod push;
 mod push_bounds;
 mod push_faults;

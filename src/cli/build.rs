@@ -77,9 +77,15 @@ pub struct BuildFlags {
 
     /// Sign each platform image with this private key (cosign.key; password from
     /// CARGO_SLIM_KEY_PASSWORD, else COSIGN_PASSWORD) and attach the signatures in the
-    /// tarball, as `cargo slim sign` does
+    /// tarball, as `cargo slim sign` does (`sign`; also $CARGO_SLIM_SIGN_KEY)
     #[arg(long, value_name = "KEY")]
     pub sign: Option<PathBuf>,
+
+    /// SLSA v1 provenance attached to each image: `none`, `unsigned` (the in-toto
+    /// statement) or `signed` (a DSSE envelope signed with the --sign key) [default:
+    /// signed with a key, else unsigned] (`provenance`)
+    #[arg(long, value_name = "none|unsigned|signed")]
+    pub provenance: Option<String>,
 
     #[command(flatten)]
     pub pack: PackArgs,
@@ -333,6 +339,15 @@ impl BuildArgs {
 }
 
 impl BuildFlags {
+    /// The key `--sign` names, else $CARGO_SLIM_SIGN_KEY (a CI secret's path).
+    pub fn sign_key(&self) -> Option<PathBuf> {
+        self.sign.clone().or_else(|| {
+            std::env::var_os("CARGO_SLIM_SIGN_KEY")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+    }
+
     /// The request, with its input (`--binary`) and push settings.
     pub fn to_request(&self, binary: Option<PathBuf>, push: PushRequest) -> BuildRequest {
         BuildRequest {
@@ -345,6 +360,7 @@ impl BuildFlags {
                 force: self.image.force,
                 sbom: self.pack.sbom.clone(),
                 compression: self.pack.compression.clone(),
+                provenance: self.provenance.clone(),
             },
             upx: UpxRequest {
                 upx: self.upx.upx,

@@ -20,10 +20,12 @@ mod build;
 mod keygen;
 mod resolve;
 mod sign;
+pub mod trust;
 pub use build::BuildArgs;
 pub use keygen::{password_from_env, KeygenArgs};
 pub use resolve::ResolveArgs;
 pub use sign::{read_signer, SignArgs};
+pub use trust::print_out;
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo", bin_name = "cargo", styles = clap_cargo::style::CLAP_STYLING)]
@@ -272,6 +274,11 @@ pub struct VerifyArgs {
     /// that verifies with this public key (PEM, e.g. cosign.pub) over its own digest
     #[arg(long, value_name = "PUB")]
     pub key: Option<PathBuf>,
+
+    /// Also require each image of a tarball to carry SLSA provenance about its own
+    /// digest (with --key: signed by that key); prints who built it, from what, when
+    #[arg(long)]
+    pub require_provenance: bool,
 }
 
 /// `cargo slim push TARBALL REF`.

@@ -87,17 +87,12 @@ impl ResolveArgs {
             image_refs: r.image_refs.clone(),
             repository,
         };
-        let signer = self
-            .build
-            .sign
-            .as_deref()
-            .map(super::read_signer)
-            .transpose()?;
         Ok(ResolveRequest {
             inputs: self.files.clone(),
             recursive: self.recursive,
             build: self.build.to_request(None, push),
-            signer,
+            sign: self.build.sign_key(),
+            read_key: Some(super::read_signer),
         })
     }
 }

@@ -75,8 +75,7 @@ fn artifact_of(
     index: &TarIndex,
     path: &Path,
 ) -> Result<Artifact> {
-    let layer_type = crate::oci::media::artifact_layer_media_type(&a.artifact_type);
-    let media_type = MediaType::Other(layer_type.to_string());
+    let media_type = MediaType::Other(a.layer_media_type.clone());
     Ok(Artifact {
         subject: a.subject.clone(),
         artifact_type: a.artifact_type.clone(),

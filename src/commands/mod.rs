@@ -15,9 +15,10 @@
 //! | `load` | [`load::load`] | the tarball → the local engine (podman or docker) |
 //! | `run` | [`run::run`] | `build` → `load` → the engine runs the image |
 //! | `resolve` | [`resolve::resolve`] | YAML → `slim://` references → `build` of each → push → the YAML with digests |
-//! | `verify` | [`crate::verify::verify_path`] | elf, oci, validate: the stage is the whole command |
+//! | `verify` | [`crate::verify::verify_path`] | elf, oci, validate: the stage is the whole command; with `--key`, [`sign::check`]; with `--require-provenance`, [`attest::check`] |
 //! | `push` | [`crate::push::push`] | oci (read the tarball) → the registry client: the stage is the whole command |
 
+pub mod attest;
 pub mod build;
 pub mod index;
 pub mod init;

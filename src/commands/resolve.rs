@@ -38,8 +38,11 @@ pub struct ResolveRequest {
     pub recursive: bool,
     /// The build and push settings (the push goes to `--repository`).
     pub build: BuildRequest,
-    /// `--sign KEY`: each image signed before it is pushed.
-    pub signer: Option<crate::sign::KeySigner>,
+    /// `--sign KEY` (or `$CARGO_SLIM_SIGN_KEY`): each image signed before it is
+    /// pushed; else each package's own `sign` key.
+    pub sign: Option<PathBuf>,
+    /// How key files are read (with their password); `None`: keys are refused.
+    pub read_key: Option<super::sign::KeyReader>,
 }
 
 /// The result: the YAML to print, and each image pushed.
@@ -106,9 +109,12 @@ pub fn resolve(req: &ResolveRequest, shell: &Shell) -> Result<Resolution> {
         }
     }
     let mut plans = config::plans(&req.build, &metadata, &selected)?;
-    for plan in &mut plans {
-        plan.signer = req.signer.clone();
-    }
+    let read = req.read_key.unwrap_or(|_| {
+        Err(crate::error::Failure::new(
+            "signing keys cannot be read here",
+        ))
+    });
+    super::sign::set_signers(&mut plans, req.sign.as_deref(), read)?;
     let outcomes = build_all(&plans, shell)?;
     let table = summary::table(&outcomes);
     let failed: Vec<&str> = outcomes

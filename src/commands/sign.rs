@@ -123,6 +123,44 @@ pub fn sign(path: &Path, signer: &dyn Signer, shell: &Shell) -> Result<SignOutco
     Ok(outcome)
 }
 
+/// Reads a key file with its password (the binary's: it reads the environment).
+pub type KeyReader = fn(&Path) -> Result<crate::sign::KeySigner, Failure>;
+
+/// Give each plan its signer before anything is built: the key `given`
+/// (`--sign`, `$CARGO_SLIM_SIGN_KEY`), else the plan's own `sign` key; each key
+/// file read once with `read` (a wrong password stops here). Then each plan's
+/// provenance setting is checked against it (`signed` needs a key).
+pub fn set_signers(
+    plans: &mut [crate::config::Plan],
+    given: Option<&Path>,
+    read: KeyReader,
+) -> Result<()> {
+    let mut read_once: Vec<(PathBuf, crate::sign::KeySigner)> = Vec::new();
+    for plan in plans.iter_mut() {
+        let Some(key) = given
+            .map(Path::to_path_buf)
+            .or_else(|| plan.sign_key.clone())
+        else {
+            continue;
+        };
+        let signer = match read_once.iter().find(|(k, _)| *k == key) {
+            Some((_, s)) => s.clone(),
+            None => {
+                let s = read(&key)?;
+                read_once.push((key, s.clone()));
+                s
+            }
+        };
+        plan.signer = Some(signer);
+    }
+    for plan in plans.iter() {
+        plan.provenance
+            .decide(plan.signer.is_some())
+            .map_err(|f| f.detail(format!("image `{}`", plan.name())).usage())?;
+    }
+    Ok(())
+}
+
 /// The cosign signature artifact of the image manifest `manifest`, by `signer`,
 /// over the simple-signing payload naming `repository` and the manifest's digest.
 pub fn signature(

@@ -373,24 +373,50 @@ pub(crate) fn command(
         }
         Verbosity::Normal => {}
     }
-    let dir = package.dir();
-    let mut flags = target.rustflags.clone();
-    flags.extend(build.rustflags());
-    let sysroot = match &target.toolchain {
-        Some(tc) => Some(tc.sysroot.clone()),
-        None => sysroot(dir, build.cache).ok(),
-    };
-    let (remaps, skipped) = remap::flags(build, sysroot.as_deref());
+    let (flags, skipped) = our_rustflags(build, target);
     for path in skipped {
         shell.warn(format!(
             "`{}` is not UTF-8, so it cannot be remapped and may appear in the binary",
             path.display()
         ));
     }
-    flags.extend(remaps);
+    let dir = package.dir();
     let key = remap::flags_key(&target.triple, &run.cargo_args, &linker::config_files(dir));
     add_rustflags(&mut cmd, &key, &flags);
     (cmd, subcommand)
+}
+
+/// The rustflags cargo-slim adds for `build` (the target's, the preset's, the
+/// path remaps), and the folders that could not be remapped (not UTF-8).
+fn our_rustflags(build: &CargoBuild<'_>, target: &TargetChoice) -> (Vec<String>, Vec<PathBuf>) {
+    let mut flags = target.rustflags.clone();
+    flags.extend(build.rustflags());
+    let sysroot = match &target.toolchain {
+        Some(tc) => Some(tc.sysroot.clone()),
+        None => sysroot(build.package.dir(), build.cache).ok(),
+    };
+    let (remaps, skipped) = remap::flags(build, sysroot.as_deref());
+    flags.extend(remaps);
+    (flags, skipped)
+}
+
+/// The rustflags cargo-slim adds for `build`, as provenance records them: the
+/// same on every machine ([`remap::recorded`]).
+pub fn recorded_rustflags(build: &CargoBuild<'_>, target: &TargetChoice) -> Vec<String> {
+    let (flags, _) = our_rustflags(build, target);
+    remap::recorded(&flags)
+}
+
+/// `rustc -vV` of the toolchain that builds `target`.
+pub fn rustc_version(build: &CargoBuild<'_>, target: &TargetChoice) -> Result<String> {
+    let dir = build.package.dir();
+    match &target.toolchain {
+        Some(tc) => capture(
+            Command::new(&tc.rustc).arg("-vV").current_dir(dir),
+            "`rustc -vV`",
+        ),
+        None => probe::rustc(dir, &["-vV"], "`rustc -vV`", build.cache),
+    }
 }
 
 /// The executables of each wanted (package id, binary) and every rlib, from

@@ -161,9 +161,55 @@ pub fn flags_key(triple: &str, cargo_args: &[String], config_files: &[PathBuf]) 
     }
 }
 
+/// `flags` as provenance records them: a `--remap-path-prefix=FROM=TO` names a
+/// folder of this machine (and symlinks add spellings), so only where folders
+/// are mapped to is kept, as `--remap-path-prefix=<host path>=TO`, each once, sorted after
+/// the other flags, which stay in their order.
+pub fn recorded(flags: &[String]) -> Vec<String> {
+    const REMAP: &str = "--remap-path-prefix=";
+    let (remaps, mut out): (Vec<&String>, Vec<String>) = (
+        flags.iter().filter(|f| f.starts_with(REMAP)).collect(),
+        flags
+            .iter()
+            .filter(|f| !f.starts_with(REMAP))
+            .cloned()
+            .collect(),
+    );
+    let mut to: Vec<&str> = remaps
+        .iter()
+        .filter_map(|f| f.rsplit_once('=').map(|(_, to)| to))
+        .collect();
+    to.sort_unstable();
+    to.dedup();
+    out.extend(to.into_iter().map(|t| format!("{REMAP}<host path>={t}")));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recorded_flags_keep_no_local_path() {
+        let flags: Vec<String> = [
+            "-C",
+            "target-feature=+crt-static",
+            "--remap-path-prefix=/home/me/.cargo=/cargo",
+            "--remap-path-prefix=/work/a=b=/build/app",
+            "--remap-path-prefix=/real/.cargo=/cargo",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            recorded(&flags),
+            [
+                "-C",
+                "target-feature=+crt-static",
+                "--remap-path-prefix=<host path>=/build/app",
+                "--remap-path-prefix=<host path>=/cargo",
+            ]
+        );
+    }
 
     #[test]
     fn nested_folders_are_mapped_last_and_paths_keep_equals_signs() {

@@ -80,6 +80,12 @@ pub struct Plan {
     /// and the signature attached in the tarball. Set by the caller, which
     /// reads the key with its password before anything is built.
     pub signer: Option<crate::sign::KeySigner>,
+    /// `sign = "path"` of [package.metadata.slim], relative paths made
+    /// relative to the package folder: the key the caller reads when no
+    /// `--sign` is given.
+    pub sign_key: Option<PathBuf>,
+    /// `--provenance` / `provenance`: SLSA provenance attached to each image.
+    pub provenance: crate::provenance::Mode,
 }
 
 impl Plan {
@@ -261,6 +267,9 @@ impl Package<'_> {
         let sbom = sbom::resolve(&args.image, meta, manifest)?;
         let compression = compression(&args.image, meta, manifest)?;
         let push = push_plan(&args.push, meta, self.name, self.version, manifest)?;
+        let provenance = provenance_mode(&args.image, meta, manifest)?;
+        let dir = manifest.parent().unwrap_or(Path::new(""));
+        let sign_key = meta.sign.as_ref().map(|k| dir.join(k));
         Ok(Plan {
             upx,
             sbom,
@@ -277,7 +286,30 @@ impl Package<'_> {
             output: r.output,
             report: r.report,
             signer: None,
+            sign_key,
+            provenance,
         })
+    }
+}
+
+/// `--provenance` over `provenance` of [package.metadata.slim].
+fn provenance_mode(
+    args: &ImageRequest,
+    meta: &SlimMetadata,
+    manifest: &Path,
+) -> Result<crate::provenance::Mode> {
+    use crate::provenance::Mode;
+    if let Some(p) = &args.provenance {
+        return Ok(Mode::parse(p).map_err(Failure::usage)?);
+    }
+    match &meta.provenance {
+        Some(p) => Ok(Mode::parse(p).map_err(|f| {
+            f.detail(format!(
+                "in `provenance` of [package.metadata.slim] of `{}`",
+                manifest.display()
+            ))
+        })?),
+        None => Ok(Mode::Auto),
     }
 }
 
@@ -616,7 +648,7 @@ fn default_output(target_dir: &Path, name: &str, version: Option<&str>) -> PathB
 
 /// `Some(epoch)` when `SOURCE_DATE_EPOCH` set it (then the image says when it was
 /// created), `None` when it is 0 by default.
-fn epoch_given(epoch: u64) -> Option<u64> {
+pub fn epoch_given(epoch: u64) -> Option<u64> {
     std::env::var("SOURCE_DATE_EPOCH")
         .is_ok_and(|v| !v.trim().is_empty())
         .then_some(epoch)

@@ -97,6 +97,8 @@ pub struct ImageRequest {
     pub sbom: Vec<String>,
     /// `--compression gzip|gzip:max|zstd[:LEVEL]`.
     pub compression: Option<String>,
+    /// `--provenance none|unsigned|signed` (over the `provenance` key).
+    pub provenance: Option<String>,
 }
 
 /// `--upx`, `--upx-path`, `--upx-fallback`.

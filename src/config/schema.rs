@@ -70,6 +70,11 @@ pub struct SlimMetadata {
     pub tags: Option<Vec<String>>,
     /// SBOM documents to write: `["spdx", "cyclonedx"]`, or `["none"]`.
     pub sbom: Option<Vec<String>>,
+    /// SLSA provenance: "none", "unsigned" or "signed" (default: signed when
+    /// the build signs, else unsigned).
+    pub provenance: Option<String>,
+    /// The private key each image is signed with (relative to the package folder).
+    pub sign: Option<PathBuf>,
     /// Layer compression: "gzip", "gzip:max", "zstd" or "zstd:LEVEL".
     pub compression: Option<String>,
     /// Size preset: "size" or "min" (nightly with rust-src).

@@ -16,6 +16,13 @@
 //! `dev.cosignproject.cosign/signature` (what `push` copies into cosign's
 //! `sha256-<hex>.sig` tag); one artifact per signing key.
 //!
+//! SLSA provenance ([`Artifact::attestation`]) too: `artifactType`
+//! `application/vnd.in-toto+json`, its one layer the statement itself (unsigned)
+//! or the DSSE envelope around it (`application/vnd.dsse.envelope.v1+json`,
+//! signed), annotated with the predicate type (as buildx and cosign name it) and,
+//! when signed, an empty `dev.cosignproject.cosign/signature` (the signature is
+//! inside the envelope; cosign's `.att` layers carry the annotation so).
+//!
 //! How an image index lists one ([`Artifact::index_descriptor`]): platform
 //! `unknown/unknown`, so no runtime or copier picks it as the image to run (what
 //! buildx does for its attestations), with `artifactType`, the annotation
@@ -33,7 +40,9 @@ use super::{Blob, Image};
 use crate::oci::canonical::to_canonical_json;
 pub use crate::oci::documents::{ANNOTATION_DOCKER_REF_DIGEST, ANNOTATION_SBOM};
 use crate::oci::media::{
-    ANNOTATION_COSIGN_SIGNATURE, MEDIA_TYPE_COSIGN_SIGNATURE, MEDIA_TYPE_SIMPLE_SIGNING,
+    ANNOTATION_COSIGN_PREDICATE_TYPE, ANNOTATION_COSIGN_SIGNATURE, ANNOTATION_PREDICATE_TYPE,
+    FORMAT_PROVENANCE, MEDIA_TYPE_COSIGN_SIGNATURE, MEDIA_TYPE_DSSE, MEDIA_TYPE_IN_TOTO,
+    MEDIA_TYPE_SIMPLE_SIGNING,
 };
 
 /// The layer's title (ORAS names the file it writes by it).
@@ -72,6 +81,39 @@ impl Artifact {
             manifest,
             MEDIA_TYPE_COSIGN_SIGNATURE,
             "cosign",
+            layer,
+            annotations,
+        )
+    }
+
+    /// The in-toto attestation `document` of predicate type `predicate_type`
+    /// about the image manifest `manifest`: a DSSE envelope when `signed`, else
+    /// the bare statement.
+    pub fn attestation(
+        manifest: &Blob,
+        document: Vec<u8>,
+        predicate_type: &str,
+        signed: bool,
+    ) -> Result<Artifact> {
+        let layer_type = if signed {
+            MEDIA_TYPE_DSSE
+        } else {
+            MEDIA_TYPE_IN_TOTO
+        };
+        let layer = Blob::new(MediaType::Other(layer_type.into()), document);
+        let mut annotations =
+            HashMap::from([(ANNOTATION_PREDICATE_TYPE.to_string(), predicate_type.into())]);
+        if signed {
+            annotations.insert(
+                ANNOTATION_COSIGN_PREDICATE_TYPE.to_string(),
+                predicate_type.into(),
+            );
+            annotations.insert(ANNOTATION_COSIGN_SIGNATURE.to_string(), String::new());
+        }
+        Self::build(
+            manifest,
+            MEDIA_TYPE_IN_TOTO,
+            FORMAT_PROVENANCE,
             layer,
             annotations,
         )
@@ -125,6 +167,16 @@ impl Artifact {
         self.artifact_type == MEDIA_TYPE_COSIGN_SIGNATURE
     }
 
+    /// Whether this is an in-toto attestation (provenance).
+    pub fn is_attestation(&self) -> bool {
+        self.artifact_type == MEDIA_TYPE_IN_TOTO
+    }
+
+    /// Whether this is a signed attestation (its layer a DSSE envelope).
+    pub fn is_signed_attestation(&self) -> bool {
+        self.is_attestation() && self.layer.media_type == MediaType::Other(MEDIA_TYPE_DSSE.into())
+    }
+
     /// How an image index lists the artifact (module header).
     pub fn index_descriptor(&self) -> Result<Descriptor> {
         let platform = PlatformBuilder::default()
@@ -135,7 +187,7 @@ impl Artifact {
             ANNOTATION_DOCKER_REF_DIGEST.to_string(),
             self.subject.clone(),
         )]);
-        if !self.is_signature() {
+        if !self.is_signature() && !self.is_attestation() {
             annotations.insert(ANNOTATION_SBOM.to_string(), self.format.clone());
         }
         Ok(DescriptorBuilder::default()

@@ -41,14 +41,33 @@ pub const MEDIA_TYPE_SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesi
 /// The layer annotation holding a signature: base64 of the DER ECDSA signature.
 pub const ANNOTATION_COSIGN_SIGNATURE: &str = "dev.cosignproject.cosign/signature";
 
+/// `artifactType` of an in-toto attestation (SLSA provenance), and the media
+/// type of its layer when that is the bare statement (unsigned).
+pub const MEDIA_TYPE_IN_TOTO: &str = "application/vnd.in-toto+json";
+/// The `format` name of a SLSA provenance attestation (as `spdx` is an SBOM's).
+pub const FORMAT_PROVENANCE: &str = "slsa-provenance";
+/// The layer of a signed attestation: a DSSE envelope (cosign's `.att` layers too).
+pub const MEDIA_TYPE_DSSE: &str = "application/vnd.dsse.envelope.v1+json";
+/// The layer annotation naming an attestation's predicate (buildx, ORAS).
+pub const ANNOTATION_PREDICATE_TYPE: &str = "in-toto.io/predicate-type";
+/// The same, as cosign's `.att` layers name it.
+pub const ANNOTATION_COSIGN_PREDICATE_TYPE: &str = "predicateType";
+
 /// The media type of the one layer of an attached artifact of `artifact_type`:
-/// the payload for a signature, the document itself for an SBOM.
+/// the payload for a signature, the document itself for an SBOM, the statement
+/// for an unsigned attestation (a signed one's is [`MEDIA_TYPE_DSSE`]).
 pub fn artifact_layer_media_type(artifact_type: &str) -> &str {
     if artifact_type == MEDIA_TYPE_COSIGN_SIGNATURE {
         MEDIA_TYPE_SIMPLE_SIGNING
     } else {
         artifact_type
     }
+}
+
+/// Whether an artifact of `artifact_type` may have a layer of `layer_type`.
+pub fn artifact_layer_accepted(artifact_type: &str, layer_type: &str) -> bool {
+    layer_type == artifact_layer_media_type(artifact_type)
+        || (artifact_type == MEDIA_TYPE_IN_TOTO && layer_type == MEDIA_TYPE_DSSE)
 }
 
 /// Whether a media type names an image index (OCI or docker manifest list).

@@ -13,6 +13,12 @@
 //! there. Signatures are deterministic (RFC 6979), so a re-push of an unchanged
 //! signature writes nothing. Why apart from the referrers: cosign (without its
 //! experimental OCI 1.1 mode), policy-controller and Kyverno read this tag.
+//!
+//! Signed attestations (SLSA provenance in a DSSE envelope) go the same way to
+//! cosign's attestation tag `sha256-<hex>.att`, one layer per envelope
+//! (`application/vnd.dsse.envelope.v1+json`, annotated with `predicateType` and an
+//! empty `dev.cosignproject.cosign/signature`), where `cosign verify-attestation`
+//! looks. Unsigned statements go only as referrers: cosign takes nothing unsigned.
 
 use anyhow::Result;
 use serde_json::{json, Value};
@@ -22,12 +28,50 @@ use super::referrers::referrers_tag;
 use super::transport::{gave_up, retry, Attempt};
 use super::{short, Job};
 use crate::oci::canonical::canonical_json;
-use crate::oci::media::{MEDIA_TYPE_CONFIG, MEDIA_TYPE_COSIGN_SIGNATURE, MEDIA_TYPE_MANIFEST};
+use crate::oci::media::{
+    MEDIA_TYPE_CONFIG, MEDIA_TYPE_COSIGN_SIGNATURE, MEDIA_TYPE_DSSE, MEDIA_TYPE_IN_TOTO,
+    MEDIA_TYPE_MANIFEST,
+};
 use crate::oci::Attached;
 
-/// `sha256:<hex>` → cosign's signature tag `sha256-<hex>.sig`.
-pub fn signature_tag(subject: &str) -> String {
-    format!("{}.sig", referrers_tag(subject))
+/// `sha256:<hex>` → cosign's tag `sha256-<hex>.<suffix>` (`sig`, `att`).
+pub fn cosign_tag(subject: &str, suffix: &str) -> String {
+    format!("{}.{suffix}", referrers_tag(subject))
+}
+
+/// The two tags cosign reads: what goes in each, and its suffix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Simple-signing payloads, `sha256-<hex>.sig`.
+    Signatures,
+    /// DSSE envelopes of attestations, `sha256-<hex>.att`.
+    Attestations,
+}
+
+impl Kind {
+    fn suffix(self) -> &'static str {
+        match self {
+            Kind::Signatures => "sig",
+            Kind::Attestations => "att",
+        }
+    }
+
+    fn noun(self) -> &'static str {
+        match self {
+            Kind::Signatures => "signature(s)",
+            Kind::Attestations => "attestation(s)",
+        }
+    }
+
+    /// Whether the artifact `a`, its layer `layer`, goes to this tag.
+    fn takes(self, a: &Attached, layer: &Value) -> bool {
+        match self {
+            Kind::Signatures => a.artifact_type == MEDIA_TYPE_COSIGN_SIGNATURE,
+            Kind::Attestations => {
+                a.artifact_type == MEDIA_TYPE_IN_TOTO && layer["mediaType"] == MEDIA_TYPE_DSSE
+            }
+        }
+    }
 }
 
 /// The signature layer (payload descriptor with its annotation) of a signature artifact.
@@ -72,44 +116,54 @@ pub fn signature_config(layers: &[Value]) -> Vec<u8> {
 }
 
 impl Job<'_> {
-    /// Write each signed image's signatures to its `.sig` tag (module header).
+    /// Write each signed image's signatures to its `.sig` tag and its signed
+    /// attestations to its `.att` tag (module header).
     pub(super) async fn put_signature_tags(&self, client: &Client, base: &str) -> Result<()> {
-        let signatures: Vec<&Attached> = self
-            .peek
-            .attached
-            .iter()
-            .filter(|a| a.artifact_type == MEDIA_TYPE_COSIGN_SIGNATURE)
-            .collect();
-        let mut subjects: Vec<&str> = signatures.iter().map(|a| a.subject.as_str()).collect();
-        subjects.dedup();
-        for subject in subjects {
-            let ours: Vec<Value> = signatures
+        for kind in [Kind::Signatures, Kind::Attestations] {
+            let ours: Vec<(&str, Value)> = self
+                .peek
+                .attached
                 .iter()
-                .filter(|a| a.subject == subject)
-                .filter_map(|a| signature_layer(a))
+                .filter_map(|a| Some((a, signature_layer(a)?)))
+                .filter(|(a, layer)| kind.takes(a, layer))
+                .map(|(a, layer)| (a.subject.as_str(), layer))
                 .collect();
-            self.put_signature_tag(client, base, subject, &ours).await?;
+            let mut subjects: Vec<&str> = ours.iter().map(|(s, _)| *s).collect();
+            subjects.dedup();
+            for subject in subjects {
+                let layers: Vec<Value> = ours
+                    .iter()
+                    .filter(|(s, _)| *s == subject)
+                    .map(|(_, l)| l.clone())
+                    .collect();
+                self.put_signature_tag(client, base, subject, kind, &layers)
+                    .await?;
+            }
         }
         Ok(())
     }
 
-    /// Merge `ours` into the `.sig` tag of `subject`.
+    /// Merge `ours` into the `.sig` (or `.att`) tag of `subject`.
     async fn put_signature_tag(
         &self,
         client: &Client,
         base: &str,
         subject: &str,
+        kind: Kind,
         ours: &[Value],
     ) -> Result<()> {
         let (shell, policy) = (self.shell, &self.opts.retry);
         let repo = &self.target.repository;
-        let tag = signature_tag(subject);
+        let tag = cosign_tag(subject, kind.suffix());
         let held = self
             .read_tag(client, base, &tag, MEDIA_TYPE_MANIFEST)
             .await
-            .map_err(|f| f.help("the tag is where cosign keeps the signatures of that digest; delete it or push to another repository"))?;
+            .map_err(|f| f.help("the tag is where cosign keeps the signatures (or attestations) of that digest; delete it or push to another repository"))?;
         let Some(layers) = merged_layers(held.as_ref(), ours) else {
-            shell.status("Signed", format!("{} already (tag {tag})", short(subject)));
+            shell.status(
+                "Unchanged",
+                format!("{} (tag {tag} holds ours)", short(subject)),
+            );
             return Ok(());
         };
         let config = signature_config(&layers);
@@ -149,13 +203,14 @@ impl Job<'_> {
             || client.put_manifest(&tag, MEDIA_TYPE_MANIFEST, &manifest),
         )
         .await
-        .map_err(|g| gave_up(g, &format!("push the signature tag `{tag}`"), base))?;
+        .map_err(|g| gave_up(g, &format!("push the tag `{tag}`"), base))?;
         shell.status(
-            "Signed",
+            "Tagged",
             format!(
-                "{} (tag {tag}, {} signature(s))",
+                "{} (tag {tag}, {} {})",
                 short(subject),
-                layers.len()
+                layers.len(),
+                kind.noun()
             ),
         );
         Ok(())
@@ -187,7 +242,11 @@ mod tests {
             merged_layers(Some(&again), &ours).is_none(),
             "nothing new: no PUT"
         );
-        assert_eq!(signature_tag("sha256:ab"), "sha256-ab.sig");
+        assert_eq!(cosign_tag("sha256:ab", "sig"), "sha256-ab.sig");
+        assert_eq!(
+            cosign_tag("sha256:ab", Kind::Attestations.suffix()),
+            "sha256-ab.att"
+        );
         let config: Value = serde_json::from_slice(&signature_config(&fresh)).unwrap();
         assert_eq!(config["rootfs"]["diff_ids"], json!(["sha256:01"]));
     }

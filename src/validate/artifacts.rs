@@ -24,8 +24,9 @@ use super::outer::blob_name_of;
 use super::valid::ValidArtifact;
 use crate::oci::documents::{Descriptor, Manifest, ANNOTATION_DOCKER_REF_DIGEST, ANNOTATION_SBOM};
 use crate::oci::media::{
-    artifact_layer_media_type, ANNOTATION_COSIGN_SIGNATURE, MEDIA_TYPE_COSIGN_SIGNATURE,
-    MEDIA_TYPE_EMPTY, MEDIA_TYPE_MANIFEST,
+    artifact_layer_accepted, artifact_layer_media_type, ANNOTATION_COSIGN_SIGNATURE,
+    MEDIA_TYPE_COSIGN_SIGNATURE, MEDIA_TYPE_DSSE, MEDIA_TYPE_EMPTY, MEDIA_TYPE_IN_TOTO,
+    MEDIA_TYPE_MANIFEST,
 };
 use crate::oci::{Archive, Range, SbomFormat, MAX_JSON};
 
@@ -73,6 +74,7 @@ pub(super) fn read<R: Read + Seek>(
         format: format.to_string(),
         layer_digest: layer.digest.clone(),
         layer_size: layer_range.size,
+        layer_media_type: layer.media_type.clone().unwrap_or_default(),
         manifest_bytes: bytes,
         blob_names: [config_name, layer_name, name],
     })
@@ -97,11 +99,14 @@ fn check_descriptor(at: Listed<'_>) -> Result<(String, &'static str)> {
     if artifact_type == MEDIA_TYPE_COSIGN_SIGNATURE {
         return Ok((artifact_type, "cosign"));
     }
+    if artifact_type == MEDIA_TYPE_IN_TOTO {
+        return Ok((artifact_type, crate::oci::media::FORMAT_PROVENANCE));
+    }
     let Some(format) = SbomFormat::from_media_type(&artifact_type).map(SbomFormat::name) else {
         bail_at!(
             referrer,
             "{field} has platform unknown/unknown (an attached artifact) but its artifactType is \
-             {}, expected one of {:?} or {MEDIA_TYPE_COSIGN_SIGNATURE:?}",
+             {}, expected one of {:?}, {MEDIA_TYPE_COSIGN_SIGNATURE:?} or {MEDIA_TYPE_IN_TOTO:?}",
             show(desc.artifact_type.as_deref()),
             SbomFormat::ALL.map(SbomFormat::media_type)
         );
@@ -167,10 +172,15 @@ fn check_document<'m, R: Read + Seek>(
     };
     let layer_type = artifact_layer_media_type(artifact_type);
     ensure_at!(
-        layer.media_type.as_deref() == Some(layer_type),
+        artifact_layer_accepted(artifact_type, layer.media_type.as_deref().unwrap_or("")),
         name,
-        "layers[0].mediaType is {}, expected {layer_type:?}",
-        show(layer.media_type.as_deref())
+        "layers[0].mediaType is {}, expected {layer_type:?}{}",
+        show(layer.media_type.as_deref()),
+        if artifact_type == MEDIA_TYPE_IN_TOTO {
+            format!(" or {MEDIA_TYPE_DSSE:?}")
+        } else {
+            String::new()
+        }
     );
     if artifact_type == MEDIA_TYPE_COSIGN_SIGNATURE {
         check_signature_annotation(name, layer)?;

@@ -177,6 +177,8 @@ pub struct ValidArtifact {
     /// The document's blob and size.
     pub layer_digest: String,
     pub layer_size: u64,
+    /// The layer's media type (a signed attestation's is a DSSE envelope).
+    pub layer_media_type: String,
     /// The artifact manifest, byte for byte.
     pub manifest_bytes: Vec<u8>,
     /// Entry names, in the order the blobs must come: config, layer, manifest.

@@ -19,6 +19,7 @@ use crate::report::BuildReport;
 use crate::shell::Shell;
 use crate::{io, oci, sbom};
 
+mod provenance;
 mod stages;
 pub mod summary;
 
@@ -196,6 +197,11 @@ fn build_with(
     let documents = sbom::documents(&plan.sbom, &described, &plan.output, plan.layers.epoch)?;
     let mut artifacts = stages::attach(&set, &documents)?;
     artifacts.extend(signatures(plan, &set, shell)?);
+    let recipes: Vec<_> = builds
+        .iter()
+        .map(|b| (&b.image, b.recipe.as_ref()))
+        .collect();
+    artifacts.extend(provenance::attestations(plan, &recipes, shell)?);
     let set = set.with_artifacts(artifacts)?;
     shell.status("Writing", plan.output.display());
     let tarball = image::tarball::prepare_set(&set, &plan.output, plan.layers.epoch)?;
@@ -309,6 +315,7 @@ fn build_platform(
     clock.lap("image");
     let pie_baseline = stages::pie_baseline(plan, &compiled, pie, &final_binary, &image, shell)?;
     let sbom = compiled.sbom.take();
+    let recipe = compiled.recipe.take();
     let allocator =
         stages::allocator_report(compiled.allocator.as_ref(), &inspection, &compiled.path)?;
     Ok(stages::PlatformBuild {
@@ -323,5 +330,6 @@ fn build_platform(
         ca_certificates: system.ca_certificates,
         zoneinfo: system.zoneinfo,
         also: also_packed.iter().map(stages::Also::report).collect(),
+        recipe,
     })
 }

@@ -571,6 +571,7 @@ mod tests {
             how: None,
             allocator: None,
             system_data: Default::default(),
+            recipe: None,
         }
     }
 

@@ -40,6 +40,17 @@ pub struct Compiled {
     /// The CA bundle and zoneinfo choices, decided by the dependency graph
     /// where the manifest left them unset.
     pub system_data: SystemData,
+    /// How the binary was made, for its provenance (`None` for `--binary`,
+    /// or with `--provenance none`).
+    pub recipe: Option<Recipe>,
+}
+
+/// What a provenance statement says of how cargo made the binary.
+#[derive(Debug, Clone)]
+pub struct Recipe {
+    pub internal: crate::provenance::Internal,
+    /// Every crate in the binary (the SBOM's graph).
+    pub graph: crate::sbom::Graph,
 }
 
 /// Preflight the dependency graph, then compile for `target` (or take `--binary`).
@@ -57,6 +68,7 @@ pub fn compile(plan: &Plan, target: Option<&str>, shell: &Shell) -> Result<Compi
             how: None,
             allocator: None,
             system_data: SystemData::without_graph(plan),
+            recipe: None,
         }),
     }
 }
@@ -140,7 +152,7 @@ pub fn compile_all(
                 .into_iter()
                 .map(|o| o.map(|a| a.path))
                 .collect::<Result<_>>()?;
-            Ok(r.done(a, also, &mut memo))
+            r.done(a, also, &mut memo)
         }));
     }
     Ok(results)
@@ -168,19 +180,39 @@ struct Ready<'p> {
     decision: compile::alloc::Decision,
     system_data: SystemData,
     sbom: Option<crate::sbom::Graph>,
+    /// With provenance: the binary's crates.
+    graph: Option<crate::sbom::Graph>,
 }
 
 impl Ready<'_> {
     /// The compiled binary: cargo's artifact, with the sysroot's rlibs added
     /// (they let symbols like `memcpy` be placed in std).
-    fn done(self, artifact: compile::Artifact, also: Vec<PathBuf>, memo: &mut RunMemo) -> Compiled {
+    fn done(
+        self,
+        artifact: compile::Artifact,
+        also: Vec<PathBuf>,
+        memo: &mut RunMemo,
+    ) -> Result<Compiled> {
         let mut rlibs = artifact.rlibs;
         rlibs.extend(
             memo.sysroot_rlibs(&self.build, &self.choice.triple)
                 .iter()
                 .cloned(),
         );
-        Compiled {
+        let recipe = match self.graph {
+            Some(graph) => Some(Recipe {
+                internal: crate::provenance::Internal {
+                    rustc: compile::rustc_version(&self.build, &self.choice)?,
+                    target: self.choice.triple.clone(),
+                    linker: self.link.describe(),
+                    rustflags: compile::recorded_rustflags(&self.build, &self.choice),
+                    allocator: Some((self.decision.expected.clone(), self.decision.why.clone())),
+                },
+                graph,
+            }),
+            None => None,
+        };
+        Ok(Compiled {
             path: artifact.path,
             also,
             target: Some(self.choice.triple.clone()),
@@ -189,7 +221,8 @@ impl Ready<'_> {
             how: Some((self.choice, self.link, self.linkage)),
             allocator: Some(self.decision),
             system_data: self.system_data,
-        }
+            recipe,
+        })
     }
 }
 
@@ -205,10 +238,14 @@ fn ready<'p>(
     let metadata = memo.metadata(&b, &choice.triple, shell)?;
     let package_id = &b.package.package_id;
     let graph = preflight::graph_of(&metadata, package_id);
-    // `--sbom none`: no SBOM and no `.dep-v0` either.
-    let sbom = (!plan.sbom.formats.is_empty())
+    // `--sbom none`: no SBOM and no `.dep-v0` either; provenance lists the
+    // crates all the same.
+    let provenance = matches!(plan.provenance.decide(plan.signer.is_some()), Ok(Some(_)));
+    let crates = (provenance || !plan.sbom.formats.is_empty())
         .then(|| crate::sbom::graph_of_build(&metadata, package_id))
         .transpose()?;
+    let sbom = crates.clone().filter(|_| !plan.sbom.formats.is_empty());
+    let provenance_graph = crates.filter(|_| provenance);
     let mut fatal = None;
     for f in preflight::check(&graph.crates, &choice.triple, &plan.image) {
         match f.level {
@@ -240,6 +277,7 @@ fn ready<'p>(
             zoneinfo,
         },
         sbom,
+        graph: provenance_graph,
     })
 }
 

@@ -25,7 +25,7 @@ mod compiled;
 mod pie;
 mod system;
 pub use binary::{prepare, prepare_also, Also, BinaryContent, ImageBinary, Prepared};
-pub use compiled::{compile, compile_all, Compiled};
+pub use compiled::{compile, compile_all, Compiled, Recipe};
 pub use pie::{baseline as pie_baseline, PieInput};
 pub use system::{system_layer, SystemData, SystemLayer};
 
@@ -228,6 +228,8 @@ pub struct PlatformBuild {
     pub zoneinfo: Option<report::DataReport>,
     /// With `bins = [...]`: the image's other binaries.
     pub also: Vec<report::BinaryReport>,
+    /// How cargo made the binary, for its provenance.
+    pub recipe: Option<Recipe>,
 }
 
 /// The allocator of the binary for the report: the build's decision checked
@@ -306,6 +308,7 @@ fn sbom_reports(set: &image::ImageSet, image: &Image) -> Vec<report::SbomReport>
     set.artifacts
         .iter()
         .filter(|a| a.subject == image.manifest.digest)
+        .filter(|a| !a.is_signature() && !a.is_attestation())
         .map(|a| report::SbomReport {
             format: a.format.clone(),
             digest: a.manifest.digest.clone(),

@@ -1,0 +1,154 @@
+//! What `verify` prints about trust: each image's signatures (`--key`) and
+//! provenance (`--require-provenance`), and the one stdout writer of the binary.
+//!
+//! In: a tarball path, the public key, the message format. Out: a status line per
+//! image on stderr (or a JSON line on stdout) and whether every image passed.
+//! Why here: rendering is the binary's; the checks are the library's
+//! (`commands::sign::check`, `commands::attest::check`).
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Result;
+use cargo_slim::commands;
+use cargo_slim::shell::Shell;
+
+use super::MessageFormat;
+
+/// Write a result line to stdout. A closed pipe is not an error (`| head`).
+pub fn print_out(line: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{line}").and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r,
+    }
+}
+
+/// `verify --key`: whether every image of the tarball at `path` is signed by
+/// `key` over its own digest; each image's verdict on stderr (or a
+/// `signatures` JSON line).
+pub fn verify_signatures(
+    path: &Path,
+    key: &cargo_slim::sign::PublicKey,
+    format: MessageFormat,
+    shell: &Shell,
+) -> Result<bool> {
+    let checks = commands::sign::check(path, key)?;
+    let fingerprint = key.fingerprint();
+    if format == MessageFormat::Json {
+        let images: Vec<serde_json::Value> = checks
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "digest": c.digest,
+                    "platform": c.platform,
+                    "valid": c.verdict.is_ok(),
+                    "why": c.verdict.as_ref().err(),
+                })
+            })
+            .collect();
+        let line = serde_json::json!({
+            "reason": "signatures",
+            "path": path,
+            "key": fingerprint,
+            "images": images,
+        });
+        print_out(&line.to_string())?;
+    }
+    for c in &checks {
+        match &c.verdict {
+            Ok(()) => shell.status(
+                "Signed",
+                format!(
+                    "{} ({}) by key sha256:{}",
+                    c.digest,
+                    c.platform,
+                    &fingerprint[..12]
+                ),
+            ),
+            Err(why) => shell.print_err(&format!(
+                "error: {} ({}) is not signed by the key: {why}\n",
+                c.digest, c.platform
+            )),
+        }
+    }
+    Ok(checks.iter().all(|c| c.verdict.is_ok()))
+}
+
+/// `verify --require-provenance` (or provenance found beside `--key`): each
+/// image's SLSA provenance, who built it from what and when; `required`: an
+/// image without provenance that passes fails. Returns whether all passed.
+pub fn verify_provenance(
+    path: &Path,
+    key: Option<&cargo_slim::sign::PublicKey>,
+    required: bool,
+    format: MessageFormat,
+    shell: &Shell,
+) -> Result<bool> {
+    let checks = commands::attest::check(path, key)?;
+    if format == MessageFormat::Json {
+        let images: Vec<serde_json::Value> = checks
+            .iter()
+            .map(|c| {
+                let found = c.verdict.as_ref().ok();
+                serde_json::json!({
+                    "digest": c.digest,
+                    "platform": c.platform,
+                    "valid": found.is_some(),
+                    "why": c.verdict.as_ref().err(),
+                    "signed": found.map(|f| f.signed_by_key),
+                    "builder": found.map(|f| &f.summary.builder),
+                    "buildType": found.map(|f| &f.summary.build_type),
+                    "what": found.map(|f| &f.summary.what),
+                    "source": found.map(|f| &f.summary.source),
+                    "finishedOn": found.and_then(|f| f.summary.when.as_ref()),
+                })
+            })
+            .collect();
+        let line = serde_json::json!({
+            "reason": "provenance",
+            "path": path,
+            "key": key.map(|k| k.fingerprint()),
+            "required": required,
+            "images": images,
+        });
+        print_out(&line.to_string())?;
+    }
+    let mut passed = true;
+    for c in &checks {
+        match &c.verdict {
+            Ok(f) => {
+                let s = &f.summary;
+                let how = match (f.signed_by_key, f.enveloped) {
+                    (true, _) => "signed by the key",
+                    (false, true) => "signed, signature not checked (no --key)",
+                    (false, false) => "unsigned",
+                };
+                shell.status(
+                    "Provenance",
+                    format!(
+                        "{} ({}): {} built by {} from {}{}; {how}",
+                        c.digest,
+                        c.platform,
+                        s.what,
+                        s.builder,
+                        s.source,
+                        s.when
+                            .as_ref()
+                            .map(|w| format!(", {w}"))
+                            .unwrap_or_default(),
+                    ),
+                );
+            }
+            Err(why) if required => {
+                passed = false;
+                shell.print_err(&format!(
+                    "error: {} ({}) has no valid provenance: {why}\n",
+                    c.digest, c.platform
+                ));
+            }
+            Err(why) => shell.note(format!("{} ({}): {why}", c.digest, c.platform)),
+        }
+    }
+    Ok(passed)
+}

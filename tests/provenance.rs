@@ -1,0 +1,354 @@
+//! SLSA provenance: attached to each image, pushed where cosign and the
+//! referrers API look, and checked by the in-toto project's own readers
+//! (`in-toto-attestation`'s SLSA v1 model, `securesystemslib`'s DSSE) and
+//! openssl over DSSE's PAE — not by our own code; byte-identical across two
+//! clean builds of one commit; refused by `verify` when tampered with, about
+//! another image, or signed by another key.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use base64::Engine as _;
+use cargo_slim::commands::input::read_input;
+use cargo_slim::image::{tarball, Artifact, ImageSet};
+use serde_json::Value;
+
+use crate::sign::{keygen, layer_blob, openssl_verify, pull_cosign_tag, PASSWORD};
+use crate::support::registry::Registry;
+use crate::support::*;
+
+const PREDICATE: &str = "https://slsa.dev/provenance/v1";
+
+/// Whether the in-toto checkers are installed (a skip outside CI, a failure in it).
+fn have_checkers() -> bool {
+    have_cmd(
+        "python3",
+        &["-c", "import in_toto_attestation, securesystemslib"],
+    )
+}
+
+/// `tests/support/check_provenance.py DOC DIGEST [PUB]`: its output and success.
+fn python_check(doc: &[u8], digest: &str, public: Option<&Path>, dir: &Path) -> (bool, String) {
+    let path = dir.join("attestation.json");
+    std::fs::write(&path, doc).unwrap();
+    let mut cmd = Command::new("python3");
+    cmd.arg(repo().join("tests/support/check_provenance.py"))
+        .arg(&path)
+        .arg(digest);
+    if let Some(p) = public {
+        cmd.arg(p);
+    }
+    let o = cmd.output().unwrap();
+    let said = format!("{}{}", text(&o.stdout), text(&o.stderr));
+    eprintln!("check_provenance.py: {}", said.trim());
+    (o.status.success(), said)
+}
+
+/// Build hello signed with `key` (provenance signed too) into `out`.
+fn build_signed(out: &Path, key: &Path, extra: &[&str]) -> PathBuf {
+    let mut cmd = build_fixture("hello", out, &["--sign", key.to_str().unwrap()]);
+    cmd.args(extra)
+        .env("COSIGN_PASSWORD", PASSWORD)
+        .env_remove("CARGO_SLIM_KEY_PASSWORD");
+    run_ok(&mut cmd);
+    out.to_path_buf()
+}
+
+/// The (only) image of a tarball: its digest and its attestation's document.
+fn attestation_of(tar: &Path) -> (String, Artifact) {
+    let mut inputs = read_input(tar).unwrap();
+    assert_eq!(inputs.len(), 1);
+    let input = inputs.remove(0);
+    let a = input
+        .artifacts
+        .into_iter()
+        .find(Artifact::is_attestation)
+        .expect("a provenance attestation in the tarball");
+    (input.image.manifest.digest, a)
+}
+
+/// The statement inside a DSSE envelope.
+fn payload_of(envelope: &[u8]) -> Vec<u8> {
+    let e: Value = serde_json::from_slice(envelope).unwrap();
+    base64::engine::general_purpose::STANDARD
+        .decode(e["payload"].as_str().unwrap())
+        .unwrap()
+}
+
+/// DSSE's PAE of an in-toto payload: what the signature covers.
+fn pae(body: &[u8]) -> Vec<u8> {
+    let t = "application/vnd.in-toto+json";
+    let mut out = format!("DSSEv1 {} {t} {} ", t.len(), body.len()).into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+#[test]
+fn signed_provenance_goes_to_the_att_tag_and_in_toto_tools_accept_it() {
+    let Some(reg) = Registry::with_skopeo() else {
+        return;
+    };
+    if !have_checkers() || !have_cmd("openssl", &["version"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(dir.path(), "a");
+    let (_, other) = keygen(dir.path(), "b");
+    let tar = build_signed(&dir.path().join("hello.tar"), &key, &[]);
+    let (image, _) = attestation_of(&tar);
+    let target = format!("{}/hello:1", reg.host());
+    let o = run_ok(&mut push_cmd(&[tar.to_str().unwrap(), &target]));
+    assert!(text(&o.stderr).contains(".att"), "{}", text(&o.stderr));
+
+    // cosign's attestation tag, as skopeo pulls it.
+    let pulled = dir.path().join("att");
+    let att = pull_cosign_tag(&reg.host(), "hello", &image, "att", &pulled);
+    let layers = att["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 1, "{att}");
+    assert_eq!(
+        layers[0]["mediaType"],
+        "application/vnd.dsse.envelope.v1+json"
+    );
+    assert_eq!(layers[0]["annotations"]["predicateType"], PREDICATE);
+    assert_eq!(
+        layers[0]["annotations"]["dev.cosignproject.cosign/signature"],
+        ""
+    );
+    let envelope = layer_blob(&pulled, &layers[0]);
+
+    // securesystemslib verifies the envelope; in-toto-attestation parses SLSA v1.
+    let (ok, said) = python_check(&envelope, &image, Some(&public), dir.path());
+    assert!(ok && said.starts_with("OK"), "{said}");
+    let (ok, said) = python_check(&envelope, &image, Some(&other), dir.path());
+    assert!(!ok && said.contains("securesystemslib"), "{said}");
+    // openssl over the PAE of the payload, with the signature of the envelope.
+    let e: Value = serde_json::from_slice(&envelope).unwrap();
+    let sig = e["signatures"][0]["sig"].as_str().unwrap();
+    let body = payload_of(&envelope);
+    let (ok, said) = openssl_verify(dir.path(), &public, sig, &pae(&body));
+    assert!(ok && said.contains("Verified OK"), "{said}");
+    let mut flipped = body.clone();
+    flipped[10] ^= 1;
+    let (ok, _) = openssl_verify(dir.path(), &public, sig, &pae(&flipped));
+    assert!(!ok);
+
+    // The referrers (the tag fallback on this registry) list it too.
+    let referrers = format!("docker://{}/hello:{}", reg.host(), image.replace(':', "-"));
+    let raw =
+        run_ok(Command::new("skopeo").args(["inspect", "--tls-verify=false", "--raw", &referrers]));
+    let index: Value = serde_json::from_slice(&raw.stdout).unwrap();
+    assert!(
+        index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["artifactType"] == "application/vnd.in-toto+json"),
+        "{index}"
+    );
+
+    // An unchanged re-push writes nothing to the tag.
+    let mark = reg.mark();
+    run_ok(&mut push_cmd(&[tar.to_str().unwrap(), &target]));
+    let puts: Vec<_> = reg
+        .requests_since(mark)
+        .into_iter()
+        .filter(|r| r.method == "PUT" && r.uri.contains(".att"))
+        .collect();
+    assert!(puts.is_empty(), "{puts:?}");
+}
+
+/// A copy of hello in a git repository with one commit.
+fn committed_hello(parent: &Path) -> (PathBuf, String) {
+    let src = parent.join("src-repo");
+    copy_fixture_to("hello", &src);
+    let git = |args: &[&str]| {
+        let o = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@t", "-c"])
+            .arg("commit.gpgsign=false")
+            .args(args)
+            .current_dir(&src)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "git {args:?}: {}", text(&o.stderr));
+        text(&o.stdout)
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "hello"]);
+    let head = git(&["rev-parse", "HEAD"]).trim().to_string();
+    (src, head)
+}
+
+#[test]
+fn provenance_is_byte_identical_across_two_clean_builds_of_one_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, head) = committed_hello(dir.path());
+    let manifest = src.join("Cargo.toml");
+    let mut statements = Vec::new();
+    for n in ["1", "2"] {
+        // Each build cold, in a target dir of its own outside the checkout.
+        let out = dir.path().join(format!("hello-{n}.tar"));
+        let target = dir.path().join(format!("target-{n}"));
+        let mut cmd = build_manifest(&manifest, &["-o", out.to_str().unwrap()]);
+        cmd.env("CARGO_TARGET_DIR", &target)
+            .env("SOURCE_DATE_EPOCH", "1700000000");
+        run_ok(&mut cmd);
+        let (digest, a) = attestation_of(&out);
+        assert!(!a.is_signed_attestation(), "no key: unsigned");
+        statements.push((digest, a.layer.bytes().unwrap().into_owned()));
+    }
+    assert_eq!(statements[0].0, statements[1].0, "one image digest");
+    assert!(
+        statements[0].1 == statements[1].1,
+        "the statements differ:\n{}\n{}",
+        text(&statements[0].1),
+        text(&statements[1].1)
+    );
+    let s: Value = serde_json::from_slice(&statements[0].1).unwrap();
+    let deps = s["predicate"]["buildDefinition"]["resolvedDependencies"]
+        .as_array()
+        .unwrap();
+    assert_eq!(deps[0]["digest"]["gitCommit"], head.as_str(), "{s}");
+    assert_eq!(
+        s["predicate"]["runDetails"]["metadata"]["finishedOn"],
+        "2023-11-14T22:13:20Z"
+    );
+    let text_of = text(&statements[0].1);
+    assert!(!text_of.contains(dir.path().to_str().unwrap()), "{text_of}");
+    if have_checkers() {
+        let (ok, said) = python_check(&statements[0].1, &statements[0].0, None, dir.path());
+        assert!(ok, "{said}");
+    }
+}
+
+/// `tar` rewritten with `artifact` in place of its image's attestation (or
+/// signature, when `artifact` is one), written to `out`.
+fn with_artifact(tar: &Path, artifact: Artifact, out: &Path) {
+    let mut inputs = read_input(tar).unwrap();
+    let input = inputs.remove(0);
+    let mut artifacts: Vec<Artifact> = input
+        .artifacts
+        .into_iter()
+        .filter(|a| a.artifact_type != artifact.artifact_type)
+        .collect();
+    artifacts.push(artifact);
+    let set = ImageSet::new(vec![input.image])
+        .unwrap()
+        .with_artifacts(artifacts)
+        .unwrap();
+    tarball::write_set(&set, out, 0).unwrap();
+}
+
+fn verify_err(tar: &Path, public: &Path) -> String {
+    let o = run_code(
+        &mut slim(&[
+            "verify",
+            tar.to_str().unwrap(),
+            "--key",
+            public.to_str().unwrap(),
+            "--require-provenance",
+        ]),
+        1,
+    );
+    text(&o.stderr)
+}
+
+#[test]
+fn verify_refuses_provenance_and_signatures_of_another_image_or_key_or_tampered() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(dir.path(), "a");
+    let (_, other) = keygen(dir.path(), "b");
+    let a = build_signed(&dir.path().join("a.tar"), &key, &[]);
+    // Another image: the same binary with another compression.
+    let b = build_signed(&dir.path().join("b.tar"), &key, &["--compression", "zstd"]);
+    let ok = run_ok(&mut slim(&[
+        "verify",
+        b.to_str().unwrap(),
+        "--key",
+        public.to_str().unwrap(),
+        "--require-provenance",
+    ]));
+    assert!(
+        text(&ok.stderr).contains("signed by the key"),
+        "{}",
+        text(&ok.stderr)
+    );
+    let (digest_a, att_a) = attestation_of(&a);
+    let (digest_b, att_b) = attestation_of(&b);
+    assert_ne!(digest_a, digest_b);
+    let image_b = read_input(&b).unwrap().remove(0).image;
+
+    // A's signed provenance attached to B: a valid signature, the wrong subject.
+    let crafted = dir.path().join("copied.tar");
+    let copied = Artifact::attestation(
+        &image_b.manifest,
+        att_a.layer.bytes().unwrap().into_owned(),
+        PREDICATE,
+        true,
+    )
+    .unwrap();
+    with_artifact(&b, copied, &crafted);
+    let err = verify_err(&crafted, &public);
+    assert!(
+        err.contains(&format!("about another image, {digest_a}")),
+        "{err}"
+    );
+
+    // B's own envelope with one byte of its statement flipped.
+    let mut e: Value = serde_json::from_slice(&att_b.layer.bytes().unwrap()).unwrap();
+    let mut body = payload_of(&att_b.layer.bytes().unwrap());
+    let at = body.len() / 2;
+    body[at] ^= 0x20;
+    e["payload"] = base64::engine::general_purpose::STANDARD
+        .encode(&body)
+        .into();
+    let tampered = dir.path().join("tampered.tar");
+    let art = Artifact::attestation(
+        &image_b.manifest,
+        serde_json::to_vec(&e).unwrap(),
+        PREDICATE,
+        true,
+    )
+    .unwrap();
+    with_artifact(&b, art, &tampered);
+    let err = verify_err(&tampered, &public);
+    assert!(
+        err.contains("no valid provenance") && err.contains("signed by the key"),
+        "{err}"
+    );
+
+    // Another key: neither the signature nor the provenance is its.
+    let err = verify_err(&b, &other);
+    assert!(err.contains("is not signed by the key"), "{err}");
+    assert!(err.contains("no valid provenance"), "{err}");
+
+    // A's cosign signature attached to B: the key signed another digest.
+    let sig_a = read_input(&a)
+        .unwrap()
+        .remove(0)
+        .artifacts
+        .into_iter()
+        .find(Artifact::is_signature)
+        .unwrap();
+    let moved = Artifact::signature(
+        &image_b.manifest,
+        sig_a.layer.bytes().unwrap().into_owned(),
+        &cosign_signature(&sig_a),
+    )
+    .unwrap();
+    let crafted = dir.path().join("sig-copied.tar");
+    with_artifact(&b, moved, &crafted);
+    let err = verify_err(&crafted, &public);
+    assert!(err.contains("the key signed another image"), "{err}");
+}
+
+/// The DER signature a cosign signature artifact carries.
+fn cosign_signature(a: &Artifact) -> Vec<u8> {
+    let m: Value = serde_json::from_slice(&a.manifest.bytes().unwrap()).unwrap();
+    let b64 = m["layers"][0]["annotations"]["dev.cosignproject.cosign/signature"]
+        .as_str()
+        .unwrap();
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap()
+}
