@@ -69,7 +69,9 @@ fn main() -> ExitCode {
                 .and_then(|(reports, over)| emit(format, &reports, over))
         }
         Command::Verify(v) => run_verify(&v, format, &shell),
-        Command::Push(p) => push_and_print(&p.tarball, &p.to_options(), format, &shell).map(drop),
+        Command::Push(p) => {
+            push_and_print(&p.tarball, &p.to_options(), None, format, &shell).map(drop)
+        }
         Command::Index(i) => run_index(&i, format, &shell),
         Command::Init(i) => run_init(&i, format, &shell),
         Command::Keygen(k) => run_keygen(&k, format, &shell),
@@ -113,7 +115,7 @@ fn build_one(
     let out = build(plan, shell)?;
     emit(format, &out.reports, out.over_budget)?;
     if let Some(p) = &plan.push {
-        push_and_print(&out.path, p, format, shell)?;
+        push_and_print(&out.path, p, plan.signer.as_ref(), format, shell)?;
     }
     match engine {
         Some(e) => load_and_print(&out.path, e, format, shell),
@@ -151,7 +153,13 @@ fn build_many(
                 image_refs: None,
                 ..p.clone()
             };
-            pinned.push(push_and_print(&out.path, &one, format, shell)?);
+            pinned.push(push_and_print(
+                &out.path,
+                &one,
+                plan.signer.as_ref(),
+                format,
+                shell,
+            )?);
         }
         if let Some(e) = engine {
             load_and_print(&out.path, e, format, shell)?;
@@ -211,10 +219,12 @@ fn emit(format: MessageFormat, reports: &[BuildReport], over_budget: Vec<String>
 fn push_and_print(
     tarball: &Path,
     opts: &PushOptions,
+    signer: Option<&cargo_slim::sign::KeySigner>,
     format: MessageFormat,
     shell: &Shell,
 ) -> Result<String> {
-    let pushed = push(tarball, opts, shell)?;
+    let signer = signer.map(|s| s as &dyn cargo_slim::sign::Signer);
+    let pushed = commands::sign_ref::push_and_sign(tarball, opts, signer, shell)?;
     match format {
         MessageFormat::Human => cli::print_out(&pushed.pinned())?,
         MessageFormat::Json => cli::print_out(&pushed.to_json().to_string())?,
@@ -333,8 +343,12 @@ fn run_keygen(args: &KeygenArgs, format: MessageFormat, shell: &Shell) -> Result
 
 /// `cargo slim sign`: print each signed digest (or the `signed` JSON line).
 fn run_sign(args: &SignArgs, format: MessageFormat, shell: &Shell) -> Result<()> {
+    let remote = cli::as_remote(&args.target).transpose()?;
     let signer = cli::read_signer(&args.key)?;
-    let done = commands::sign::sign(&args.tarball, &signer, shell)?;
+    let done = match remote {
+        Some(r) => commands::sign_ref::sign_ref(&r, &signer, &args.registry.options(), shell)?,
+        None => commands::sign::sign(&args.target, &signer, shell)?,
+    };
     match format {
         MessageFormat::Human => {
             for digest in &done.digests {
@@ -372,6 +386,16 @@ fn run_verify(args: &VerifyArgs, format: MessageFormat, shell: &Shell) -> Result
         .transpose()?;
     let mut failed = Vec::new();
     for path in &args.paths {
+        if let Some(r) = cli::as_remote(path) {
+            let r = r?;
+            shell.status("Verifying", r.repository());
+            let opts = args.registry.options();
+            let required = args.require_provenance;
+            if !cli::trust::verify_remote(&r, key.as_ref(), required, &opts, format, shell)? {
+                failed.push(path.display().to_string());
+            }
+            continue;
+        }
         shell.status("Verifying", path.display());
         let report = verify_path(path, arch);
         match format {

@@ -31,6 +31,7 @@ mod run;
 mod sbom;
 mod service;
 mod sign;
+mod sign_ref;
 mod signals;
 mod upx;
 mod verify;

@@ -24,7 +24,7 @@ pub mod trust;
 pub use build::BuildArgs;
 pub use keygen::{password_from_env, KeygenArgs};
 pub use resolve::ResolveArgs;
-pub use sign::{read_signer, SignArgs};
+pub use sign::{as_remote, read_signer, RemoteArgs, SignArgs};
 pub use trust::print_out;
 
 #[derive(Debug, Parser)]
@@ -261,8 +261,10 @@ pub struct ReportArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct VerifyArgs {
-    /// ELF executables or image tarballs (OCI archive or docker-archive with one image)
-    #[arg(required = true, value_name = "PATH")]
+    /// ELF executables or image tarballs (OCI archive or docker-archive with one image),
+    /// or images in a registry (registry/repo:tag, registry/repo@sha256:…: their
+    /// signatures and provenance are checked there)
+    #[arg(required = true, value_name = "PATH|REF")]
     pub paths: Vec<PathBuf>,
 
     /// Architecture every ELF file must be built for: a GOARCH name (amd64, arm64, ...) or a
@@ -279,6 +281,9 @@ pub struct VerifyArgs {
     /// digest (with --key: signed by that key); prints who built it, from what, when
     #[arg(long)]
     pub require_provenance: bool,
+
+    #[command(flatten)]
+    pub registry: RemoteArgs,
 }
 
 /// `cargo slim push TARBALL REF`.

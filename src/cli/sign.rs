@@ -11,6 +11,7 @@ use clap::Args;
 use p256::elliptic_curve::zeroize::Zeroizing;
 
 use cargo_slim::error::Failure;
+use cargo_slim::push::remote::RemoteRef;
 use cargo_slim::sign::{KeySigner, SigningKey};
 
 /// The signer of the key file `key`, its password from the environment
@@ -20,9 +21,14 @@ pub fn read_signer(key: &Path) -> Result<KeySigner, Failure> {
     Ok(KeySigner::new(SigningKey::read(key, &password)?))
 }
 
-/// `cargo slim sign TARBALL --key KEY`.
+/// `cargo slim sign TARBALL|REF --key KEY`.
 #[derive(Debug, Clone, Args)]
 #[command(after_long_help = "\
+REF (an image in a registry: registry/repo:tag or registry/repo@sha256:…) is signed where
+it is: the index and each platform manifest, as `cosign sign --recursive` does, each
+signature listed as a referrer and merged into cosign's `sha256-<hex>.sig` tag (a
+multi-platform index can only be signed there: its tarball lists the attachments).
+
 Signs each platform's image manifest in TARBALL as `cosign sign --key` does (cosign's
 simple-signing payload, docker-reference = the repository the tarball names, e.g.
 localhost/hello) and attaches the signatures inside the tarball, which is rewritten in
@@ -36,11 +42,47 @@ COSIGN_PASSWORD (empty when neither is set). Prints each signed digest.
 
 Exit codes: 0 ok, 1 error (not an image tarball, wrong password, cannot write), 2 usage error.")]
 pub struct SignArgs {
-    /// The image tarball to sign (rewritten in place)
-    #[arg(value_name = "TARBALL")]
-    pub tarball: PathBuf,
+    /// The image tarball to sign (rewritten in place), or an image in a registry
+    #[arg(value_name = "TARBALL|REF")]
+    pub target: PathBuf,
 
     /// The private key file (cosign.key)
     #[arg(long, value_name = "KEY")]
     pub key: PathBuf,
+
+    #[command(flatten)]
+    pub registry: RemoteArgs,
+}
+
+/// How `sign REF` / `verify REF` reach a registry.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RemoteArgs {
+    /// With a REF: allow plain HTTP and unverified TLS for a registry that is not on
+    /// loopback
+    #[arg(long)]
+    pub insecure: bool,
+
+    /// With a REF: a PEM file of CA certificates to trust besides the system's
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+}
+
+impl RemoteArgs {
+    /// Push's options with these settings.
+    pub fn options(&self) -> cargo_slim::push::PushOptions {
+        cargo_slim::commands::sign_ref::options(self.insecure, self.ca_file.clone())
+    }
+}
+
+/// `arg` as an image in a registry: not an existing path, and a name whose first
+/// part is a registry (`localhost`, or with a `.` or a `:`), as docker reads it.
+pub fn as_remote(arg: &Path) -> Option<Result<RemoteRef, Failure>> {
+    if arg.exists() {
+        return None;
+    }
+    let text = arg.to_str()?;
+    let first = text.split('/').next().unwrap_or("");
+    let registry =
+        text.contains('/') && (first == "localhost" || first.contains('.') || first.contains(':'));
+    registry.then(|| RemoteRef::parse(text))
 }

@@ -34,6 +34,18 @@ pub fn verify_signatures(
     shell: &Shell,
 ) -> Result<bool> {
     let checks = commands::sign::check(path, key)?;
+    render_signatures(&path.display().to_string(), &checks, key, format, shell)
+}
+
+/// Each image's signature verdict on stderr (or a `signatures` JSON line naming
+/// `path`); whether all passed.
+pub fn render_signatures(
+    path: &str,
+    checks: &[commands::sign::SignatureCheck],
+    key: &cargo_slim::sign::PublicKey,
+    format: MessageFormat,
+    shell: &Shell,
+) -> Result<bool> {
     let fingerprint = key.fingerprint();
     if format == MessageFormat::Json {
         let images: Vec<serde_json::Value> = checks
@@ -55,7 +67,7 @@ pub fn verify_signatures(
         });
         print_out(&line.to_string())?;
     }
-    for c in &checks {
+    for c in checks {
         match &c.verdict {
             Ok(()) => shell.status(
                 "Signed",
@@ -86,6 +98,20 @@ pub fn verify_provenance(
     shell: &Shell,
 ) -> Result<bool> {
     let checks = commands::attest::check(path, key)?;
+    let shown = path.display().to_string();
+    render_provenance(&shown, &checks, key, required, format, shell)
+}
+
+/// Each image's provenance on stderr (or a `provenance` JSON line naming
+/// `path`); whether all passed (`required`: a missing one fails).
+pub fn render_provenance(
+    path: &str,
+    checks: &[commands::attest::ProvenanceCheck],
+    key: Option<&cargo_slim::sign::PublicKey>,
+    required: bool,
+    format: MessageFormat,
+    shell: &Shell,
+) -> Result<bool> {
     if format == MessageFormat::Json {
         let images: Vec<serde_json::Value> = checks
             .iter()
@@ -115,7 +141,7 @@ pub fn verify_provenance(
         print_out(&line.to_string())?;
     }
     let mut passed = true;
-    for c in &checks {
+    for c in checks {
         match &c.verdict {
             Ok(f) => {
                 let s = &f.summary;
@@ -151,4 +177,34 @@ pub fn verify_provenance(
         }
     }
     Ok(passed)
+}
+
+/// `verify REF`: the signatures (with `--key`) and provenance the registry
+/// holds for the image `r` names; whether all passed.
+pub fn verify_remote(
+    r: &cargo_slim::push::remote::RemoteRef,
+    key: Option<&cargo_slim::sign::PublicKey>,
+    required: bool,
+    opts: &cargo_slim::push::PushOptions,
+    format: MessageFormat,
+    shell: &Shell,
+) -> Result<bool> {
+    let found = commands::sign_ref::check_ref(r, key, opts, shell)?;
+    shell.status("Found", &found.pinned);
+    let signed = match (&found.signatures, key) {
+        (Some(checks), Some(k)) => render_signatures(&found.pinned, checks, k, format, shell)?,
+        _ => true,
+    };
+    let attested = render_provenance(
+        &found.pinned,
+        &found.provenance,
+        key,
+        required,
+        format,
+        shell,
+    )?;
+    if format == MessageFormat::Human && signed && attested {
+        print_out(&found.pinned)?;
+    }
+    Ok(signed && attested)
 }

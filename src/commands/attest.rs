@@ -21,7 +21,6 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::input::{read_input, Input};
-use crate::image::Artifact;
 use crate::provenance::{self, Summary};
 use crate::sign::{dsse, PublicKey};
 
@@ -53,68 +52,73 @@ pub fn check(path: &Path, key: Option<&PublicKey>) -> Result<Vec<ProvenanceCheck
         image, artifacts, ..
     } in read_input(path)?
     {
-        let digest = image.manifest.digest.clone();
-        let attestations: Vec<&Artifact> =
-            artifacts.iter().filter(|a| a.is_attestation()).collect();
-        let mut verdict = Err(match attestations.len() {
-            0 => "no provenance is attached to it".to_string(),
-            n => format!("none of its {n} provenance attestation(s) is signed by the key"),
-        });
-        for a in attestations {
-            match one(a, &digest, key)? {
-                Some(Ok(found)) => {
-                    verdict = Ok(found);
-                    break;
-                }
-                Some(Err(why)) => verdict = Err(why),
-                None => {}
-            }
+        let mut docs = Vec::new();
+        for a in artifacts.iter().filter(|a| a.is_attestation()) {
+            docs.push((a.is_signed_attestation(), a.layer.bytes()?.into_owned()));
         }
         out.push(ProvenanceCheck {
-            digest,
+            verdict: judge(&image.manifest.digest, &docs, key),
+            digest: image.manifest.digest.clone(),
             platform: image.platform.to_string(),
-            verdict,
         });
     }
     Ok(out)
 }
 
+/// The first of `docs` (in a DSSE envelope or not, the layer's bytes) that
+/// proves how the image `digest` was built (with `key`: signed by it); else why
+/// none does.
+pub fn judge(
+    digest: &str,
+    docs: &[(bool, Vec<u8>)],
+    key: Option<&PublicKey>,
+) -> std::result::Result<Found, String> {
+    let mut verdict = Err(match docs.len() {
+        0 => "no provenance is attached to it".to_string(),
+        n => format!("none of its {n} provenance attestation(s) is signed by the key"),
+    });
+    for (enveloped, bytes) in docs {
+        match one(*enveloped, bytes, digest, key) {
+            Some(Ok(found)) => return Ok(found),
+            Some(Err(why)) => verdict = Err(why),
+            None => {}
+        }
+    }
+    verdict
+}
+
 /// One attestation: `None` when it is not for `key` (signed by another key, or
 /// unsigned while a key is asked for), else what it proves or why it fails.
 fn one(
-    a: &Artifact,
+    enveloped: bool,
+    bytes: &[u8],
     digest: &str,
     key: Option<&PublicKey>,
-) -> Result<Option<std::result::Result<Found, String>>> {
-    let bytes = a.layer.bytes()?;
-    let enveloped = a.is_signed_attestation();
+) -> Option<std::result::Result<Found, String>> {
     let statement = match (enveloped, key) {
-        (false, Some(_)) => return Ok(None),
-        (false, None) => bytes.into_owned(),
-        (true, Some(k)) => match dsse::verify(&bytes, dsse::IN_TOTO_PAYLOAD_TYPE, k) {
+        (false, Some(_)) => return None,
+        (false, None) => bytes.to_vec(),
+        (true, Some(k)) => dsse::verify(bytes, dsse::IN_TOTO_PAYLOAD_TYPE, k).ok()?,
+        (true, None) => match unverified_payload(bytes) {
             Ok(body) => body,
-            Err(_) => return Ok(None),
-        },
-        (true, None) => match unverified_payload(&bytes) {
-            Ok(body) => body,
-            Err(why) => return Ok(Some(Err(why))),
+            Err(why) => return Some(Err(why)),
         },
     };
     let summary = match provenance::summary(&statement) {
         Ok(s) => s,
-        Err(f) => return Ok(Some(Err(f.what))),
+        Err(f) => return Some(Err(f.what)),
     };
     if summary.subject != digest {
-        return Ok(Some(Err(format!(
+        return Some(Err(format!(
             "its provenance is about another image, {}",
             summary.subject
-        ))));
+        )));
     }
-    Ok(Some(Ok(Found {
+    Some(Ok(Found {
         summary,
         signed_by_key: enveloped && key.is_some(),
         enveloped,
-    })))
+    }))
 }
 
 /// The payload of a DSSE envelope, its signatures not checked (no key given).

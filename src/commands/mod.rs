@@ -29,3 +29,4 @@ pub mod report;
 pub mod resolve;
 pub mod run;
 pub mod sign;
+pub mod sign_ref;

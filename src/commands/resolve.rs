@@ -142,7 +142,9 @@ pub fn resolve(req: &ResolveRequest, shell: &Shell) -> Result<Resolution> {
             image_refs: None,
             ..opts.clone()
         };
-        pinned.push(push::push(&built.path, &one, shell)?.pinned());
+        let signer = plan.signer.as_ref().map(|s| s as &dyn crate::sign::Signer);
+        let pushed = super::sign_ref::push_and_sign(&built.path, &one, signer, shell)?;
+        pinned.push(pushed.pinned());
     }
     if let Some(path) = plans
         .iter()

@@ -217,35 +217,42 @@ pub fn check(path: &Path, public: &PublicKey) -> Result<Vec<SignatureCheck>> {
     } in read_input(path)?
     {
         let digest = image.manifest.digest.clone();
-        let signatures: Vec<&Artifact> = artifacts.iter().filter(|a| a.is_signature()).collect();
-        let mut verdict = Err(match signatures.len() {
-            0 => "no signature is attached to it".to_string(),
-            n => format!(
-                "none of its {n} signature(s) verifies with the key sha256:{}",
-                &public.fingerprint()[..12]
-            ),
-        });
-        for a in signatures {
-            let Some(sig) = signature_of(a)? else {
-                continue;
-            };
-            let body = a.layer.bytes()?;
-            if verify(public, &body, &sig).is_err() {
-                continue;
-            }
-            verdict = match payload::parse(&body).and_then(|p| p.check_digest(&digest)) {
-                Ok(()) => Ok(()),
-                Err(f) => Err(format!("the key signed another image: {}", f.what)),
-            };
-            if verdict.is_ok() {
-                break;
-            }
+        let mut signatures = Vec::new();
+        for a in artifacts.iter().filter(|a| a.is_signature()) {
+            signatures.push((a.layer.bytes()?.into_owned(), signature_of(a)?));
         }
         out.push(SignatureCheck {
+            verdict: judge(&digest, &signatures, public),
             digest,
             platform: image.platform.to_string(),
-            verdict,
         });
     }
     Ok(out)
+}
+
+/// Whether one of `signatures` (payload, DER signature if readable) is
+/// `public`'s over a payload naming `digest`; else why not.
+pub fn judge(
+    digest: &str,
+    signatures: &[(Vec<u8>, Option<Vec<u8>>)],
+    public: &PublicKey,
+) -> std::result::Result<(), String> {
+    let mut verdict = Err(match signatures.len() {
+        0 => "no signature is attached to it".to_string(),
+        n => format!(
+            "none of its {n} signature(s) verifies with the key sha256:{}",
+            &public.fingerprint()[..12]
+        ),
+    });
+    for (body, sig) in signatures {
+        let Some(sig) = sig else { continue };
+        if verify(public, body, sig).is_err() {
+            continue;
+        }
+        verdict = match payload::parse(body).and_then(|p| p.check_digest(digest)) {
+            Ok(()) => return Ok(()),
+            Err(f) => Err(format!("the key signed another image: {}", f.what)),
+        };
+    }
+    verdict
 }

@@ -233,6 +233,22 @@ impl Client {
         self.document(&url, accept).await
     }
 
+    /// `GET /blobs/<digest>`: a small blob (a signature payload, an attestation),
+    /// at most `MAX_DOCUMENT` bytes and checked against its digest; `None`: 404.
+    pub async fn blob(&self, digest: &str) -> Result<Option<Vec<u8>>, Attempt> {
+        let url = self.url(&format!("blobs/{digest}"));
+        let Some(bytes) = self.document(&url, "*/*").await? else {
+            return Ok(None);
+        };
+        let got = crate::digest::sha256_digest(&bytes);
+        if got != digest {
+            return Err(Attempt::fatal(format!(
+                "GET {url}: the registry sent a blob whose digest is {got}"
+            )));
+        }
+        Ok(Some(bytes))
+    }
+
     /// The digests the registry lists as referrers of `subject`: its referrers API,
     /// else (a 404 there) what the referrers tag `sha256-<hex>` holds.
     pub async fn referrers(&self, subject: &str) -> Result<Vec<String>, Attempt> {

@@ -51,6 +51,7 @@ pub mod layout;
 mod manifests;
 mod options;
 mod referrers;
+pub mod remote;
 pub mod retry;
 mod signatures;
 pub mod token;
@@ -507,7 +508,7 @@ impl Job<'_> {
 
     /// Upload the missing blobs, then the manifest under every tag.
     async fn finish(&self, p: Prepared) -> Result<(usize, usize)> {
-        let (shell, policy) = (self.shell, &self.opts.retry);
+        let shell = self.shell;
         let t = Instant::now();
         let Prepared {
             client,
@@ -524,9 +525,42 @@ impl Job<'_> {
             .filter(|(_, p)| !**p)
             .map(|(j, _)| j)
             .collect();
+        self.upload(&client, &base, &missing).await?;
+        shell.verbose(
+            "Timing",
+            format!("blobs uploaded in {:.3}s", t.elapsed().as_secs_f64()),
+        );
+        self.put_manifests(&client, &base, &tag_digests).await?;
+        let attach = async {
+            self.put_referrers(&client, &base, listed).await?;
+            self.put_signature_tags(&client, &base).await
+        };
+        attach
+            .await
+            .map_err(|e| {
+                let f = match e.downcast::<Failure>() {
+                    Ok(f) => f,
+                    Err(e) => Failure::new(format!("{e:#}")),
+                };
+                f.detail(format!(
+                    "the image itself is pushed: {}/{}@{}",
+                    self.target.registry,
+                    self.target.repository,
+                    self.peek.digest()
+                ))
+                .detail("only attaching its SBOMs or signatures failed: push again to attach them (what is there is not sent twice)")
+            })?;
+        Ok((missing.len(), self.peek.blobs.len() - missing.len()))
+    }
+}
+
+impl Job<'_> {
+    /// Upload `missing` (blobs of the archive the registry lacks), side by side.
+    async fn upload(&self, client: &Client, base: &str, missing: &[&oci::BlobRef]) -> Result<()> {
+        let (shell, policy) = (self.shell, &self.opts.retry);
         let bars = bars::bars(self.opts.progress, shell);
         try_join_all(missing.iter().map(|j| {
-            let (client, bars, base) = (&client, &bars, &base);
+            let bars = &bars;
             async move {
                 shell.status(
                     "Uploading",
@@ -558,32 +592,7 @@ impl Job<'_> {
             }
         }))
         .await?;
-
-        shell.verbose(
-            "Timing",
-            format!("blobs uploaded in {:.3}s", t.elapsed().as_secs_f64()),
-        );
-        self.put_manifests(&client, &base, &tag_digests).await?;
-        let attach = async {
-            self.put_referrers(&client, &base, listed).await?;
-            self.put_signature_tags(&client, &base).await
-        };
-        attach
-            .await
-            .map_err(|e| {
-                let f = match e.downcast::<Failure>() {
-                    Ok(f) => f,
-                    Err(e) => Failure::new(format!("{e:#}")),
-                };
-                f.detail(format!(
-                    "the image itself is pushed: {}/{}@{}",
-                    self.target.registry,
-                    self.target.repository,
-                    self.peek.digest()
-                ))
-                .detail("only attaching its SBOMs or signatures failed: push again to attach them (what is there is not sent twice)")
-            })?;
-        Ok((missing.len(), self.peek.blobs.len() - missing.len()))
+        Ok(())
     }
 }
 

@@ -123,6 +123,18 @@ impl Peek {
         }
     }
 
+    /// Artifacts (`attached`, their blobs `blobs`) for an image already in a
+    /// registry, `top` being that image's manifest or index: what a push sends
+    /// when it only attaches (a signature of a pushed image).
+    pub fn of_attachments(top: Document, attached: Vec<Attached>, blobs: Vec<BlobRef>) -> Peek {
+        Peek {
+            top,
+            attached,
+            blobs,
+            ..Peek::new(Format::Oci, None)
+        }
+    }
+
     /// `sha256:<hex>` of what the tags name.
     pub fn digest(&self) -> &str {
         &self.top.digest

@@ -1,0 +1,208 @@
+//! `cargo slim sign REF` and `cargo slim verify REF`: signatures and provenance
+//! of an image that is already in a registry.
+//!
+//! In: a [`RemoteRef`] (`REPO:TAG` or `REPO@sha256:…`), push's options, and a
+//! [`Signer`] (sign) or a public key (verify). Out: sign — a cosign signature of
+//! every image document the reference names (an index and each of its platform
+//! manifests, as `cosign sign --recursive` does; one manifest for a
+//! single-platform image), attached in the registry ([`push::remote::attach`]:
+//! a referrer and cosign's `.sig` tag, merged with what is there); verify — a
+//! [`SignatureCheck`] per document and a [`ProvenanceCheck`] per platform
+//! manifest, judged by the same rules as a tarball's
+//! ([`super::sign::judge`], [`super::attest::judge`]). Why: a multi-platform
+//! index can only be signed where it is pushed (the tarball's own index lists
+//! the attached artifacts, so a signature inside it would change its digest),
+//! and a deployment gate checks what the registry serves, not a local file.
+
+use anyhow::Result;
+use base64::Engine as _;
+use oci_spec::image::MediaType;
+
+use super::attest::{self, ProvenanceCheck};
+use super::sign::{judge, signature, SignOutcome, SignatureCheck};
+use crate::image::{Artifact, Blob};
+use crate::oci::media::MEDIA_TYPE_MANIFEST;
+use crate::oci::Document;
+use crate::push::remote::{self, Attachment, RemoteRef};
+use crate::push::{self, PushOptions};
+use crate::shell::Shell;
+use crate::sign::{PublicKey, Signer};
+
+/// Sign every image document `r` names (the index and its platform manifests).
+pub fn sign_ref(
+    r: &RemoteRef,
+    signer: &dyn Signer,
+    opts: &PushOptions,
+    shell: &Shell,
+) -> Result<SignOutcome> {
+    shell.status(
+        "Reading",
+        r.repository() + "@" + r.digest.as_deref().unwrap_or(&r.target.tag),
+    );
+    let (found, _) = remote::inspect(r, false, opts, shell)?;
+    sign_documents(r, &found, &found.documents(), signer, opts, shell)
+}
+
+/// After `build --sign --push` (or `resolve --sign`) of several platforms: the
+/// pushed index signed where it now is (its platform manifests were signed in
+/// the tarball and pushed with it). Nothing to do for a single image.
+pub fn sign_pushed_index(
+    pushed: &push::Pushed,
+    signer: &dyn Signer,
+    opts: &PushOptions,
+    shell: &Shell,
+) -> Result<()> {
+    let r = RemoteRef::parse(&pushed.pinned())?;
+    let (found, _) = remote::inspect(&r, false, opts, shell)?;
+    if found.children.is_empty() {
+        return Ok(());
+    }
+    sign_documents(&r, &found, &[&found.top], signer, opts, shell)?;
+    Ok(())
+}
+
+/// Push the tarball; with `signer`, then sign the pushed index where it is
+/// ([`sign_pushed_index`]).
+pub fn push_and_sign(
+    tarball: &std::path::Path,
+    opts: &PushOptions,
+    signer: Option<&dyn Signer>,
+    shell: &Shell,
+) -> Result<push::Pushed> {
+    let pushed = push::push(tarball, opts, shell)?;
+    if let Some(s) = signer {
+        sign_pushed_index(&pushed, s, opts, shell)?;
+    }
+    Ok(pushed)
+}
+
+/// Sign `docs` (of what `r` names, `found`) and attach the signatures there.
+fn sign_documents(
+    r: &RemoteRef,
+    found: &remote::Remote,
+    docs: &[&Document],
+    signer: &dyn Signer,
+    opts: &PushOptions,
+    shell: &Shell,
+) -> Result<SignOutcome> {
+    let repository = r.repository();
+    let mut attachments = Vec::new();
+    let mut digests = Vec::new();
+    for doc in docs {
+        let subject = Blob::new(MediaType::from(doc.media_type.as_str()), doc.bytes.clone());
+        let a = signature(&subject, &repository, signer)?;
+        shell.status("Signed", format!("{} ({})", doc.digest, label(doc, found)));
+        attachments.push(attachment(&a)?);
+        digests.push(doc.digest.clone());
+    }
+    remote::attach(r, &found.top, &attachments, opts, shell)?;
+    Ok(SignOutcome {
+        path: std::path::PathBuf::from(format!("{repository}@{}", found.top.digest)),
+        repository,
+        digests,
+        fingerprint: signer.public_key().fingerprint(),
+        changed: true,
+    })
+}
+
+/// How a document is named in messages: its platform, `index`, or `image` for
+/// a single-platform image's manifest.
+fn label(doc: &Document, found: &remote::Remote) -> String {
+    match (&doc.platform, found.children.is_empty()) {
+        (Some(p), _) => p.clone(),
+        (None, false) => "index".into(),
+        (None, true) => "image".into(),
+    }
+}
+
+/// An artifact of ours as an [`Attachment`] for the registry.
+pub fn attachment(a: &Artifact) -> Result<Attachment> {
+    Ok(Attachment {
+        manifest: Document {
+            digest: a.manifest.digest.clone(),
+            media_type: MEDIA_TYPE_MANIFEST.to_string(),
+            bytes: a.manifest.bytes()?.into_owned(),
+            platform: None,
+        },
+        subject: a.subject.clone(),
+        artifact_type: a.artifact_type.clone(),
+        blobs: vec![
+            (a.config.digest.clone(), a.config.bytes()?.into_owned()),
+            (a.layer.digest.clone(), a.layer.bytes()?.into_owned()),
+        ],
+    })
+}
+
+/// What `verify REF` found.
+#[derive(Debug, Clone)]
+pub struct RemoteChecks {
+    /// `registry/repository@sha256:…` of what the reference names.
+    pub pinned: String,
+    /// Per image document (the index first, then each platform): its signatures
+    /// (`None`: no key given).
+    pub signatures: Option<Vec<SignatureCheck>>,
+    /// Per platform manifest: its provenance.
+    pub provenance: Vec<ProvenanceCheck>,
+}
+
+/// Check what the registry holds for every image document `r` names.
+pub fn check_ref(
+    r: &RemoteRef,
+    key: Option<&PublicKey>,
+    opts: &PushOptions,
+    shell: &Shell,
+) -> Result<RemoteChecks> {
+    let (found, trust) = remote::inspect(r, true, opts, shell)?;
+    let docs = found.documents();
+    let signatures = key.map(|k| {
+        docs.iter()
+            .zip(&trust)
+            .map(|(doc, t)| {
+                let sigs: Vec<(Vec<u8>, Option<Vec<u8>>)> = t
+                    .signatures
+                    .iter()
+                    .map(|(p, s)| {
+                        (
+                            p.clone(),
+                            base64::engine::general_purpose::STANDARD.decode(s).ok(),
+                        )
+                    })
+                    .collect();
+                SignatureCheck {
+                    digest: doc.digest.clone(),
+                    platform: label(doc, &found),
+                    verdict: judge(&doc.digest, &sigs, k),
+                }
+            })
+            .collect()
+    });
+    // Provenance is about the platform images (the index is none of them).
+    let images: Vec<(&&Document, &remote::Trust)> = docs
+        .iter()
+        .zip(&trust)
+        .filter(|(d, _)| found.children.is_empty() || d.platform.is_some())
+        .collect();
+    let provenance = images
+        .into_iter()
+        .map(|(doc, t)| ProvenanceCheck {
+            digest: doc.digest.clone(),
+            platform: label(doc, &found),
+            verdict: attest::judge(&doc.digest, &t.attestations, key),
+        })
+        .collect();
+    Ok(RemoteChecks {
+        pinned: format!("{}@{}", r.repository(), found.top.digest),
+        signatures,
+        provenance,
+    })
+}
+
+/// The options `sign REF` / `verify REF` reach the registry with: push's.
+pub fn options(insecure: bool, ca_file: Option<std::path::PathBuf>) -> PushOptions {
+    push::PushOptions {
+        insecure,
+        ca_file,
+        progress: false,
+        ..PushOptions::default()
+    }
+}
