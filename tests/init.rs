@@ -54,6 +54,23 @@ fn check_github(path: &Path, packages: &[&str]) {
     assert!(runs
         .iter()
         .any(|r| r.contains("cargo slim build --locked -p \"${{ matrix.package }}\"")));
+    // Optional signing: the key from a secret, handed over as CARGO_SLIM_SIGN_KEY.
+    let build = steps
+        .iter()
+        .find(|s| {
+            s["run"]
+                .as_str()
+                .is_some_and(|r| r.contains("cargo slim build"))
+        })
+        .expect("a build step");
+    assert_eq!(
+        build["env"]["COSIGN_PRIVATE_KEY"].as_str(),
+        Some("${{ secrets.COSIGN_PRIVATE_KEY }}")
+    );
+    assert!(build["run"]
+        .as_str()
+        .unwrap()
+        .contains("export CARGO_SLIM_SIGN_KEY="));
     let push = steps
         .iter()
         .find(|s| {

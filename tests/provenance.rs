@@ -18,12 +18,16 @@ use crate::support::registry::Registry;
 use crate::support::*;
 
 const PREDICATE: &str = "https://slsa.dev/provenance/v1";
+const BUNDLE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 
 /// Whether the in-toto checkers are installed (a skip outside CI, a failure in it).
 fn have_checkers() -> bool {
     have_cmd(
         "python3",
-        &["-c", "import in_toto_attestation, securesystemslib"],
+        &[
+            "-c",
+            "import in_toto_attestation, securesystemslib, sigstore_protobuf_specs",
+        ],
     )
 }
 
@@ -41,6 +45,29 @@ fn python_check(doc: &[u8], digest: &str, public: Option<&Path>, dir: &Path) -> 
     let o = cmd.output().unwrap();
     let said = format!("{}{}", text(&o.stdout), text(&o.stderr));
     eprintln!("check_provenance.py: {}", said.trim());
+    (o.status.success(), said)
+}
+
+/// `tests/support/check_bundle.py BUNDLE DIGEST PUB PREDICATE`: output, success.
+fn bundle_check(
+    bundle: &[u8],
+    digest: &str,
+    public: &Path,
+    predicate: &str,
+    dir: &Path,
+) -> (bool, String) {
+    let path = dir.join("bundle.json");
+    std::fs::write(&path, bundle).unwrap();
+    let o = Command::new("python3")
+        .arg(repo().join("tests/support/check_bundle.py"))
+        .arg(&path)
+        .arg(digest)
+        .arg(public)
+        .arg(predicate)
+        .output()
+        .unwrap();
+    let said = format!("{}{}", text(&o.stdout), text(&o.stderr));
+    eprintln!("check_bundle.py: {}", said.trim());
     (o.status.success(), said)
 }
 
@@ -137,14 +164,44 @@ fn signed_provenance_goes_to_the_att_tag_and_in_toto_tools_accept_it() {
     let raw =
         run_ok(Command::new("skopeo").args(["inspect", "--tls-verify=false", "--raw", &referrers]));
     let index: Value = serde_json::from_slice(&raw.stdout).unwrap();
+    let listed = index["manifests"].as_array().unwrap();
     assert!(
-        index["manifests"]
-            .as_array()
-            .unwrap()
+        listed
             .iter()
             .any(|m| m["artifactType"] == "application/vnd.in-toto+json"),
         "{index}"
     );
+    // And two Sigstore bundles (the image signature, the provenance), each
+    // checked by sigstore-protobuf-specs' model and securesystemslib.
+    let bundles: Vec<&Value> = listed
+        .iter()
+        .filter(|m| m["artifactType"] == BUNDLE)
+        .collect();
+    assert_eq!(bundles.len(), 2, "{index}");
+    for b in bundles {
+        let predicate = b["annotations"]["dev.sigstore.bundle.predicateType"]
+            .as_str()
+            .unwrap();
+        assert_eq!(
+            b["annotations"]["dev.sigstore.bundle.content"],
+            "dsse-envelope"
+        );
+        let into = dir.path().join(predicate.replace(['/', ':'], "_"));
+        let d = b["digest"].as_str().unwrap();
+        run_ok(Command::new("skopeo").args([
+            "copy",
+            "--src-tls-verify=false",
+            &format!("docker://{}/hello@{d}", reg.host()),
+            &format!("dir:{}", into.display()),
+        ]));
+        let m: Value =
+            serde_json::from_slice(&std::fs::read(into.join("manifest.json")).unwrap()).unwrap();
+        let bytes = layer_blob(&into, &m["layers"][0]);
+        let (ok, said) = bundle_check(&bytes, &image, &public, predicate, dir.path());
+        assert!(ok && said.starts_with("OK"), "{predicate}: {said}");
+        let (ok, _) = bundle_check(&bytes, &image, &other, predicate, dir.path());
+        assert!(!ok, "another key");
+    }
 
     // An unchanged re-push writes nothing to the tag.
     let mark = reg.mark();
@@ -222,14 +279,15 @@ fn provenance_is_byte_identical_across_two_clean_builds_of_one_commit() {
 }
 
 /// `tar` rewritten with `artifact` in place of its image's attestation (or
-/// signature, when `artifact` is one), written to `out`.
+/// signature, when `artifact` is one) and without its Sigstore bundles (which
+/// would prove the same on their own), written to `out`.
 fn with_artifact(tar: &Path, artifact: Artifact, out: &Path) {
     let mut inputs = read_input(tar).unwrap();
     let input = inputs.remove(0);
     let mut artifacts: Vec<Artifact> = input
         .artifacts
         .into_iter()
-        .filter(|a| a.artifact_type != artifact.artifact_type)
+        .filter(|a| a.artifact_type != artifact.artifact_type && !a.is_bundle())
         .collect();
     artifacts.push(artifact);
     let set = ImageSet::new(vec![input.image])
@@ -340,6 +398,47 @@ fn verify_refuses_provenance_and_signatures_of_another_image_or_key_or_tampered(
     with_artifact(&b, moved, &crafted);
     let err = verify_err(&crafted, &public);
     assert!(err.contains("the key signed another image"), "{err}");
+
+    // A's bundle-format signature attached to B (and B's own signatures gone).
+    let bundle_a = read_input(&a)
+        .unwrap()
+        .remove(0)
+        .artifacts
+        .into_iter()
+        .find(|x| {
+            let m: Value = serde_json::from_slice(&x.manifest.bytes().unwrap()).unwrap();
+            x.is_bundle()
+                && m["annotations"]["dev.sigstore.bundle.predicateType"]
+                    == "https://sigstore.dev/cosign/sign/v1"
+        })
+        .expect("the image-signature bundle");
+    let moved = Artifact::bundle(
+        &image_b.manifest,
+        bundle_a.layer.bytes().unwrap().into_owned(),
+        "https://sigstore.dev/cosign/sign/v1",
+    )
+    .unwrap();
+    let crafted = dir.path().join("bundle-copied.tar");
+    let mut inputs = read_input(&b).unwrap();
+    let input = inputs.remove(0);
+    let mut kept: Vec<Artifact> = input
+        .artifacts
+        .into_iter()
+        .filter(|x| !x.is_signature() && !x.is_bundle())
+        .collect();
+    kept.push(moved);
+    let set = ImageSet::new(vec![input.image])
+        .unwrap()
+        .with_artifacts(kept)
+        .unwrap();
+    tarball::write_set(&set, &crafted, 0).unwrap();
+    let err = verify_err(&crafted, &public);
+    assert!(
+        err.contains(&format!(
+            "the key signed another image: a bundle names {digest_a}"
+        )),
+        "{err}"
+    );
 }
 
 /// The DER signature a cosign signature artifact carries.
@@ -351,4 +450,86 @@ fn cosign_signature(a: &Artifact) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
         .decode(b64)
         .unwrap()
+}
+
+#[test]
+fn sigstore_bundles_alone_prove_the_signature_and_the_provenance() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(dir.path(), "a");
+    let tar = build_signed(&dir.path().join("hello.tar"), &key, &[]);
+    // Only the bundles are kept: no cosign signature, no in-toto artifact.
+    let mut inputs = read_input(&tar).unwrap();
+    let input = inputs.remove(0);
+    let kept: Vec<Artifact> = input
+        .artifacts
+        .into_iter()
+        .filter(|a| a.is_bundle() || a.is_sbom())
+        .collect();
+    assert_eq!(kept.iter().filter(|a| a.is_bundle()).count(), 2);
+    let set = ImageSet::new(vec![input.image])
+        .unwrap()
+        .with_artifacts(kept)
+        .unwrap();
+    let only = dir.path().join("bundles.tar");
+    tarball::write_set(&set, &only, 0).unwrap();
+    let o = run_ok(&mut slim(&[
+        "verify",
+        only.to_str().unwrap(),
+        "--key",
+        public.to_str().unwrap(),
+        "--require-provenance",
+    ]));
+    let err = text(&o.stderr);
+    assert!(err.contains("by key sha256:"), "{err}");
+    assert!(err.contains("signed by the key"), "{err}");
+    // Another key: neither verifies.
+    let (_, other) = keygen(dir.path(), "b");
+    let err = verify_err(&only, &other);
+    assert!(err.contains("is not signed by the key"), "{err}");
+}
+
+#[test]
+fn the_key_comes_from_the_environment_or_the_manifest_and_signed_needs_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, _) = keygen(dir.path(), "a");
+    let signed = |tar: &Path| attestation_of(tar).1.is_signed_attestation();
+    // $CARGO_SLIM_SIGN_KEY, no flag.
+    let out = dir.path().join("env.tar");
+    let mut cmd = build_fixture("hello", &out, &[]);
+    cmd.env("CARGO_SLIM_SIGN_KEY", &key)
+        .env("COSIGN_PASSWORD", PASSWORD)
+        .env_remove("CARGO_SLIM_KEY_PASSWORD");
+    run_ok(&mut cmd);
+    assert!(signed(&out));
+    // `sign = "…"` in the manifest, relative to the package.
+    let krate = copy_fixture("hello");
+    std::fs::create_dir(krate.path().join("keys")).unwrap();
+    std::fs::copy(&key, krate.path().join("keys/a.key")).unwrap();
+    let manifest = krate.path().join("Cargo.toml");
+    add_metadata(&manifest, "sign = \"keys/a.key\"");
+    let out = dir.path().join("meta.tar");
+    let mut cmd = build_manifest(&manifest, &["-o", out.to_str().unwrap()]);
+    cmd.env("COSIGN_PASSWORD", PASSWORD)
+        .env_remove("CARGO_SLIM_KEY_PASSWORD");
+    run_ok(&mut cmd);
+    assert!(signed(&out));
+    // `--provenance signed` without a key: a usage error before compiling.
+    let out = dir.path().join("nokey.tar");
+    let o = run_code(
+        &mut build_fixture("hello", &out, &["--provenance", "signed"]),
+        2,
+    );
+    let err = text(&o.stderr);
+    assert!(err.contains("needs a signing key"), "{err}");
+    assert!(!err.contains("Compiling") && !out.exists(), "{err}");
+    // `--provenance none`: no attestation; a bad value in the manifest is named.
+    let out = dir.path().join("none.tar");
+    run_ok(&mut build_fixture("hello", &out, &["--provenance", "none"]));
+    let input = read_input(&out).unwrap().remove(0);
+    assert!(!input.artifacts.iter().any(Artifact::is_attestation));
+    add_metadata(&manifest, "provenance = \"maybe\"");
+    let o = run_code(&mut build_manifest(&manifest, &[]), 1);
+    let err = text(&o.stderr);
+    assert!(err.contains("`maybe` is not a provenance setting"), "{err}");
+    assert!(err.contains("provenance"), "{err}");
 }

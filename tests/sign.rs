@@ -278,10 +278,11 @@ fn verify_key_accepts_the_signer_and_names_why_others_fail() {
     // The signer's key: every image signed over its own digest.
     let err = verify(&public, 0);
     assert!(err.contains(&format!("Signed {image}")), "{err}");
-    // Another key: refused, naming the key that was asked for.
+    // Another key: refused, naming the key that was asked for (two signatures:
+    // cosign's and the Sigstore bundle).
     let err = verify(&other, 1);
     assert!(
-        err.contains("none of its 1 signature(s) verifies with the key"),
+        err.contains("none of its 2 signature(s) verifies with the key"),
         "{err}"
     );
     // JSON: one `signatures` line with each image's verdict.

@@ -52,10 +52,18 @@ pub fn check(path: &Path, key: Option<&PublicKey>) -> Result<Vec<ProvenanceCheck
         image, artifacts, ..
     } in read_input(path)?
     {
-        let mut docs = Vec::new();
-        for a in artifacts.iter().filter(|a| a.is_attestation()) {
-            docs.push((a.is_signed_attestation(), a.layer.bytes()?.into_owned()));
+        let mut found = super::sign::Found::default();
+        for a in &artifacts {
+            if a.is_attestation() {
+                let doc = (a.is_signed_attestation(), a.layer.bytes()?.into_owned());
+                if !found.attestations.contains(&doc) {
+                    found.attestations.push(doc);
+                }
+            } else if a.is_bundle() {
+                found.add_bundle(&a.layer.bytes()?);
+            }
         }
+        let docs = found.attestations;
         out.push(ProvenanceCheck {
             verdict: judge(&image.manifest.digest, &docs, key),
             digest: image.manifest.digest.clone(),

@@ -133,8 +133,28 @@ pub fn resolve(req: &ResolveRequest, shell: &Shell) -> Result<Resolution> {
         .detail("nothing was pushed, and no YAML is printed")
         .into());
     }
+    let pinned = push_all(&plans, &outcomes, shell)?;
+    let by_ref: Vec<(&ImageRef, &str)> = wanted
+        .iter()
+        .map(|(r, _)| *r)
+        .zip(pinned.iter().map(String::as_str))
+        .collect();
+    Ok(Resolution {
+        yaml: joined(&inputs, &sites, &by_ref),
+        pinned,
+        table,
+    })
+}
+
+/// Push every built image (signing a multi-platform index where it lands), then
+/// write the one `--image-refs` file listing them all: their pinned references.
+fn push_all(
+    plans: &[config::Plan],
+    outcomes: &[super::build::ImageOutcome],
+    shell: &Shell,
+) -> Result<Vec<String>> {
     let mut pinned = Vec::new();
-    for (plan, outcome) in plans.iter().zip(&outcomes) {
+    for (plan, outcome) in plans.iter().zip(outcomes) {
         let built = outcome.result.as_ref().expect("every image was built");
         let opts = plan.push.as_ref().expect("resolve's request pushes");
         // One `--image-refs` file for all images, written below.
@@ -152,16 +172,7 @@ pub fn resolve(req: &ResolveRequest, shell: &Shell) -> Result<Resolution> {
     {
         push::write_image_refs(path, &pinned)?;
     }
-    let by_ref: Vec<(&ImageRef, &str)> = wanted
-        .iter()
-        .map(|(r, _)| *r)
-        .zip(pinned.iter().map(String::as_str))
-        .collect();
-    Ok(Resolution {
-        yaml: joined(&inputs, &sites, &by_ref),
-        pinned,
-        table,
-    })
+    Ok(pinned)
 }
 
 /// `e` at the reference's place: `k8s/api.yaml:11:14: `slim://nope`: …`.

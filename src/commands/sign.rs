@@ -33,7 +33,7 @@ use crate::image::{tarball, Artifact, ImageSet};
 use crate::oci::media::ANNOTATION_COSIGN_SIGNATURE;
 use crate::reference::Reference;
 use crate::shell::Shell;
-use crate::sign::{payload, verify, PublicKey, Signer};
+use crate::sign::{dsse, payload, verify, PublicKey, Signer};
 
 /// What `cargo slim sign` did.
 #[derive(Debug, Clone)]
@@ -83,20 +83,23 @@ pub fn sign(path: &Path, signer: &dyn Signer, shell: &Shell) -> Result<SignOutco
     } in inputs
     {
         let digest = image.manifest.digest.clone();
-        let ours = signature(&image.manifest, &repository, signer)?;
+        let ours = signatures(&image.manifest, &repository, signer)?;
         // This key's signatures go (replaced by `ours`); every other artifact stays.
-        let (mut kept, mut same) = (Vec::new(), false);
+        let mut kept = Vec::new();
+        let mut theirs = Vec::new();
         for a in own {
-            if a.is_signature() && signed_by(&a, &public)? {
-                same |= a.manifest.digest == ours.manifest.digest;
-                changed |= a.manifest.digest != ours.manifest.digest;
+            if signed_by(&a, &public)? {
+                theirs.push(a.manifest.digest.clone());
             } else {
                 kept.push(a);
             }
         }
-        changed |= !same;
+        let mut mine: Vec<String> = ours.iter().map(|a| a.manifest.digest.clone()).collect();
+        mine.sort();
+        theirs.sort();
+        changed |= mine != theirs;
+        kept.extend(ours);
         shell.status("Signed", format!("{digest} ({})", image.platform));
-        kept.push(ours);
         artifacts.extend(kept);
         digests.push(digest);
         images.push(image);
@@ -173,14 +176,44 @@ pub fn signature(
     Artifact::signature(manifest, body, &sig)
 }
 
+/// An image's signatures by `signer`: cosign's ([`signature`]) and the same in
+/// a Sigstore bundle (cosign's new bundle format), both attached to `manifest`.
+pub fn signatures(
+    manifest: &crate::image::Blob,
+    repository: &str,
+    signer: &dyn Signer,
+) -> Result<Vec<Artifact>> {
+    let bundle = crate::sign::bundle::image_signature(repository, &manifest.digest, signer)?;
+    Ok(vec![
+        signature(manifest, repository, signer)?,
+        Artifact::bundle(manifest, bundle, crate::sign::bundle::SIGN_PREDICATE)?,
+    ])
+}
+
 /// `registry/repository` of an image reference: the payload's `docker-reference`.
 pub fn repository_of(reference: &str) -> Result<String> {
     let r = Reference::parse(reference)?;
     Ok(format!("{}/{}", r.registry, r.repository))
 }
 
-/// Whether the signature artifact `a` was made by `public` (over its own payload).
+/// Whether `a` is an image signature made by `public`: a cosign signature (over
+/// its own payload), or a bundle of an image-signature statement.
 fn signed_by(a: &Artifact, public: &PublicKey) -> Result<bool> {
+    if a.is_bundle() {
+        let Ok((envelope, predicate)) = crate::sign::bundle::envelope_of(&a.layer.bytes()?) else {
+            return Ok(false);
+        };
+        return Ok(predicate == crate::sign::bundle::SIGN_PREDICATE
+            && crate::sign::dsse::verify(
+                &envelope,
+                crate::sign::dsse::IN_TOTO_PAYLOAD_TYPE,
+                public,
+            )
+            .is_ok());
+    }
+    if !a.is_signature() {
+        return Ok(false);
+    }
     let Some(sig) = signature_of(a)? else {
         return Ok(false);
     };
@@ -208,8 +241,9 @@ pub struct SignatureCheck {
 
 /// Check the signatures inside the tarball `path` against `public`: each
 /// platform image must carry a signature that verifies with the key over a
-/// payload naming that image's digest. Why one fails is said: no signature, none
-/// by this key, or one by this key for another digest.
+/// payload naming that image's digest (cosign's, or a Sigstore bundle's
+/// statement). Why one fails is said: no signature, none by this key, or one by
+/// this key for another digest.
 pub fn check(path: &Path, public: &PublicKey) -> Result<Vec<SignatureCheck>> {
     let mut out = Vec::new();
     for Input {
@@ -217,12 +251,18 @@ pub fn check(path: &Path, public: &PublicKey) -> Result<Vec<SignatureCheck>> {
     } in read_input(path)?
     {
         let digest = image.manifest.digest.clone();
-        let mut signatures = Vec::new();
-        for a in artifacts.iter().filter(|a| a.is_signature()) {
-            signatures.push((a.layer.bytes()?.into_owned(), signature_of(a)?));
+        let mut found = Found::default();
+        for a in &artifacts {
+            if a.is_signature() {
+                found
+                    .cosign
+                    .push((a.layer.bytes()?.into_owned(), signature_of(a)?));
+            } else if a.is_bundle() {
+                found.add_bundle(&a.layer.bytes()?);
+            }
         }
         out.push(SignatureCheck {
-            verdict: judge(&digest, &signatures, public),
+            verdict: judge(&digest, &found, public),
             digest,
             platform: image.platform.to_string(),
         });
@@ -230,29 +270,68 @@ pub fn check(path: &Path, public: &PublicKey) -> Result<Vec<SignatureCheck>> {
     Ok(out)
 }
 
-/// Whether one of `signatures` (payload, DER signature if readable) is
-/// `public`'s over a payload naming `digest`; else why not.
-pub fn judge(
-    digest: &str,
-    signatures: &[(Vec<u8>, Option<Vec<u8>>)],
-    public: &PublicKey,
-) -> std::result::Result<(), String> {
-    let mut verdict = Err(match signatures.len() {
+/// The signatures and attestations found for one image, in either form.
+#[derive(Debug, Clone, Default)]
+pub struct Found {
+    /// cosign's: simple-signing payloads and their DER signatures (if readable).
+    pub cosign: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// DSSE envelopes of image-signature statements (from Sigstore bundles).
+    pub statements: Vec<Vec<u8>>,
+    /// In-toto attestations: whether in a DSSE envelope, and the bytes.
+    pub attestations: Vec<(bool, Vec<u8>)>,
+}
+
+impl Found {
+    /// A Sigstore bundle's envelope, sorted by its statement's predicate (an
+    /// unreadable bundle adds nothing).
+    pub fn add_bundle(&mut self, bundle: &[u8]) {
+        let Ok((envelope, predicate)) = crate::sign::bundle::envelope_of(bundle) else {
+            return;
+        };
+        if predicate == crate::sign::bundle::SIGN_PREDICATE {
+            self.statements.push(envelope);
+        } else if predicate == crate::provenance::PREDICATE_TYPE
+            && !self.attestations.iter().any(|(_, b)| *b == envelope)
+        {
+            self.attestations.push((true, envelope));
+        }
+    }
+}
+
+/// Whether one of the signatures `found` is `public`'s over a payload naming
+/// `digest`; else why not.
+pub fn judge(digest: &str, found: &Found, public: &PublicKey) -> std::result::Result<(), String> {
+    let n = found.cosign.len() + found.statements.len();
+    let mut verdict = Err(match n {
         0 => "no signature is attached to it".to_string(),
         n => format!(
             "none of its {n} signature(s) verifies with the key sha256:{}",
             &public.fingerprint()[..12]
         ),
     });
-    for (body, sig) in signatures {
+    let other = |what: String| Err(format!("the key signed another image: {what}"));
+    for (body, sig) in &found.cosign {
         let Some(sig) = sig else { continue };
         if verify(public, body, sig).is_err() {
             continue;
         }
         verdict = match payload::parse(body).and_then(|p| p.check_digest(digest)) {
             Ok(()) => return Ok(()),
-            Err(f) => Err(format!("the key signed another image: {}", f.what)),
+            Err(f) => other(f.what),
         };
+    }
+    for envelope in &found.statements {
+        let Ok(body) = dsse::verify(envelope, dsse::IN_TOTO_PAYLOAD_TYPE, public) else {
+            continue;
+        };
+        let named: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        let hex = named["subject"][0]["digest"]["sha256"]
+            .as_str()
+            .unwrap_or("");
+        if format!("sha256:{hex}") == digest {
+            return Ok(());
+        }
+        verdict = other(format!("a bundle names sha256:{hex}"));
     }
     verdict
 }

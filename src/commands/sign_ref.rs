@@ -19,7 +19,7 @@ use base64::Engine as _;
 use oci_spec::image::MediaType;
 
 use super::attest::{self, ProvenanceCheck};
-use super::sign::{judge, signature, SignOutcome, SignatureCheck};
+use super::sign::{judge, signatures, Found, SignOutcome, SignatureCheck};
 use crate::image::{Artifact, Blob};
 use crate::oci::media::MEDIA_TYPE_MANIFEST;
 use crate::oci::Document;
@@ -90,9 +90,10 @@ fn sign_documents(
     let mut digests = Vec::new();
     for doc in docs {
         let subject = Blob::new(MediaType::from(doc.media_type.as_str()), doc.bytes.clone());
-        let a = signature(&subject, &repository, signer)?;
+        for a in signatures(&subject, &repository, signer)? {
+            attachments.push(attachment(&a)?);
+        }
         shell.status("Signed", format!("{} ({})", doc.digest, label(doc, found)));
-        attachments.push(attachment(&a)?);
         digests.push(doc.digest.clone());
     }
     remote::attach(r, &found.top, &attachments, opts, shell)?;
@@ -154,40 +155,26 @@ pub fn check_ref(
 ) -> Result<RemoteChecks> {
     let (found, trust) = remote::inspect(r, true, opts, shell)?;
     let docs = found.documents();
+    let seen: Vec<Found> = trust.iter().map(found_in).collect();
     let signatures = key.map(|k| {
         docs.iter()
-            .zip(&trust)
-            .map(|(doc, t)| {
-                let sigs: Vec<(Vec<u8>, Option<Vec<u8>>)> = t
-                    .signatures
-                    .iter()
-                    .map(|(p, s)| {
-                        (
-                            p.clone(),
-                            base64::engine::general_purpose::STANDARD.decode(s).ok(),
-                        )
-                    })
-                    .collect();
-                SignatureCheck {
-                    digest: doc.digest.clone(),
-                    platform: label(doc, &found),
-                    verdict: judge(&doc.digest, &sigs, k),
-                }
+            .zip(&seen)
+            .map(|(doc, f)| SignatureCheck {
+                digest: doc.digest.clone(),
+                platform: label(doc, &found),
+                verdict: judge(&doc.digest, f, k),
             })
             .collect()
     });
     // Provenance is about the platform images (the index is none of them).
-    let images: Vec<(&&Document, &remote::Trust)> = docs
+    let provenance = docs
         .iter()
-        .zip(&trust)
+        .zip(&seen)
         .filter(|(d, _)| found.children.is_empty() || d.platform.is_some())
-        .collect();
-    let provenance = images
-        .into_iter()
-        .map(|(doc, t)| ProvenanceCheck {
+        .map(|(doc, f)| ProvenanceCheck {
             digest: doc.digest.clone(),
             platform: label(doc, &found),
-            verdict: attest::judge(&doc.digest, &t.attestations, key),
+            verdict: attest::judge(&doc.digest, &f.attestations, key),
         })
         .collect();
     Ok(RemoteChecks {
@@ -195,6 +182,28 @@ pub fn check_ref(
         signatures,
         provenance,
     })
+}
+
+/// What the registry holds for one digest, in the form the judges take.
+fn found_in(t: &remote::Trust) -> Found {
+    let mut f = Found {
+        cosign: t
+            .signatures
+            .iter()
+            .map(|(p, s)| {
+                (
+                    p.clone(),
+                    base64::engine::general_purpose::STANDARD.decode(s).ok(),
+                )
+            })
+            .collect(),
+        attestations: t.attestations.clone(),
+        ..Found::default()
+    };
+    for b in &t.bundles {
+        f.add_bundle(b);
+    }
+    f
 }
 
 /// The options `sign REF` / `verify REF` reach the registry with: push's.

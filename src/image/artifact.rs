@@ -40,8 +40,9 @@ use super::{Blob, Image};
 use crate::oci::canonical::to_canonical_json;
 pub use crate::oci::documents::{ANNOTATION_DOCKER_REF_DIGEST, ANNOTATION_SBOM};
 use crate::oci::media::{
-    ANNOTATION_COSIGN_PREDICATE_TYPE, ANNOTATION_COSIGN_SIGNATURE, ANNOTATION_PREDICATE_TYPE,
-    FORMAT_PROVENANCE, MEDIA_TYPE_COSIGN_SIGNATURE, MEDIA_TYPE_DSSE, MEDIA_TYPE_IN_TOTO,
+    ANNOTATION_BUNDLE_CONTENT, ANNOTATION_BUNDLE_PREDICATE, ANNOTATION_COSIGN_PREDICATE_TYPE,
+    ANNOTATION_COSIGN_SIGNATURE, ANNOTATION_PREDICATE_TYPE, FORMAT_BUNDLE, FORMAT_PROVENANCE,
+    MEDIA_TYPE_COSIGN_SIGNATURE, MEDIA_TYPE_DSSE, MEDIA_TYPE_IN_TOTO, MEDIA_TYPE_SIGSTORE_BUNDLE,
     MEDIA_TYPE_SIMPLE_SIGNING,
 };
 
@@ -119,6 +120,36 @@ impl Artifact {
         )
     }
 
+    /// The Sigstore bundle `bundle` (a DSSE envelope inside, its statement's
+    /// predicate `predicate_type`) about the image (or index) manifest `manifest`,
+    /// as cosign's BUNDLE_SPEC attaches one.
+    pub fn bundle(manifest: &Blob, bundle: Vec<u8>, predicate_type: &str) -> Result<Artifact> {
+        let hex = crate::digest::sha256_hex(&bundle);
+        let layer = Blob::new(MediaType::Other(MEDIA_TYPE_SIGSTORE_BUNDLE.into()), bundle);
+        let title = HashMap::from([(
+            ANNOTATION_TITLE.to_string(),
+            format!("sha256-{hex}.sigstore.json"),
+        )]);
+        let on_manifest = HashMap::from([
+            (
+                ANNOTATION_BUNDLE_CONTENT.to_string(),
+                "dsse-envelope".to_string(),
+            ),
+            (
+                ANNOTATION_BUNDLE_PREDICATE.to_string(),
+                predicate_type.to_string(),
+            ),
+        ]);
+        Self::build_with(
+            manifest,
+            MEDIA_TYPE_SIGSTORE_BUNDLE,
+            FORMAT_BUNDLE,
+            layer,
+            title,
+            Some(on_manifest),
+        )
+    }
+
     /// The artifact of `document` (of media type `artifact_type`, format name
     /// `format`, file name `title` in the layer annotation) attached to `image`.
     pub fn attach(
@@ -141,10 +172,22 @@ impl Artifact {
         layer: Blob,
         annotations: HashMap<String, String>,
     ) -> Result<Artifact> {
+        Self::build_with(subject, artifact_type, format, layer, annotations, None)
+    }
+
+    /// [`Artifact::build`], with annotations on the manifest itself too.
+    fn build_with(
+        subject: &Blob,
+        artifact_type: &str,
+        format: &str,
+        layer: Blob,
+        annotations: HashMap<String, String>,
+        on_manifest: Option<HashMap<String, String>>,
+    ) -> Result<Artifact> {
         let config = empty_config();
         let mut layer_desc = layer.descriptor()?;
         layer_desc.set_annotations(Some(annotations));
-        let manifest = ImageManifestBuilder::default()
+        let mut manifest = ImageManifestBuilder::default()
             .schema_version(2u32)
             .media_type(MediaType::ImageManifest)
             .artifact_type(MediaType::Other(artifact_type.to_string()))
@@ -152,6 +195,7 @@ impl Artifact {
             .layers(vec![layer_desc])
             .subject(subject.descriptor()?)
             .build()?;
+        manifest.set_annotations(on_manifest);
         Ok(Artifact {
             subject: subject.digest.clone(),
             artifact_type: artifact_type.to_string(),
@@ -165,6 +209,16 @@ impl Artifact {
     /// Whether this is a cosign signature (not an SBOM).
     pub fn is_signature(&self) -> bool {
         self.artifact_type == MEDIA_TYPE_COSIGN_SIGNATURE
+    }
+
+    /// Whether this is an SBOM (not a signature, attestation or bundle).
+    pub fn is_sbom(&self) -> bool {
+        !self.is_signature() && !self.is_attestation() && !self.is_bundle()
+    }
+
+    /// Whether this is a Sigstore bundle.
+    pub fn is_bundle(&self) -> bool {
+        self.artifact_type == MEDIA_TYPE_SIGSTORE_BUNDLE
     }
 
     /// Whether this is an in-toto attestation (provenance).
@@ -187,7 +241,7 @@ impl Artifact {
             ANNOTATION_DOCKER_REF_DIGEST.to_string(),
             self.subject.clone(),
         )]);
-        if !self.is_signature() && !self.is_attestation() {
+        if self.is_sbom() {
             annotations.insert(ANNOTATION_SBOM.to_string(), self.format.clone());
         }
         Ok(DescriptorBuilder::default()

@@ -44,6 +44,14 @@ pub const ANNOTATION_COSIGN_SIGNATURE: &str = "dev.cosignproject.cosign/signatur
 /// `artifactType` of an in-toto attestation (SLSA provenance), and the media
 /// type of its layer when that is the bare statement (unsigned).
 pub const MEDIA_TYPE_IN_TOTO: &str = "application/vnd.in-toto+json";
+/// `artifactType` (and layer media type) of a Sigstore bundle v0.3.
+pub const MEDIA_TYPE_SIGSTORE_BUNDLE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+/// The `format` name of a Sigstore bundle artifact.
+pub const FORMAT_BUNDLE: &str = "sigstore-bundle";
+/// Manifest annotations of a bundle artifact (cosign's BUNDLE_SPEC): what the
+/// bundle holds, and its statement's predicate.
+pub const ANNOTATION_BUNDLE_CONTENT: &str = "dev.sigstore.bundle.content";
+pub const ANNOTATION_BUNDLE_PREDICATE: &str = "dev.sigstore.bundle.predicateType";
 /// The `format` name of a SLSA provenance attestation (as `spdx` is an SBOM's).
 pub const FORMAT_PROVENANCE: &str = "slsa-provenance";
 /// The layer of a signed attestation: a DSSE envelope (cosign's `.att` layers too).

@@ -30,7 +30,7 @@ use super::{credentials, runtime, short, Job, PushOptions};
 use crate::error::Failure;
 use crate::oci::media::{
     ANNOTATION_COSIGN_SIGNATURE, MEDIA_TYPE_COSIGN_SIGNATURE, MEDIA_TYPE_DOCKER_LIST,
-    MEDIA_TYPE_INDEX, MEDIA_TYPE_IN_TOTO, MEDIA_TYPE_MANIFEST,
+    MEDIA_TYPE_INDEX, MEDIA_TYPE_IN_TOTO, MEDIA_TYPE_MANIFEST, MEDIA_TYPE_SIGSTORE_BUNDLE,
 };
 use crate::oci::{Attached, BlobRef, Document, Peek, ARTIFACT_BLOB};
 use crate::reference::Reference;
@@ -110,6 +110,8 @@ pub struct Trust {
     /// In-toto attestations: whether in a DSSE envelope, and the layer's bytes
     /// (cosign's `.att` tag, and in-toto artifacts among the referrers).
     pub attestations: Vec<(bool, Vec<u8>)>,
+    /// Sigstore bundles among the referrers, as stored.
+    pub bundles: Vec<Vec<u8>>,
 }
 
 /// An artifact to attach: its manifest, its subject, and its blobs.
@@ -329,19 +331,16 @@ async fn read_trust(job: &Job<'_>, client: &Client, base: &str, digest: &str) ->
         };
         let m: Value = serde_json::from_slice(&bytes).unwrap_or_default();
         let t = m["artifactType"].as_str().unwrap_or("");
-        if t != MEDIA_TYPE_COSIGN_SIGNATURE && t != MEDIA_TYPE_IN_TOTO {
+        let Some(layer) = m["layers"].get(0) else {
             continue;
-        }
-        if let Some(layer) = m["layers"].get(0) {
-            collect(
-                job,
-                client,
-                base,
-                layer,
-                t == MEDIA_TYPE_IN_TOTO,
-                &mut trust,
-            )
-            .await?;
+        };
+        if t == MEDIA_TYPE_COSIGN_SIGNATURE || t == MEDIA_TYPE_IN_TOTO {
+            let attestation = t == MEDIA_TYPE_IN_TOTO;
+            collect(job, client, base, layer, attestation, &mut trust).await?;
+        } else if t == MEDIA_TYPE_SIGSTORE_BUNDLE {
+            if let Some(b) = blob(job, client, base, layer).await? {
+                trust.bundles.push(b);
+            }
         }
     }
     Ok(trust)
@@ -357,19 +356,9 @@ async fn collect(
     attestation: bool,
     trust: &mut Trust,
 ) -> Result<()> {
-    let Some(d) = layer["digest"].as_str() else {
+    let Some(bytes) = blob(job, client, base, layer).await? else {
         return Ok(());
     };
-    let bytes = retry(
-        &job.opts.retry,
-        &format!("GET blob {}", short(d)),
-        job.shell,
-        Attempt::clone,
-        || client.blob(d),
-    )
-    .await
-    .map_err(|g| gave_up(g, &format!("read the blob {d}"), base))?;
-    let Some(bytes) = bytes else { return Ok(()) };
     if attestation {
         let enveloped = layer["mediaType"] == crate::oci::media::MEDIA_TYPE_DSSE;
         if !trust.attestations.iter().any(|(_, b)| *b == bytes) {
@@ -389,6 +378,26 @@ async fn collect(
         }
     }
     Ok(())
+}
+
+/// The blob a layer descriptor names; `None`: no digest, or not in the registry.
+async fn blob(
+    job: &Job<'_>,
+    client: &Client,
+    base: &str,
+    layer: &Value,
+) -> Result<Option<Vec<u8>>> {
+    let Some(d) = layer["digest"].as_str() else {
+        return Ok(None);
+    };
+    let what = format!("GET blob {}", short(d));
+    Ok(
+        retry(&job.opts.retry, &what, job.shell, Attempt::clone, || {
+            client.blob(d)
+        })
+        .await
+        .map_err(|g| gave_up(g, &format!("read the blob {d}"), base))?,
+    )
 }
 
 /// Attach `attachments` to the image `top` that `r` names: each artifact's

@@ -12,13 +12,15 @@
 //! - [`keys`]: read a P-256 signing key (PKCS#8, SEC1, cosign's encrypted form,
 //!   [`encrypted`]) and a public key; make a new pair as cosign does;
 //! - [`payload`]: cosign's simple-signing payload for an image digest;
-//! - [`dsse`]: DSSE envelopes (the wrapper of in-toto attestations).
+//! - [`dsse`]: DSSE envelopes (the wrapper of in-toto attestations);
+//! - [`bundle`]: Sigstore bundles v0.3 around them (cosign's new bundle format).
 //!
 //! The key-file signer is one [`Signer`]; a keyless one (a Fulcio certificate for
 //! an OIDC identity, the signature logged in Rekor) needs the internet and is not
 //! here, but can be added as another implementation without touching the callers:
 //! they only ask a `Signer` to sign bytes and for the public key to verify with.
 
+pub mod bundle;
 pub mod dsse;
 pub mod encrypted;
 pub mod keys;

@@ -102,11 +102,14 @@ fn check_descriptor(at: Listed<'_>) -> Result<(String, &'static str)> {
     if artifact_type == MEDIA_TYPE_IN_TOTO {
         return Ok((artifact_type, crate::oci::media::FORMAT_PROVENANCE));
     }
+    if artifact_type == crate::oci::media::MEDIA_TYPE_SIGSTORE_BUNDLE {
+        return Ok((artifact_type, crate::oci::media::FORMAT_BUNDLE));
+    }
     let Some(format) = SbomFormat::from_media_type(&artifact_type).map(SbomFormat::name) else {
         bail_at!(
             referrer,
             "{field} has platform unknown/unknown (an attached artifact) but its artifactType is \
-             {}, expected one of {:?}, {MEDIA_TYPE_COSIGN_SIGNATURE:?} or {MEDIA_TYPE_IN_TOTO:?}",
+             {}, expected one of {:?}, {MEDIA_TYPE_COSIGN_SIGNATURE:?}, {MEDIA_TYPE_IN_TOTO:?} or a Sigstore bundle",
             show(desc.artifact_type.as_deref()),
             SbomFormat::ALL.map(SbomFormat::media_type)
         );

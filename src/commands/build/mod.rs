@@ -250,7 +250,8 @@ fn build_with(
     })
 }
 
-/// With `--sign`: a cosign signature of each platform image, to attach.
+/// With `--sign`: each platform image's signatures (cosign's, and a Sigstore
+/// bundle), to attach.
 fn signatures(plan: &Plan, set: &image::ImageSet, shell: &Shell) -> Result<Vec<image::Artifact>> {
     let Some(signer) = &plan.signer else {
         return Ok(Vec::new());
@@ -258,7 +259,7 @@ fn signatures(plan: &Plan, set: &image::ImageSet, shell: &Shell) -> Result<Vec<i
     let mut out = Vec::new();
     for image in &set.images {
         let repository = super::sign::repository_of(&image.reference)?;
-        out.push(super::sign::signature(
+        out.extend(super::sign::signatures(
             &image.manifest,
             &repository,
             signer,

@@ -15,7 +15,7 @@ use crate::config::{Plan, Revision, Source};
 use crate::image::{Artifact, Image};
 use crate::provenance::{self, Crate, External, Facts, GitSource, Subject};
 use crate::shell::Shell;
-use crate::sign::dsse;
+use crate::sign::{dsse, Signer as _};
 
 /// The label naming the source repository (from Cargo.toml's `repository`).
 const SOURCE_LABEL: &str = "org.opencontainers.image.source";
@@ -84,7 +84,17 @@ pub fn attestations(
         };
         let statement = provenance::statement(&facts)?;
         let document = match (&plan.signer, signed) {
-            (Some(signer), true) => dsse::sign(dsse::IN_TOTO_PAYLOAD_TYPE, &statement, signer)?,
+            (Some(signer), true) => {
+                let envelope = dsse::sign(dsse::IN_TOTO_PAYLOAD_TYPE, &statement, signer)?;
+                // The same envelope in a Sigstore bundle too (cosign's new format).
+                let b = crate::sign::bundle::of_envelope(&envelope, &signer.public_key())?;
+                out.push(Artifact::bundle(
+                    &image.manifest,
+                    b,
+                    provenance::PREDICATE_TYPE,
+                )?);
+                envelope
+            }
             _ => statement,
         };
         let what = if signed { "signed" } else { "unsigned" };

@@ -308,7 +308,7 @@ fn sbom_reports(set: &image::ImageSet, image: &Image) -> Vec<report::SbomReport>
     set.artifacts
         .iter()
         .filter(|a| a.subject == image.manifest.digest)
-        .filter(|a| !a.is_signature() && !a.is_attestation())
+        .filter(|a| a.is_sbom())
         .map(|a| report::SbomReport {
             format: a.format.clone(),
             digest: a.manifest.digest.clone(),
