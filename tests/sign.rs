@@ -348,3 +348,68 @@ fn build_sign_attaches_the_signature_in_the_one_write() {
     );
     assert!(!dir.path().join("other.tar").exists());
 }
+
+#[test]
+fn a_cosign_key_written_by_an_independent_helper_signs_and_openssl_verifies() {
+    if !have_cmd("openssl", &["version"]) || !have_cmd("python3", &["-c", "import nacl.secret"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tar = build_hello(dir.path(), &[]);
+    let (pem, der, public, key) = (
+        dir.path().join("k.pem"),
+        dir.path().join("k.der"),
+        dir.path().join("k.pub"),
+        dir.path().join("k.key"),
+    );
+    let openssl = |args: &[&str]| run_ok(Command::new("openssl").args(args));
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-out",
+        pem.to_str().unwrap(),
+    ]);
+    openssl(&[
+        "pkcs8",
+        "-topk8",
+        "-nocrypt",
+        "-in",
+        pem.to_str().unwrap(),
+        "-outform",
+        "DER",
+        "-out",
+        der.to_str().unwrap(),
+    ]);
+    openssl(&[
+        "pkey",
+        "-in",
+        pem.to_str().unwrap(),
+        "-pubout",
+        "-out",
+        public.to_str().unwrap(),
+    ]);
+    // Python's scrypt and PyNaCl's secretbox, PEM lines of 76 columns.
+    run_ok(
+        Command::new("python3")
+            .arg(repo().join("tests/support/cosign_key.py"))
+            .args([&der, Path::new(PASSWORD), &key]),
+    );
+    let image = sign(&tar, &key);
+    let signature = cargo_slim::commands::input::read_input(&tar)
+        .unwrap()
+        .remove(0)
+        .artifacts
+        .into_iter()
+        .find(cargo_slim::image::Artifact::is_signature)
+        .unwrap();
+    let m: Value = serde_json::from_slice(&signature.manifest.bytes().unwrap()).unwrap();
+    let payload = signature.layer.bytes().unwrap();
+    assert!(text(&payload).contains(&image));
+    let (ok, said) = openssl_verify(dir.path(), &public, sig_of(&m["layers"][0]), &payload);
+    assert!(ok && said.contains("Verified OK"), "{said}");
+    let err = text(&run_code(&mut sign_cmd(&tar, &key, "not the password"), 1).stderr);
+    assert!(err.contains("wrong password"), "{err}");
+}

@@ -262,11 +262,36 @@ fn first_block(
         if label == "EC PARAMETERS" {
             continue;
         }
-        let (_, der) = pem::decode_vec(whole.as_bytes())
-            .map_err(|_| not_pem(&format!("the `{label}` block is damaged")))?;
-        return Ok((label.to_string(), Zeroizing::new(der)));
+        let der =
+            pem_body(whole).ok_or_else(|| not_pem(&format!("the `{label}` block is damaged")))?;
+        return Ok((label.to_string(), der));
     }
     Err(not_pem("no PEM block found"))
+}
+
+/// The DER inside one PEM block (its BEGIN and END lines included), read as
+/// Go's `pem.Decode` (cosign's reader) reads it: any line length (64 columns
+/// is what writers use; other tools wrap at 76), `\r\n` or `\n`, RFC 1421
+/// headers (`Key: value` lines) skipped; the base64 must be well-formed.
+fn pem_body(block: &str) -> Option<Zeroizing<Vec<u8>>> {
+    use base64::Engine as _;
+    let mut lines = block.lines();
+    lines.next()?; // BEGIN
+    let mut b64 = Zeroizing::new(String::new());
+    for line in lines {
+        let line = line.trim();
+        if line.starts_with("-----END ") {
+            break;
+        }
+        if line.contains(':') {
+            continue;
+        }
+        b64.push_str(line);
+    }
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(b64.as_bytes())
+        .ok()?;
+    (!der.is_empty()).then(|| Zeroizing::new(der))
 }
 
 /// An error for a PEM block of another kind than `expected`.

@@ -188,3 +188,22 @@ fn key_files_are_read_bounded() {
     let e = SigningKey::read(&keyf, b"nope").unwrap_err();
     assert!(e.to_string().contains(&keyf.display().to_string()), "{e}");
 }
+
+#[test]
+fn pem_blocks_read_as_go_reads_them_whatever_the_line_length() {
+    let key = SigningKey::generate().unwrap();
+    let pem64 = key.public_key().to_pem();
+    let body: String = pem64.lines().filter(|l| !l.starts_with("-----")).collect();
+    // 76 columns and CRLF, as some tools write them; a header line too.
+    let mut wrapped = String::from("-----BEGIN PUBLIC KEY-----\r\nComment: x\r\n");
+    for chunk in body.as_bytes().chunks(76) {
+        wrapped.push_str(std::str::from_utf8(chunk).unwrap());
+        wrapped.push_str("\r\n");
+    }
+    wrapped.push_str("-----END PUBLIC KEY-----\r\n");
+    let read = PublicKey::from_pem(wrapped.as_bytes(), "k.pub").unwrap();
+    assert_eq!(read, key.public_key());
+    let damaged = wrapped.replace(&body[10..14], "!!!!");
+    let e = PublicKey::from_pem(damaged.as_bytes(), "k.pub").unwrap_err();
+    assert!(e.to_string().contains("damaged"), "{e}");
+}
