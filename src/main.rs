@@ -69,9 +69,16 @@ fn main() -> ExitCode {
                 .and_then(|(reports, over)| emit(format, &reports, over))
         }
         Command::Verify(v) => run_verify(&v, format, &shell),
-        Command::Push(p) => {
-            push_and_print(&p.tarball, &p.to_options(), None, format, &shell).map(drop)
-        }
+        Command::Push(p) => p
+            .sign
+            .as_deref()
+            .map(cli::read_signer)
+            .transpose()
+            .map_err(anyhow::Error::from)
+            .and_then(|signer| {
+                push_and_print(&p.tarball, &p.to_options(), signer.as_ref(), format, &shell)
+            })
+            .map(drop),
         Command::Index(i) => run_index(&i, format, &shell),
         Command::Init(i) => run_init(&i, format, &shell),
         Command::Keygen(k) => run_keygen(&k, format, &shell),

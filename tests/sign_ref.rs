@@ -190,3 +190,40 @@ fn build_sign_push_of_all_platforms_signs_the_pushed_index_too() {
         "{said}"
     );
 }
+
+#[test]
+fn push_sign_signs_what_it_pushed_in_the_registry() {
+    let Some(reg) = Registry::with_skopeo() else {
+        return;
+    };
+    let host = reg.host();
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("multi.tar");
+    let data = noise(23, 40_000);
+    let images = [
+        payload_image("multi", &data, "amd64"),
+        payload_image("multi", &data, "arm64"),
+    ];
+    let w = multi_platform_archive(&tar, "localhost/multi:2", &images, Shape::Nested, false);
+    let (key, public) = keygen(dir.path(), "a");
+    let reference = format!("{host}/multi:2");
+    let mut cmd = push_cmd(&[tar.to_str().unwrap(), &reference]);
+    cmd.args(["--sign", key.to_str().unwrap()])
+        .env("COSIGN_PASSWORD", PASSWORD)
+        .env_remove("CARGO_SLIM_KEY_PASSWORD");
+    run_ok(&mut cmd);
+    let said = verify_ref(&reference, &public, &[], 0);
+    assert_eq!(said.matches("by key sha256:").count(), 3, "{said}");
+    let index = cargo_slim::digest::sha256_digest(&w.index.unwrap());
+    assert!(said.contains(&index), "{said}");
+    // A wrong password stops before anything is pushed.
+    let mut cmd = push_cmd(&[tar.to_str().unwrap(), &format!("{host}/other:1")]);
+    cmd.args(["--sign", key.to_str().unwrap()])
+        .env("COSIGN_PASSWORD", "no")
+        .env_remove("CARGO_SLIM_KEY_PASSWORD");
+    let err = text(&run_code(&mut cmd, 1).stderr);
+    assert!(
+        err.contains("wrong password") && !err.contains("Pushing"),
+        "{err}"
+    );
+}

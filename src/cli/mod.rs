@@ -301,6 +301,11 @@ pub struct PushArgs {
     #[arg(long = "tag", value_name = "T")]
     pub tags: Vec<String>,
 
+    /// After the push, sign a multi-platform index where it now is with this key
+    /// (its platform images carry their signatures from `cargo slim sign`/`build --sign`)
+    #[arg(long, value_name = "KEY")]
+    pub sign: Option<PathBuf>,
+
     #[command(flatten)]
     pub registry: RegistryArgs,
 }

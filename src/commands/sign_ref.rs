@@ -43,10 +43,12 @@ pub fn sign_ref(
     sign_documents(r, &found, &found.documents(), signer, opts, shell)
 }
 
-/// After `build --sign --push` (or `resolve --sign`) of several platforms: the
-/// pushed index signed where it now is (its platform manifests were signed in
-/// the tarball and pushed with it). Nothing to do for a single image.
-pub fn sign_pushed_index(
+/// After a push with a key (`build --sign --push`, `resolve --sign`, `push
+/// --sign`): every image document signed where it now is — above all a
+/// multi-platform index, which its tarball cannot carry a signature of. The
+/// signatures the tarball brought are the same bytes (deterministic), so they
+/// are found there and not written again.
+pub fn sign_pushed(
     pushed: &push::Pushed,
     signer: &dyn Signer,
     opts: &PushOptions,
@@ -54,15 +56,12 @@ pub fn sign_pushed_index(
 ) -> Result<()> {
     let r = RemoteRef::parse(&pushed.pinned())?;
     let (found, _) = remote::inspect(&r, false, opts, shell)?;
-    if found.children.is_empty() {
-        return Ok(());
-    }
-    sign_documents(&r, &found, &[&found.top], signer, opts, shell)?;
+    sign_documents(&r, &found, &found.documents(), signer, opts, shell)?;
     Ok(())
 }
 
-/// Push the tarball; with `signer`, then sign the pushed index where it is
-/// ([`sign_pushed_index`]).
+/// Push the tarball; with `signer`, then sign what was pushed where it is
+/// ([`sign_pushed`]).
 pub fn push_and_sign(
     tarball: &std::path::Path,
     opts: &PushOptions,
@@ -71,7 +70,7 @@ pub fn push_and_sign(
 ) -> Result<push::Pushed> {
     let pushed = push::push(tarball, opts, shell)?;
     if let Some(s) = signer {
-        sign_pushed_index(&pushed, s, opts, shell)?;
+        sign_pushed(&pushed, s, opts, shell)?;
     }
     Ok(pushed)
 }
