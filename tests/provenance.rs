@@ -380,6 +380,27 @@ fn verify_refuses_provenance_and_signatures_of_another_image_or_key_or_tampered(
     assert!(err.contains("is not signed by the key"), "{err}");
     assert!(err.contains("no valid provenance"), "{err}");
 
+    // B's own cosign signature with one byte of its payload flipped.
+    let sig_b = read_input(&b)
+        .unwrap()
+        .remove(0)
+        .artifacts
+        .into_iter()
+        .find(Artifact::is_signature)
+        .unwrap();
+    let mut payload = sig_b.layer.bytes().unwrap().into_owned();
+    let at = payload.len() / 3;
+    payload[at] ^= 0x01;
+    let flipped =
+        Artifact::signature(&image_b.manifest, payload, &cosign_signature(&sig_b)).unwrap();
+    let crafted = dir.path().join("sig-flipped.tar");
+    with_artifact(&b, flipped, &crafted);
+    let err = verify_err(&crafted, &public);
+    assert!(
+        err.contains("none of its 1 signature(s) verifies with the key"),
+        "{err}"
+    );
+
     // A's cosign signature attached to B: the key signed another digest.
     let sig_a = read_input(&a)
         .unwrap()
