@@ -148,6 +148,20 @@ fn signed_provenance_goes_to_the_att_tag_and_in_toto_tools_accept_it() {
     assert!(ok && said.starts_with("OK"), "{said}");
     let (ok, said) = python_check(&envelope, &image, Some(&other), dir.path());
     assert!(!ok && said.contains("securesystemslib"), "{said}");
+    // sigstore's own library, as `cosign verify-attestation --key` wraps it.
+    let env_file = dir.path().join("envelope.json");
+    std::fs::write(&env_file, &envelope).unwrap();
+    for (key, good) in [(&public, true), (&other, false)] {
+        let args = [
+            "att".as_ref(),
+            key.as_os_str(),
+            env_file.as_os_str(),
+            image.as_ref(),
+        ];
+        if let Some((ok, said)) = sigstore_verify(&args) {
+            assert_eq!(ok, good, "{said}");
+        }
+    }
     // openssl over the PAE of the payload, with the signature of the envelope.
     let e: Value = serde_json::from_slice(&envelope).unwrap();
     let sig = e["signatures"][0]["sig"].as_str().unwrap();

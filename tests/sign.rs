@@ -241,6 +241,19 @@ fn push_writes_the_sig_tag_that_openssl_verifies_and_keeps_another_keys_signatur
         let payload = layer_blob(&pulled, layer);
         let (ok, said) = openssl_verify(dir.path(), public, sig_of(layer), &payload);
         assert!(ok, "A's signature kept, B's added: {said}");
+        // And with sigstore's own library, as `cosign verify --key` checks it.
+        let payload_file = dir.path().join("payload");
+        std::fs::write(&payload_file, &payload).unwrap();
+        let args = [
+            "sig".as_ref(),
+            public.as_os_str(),
+            payload_file.as_os_str(),
+            sig_of(layer).as_ref(),
+            image.as_ref(),
+        ];
+        if let Some((ok, said)) = sigstore_verify(&args) {
+            assert!(ok && said.starts_with("OK"), "{said}");
+        }
     }
 
     // A again: nothing new, the tag unchanged.

@@ -133,6 +133,22 @@ pub fn have_cmd(tool: &str, args: &[&str]) -> bool {
     ok
 }
 
+/// `target/tools/sigstore-verify ARGS…` (testdata/sigstore-verify: sigstore's own
+/// Go library, what cosign verifies with): its output and success; `None` when
+/// it is not built (a skip outside CI, a failure in it).
+pub fn sigstore_verify(args: &[&std::ffi::OsStr]) -> Option<(bool, String)> {
+    let bin = repo().join("target/tools/sigstore-verify");
+    if !bin.exists() {
+        assert!(!in_ci(), "{} is missing: .ci/run builds it", bin.display());
+        eprintln!("SKIPPED: no {} (see .ci/run)", bin.display());
+        return None;
+    }
+    let o = Command::new(&bin).args(args).output().unwrap();
+    let said = format!("{}{}", text(&o.stdout), text(&o.stderr));
+    eprintln!("sigstore-verify: {}", said.trim());
+    Some((o.status.success(), said))
+}
+
 /// Build testdata/hello once per test run into `dir`, returning the tarball.
 pub fn build_hello(out_dir: &Path, extra: &[&str]) -> PathBuf {
     let out = out_dir.join("hello.tar");
