@@ -9,13 +9,14 @@
 //! | `build` | [`build::build`] | config → preflight → compile → elf → bloat → strip → upx → image → sbom → write → report |
 //! | `report` | [`report::report`] | oci (read the tarball) → report |
 //! | `index` | [`index::merge`] | oci + validate (read the inputs) → image (write one index) |
-//! | `sign` | [`sign::sign`] | oci + validate (read the tarball) → sign (cosign payloads, signatures) → image (write it again) |
+//! | `sign` | [`sign::sign`] | oci + validate (read the tarball) → sign (cosign payloads, signatures, bundles) → image (write it again) |
+//! | `sign REF` | [`sign_ref::sign_ref`] | push (read the registry's image) → sign → push (attach: referrers, cosign's tags) |
 //! | `init` | [`init::init`] | cargo metadata → `[package.metadata.slim]` and a CI workflow |
 //! | `keygen` | [`keygen::keygen`] | sign (a new P-256 pair, cosign's key format) → io (two files, never overwriting) |
 //! | `load` | [`load::load`] | the tarball → the local engine (podman or docker) |
 //! | `run` | [`run::run`] | `build` → `load` → the engine runs the image |
 //! | `resolve` | [`resolve::resolve`] | YAML → `slim://` references → `build` of each → push → the YAML with digests |
-//! | `verify` | [`crate::verify::verify_path`] | elf, oci, validate: the stage is the whole command; with `--key`, [`sign::check`]; with `--require-provenance`, [`attest::check`] |
+//! | `verify` | [`crate::verify::verify_path`] | elf, oci, validate: the stage is the whole command; with `--key`, [`sign::check`]; with `--require-provenance`, [`attest::check`]; a REF: [`sign_ref::check_ref`] |
 //! | `push` | [`crate::push::push`] | oci (read the tarball) → the registry client: the stage is the whole command |
 
 pub mod attest;

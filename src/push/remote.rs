@@ -411,9 +411,10 @@ pub fn attach(
     shell: &Shell,
 ) -> Result<()> {
     let session = Session::new(r, opts, shell)?;
-    // The blobs wait in an unnamed file that the upload streams from, as a
-    // push streams from the tarball; it is gone when this returns.
-    let mut file = tempfile::NamedTempFile::new()?;
+    // The blobs wait in an unnamed file (unlinked from its creation, so even a
+    // killed run leaves nothing behind) that the upload streams from, as a push
+    // streams from the tarball, reopened through /proc/self/fd.
+    let mut file = tempfile::tempfile()?;
     let (mut attached, mut blobs, mut offset) = (Vec::new(), Vec::<BlobRef>::new(), 0u64);
     for a in attachments {
         for (digest, bytes) in &a.blobs {
@@ -439,7 +440,11 @@ pub fn attach(
     }
     file.flush()?;
     let peek = Peek::of_attachments(top.clone(), attached, blobs);
-    let job = session.job(&peek, file.path());
+    let path = std::path::PathBuf::from(format!("/proc/self/fd/{}", {
+        use std::os::fd::AsRawFd as _;
+        file.as_raw_fd()
+    }));
+    let job = session.job(&peek, &path);
     runtime()?.block_on(async {
         let (client, base) = job.connect(Instant::now()).await?;
         let mut missing = Vec::new();
