@@ -5,6 +5,7 @@
 //! a tag with no provenance.
 
 use std::path::Path;
+use std::process::Command;
 
 use serde_json::Value;
 
@@ -178,6 +179,28 @@ fn build_sign_push_of_all_platforms_signs_the_pushed_index_too() {
     let index = pinned.split_once('@').unwrap().1.to_string();
     // The index a policy engine is given (`image@sha256:<index>`) is signed.
     assert_openssl_signed(&host, "hello", &index, &public, dir.path());
+    // Each platform manifest keeps the one signature its tarball brought: the
+    // signing after the push left it alone (no second layer by the same key).
+    let raw = run_ok(Command::new("skopeo").args([
+        "inspect",
+        "--tls-verify=false",
+        "--raw",
+        &format!("docker://{reference}"),
+    ]));
+    let listed: Value = serde_json::from_slice(&raw.stdout).unwrap();
+    let children: Vec<&str> = listed["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["platform"]["os"] == "linux")
+        .map(|m| m["digest"].as_str().unwrap())
+        .collect();
+    assert_eq!(children.len(), 2, "{listed}");
+    for d in children {
+        let into = dir.path().join(format!("child-{}", &d[7..19]));
+        let sig = pull_cosign_tag(&host, "hello", d, "sig", &into);
+        assert_eq!(sig["layers"].as_array().unwrap().len(), 1, "{d}: {sig}");
+    }
     // verify REF: the index and both platforms signed, both with provenance.
     let said = verify_ref(&reference, &public, &["--require-provenance"], 0);
     assert_eq!(said.matches("by key sha256:").count(), 3, "{said}");

@@ -301,8 +301,9 @@ pub struct PushArgs {
     #[arg(long = "tag", value_name = "T")]
     pub tags: Vec<String>,
 
-    /// After the push, sign a multi-platform index where it now is with this key
-    /// (its platform images carry their signatures from `cargo slim sign`/`build --sign`)
+    /// After the push, sign with this key every image document there that is not
+    /// signed by it yet: a multi-platform index (a tarball cannot carry its
+    /// signature), and images the tarball brought unsigned
     #[arg(long, value_name = "KEY")]
     pub sign: Option<PathBuf>,
 

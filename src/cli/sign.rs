@@ -74,15 +74,48 @@ impl RemoteArgs {
     }
 }
 
-/// `arg` as an image in a registry: not an existing path, and a name whose first
-/// part is a registry (`localhost`, or with a `.` or a `:`), as docker reads it.
+/// `arg` as an image in a registry: not an existing path, not written as a file
+/// (`./…`, `/…`, `….tar`), and a name whose first part is a registry
+/// (`localhost`, or with a `.` or a `:`), as docker reads it.
 pub fn as_remote(arg: &Path) -> Option<Result<RemoteRef, Failure>> {
     if arg.exists() {
         return None;
     }
     let text = arg.to_str()?;
     let first = text.split('/').next().unwrap_or("");
-    let registry =
-        text.contains('/') && (first == "localhost" || first.contains('.') || first.contains(':'));
+    // `./x`, `/x`, `../x` and `*.tar` are files, missing or not.
+    let file_like = text.starts_with('.') || text.starts_with('/') || text.ends_with(".tar");
+    let registry = !file_like
+        && text.contains('/')
+        && (first == "localhost" || first.contains('.') || first.contains(':'));
     registry.then(|| RemoteRef::parse(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_references_and_files_are_told_apart() {
+        let remote = |s: &str| as_remote(Path::new(s)).map(|r| r.is_ok());
+        assert_eq!(remote("localhost:5000/app:1"), Some(true));
+        assert_eq!(remote("ghcr.io/acme/app"), Some(true));
+        let pinned = format!("ghcr.io/acme/app@sha256:{}", "ab".repeat(32));
+        assert_eq!(remote(&pinned), Some(true));
+        assert_eq!(remote("ghcr.io/acme/app@sha256:short"), Some(false));
+        for file in [
+            "./missing.tar",
+            "/no/such.tar",
+            "out.d/app.tar",
+            "dist/app",
+            "app.tar",
+        ] {
+            assert_eq!(remote(file), None, "{file}");
+        }
+        // An existing file is a file, whatever its name looks like.
+        let dir = tempfile::tempdir().unwrap();
+        let odd = dir.path().join("localhost");
+        std::fs::create_dir(&odd).unwrap();
+        assert_eq!(as_remote(&odd).map(|r| r.is_ok()), None);
+    }
 }

@@ -147,7 +147,7 @@ pub fn render_provenance(
                 let s = &f.summary;
                 let how = match (f.signed_by_key, f.enveloped) {
                     (true, _) => "signed by the key",
-                    (false, true) => "signed, signature not checked (no --key)",
+                    (false, true) => "in a DSSE envelope, its signature not checked (no --key)",
                     (false, false) => "unsigned",
                 };
                 shell.status(
@@ -191,6 +191,9 @@ pub fn verify_remote(
 ) -> Result<bool> {
     let found = commands::sign_ref::check_ref(r, key, opts, shell)?;
     shell.status("Found", &found.pinned);
+    if key.is_none() {
+        shell.note("no --key: signatures are not checked, and provenance is shown as found");
+    }
     let signed = match (&found.signatures, key) {
         (Some(checks), Some(k)) => render_signatures(&found.pinned, checks, k, format, shell)?,
         _ => true,

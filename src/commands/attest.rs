@@ -116,7 +116,7 @@ fn one(
         Ok(s) => s,
         Err(f) => return Some(Err(f.what)),
     };
-    if summary.subject != digest {
+    if !summary.subject.eq_ignore_ascii_case(digest) {
         return Some(Err(format!(
             "its provenance is about another image, {}",
             summary.subject

@@ -325,10 +325,13 @@ pub fn judge(digest: &str, found: &Found, public: &PublicKey) -> std::result::Re
             continue;
         };
         let named: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        if named["_type"] != "https://in-toto.io/Statement/v1" {
+            continue;
+        }
         let hex = named["subject"][0]["digest"]["sha256"]
             .as_str()
             .unwrap_or("");
-        if format!("sha256:{hex}") == digest {
+        if format!("sha256:{hex}").eq_ignore_ascii_case(digest) {
             return Ok(());
         }
         verdict = other(format!("a bundle names sha256:{hex}"));

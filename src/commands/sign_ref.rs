@@ -35,19 +35,18 @@ pub fn sign_ref(
     opts: &PushOptions,
     shell: &Shell,
 ) -> Result<SignOutcome> {
-    shell.status(
-        "Reading",
-        r.repository() + "@" + r.digest.as_deref().unwrap_or(&r.target.tag),
-    );
+    shell.status("Reading", r.shown());
     let (found, _) = remote::inspect(r, false, opts, shell)?;
     sign_documents(r, &found, &found.documents(), signer, opts, shell)
 }
 
 /// After a push with a key (`build --sign --push`, `resolve --sign`, `push
-/// --sign`): every image document signed where it now is — above all a
+/// --sign`): every image document that does not carry a signature by the key
+/// over its own digest yet is signed where it now is — above all a
 /// multi-platform index, which its tarball cannot carry a signature of. The
-/// signatures the tarball brought are the same bytes (deterministic), so they
-/// are found there and not written again.
+/// platform manifests signed in the tarball arrived with it and are left alone
+/// (whatever repository their payload names: only the digest is checked, as
+/// `cosign verify` checks it).
 pub fn sign_pushed(
     pushed: &push::Pushed,
     signer: &dyn Signer,
@@ -55,8 +54,20 @@ pub fn sign_pushed(
     shell: &Shell,
 ) -> Result<()> {
     let r = RemoteRef::parse(&pushed.pinned())?;
-    let (found, _) = remote::inspect(&r, false, opts, shell)?;
-    sign_documents(&r, &found, &found.documents(), signer, opts, shell)?;
+    let (found, trust) = remote::inspect(&r, true, opts, shell)?;
+    let public = signer.public_key();
+    let unsigned: Vec<&Document> = found
+        .documents()
+        .into_iter()
+        .zip(&trust)
+        .filter(|(doc, t)| judge(&doc.digest, &found_in(t), &public).is_err())
+        .map(|(doc, _)| doc)
+        .collect();
+    if unsigned.is_empty() {
+        shell.status("Signed", format!("{} already", pushed.pinned()));
+        return Ok(());
+    }
+    sign_documents(&r, &found, &unsigned, signer, opts, shell)?;
     Ok(())
 }
 

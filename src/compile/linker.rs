@@ -41,6 +41,21 @@ impl Linker {
         }
     }
 
+    /// [`Linker::describe`] without a host path: the user's linker by its file
+    /// name only (`/home/me/bin/mold` → `mold`), for a record that must read
+    /// the same on every machine (provenance).
+    pub fn recorded(&self) -> String {
+        match self {
+            Linker::Default(Some(user)) => {
+                let name = std::path::Path::new(user)
+                    .file_name()
+                    .map_or(user.clone(), |n| n.to_string_lossy().into_owned());
+                format!("{name} (your setting)")
+            }
+            other => other.describe(),
+        }
+    }
+
     /// The cargo subcommand that builds: `build`, or `zigbuild`.
     pub fn subcommand(&self) -> &'static str {
         match self {

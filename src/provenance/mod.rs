@@ -57,7 +57,7 @@ impl Mode {
             "unsigned" => Ok(Mode::Unsigned),
             "signed" => Ok(Mode::Signed),
             other => Err(Failure::new(format!(
-                "`{other}` is not a provenance setting: expected none, unsigned or signed"
+                "`{other}` is not a provenance setting: expected none, unsigned or signed (or auto)"
             ))),
         }
     }
@@ -110,10 +110,29 @@ pub struct External {
     pub settings: Vec<(String, String)>,
 }
 
+/// The lines of `rustc -vV` that say which toolchain it is — the version line,
+/// `commit-hash`, `commit-date`, `release`, `LLVM version` — without `host` and
+/// `binary`, which say where it ran: the statement must read the same on an
+/// x86_64 and an aarch64 runner.
+pub fn toolchain_lines(vv: &str) -> String {
+    let mut out = String::new();
+    for (i, line) in vv.lines().enumerate() {
+        let keep = i == 0
+            || ["commit-hash:", "commit-date:", "release:", "LLVM version:"]
+                .iter()
+                .any(|k| line.starts_with(k));
+        if keep {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 /// What cargo-slim chose (`internalParameters`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Internal {
-    /// `rustc -vV`, as printed.
+    /// `rustc -vV` less where it ran ([`toolchain_lines`]).
     pub rustc: String,
     pub target: String,
     pub linker: String,
@@ -519,6 +538,20 @@ mod tests {
             builder(env(&gl)).id,
             "https://gitlab.example/acme/api/-/blob/main/.gitlab-ci.yml"
         );
+    }
+
+    #[test]
+    fn the_toolchain_record_leaves_out_the_host() {
+        let vv = "rustc 1.95.0 (59807616e 2026-04-14)\nbinary: rustc\ncommit-hash: 5980\n\
+                  commit-date: 2026-04-14\nhost: aarch64-unknown-linux-gnu\nrelease: 1.95.0\n\
+                  LLVM version: 22.1.2\n";
+        let kept = toolchain_lines(vv);
+        assert_eq!(
+            kept,
+            "rustc 1.95.0 (59807616e 2026-04-14)\ncommit-hash: 5980\ncommit-date: 2026-04-14\n\
+             release: 1.95.0\nLLVM version: 22.1.2\n"
+        );
+        assert_eq!(toolchain_lines(&vv.replace("aarch64", "x86_64")), kept);
     }
 
     #[test]

@@ -36,8 +36,12 @@ use crate::oci::{Attached, BlobRef, Document, Peek, ARTIFACT_BLOB};
 use crate::reference::Reference;
 use crate::shell::Shell;
 
-/// The most signature layers, attestation layers or referrers read per digest.
+/// The most signature layers, attestation layers or referrers read per digest
+/// (and the most manifests an index may list).
 pub const MAX_ITEMS: usize = 64;
+/// The most bytes of signatures, attestations and bundles read for one
+/// reference, all digests together: a registry that serves more is refused.
+pub const MAX_TRUST_BYTES: usize = 64 << 20;
 
 /// The docker manifest media type (accepted when reading a tag).
 const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
@@ -75,6 +79,14 @@ impl RemoteRef {
     /// What the registry is asked for: the digest, else the tag.
     fn reference(&self) -> &str {
         self.digest.as_deref().unwrap_or(&self.target.tag)
+    }
+
+    /// `registry/repository:tag` or `registry/repository@sha256:…`, as given.
+    pub fn shown(&self) -> String {
+        match &self.digest {
+            Some(d) => format!("{}@{d}", self.repository()),
+            None => format!("{}:{}", self.repository(), self.target.tag),
+        }
     }
 
     /// `registry/repository`.
@@ -176,8 +188,10 @@ pub fn inspect(
         let remote = read_remote(&job, &client, &base, r).await?;
         let mut found = Vec::new();
         if trust {
+            let mut budget = MAX_TRUST_BYTES;
             for doc in remote.documents() {
-                found.push(read_trust(&job, &client, &base, &doc.digest).await?);
+                let t = read_trust(&job, &client, &base, &doc.digest, &mut budget).await?;
+                found.push(t);
             }
         }
         Ok((remote, found))
@@ -223,7 +237,7 @@ async fn read_remote(job: &Job<'_>, client: &Client, base: &str, r: &RemoteRef) 
     let shown = format!("{}/{}", r.target.registry, r.target.repository);
     let Some(bytes) = get(job, client, base, r.reference(), &accept).await? else {
         return Err(
-            Failure::new(format!("{shown}:{} is not in the registry", r.reference()))
+            Failure::new(format!("{} is not in the registry", r.shown()))
                 .help("push it first (cargo slim push), or check the tag")
                 .into(),
         );
@@ -239,18 +253,26 @@ async fn read_remote(job: &Job<'_>, client: &Client, base: &str, r: &RemoteRef) 
     }
     let v: Value = serde_json::from_slice(&bytes)
         .map_err(|e| Failure::new(format!("{shown}@{digest} is not JSON: {e}")))?;
+    // `mediaType` is optional in an OCI index: a `manifests` list makes one.
+    let index = v["manifests"].is_array();
     let media_type = v["mediaType"]
         .as_str()
-        .unwrap_or(MEDIA_TYPE_MANIFEST)
+        .unwrap_or(if index {
+            MEDIA_TYPE_INDEX
+        } else {
+            MEDIA_TYPE_MANIFEST
+        })
         .to_string();
     let mut children = Vec::new();
-    if crate::oci::media::is_index_media_type(&media_type) {
-        for m in v["manifests"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .take(MAX_ITEMS)
-        {
+    if index || crate::oci::media::is_index_media_type(&media_type) {
+        let listed = v["manifests"].as_array().map_or(0, Vec::len);
+        if listed > MAX_ITEMS {
+            return Err(Failure::new(format!(
+                "{shown}@{digest} lists {listed} manifests, more than the {MAX_ITEMS} read"
+            ))
+            .into());
+        }
+        for m in v["manifests"].as_array().into_iter().flatten() {
             let (os, arch) = (
                 m["platform"]["os"].as_str(),
                 m["platform"]["architecture"].as_str(),
@@ -300,7 +322,13 @@ async fn read_remote(job: &Job<'_>, client: &Client, base: &str, r: &RemoteRef) 
 }
 
 /// The signatures and attestations the registry holds for `digest`.
-async fn read_trust(job: &Job<'_>, client: &Client, base: &str, digest: &str) -> Result<Trust> {
+async fn read_trust(
+    job: &Job<'_>,
+    client: &Client,
+    base: &str,
+    digest: &str,
+    budget: &mut usize,
+) -> Result<Trust> {
     let mut trust = Trust {
         digest: digest.to_string(),
         ..Trust::default()
@@ -313,7 +341,15 @@ async fn read_trust(job: &Job<'_>, client: &Client, base: &str, digest: &str) ->
         let m: Value = serde_json::from_slice(&bytes)
             .map_err(|e| Failure::new(format!("the tag `{tag}` is not JSON: {e}")))?;
         for layer in m["layers"].as_array().into_iter().flatten().take(MAX_ITEMS) {
-            collect(job, client, base, layer, suffix == "att", &mut trust).await?;
+            collect(
+                job,
+                (client, base),
+                layer,
+                suffix == "att",
+                &mut trust,
+                budget,
+            )
+            .await?;
         }
     }
     let listed = retry(
@@ -336,9 +372,9 @@ async fn read_trust(job: &Job<'_>, client: &Client, base: &str, digest: &str) ->
         };
         if t == MEDIA_TYPE_COSIGN_SIGNATURE || t == MEDIA_TYPE_IN_TOTO {
             let attestation = t == MEDIA_TYPE_IN_TOTO;
-            collect(job, client, base, layer, attestation, &mut trust).await?;
+            collect(job, (client, base), layer, attestation, &mut trust, budget).await?;
         } else if t == MEDIA_TYPE_SIGSTORE_BUNDLE {
-            if let Some(b) = blob(job, client, base, layer).await? {
+            if let Some(b) = blob(job, client, base, layer, budget).await? {
                 trust.bundles.push(b);
             }
         }
@@ -350,13 +386,13 @@ async fn read_trust(job: &Job<'_>, client: &Client, base: &str, digest: &str) ->
 /// attestation of `trust` (each once, however many places list it).
 async fn collect(
     job: &Job<'_>,
-    client: &Client,
-    base: &str,
+    (client, base): (&Client, &str),
     layer: &Value,
     attestation: bool,
     trust: &mut Trust,
+    budget: &mut usize,
 ) -> Result<()> {
-    let Some(bytes) = blob(job, client, base, layer).await? else {
+    let Some(bytes) = blob(job, client, base, layer, budget).await? else {
         return Ok(());
     };
     if attestation {
@@ -380,24 +416,33 @@ async fn collect(
     Ok(())
 }
 
-/// The blob a layer descriptor names; `None`: no digest, or not in the registry.
+/// The blob a layer descriptor names; `None`: no digest, or not in the
+/// registry. Its bytes come out of `budget` (an error when it runs out).
 async fn blob(
     job: &Job<'_>,
     client: &Client,
     base: &str,
     layer: &Value,
+    budget: &mut usize,
 ) -> Result<Option<Vec<u8>>> {
     let Some(d) = layer["digest"].as_str() else {
         return Ok(None);
     };
     let what = format!("GET blob {}", short(d));
-    Ok(
-        retry(&job.opts.retry, &what, job.shell, Attempt::clone, || {
-            client.blob(d)
-        })
-        .await
-        .map_err(|g| gave_up(g, &format!("read the blob {d}"), base))?,
-    )
+    let got = retry(&job.opts.retry, &what, job.shell, Attempt::clone, || {
+        client.blob(d)
+    })
+    .await
+    .map_err(|g| gave_up(g, &format!("read the blob {d}"), base))?;
+    if let Some(b) = &got {
+        *budget = budget.checked_sub(b.len()).ok_or_else(|| {
+            Failure::new(format!(
+                "the registry holds more than {} of signatures and attestations for this image: not read further",
+                crate::units::human(MAX_TRUST_BYTES as u64)
+            ))
+        })?;
+    }
+    Ok(got)
 }
 
 /// Attach `attachments` to the image `top` that `r` names: each artifact's

@@ -128,8 +128,12 @@ impl Job<'_> {
                 .filter(|(a, layer)| kind.takes(a, layer))
                 .map(|(a, layer)| (a.subject.as_str(), layer))
                 .collect();
-            let mut subjects: Vec<&str> = ours.iter().map(|(s, _)| *s).collect();
-            subjects.dedup();
+            let mut subjects: Vec<&str> = Vec::new();
+            for (s, _) in &ours {
+                if !subjects.contains(s) {
+                    subjects.push(s);
+                }
+            }
             for subject in subjects {
                 let layers: Vec<Value> = ours
                     .iter()

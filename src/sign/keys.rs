@@ -277,7 +277,8 @@ fn pem_body(block: &str) -> Option<Zeroizing<Vec<u8>>> {
     use base64::Engine as _;
     let mut lines = block.lines();
     lines.next()?; // BEGIN
-    let mut b64 = Zeroizing::new(String::new());
+                   // Sized up front: no reallocation leaves a copy of a key's base64 behind.
+    let mut b64 = Zeroizing::new(String::with_capacity(block.len()));
     for line in lines {
         let line = line.trim();
         if line.starts_with("-----END ") {

@@ -202,9 +202,12 @@ impl Ready<'_> {
         let recipe = match self.graph {
             Some(graph) => Some(Recipe {
                 internal: crate::provenance::Internal {
-                    rustc: compile::rustc_version(&self.build, &self.choice)?,
+                    rustc: crate::provenance::toolchain_lines(&compile::rustc_version(
+                        &self.build,
+                        &self.choice,
+                    )?),
                     target: self.choice.triple.clone(),
-                    linker: self.link.describe(),
+                    linker: self.link.recorded(),
                     rustflags: compile::recorded_rustflags(&self.build, &self.choice),
                     allocator: Some((self.decision.expected.clone(), self.decision.why.clone())),
                 },
