@@ -37,6 +37,7 @@ pub const SECTION: &str = r#"# Settings of `cargo slim build` (every key is opti
 # zoneinfo = true                     # the built-in IANA time-zone database ("path": your own)
 # repository = "ghcr.io/OWNER/NAME"   # where `--push` without REF goes ...
 # tags = ["{version}", "latest"]      # ... with these tags
+# provenance = "signed"              # SLSA provenance: none, unsigned (default without a key), signed
 # The size budget: `cargo slim build` exits 3 when the image's pull size is over it.
 budget = { image = "16 MiB" }
 "#;
