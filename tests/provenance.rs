@@ -568,3 +568,51 @@ fn the_key_comes_from_the_environment_or_the_manifest_and_signed_needs_one() {
     assert!(err.contains("`maybe` is not a provenance setting"), "{err}");
     assert!(err.contains("provenance"), "{err}");
 }
+
+#[test]
+fn build_and_report_list_what_is_attached_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, _) = keygen(dir.path(), "a");
+    let tar = dir.path().join("hello.tar");
+    let mut cmd = build_fixture("hello", &tar, &["--sign", key.to_str().unwrap()]);
+    cmd.args(["--message-format", "json"])
+        .env("COSIGN_PASSWORD", PASSWORD)
+        .env_remove("CARGO_SLIM_KEY_PASSWORD");
+    let built: Value =
+        serde_json::from_str(text(&run_ok(&mut cmd).stdout).lines().next().unwrap()).unwrap();
+    let kinds: Vec<&str> = built["attached"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["bundle", "bundle", "provenance", "signature"]);
+    // Each digest is an artifact manifest in the tarball.
+    let listed: Vec<String> = read_input(&tar)
+        .unwrap()
+        .remove(0)
+        .artifacts
+        .iter()
+        .map(|a| a.manifest.digest.clone())
+        .collect();
+    for a in built["attached"].as_array().unwrap() {
+        assert!(
+            listed.contains(&a["digest"].as_str().unwrap().to_string()),
+            "{a}"
+        );
+    }
+    let o = run_ok(&mut slim(&[
+        "--message-format",
+        "json",
+        "report",
+        tar.to_str().unwrap(),
+    ]));
+    let read: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(read["attached"], built["attached"]);
+    let o = run_ok(&mut slim(&["report", tar.to_str().unwrap()]));
+    assert!(
+        text(&o.stderr).contains("attached: cosign signature, SLSA provenance, 2 Sigstore bundles"),
+        "{}",
+        text(&o.stderr)
+    );
+}

@@ -114,9 +114,18 @@ fn measure(
         architecture: image.architecture().unwrap_or("?").to_string(),
         variant: image.variant().map(str::to_string),
     };
-    let sbom = match &image.manifest_digest {
-        Some(digest) => ar.sboms_of(digest).into_iter().map(Into::into).collect(),
-        None => Vec::new(),
+    let (sbom, attached) = match &image.manifest_digest {
+        Some(digest) => (
+            ar.sboms_of(digest).into_iter().map(Into::into).collect(),
+            ar.trust_of(digest)
+                .into_iter()
+                .map(|(kind, digest)| report::AttachedReport {
+                    kind: kind.to_string(),
+                    digest,
+                })
+                .collect(),
+        ),
+        None => (Vec::new(), Vec::new()),
     };
     let figures = ImageFigures {
         path: tarball.display().to_string(),
@@ -127,6 +136,7 @@ fn measure(
         sizes,
         layers,
         sbom,
+        attached,
     };
     Ok(BuildReport::new("image-report", figures, build))
 }

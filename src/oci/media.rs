@@ -72,6 +72,18 @@ pub fn artifact_layer_media_type(artifact_type: &str) -> &str {
     }
 }
 
+/// What an attached artifact vouches with, by its `artifactType`: `provenance`
+/// (an in-toto statement or its envelope), `signature` (cosign's), `bundle`
+/// (a Sigstore bundle); `None` for anything else (an SBOM).
+pub fn trust_kind(artifact_type: &str) -> Option<&'static str> {
+    match artifact_type {
+        MEDIA_TYPE_IN_TOTO => Some("provenance"),
+        MEDIA_TYPE_COSIGN_SIGNATURE => Some("signature"),
+        MEDIA_TYPE_SIGSTORE_BUNDLE => Some("bundle"),
+        _ => None,
+    }
+}
+
 /// Whether an artifact of `artifact_type` may have a layer of `layer_type`.
 pub fn artifact_layer_accepted(artifact_type: &str, layer_type: &str) -> bool {
     layer_type == artifact_layer_media_type(artifact_type)

@@ -5,7 +5,9 @@
 //! manifest. Out: each SBOM artifact whose `subject` is that manifest, as a
 //! [`SbomFound`]: its format, its manifest's digest, and the crates its
 //! document lists when it can be read. Why in the model: `verify` and `report`
-//! both say which SBOMs an image carries, and must say the same.
+//! both say which SBOMs an image carries, and must say the same. The
+//! signatures and provenance beside them are listed too ([`Archive::trust_of`]),
+//! for `report`.
 
 use std::io::{Read, Seek};
 
@@ -23,6 +25,26 @@ pub struct SbomFound {
 }
 
 impl<R: Read + Seek> Archive<R> {
+    /// The signatures, provenance and bundles attached to the manifest
+    /// `subject`: each artifact's kind ([`super::media::trust_kind`]) and its
+    /// manifest's digest, sorted (as the build's report lists them).
+    pub fn trust_of(&mut self, subject: &str) -> Vec<(&'static str, String)> {
+        let Ok(listing) = self.list() else {
+            return Vec::new();
+        };
+        let mut out: Vec<(&'static str, String)> = listing
+            .artifacts
+            .iter()
+            .filter(|a| a.subject.as_ref().map(|s| s.digest.as_str()) == Some(subject))
+            .filter_map(|a| {
+                let kind = super::media::trust_kind(a.artifact_type.as_deref()?)?;
+                Some((kind, a.descriptor.digest.clone()))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
     /// The SBOM artifacts whose subject is the manifest `subject`, found by
     /// listing `index.json` (none when it cannot be listed).
     pub fn sboms_of(&mut self, subject: &str) -> Vec<SbomFound> {

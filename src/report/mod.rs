@@ -147,6 +147,9 @@ pub struct BuildReport {
     /// The SBOMs attached to the image (empty: none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sbom: Vec<SbomReport>,
+    /// The signatures, provenance and Sigstore bundles attached to it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attached: Vec<AttachedReport>,
     /// The allocator the binary serves its allocations with, and why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allocator: Option<AllocatorReport>,
@@ -191,6 +194,7 @@ pub struct ImageFigures {
     pub sizes: Sizes,
     pub layers: Vec<LayerReport>,
     pub sbom: Vec<SbomReport>,
+    pub attached: Vec<AttachedReport>,
 }
 
 /// What only the build knows (none of it can be read from the image): kept in
@@ -250,6 +254,7 @@ impl BuildReport {
             linkage: build.linkage,
             pie_baseline: build.pie_baseline,
             sbom: image.sbom,
+            attached: image.attached,
             allocator: build.allocator,
             ca_certificates: build.ca_certificates,
             zoneinfo: build.zoneinfo,
@@ -354,6 +359,15 @@ impl From<crate::oci::SbomFound> for SbomReport {
             packages: s.packages,
         }
     }
+}
+
+/// A signature, provenance statement or Sigstore bundle attached to the image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachedReport {
+    /// `provenance`, `signature` or `bundle`.
+    pub kind: String,
+    /// `sha256:<hex>` of the artifact manifest.
+    pub digest: String,
 }
 
 /// The `preset` object: what `--opt` set, and what the user's profile kept.

@@ -149,6 +149,26 @@ fn image_lines(r: &BuildReport) -> String {
             listed.join(", ")
         ));
     }
+    if !r.attached.is_empty() {
+        let count = |kind: &str| r.attached.iter().filter(|a| a.kind == kind).count();
+        let mut listed = Vec::new();
+        for (kind, one, many) in [
+            ("signature", "cosign signature", "cosign signatures"),
+            (
+                "provenance",
+                "SLSA provenance",
+                "SLSA provenance statements",
+            ),
+            ("bundle", "Sigstore bundle", "Sigstore bundles"),
+        ] {
+            match count(kind) {
+                0 => {}
+                1 => listed.push(one.to_string()),
+                n => listed.push(format!("{n} {many}")),
+            }
+        }
+        out.push_str(&format!("{:>12} attached: {}\n", "", listed.join(", ")));
+    }
     for (what, d) in [
         ("CA certificates", &r.ca_certificates),
         ("zoneinfo", &r.zoneinfo),

@@ -46,6 +46,7 @@ pub(crate) fn sample() -> BuildReport {
         linkage: None,
         pie_baseline: None,
         sbom: Vec::new(),
+        attached: Vec::new(),
         allocator: None,
         ca_certificates: None,
         zoneinfo: None,

@@ -318,6 +318,24 @@ fn sbom_reports(set: &image::ImageSet, image: &Image) -> Vec<report::SbomReport>
         .collect()
 }
 
+/// The signatures, provenance and bundles of `set` attached to `image`.
+fn attached_reports(set: &image::ImageSet, image: &Image) -> Vec<report::AttachedReport> {
+    let mut out: Vec<report::AttachedReport> = set
+        .artifacts
+        .iter()
+        .filter(|a| a.subject == image.manifest.digest)
+        .filter_map(|a| {
+            Some(report::AttachedReport {
+                kind: crate::oci::media::trust_kind(&a.artifact_type)?.to_string(),
+                digest: a.manifest.digest.clone(),
+            })
+        })
+        .collect();
+    // The order `cargo slim report` gives too.
+    out.sort_by(|a, b| (&a.kind, &a.digest).cmp(&(&b.kind, &b.digest)));
+    out
+}
+
 /// Each layer of `image`: what it holds and its two sizes.
 fn layer_reports(image: &Image) -> Vec<LayerReport> {
     image::layer_comments(image)
@@ -378,6 +396,7 @@ pub fn report(
             sizes: b.sizes.clone(),
             layers: layer_reports(&b.image),
             sbom: sbom_reports(set, &b.image),
+            attached: attached_reports(set, &b.image),
         };
         let facts = BuildFacts {
             crates,
