@@ -368,3 +368,36 @@ fn the_fixture_references_are_found_and_comments_are_not() {
     let caught = std::panic::catch_unwind(|| read_output(&changed, repo));
     assert!(caught.is_err(), "a changed quoting must be caught");
 }
+
+#[test]
+fn resolve_sign_pushes_images_that_verify_with_their_provenance() {
+    let Some(reg) = Registry::with_skopeo() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = crate::sign::keygen(dir.path(), "a");
+    let repo = format!("{}/signed", reg.host());
+    let mut cmd = resolve(&["-f", "k8s", "--repository", &repo, "--sign"]);
+    cmd.arg(&key)
+        .env("COSIGN_PASSWORD", crate::sign::PASSWORD)
+        .env_remove("CARGO_SLIM_KEY_PASSWORD");
+    let o = run_ok(&mut cmd);
+    let files = read_output(&text(&o.stdout), &repo);
+    let refs: Vec<&String> = files.iter().flat_map(|f| &f.refs).collect();
+    assert_eq!(refs.len(), 2, "{refs:?}");
+    // Each pinned reference the YAML names: signed by the key, with its
+    // provenance signed too, as a deployment gate would check it.
+    for reference in refs {
+        let o = run_ok(&mut slim(&[
+            "verify",
+            reference,
+            "--key",
+            public.to_str().unwrap(),
+            "--require-provenance",
+        ]));
+        let err = text(&o.stderr);
+        assert!(err.contains("by key sha256:"), "{err}");
+        assert!(err.contains("signed by the key"), "{err}");
+        assert_eq!(text(&o.stdout).trim(), reference.as_str());
+    }
+}
