@@ -250,3 +250,24 @@ fn push_sign_signs_what_it_pushed_in_the_registry() {
         "{err}"
     );
 }
+
+#[test]
+fn an_index_listing_more_than_the_limit_is_refused_not_cut() {
+    let Some(reg) = Registry::with_skopeo() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("wide.tar");
+    let images: Vec<_> = (0..65u64)
+        .map(|i| payload_image("wide", &noise(100 + i, 64), "amd64"))
+        .collect();
+    multi_platform_archive(&tar, "localhost/wide:1", &images, Shape::Flat, false);
+    let reference = format!("{}/wide:1", reg.host());
+    run_ok(&mut push_cmd(&[tar.to_str().unwrap(), &reference]));
+    let (_, public) = keygen(dir.path(), "a");
+    let said = verify_ref(&reference, &public, &[], 1);
+    assert!(
+        said.contains("lists 65 manifests, more than the 64 read"),
+        "{said}"
+    );
+}
