@@ -409,19 +409,17 @@ fn run_verify(args: &VerifyArgs, format: MessageFormat, shell: &Shell) -> Result
             MessageFormat::Json => cli::print_out(&report.to_json().to_string())?,
             MessageFormat::Human => render_verified(&report, shell)?,
         }
-        let signed = match &key {
-            Some(k) if report.passed() => cli::trust::verify_signatures(path, k, format, shell)?,
-            _ => true,
-        };
         let image = matches!(report.input, Some(cargo_slim::verify::Input::Image));
-        let attested = match report.passed() && image {
-            true if args.require_provenance || key.is_some() => {
-                let required = args.require_provenance;
-                cli::trust::verify_provenance(path, key.as_ref(), required, format, shell)?
+        let required = args.require_provenance;
+        let provenance = image && (required || key.is_some());
+        let trusted = match report.passed() && (key.is_some() || provenance) {
+            true => {
+                let k = key.as_ref();
+                cli::trust::verify_tarball(path, k, (provenance, required), format, shell)?
             }
-            _ => true,
+            false => true,
         };
-        if !report.passed() || !signed || !attested {
+        if !report.passed() || !trusted {
             failed.push(report.path.clone());
         }
     }

@@ -296,19 +296,36 @@ fn provenance_is_byte_identical_across_two_clean_builds_of_one_commit() {
 /// signature, when `artifact` is one) and without its Sigstore bundles (which
 /// would prove the same on their own), written to `out`.
 fn with_artifact(tar: &Path, artifact: Artifact, out: &Path) {
-    let mut inputs = read_input(tar).unwrap();
-    let input = inputs.remove(0);
-    let mut artifacts: Vec<Artifact> = input
-        .artifacts
-        .into_iter()
-        .filter(|a| a.artifact_type != artifact.artifact_type && !a.is_bundle())
-        .collect();
-    artifacts.push(artifact);
+    let kind = artifact.artifact_type.clone();
+    rewritten(
+        tar,
+        |a| a.artifact_type != kind && !a.is_bundle(),
+        artifact,
+        out,
+    );
+}
+
+/// `tar`'s image with the artifacts `keep` keeps and `add`, written to `out`.
+fn rewritten(tar: &Path, keep: impl Fn(&Artifact) -> bool, add: Artifact, out: &Path) {
+    let input = read_input(tar).unwrap().remove(0);
+    let mut artifacts: Vec<Artifact> = input.artifacts.into_iter().filter(|a| keep(a)).collect();
+    artifacts.push(add);
     let set = ImageSet::new(vec![input.image])
         .unwrap()
         .with_artifacts(artifacts)
         .unwrap();
     tarball::write_set(&set, out, 0).unwrap();
+}
+
+/// The first artifact of `tar`'s image that `pick` picks.
+fn artifact(tar: &Path, pick: impl Fn(&Artifact) -> bool) -> Artifact {
+    read_input(tar)
+        .unwrap()
+        .remove(0)
+        .artifacts
+        .into_iter()
+        .find(|a| pick(a))
+        .expect("an artifact of that kind")
 }
 
 fn verify_err(tar: &Path, public: &Path) -> String {
@@ -395,13 +412,7 @@ fn verify_refuses_provenance_and_signatures_of_another_image_or_key_or_tampered(
     assert!(err.contains("no valid provenance"), "{err}");
 
     // B's own cosign signature with one byte of its payload flipped.
-    let sig_b = read_input(&b)
-        .unwrap()
-        .remove(0)
-        .artifacts
-        .into_iter()
-        .find(Artifact::is_signature)
-        .unwrap();
+    let sig_b = artifact(&b, Artifact::is_signature);
     let mut payload = sig_b.layer.bytes().unwrap().into_owned();
     let at = payload.len() / 3;
     payload[at] ^= 0x01;
@@ -416,13 +427,7 @@ fn verify_refuses_provenance_and_signatures_of_another_image_or_key_or_tampered(
     );
 
     // A's cosign signature attached to B: the key signed another digest.
-    let sig_a = read_input(&a)
-        .unwrap()
-        .remove(0)
-        .artifacts
-        .into_iter()
-        .find(Artifact::is_signature)
-        .unwrap();
+    let sig_a = artifact(&a, Artifact::is_signature);
     let moved = Artifact::signature(
         &image_b.manifest,
         sig_a.layer.bytes().unwrap().into_owned(),
@@ -435,18 +440,12 @@ fn verify_refuses_provenance_and_signatures_of_another_image_or_key_or_tampered(
     assert!(err.contains("the key signed another image"), "{err}");
 
     // A's bundle-format signature attached to B (and B's own signatures gone).
-    let bundle_a = read_input(&a)
-        .unwrap()
-        .remove(0)
-        .artifacts
-        .into_iter()
-        .find(|x| {
-            let m: Value = serde_json::from_slice(&x.manifest.bytes().unwrap()).unwrap();
-            x.is_bundle()
-                && m["annotations"]["dev.sigstore.bundle.predicateType"]
-                    == "https://sigstore.dev/cosign/sign/v1"
-        })
-        .expect("the image-signature bundle");
+    let bundle_a = artifact(&a, |x| {
+        let m: Value = serde_json::from_slice(&x.manifest.bytes().unwrap()).unwrap();
+        x.is_bundle()
+            && m["annotations"]["dev.sigstore.bundle.predicateType"]
+                == "https://sigstore.dev/cosign/sign/v1"
+    });
     let moved = Artifact::bundle(
         &image_b.manifest,
         bundle_a.layer.bytes().unwrap().into_owned(),
@@ -454,19 +453,7 @@ fn verify_refuses_provenance_and_signatures_of_another_image_or_key_or_tampered(
     )
     .unwrap();
     let crafted = dir.path().join("bundle-copied.tar");
-    let mut inputs = read_input(&b).unwrap();
-    let input = inputs.remove(0);
-    let mut kept: Vec<Artifact> = input
-        .artifacts
-        .into_iter()
-        .filter(|x| !x.is_signature() && !x.is_bundle())
-        .collect();
-    kept.push(moved);
-    let set = ImageSet::new(vec![input.image])
-        .unwrap()
-        .with_artifacts(kept)
-        .unwrap();
-    tarball::write_set(&set, &crafted, 0).unwrap();
+    rewritten(&b, |x| !x.is_signature() && !x.is_bundle(), moved, &crafted);
     let err = verify_err(&crafted, &public);
     assert!(
         err.contains(&format!(

@@ -42,6 +42,20 @@ fn assert_openssl_signed(host: &str, repo: &str, digest: &str, public: &Path, di
     assert!(ok && said.contains("Verified OK"), "{digest}: {said}");
 }
 
+/// `localhost/multi:TAG` for amd64 and arm64 (one payload of `seed`), written
+/// as an OCI archive in `dir`: its path and what it holds.
+fn two_platforms(dir: &Path, seed: u64, tag: &str) -> (std::path::PathBuf, Written) {
+    let tar = dir.join(format!("multi-{tag}.tar"));
+    let data = noise(seed, 50_000);
+    let images = [
+        payload_image("multi", &data, "amd64"),
+        payload_image("multi", &data, "arm64"),
+    ];
+    let reference = format!("localhost/multi:{tag}");
+    let w = multi_platform_archive(&tar, &reference, &images, Shape::Nested, false);
+    (tar, w)
+}
+
 #[test]
 fn sign_ref_signs_an_index_and_each_manifest_and_verify_ref_checks_them() {
     let Some(reg) = Registry::with_skopeo() else {
@@ -52,13 +66,7 @@ fn sign_ref_signs_an_index_and_each_manifest_and_verify_ref_checks_them() {
     }
     let host = reg.host();
     let dir = tempfile::tempdir().unwrap();
-    let tar = dir.path().join("multi.tar");
-    let data = noise(21, 50_000);
-    let images = [
-        payload_image("multi", &data, "amd64"),
-        payload_image("multi", &data, "arm64"),
-    ];
-    let w = multi_platform_archive(&tar, "localhost/multi:1", &images, Shape::Nested, false);
+    let (tar, w) = two_platforms(dir.path(), 21, "1");
     let index = cargo_slim::digest::sha256_digest(&w.index.unwrap());
     let reference = format!("{host}/multi:1");
     run_ok(&mut push_cmd(&[tar.to_str().unwrap(), &reference]));
@@ -221,13 +229,7 @@ fn push_sign_signs_what_it_pushed_in_the_registry() {
     };
     let host = reg.host();
     let dir = tempfile::tempdir().unwrap();
-    let tar = dir.path().join("multi.tar");
-    let data = noise(23, 40_000);
-    let images = [
-        payload_image("multi", &data, "amd64"),
-        payload_image("multi", &data, "arm64"),
-    ];
-    let w = multi_platform_archive(&tar, "localhost/multi:2", &images, Shape::Nested, false);
+    let (tar, w) = two_platforms(dir.path(), 23, "2");
     let (key, public) = keygen(dir.path(), "a");
     let reference = format!("{host}/multi:2");
     let mut cmd = push_cmd(&[tar.to_str().unwrap(), &reference]);

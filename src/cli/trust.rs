@@ -24,17 +24,26 @@ pub fn print_out(line: &str) -> std::io::Result<()> {
     }
 }
 
-/// `verify --key`: whether every image of the tarball at `path` is signed by
-/// `key` over its own digest; each image's verdict on stderr (or a
-/// `signatures` JSON line).
-pub fn verify_signatures(
+/// `verify --key` / `--require-provenance` of the tarball at `path` (read once):
+/// with a key, whether every image is signed by it over its own digest; with
+/// `provenance`, each image's SLSA provenance, who built it from what and when
+/// (`required`: an image without it fails). Verdicts on stderr, or the
+/// `signatures` and `provenance` JSON lines. Whether all passed.
+pub fn verify_tarball(
     path: &Path,
-    key: &cargo_slim::sign::PublicKey,
+    key: Option<&cargo_slim::sign::PublicKey>,
+    (provenance, required): (bool, bool),
     format: MessageFormat,
     shell: &Shell,
 ) -> Result<bool> {
-    let checks = commands::sign::check(path, key)?;
-    render_signatures(&path.display().to_string(), &checks, key, format, shell)
+    let (signatures, attested) = commands::attest::check(path, key)?;
+    let shown = path.display().to_string();
+    let signed = match (signatures, key) {
+        (Some(checks), Some(k)) => render_signatures(&shown, &checks, k, format, shell)?,
+        _ => true,
+    };
+    let proven = !provenance || render_provenance(&shown, &attested, key, required, format, shell)?;
+    Ok(signed && proven)
 }
 
 /// Each image's signature verdict on stderr (or a `signatures` JSON line naming
@@ -85,21 +94,6 @@ pub fn render_signatures(
         }
     }
     Ok(checks.iter().all(|c| c.verdict.is_ok()))
-}
-
-/// `verify --require-provenance` (or provenance found beside `--key`): each
-/// image's SLSA provenance, who built it from what and when; `required`: an
-/// image without provenance that passes fails. Returns whether all passed.
-pub fn verify_provenance(
-    path: &Path,
-    key: Option<&cargo_slim::sign::PublicKey>,
-    required: bool,
-    format: MessageFormat,
-    shell: &Shell,
-) -> Result<bool> {
-    let checks = commands::attest::check(path, key)?;
-    let shown = path.display().to_string();
-    render_provenance(&shown, &checks, key, required, format, shell)
 }
 
 /// Each image's provenance on stderr (or a `provenance` JSON line naming

@@ -1,5 +1,6 @@
-//! `cargo slim verify --require-provenance`: the SLSA provenance attached to each
-//! image of a tarball, checked against the image's digest (and the key).
+//! `cargo slim verify --key` / `--require-provenance`: the signatures and SLSA
+//! provenance attached to each image of a tarball, checked against the image's
+//! digest and the key.
 //!
 //! In: a tarball and, optionally, the public key the provenance must be signed
 //! with. Out: one [`ProvenanceCheck`] per platform image — who built it, from
@@ -21,6 +22,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::input::{read_input, Input};
+use super::sign::{Evidence, SignatureCheck};
 use crate::provenance::{self, Summary};
 use crate::sign::{dsse, PublicKey};
 
@@ -45,32 +47,35 @@ pub struct Found {
     pub enveloped: bool,
 }
 
-/// Check the provenance of every platform image of the tarball `path`.
-pub fn check(path: &Path, key: Option<&PublicKey>) -> Result<Vec<ProvenanceCheck>> {
-    let mut out = Vec::new();
+/// What `verify` checks of a tarball beyond the image: per platform image, its
+/// signatures by `key` (when a key is given) and its provenance — one read of
+/// the tarball for both.
+pub fn check(
+    path: &Path,
+    key: Option<&PublicKey>,
+) -> Result<(Option<Vec<SignatureCheck>>, Vec<ProvenanceCheck>)> {
+    let mut signatures = Vec::new();
+    let mut provenance = Vec::new();
     for Input {
         image, artifacts, ..
     } in read_input(path)?
     {
-        let mut found = super::sign::Found::default();
-        for a in &artifacts {
-            if a.is_attestation() {
-                let doc = (a.is_signed_attestation(), a.layer.bytes()?.into_owned());
-                if !found.attestations.contains(&doc) {
-                    found.attestations.push(doc);
-                }
-            } else if a.is_bundle() {
-                found.add_bundle(&a.layer.bytes()?);
-            }
+        let found = Evidence::of(&artifacts)?;
+        let (digest, platform) = (&image.manifest.digest, image.platform.to_string());
+        if let Some(k) = key {
+            signatures.push(SignatureCheck {
+                digest: digest.clone(),
+                platform: platform.clone(),
+                verdict: super::sign::judge(digest, &found, k),
+            });
         }
-        let docs = found.attestations;
-        out.push(ProvenanceCheck {
-            verdict: judge(&image.manifest.digest, &docs, key),
-            digest: image.manifest.digest.clone(),
-            platform: image.platform.to_string(),
+        provenance.push(ProvenanceCheck {
+            verdict: judge(digest, &found.attestations, key),
+            digest: digest.clone(),
+            platform,
         });
     }
-    Ok(out)
+    Ok((key.map(|_| signatures), provenance))
 }
 
 /// The first of `docs` (in a DSSE envelope or not, the layer's bytes) that

@@ -16,7 +16,7 @@
 //! | `load` | [`load::load`] | the tarball → the local engine (podman or docker) |
 //! | `run` | [`run::run`] | `build` → `load` → the engine runs the image |
 //! | `resolve` | [`resolve::resolve`] | YAML → `slim://` references → `build` of each → push → the YAML with digests |
-//! | `verify` | [`crate::verify::verify_path`] | elf, oci, validate: the stage is the whole command; with `--key`, [`sign::check`]; with `--require-provenance`, [`attest::check`]; a REF: [`sign_ref::check_ref`] |
+//! | `verify` | [`crate::verify::verify_path`] | elf, oci, validate: the stage is the whole command; with `--key` or `--require-provenance`, [`attest::check`] (one read for both); a REF: [`sign_ref::check_ref`] |
 //! | `push` | [`crate::push::push`] | oci (read the tarball) → the registry client: the stage is the whole command |
 
 pub mod attest;

@@ -239,40 +239,9 @@ pub struct SignatureCheck {
     pub verdict: std::result::Result<(), String>,
 }
 
-/// Check the signatures inside the tarball `path` against `public`: each
-/// platform image must carry a signature that verifies with the key over a
-/// payload naming that image's digest (cosign's, or a Sigstore bundle's
-/// statement). Why one fails is said: no signature, none by this key, or one by
-/// this key for another digest.
-pub fn check(path: &Path, public: &PublicKey) -> Result<Vec<SignatureCheck>> {
-    let mut out = Vec::new();
-    for Input {
-        image, artifacts, ..
-    } in read_input(path)?
-    {
-        let digest = image.manifest.digest.clone();
-        let mut found = Found::default();
-        for a in &artifacts {
-            if a.is_signature() {
-                found
-                    .cosign
-                    .push((a.layer.bytes()?.into_owned(), signature_of(a)?));
-            } else if a.is_bundle() {
-                found.add_bundle(&a.layer.bytes()?);
-            }
-        }
-        out.push(SignatureCheck {
-            verdict: judge(&digest, &found, public),
-            digest,
-            platform: image.platform.to_string(),
-        });
-    }
-    Ok(out)
-}
-
 /// The signatures and attestations found for one image, in either form.
 #[derive(Debug, Clone, Default)]
-pub struct Found {
+pub struct Evidence {
     /// cosign's: simple-signing payloads and their DER signatures (if readable).
     pub cosign: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     /// DSSE envelopes of image-signature statements (from Sigstore bundles).
@@ -281,7 +250,28 @@ pub struct Found {
     pub attestations: Vec<(bool, Vec<u8>)>,
 }
 
-impl Found {
+impl Evidence {
+    /// What `artifacts` (one image's, from a tarball) hold: cosign signatures,
+    /// in-toto attestations, Sigstore bundles.
+    pub fn of(artifacts: &[Artifact]) -> Result<Evidence> {
+        let mut found = Evidence::default();
+        for a in artifacts {
+            if a.is_signature() {
+                found
+                    .cosign
+                    .push((a.layer.bytes()?.into_owned(), signature_of(a)?));
+            } else if a.is_attestation() {
+                let doc = (a.is_signed_attestation(), a.layer.bytes()?.into_owned());
+                if !found.attestations.contains(&doc) {
+                    found.attestations.push(doc);
+                }
+            } else if a.is_bundle() {
+                found.add_bundle(&a.layer.bytes()?);
+            }
+        }
+        Ok(found)
+    }
+
     /// A Sigstore bundle's envelope, sorted by its statement's predicate (an
     /// unreadable bundle adds nothing).
     pub fn add_bundle(&mut self, bundle: &[u8]) {
@@ -300,7 +290,11 @@ impl Found {
 
 /// Whether one of the signatures `found` is `public`'s over a payload naming
 /// `digest`; else why not.
-pub fn judge(digest: &str, found: &Found, public: &PublicKey) -> std::result::Result<(), String> {
+pub fn judge(
+    digest: &str,
+    found: &Evidence,
+    public: &PublicKey,
+) -> std::result::Result<(), String> {
     let n = found.cosign.len() + found.statements.len();
     let mut verdict = Err(match n {
         0 => "no signature is attached to it".to_string(),

@@ -19,7 +19,7 @@ use base64::Engine as _;
 use oci_spec::image::MediaType;
 
 use super::attest::{self, ProvenanceCheck};
-use super::sign::{judge, signatures, Found, SignOutcome, SignatureCheck};
+use super::sign::{judge, signatures, Evidence, SignOutcome, SignatureCheck};
 use crate::image::{Artifact, Blob};
 use crate::oci::media::MEDIA_TYPE_MANIFEST;
 use crate::oci::Document;
@@ -165,7 +165,7 @@ pub fn check_ref(
 ) -> Result<RemoteChecks> {
     let (found, trust) = remote::inspect(r, true, opts, shell)?;
     let docs = found.documents();
-    let seen: Vec<Found> = trust.iter().map(found_in).collect();
+    let seen: Vec<Evidence> = trust.iter().map(found_in).collect();
     let signatures = key.map(|k| {
         docs.iter()
             .zip(&seen)
@@ -195,8 +195,8 @@ pub fn check_ref(
 }
 
 /// What the registry holds for one digest, in the form the judges take.
-fn found_in(t: &remote::Trust) -> Found {
-    let mut f = Found {
+fn found_in(t: &remote::Trust) -> Evidence {
+    let mut f = Evidence {
         cosign: t
             .signatures
             .iter()
@@ -208,7 +208,7 @@ fn found_in(t: &remote::Trust) -> Found {
             })
             .collect(),
         attestations: t.attestations.clone(),
-        ..Found::default()
+        ..Evidence::default()
     };
     for b in &t.bundles {
         f.add_bundle(b);

@@ -24,7 +24,7 @@ use anyhow::Result;
 use serde_json::Value;
 
 use super::client::Client;
-use super::referrers::{referrers_tag, Listed};
+use super::referrers::Listed;
 use super::transport::{gave_up, retry, Attempt, Tls};
 use super::{credentials, runtime, short, Job, PushOptions};
 use crate::error::Failure;
@@ -334,12 +334,13 @@ async fn read_trust(
         ..Trust::default()
     };
     for suffix in ["sig", "att"] {
-        let tag = format!("{}.{suffix}", referrers_tag(digest));
-        let Some(bytes) = get(job, client, base, &tag, MEDIA_TYPE_MANIFEST).await? else {
+        let tag = super::signatures::cosign_tag(digest, suffix);
+        let Some(m) = job
+            .read_tag(client, base, &tag, MEDIA_TYPE_MANIFEST)
+            .await?
+        else {
             continue;
         };
-        let m: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| Failure::new(format!("the tag `{tag}` is not JSON: {e}")))?;
         for layer in m["layers"].as_array().into_iter().flatten().take(MAX_ITEMS) {
             collect(
                 job,
