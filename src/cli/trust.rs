@@ -4,7 +4,7 @@
 //! In: a tarball path, the public key, the message format. Out: a status line per
 //! image on stderr (or a JSON line on stdout) and whether every image passed.
 //! Why here: rendering is the binary's; the checks are the library's
-//! (`commands::sign::check`, `commands::attest::check`).
+//! (`commands::attest::check`, `commands::sign_ref::check_ref`).
 
 use std::io::Write;
 use std::path::Path;
